@@ -13,8 +13,13 @@
  * `limit` is the first counter no process was ever allowed to use.  The
  * valid slot with the highest generation wins; each write goes to the other
  * slot and is fsync'ed before the new counters are handed out, so a torn
- * write leaves the previous slot intact.  A file whose slots are both
- * invalid is refused rather than guessed.  flock() keeps a second process
+ * write leaves the previous slot intact.  Counters are handed out only
+ * after the fsync, so a torn write never loses a reservation that was used.
+ * A damaged slot found next to a valid one (a torn write, or damage after
+ * the fact) makes the store skip MCSEC_COUNTER_STORE_DAMAGE_SKIP counters,
+ * more than any one reservation (blocks are at most that large), so even a
+ * record damaged after it was used cannot bring its counters back.  A file
+ * whose slots are both invalid is refused rather than guessed.  flock() keeps a second process
  * out while the store is open.
  */
 #include <errno.h>
@@ -115,10 +120,12 @@ mcsec_counter_store_open (const char *path, uint64_t block,
   mcsec_counter_store_t *s;
   struct stat sb;
   ssize_t n;
-  int valid = 0;
+  static const uint8_t zero[MCSEC_COUNTER_STORE_SLOT_LEN];
+  int valid = 0, damaged = 0;
   mcsec_status_t st = MCSEC_ERR_IO;
 
-  if (path == NULL || out == NULL || first == NULL || limit == NULL)
+  if (path == NULL || out == NULL || first == NULL || limit == NULL ||
+      block > MCSEC_COUNTER_STORE_DAMAGE_SKIP)
     return MCSEC_ERR_INVALID_ARG;
   *out = NULL;
   s = calloc (1, sizeof (*s));
@@ -143,9 +150,12 @@ mcsec_counter_store_open (const char *path, uint64_t block,
     for (int i = 0; i < MCSEC_COUNTER_STORE_SLOTS; i++) {
       uint32_t gen;
       uint64_t lim;
-      if (slot_parse (buf + i * MCSEC_COUNTER_STORE_SLOT_LEN, &gen,
-              &lim) != 0)
+      const uint8_t *slot = buf + i * MCSEC_COUNTER_STORE_SLOT_LEN;
+      if (slot_parse (slot, &gen, &lim) != 0) {
+        /* an all-zero slot was never written */
+        damaged |= memcmp (slot, zero, sizeof (zero)) != 0;
         continue;
+      }
       if (!valid || gen > s->generation) {
         s->generation = gen;
         s->limit = lim;
@@ -155,6 +165,13 @@ mcsec_counter_store_open (const char *path, uint64_t block,
     if (!valid) {
       st = MCSEC_ERR_CORRUPT_STATE;
       goto fail;
+    }
+    if (damaged) {
+      if (s->limit > UINT64_MAX - MCSEC_COUNTER_STORE_DAMAGE_SKIP) {
+        st = MCSEC_ERR_COUNTER_EXHAUSTED;
+        goto fail;
+      }
+      s->limit += MCSEC_COUNTER_STORE_DAMAGE_SKIP;
     }
   }
   st = reserve (s, first, limit);

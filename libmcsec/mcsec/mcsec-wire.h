@@ -100,5 +100,7 @@
 #define MCSEC_COUNTER_STORE_SLOT_LEN 32
 #define MCSEC_COUNTER_STORE_SLOTS 2
 #define MCSEC_COUNTER_STORE_BLOCK_DEFAULT (UINT64_C(1) << 20)
+/* the largest block; also what a damaged record makes the store skip */
+#define MCSEC_COUNTER_STORE_DAMAGE_SKIP (UINT64_C(1) << 32)
 
 #endif /* MCSEC_WIRE_H */

@@ -240,8 +240,9 @@ MCSEC_API mcsec_status_t mcsec_sadb_unprotect(mcsec_sadb_t *db,
 
 typedef struct mcsec_counter_store mcsec_counter_store_t;
 
-/* block 0: MCSEC_COUNTER_STORE_BLOCK_DEFAULT.  On OK, [*first, *limit) is
- * reserved for the caller. */
+/* block 0: MCSEC_COUNTER_STORE_BLOCK_DEFAULT; at most
+ * MCSEC_COUNTER_STORE_DAMAGE_SKIP.  On OK, [*first, *limit) is reserved for
+ * the caller. */
 MCSEC_API mcsec_status_t mcsec_counter_store_open(const char *path,
                                                   uint64_t block,
                                                   mcsec_counter_store_t **out,
