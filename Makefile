@@ -1,0 +1,87 @@
+# mcsec: a thin layer over meson.  `make check` and `make demo` work on a
+# fresh Debian 12 machine as root: they install what is missing first.
+SHELL := /bin/bash
+
+BUILD ?= build
+BUILD_SAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 180
+
+# Debian packages needed to build, test and benchmark.
+DEB_PACKAGES := gcc make meson ninja-build pkg-config libssl-dev \
+	libsrtp2-dev python3 python3-cryptography
+DEB_FUZZ_PACKAGES := clang libclang-rt-14-dev
+
+MESON_OPTS := -Dwerror=true
+
+.PHONY: all deps build check test test-asan demo bench fuzz clean
+
+all: build
+
+# Install only the packages that are missing (apt-get, as root or via sudo).
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES) $(EXTRA_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" \
+	    || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+$(BUILD_SAN)/build.ninja:
+	meson setup $(BUILD_SAN) $(MESON_OPTS) -Dbuildtype=debug \
+	  -Db_sanitize=address,undefined -Db_lundef=false \
+	  -Dc_args=-fno-sanitize-recover=all
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+test: build
+	meson test -C $(BUILD) --print-errorlogs 2>&1 | tee $(BUILD)/check.log
+
+test-asan: deps $(BUILD_SAN)/build.ninja
+	meson compile -C $(BUILD_SAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  meson test -C $(BUILD_SAN) --print-errorlogs 2>&1 | tee $(BUILD_SAN)/check.log
+
+# Every test, then every test again under AddressSanitizer +
+# UndefinedBehaviorSanitizer; the last line sums both runs.
+check: test test-asan
+	@ok=$$(awk '/^Ok:/ {s += $$2} END {print s + 0}' $(BUILD)/check.log $(BUILD_SAN)/check.log); \
+	fail=$$(awk '/^Fail:|^Timeout:|^Unexpected Pass:/ {s += $$NF} END {print s + 0}' $(BUILD)/check.log $(BUILD_SAN)/check.log); \
+	echo "check: $$ok passed, $$fail failed"; \
+	[ "$$ok" -gt 0 ] && [ "$$fail" -eq 0 ]
+
+# The main job: the data plane end to end over UDP on loopback.
+demo: build
+	./$(BUILD)/examples/esp-loopback
+
+bench: build
+	./$(BUILD)/bench/bench-esp
+
+# libFuzzer, each target for FUZZ_SECONDS, with ASan + UBSan (clang).
+fuzz:
+	$(MAKE) deps EXTRA_PACKAGES="$(DEB_FUZZ_PACKAGES)"
+	[ -f $(BUILD_FUZZ)/build.ninja ] || CC=clang meson setup $(BUILD_FUZZ) \
+	  -Dfuzzing=true -Dbench=false -Db_sanitize=address,undefined -Db_lundef=false
+	meson compile -C $(BUILD_FUZZ)
+	@for t in $(BUILD_FUZZ)/tests/fuzz-*; do \
+	  case "$$t" in *fuzz-replay-*) continue;; esac; \
+	  [ -x "$$t" ] || continue; \
+	  name=$${t##*/fuzz-}; work=$(BUILD_FUZZ)/corpus-$$name; \
+	  mkdir -p "$$work"; cp -n tests/fuzz/corpus/$$name/* "$$work"/; \
+	  echo "== $$name, $(FUZZ_SECONDS) s"; \
+	  "$$t" -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 "$$work" 2>&1 \
+	    | grep -E 'DONE|stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	done
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
