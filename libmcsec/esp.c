@@ -95,16 +95,18 @@ is_gmac (mcsec_suite_t suite)
 }
 
 mcsec_status_t
-mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, size_t body_len)
+mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, const uint8_t *src,
+    size_t src_len, size_t body_len)
 {
   uint8_t nonce[MCSEC_NONCE_LEN];
   uint8_t *body = pkt + MCSEC_ESP_HEADER_LEN;
   int outl = 0;
-  int n;
+  int n, tail;
 
-  if (body_len > (size_t) MCSEC_ESP_MAX_PACKET_LEN)
+  if (body_len > (size_t) MCSEC_ESP_MAX_PACKET_LEN || src_len > body_len)
     return MCSEC_ERR_PAYLOAD_TOO_LONG;
-  n = (int) body_len;
+  n = (int) src_len;
+  tail = (int) (body_len - src_len);
   make_nonce (aead, pkt + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN, nonce);
   if (EVP_EncryptInit_ex (aead->ctx, NULL, NULL, NULL, nonce) != 1)
     return MCSEC_ERR_CRYPTO;
@@ -112,20 +114,29 @@ mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, size_t body_len)
   if (is_gmac (aead->suite)) {
     /* RFC 4543 3.3: everything from the SPI to the Next Header is AAD. */
     if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt,
-            MCSEC_ESP_HEADER_LEN + n) != 1)
+            MCSEC_ESP_HEADER_LEN) != 1 ||
+        EVP_EncryptUpdate (aead->ctx, NULL, &outl, src, n) != 1 ||
+        EVP_EncryptUpdate (aead->ctx, NULL, &outl, body + n, tail) != 1)
       return MCSEC_ERR_CRYPTO;
+    if (src != body)
+      memcpy (body, src, src_len);
   } else {
+    /* Encrypt straight from where the payload is, then the trailer that
+     * already sits after it: no copy of the payload. */
     if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt,
             MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
       return MCSEC_ERR_CRYPTO;
-    if (EVP_EncryptUpdate (aead->ctx, body, &outl, body, n) != 1 ||
+    if (EVP_EncryptUpdate (aead->ctx, body, &outl, src, n) != 1 ||
         outl != n)
       return MCSEC_ERR_CRYPTO;
+    if (EVP_EncryptUpdate (aead->ctx, body + n, &outl, body + n, tail) != 1
+        || outl != tail)
+      return MCSEC_ERR_CRYPTO;
   }
-  if (EVP_EncryptFinal_ex (aead->ctx, body + n, &outl) != 1)
+  if (EVP_EncryptFinal_ex (aead->ctx, body + body_len, &outl) != 1)
     return MCSEC_ERR_CRYPTO;
   if (EVP_CIPHER_CTX_ctrl (aead->ctx, EVP_CTRL_AEAD_GET_TAG,
-          MCSEC_ESP_ICV_LEN, body + n) != 1)
+          MCSEC_ESP_ICV_LEN, body + body_len) != 1)
     return MCSEC_ERR_CRYPTO;
   return MCSEC_OK;
 }

@@ -55,11 +55,14 @@ mcsec_status_t mcsec_aead_init (mcsec_aead_t *aead, mcsec_suite_t suite,
                                 int encrypt);
 void mcsec_aead_clear (mcsec_aead_t *aead);
 
-/* Seal an ESP packet whose header (SPI, SN, IV) is at pkt[0..16) and whose
- * plaintext (payload || padding || pad length || next header) is at
- * pkt[16..16+body_len).  Encrypts in place (not for GMAC) and writes the ICV
- * right after the body. */
+/* Seal an ESP packet whose header (SPI, SN, IV) is at pkt[0..16).  The
+ * body (payload || padding || pad length || next header) is body_len bytes
+ * at pkt + 16, except that its first src_len bytes are read from src, which
+ * is either pkt + 16 itself or a buffer that does not overlap the packet.
+ * The ciphertext (GMAC: the clear body) and then the ICV are written at
+ * pkt + 16. */
 mcsec_status_t mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt,
+                                const uint8_t *src, size_t src_len,
                                 size_t body_len);
 
 /* Verify and decrypt: header at hdr (16 bytes), body and ICV follow it at

@@ -227,8 +227,14 @@ mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header,
   sa->packets_sent++;
 
   body = out + MCSEC_ESP_HEADER_LEN;
-  if (payload_len != 0 && payload != body)
+  if (payload_len == 0) {
+    payload = body;
+  } else if (payload != body && payload < out + total &&
+      payload + payload_len > out) {
+    /* overlapping but not in place: move it into place first */
     memmove (body, payload, payload_len);
+    payload = body;
+  }
   mcsec_store_be32 (out, sa->spi);
   mcsec_store_be32 (out + MCSEC_ESP_SPI_LEN, (uint32_t) counter);
   mcsec_store_be64 (out + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN,
@@ -240,7 +246,7 @@ mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header,
   body[payload_len + pad] = (uint8_t) pad;
   body[payload_len + pad + 1] = next_header;
 
-  st = mcsec_aead_seal (&sa->seal, out,
+  st = mcsec_aead_seal (&sa->seal, out, payload, payload_len,
       payload_len + pad + MCSEC_ESP_TRAILER_LEN);
   if (st) {
     OPENSSL_cleanse (out, total);

@@ -104,13 +104,23 @@ run_kat (const kat_t *k)
   /* seal: header + plaintext in, the published packet out */
   memcpy (pkt, expect_pkt, hdr);
   memcpy (pkt + hdr, pt, pt_len);
-  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pt_len), MCSEC_OK);
+  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pkt + hdr, pt_len, pt_len),
+      MCSEC_OK);
   CHECK (memcmp (pkt, expect_pkt, total) == 0);
 
   /* a second packet through the same contexts: no state carried over */
   memcpy (pkt, expect_pkt, hdr);
   memcpy (pkt + hdr, pt, pt_len);
-  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pt_len), MCSEC_OK);
+  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pkt + hdr, pt_len, pt_len),
+      MCSEC_OK);
+  CHECK (memcmp (pkt, expect_pkt, total) == 0);
+
+  /* seal from a separate buffer: payload read from pt, trailer in place */
+  memset (pkt, 0, sizeof (pkt));
+  memcpy (pkt, expect_pkt, hdr);
+  memcpy (pkt + hdr + pt_len - 4, pt + pt_len - 4, 4);
+  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pt, pt_len - 4, pt_len),
+      MCSEC_OK);
   CHECK (memcmp (pkt, expect_pkt, total) == 0);
 
   /* a wrong ICV is refused and no plaintext is left behind */

@@ -206,7 +206,7 @@ test_bad_padding (void)
     mcsec_store_be32 (pkt + 4, 5 + (uint32_t) i);
     mcsec_store_be64 (pkt + 8, (UINT64_C (3) << 48) | (5 + i));
     memcpy (pkt + 16 + 4, trailers[i], 4);    /* 4 bytes payload, trailer */
-    REQUIRE (mcsec_aead_seal (&seal, pkt, 8) == MCSEC_OK);
+    REQUIRE (mcsec_aead_seal (&seal, pkt, pkt + 16, 8, 8) == MCSEC_OK);
     CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, 16 + 8 + 16, out, sizeof (out),
             NULL), MCSEC_ERR_BAD_PADDING);
   }
