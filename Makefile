@@ -9,12 +9,15 @@ FUZZ_SECONDS ?= 180
 
 # Debian packages needed to build, test and benchmark.
 DEB_PACKAGES := gcc make meson ninja-build pkg-config libssl-dev \
-	libsrtp2-dev python3 python3-cryptography
+	libsrtp2-dev python3 python3-cryptography clang-format
 DEB_FUZZ_PACKAGES := clang libclang-rt-14-dev
 
 MESON_OPTS := -Dwerror=true
 
-.PHONY: all deps build check test test-asan demo bench fuzz clean
+.PHONY: all deps build check test test-asan format format-check demo bench \
+	fuzz clean
+
+C_SOURCES = $(shell find libmcsec tests bench examples tools gst -name '*.[ch]' | sort)
 
 all: build
 
@@ -52,9 +55,16 @@ test-asan: deps $(BUILD_SAN)/build.ninja
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  meson test -C $(BUILD_SAN) --print-errorlogs 2>&1 | tee $(BUILD_SAN)/check.log
 
-# Every test, then every test again under AddressSanitizer +
+# One code style (.clang-format), checked; `make format` applies it.
+format-check: deps
+	clang-format --dry-run --Werror $(C_SOURCES)
+
+format:
+	clang-format -i $(C_SOURCES)
+
+# The style, every test, then every test again under AddressSanitizer +
 # UndefinedBehaviorSanitizer; the last line sums both runs.
-check: test test-asan
+check: format-check test test-asan
 	@ok=$$(awk '/^Ok:/ {s += $$2} END {print s + 0}' $(BUILD)/check.log $(BUILD_SAN)/check.log); \
 	fail=$$(awk '/^Fail:|^Timeout:|^Unexpected Pass:/ {s += $$NF} END {print s + 0}' $(BUILD)/check.log $(BUILD_SAN)/check.log); \
 	echo "check: $$ok passed, $$fail failed"; \

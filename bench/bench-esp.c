@@ -38,7 +38,7 @@ now_ns (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 static uint8_t (*pkts)[MAX_PKT];
@@ -56,14 +56,19 @@ static volatile uint64_t sink;
  * time, the cases of one payload size taking turns (round robin) so that
  * a slow phase of the shared machine hits them all alike. */
 typedef enum {
-  EVP_SEAL, EVP_OPEN, MC_PROTECT, MC_UNPROTECT, SRTP_PROTECT, SRTP_UNPROTECT
+  EVP_SEAL,
+  EVP_OPEN,
+  MC_PROTECT,
+  MC_UNPROTECT,
+  SRTP_PROTECT,
+  SRTP_UNPROTECT
 } kind_t;
 
 typedef struct {
   kind_t kind;
   size_t size;
   mcsec_suite_t suite;
-  int gcm;                      /* libsrtp: AEAD_AES_128_GCM, else AES-CM */
+  int gcm; /* libsrtp: AEAD_AES_128_GCM, else AES-CM */
   int n_senders;
   /* state */
   EVP_CIPHER_CTX *ctx;
@@ -81,30 +86,30 @@ evp_setup (bench_case_t *c)
   c->ctx = EVP_CIPHER_CTX_new ();
   if (cipher == NULL || c->ctx == NULL ||
       EVP_CipherInit_ex (c->ctx, cipher, NULL, c->key, NULL,
-          c->kind == EVP_SEAL) != 1)
+                         c->kind == EVP_SEAL) != 1)
     FAIL ("EVP setup\n");
   EVP_CIPHER_free (cipher);
 }
 
 /* one packet through the raw EVP floor: nonce, 8-byte AAD, data, tag */
 static int
-evp_one (EVP_CIPHER_CTX *ctx, int enc, const uint8_t *iv, uint8_t *in,
-    size_t n, uint8_t *out, uint8_t *tag)
+evp_one (EVP_CIPHER_CTX *ctx, int enc, const uint8_t *iv, uint8_t *in, size_t n,
+         uint8_t *out, uint8_t *tag)
 {
   static const uint8_t aad[8] = {0, 1, 0, 1, 0, 0, 0, 1};
   int outl;
   if (enc) {
     return EVP_EncryptInit_ex (ctx, NULL, NULL, NULL, iv) == 1 &&
-        EVP_EncryptUpdate (ctx, NULL, &outl, aad, 8) == 1 &&
-        EVP_EncryptUpdate (ctx, out, &outl, in, (int) n) == 1 &&
-        EVP_EncryptFinal_ex (ctx, out + n, &outl) == 1 &&
-        EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
+           EVP_EncryptUpdate (ctx, NULL, &outl, aad, 8) == 1 &&
+           EVP_EncryptUpdate (ctx, out, &outl, in, (int)n) == 1 &&
+           EVP_EncryptFinal_ex (ctx, out + n, &outl) == 1 &&
+           EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1;
   }
   return EVP_DecryptInit_ex (ctx, NULL, NULL, NULL, iv) == 1 &&
-      EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1 &&
-      EVP_DecryptUpdate (ctx, NULL, &outl, aad, 8) == 1 &&
-      EVP_DecryptUpdate (ctx, out, &outl, in, (int) n) == 1 &&
-      EVP_DecryptFinal_ex (ctx, out + n, &outl) == 1;
+         EVP_CIPHER_CTX_ctrl (ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1 &&
+         EVP_DecryptUpdate (ctx, NULL, &outl, aad, 8) == 1 &&
+         EVP_DecryptUpdate (ctx, out, &outl, in, (int)n) == 1 &&
+         EVP_DecryptFinal_ex (ctx, out + n, &outl) == 1;
 }
 
 static double
@@ -125,7 +130,7 @@ evp_batch (bench_case_t *c)
       memcpy (iv + 4, &i, sizeof (i));
       memset (pkts[i], i, c->size);
       if (!evp_one (sealer, 1, iv, pkts[i], c->size, pkts[i],
-              pkts[i] + c->size))
+                    pkts[i] + c->size))
         FAIL ("EVP seal\n");
     }
   } else {
@@ -167,10 +172,10 @@ mc_setup (bench_case_t *c)
 {
   if (mcsec_generate_key_material (c->suite, c->key, sizeof (c->key)))
     FAIL ("key\n");
-  c->tx = calloc ((size_t) c->n_senders, sizeof (*c->tx));
+  c->tx = calloc ((size_t)c->n_senders, sizeof (*c->tx));
   for (int s = 0; s < c->n_senders; s++) {
     c->tx[s] = new_sa (c->suite, c->key);
-    if (mcsec_sa_set_sender (c->tx[s], (uint32_t) s, 1, 0))
+    if (mcsec_sa_set_sender (c->tx[s], (uint32_t)s, 1, 0))
       FAIL ("set_sender\n");
   }
 }
@@ -188,7 +193,7 @@ mc_batch (bench_case_t *c)
     t0 = now_ns ();
     for (int i = 0; i < BATCH; i++)
       if (mcsec_sa_protect (c->tx[0], MCSEC_NEXT_HEADER_DATAGRAM, payload,
-              c->size, pkts[i % RING], MAX_PKT, &len, NULL))
+                            c->size, pkts[i % RING], MAX_PKT, &len, NULL))
         FAIL ("protect\n");
     return (now_ns () - t0) / BATCH;
   }
@@ -196,19 +201,19 @@ mc_batch (bench_case_t *c)
   rx = new_sa (c->suite, c->key);
   for (int i = 0; i < BATCH; i++)
     if (mcsec_sa_protect (c->tx[i % c->n_senders], MCSEC_NEXT_HEADER_DATAGRAM,
-            payload, c->size, pkts[i], MAX_PKT, &lens[i], NULL))
+                          payload, c->size, pkts[i], MAX_PKT, &lens[i], NULL))
       FAIL ("protect\n");
   for (int i = 0; i < c->n_senders && i < BATCH; i++)
     if (mcsec_sa_unprotect (rx, pkts[i], lens[i], scratch, MAX_PKT, NULL))
       FAIL ("warm-up unprotect\n");
   for (int i = 0; i < BATCH; i++)
     if (mcsec_sa_protect (c->tx[i % c->n_senders], MCSEC_NEXT_HEADER_DATAGRAM,
-            payload, c->size, pkts[i], MAX_PKT, &lens[i], NULL))
+                          payload, c->size, pkts[i], MAX_PKT, &lens[i], NULL))
       FAIL ("protect\n");
   t0 = now_ns ();
   for (int i = 0; i < BATCH; i++) {
-    mcsec_status_t st = mcsec_sa_unprotect (rx, pkts[i], lens[i], scratch,
-        MAX_PKT, NULL);
+    mcsec_status_t st =
+        mcsec_sa_unprotect (rx, pkts[i], lens[i], scratch, MAX_PKT, NULL);
     if (st)
       FAIL ("unprotect: %s\n", mcsec_status_name (st));
   }
@@ -231,7 +236,7 @@ new_srtp (int gcm, const uint8_t *key, int outbound)
     srtp_crypto_policy_set_rtcp_default (&policy.rtcp);
   }
   policy.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
-  policy.key = (unsigned char *) key;
+  policy.key = (unsigned char *)key;
   policy.window_size = 1024;
   if (srtp_create (&session, &policy) != srtp_err_status_ok)
     return NULL;
@@ -244,8 +249,8 @@ make_rtp (uint8_t *p, size_t size, uint16_t seq)
   memset (p, 0x42, size);
   p[0] = 0x80;
   p[1] = 96;
-  p[2] = (uint8_t) (seq >> 8);
-  p[3] = (uint8_t) seq;
+  p[2] = (uint8_t)(seq >> 8);
+  p[3] = (uint8_t)seq;
   memset (p + 4, 0, 4);
   p[8] = 0x12, p[9] = 0x34, p[10] = 0x56, p[11] = 0x78;
 }
@@ -262,31 +267,31 @@ srtp_batch (bench_case_t *c)
   }
   /* the RTP packets are built before the clock starts, for both kinds */
   for (int i = 0; i < BATCH; i++)
-    make_rtp (pkts[i], c->size, (uint16_t) (i + 1));
+    make_rtp (pkts[i], c->size, (uint16_t)(i + 1));
   if (c->kind == SRTP_UNPROTECT) {
     for (int i = 0; i < BATCH; i++) {
-      int len = (int) c->size;
+      int len = (int)c->size;
       if (srtp_protect (tx, pkts[i], &len) != srtp_err_status_ok)
         FAIL ("srtp_protect\n");
-      lens[i] = (size_t) len;
+      lens[i] = (size_t)len;
     }
   }
   t0 = now_ns ();
   for (int i = 0; i < BATCH; i++) {
-    int len = c->kind == SRTP_PROTECT ? (int) c->size : (int) lens[i];
+    int len = c->kind == SRTP_PROTECT ? (int)c->size : (int)lens[i];
     srtp_err_status_t e;
     if (c->kind == SRTP_PROTECT) {
       /* in place on a hot buffer: a new sequence number (2 stores, counted
        * against libsrtp), the rest of the packet is reused */
       uint8_t *p = pkts[i % RING];
-      p[2] = (uint8_t) ((i + 1) >> 8);
-      p[3] = (uint8_t) (i + 1);
+      p[2] = (uint8_t)((i + 1) >> 8);
+      p[3] = (uint8_t)(i + 1);
       e = srtp_protect (tx, p, &len);
     } else {
       e = srtp_unprotect (rx, pkts[i], &len);
     }
     if (e != srtp_err_status_ok)
-      FAIL ("libsrtp error %d\n", (int) e);
+      FAIL ("libsrtp error %d\n", (int)e);
   }
   t = (now_ns () - t0) / BATCH;
   srtp_dealloc (tx);
@@ -343,9 +348,9 @@ run_cases (bench_case_t *cases, size_t n)
 }
 
 static const mcsec_suite_t suites[] = {
-  MCSEC_SUITE_AES_128_GCM, MCSEC_SUITE_AES_256_GCM,
-  MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
-  MCSEC_SUITE_AES_256_GMAC,
+    MCSEC_SUITE_AES_128_GCM,       MCSEC_SUITE_AES_256_GCM,
+    MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
+    MCSEC_SUITE_AES_256_GMAC,
 };
 
 #define N_SUITES (sizeof (suites) / sizeof (suites[0]))
@@ -355,7 +360,7 @@ main (int argc, char **argv)
 {
   static const size_t sizes[] = {64, 512, 1200, 1400};
   double goal_seal = 0, goal_open = 0, goal_p = 0, goal_u = 0, goal_sp = 0,
-      goal_su = 0;
+         goal_su = 0;
 
   if (argc > 1 && strcmp (argv[1], "--quick") == 0)
     reps = 3;
@@ -364,47 +369,47 @@ main (int argc, char **argv)
     return 1;
 
   printf ("bench-esp: ns/packet, best of %d batches of %d packets, cases "
-      "of one size taking turns; ratios against baselines of this run\n",
-      reps, BATCH);
+          "of one size taking turns; ratios against baselines of this run\n",
+          reps, BATCH);
   for (size_t z = 0; z < sizeof (sizes) / sizeof (sizes[0]); z++) {
     size_t n = sizes[z];
     bench_case_t cases[6 + 2 * N_SUITES];
     bench_case_t *seal = &cases[0], *open = &cases[1], *sgp = &cases[2],
-        *sgu = &cases[3], *scp = &cases[4], *scu = &cases[5];
+                 *sgu = &cases[3], *scp = &cases[4], *scu = &cases[5];
     memset (cases, 0, sizeof (cases));
-    *seal = (bench_case_t) {.kind = EVP_SEAL, .size = n};
-    *open = (bench_case_t) {.kind = EVP_OPEN, .size = n};
-    *sgp = (bench_case_t) {.kind = SRTP_PROTECT, .size = n, .gcm = 1};
-    *sgu = (bench_case_t) {.kind = SRTP_UNPROTECT, .size = n, .gcm = 1};
-    *scp = (bench_case_t) {.kind = SRTP_PROTECT, .size = n};
-    *scu = (bench_case_t) {.kind = SRTP_UNPROTECT, .size = n};
+    *seal = (bench_case_t){.kind = EVP_SEAL, .size = n};
+    *open = (bench_case_t){.kind = EVP_OPEN, .size = n};
+    *sgp = (bench_case_t){.kind = SRTP_PROTECT, .size = n, .gcm = 1};
+    *sgu = (bench_case_t){.kind = SRTP_UNPROTECT, .size = n, .gcm = 1};
+    *scp = (bench_case_t){.kind = SRTP_PROTECT, .size = n};
+    *scu = (bench_case_t){.kind = SRTP_UNPROTECT, .size = n};
     for (size_t s = 0; s < N_SUITES; s++) {
-      cases[6 + 2 * s] = (bench_case_t) {.kind = MC_PROTECT, .size = n,
-          .suite = suites[s], .n_senders = 1};
-      cases[7 + 2 * s] = (bench_case_t) {.kind = MC_UNPROTECT, .size = n,
-          .suite = suites[s], .n_senders = 1};
+      cases[6 + 2 * s] = (bench_case_t){
+          .kind = MC_PROTECT, .size = n, .suite = suites[s], .n_senders = 1};
+      cases[7 + 2 * s] = (bench_case_t){
+          .kind = MC_UNPROTECT, .size = n, .suite = suites[s], .n_senders = 1};
     }
     run_cases (cases, sizeof (cases) / sizeof (cases[0]));
 
     printf ("\n== %zu-byte payload ==\n", n);
     printf ("  %-46s %6.0f / %.0f ns\n",
-        "raw EVP AES-128-GCM seal / open, per-packet IV", seal->best,
-        open->best);
+            "raw EVP AES-128-GCM seal / open, per-packet IV", seal->best,
+            open->best);
     if (!sgp->unsupported)
       printf ("  %-46s %6.0f / %.0f ns\n",
-          "libsrtp AEAD_AES_128_GCM protect / unprotect", sgp->best,
-          sgu->best);
+              "libsrtp AEAD_AES_128_GCM protect / unprotect", sgp->best,
+              sgu->best);
     else
       printf ("  libsrtp AEAD_AES_128_GCM: not supported by this libsrtp\n");
     printf ("  %-46s %6.0f / %.0f ns\n",
-        "libsrtp AES_CM_128_HMAC_SHA1_80 prot / unprot", scp->best,
-        scu->best);
+            "libsrtp AES_CM_128_HMAC_SHA1_80 prot / unprot", scp->best,
+            scu->best);
     printf ("  %-19s %8s %9s %9s %10s %14s\n", "mcsec suite", "protect",
-        "unprotect", "prot/EVP", "unprot/EVP", "libsrtp-GCM/mc");
+            "unprotect", "prot/EVP", "unprot/EVP", "libsrtp-GCM/mc");
     for (size_t s = 0; s < N_SUITES; s++) {
       double p = cases[6 + 2 * s].best, u = cases[7 + 2 * s].best;
       printf ("  %-19s %8.0f %9.0f %8.2fx %9.2fx", mcsec_suite_name (suites[s]),
-          p, u, p / seal->best, u / open->best);
+              p, u, p / seal->best, u / open->best);
       if (!sgp->unsupported)
         printf ("   %5.2fx/%.2fx", sgp->best / p, sgu->best / u);
       printf ("\n");
@@ -424,27 +429,32 @@ main (int argc, char **argv)
   printf ("\n== receive, aes-128-gcm, 1200 bytes: sender lookup ==\n");
   {
     bench_case_t cases[2] = {
-      {.kind = MC_UNPROTECT, .size = 1200, .suite = MCSEC_SUITE_AES_128_GCM,
-          .n_senders = 1},
-      {.kind = MC_UNPROTECT, .size = 1200, .suite = MCSEC_SUITE_AES_128_GCM,
-          .n_senders = 4096},
+        {.kind = MC_UNPROTECT,
+         .size = 1200,
+         .suite = MCSEC_SUITE_AES_128_GCM,
+         .n_senders = 1},
+        {.kind = MC_UNPROTECT,
+         .size = 1200,
+         .suite = MCSEC_SUITE_AES_128_GCM,
+         .n_senders = 4096},
     };
     run_cases (cases, 2);
     printf ("  1 sender %.0f ns, 4096 senders interleaved %.0f ns: %.2fx\n",
-        cases[0].best, cases[1].best, cases[1].best / cases[0].best);
+            cases[0].best, cases[1].best, cases[1].best / cases[0].best);
     case_free (&cases[0]);
     case_free (&cases[1]);
   }
 
   printf ("\n== goals at 1200 bytes, AES-128-GCM ==\n");
   printf ("  protect / raw EVP seal floor:   %.2fx (goal <= 1.10x)\n",
-      goal_p / goal_seal);
+          goal_p / goal_seal);
   printf ("  unprotect / raw EVP open floor: %.2fx (goal <= 1.10x)\n",
-      goal_u / goal_open);
+          goal_u / goal_open);
   if (goal_sp > 0)
     printf ("  libsrtp GCM / mcsec: protect %.2fx, unprotect %.2fx "
-        "(goal >= 2.5x)\n", goal_sp / goal_p, goal_su / goal_u);
-  printf ("(sink %llu)\n", (unsigned long long) (sink & 1));
+            "(goal >= 2.5x)\n",
+            goal_sp / goal_p, goal_su / goal_u);
+  printf ("(sink %llu)\n", (unsigned long long)(sink & 1));
   free (pkts);
   srtp_shutdown ();
   return 0;

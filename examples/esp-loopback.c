@@ -68,7 +68,7 @@ make_sa (uint32_t spi, const uint8_t *key)
 
 static void
 receiver_init (receiver_t *r, const char *name, uint32_t spi,
-    const uint8_t *key)
+               const uint8_t *key)
 {
   socklen_t len = sizeof (r->addr);
   mcsec_status_t st;
@@ -78,8 +78,8 @@ receiver_init (receiver_t *r, const char *name, uint32_t spi,
   r->fd = socket (AF_INET, SOCK_DGRAM, 0);
   r->addr.sin_family = AF_INET;
   r->addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  if (r->fd < 0 || bind (r->fd, (struct sockaddr *) &r->addr, len) != 0 ||
-      getsockname (r->fd, (struct sockaddr *) &r->addr, &len) != 0) {
+  if (r->fd < 0 || bind (r->fd, (struct sockaddr *)&r->addr, len) != 0 ||
+      getsockname (r->fd, (struct sockaddr *)&r->addr, &len) != 0) {
     perror ("socket");
     exit (1);
   }
@@ -101,8 +101,7 @@ receiver_poll (receiver_t *r, int timeout_ms)
     mcsec_status_t st;
     if (n < 0)
       break;
-    st = mcsec_sadb_unprotect (r->db, pkt, (size_t) n, out, sizeof (out),
-        &info);
+    st = mcsec_sadb_unprotect (r->db, pkt, (size_t)n, out, sizeof (out), &info);
     if (st) {
       r->dropped[st]++;
       continue;
@@ -119,10 +118,10 @@ receiver_poll (receiver_t *r, int timeout_ms)
 static void
 print_sender (const mcsec_sender_stats_t *s, void *data)
 {
-  (void) data;
+  (void)data;
   printf ("    sender-id %u: %llu accepted, highest counter %llu\n",
-      s->sender_id, (unsigned long long) s->accepted,
-      (unsigned long long) s->highest_counter);
+          s->sender_id, (unsigned long long)s->accepted,
+          (unsigned long long)s->highest_counter);
 }
 
 static void
@@ -154,13 +153,14 @@ main (void)
 
   if (mcsec_generate_key_material (SUITE, key, sizeof (key)) ||
       mcsec_generate_key_material (SUITE, wrong, sizeof (wrong)) ||
-      RAND_bytes ((unsigned char *) &spi, sizeof (spi)) != 1 ||
+      RAND_bytes ((unsigned char *)&spi, sizeof (spi)) != 1 ||
       mkdtemp (dir) == NULL)
     die ("setup", MCSEC_ERR_CRYPTO);
   spi |= 0x100u;
 
   printf ("mcsec ESP data plane demo: suite %s, SPI 0x%08x, two senders, "
-      "two receivers on 127.0.0.1\n", mcsec_suite_name (SUITE), spi);
+          "two receivers on 127.0.0.1\n",
+          mcsec_suite_name (SUITE), spi);
   receiver_init (&good, "receiver with the group key", spi, key);
   receiver_init (&bad, "receiver with a wrong key  ", spi, wrong);
   for (int s = 0; s < 2; s++) {
@@ -170,7 +170,7 @@ main (void)
     if (st)
       die (path, st);
     tx[s] = make_sa (spi, key);
-    st = mcsec_sa_set_sender (tx[s], (uint32_t) s + 1, first, limit);
+    st = mcsec_sa_set_sender (tx[s], (uint32_t)s + 1, first, limit);
     if (st)
       die ("sender", st);
   }
@@ -183,7 +183,7 @@ main (void)
     unsigned events;
     memset (payload, i & 0xff, sizeof (payload));
     st = mcsec_sa_protect (tx[s], MCSEC_NEXT_HEADER_DATAGRAM, payload,
-        sizeof (payload), pkt, sizeof (pkt), &len, &events);
+                           sizeof (payload), pkt, sizeof (pkt), &len, &events);
     if (st)
       die ("protect", st);
     if (events & MCSEC_EVENT_RESERVATION_LOW) {
@@ -202,21 +202,21 @@ main (void)
       uint8_t forged[2048];
       memcpy (forged, pkt, len);
       forged[len / 2] ^= 0x01;
-      sendto (out_fd, saved, saved_len, 0, (struct sockaddr *) &good.addr,
-          sizeof (good.addr));
-      sendto (out_fd, forged, len, 0, (struct sockaddr *) &good.addr,
-          sizeof (good.addr));
+      sendto (out_fd, saved, saved_len, 0, (struct sockaddr *)&good.addr,
+              sizeof (good.addr));
+      sendto (out_fd, forged, len, 0, (struct sockaddr *)&good.addr,
+              sizeof (good.addr));
       forged[0] ^= 0x40;
-      sendto (out_fd, forged, len, 0, (struct sockaddr *) &good.addr,
-          sizeof (good.addr));
-      sendto (out_fd, forged, 7, 0, (struct sockaddr *) &good.addr,
-          sizeof (good.addr));
+      sendto (out_fd, forged, len, 0, (struct sockaddr *)&good.addr,
+              sizeof (good.addr));
+      sendto (out_fd, forged, 7, 0, (struct sockaddr *)&good.addr,
+              sizeof (good.addr));
       attacks += 4;
     }
-    sendto (out_fd, pkt, len, 0, (struct sockaddr *) &good.addr,
-        sizeof (good.addr));
-    sendto (out_fd, pkt, len, 0, (struct sockaddr *) &bad.addr,
-        sizeof (bad.addr));
+    sendto (out_fd, pkt, len, 0, (struct sockaddr *)&good.addr,
+            sizeof (good.addr));
+    sendto (out_fd, pkt, len, 0, (struct sockaddr *)&bad.addr,
+            sizeof (bad.addr));
     if (i % 32 == 31) {
       receiver_poll (&good, 0);
       receiver_poll (&bad, 0);
@@ -226,7 +226,7 @@ main (void)
   receiver_poll (&bad, 500);
 
   printf ("sent %d genuine datagrams and %d attacker packets\n", N_PACKETS,
-      attacks);
+          attacks);
   receiver_report (&good, spi);
   receiver_report (&bad, spi);
 
@@ -248,7 +248,8 @@ main (void)
     printf ("RESULT: FAILED\n");
     return 1;
   }
-  printf ("RESULT: every genuine datagram delivered intact to the key "
+  printf (
+      "RESULT: every genuine datagram delivered intact to the key "
       "holder, every forgery and replay dropped, nothing for the wrong key\n");
   return 0;
 }

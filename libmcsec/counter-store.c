@@ -19,8 +19,8 @@
  * the fact) makes the store skip MCSEC_COUNTER_STORE_DAMAGE_SKIP counters,
  * more than any one reservation (blocks are at most that large), so even a
  * record damaged after it was used cannot bring its counters back.  A file
- * whose slots are both invalid is refused rather than guessed.  flock() keeps a second process
- * out while the store is open.
+ * whose slots are both invalid is refused rather than guessed.  flock() keeps a
+ * second process out while the store is open.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,8 +75,8 @@ write_slot (mcsec_counter_store_t *s, uint64_t limit)
 {
   uint8_t slot[MCSEC_COUNTER_STORE_SLOT_LEN];
   uint32_t gen = s->generation + 1;
-  off_t off = (off_t) (gen % MCSEC_COUNTER_STORE_SLOTS) *
-      MCSEC_COUNTER_STORE_SLOT_LEN;
+  off_t off =
+      (off_t)(gen % MCSEC_COUNTER_STORE_SLOTS) * MCSEC_COUNTER_STORE_SLOT_LEN;
   ssize_t n;
 
   memcpy (slot, MCSEC_COUNTER_STORE_MAGIC, 8);
@@ -88,7 +88,7 @@ write_slot (mcsec_counter_store_t *s, uint64_t limit)
   do {
     n = pwrite (s->fd, slot, sizeof (slot), off);
   } while (n < 0 && errno == EINTR);
-  if (n != (ssize_t) sizeof (slot) || fsync (s->fd) != 0)
+  if (n != (ssize_t)sizeof (slot) || fsync (s->fd) != 0)
     return MCSEC_ERR_IO;
   s->generation = gen;
   s->limit = limit;
@@ -114,7 +114,8 @@ reserve (mcsec_counter_store_t *s, uint64_t *first, uint64_t *limit)
 
 mcsec_status_t
 mcsec_counter_store_open (const char *path, uint64_t block,
-    mcsec_counter_store_t **out, uint64_t *first, uint64_t *limit)
+                          mcsec_counter_store_t **out, uint64_t *first,
+                          uint64_t *limit)
 {
   uint8_t buf[MCSEC_COUNTER_STORE_SLOT_LEN * MCSEC_COUNTER_STORE_SLOTS];
   mcsec_counter_store_t *s;
@@ -199,6 +200,6 @@ mcsec_counter_store_close (mcsec_counter_store_t *store)
   if (store == NULL)
     return;
   if (store->fd >= 0)
-    close (store->fd);          /* releases the lock */
+    close (store->fd); /* releases the lock */
   free (store);
 }

@@ -23,21 +23,21 @@ static const char *
 suite_cipher_name (mcsec_suite_t suite)
 {
   switch (suite) {
-    case MCSEC_SUITE_AES_128_GCM:
-    case MCSEC_SUITE_AES_128_GMAC:
-      return "AES-128-GCM";
-    case MCSEC_SUITE_AES_256_GCM:
-    case MCSEC_SUITE_AES_256_GMAC:
-      return "AES-256-GCM";
-    case MCSEC_SUITE_CHACHA20_POLY1305:
-      return "ChaCha20-Poly1305";
+  case MCSEC_SUITE_AES_128_GCM:
+  case MCSEC_SUITE_AES_128_GMAC:
+    return "AES-128-GCM";
+  case MCSEC_SUITE_AES_256_GCM:
+  case MCSEC_SUITE_AES_256_GMAC:
+    return "AES-256-GCM";
+  case MCSEC_SUITE_CHACHA20_POLY1305:
+    return "ChaCha20-Poly1305";
   }
   return NULL;
 }
 
 mcsec_status_t
 mcsec_aead_init (mcsec_aead_t *aead, mcsec_suite_t suite,
-    const uint8_t *key_material, size_t len, int encrypt)
+                 const uint8_t *key_material, size_t len, int encrypt)
 {
   const char *name = suite_cipher_name (suite);
   size_t want = mcsec_suite_key_material_len (suite);
@@ -58,7 +58,7 @@ mcsec_aead_init (mcsec_aead_t *aead, mcsec_suite_t suite,
   /* The IV length is 12 (salt || IV) for every suite: the default of both
    * GCM and ChaCha20-Poly1305 in OpenSSL. */
   if (EVP_CipherInit_ex (aead->ctx, cipher, NULL, key_material, NULL,
-          encrypt) != 1)
+                         encrypt) != 1)
     goto out;
   if (EVP_CIPHER_CTX_get_iv_length (aead->ctx) != MCSEC_NONCE_LEN)
     goto out;
@@ -96,25 +96,25 @@ is_gmac (mcsec_suite_t suite)
 
 mcsec_status_t
 mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, const uint8_t *src,
-    size_t src_len, size_t body_len)
+                 size_t src_len, size_t body_len)
 {
   uint8_t nonce[MCSEC_NONCE_LEN];
   uint8_t *body = pkt + MCSEC_ESP_HEADER_LEN;
   int outl = 0;
   int n, tail;
 
-  if (body_len > (size_t) MCSEC_ESP_MAX_PACKET_LEN || src_len > body_len)
+  if (body_len > (size_t)MCSEC_ESP_MAX_PACKET_LEN || src_len > body_len)
     return MCSEC_ERR_PAYLOAD_TOO_LONG;
-  n = (int) src_len;
-  tail = (int) (body_len - src_len);
+  n = (int)src_len;
+  tail = (int)(body_len - src_len);
   make_nonce (aead, pkt + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN, nonce);
   if (EVP_EncryptInit_ex (aead->ctx, NULL, NULL, NULL, nonce) != 1)
     return MCSEC_ERR_CRYPTO;
 
   if (is_gmac (aead->suite)) {
     /* RFC 4543 3.3: everything from the SPI to the Next Header is AAD. */
-    if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt,
-            MCSEC_ESP_HEADER_LEN) != 1 ||
+    if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt, MCSEC_ESP_HEADER_LEN) !=
+            1 ||
         EVP_EncryptUpdate (aead->ctx, NULL, &outl, src, n) != 1 ||
         EVP_EncryptUpdate (aead->ctx, NULL, &outl, body + n, tail) != 1)
       return MCSEC_ERR_CRYPTO;
@@ -124,26 +124,25 @@ mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, const uint8_t *src,
     /* Encrypt straight from where the payload is, then the trailer that
      * already sits after it: no copy of the payload. */
     if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt,
-            MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
+                           MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
       return MCSEC_ERR_CRYPTO;
-    if (EVP_EncryptUpdate (aead->ctx, body, &outl, src, n) != 1 ||
-        outl != n)
+    if (EVP_EncryptUpdate (aead->ctx, body, &outl, src, n) != 1 || outl != n)
       return MCSEC_ERR_CRYPTO;
-    if (EVP_EncryptUpdate (aead->ctx, body + n, &outl, body + n, tail) != 1
-        || outl != tail)
+    if (EVP_EncryptUpdate (aead->ctx, body + n, &outl, body + n, tail) != 1 ||
+        outl != tail)
       return MCSEC_ERR_CRYPTO;
   }
   if (EVP_EncryptFinal_ex (aead->ctx, body + body_len, &outl) != 1)
     return MCSEC_ERR_CRYPTO;
-  if (EVP_CIPHER_CTX_ctrl (aead->ctx, EVP_CTRL_AEAD_GET_TAG,
-          MCSEC_ESP_ICV_LEN, body + body_len) != 1)
+  if (EVP_CIPHER_CTX_ctrl (aead->ctx, EVP_CTRL_AEAD_GET_TAG, MCSEC_ESP_ICV_LEN,
+                           body + body_len) != 1)
     return MCSEC_ERR_CRYPTO;
   return MCSEC_OK;
 }
 
 mcsec_status_t
 mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr, size_t body_len,
-    uint8_t *out)
+                 uint8_t *out)
 {
   uint8_t nonce[MCSEC_NONCE_LEN];
   uint8_t tag[MCSEC_ESP_ICV_LEN];
@@ -152,29 +151,28 @@ mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr, size_t body_len,
   int n;
   mcsec_status_t st = MCSEC_ERR_AUTH;
 
-  if (body_len > (size_t) MCSEC_ESP_MAX_PACKET_LEN)
+  if (body_len > (size_t)MCSEC_ESP_MAX_PACKET_LEN)
     return MCSEC_ERR_TOO_LONG;
-  n = (int) body_len;
+  n = (int)body_len;
   make_nonce (aead, hdr + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN, nonce);
   /* EVP wants a writable tag buffer. */
   memcpy (tag, body + n, MCSEC_ESP_ICV_LEN);
 
   if (EVP_DecryptInit_ex (aead->ctx, NULL, NULL, NULL, nonce) != 1 ||
-      EVP_CIPHER_CTX_ctrl (aead->ctx, EVP_CTRL_AEAD_SET_TAG,
-          MCSEC_ESP_ICV_LEN, tag) != 1) {
+      EVP_CIPHER_CTX_ctrl (aead->ctx, EVP_CTRL_AEAD_SET_TAG, MCSEC_ESP_ICV_LEN,
+                           tag) != 1) {
     st = MCSEC_ERR_CRYPTO;
     goto out;
   }
   if (is_gmac (aead->suite)) {
     if (EVP_DecryptUpdate (aead->ctx, NULL, &outl, hdr,
-            MCSEC_ESP_HEADER_LEN + n) != 1)
+                           MCSEC_ESP_HEADER_LEN + n) != 1)
       goto out;
   } else {
     if (EVP_DecryptUpdate (aead->ctx, NULL, &outl, hdr,
-            MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
+                           MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
       goto out;
-    if (EVP_DecryptUpdate (aead->ctx, out, &outl, body, n) != 1 ||
-        outl != n)
+    if (EVP_DecryptUpdate (aead->ctx, out, &outl, body, n) != 1 || outl != n)
       goto out;
   }
   /* The final call compares the ICV in constant time. */

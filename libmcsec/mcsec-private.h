@@ -14,30 +14,30 @@
 static inline void
 mcsec_store_be32 (uint8_t *p, uint32_t v)
 {
-  p[0] = (uint8_t) (v >> 24);
-  p[1] = (uint8_t) (v >> 16);
-  p[2] = (uint8_t) (v >> 8);
-  p[3] = (uint8_t) v;
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
 }
 
 static inline uint32_t
 mcsec_load_be32 (const uint8_t *p)
 {
-  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) |
-         ((uint32_t) p[2] << 8) | (uint32_t) p[3];
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+         ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
 static inline void
 mcsec_store_be64 (uint8_t *p, uint64_t v)
 {
-  mcsec_store_be32 (p, (uint32_t) (v >> 32));
-  mcsec_store_be32 (p + 4, (uint32_t) v);
+  mcsec_store_be32 (p, (uint32_t)(v >> 32));
+  mcsec_store_be32 (p + 4, (uint32_t)v);
 }
 
 static inline uint64_t
 mcsec_load_be64 (const uint8_t *p)
 {
-  return ((uint64_t) mcsec_load_be32 (p) << 32) | mcsec_load_be32 (p + 4);
+  return ((uint64_t)mcsec_load_be32 (p) << 32) | mcsec_load_be32 (p + 4);
 }
 
 /* ---- esp.c: the AEAD transform of RFC 4106 / 4543 / 7634 ---- */
@@ -76,17 +76,16 @@ mcsec_status_t mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr,
 typedef struct mcsec_replay mcsec_replay_t;
 
 typedef struct {
-  uint32_t window;        /* bits, a power of two */
+  uint32_t window; /* bits, a power of two */
   uint32_t max_senders;
   uint32_t count;
-  uint32_t capacity;      /* power of two, 0 until the first sender */
-  uint64_t seed;          /* keys the hash: sender IDs are chosen by peers */
+  uint32_t capacity; /* power of two, 0 until the first sender */
+  uint64_t seed;     /* keys the hash: sender IDs are chosen by peers */
   struct mcsec_sender_slot *slots;
 } mcsec_sender_table_t;
 
 mcsec_status_t mcsec_sender_table_init (mcsec_sender_table_t *t,
-                                        uint32_t window,
-                                        uint32_t max_senders);
+                                        uint32_t window, uint32_t max_senders);
 void mcsec_sender_table_clear (mcsec_sender_table_t *t);
 /* The window of a sender, or NULL when nothing was accepted from it. */
 mcsec_replay_t *mcsec_sender_table_find (const mcsec_sender_table_t *t,

@@ -14,58 +14,65 @@ static const struct {
   const char *name;
   const char *message;
 } statuses[MCSEC_STATUS_COUNT_] = {
-  [MCSEC_OK] = {"ok", "success"},
-  [MCSEC_ERR_INVALID_ARG] = {"invalid-argument", "invalid argument"},
-  [MCSEC_ERR_BAD_SUITE] = {"bad-suite",
-      "setting 'suite': unknown cipher suite (aes-128-gcm, aes-256-gcm, "
-      "chacha20-poly1305, aes-128-gmac, aes-256-gmac)"},
-  [MCSEC_ERR_BAD_KEY_LENGTH] = {"bad-key-length",
-      "setting 'key': wrong length for the cipher suite (key || 4-byte "
-      "salt: 20 bytes for AES-128, 36 for AES-256 and ChaCha20)"},
-  [MCSEC_ERR_BAD_SPI] = {"bad-spi",
-      "setting 'spi': values 0 to 255 are reserved"},
-  [MCSEC_ERR_BAD_SENDER_ID_BITS] = {"bad-sender-id-bits",
-      "setting 'sender-id-bits': must be 8 to 32"},
-  [MCSEC_ERR_BAD_SENDER_ID] = {"bad-sender-id",
-      "setting 'sender-id': does not fit in sender-id-bits"},
-  [MCSEC_ERR_BAD_REPLAY_WINDOW] = {"bad-replay-window",
-      "setting 'replay-window': must be a power of two from 64 to 65536"},
-  [MCSEC_ERR_BAD_LIFETIME] = {"bad-lifetime",
-      "settings 'soft-packets'/'hard-packets': soft limit above hard limit"},
-  [MCSEC_ERR_NO_MEMORY] = {"no-memory", "out of memory"},
-  [MCSEC_ERR_CRYPTO] = {"crypto", "the crypto library failed"},
-  [MCSEC_ERR_SPI_EXISTS] = {"spi-exists", "an SA with this SPI exists"},
-  [MCSEC_ERR_NOT_SENDER] = {"not-sender", "this SA has no local sender"},
-  [MCSEC_ERR_BUFFER_TOO_SMALL] = {"buffer-too-small",
-      "output buffer too small"},
-  [MCSEC_ERR_PAYLOAD_TOO_LONG] = {"payload-too-long", "payload too long"},
-  [MCSEC_ERR_HARD_LIMIT] = {"hard-limit",
-      "the SA's hard packet limit is reached: rekey"},
-  [MCSEC_ERR_COUNTER_EXHAUSTED] = {"counter-exhausted",
-      "the sender's counter space is used up: rekey"},
-  [MCSEC_ERR_RESERVATION_EXHAUSTED] = {"reservation-exhausted",
-      "no reserved counter is left: extend the counter reservation"},
-  [MCSEC_ERR_TOO_SHORT] = {"too-short", "packet too short"},
-  [MCSEC_ERR_TOO_LONG] = {"too-long", "packet too long"},
-  [MCSEC_ERR_MALFORMED] = {"malformed", "malformed packet"},
-  [MCSEC_ERR_UNKNOWN_SPI] = {"unknown-spi", "no SA for this SPI"},
-  [MCSEC_ERR_AUTH] = {"auth", "integrity check failed"},
-  [MCSEC_ERR_BAD_PADDING] = {"bad-padding", "invalid ESP trailer"},
-  [MCSEC_ERR_REPLAY] = {"replay", "replayed packet"},
-  [MCSEC_ERR_TOO_OLD] = {"too-old", "packet below the replay window"},
-  [MCSEC_ERR_TOO_MANY_SENDERS] = {"too-many-senders",
-      "the SA tracks its maximum number of senders"},
-  [MCSEC_ERR_IO] = {"io", "counter store: read or write failed"},
-  [MCSEC_ERR_LOCKED] = {"locked",
-      "counter store: another process is using it"},
-  [MCSEC_ERR_CORRUPT_STATE] = {"corrupt-state",
-      "counter store: no valid record (refusing to guess a counter)"},
+    [MCSEC_OK] = {"ok", "success"},
+    [MCSEC_ERR_INVALID_ARG] = {"invalid-argument", "invalid argument"},
+    [MCSEC_ERR_BAD_SUITE] =
+        {"bad-suite",
+         "setting 'suite': unknown cipher suite (aes-128-gcm, aes-256-gcm, "
+         "chacha20-poly1305, aes-128-gmac, aes-256-gmac)"},
+    [MCSEC_ERR_BAD_KEY_LENGTH] =
+        {"bad-key-length",
+         "setting 'key': wrong length for the cipher suite (key || 4-byte "
+         "salt: 20 bytes for AES-128, 36 for AES-256 and ChaCha20)"},
+    [MCSEC_ERR_BAD_SPI] = {"bad-spi",
+                           "setting 'spi': values 0 to 255 are reserved"},
+    [MCSEC_ERR_BAD_SENDER_ID_BITS] =
+        {"bad-sender-id-bits", "setting 'sender-id-bits': must be 8 to 32"},
+    [MCSEC_ERR_BAD_SENDER_ID] =
+        {"bad-sender-id",
+         "setting 'sender-id': does not fit in sender-id-bits"},
+    [MCSEC_ERR_BAD_REPLAY_WINDOW] =
+        {"bad-replay-window",
+         "setting 'replay-window': must be a power of two from 64 to 65536"},
+    [MCSEC_ERR_BAD_LIFETIME] =
+        {"bad-lifetime",
+         "settings 'soft-packets'/'hard-packets': soft limit above hard limit"},
+    [MCSEC_ERR_NO_MEMORY] = {"no-memory", "out of memory"},
+    [MCSEC_ERR_CRYPTO] = {"crypto", "the crypto library failed"},
+    [MCSEC_ERR_SPI_EXISTS] = {"spi-exists", "an SA with this SPI exists"},
+    [MCSEC_ERR_NOT_SENDER] = {"not-sender", "this SA has no local sender"},
+    [MCSEC_ERR_BUFFER_TOO_SMALL] = {"buffer-too-small",
+                                    "output buffer too small"},
+    [MCSEC_ERR_PAYLOAD_TOO_LONG] = {"payload-too-long", "payload too long"},
+    [MCSEC_ERR_HARD_LIMIT] = {"hard-limit",
+                              "the SA's hard packet limit is reached: rekey"},
+    [MCSEC_ERR_COUNTER_EXHAUSTED] =
+        {"counter-exhausted", "the sender's counter space is used up: rekey"},
+    [MCSEC_ERR_RESERVATION_EXHAUSTED] =
+        {"reservation-exhausted",
+         "no reserved counter is left: extend the counter reservation"},
+    [MCSEC_ERR_TOO_SHORT] = {"too-short", "packet too short"},
+    [MCSEC_ERR_TOO_LONG] = {"too-long", "packet too long"},
+    [MCSEC_ERR_MALFORMED] = {"malformed", "malformed packet"},
+    [MCSEC_ERR_UNKNOWN_SPI] = {"unknown-spi", "no SA for this SPI"},
+    [MCSEC_ERR_AUTH] = {"auth", "integrity check failed"},
+    [MCSEC_ERR_BAD_PADDING] = {"bad-padding", "invalid ESP trailer"},
+    [MCSEC_ERR_REPLAY] = {"replay", "replayed packet"},
+    [MCSEC_ERR_TOO_OLD] = {"too-old", "packet below the replay window"},
+    [MCSEC_ERR_TOO_MANY_SENDERS] =
+        {"too-many-senders", "the SA tracks its maximum number of senders"},
+    [MCSEC_ERR_IO] = {"io", "counter store: read or write failed"},
+    [MCSEC_ERR_LOCKED] = {"locked",
+                          "counter store: another process is using it"},
+    [MCSEC_ERR_CORRUPT_STATE] =
+        {"corrupt-state",
+         "counter store: no valid record (refusing to guess a counter)"},
 };
 
 const char *
 mcsec_status_name (mcsec_status_t status)
 {
-  if ((unsigned) status >= MCSEC_STATUS_COUNT_)
+  if ((unsigned)status >= MCSEC_STATUS_COUNT_)
     return "unknown";
   return statuses[status].name;
 }
@@ -73,7 +80,7 @@ mcsec_status_name (mcsec_status_t status)
 const char *
 mcsec_status_message (mcsec_status_t status)
 {
-  if ((unsigned) status >= MCSEC_STATUS_COUNT_)
+  if ((unsigned)status >= MCSEC_STATUS_COUNT_)
     return "unknown status";
   return statuses[status].message;
 }
@@ -84,12 +91,12 @@ static const struct {
   size_t key_len;
   int encrypts;
 } suites[] = {
-  {MCSEC_SUITE_AES_128_GCM, "aes-128-gcm", MCSEC_AES128_KEY_LEN, 1},
-  {MCSEC_SUITE_AES_256_GCM, "aes-256-gcm", MCSEC_AES256_KEY_LEN, 1},
-  {MCSEC_SUITE_CHACHA20_POLY1305, "chacha20-poly1305",
-      MCSEC_CHACHA20_KEY_LEN, 1},
-  {MCSEC_SUITE_AES_128_GMAC, "aes-128-gmac", MCSEC_AES128_KEY_LEN, 0},
-  {MCSEC_SUITE_AES_256_GMAC, "aes-256-gmac", MCSEC_AES256_KEY_LEN, 0},
+    {MCSEC_SUITE_AES_128_GCM, "aes-128-gcm", MCSEC_AES128_KEY_LEN, 1},
+    {MCSEC_SUITE_AES_256_GCM, "aes-256-gcm", MCSEC_AES256_KEY_LEN, 1},
+    {MCSEC_SUITE_CHACHA20_POLY1305, "chacha20-poly1305", MCSEC_CHACHA20_KEY_LEN,
+     1},
+    {MCSEC_SUITE_AES_128_GMAC, "aes-128-gmac", MCSEC_AES128_KEY_LEN, 0},
+    {MCSEC_SUITE_AES_256_GMAC, "aes-256-gmac", MCSEC_AES256_KEY_LEN, 0},
 };
 
 #define N_SUITES (sizeof (suites) / sizeof (suites[0]))
@@ -133,8 +140,7 @@ mcsec_suite_encrypts (mcsec_suite_t suite)
 }
 
 mcsec_status_t
-mcsec_generate_key_material (mcsec_suite_t suite, uint8_t *buf,
-    size_t buf_len)
+mcsec_generate_key_material (mcsec_suite_t suite, uint8_t *buf, size_t buf_len)
 {
   size_t len = mcsec_suite_key_material_len (suite);
 
@@ -142,7 +148,7 @@ mcsec_generate_key_material (mcsec_suite_t suite, uint8_t *buf,
     return MCSEC_ERR_BAD_SUITE;
   if (buf == NULL || buf_len < len)
     return MCSEC_ERR_BAD_KEY_LENGTH;
-  if (RAND_bytes (buf, (int) len) != 1)
+  if (RAND_bytes (buf, (int)len) != 1)
     return MCSEC_ERR_CRYPTO;
   return MCSEC_OK;
 }

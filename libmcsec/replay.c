@@ -27,7 +27,7 @@
 struct mcsec_replay {
   uint64_t top;
   uint64_t accepted;
-  uint64_t bits[];              /* window / 64 words */
+  uint64_t bits[]; /* window / 64 words */
 };
 
 struct mcsec_sender_slot {
@@ -97,12 +97,12 @@ mcsec_replay_update (mcsec_replay_t *w, uint32_t window, uint64_t counter)
 
 mcsec_status_t
 mcsec_sender_table_init (mcsec_sender_table_t *t, uint32_t window,
-    uint32_t max_senders)
+                         uint32_t max_senders)
 {
   memset (t, 0, sizeof (*t));
   t->window = window;
   t->max_senders = max_senders;
-  if (RAND_bytes ((unsigned char *) &t->seed, sizeof (t->seed)) != 1)
+  if (RAND_bytes ((unsigned char *)&t->seed, sizeof (t->seed)) != 1)
     return MCSEC_ERR_CRYPTO;
   t->seed |= 1;
   return MCSEC_OK;
@@ -120,9 +120,9 @@ mcsec_sender_table_clear (mcsec_sender_table_t *t)
 static inline uint32_t
 slot_of (const mcsec_sender_table_t *t, uint32_t sender_id)
 {
-  uint64_t h = ((uint64_t) sender_id ^ t->seed) * UINT64_C (0x9e3779b97f4a7c15);
+  uint64_t h = ((uint64_t)sender_id ^ t->seed) * UINT64_C (0x9e3779b97f4a7c15);
   h ^= h >> 29;
-  return (uint32_t) h & (t->capacity - 1);
+  return (uint32_t)h & (t->capacity - 1);
 }
 
 mcsec_replay_t *
@@ -177,14 +177,14 @@ grow (mcsec_sender_table_t *t)
 
 mcsec_status_t
 mcsec_sender_table_add (mcsec_sender_table_t *t, uint32_t sender_id,
-    mcsec_replay_t **out)
+                        mcsec_replay_t **out)
 {
   mcsec_replay_t *r;
   mcsec_status_t st;
 
   if (t->count >= t->max_senders)
     return MCSEC_ERR_TOO_MANY_SENDERS;
-  if ((uint64_t) (t->count + 1) * 2 > t->capacity) {
+  if ((uint64_t)(t->count + 1) * 2 > t->capacity) {
     st = grow (t);
     if (st)
       return st;
@@ -200,7 +200,8 @@ mcsec_sender_table_add (mcsec_sender_table_t *t, uint32_t sender_id,
 
 void
 mcsec_sender_table_foreach (const mcsec_sender_table_t *t,
-    void (*fn) (const mcsec_sender_stats_t *, void *), void *user_data)
+                            void (*fn) (const mcsec_sender_stats_t *, void *),
+                            void *user_data)
 {
   for (uint32_t i = 0; i < t->capacity; i++) {
     const struct mcsec_sender_slot *s = &t->slots[i];

@@ -17,7 +17,7 @@ struct mcsec_sa {
   uint32_t spi;
   mcsec_suite_t suite;
   uint8_t sender_id_bits;
-  uint64_t counter_max;         /* largest counter that fits in the IV */
+  uint64_t counter_max; /* largest counter that fits in the IV */
   uint64_t soft_packets;
   uint64_t hard_packets;
 
@@ -26,8 +26,8 @@ struct mcsec_sa {
   int is_sender;
   uint32_t sender_id;
   uint64_t next_counter;
-  uint64_t counter_limit;       /* exclusive */
-  uint64_t low_mark;            /* RESERVATION_LOW fires when reached */
+  uint64_t counter_limit; /* exclusive */
+  uint64_t low_mark;      /* RESERVATION_LOW fires when reached */
   uint64_t packets_sent;
 
   /* receiving */
@@ -60,17 +60,16 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
     return MCSEC_ERR_BAD_KEY_LENGTH;
   if (cfg->spi < MCSEC_SPI_MIN)
     return MCSEC_ERR_BAD_SPI;
-  bits = cfg->sender_id_bits ? cfg->sender_id_bits
-                             : MCSEC_SENDER_ID_BITS_DEFAULT;
+  bits =
+      cfg->sender_id_bits ? cfg->sender_id_bits : MCSEC_SENDER_ID_BITS_DEFAULT;
   if (bits < MCSEC_SENDER_ID_BITS_MIN || bits > MCSEC_SENDER_ID_BITS_MAX)
     return MCSEC_ERR_BAD_SENDER_ID_BITS;
-  window = cfg->replay_window ? cfg->replay_window
-                              : MCSEC_REPLAY_WINDOW_DEFAULT;
+  window =
+      cfg->replay_window ? cfg->replay_window : MCSEC_REPLAY_WINDOW_DEFAULT;
   if (!is_power_of_two (window) || window < MCSEC_REPLAY_WINDOW_MIN ||
       window > MCSEC_REPLAY_WINDOW_MAX)
     return MCSEC_ERR_BAD_REPLAY_WINDOW;
-  max_senders = cfg->max_senders ? cfg->max_senders
-                                 : MCSEC_MAX_SENDERS_DEFAULT;
+  max_senders = cfg->max_senders ? cfg->max_senders : MCSEC_MAX_SENDERS_DEFAULT;
 
   sa = calloc (1, sizeof (*sa));
   if (sa == NULL)
@@ -79,10 +78,10 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
   sa->suite = cfg->suite;
   sa->sender_id_bits = bits;
   sa->counter_max = UINT64_MAX >> bits;
-  sa->hard_packets = cfg->hard_packets ? cfg->hard_packets
-                                       : MCSEC_HARD_PACKETS_DEFAULT;
-  sa->soft_packets = cfg->soft_packets ? cfg->soft_packets
-                                       : MCSEC_SOFT_PACKETS_DEFAULT;
+  sa->hard_packets =
+      cfg->hard_packets ? cfg->hard_packets : MCSEC_HARD_PACKETS_DEFAULT;
+  sa->soft_packets =
+      cfg->soft_packets ? cfg->soft_packets : MCSEC_SOFT_PACKETS_DEFAULT;
   if (sa->soft_packets > sa->hard_packets) {
     if (cfg->soft_packets) {
       st = MCSEC_ERR_BAD_LIFETIME;
@@ -140,15 +139,15 @@ set_low_mark (mcsec_sa_t *sa)
 }
 
 mcsec_status_t
-mcsec_sa_set_sender (mcsec_sa_t *sa, uint32_t sender_id,
-    uint64_t first_counter, uint64_t counter_limit)
+mcsec_sa_set_sender (mcsec_sa_t *sa, uint32_t sender_id, uint64_t first_counter,
+                     uint64_t counter_limit)
 {
   if (sa == NULL)
     return MCSEC_ERR_INVALID_ARG;
   if (sa->sender_id_bits < 32 && (sender_id >> sa->sender_id_bits) != 0)
     return MCSEC_ERR_BAD_SENDER_ID;
   if (counter_limit == 0 || counter_limit > sa->counter_max)
-    counter_limit = sa->counter_max;    /* counter_max itself stays unused */
+    counter_limit = sa->counter_max; /* counter_max itself stays unused */
   if (first_counter < MCSEC_COUNTER_FIRST)
     first_counter = MCSEC_COUNTER_FIRST;
   /* A sender can only be configured once per SA: a second call could move
@@ -187,16 +186,16 @@ size_t
 mcsec_protected_len (size_t payload_len)
 {
   size_t pad = (MCSEC_ESP_ALIGN -
-      (payload_len + MCSEC_ESP_TRAILER_LEN) % MCSEC_ESP_ALIGN) %
-      MCSEC_ESP_ALIGN;
+                (payload_len + MCSEC_ESP_TRAILER_LEN) % MCSEC_ESP_ALIGN) %
+               MCSEC_ESP_ALIGN;
   return MCSEC_ESP_HEADER_LEN + payload_len + pad + MCSEC_ESP_TRAILER_LEN +
-      MCSEC_ESP_ICV_LEN;
+         MCSEC_ESP_ICV_LEN;
 }
 
 mcsec_status_t
-mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header,
-    const uint8_t *payload, size_t payload_len, uint8_t *out,
-    size_t out_size, size_t *out_len, unsigned *events)
+mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header, const uint8_t *payload,
+                  size_t payload_len, uint8_t *out, size_t out_size,
+                  size_t *out_len, unsigned *events)
 {
   uint8_t *body;
   size_t total, pad, i;
@@ -230,24 +229,25 @@ mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header,
   if (payload_len == 0) {
     payload = body;
   } else if (payload != body && payload < out + total &&
-      payload + payload_len > out) {
+             payload + payload_len > out) {
     /* overlapping but not in place: move it into place first */
     memmove (body, payload, payload_len);
     payload = body;
   }
   mcsec_store_be32 (out, sa->spi);
-  mcsec_store_be32 (out + MCSEC_ESP_SPI_LEN, (uint32_t) counter);
+  mcsec_store_be32 (out + MCSEC_ESP_SPI_LEN, (uint32_t)counter);
   mcsec_store_be64 (out + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN,
-      ((uint64_t) sa->sender_id << (64 - sa->sender_id_bits)) | counter);
+                    ((uint64_t)sa->sender_id << (64 - sa->sender_id_bits)) |
+                        counter);
   pad = total - MCSEC_ESP_HEADER_LEN - payload_len - MCSEC_ESP_TRAILER_LEN -
-      MCSEC_ESP_ICV_LEN;
+        MCSEC_ESP_ICV_LEN;
   for (i = 0; i < pad; i++)
-    body[payload_len + i] = (uint8_t) (i + 1);  /* RFC 4303 2.4 */
-  body[payload_len + pad] = (uint8_t) pad;
+    body[payload_len + i] = (uint8_t)(i + 1); /* RFC 4303 2.4 */
+  body[payload_len + pad] = (uint8_t)pad;
   body[payload_len + pad + 1] = next_header;
 
   st = mcsec_aead_seal (&sa->seal, out, payload, payload_len,
-      payload_len + pad + MCSEC_ESP_TRAILER_LEN);
+                        payload_len + pad + MCSEC_ESP_TRAILER_LEN);
   if (st) {
     OPENSSL_cleanse (out, total);
     return st;
@@ -272,7 +272,7 @@ mcsec_packet_spi (const uint8_t *packet, size_t len)
 
 mcsec_status_t
 mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
-    uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
+                    uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
 {
   mcsec_rx_info_t local;
   mcsec_replay_t *w;
@@ -293,7 +293,7 @@ mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
 
   info->spi = mcsec_load_be32 (packet);
   iv = mcsec_load_be64 (packet + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN);
-  info->sender_id = (uint32_t) (iv >> (64 - sa->sender_id_bits));
+  info->sender_id = (uint32_t)(iv >> (64 - sa->sender_id_bits));
   info->counter = iv & sa->counter_max;
   info->has_header = 1;
 
@@ -304,8 +304,7 @@ mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
     return MCSEC_ERR_MALFORMED;
   /* The SN is the counter's low half (both are authenticated). */
   if (info->counter == 0 ||
-      (uint32_t) info->counter !=
-      mcsec_load_be32 (packet + MCSEC_ESP_SPI_LEN))
+      (uint32_t)info->counter != mcsec_load_be32 (packet + MCSEC_ESP_SPI_LEN))
     return MCSEC_ERR_MALFORMED;
   if (out_size < body_len)
     return MCSEC_ERR_BUFFER_TOO_SMALL;
@@ -324,12 +323,12 @@ mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
 
   pad = out[body_len - 2];
   nh = out[body_len - 1];
-  if ((size_t) pad + MCSEC_ESP_TRAILER_LEN > body_len) {
+  if ((size_t)pad + MCSEC_ESP_TRAILER_LEN > body_len) {
     st = MCSEC_ERR_BAD_PADDING;
     goto fail;
   }
   for (size_t i = 0; i < pad; i++) {
-    if (out[body_len - MCSEC_ESP_TRAILER_LEN - pad + i] != (uint8_t) (i + 1)) {
+    if (out[body_len - MCSEC_ESP_TRAILER_LEN - pad + i] != (uint8_t)(i + 1)) {
       st = MCSEC_ERR_BAD_PADDING;
       goto fail;
     }
@@ -356,7 +355,8 @@ fail:
 
 void
 mcsec_sa_foreach_sender (const mcsec_sa_t *sa,
-    void (*fn) (const mcsec_sender_stats_t *, void *), void *user_data)
+                         void (*fn) (const mcsec_sender_stats_t *, void *),
+                         void *user_data)
 {
   mcsec_sender_table_foreach (&sa->senders, fn, user_data);
 }

@@ -13,14 +13,14 @@
 
 struct mcsec_sadb {
   size_t count;
-  size_t capacity;              /* power of two */
+  size_t capacity; /* power of two */
   mcsec_sa_t **slots;
 };
 
 static inline size_t
 home_of (const mcsec_sadb_t *db, uint32_t spi)
 {
-  return (size_t) ((spi * UINT32_C (0x9e3779b1)) >> 8) & (db->capacity - 1);
+  return (size_t)((spi * UINT32_C (0x9e3779b1)) >> 8) & (db->capacity - 1);
 }
 
 mcsec_status_t
@@ -130,8 +130,8 @@ mcsec_sadb_remove (mcsec_sadb_t *db, uint32_t spi)
    * their home slot does not lie cyclically in (hole, j]. */
   for (j = (i + 1) & mask; db->slots[j] != NULL; j = (j + 1) & mask) {
     size_t home = home_of (db, mcsec_sa_spi (db->slots[j]));
-    int in_between = (i <= j) ? (i < home && home <= j)
-                              : (i < home || home <= j);
+    int in_between =
+        (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
     if (!in_between) {
       db->slots[i] = db->slots[j];
       db->slots[j] = NULL;
@@ -149,7 +149,7 @@ mcsec_sadb_count (const mcsec_sadb_t *db)
 
 mcsec_status_t
 mcsec_sadb_unprotect (mcsec_sadb_t *db, const uint8_t *packet, size_t len,
-    uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
+                      uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
 {
   mcsec_sa_t *sa;
 

@@ -29,7 +29,7 @@ unhex (const char *s, uint8_t *out, size_t max)
     unsigned v;
     if (sscanf (s + 2 * i, "%2x", &v) != 1)
       exit (2);
-    out[i] = (uint8_t) v;
+    out[i] = (uint8_t)v;
   }
   return n;
 }
@@ -55,8 +55,8 @@ main (int argc, char **argv)
   cfg.suite = mcsec_suite_from_name (argv[2]);
   cfg.key_len = unhex (argv[3], key, sizeof (key));
   cfg.key = key;
-  cfg.spi = (uint32_t) strtoul (argv[4], NULL, 0);
-  cfg.sender_id_bits = (uint8_t) strtoul (argv[5], NULL, 0);
+  cfg.spi = (uint32_t)strtoul (argv[4], NULL, 0);
+  cfg.sender_id_bits = (uint8_t)strtoul (argv[5], NULL, 0);
   st = mcsec_sa_new (&cfg, &sa);
   if (st) {
     printf ("%s\n", mcsec_status_name (st));
@@ -64,11 +64,11 @@ main (int argc, char **argv)
   }
   if (strcmp (argv[1], "protect") == 0 && argc == 10) {
     size_t n = unhex (argv[9], in, sizeof (in)), len;
-    st = mcsec_sa_set_sender (sa, (uint32_t) strtoul (argv[6], NULL, 0),
-        strtoull (argv[7], NULL, 0), 0);
+    st = mcsec_sa_set_sender (sa, (uint32_t)strtoul (argv[6], NULL, 0),
+                              strtoull (argv[7], NULL, 0), 0);
     if (st == MCSEC_OK)
-      st = mcsec_sa_protect (sa, (uint8_t) strtoul (argv[8], NULL, 0), in, n,
-          out, sizeof (out), &len, NULL);
+      st = mcsec_sa_protect (sa, (uint8_t)strtoul (argv[8], NULL, 0), in, n,
+                             out, sizeof (out), &len, NULL);
     if (st)
       printf ("%s\n", mcsec_status_name (st));
     else
@@ -83,7 +83,7 @@ main (int argc, char **argv)
         continue;
       }
       printf ("ok %u %llu %u ", info.sender_id,
-          (unsigned long long) info.counter, info.next_header);
+              (unsigned long long)info.counter, info.next_header);
       print_hex (out, info.payload_len);
       printf ("\n");
     }

@@ -22,7 +22,7 @@ static int test_checks;
     if (!(cond)) {                                                             \
       test_failures++;                                                         \
       fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,        \
-          #cond);                                                              \
+               #cond);                                                         \
     }                                                                          \
   } while (0)
 
@@ -33,8 +33,8 @@ static int test_checks;
     test_checks++;                                                             \
     if (got_ != want_) {                                                       \
       test_failures++;                                                         \
-      fprintf (stderr, "%s:%d: %s gave %s, wanted %s\n", __FILE__, __LINE__,  \
-          #got, mcsec_status_name (got_), mcsec_status_name (want_));          \
+      fprintf (stderr, "%s:%d: %s gave %s, wanted %s\n", __FILE__, __LINE__,   \
+               #got, mcsec_status_name (got_), mcsec_status_name (want_));     \
     }                                                                          \
   } while (0)
 
@@ -43,7 +43,7 @@ static int test_checks;
   do {                                                                         \
     if (!(cond)) {                                                             \
       fprintf (stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__,      \
-          #cond);                                                              \
+               #cond);                                                         \
       exit (1);                                                                \
     }                                                                          \
   } while (0)
@@ -60,7 +60,7 @@ test_unhex (const char *hex, uint8_t *out, size_t max)
       continue;
     }
     REQUIRE (n < max && sscanf (hex, "%2x", &v) == 1);
-    out[n++] = (uint8_t) v;
+    out[n++] = (uint8_t)v;
     hex += 2;
   }
   return n;
@@ -100,9 +100,9 @@ test_sa_new (mcsec_suite_t suite, uint32_t spi, const uint8_t *key)
 }
 
 static const mcsec_suite_t test_all_suites[] = {
-  MCSEC_SUITE_AES_128_GCM, MCSEC_SUITE_AES_256_GCM,
-  MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
-  MCSEC_SUITE_AES_256_GMAC,
+    MCSEC_SUITE_AES_128_GCM,       MCSEC_SUITE_AES_256_GCM,
+    MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
+    MCSEC_SUITE_AES_256_GMAC,
 };
 #define TEST_N_SUITES (sizeof (test_all_suites) / sizeof (test_all_suites[0]))
 

@@ -22,8 +22,7 @@
 static char dir[] = "/tmp/mcsec-counter-XXXXXX";
 static char path[256];
 static const uint8_t static_key[20] = {
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0xa, 0xb, 0xc, 0xd
-};
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0xa, 0xb, 0xc, 0xd};
 
 /* The sender: protect forever, write each packet's IV to fd. */
 static void
@@ -43,9 +42,9 @@ sender_child (int fd)
     _exit (4);
   for (;;) {
     mcsec_status_t st = mcsec_sa_protect (sa, 253, payload, sizeof (payload),
-        pkt, sizeof (pkt), &len, &events);
+                                          pkt, sizeof (pkt), &len, &events);
     if (st == MCSEC_ERR_RESERVATION_EXHAUSTED)
-      _exit (5);        /* must not happen: we extend at half */
+      _exit (5); /* must not happen: we extend at half */
     if (st)
       _exit (6);
     if (write (fd, pkt + 8, 8) != 8)
@@ -61,7 +60,7 @@ sender_child (int fd)
 static int
 cmp_u64 (const void *a, const void *b)
 {
-  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -71,7 +70,7 @@ test_restarts_never_repeat_a_nonce (void)
   enum { RUNS = 25, MAX_IVS = 400000 };
   static uint64_t ivs[MAX_IVS];
   size_t n = 0, dup = 0;
-  uint64_t seed = (uint64_t) getpid () * 2654435761u;
+  uint64_t seed = (uint64_t)getpid () * 2654435761u;
 
   for (int run = 0; run < RUNS; run++) {
     int fds[2];
@@ -112,7 +111,7 @@ test_restarts_never_repeat_a_nonce (void)
   for (size_t i = 1; i < n; i++)
     dup += ivs[i] == ivs[i - 1];
   printf ("  %d runs killed with SIGKILL, %zu IVs, %zu repeated\n", RUNS, n,
-      dup);
+          dup);
   CHECK (n > RUNS * 50);
   CHECK (dup == 0);
   /* every IV carries Sender-ID 42 */
@@ -144,19 +143,20 @@ test_reservations (void)
 
   snprintf (p2, sizeof (p2), "%s/fresh", dir);
   CHECK_STATUS (mcsec_counter_store_open (p2, 100, &s, &first, &limit),
-      MCSEC_OK);
+                MCSEC_OK);
   CHECK (first == MCSEC_COUNTER_FIRST && limit == first + 100);
   CHECK_STATUS (mcsec_counter_store_extend (s, &limit), MCSEC_OK);
   CHECK (limit == first + 200);
   prev_limit = limit;
   mcsec_counter_store_close (s);
   CHECK_STATUS (mcsec_counter_store_open (p2, 10, &s, &first, &limit),
-      MCSEC_OK);
+                MCSEC_OK);
   CHECK (first == prev_limit && limit == prev_limit + 10);
   mcsec_counter_store_close (s);
   CHECK_STATUS (mcsec_counter_store_open (p2,
-          MCSEC_COUNTER_STORE_DAMAGE_SKIP + 1, &s, &first, &limit),
-      MCSEC_ERR_INVALID_ARG);
+                                          MCSEC_COUNTER_STORE_DAMAGE_SKIP + 1,
+                                          &s, &first, &limit),
+                MCSEC_ERR_INVALID_ARG);
 }
 
 static void
@@ -182,12 +182,12 @@ test_lock (void)
   REQUIRE (read (to_parent[0], &c, 1) == 1);
   CHECK (c == 'y');
   CHECK_STATUS (mcsec_counter_store_open (path, BLOCK, &s, &first, &limit),
-      MCSEC_ERR_LOCKED);
+                MCSEC_ERR_LOCKED);
   REQUIRE (write (to_child[1], "x", 1) == 1);
   REQUIRE (waitpid (pid, NULL, 0) == pid);
   /* once the holder is gone the store opens */
   CHECK_STATUS (mcsec_counter_store_open (path, BLOCK, &s, &first, &limit),
-      MCSEC_OK);
+                MCSEC_OK);
   mcsec_counter_store_close (s);
   close (to_child[0]);
   close (to_child[1]);
@@ -208,7 +208,7 @@ test_damage (void)
   mcsec_counter_store_close (s);
   REQUIRE (mcsec_counter_store_open (p3, 1000, &s, &first, &limit) == 0);
   mcsec_counter_store_close (s);
-  newest = limit;       /* generation 2, in slot 0 */
+  newest = limit; /* generation 2, in slot 0 */
 
   /* damage the newest record: the store must not fall back below it */
   fd = open (p3, O_RDWR);
@@ -216,18 +216,20 @@ test_damage (void)
   REQUIRE (pwrite (fd, "\xff", 1, 20) == 1);
   close (fd);
   CHECK_STATUS (mcsec_counter_store_open (p3, 1000, &s, &first, &limit),
-      MCSEC_OK);
+                MCSEC_OK);
   CHECK (first >= newest);
   mcsec_counter_store_close (s);
 
   /* both records damaged: refuse, never guess */
   fd = open (p3, O_RDWR | O_TRUNC);
   REQUIRE (fd >= 0);
-  REQUIRE (write (fd, "garbage garbage garbage garbage garbage garbage "
-          "garbage garbage", 64) == 64);
+  REQUIRE (write (fd,
+                  "garbage garbage garbage garbage garbage garbage "
+                  "garbage garbage",
+                  64) == 64);
   close (fd);
   CHECK_STATUS (mcsec_counter_store_open (p3, 1000, &s, &first, &limit),
-      MCSEC_ERR_CORRUPT_STATE);
+                MCSEC_ERR_CORRUPT_STATE);
   CHECK (s == NULL);
 }
 

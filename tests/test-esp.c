@@ -25,8 +25,8 @@ sender_sa (mcsec_suite_t suite, uint32_t sender_id)
 static void
 test_round_trip (mcsec_suite_t suite)
 {
-  static const size_t sizes[] = {0, 1, 2, 3, 4, 5, 63, 64, 512, 1200, 1400,
-    MCSEC_ESP_MAX_PAYLOAD_LEN};
+  static const size_t sizes[] = {
+      0, 1, 2, 3, 4, 5, 63, 64, 512, 1200, 1400, MCSEC_ESP_MAX_PAYLOAD_LEN};
   static uint8_t payload[MCSEC_ESP_MAX_PACKET_LEN];
   static uint8_t pkt[MCSEC_ESP_MAX_PACKET_LEN + 64];
   static uint8_t out[MCSEC_ESP_MAX_PACKET_LEN];
@@ -35,7 +35,7 @@ test_round_trip (mcsec_suite_t suite)
   uint64_t seed = 0x1234567 + suite;
 
   for (size_t i = 0; i < sizeof (payload); i++)
-    payload[i] = (uint8_t) test_rand (&seed);
+    payload[i] = (uint8_t)test_rand (&seed);
 
   for (size_t s = 0; s < sizeof (sizes) / sizeof (sizes[0]); s++) {
     size_t n = sizes[s], len = 0;
@@ -43,15 +43,16 @@ test_round_trip (mcsec_suite_t suite)
     unsigned events = 99;
     uint64_t counter = mcsec_sa_next_counter (tx);
 
-    CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM, payload,
-            n, pkt, sizeof (pkt), &len, &events), MCSEC_OK);
+    CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM, payload, n,
+                                    pkt, sizeof (pkt), &len, &events),
+                  MCSEC_OK);
     CHECK (events == 0);
     CHECK (len == mcsec_protected_len (n));
     CHECK (len % 4 == 0);
     CHECK (len <= n + MCSEC_ESP_MAX_OVERHEAD);
     /* SPI, SN = low 32 bits of the counter, IV = Sender-ID || counter */
     CHECK (mcsec_load_be32 (pkt) == SPI);
-    CHECK (mcsec_load_be32 (pkt + 4) == (uint32_t) counter);
+    CHECK (mcsec_load_be32 (pkt + 4) == (uint32_t)counter);
     CHECK (mcsec_load_be64 (pkt + 8) == ((UINT64_C (0x0102) << 48) | counter));
     /* GMAC leaves the payload readable, the AEADs do not */
     if (mcsec_suite_encrypts (suite))
@@ -61,7 +62,7 @@ test_round_trip (mcsec_suite_t suite)
 
     memset (out, 0, n + 8);
     CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), &info),
-        MCSEC_OK);
+                  MCSEC_OK);
     CHECK (info.payload_len == n);
     CHECK (info.next_header == MCSEC_NEXT_HEADER_DATAGRAM);
     CHECK (info.sender_id == 0x0102);
@@ -72,10 +73,13 @@ test_round_trip (mcsec_suite_t suite)
     /* in place both ways: payload already at pkt + 16, output likewise */
     memcpy (pkt + MCSEC_ESP_HEADER_LEN, payload, n);
     CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM,
-            pkt + MCSEC_ESP_HEADER_LEN, n, pkt, sizeof (pkt), &len, NULL),
-        MCSEC_OK);
+                                    pkt + MCSEC_ESP_HEADER_LEN, n, pkt,
+                                    sizeof (pkt), &len, NULL),
+                  MCSEC_OK);
     CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, pkt + MCSEC_ESP_HEADER_LEN,
-            sizeof (pkt) - MCSEC_ESP_HEADER_LEN, &info), MCSEC_OK);
+                                      sizeof (pkt) - MCSEC_ESP_HEADER_LEN,
+                                      &info),
+                  MCSEC_OK);
     CHECK (info.payload_len == n);
     CHECK (memcmp (pkt + MCSEC_ESP_HEADER_LEN, payload, n) == 0);
   }
@@ -98,12 +102,13 @@ test_bit_flips (mcsec_suite_t suite)
 
   memset (payload, 0x5a, sizeof (payload));
   REQUIRE (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM, payload,
-          sizeof (payload), pkt, sizeof (pkt), &len, NULL) == MCSEC_OK);
+                             sizeof (payload), pkt, sizeof (pkt), &len,
+                             NULL) == MCSEC_OK);
   for (size_t bit = 0; bit < len * 8; bit++) {
     mcsec_rx_info_t info;
     mcsec_status_t st;
     memcpy (bad, pkt, len);
-    bad[bit / 8] ^= (uint8_t) (1u << (bit % 8));
+    bad[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     st = mcsec_sa_unprotect (rx, bad, len, out, sizeof (out), &info);
     if (st == MCSEC_OK) {
       all_rejected = 0;
@@ -121,7 +126,7 @@ test_bit_flips (mcsec_suite_t suite)
   CHECK (mcsec_sa_packets_received (rx) == 0);
   CHECK (mcsec_sa_n_senders (rx) == 0);
   CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), NULL),
-      MCSEC_OK);
+                MCSEC_OK);
   mcsec_sa_free (tx);
   mcsec_sa_free (rx);
 }
@@ -139,11 +144,12 @@ test_bad_lengths_and_garbage (void)
 
   memset (payload, 1, sizeof (payload));
   REQUIRE (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM, payload,
-          sizeof (payload), pkt, sizeof (pkt), &len, NULL) == MCSEC_OK);
+                             sizeof (payload), pkt, sizeof (pkt), &len,
+                             NULL) == MCSEC_OK);
 
   for (size_t l = 0; l < len; l++) {
-    mcsec_status_t st = mcsec_sa_unprotect (rx, pkt, l, out, sizeof (out),
-        NULL);
+    mcsec_status_t st =
+        mcsec_sa_unprotect (rx, pkt, l, out, sizeof (out), NULL);
     if (l < MCSEC_ESP_MIN_PACKET_LEN)
       CHECK_STATUS (st, MCSEC_ERR_TOO_SHORT);
     else
@@ -151,34 +157,38 @@ test_bad_lengths_and_garbage (void)
   }
   /* trailing bytes after the ICV: the ICV is read from the wrong place */
   for (size_t extra = 1; extra <= 8; extra++) {
-    mcsec_status_t st = mcsec_sa_unprotect (rx, pkt, len + extra, out,
-        sizeof (out), NULL);
+    mcsec_status_t st =
+        mcsec_sa_unprotect (rx, pkt, len + extra, out, sizeof (out), NULL);
     CHECK (st == MCSEC_ERR_MALFORMED || st == MCSEC_ERR_AUTH);
   }
   CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, MCSEC_ESP_MAX_PACKET_LEN + 1, out,
-          sizeof (out), NULL), MCSEC_ERR_TOO_LONG);
+                                    sizeof (out), NULL),
+                MCSEC_ERR_TOO_LONG);
   /* an output buffer too small is an error, not an overflow */
   CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, 10, NULL),
-      MCSEC_ERR_BUFFER_TOO_SMALL);
+                MCSEC_ERR_BUFFER_TOO_SMALL);
   CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM, payload,
-          sizeof (payload), out, mcsec_protected_len (sizeof (payload)) - 1,
-          &len, NULL), MCSEC_ERR_BUFFER_TOO_SMALL);
+                                  sizeof (payload), out,
+                                  mcsec_protected_len (sizeof (payload)) - 1,
+                                  &len, NULL),
+                MCSEC_ERR_BUFFER_TOO_SMALL);
   CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM, payload,
-          MCSEC_ESP_MAX_PAYLOAD_LEN + 1, pkt, sizeof (pkt), &len, NULL),
-      MCSEC_ERR_PAYLOAD_TOO_LONG);
+                                  MCSEC_ESP_MAX_PAYLOAD_LEN + 1, pkt,
+                                  sizeof (pkt), &len, NULL),
+                MCSEC_ERR_PAYLOAD_TOO_LONG);
 
   /* random garbage, with the right SPI and a consistent SN half the time */
   for (int i = 0; i < 20000; i++) {
     size_t l = test_rand (&seed) % 1500;
     mcsec_rx_info_t info;
     for (size_t j = 0; j < l; j++)
-      pkt[j] = (uint8_t) test_rand (&seed);
+      pkt[j] = (uint8_t)test_rand (&seed);
     if (l >= 16 && (i & 1)) {
       mcsec_store_be32 (pkt, SPI);
       memcpy (pkt + 4, pkt + 12, 4);
     }
-    CHECK (mcsec_sa_unprotect (rx, pkt, l, out, sizeof (out), &info)
-        != MCSEC_OK);
+    CHECK (mcsec_sa_unprotect (rx, pkt, l, out, sizeof (out), &info) !=
+           MCSEC_OK);
   }
   CHECK (mcsec_sa_packets_received (rx) == 0);
   mcsec_sa_free (tx);
@@ -194,21 +204,22 @@ test_bad_padding (void)
   uint8_t pkt[64], out[64];
   mcsec_sa_t *rx = test_sa_new (MCSEC_SUITE_AES_128_GCM, SPI, key_material);
   static const uint8_t trailers[][4] = {
-    {0x01, 0x03, 0x02, 253},     /* padding bytes not 1, 2 */
-    {0x00, 0x00, 0x09, 253},     /* pad length beyond the body */
+      {0x01, 0x03, 0x02, 253}, /* padding bytes not 1, 2 */
+      {0x00, 0x00, 0x09, 253}, /* pad length beyond the body */
   };
 
-  REQUIRE (mcsec_aead_init (&seal, MCSEC_SUITE_AES_128_GCM, key_material,
-          20, 1) == MCSEC_OK);
+  REQUIRE (mcsec_aead_init (&seal, MCSEC_SUITE_AES_128_GCM, key_material, 20,
+                            1) == MCSEC_OK);
   for (size_t i = 0; i < 2; i++) {
     memset (pkt, 0, sizeof (pkt));
     mcsec_store_be32 (pkt, SPI);
-    mcsec_store_be32 (pkt + 4, 5 + (uint32_t) i);
+    mcsec_store_be32 (pkt + 4, 5 + (uint32_t)i);
     mcsec_store_be64 (pkt + 8, (UINT64_C (3) << 48) | (5 + i));
-    memcpy (pkt + 16 + 4, trailers[i], 4);    /* 4 bytes payload, trailer */
+    memcpy (pkt + 16 + 4, trailers[i], 4); /* 4 bytes payload, trailer */
     REQUIRE (mcsec_aead_seal (&seal, pkt, pkt + 16, 8, 8) == MCSEC_OK);
-    CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, 16 + 8 + 16, out, sizeof (out),
-            NULL), MCSEC_ERR_BAD_PADDING);
+    CHECK_STATUS (
+        mcsec_sa_unprotect (rx, pkt, 16 + 8 + 16, out, sizeof (out), NULL),
+        MCSEC_ERR_BAD_PADDING);
   }
   CHECK (mcsec_sa_packets_received (rx) == 0);
   mcsec_aead_clear (&seal);
@@ -217,7 +228,7 @@ test_bad_padding (void)
 
 static mcsec_status_t
 try_config (mcsec_suite_t suite, size_t key_len, uint32_t spi, uint8_t bits,
-    uint32_t window, uint64_t soft, uint64_t hard)
+            uint32_t window, uint64_t soft, uint64_t hard)
 {
   mcsec_sa_config_t cfg = {0};
   mcsec_sa_t *sa = NULL;
@@ -243,55 +254,54 @@ test_config_errors (void)
   mcsec_sa_t *sa;
 
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 0, 0, 0, 0),
-      MCSEC_OK);
+                MCSEC_OK);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 16, SPI, 0, 0, 0, 0),
-      MCSEC_ERR_BAD_KEY_LENGTH);
+                MCSEC_ERR_BAD_KEY_LENGTH);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_256_GCM, 20, SPI, 0, 0, 0, 0),
-      MCSEC_ERR_BAD_KEY_LENGTH);
-  CHECK_STATUS (try_config (MCSEC_SUITE_CHACHA20_POLY1305, 32, SPI, 0, 0, 0,
-          0), MCSEC_ERR_BAD_KEY_LENGTH);
+                MCSEC_ERR_BAD_KEY_LENGTH);
+  CHECK_STATUS (try_config (MCSEC_SUITE_CHACHA20_POLY1305, 32, SPI, 0, 0, 0, 0),
+                MCSEC_ERR_BAD_KEY_LENGTH);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_256_GMAC, 36, SPI, 0, 0, 0, 0),
-      MCSEC_OK);
+                MCSEC_OK);
   CHECK_STATUS (try_config (0, 20, SPI, 0, 0, 0, 0), MCSEC_ERR_BAD_SUITE);
   CHECK_STATUS (try_config (99, 20, SPI, 0, 0, 0, 0), MCSEC_ERR_BAD_SUITE);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, 0, 0, 0, 0, 0),
-      MCSEC_ERR_BAD_SPI);
+                MCSEC_ERR_BAD_SPI);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, 255, 0, 0, 0, 0),
-      MCSEC_ERR_BAD_SPI);
+                MCSEC_ERR_BAD_SPI);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 7, 0, 0, 0),
-      MCSEC_ERR_BAD_SENDER_ID_BITS);
+                MCSEC_ERR_BAD_SENDER_ID_BITS);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 33, 0, 0, 0),
-      MCSEC_ERR_BAD_SENDER_ID_BITS);
+                MCSEC_ERR_BAD_SENDER_ID_BITS);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 0, 1000, 0, 0),
-      MCSEC_ERR_BAD_REPLAY_WINDOW);
+                MCSEC_ERR_BAD_REPLAY_WINDOW);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 0, 32, 0, 0),
-      MCSEC_ERR_BAD_REPLAY_WINDOW);
-  CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 0, 131072, 0,
-          0), MCSEC_ERR_BAD_REPLAY_WINDOW);
+                MCSEC_ERR_BAD_REPLAY_WINDOW);
+  CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 0, 131072, 0, 0),
+                MCSEC_ERR_BAD_REPLAY_WINDOW);
   CHECK_STATUS (try_config (MCSEC_SUITE_AES_128_GCM, 20, SPI, 0, 0, 10, 5),
-      MCSEC_ERR_BAD_LIFETIME);
+                MCSEC_ERR_BAD_LIFETIME);
   CHECK_STATUS (mcsec_sa_new (NULL, &sa), MCSEC_ERR_INVALID_ARG);
 
   /* the messages name the setting at fault */
   CHECK (strstr (mcsec_status_message (MCSEC_ERR_BAD_KEY_LENGTH), "key"));
   CHECK (strstr (mcsec_status_message (MCSEC_ERR_BAD_SUITE), "suite"));
   CHECK (strstr (mcsec_status_message (MCSEC_ERR_BAD_REPLAY_WINDOW),
-          "replay-window"));
+                 "replay-window"));
   for (int s = 0; s < MCSEC_STATUS_COUNT_; s++) {
     CHECK (mcsec_status_name (s) != NULL);
     CHECK (mcsec_status_message (s) != NULL);
   }
   for (size_t i = 0; i < TEST_N_SUITES; i++)
     CHECK (mcsec_suite_from_name (mcsec_suite_name (test_all_suites[i])) ==
-        test_all_suites[i]);
+           test_all_suites[i]);
 
   /* a sender ID wider than its field, and a second set_sender, refused */
   sa = test_sa_new (MCSEC_SUITE_AES_128_GCM, SPI, key_material);
   CHECK_STATUS (mcsec_sa_set_sender (sa, 0x10000, 1, 0),
-      MCSEC_ERR_BAD_SENDER_ID);
+                MCSEC_ERR_BAD_SENDER_ID);
   CHECK_STATUS (mcsec_sa_set_sender (sa, 0xffff, 1, 0), MCSEC_OK);
-  CHECK_STATUS (mcsec_sa_set_sender (sa, 0xffff, 1, 0),
-      MCSEC_ERR_INVALID_ARG);
+  CHECK_STATUS (mcsec_sa_set_sender (sa, 0xffff, 1, 0), MCSEC_ERR_INVALID_ARG);
   mcsec_sa_free (sa);
 }
 
@@ -316,20 +326,23 @@ test_lifetimes (void)
   REQUIRE (mcsec_sa_new (&cfg, &rx) == MCSEC_OK);
   REQUIRE (mcsec_sa_set_sender (tx, 9, 1, 0) == MCSEC_OK);
 
-  CHECK_STATUS (mcsec_sa_protect (rx, 253, payload, 10, pkt, sizeof (pkt),
-          &len, NULL), MCSEC_ERR_NOT_SENDER);
+  CHECK_STATUS (
+      mcsec_sa_protect (rx, 253, payload, 10, pkt, sizeof (pkt), &len, NULL),
+      MCSEC_ERR_NOT_SENDER);
   for (int i = 1; i <= 5; i++) {
     CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-            &len, &events), MCSEC_OK);
+                                    &len, &events),
+                  MCSEC_OK);
     CHECK (((events & MCSEC_EVENT_SOFT_LIMIT) != 0) == (i == 3));
     CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), &info),
-        MCSEC_OK);
+                  MCSEC_OK);
     if (info.events & MCSEC_EVENT_SOFT_LIMIT)
       soft_seen = i;
   }
   CHECK (soft_seen == 3);
-  CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-          &len, &events), MCSEC_ERR_HARD_LIMIT);
+  CHECK_STATUS (
+      mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len, &events),
+      MCSEC_ERR_HARD_LIMIT);
   mcsec_sa_free (tx);
 
   /* the receiver refuses packets past its own hard limit */
@@ -338,9 +351,9 @@ test_lifetimes (void)
   REQUIRE (mcsec_sa_new (&cfg, &tx) == MCSEC_OK);
   REQUIRE (mcsec_sa_set_sender (tx, 10, 1, 0) == MCSEC_OK);
   REQUIRE (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len,
-          NULL) == MCSEC_OK);
+                             NULL) == MCSEC_OK);
   CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), NULL),
-      MCSEC_ERR_HARD_LIMIT);
+                MCSEC_ERR_HARD_LIMIT);
   mcsec_sa_free (tx);
   mcsec_sa_free (rx);
 
@@ -348,18 +361,19 @@ test_lifetimes (void)
   cfg.sender_id_bits = 32;
   REQUIRE (mcsec_sa_new (&cfg, &tx) == MCSEC_OK);
   REQUIRE (mcsec_sa_new (&cfg, &rx) == MCSEC_OK);
-  REQUIRE (mcsec_sa_set_sender (tx, 0xdeadbeef, UINT32_MAX - 2, 0)
-      == MCSEC_OK);
+  REQUIRE (mcsec_sa_set_sender (tx, 0xdeadbeef, UINT32_MAX - 2, 0) == MCSEC_OK);
   for (int i = 0; i < 2; i++) {
-    CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-            &len, NULL), MCSEC_OK);
-    CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), &info),
+    CHECK_STATUS (
+        mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len, NULL),
         MCSEC_OK);
+    CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), &info),
+                  MCSEC_OK);
     CHECK (info.sender_id == 0xdeadbeef);
-    CHECK (info.counter == UINT32_MAX - 2 + (uint64_t) i);
+    CHECK (info.counter == UINT32_MAX - 2 + (uint64_t)i);
   }
-  CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-          &len, NULL), MCSEC_ERR_COUNTER_EXHAUSTED);
+  CHECK_STATUS (
+      mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len, NULL),
+      MCSEC_ERR_COUNTER_EXHAUSTED);
   CHECK (mcsec_sa_next_counter (tx) == UINT32_MAX);
   mcsec_sa_free (tx);
   mcsec_sa_free (rx);
@@ -370,19 +384,23 @@ test_lifetimes (void)
   REQUIRE (mcsec_sa_set_sender (tx, 1, 100, 108) == MCSEC_OK);
   for (int i = 0; i < 8; i++) {
     CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-            &len, &events), MCSEC_OK);
+                                    &len, &events),
+                  MCSEC_OK);
     CHECK (((events & MCSEC_EVENT_RESERVATION_LOW) != 0) == (i == 3));
   }
-  CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-          &len, &events), MCSEC_ERR_RESERVATION_EXHAUSTED);
+  CHECK_STATUS (
+      mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len, &events),
+      MCSEC_ERR_RESERVATION_EXHAUSTED);
   CHECK_STATUS (mcsec_sa_extend_reservation (tx, 116), MCSEC_OK);
-  CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-          &len, &events), MCSEC_OK);
+  CHECK_STATUS (
+      mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len, &events),
+      MCSEC_OK);
   CHECK (mcsec_load_be32 (pkt + 4) == 108);
   /* a smaller limit never moves the counter space back */
   CHECK_STATUS (mcsec_sa_extend_reservation (tx, 50), MCSEC_OK);
-  CHECK_STATUS (mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt),
-          &len, &events), MCSEC_OK);
+  CHECK_STATUS (
+      mcsec_sa_protect (tx, 253, payload, 10, pkt, sizeof (pkt), &len, &events),
+      MCSEC_OK);
   CHECK (mcsec_load_be32 (pkt + 4) == 109);
   mcsec_sa_free (tx);
 }
@@ -400,14 +418,14 @@ test_dummy_and_wrong_key (void)
   size_t len;
 
   REQUIRE (mcsec_generate_key_material (MCSEC_SUITE_AES_256_GCM, other_key,
-          sizeof (other_key)) == MCSEC_OK);
+                                        sizeof (other_key)) == MCSEC_OK);
   wrong = test_sa_new (MCSEC_SUITE_AES_256_GCM, SPI, other_key);
   REQUIRE (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DUMMY, NULL, 0, pkt,
-          sizeof (pkt), &len, NULL) == MCSEC_OK);
+                             sizeof (pkt), &len, NULL) == MCSEC_OK);
   CHECK_STATUS (mcsec_sa_unprotect (wrong, pkt, len, out, sizeof (out), NULL),
-      MCSEC_ERR_AUTH);
+                MCSEC_ERR_AUTH);
   CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), &info),
-      MCSEC_OK);
+                MCSEC_OK);
   CHECK (info.next_header == MCSEC_NEXT_HEADER_DUMMY);
   CHECK (info.payload_len == 0);
   mcsec_sa_free (tx);
@@ -419,7 +437,7 @@ int
 main (void)
 {
   REQUIRE (mcsec_generate_key_material (MCSEC_SUITE_AES_256_GCM, key_material,
-          sizeof (key_material)) == MCSEC_OK);
+                                        sizeof (key_material)) == MCSEC_OK);
   for (size_t i = 0; i < TEST_N_SUITES; i++) {
     test_round_trip (test_all_suites[i]);
     test_bit_flips (test_all_suites[i]);

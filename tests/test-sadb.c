@@ -24,8 +24,8 @@ test_add_remove_lookup (void)
   for (int i = 0; i < N; i++) {
     mcsec_sa_t *sa;
     /* half random, half consecutive: both collide in the table */
-    spis[i] = i % 2 ? 256 + (uint32_t) i
-                    : 256 + (uint32_t) (test_rand (&seed) % 0xfffffe00u);
+    spis[i] = i % 2 ? 256 + (uint32_t)i
+                    : 256 + (uint32_t)(test_rand (&seed) % 0xfffffe00u);
     for (int j = 0; j < i; j++)
       if (spis[j] == spis[i])
         spis[i] ^= 0x10000000u;
@@ -70,11 +70,11 @@ test_rekey_overlap (void)
   REQUIRE (mcsec_sa_set_sender (old_tx, 1, 1, 0) == MCSEC_OK);
   REQUIRE (mcsec_sa_set_sender (new_tx, 1, 1, 0) == MCSEC_OK);
   REQUIRE (mcsec_sadb_new (&db) == MCSEC_OK);
-  REQUIRE (mcsec_sadb_add (db,
-          test_sa_new (MCSEC_SUITE_AES_128_GCM, 0x1001, key_a)) == MCSEC_OK);
+  REQUIRE (mcsec_sadb_add (db, test_sa_new (MCSEC_SUITE_AES_128_GCM, 0x1001,
+                                            key_a)) == MCSEC_OK);
   /* the next SA arrives before any sender uses it */
-  REQUIRE (mcsec_sadb_add (db,
-          test_sa_new (MCSEC_SUITE_AES_256_GCM, 0x1002, key_b)) == MCSEC_OK);
+  REQUIRE (mcsec_sadb_add (db, test_sa_new (MCSEC_SUITE_AES_256_GCM, 0x1002,
+                                            key_b)) == MCSEC_OK);
   for (int i = 0; i < 200; i++) {
     /* senders switch at different times: the streams interleave */
     mcsec_sa_t *tx = (i < 80 || (i < 120 && i % 2)) ? old_tx : new_tx;
@@ -82,12 +82,13 @@ test_rekey_overlap (void)
     size_t len;
     memset (payload, i, sizeof (payload));
     REQUIRE (mcsec_sa_protect (tx, 253, payload, sizeof (payload), pkt,
-            sizeof (pkt), &len, NULL) == MCSEC_OK);
+                               sizeof (pkt), &len, NULL) == MCSEC_OK);
     if (mcsec_sadb_unprotect (db, pkt, len, out, sizeof (out), &info) ==
-        MCSEC_OK && info.payload_len == sizeof (payload) &&
+            MCSEC_OK &&
+        info.payload_len == sizeof (payload) &&
         memcmp (out, payload, sizeof (payload)) == 0)
       delivered++;
-    if (i == 150)    /* grace period over: retire the old SA */
+    if (i == 150) /* grace period over: retire the old SA */
       CHECK_STATUS (mcsec_sadb_remove (db, 0x1001), MCSEC_OK);
   }
   CHECK (delivered == 200);
@@ -95,13 +96,13 @@ test_rekey_overlap (void)
   {
     size_t len;
     mcsec_rx_info_t info;
-    REQUIRE (mcsec_sa_protect (old_tx, 253, payload, 4, pkt, sizeof (pkt),
-            &len, NULL) == MCSEC_OK);
-    CHECK_STATUS (mcsec_sadb_unprotect (db, pkt, len, out, sizeof (out),
-            &info), MCSEC_ERR_UNKNOWN_SPI);
+    REQUIRE (mcsec_sa_protect (old_tx, 253, payload, 4, pkt, sizeof (pkt), &len,
+                               NULL) == MCSEC_OK);
+    CHECK_STATUS (mcsec_sadb_unprotect (db, pkt, len, out, sizeof (out), &info),
+                  MCSEC_ERR_UNKNOWN_SPI);
     CHECK (info.spi == 0x1001);
-    CHECK_STATUS (mcsec_sadb_unprotect (db, pkt, 3, out, sizeof (out),
-            &info), MCSEC_ERR_TOO_SHORT);
+    CHECK_STATUS (mcsec_sadb_unprotect (db, pkt, 3, out, sizeof (out), &info),
+                  MCSEC_ERR_TOO_SHORT);
   }
   mcsec_sa_free (old_tx);
   mcsec_sa_free (new_tx);
@@ -112,9 +113,9 @@ int
 main (void)
 {
   REQUIRE (mcsec_generate_key_material (MCSEC_SUITE_AES_128_GCM, key_a,
-          sizeof (key_a)) == MCSEC_OK);
+                                        sizeof (key_a)) == MCSEC_OK);
   REQUIRE (mcsec_generate_key_material (MCSEC_SUITE_AES_256_GCM, key_b,
-          sizeof (key_b)) == MCSEC_OK);
+                                        sizeof (key_b)) == MCSEC_OK);
   test_add_remove_lookup ();
   test_rekey_overlap ();
   return test_done ("test-sadb");

@@ -18,7 +18,7 @@ static uint8_t key[MCSEC_MAX_KEY_MATERIAL_LEN];
 static int
 cmp_u64 (const void *a, const void *b)
 {
-  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -45,7 +45,7 @@ main (void)
   size_t n = 0, dup = 0;
 
   REQUIRE (mcsec_generate_key_material (MCSEC_SUITE_AES_128_GCM, key,
-          sizeof (key)) == MCSEC_OK);
+                                        sizeof (key)) == MCSEC_OK);
   rx = test_sa_new (MCSEC_SUITE_AES_128_GCM, SPI, key);
   for (uint32_t s = 0; s < N_SENDERS; s++) {
     tx[s] = test_sa_new (MCSEC_SUITE_AES_128_GCM, SPI, key);
@@ -55,7 +55,9 @@ main (void)
     for (uint32_t s = 0; s < N_SENDERS; s++) {
       memcpy (payload, &s, sizeof (s));
       CHECK_STATUS (mcsec_sa_protect (tx[s], 253, payload, sizeof (payload),
-              pkts[r][s], sizeof (pkts[r][s]), &lens[r][s], NULL), MCSEC_OK);
+                                      pkts[r][s], sizeof (pkts[r][s]),
+                                      &lens[r][s], NULL),
+                    MCSEC_OK);
       ivs[n++] = mcsec_load_be64 (pkts[r][s] + 8);
     }
   }
@@ -72,7 +74,7 @@ main (void)
     for (uint32_t s = 0; s < N_SENDERS; s++)
       order[s] = s;
     for (uint32_t s = N_SENDERS - 1; s > 0; s--) {
-      uint32_t j = (uint32_t) (test_rand (&seed) % (s + 1)), t = order[s];
+      uint32_t j = (uint32_t)(test_rand (&seed) % (s + 1)), t = order[s];
       order[s] = order[j];
       order[j] = t;
     }
@@ -80,8 +82,9 @@ main (void)
       uint32_t s = order[k];
       mcsec_rx_info_t info;
       CHECK_STATUS (mcsec_sa_unprotect (rx, pkts[r][s], lens[r][s], out,
-              sizeof (out), &info), MCSEC_OK);
-      CHECK (info.sender_id == s && info.counter == (uint64_t) r + 1);
+                                        sizeof (out), &info),
+                    MCSEC_OK);
+      CHECK (info.sender_id == s && info.counter == (uint64_t)r + 1);
       CHECK (memcmp (out, &s, sizeof (s)) == 0);
     }
   }
@@ -89,26 +92,29 @@ main (void)
   /* each sender's replays are caught on their own */
   for (uint32_t s = 0; s < N_SENDERS; s += 3)
     CHECK_STATUS (mcsec_sa_unprotect (rx, pkts[s % ROUNDS][s],
-            lens[s % ROUNDS][s], out, sizeof (out), NULL), MCSEC_ERR_REPLAY);
+                                      lens[s % ROUNDS][s], out, sizeof (out),
+                                      NULL),
+                  MCSEC_ERR_REPLAY);
   mcsec_sa_foreach_sender (rx, count_sender, sums);
   CHECK (sums[0] == N_SENDERS);
-  CHECK (sums[1] == (uint64_t) N_SENDERS * ROUNDS);
+  CHECK (sums[1] == (uint64_t)N_SENDERS * ROUNDS);
   CHECK (sums[2] == 0);
 
   /* sender 0 racing far ahead does not age out sender 1's packets */
   for (int i = 0; i < 5000; i++) {
     size_t len;
     REQUIRE (mcsec_sa_protect (tx[0], 253, payload, 8, pkts[0][0], 64, &len,
-            NULL) == MCSEC_OK);
-    REQUIRE (mcsec_sa_unprotect (rx, pkts[0][0], len, out, sizeof (out), NULL)
-        == MCSEC_OK);
+                               NULL) == MCSEC_OK);
+    REQUIRE (mcsec_sa_unprotect (rx, pkts[0][0], len, out, sizeof (out),
+                                 NULL) == MCSEC_OK);
   }
   {
     size_t len;
     REQUIRE (mcsec_sa_protect (tx[1], 253, payload, 8, pkts[0][1], 64, &len,
-            NULL) == MCSEC_OK);
-    CHECK_STATUS (mcsec_sa_unprotect (rx, pkts[0][1], len, out, sizeof (out),
-            NULL), MCSEC_OK);
+                               NULL) == MCSEC_OK);
+    CHECK_STATUS (
+        mcsec_sa_unprotect (rx, pkts[0][1], len, out, sizeof (out), NULL),
+        MCSEC_OK);
   }
   mcsec_sa_free (rx);
 
@@ -124,9 +130,10 @@ main (void)
     for (uint32_t s = 0; s < 101; s++) {
       size_t len;
       REQUIRE (mcsec_sa_protect (tx[s + 200], 253, payload, 8, pkts[0][0], 64,
-              &len, NULL) == MCSEC_OK);
-      CHECK_STATUS (mcsec_sa_unprotect (rx, pkts[0][0], len, out, sizeof (out),
-              NULL), s < 100 ? MCSEC_OK : MCSEC_ERR_TOO_MANY_SENDERS);
+                                 &len, NULL) == MCSEC_OK);
+      CHECK_STATUS (
+          mcsec_sa_unprotect (rx, pkts[0][0], len, out, sizeof (out), NULL),
+          s < 100 ? MCSEC_OK : MCSEC_ERR_TOO_MANY_SENDERS);
     }
     mcsec_sa_free (rx);
   }

@@ -18,7 +18,8 @@
 static void
 usage (FILE *f)
 {
-  fprintf (f,
+  fprintf (
+      f,
       "Usage: mcsec-keygen [--suite SUITE] [--output FILE]\n"
       "\n"
       "Generate SA key material (cipher key || 4-byte salt) as hex.\n"
@@ -58,7 +59,7 @@ main (int argc, char **argv)
   suite = mcsec_suite_from_name (suite_name);
   if (suite == 0) {
     fprintf (stderr, "mcsec-keygen: %s\n",
-        mcsec_status_message (MCSEC_ERR_BAD_SUITE));
+             mcsec_status_message (MCSEC_ERR_BAD_SUITE));
     return 2;
   }
   len = mcsec_suite_key_material_len (suite);
@@ -78,13 +79,13 @@ main (int argc, char **argv)
     int fd = open (output, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       fprintf (stderr, "mcsec-keygen: cannot create %s: %s\n", output,
-          strerror (errno));
+               strerror (errno));
       goto out;
     }
-    if (write (fd, hex, 2 * len + 1) != (ssize_t) (2 * len + 1) ||
+    if (write (fd, hex, 2 * len + 1) != (ssize_t)(2 * len + 1) ||
         fsync (fd) != 0) {
       fprintf (stderr, "mcsec-keygen: cannot write %s: %s\n", output,
-          strerror (errno));
+               strerror (errno));
       close (fd);
       goto out;
     }

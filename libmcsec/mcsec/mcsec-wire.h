@@ -35,7 +35,8 @@
 #define MCSEC_ESP_SN_LEN 4
 #define MCSEC_ESP_IV_LEN 8
 /* SPI || SN || IV */
-#define MCSEC_ESP_HEADER_LEN (MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN + MCSEC_ESP_IV_LEN)
+#define MCSEC_ESP_HEADER_LEN                                                   \
+  (MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN + MCSEC_ESP_IV_LEN)
 /* Pad Length and Next Header */
 #define MCSEC_ESP_TRAILER_LEN 2
 /* the ICV starts on a 4-byte boundary (RFC 4303 section 2.4) */
@@ -89,7 +90,7 @@
 #define MCSEC_MAX_SENDERS_DEFAULT 65536
 
 /* ---- Key lifetime in packets, per SA (sender side: per local sender) ---- */
-#define MCSEC_HARD_PACKETS_DEFAULT (UINT64_C(1) << 36)
+#define MCSEC_HARD_PACKETS_DEFAULT (UINT64_C (1) << 36)
 #define MCSEC_SOFT_PACKETS_DEFAULT                                             \
   (MCSEC_HARD_PACKETS_DEFAULT - (MCSEC_HARD_PACKETS_DEFAULT >> 4))
 
@@ -99,8 +100,8 @@
 /* one slot: magic(8) version(4) generation(4) limit(8) check(8) */
 #define MCSEC_COUNTER_STORE_SLOT_LEN 32
 #define MCSEC_COUNTER_STORE_SLOTS 2
-#define MCSEC_COUNTER_STORE_BLOCK_DEFAULT (UINT64_C(1) << 20)
+#define MCSEC_COUNTER_STORE_BLOCK_DEFAULT (UINT64_C (1) << 20)
 /* the largest block; also what a damaged record makes the store skip */
-#define MCSEC_COUNTER_STORE_DAMAGE_SKIP (UINT64_C(1) << 32)
+#define MCSEC_COUNTER_STORE_DAMAGE_SKIP (UINT64_C (1) << 32)
 
 #endif /* MCSEC_WIRE_H */

@@ -25,13 +25,13 @@ extern "C" {
 #endif
 
 #if defined(MCSEC_COMPILATION) && defined(__GNUC__)
-#define MCSEC_API __attribute__((visibility("default")))
+#define MCSEC_API __attribute__ ((visibility ("default")))
 #else
 #define MCSEC_API
 #endif
 
 #if defined(__GNUC__)
-#define MCSEC_WARN_UNUSED __attribute__((warn_unused_result))
+#define MCSEC_WARN_UNUSED __attribute__ ((warn_unused_result))
 #else
 #define MCSEC_WARN_UNUSED
 #endif
@@ -46,39 +46,40 @@ typedef enum {
   MCSEC_ERR_BAD_SPI,            /* setting "spi": 0..255 are reserved */
   MCSEC_ERR_BAD_SENDER_ID_BITS, /* setting "sender_id_bits": not 8..32 */
   MCSEC_ERR_BAD_SENDER_ID,      /* setting "sender_id": wider than its bits */
-  MCSEC_ERR_BAD_REPLAY_WINDOW,  /* setting "replay_window": not 2^n, 64..65536 */
-  MCSEC_ERR_BAD_LIFETIME,       /* settings "soft_packets"/"hard_packets" */
+  MCSEC_ERR_BAD_REPLAY_WINDOW, /* setting "replay_window": not 2^n, 64..65536 */
+  MCSEC_ERR_BAD_LIFETIME,      /* settings "soft_packets"/"hard_packets" */
   MCSEC_ERR_NO_MEMORY,
-  MCSEC_ERR_CRYPTO,             /* OpenSSL refused an operation */
-  MCSEC_ERR_SPI_EXISTS,         /* the SA database already holds this SPI */
+  MCSEC_ERR_CRYPTO,     /* OpenSSL refused an operation */
+  MCSEC_ERR_SPI_EXISTS, /* the SA database already holds this SPI */
   /* sending */
-  MCSEC_ERR_NOT_SENDER,         /* no local sender was set on this SA */
-  MCSEC_ERR_BUFFER_TOO_SMALL,   /* output buffer too small */
-  MCSEC_ERR_PAYLOAD_TOO_LONG,   /* payload longer than MCSEC_ESP_MAX_PAYLOAD_LEN */
-  MCSEC_ERR_HARD_LIMIT,         /* the SA's packet lifetime is used up */
-  MCSEC_ERR_COUNTER_EXHAUSTED,  /* the sender's counter space is used up */
+  MCSEC_ERR_NOT_SENDER,        /* no local sender was set on this SA */
+  MCSEC_ERR_BUFFER_TOO_SMALL,  /* output buffer too small */
+  MCSEC_ERR_PAYLOAD_TOO_LONG,  /* payload longer than MCSEC_ESP_MAX_PAYLOAD_LEN
+                                */
+  MCSEC_ERR_HARD_LIMIT,        /* the SA's packet lifetime is used up */
+  MCSEC_ERR_COUNTER_EXHAUSTED, /* the sender's counter space is used up */
   MCSEC_ERR_RESERVATION_EXHAUSTED, /* no reserved counter left: extend it */
   /* receiving: the packet is dropped, no state changed */
-  MCSEC_ERR_TOO_SHORT,          /* shorter than the smallest valid packet */
-  MCSEC_ERR_TOO_LONG,           /* longer than MCSEC_ESP_MAX_PACKET_LEN */
-  MCSEC_ERR_MALFORMED,          /* misaligned, counter 0, SN != counter */
-  MCSEC_ERR_UNKNOWN_SPI,        /* no SA with this SPI */
-  MCSEC_ERR_AUTH,               /* ICV did not verify */
-  MCSEC_ERR_BAD_PADDING,        /* authentic, but the ESP trailer is invalid */
-  MCSEC_ERR_REPLAY,             /* counter already accepted */
-  MCSEC_ERR_TOO_OLD,            /* counter below the replay window */
-  MCSEC_ERR_TOO_MANY_SENDERS,   /* the SA already tracks max_senders senders */
+  MCSEC_ERR_TOO_SHORT,        /* shorter than the smallest valid packet */
+  MCSEC_ERR_TOO_LONG,         /* longer than MCSEC_ESP_MAX_PACKET_LEN */
+  MCSEC_ERR_MALFORMED,        /* misaligned, counter 0, SN != counter */
+  MCSEC_ERR_UNKNOWN_SPI,      /* no SA with this SPI */
+  MCSEC_ERR_AUTH,             /* ICV did not verify */
+  MCSEC_ERR_BAD_PADDING,      /* authentic, but the ESP trailer is invalid */
+  MCSEC_ERR_REPLAY,           /* counter already accepted */
+  MCSEC_ERR_TOO_OLD,          /* counter below the replay window */
+  MCSEC_ERR_TOO_MANY_SENDERS, /* the SA already tracks max_senders senders */
   /* counter store */
-  MCSEC_ERR_IO,                 /* reading or writing the store failed */
-  MCSEC_ERR_LOCKED,             /* another process holds the store */
-  MCSEC_ERR_CORRUPT_STATE,      /* the store holds no valid record */
+  MCSEC_ERR_IO,            /* reading or writing the store failed */
+  MCSEC_ERR_LOCKED,        /* another process holds the store */
+  MCSEC_ERR_CORRUPT_STATE, /* the store holds no valid record */
   MCSEC_STATUS_COUNT_
 } mcsec_status_t;
 
 /* A short, stable, lower-case name ("auth", "replay", ...) for stats keys. */
-MCSEC_API const char *mcsec_status_name(mcsec_status_t status);
+MCSEC_API const char *mcsec_status_name (mcsec_status_t status);
 /* A sentence for people, naming the setting where one is at fault. */
-MCSEC_API const char *mcsec_status_message(mcsec_status_t status);
+MCSEC_API const char *mcsec_status_message (mcsec_status_t status);
 
 typedef enum {
   MCSEC_SUITE_AES_128_GCM = 1,       /* RFC 4106, 16-byte ICV */
@@ -89,24 +90,22 @@ typedef enum {
 } mcsec_suite_t;
 
 /* "aes-128-gcm", ... or NULL for an unknown suite. */
-MCSEC_API const char *mcsec_suite_name(mcsec_suite_t suite);
+MCSEC_API const char *mcsec_suite_name (mcsec_suite_t suite);
 /* The suite with that name, or 0. */
-MCSEC_API mcsec_suite_t mcsec_suite_from_name(const char *name);
+MCSEC_API mcsec_suite_t mcsec_suite_from_name (const char *name);
 /* Length of key || salt for the suite, or 0 for an unknown suite. */
-MCSEC_API size_t mcsec_suite_key_material_len(mcsec_suite_t suite);
+MCSEC_API size_t mcsec_suite_key_material_len (mcsec_suite_t suite);
 /* 1 when the suite encrypts the payload, 0 for GMAC (integrity only). */
-MCSEC_API int mcsec_suite_encrypts(mcsec_suite_t suite);
+MCSEC_API int mcsec_suite_encrypts (mcsec_suite_t suite);
 
 /* Fill buf with fresh key material from RAND_bytes. */
-MCSEC_API mcsec_status_t mcsec_generate_key_material(mcsec_suite_t suite,
-                                                     uint8_t *buf,
-                                                     size_t buf_len)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_generate_key_material (
+    mcsec_suite_t suite, uint8_t *buf, size_t buf_len) MCSEC_WARN_UNUSED;
 
 /* Packet length after protecting payload_len bytes (every suite alike). */
-MCSEC_API size_t mcsec_protected_len(size_t payload_len);
+MCSEC_API size_t mcsec_protected_len (size_t payload_len);
 /* The SPI of a packet, or 0 when it is too short to hold one. */
-MCSEC_API uint32_t mcsec_packet_spi(const uint8_t *packet, size_t len);
+MCSEC_API uint32_t mcsec_packet_spi (const uint8_t *packet, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Security association                                                       */
@@ -114,15 +113,15 @@ MCSEC_API uint32_t mcsec_packet_spi(const uint8_t *packet, size_t len);
 typedef struct mcsec_sa mcsec_sa_t;
 
 typedef struct {
-  uint32_t spi;               /* >= MCSEC_SPI_MIN */
+  uint32_t spi; /* >= MCSEC_SPI_MIN */
   mcsec_suite_t suite;
-  const uint8_t *key;         /* key || salt; copied, caller wipes its copy */
+  const uint8_t *key; /* key || salt; copied, caller wipes its copy */
   size_t key_len;
-  uint8_t sender_id_bits;     /* 0: MCSEC_SENDER_ID_BITS_DEFAULT */
-  uint32_t replay_window;     /* 0: MCSEC_REPLAY_WINDOW_DEFAULT */
-  uint32_t max_senders;       /* 0: MCSEC_MAX_SENDERS_DEFAULT */
-  uint64_t soft_packets;      /* 0: MCSEC_SOFT_PACKETS_DEFAULT */
-  uint64_t hard_packets;      /* 0: MCSEC_HARD_PACKETS_DEFAULT */
+  uint8_t sender_id_bits; /* 0: MCSEC_SENDER_ID_BITS_DEFAULT */
+  uint32_t replay_window; /* 0: MCSEC_REPLAY_WINDOW_DEFAULT */
+  uint32_t max_senders;   /* 0: MCSEC_MAX_SENDERS_DEFAULT */
+  uint64_t soft_packets;  /* 0: MCSEC_SOFT_PACKETS_DEFAULT */
+  uint64_t hard_packets;  /* 0: MCSEC_HARD_PACKETS_DEFAULT */
 } mcsec_sa_config_t;
 
 /* Events reported through the `events` out-parameters (a bit set). */
@@ -131,39 +130,36 @@ enum {
   MCSEC_EVENT_RESERVATION_LOW = 1u << 1, /* half the counter reservation used */
 };
 
-MCSEC_API mcsec_status_t mcsec_sa_new(const mcsec_sa_config_t *config,
-                                      mcsec_sa_t **out) MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sa_new (const mcsec_sa_config_t *config,
+                                       mcsec_sa_t **out) MCSEC_WARN_UNUSED;
 /* Wipes every secret; NULL is fine. */
-MCSEC_API void mcsec_sa_free(mcsec_sa_t *sa);
+MCSEC_API void mcsec_sa_free (mcsec_sa_t *sa);
 
-MCSEC_API uint32_t mcsec_sa_spi(const mcsec_sa_t *sa);
-MCSEC_API mcsec_suite_t mcsec_sa_suite(const mcsec_sa_t *sa);
+MCSEC_API uint32_t mcsec_sa_spi (const mcsec_sa_t *sa);
+MCSEC_API mcsec_suite_t mcsec_sa_suite (const mcsec_sa_t *sa);
 
 /* Make this SA able to send as sender_id, using counters first_counter up to
  * (not including) counter_limit.  counter_limit 0 means the whole counter
  * space.  A static key that outlives the process MUST take both from a
  * counter store (below), or a restart repeats nonces. */
-MCSEC_API mcsec_status_t mcsec_sa_set_sender(mcsec_sa_t *sa,
-                                             uint32_t sender_id,
-                                             uint64_t first_counter,
-                                             uint64_t counter_limit)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t
+mcsec_sa_set_sender (mcsec_sa_t *sa, uint32_t sender_id, uint64_t first_counter,
+                     uint64_t counter_limit) MCSEC_WARN_UNUSED;
 /* Raise the counter limit after the reservation was made durable. */
-MCSEC_API mcsec_status_t mcsec_sa_extend_reservation(mcsec_sa_t *sa,
-                                                     uint64_t counter_limit)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sa_extend_reservation (
+    mcsec_sa_t *sa, uint64_t counter_limit) MCSEC_WARN_UNUSED;
 /* The counter the next protected packet will carry. */
-MCSEC_API uint64_t mcsec_sa_next_counter(const mcsec_sa_t *sa);
+MCSEC_API uint64_t mcsec_sa_next_counter (const mcsec_sa_t *sa);
 
 /* Protect one datagram.  `out` needs mcsec_protected_len(payload_len) bytes.
  * payload may lie at out + MCSEC_ESP_HEADER_LEN (in place) or anywhere that
  * does not otherwise overlap out.  *events receives MCSEC_EVENT_* bits
  * (may be NULL).  A counter is consumed even when sealing fails. */
-MCSEC_API mcsec_status_t mcsec_sa_protect(mcsec_sa_t *sa, uint8_t next_header,
-                                          const uint8_t *payload,
-                                          size_t payload_len, uint8_t *out,
-                                          size_t out_size, size_t *out_len,
-                                          unsigned *events) MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header,
+                                           const uint8_t *payload,
+                                           size_t payload_len, uint8_t *out,
+                                           size_t out_size, size_t *out_len,
+                                           unsigned *events) MCSEC_WARN_UNUSED;
 
 /* What unprotect learnt about a packet; the header fields are filled as soon
  * as they are parsed, so a dropped packet can still be counted per sender
@@ -173,9 +169,9 @@ typedef struct {
   uint32_t spi;
   uint32_t sender_id;
   uint64_t counter;
-  uint8_t next_header;   /* valid on MCSEC_OK */
-  size_t payload_len;    /* valid on MCSEC_OK */
-  unsigned events;       /* MCSEC_EVENT_* */
+  uint8_t next_header; /* valid on MCSEC_OK */
+  size_t payload_len;  /* valid on MCSEC_OK */
+  unsigned events;     /* MCSEC_EVENT_* */
 } mcsec_rx_info_t;
 
 /* Verify, decrypt and replay-check one packet.  The payload is written to
@@ -183,11 +179,9 @@ typedef struct {
  * enough); out may be packet + MCSEC_ESP_HEADER_LEN (in place).  On any
  * error, nothing in the SA changes and out holds no plaintext.  A packet
  * with next_header MCSEC_NEXT_HEADER_DUMMY returns OK; discard it. */
-MCSEC_API mcsec_status_t mcsec_sa_unprotect(mcsec_sa_t *sa,
-                                            const uint8_t *packet, size_t len,
-                                            uint8_t *out, size_t out_size,
-                                            mcsec_rx_info_t *info)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sa_unprotect (
+    mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
+    size_t out_size, mcsec_rx_info_t *info) MCSEC_WARN_UNUSED;
 
 /* Receive-side state of one remote sender. */
 typedef struct {
@@ -197,63 +191,56 @@ typedef struct {
 } mcsec_sender_stats_t;
 
 /* Call fn for each sender the SA has accepted a packet from. */
-MCSEC_API void mcsec_sa_foreach_sender(const mcsec_sa_t *sa,
-                                       void (*fn)(const mcsec_sender_stats_t *,
-                                                  void *),
-                                       void *user_data);
-MCSEC_API size_t mcsec_sa_n_senders(const mcsec_sa_t *sa);
+MCSEC_API void
+mcsec_sa_foreach_sender (const mcsec_sa_t *sa,
+                         void (*fn) (const mcsec_sender_stats_t *, void *),
+                         void *user_data);
+MCSEC_API size_t mcsec_sa_n_senders (const mcsec_sa_t *sa);
 /* Packets protected by the local sender / accepted from all senders. */
-MCSEC_API uint64_t mcsec_sa_packets_sent(const mcsec_sa_t *sa);
-MCSEC_API uint64_t mcsec_sa_packets_received(const mcsec_sa_t *sa);
+MCSEC_API uint64_t mcsec_sa_packets_sent (const mcsec_sa_t *sa);
+MCSEC_API uint64_t mcsec_sa_packets_received (const mcsec_sa_t *sa);
 
 /* ------------------------------------------------------------------------ */
 /* SA database: several SAs at once (current and next key, several groups)   */
 
 typedef struct mcsec_sadb mcsec_sadb_t;
 
-MCSEC_API mcsec_status_t mcsec_sadb_new(mcsec_sadb_t **out) MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sadb_new (mcsec_sadb_t **out) MCSEC_WARN_UNUSED;
 /* Frees every SA it holds. */
-MCSEC_API void mcsec_sadb_free(mcsec_sadb_t *db);
+MCSEC_API void mcsec_sadb_free (mcsec_sadb_t *db);
 /* On MCSEC_OK the database owns sa; on error the caller still does. */
-MCSEC_API mcsec_status_t mcsec_sadb_add(mcsec_sadb_t *db, mcsec_sa_t *sa)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sadb_add (mcsec_sadb_t *db,
+                                         mcsec_sa_t *sa) MCSEC_WARN_UNUSED;
 /* Remove and free the SA; MCSEC_ERR_UNKNOWN_SPI when absent. */
-MCSEC_API mcsec_status_t mcsec_sadb_remove(mcsec_sadb_t *db, uint32_t spi);
-MCSEC_API mcsec_sa_t *mcsec_sadb_lookup(const mcsec_sadb_t *db, uint32_t spi);
-MCSEC_API size_t mcsec_sadb_count(const mcsec_sadb_t *db);
+MCSEC_API mcsec_status_t mcsec_sadb_remove (mcsec_sadb_t *db, uint32_t spi);
+MCSEC_API mcsec_sa_t *mcsec_sadb_lookup (const mcsec_sadb_t *db, uint32_t spi);
+MCSEC_API size_t mcsec_sadb_count (const mcsec_sadb_t *db);
 /* mcsec_sa_unprotect on the SA named by the packet's SPI. */
-MCSEC_API mcsec_status_t mcsec_sadb_unprotect(mcsec_sadb_t *db,
-                                              const uint8_t *packet,
-                                              size_t len, uint8_t *out,
-                                              size_t out_size,
-                                              mcsec_rx_info_t *info)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_sadb_unprotect (
+    mcsec_sadb_t *db, const uint8_t *packet, size_t len, uint8_t *out,
+    size_t out_size, mcsec_rx_info_t *info) MCSEC_WARN_UNUSED;
 
 /* ------------------------------------------------------------------------ */
 /* Counter store: durable counter reservations for a sender                   */
 /*                                                                            */
 /* The store remembers the first counter no process has been allowed to use.  */
-/* Opening it reserves the next `block` counters and makes the reservation     */
-/* durable (fsync) before returning them; extending does the same.  A crash    */
+/* Opening it reserves the next `block` counters and makes the reservation */
+/* durable (fsync) before returning them; extending does the same.  A crash */
 /* loses at most one block of counters and never repeats one.  The file is    */
-/* locked while open, so two processes cannot share it.                        */
+/* locked while open, so two processes cannot share it. */
 
 typedef struct mcsec_counter_store mcsec_counter_store_t;
 
 /* block 0: MCSEC_COUNTER_STORE_BLOCK_DEFAULT; at most
  * MCSEC_COUNTER_STORE_DAMAGE_SKIP.  On OK, [*first, *limit) is reserved for
  * the caller. */
-MCSEC_API mcsec_status_t mcsec_counter_store_open(const char *path,
-                                                  uint64_t block,
-                                                  mcsec_counter_store_t **out,
-                                                  uint64_t *first,
-                                                  uint64_t *limit)
-    MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_counter_store_open (
+    const char *path, uint64_t block, mcsec_counter_store_t **out,
+    uint64_t *first, uint64_t *limit) MCSEC_WARN_UNUSED;
 /* Reserve the next block; *limit is the new exclusive limit. */
-MCSEC_API mcsec_status_t mcsec_counter_store_extend(mcsec_counter_store_t *store,
-                                                    uint64_t *limit)
-    MCSEC_WARN_UNUSED;
-MCSEC_API void mcsec_counter_store_close(mcsec_counter_store_t *store);
+MCSEC_API mcsec_status_t mcsec_counter_store_extend (
+    mcsec_counter_store_t *store, uint64_t *limit) MCSEC_WARN_UNUSED;
+MCSEC_API void mcsec_counter_store_close (mcsec_counter_store_t *store);
 
 #ifdef __cplusplus
 }

@@ -17,11 +17,9 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 #define FUZZ_SPI 0x00001234u
 
-static const uint8_t fuzz_key[20] = {
-  0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65, 0x79,
-  0x2d, 0x6d, 0x63, 0x73, 0x65, 0x63, 0x2d, 0x31,
-  0x73, 0x61, 0x6c, 0x74
-};
+static const uint8_t fuzz_key[20] = {0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65,
+                                     0x79, 0x2d, 0x6d, 0x63, 0x73, 0x65, 0x63,
+                                     0x2d, 0x31, 0x73, 0x61, 0x6c, 0x74};
 
 static mcsec_sadb_t *db;
 
@@ -69,7 +67,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   /* in place too */
   if (size > MCSEC_ESP_HEADER_LEN) {
     st = mcsec_sadb_unprotect (db, copy, size, copy + MCSEC_ESP_HEADER_LEN,
-        size - MCSEC_ESP_HEADER_LEN, &info);
+                               size - MCSEC_ESP_HEADER_LEN, &info);
     if (st == MCSEC_OK && info.payload_len > size)
       abort ();
   }

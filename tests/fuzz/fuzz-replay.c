@@ -52,7 +52,7 @@ run_file (const char *path)
       for (int k = 0; k < 4 && n; k++) {
         pos[k] = next (&seed) % n;
         save[k] = buf[pos[k]];
-        buf[pos[k]] ^= (uint8_t) next (&seed);
+        buf[pos[k]] ^= (uint8_t)next (&seed);
       }
       if (m % 3 == 0 && n)
         len = next (&seed) % (n + 1);
@@ -97,7 +97,7 @@ main (int argc, char **argv)
   for (int i = 0; i < 20000; i++) {
     size_t len = next (&seed) % 1600;
     for (size_t j = 0; j < len; j++)
-      buf[j] = (uint8_t) next (&seed);
+      buf[j] = (uint8_t)next (&seed);
     if (len >= 4 && (i & 1)) {
       buf[0] = 0, buf[1] = 0, buf[2] = 0x12, buf[3] = 0x34 + (i & 2 ? 1 : 0);
     }

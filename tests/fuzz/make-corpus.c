@@ -11,11 +11,9 @@
 
 #include <mcsec/mcsec.h>
 
-static const uint8_t fuzz_key[20] = {
-  0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65, 0x79,
-  0x2d, 0x6d, 0x63, 0x73, 0x65, 0x63, 0x2d, 0x31,
-  0x73, 0x61, 0x6c, 0x74
-};
+static const uint8_t fuzz_key[20] = {0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65,
+                                     0x79, 0x2d, 0x6d, 0x63, 0x73, 0x65, 0x63,
+                                     0x2d, 0x31, 0x73, 0x61, 0x6c, 0x74};
 
 int
 main (int argc, char **argv)
@@ -29,7 +27,7 @@ main (int argc, char **argv)
     return 2;
   for (int g = 0; g < 2; g++) {
     mcsec_sa_t *sa;
-    cfg.spi = 0x1234 + (uint32_t) g;
+    cfg.spi = 0x1234 + (uint32_t)g;
     cfg.suite = g ? MCSEC_SUITE_AES_128_GMAC : MCSEC_SUITE_AES_128_GCM;
     cfg.sender_id_bits = g ? 8 : 0;
     cfg.key = fuzz_key;
@@ -39,12 +37,12 @@ main (int argc, char **argv)
     for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
       size_t len;
       FILE *f;
-      memset (payload, 0x80 + (int) i, sizeof (payload));
-      if (mcsec_sa_protect (sa, 253, payload, sizes[i], pkt, sizeof (pkt),
-              &len, NULL))
+      memset (payload, 0x80 + (int)i, sizeof (payload));
+      if (mcsec_sa_protect (sa, 253, payload, sizes[i], pkt, sizeof (pkt), &len,
+                            NULL))
         return 1;
       snprintf (path, sizeof (path), "%s/%s-%zu.bin", argv[1],
-          g ? "gmac" : "gcm", sizes[i]);
+                g ? "gmac" : "gcm", sizes[i]);
       f = fopen (path, "wb");
       if (f == NULL || fwrite (pkt, 1, len, f) != len)
         return 1;
