@@ -85,7 +85,7 @@ fuzz:
 	meson compile -C $(BUILD_FUZZ)
 	@for t in $(BUILD_FUZZ)/tests/fuzz-*; do \
 	  case "$$t" in *fuzz-replay-*) continue;; esac; \
-	  [ -x "$$t" ] || continue; \
+	  [ -f "$$t" ] && [ -x "$$t" ] || continue; \
 	  name=$${t##*/fuzz-}; work=$(BUILD_FUZZ)/corpus-$$name; \
 	  mkdir -p "$$work"; cp -n tests/fuzz/corpus/$$name/* "$$work"/; \
 	  echo "== $$name, $(FUZZ_SECONDS) s"; \
