@@ -1,0 +1,951 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-mcsecdec
+ * @title: mcsecdec
+ * @see_also: mcsecenc
+ *
+ * mcsecdec verifies, decrypts and replay-checks ESP packets of one or more
+ * group SAs and pushes the datagrams they carry.  Packets from many senders
+ * arrive interleaved on one SPI; each sender has its own replay window.
+ *
+ * A packet that fails (integrity, replay, unknown SPI, malformed, past the
+ * hard limit, ...) is dropped and counted by reason in `stats`, overall,
+ * per SPI and per sender; it never becomes a pipeline error, so nobody can
+ * stop the stream by sending garbage.  Drops are logged at DEBUG level, the
+ * first of each reason at WARNING.
+ *
+ * Keys: `key`, `spi` and `cipher` describe one SA.  Setting them again while
+ * PLAYING adds the new SA and keeps the previous one (a hitless rekey: both
+ * are accepted until the next change or `remove-key`).  The `add-key`,
+ * `remove-key` and `clear-keys` action signals manage any number of SAs,
+ * and `request-key` asks the application for the key of an unknown SPI.
+ *
+ * Output caps: the `caps` property, or else fixed caps that downstream
+ * asks for (a capsfilter after mcsecdec); with neither the element posts
+ * an error naming `caps`.
+ *
+ * Decryption happens in place when the incoming buffer is writable (as
+ * udpsrc's are); the element adds no latency.
+ *
+ * ## Example pipelines
+ * |[
+ * gst-launch-1.0 udpsrc port=5004 caps=application/x-mcsec ! \
+ *     mcsecdec key-file=group.key spi=0x1000 \
+ *       caps="application/x-rtp,media=video,clock-rate=90000,encoding-name=VP8,payload=96"
+ * ! \ rtpjitterbuffer ! rtpvp8depay ! vp8dec ! videoconvert ! autovideosink
+ * ]| Receives the stream of the mcsecenc example.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstmcsecelement.h"
+#include "gstmcsecdec.h"
+
+#define GST_CAT_DEFAULT gst_mcsec_debug
+
+/* shared input buffers are decrypted into pool buffers of this size */
+#define POOL_BUFFER_SIZE 2048
+
+/* at most this many unknown SPIs are asked about with request-key */
+#define MAX_REQUESTED_SPIS 64
+
+/* the reasons a receiver drops a packet, in stats order */
+static const mcsec_status_t drop_reasons[] = {
+    MCSEC_ERR_TOO_SHORT,   MCSEC_ERR_TOO_LONG, MCSEC_ERR_MALFORMED,
+    MCSEC_ERR_UNKNOWN_SPI, MCSEC_ERR_AUTH,     MCSEC_ERR_BAD_PADDING,
+    MCSEC_ERR_REPLAY,      MCSEC_ERR_TOO_OLD,  MCSEC_ERR_TOO_MANY_SENDERS,
+    MCSEC_ERR_HARD_LIMIT,
+};
+#define N_DROP_REASONS G_N_ELEMENTS (drop_reasons)
+
+typedef struct {
+  guint64 received, accepted, dropped;
+  guint64 dropped_by[MCSEC_STATUS_COUNT_];
+} Counters;
+
+typedef struct {
+  Counters c;
+  guint64 highest_counter;
+} SenderStats;
+
+typedef struct {
+  mcsec_suite_t cipher;
+  Counters c;
+  GHashTable *senders; /* sender-id -> SenderStats */
+} SaStats;
+
+struct _GstMcsecDec {
+  GstElement parent;
+  GstPad *sinkpad, *srcpad;
+
+  /* settings, under the object lock */
+  GstMcsecKey key;
+  guint spi;
+  mcsec_suite_t cipher;
+  guint sender_id_bits;
+  guint replay_window;
+  GstCaps *caps;
+  gboolean settings_changed;
+
+  /* state, under the object lock */
+  mcsec_sadb_t *db;
+  GHashTable *sa_stats;            /* spi -> SaStats */
+  guint32 prop_spi, prev_prop_spi; /* SAs made from the properties */
+  GHashTable *requested;           /* SPIs asked about with request-key */
+  GstBufferPool *pool;
+  gboolean caps_sent;
+  Counters total;
+  guint64 dummies;
+  gboolean warned[MCSEC_STATUS_COUNT_];
+};
+
+enum {
+  PROP_0,
+  PROP_KEY,
+  PROP_KEY_FILE,
+  PROP_SPI,
+  PROP_CIPHER,
+  PROP_SENDER_ID_BITS,
+  PROP_REPLAY_WINDOW,
+  PROP_CAPS,
+  PROP_STATS,
+};
+
+enum {
+  SIGNAL_REQUEST_KEY,
+  SIGNAL_ADD_KEY,
+  SIGNAL_REMOVE_KEY,
+  SIGNAL_CLEAR_KEYS,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE (
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (MCSEC_CAPS));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+#define gst_mcsec_dec_parent_class parent_class
+G_DEFINE_TYPE (GstMcsecDec, gst_mcsec_dec, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (mcsecdec, "mcsecdec", GST_RANK_NONE,
+                                       GST_TYPE_MCSEC_DEC,
+                                       gst_mcsec_element_init (plugin));
+
+static void
+sa_stats_free (gpointer p)
+{
+  SaStats *s = p;
+  g_hash_table_unref (s->senders);
+  g_free (s);
+}
+
+/* Called with the object lock.  Takes ownership of sa. */
+static gboolean
+add_sa (GstMcsecDec *self, mcsec_sa_t *sa)
+{
+  guint32 spi = mcsec_sa_spi (sa);
+  SaStats *stats;
+
+  /* a key for an SPI we hold replaces it */
+  if (mcsec_sadb_lookup (self->db, spi) != NULL) {
+    (void)mcsec_sadb_remove (self->db, spi);
+    g_hash_table_remove (self->sa_stats, GUINT_TO_POINTER (spi));
+  }
+  if (mcsec_sadb_add (self->db, sa) != MCSEC_OK) {
+    mcsec_sa_free (sa);
+    return FALSE;
+  }
+  stats = g_new0 (SaStats, 1);
+  stats->cipher = mcsec_sa_suite (sa);
+  stats->senders = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  g_hash_table_insert (self->sa_stats, GUINT_TO_POINTER (spi), stats);
+  g_hash_table_remove (self->requested, GUINT_TO_POINTER (spi));
+  GST_INFO_OBJECT (self, "added SA 0x%08x (%s)", spi,
+                   mcsec_suite_name (stats->cipher));
+  return TRUE;
+}
+
+/* Called with the object lock. */
+static gboolean
+remove_sa (GstMcsecDec *self, guint32 spi)
+{
+  if (mcsec_sadb_remove (self->db, spi) != MCSEC_OK)
+    return FALSE;
+  g_hash_table_remove (self->sa_stats, GUINT_TO_POINTER (spi));
+  GST_INFO_OBJECT (self, "removed SA 0x%08x", spi);
+  return TRUE;
+}
+
+/* Called with the object lock: apply key/spi/cipher properties.  The SA
+ * they described before stays until the next change (rekey overlap). */
+static gboolean
+apply_settings (GstMcsecDec *self)
+{
+  mcsec_sa_t *sa;
+
+  self->settings_changed = FALSE;
+  if (self->key.len == 0)
+    return TRUE; /* keys come from add-key / request-key */
+  sa = gst_mcsec_make_sa (GST_ELEMENT (self), self->spi, self->cipher,
+                          &self->key, self->sender_id_bits, self->replay_window,
+                          0, 0);
+  if (sa == NULL)
+    return FALSE;
+  if (self->prev_prop_spi && self->prev_prop_spi != self->spi &&
+      self->prev_prop_spi != self->prop_spi)
+    remove_sa (self, self->prev_prop_spi);
+  if (self->prop_spi != self->spi)
+    self->prev_prop_spi = self->prop_spi;
+  self->prop_spi = self->spi;
+  return add_sa (self, sa);
+}
+
+static gboolean
+gst_mcsec_dec_add_key (GstMcsecDec *self, guint spi, const gchar *cipher,
+                       GstBuffer *key)
+{
+  mcsec_suite_t suite = mcsec_suite_from_name (cipher);
+  GstMcsecKey k = {{0}, 0};
+  mcsec_sa_t *sa = NULL;
+  gboolean ok = FALSE;
+
+  if (suite == 0 || !gst_mcsec_key_set_buffer (&k, key)) {
+    GST_WARNING_OBJECT (self, "add-key: unknown cipher '%s' or bad key",
+                        GST_STR_NULL (cipher));
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  {
+    mcsec_sa_config_t cfg = {0};
+    mcsec_status_t st;
+    cfg.spi = spi;
+    cfg.suite = suite;
+    cfg.key = k.bytes;
+    cfg.key_len = k.len;
+    cfg.sender_id_bits = (uint8_t)self->sender_id_bits;
+    cfg.replay_window = self->replay_window;
+    st = mcsec_sa_new (&cfg, &sa);
+    if (st)
+      GST_WARNING_OBJECT (self, "add-key 0x%08x: %s", spi,
+                          mcsec_status_message (st));
+    else
+      ok = add_sa (self, sa);
+  }
+  GST_OBJECT_UNLOCK (self);
+  gst_mcsec_key_clear (&k);
+  return ok;
+}
+
+static gboolean
+gst_mcsec_dec_remove_key (GstMcsecDec *self, guint spi)
+{
+  gboolean ok;
+
+  GST_OBJECT_LOCK (self);
+  ok = remove_sa (self, spi);
+  if (spi == self->prop_spi)
+    self->prop_spi = 0;
+  if (spi == self->prev_prop_spi)
+    self->prev_prop_spi = 0;
+  GST_OBJECT_UNLOCK (self);
+  return ok;
+}
+
+static void
+gst_mcsec_dec_clear_keys (GstMcsecDec *self)
+{
+  GST_OBJECT_LOCK (self);
+  mcsec_sadb_free (self->db);
+  if (mcsec_sadb_new (&self->db) != MCSEC_OK)
+    self->db = NULL;
+  g_hash_table_remove_all (self->sa_stats);
+  self->prop_spi = self->prev_prop_spi = 0;
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Not under the lock: ask the application for an unknown SPI's key.
+ * Returns TRUE when an SA for it now exists. */
+static gboolean
+request_key (GstMcsecDec *self, guint32 spi)
+{
+  GstCaps *caps = NULL;
+  const GstStructure *s;
+  const gchar *cipher;
+  GstBuffer *key = NULL;
+  gboolean ok = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  if (g_hash_table_contains (self->requested, GUINT_TO_POINTER (spi)) ||
+      g_hash_table_size (self->requested) >= MAX_REQUESTED_SPIS) {
+    GST_OBJECT_UNLOCK (self);
+    return FALSE;
+  }
+  g_hash_table_add (self->requested, GUINT_TO_POINTER (spi));
+  GST_OBJECT_UNLOCK (self);
+
+  g_signal_emit (self, signals[SIGNAL_REQUEST_KEY], 0, spi, &caps);
+  if (caps == NULL)
+    return FALSE;
+  if (gst_caps_get_size (caps) == 1) {
+    s = gst_caps_get_structure (caps, 0);
+    cipher = gst_structure_get_string (s, "cipher");
+    if (cipher && gst_structure_get (s, "key", GST_TYPE_BUFFER, &key, NULL)) {
+      ok = gst_mcsec_dec_add_key (self, spi, cipher, key);
+      gst_buffer_unref (key);
+    }
+  }
+  if (!ok)
+    GST_WARNING_OBJECT (self,
+                        "request-key 0x%08x: the answer needs "
+                        "'cipher' (string) and 'key' (buffer)",
+                        spi);
+  gst_caps_unref (caps);
+  return ok;
+}
+
+static void
+count_drop (Counters *c, mcsec_status_t st)
+{
+  c->received++;
+  c->dropped++;
+  c->dropped_by[st]++;
+}
+
+/* Called with the object lock.  Account for one packet's outcome. */
+static void
+account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info)
+{
+  SaStats *sa = NULL;
+  SenderStats *snd = NULL;
+
+  if (info->has_header) {
+    sa = g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (info->spi));
+    if (sa) {
+      snd =
+          g_hash_table_lookup (sa->senders, GUINT_TO_POINTER (info->sender_id));
+      /* a sender gets its own entry only once a packet of it verified, so
+       * garbage cannot grow this table */
+      if (snd == NULL && st == MCSEC_OK) {
+        snd = g_new0 (SenderStats, 1);
+        g_hash_table_insert (sa->senders, GUINT_TO_POINTER (info->sender_id),
+                             snd);
+      }
+    }
+  }
+  if (st == MCSEC_OK) {
+    self->total.received++;
+    self->total.accepted++;
+    if (sa) {
+      sa->c.received++;
+      sa->c.accepted++;
+    }
+    if (snd) {
+      snd->c.received++;
+      snd->c.accepted++;
+      if (info->counter > snd->highest_counter)
+        snd->highest_counter = info->counter;
+    }
+    return;
+  }
+  count_drop (&self->total, st);
+  if (sa)
+    count_drop (&sa->c, st);
+  if (snd)
+    count_drop (&snd->c, st);
+  if (!self->warned[st]) {
+    self->warned[st] = TRUE;
+    GST_WARNING_OBJECT (
+        self,
+        "dropping packets: %s (first seen: spi 0x%08x"
+        " sender-id %u); further drops are logged at DEBUG level and "
+        "counted in stats",
+        mcsec_status_message (st), info->spi, info->sender_id);
+  } else {
+    GST_DEBUG_OBJECT (self,
+                      "dropped packet: %s (spi 0x%08x sender-id %u "
+                      "counter %" G_GUINT64_FORMAT ")",
+                      mcsec_status_name (st), info->spi, info->sender_id,
+                      info->counter);
+  }
+}
+
+/* Called with the object lock.  Consumes buf; returns the datagram, or
+ * NULL when the packet was dropped (and counted). */
+static GstBuffer *
+unprotect_one (GstMcsecDec *self, GstBuffer *buf)
+{
+  GstMapInfo map, omap;
+  GstBuffer *out = NULL;
+  mcsec_rx_info_t info = {0};
+  mcsec_status_t st = MCSEC_ERR_INVALID_ARG;
+  gsize size = gst_buffer_get_size (buf);
+
+  if (self->db == NULL) {
+    st = MCSEC_ERR_UNKNOWN_SPI;
+  } else if (gst_buffer_is_writable (buf) && gst_buffer_n_memory (buf) == 1 &&
+             gst_buffer_map (buf, &map, GST_MAP_READWRITE)) {
+    /* in place: the datagram ends up at offset 16 of the same memory */
+    gsize room =
+        map.size > MCSEC_ESP_HEADER_LEN ? map.size - MCSEC_ESP_HEADER_LEN : 0;
+    st = mcsec_sadb_unprotect (self->db, map.data, map.size,
+                               map.data + MCSEC_ESP_HEADER_LEN, room, &info);
+    gst_buffer_unmap (buf, &map);
+    if (st == MCSEC_OK) {
+      gst_buffer_resize (buf, MCSEC_ESP_HEADER_LEN, info.payload_len);
+      out = buf;
+      buf = NULL;
+    }
+  } else if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    /* shared buffer (a tee, a buffer list): into a pool buffer */
+    if (size <= POOL_BUFFER_SIZE && self->pool &&
+        gst_buffer_pool_acquire_buffer (self->pool, &out, NULL) == GST_FLOW_OK)
+      ;
+    else
+      out = gst_buffer_new_allocate (NULL, MAX (size, 1), NULL);
+    if (out && gst_buffer_map (out, &omap, GST_MAP_WRITE)) {
+      st = mcsec_sadb_unprotect (self->db, map.data, map.size, omap.data,
+                                 omap.size, &info);
+      gst_buffer_unmap (out, &omap);
+    } else {
+      st = MCSEC_ERR_NO_MEMORY;
+    }
+    gst_buffer_unmap (buf, &map);
+    if (st == MCSEC_OK) {
+      gst_buffer_set_size (out, info.payload_len);
+      gst_buffer_copy_into (
+          out, buf, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+    } else if (out) {
+      gst_buffer_unref (out);
+      out = NULL;
+    }
+  }
+  if (buf)
+    gst_buffer_unref (buf);
+  account (self, st, &info);
+  if (st)
+    return NULL;
+  if (info.next_header == MCSEC_NEXT_HEADER_DUMMY) {
+    self->dummies++;
+    gst_buffer_unref (out);
+    return NULL;
+  }
+  return out;
+}
+
+/* Not under the lock.  Send our caps before the first datagram. */
+static gboolean
+ensure_caps (GstMcsecDec *self)
+{
+  GstCaps *caps;
+
+  GST_OBJECT_LOCK (self);
+  if (self->caps_sent) {
+    GST_OBJECT_UNLOCK (self);
+    return TRUE;
+  }
+  caps = self->caps ? gst_caps_ref (self->caps) : NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (caps == NULL) {
+    GstCaps *peer = gst_pad_peer_query_caps (self->srcpad, NULL);
+    if (peer && gst_caps_is_fixed (peer))
+      caps = peer;
+    else if (peer)
+      gst_caps_unref (peer);
+  }
+  if (caps == NULL) {
+    GST_ELEMENT_ERROR (
+        self, CORE, NEGOTIATION,
+        ("Unknown output caps: set the 'caps' property (for example "
+         "caps=\"application/x-rtp,media=video,clock-rate=90000,"
+         "encoding-name=VP8\") or put a capsfilter after mcsecdec."),
+        (NULL));
+    return FALSE;
+  }
+  if (!gst_pad_push_event (self->srcpad, gst_event_new_caps (caps))) {
+    gst_caps_unref (caps);
+    GST_ELEMENT_ERROR (
+        self, CORE, NEGOTIATION,
+        ("Downstream refused the caps set with the 'caps' property."), (NULL));
+    return FALSE;
+  }
+  gst_caps_unref (caps);
+  GST_OBJECT_LOCK (self);
+  self->caps_sent = TRUE;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+/* Process one buffer (consumed); for an SPI no SA has, ask the
+ * application first (request-key). */
+static GstBuffer *
+process (GstMcsecDec *self, GstBuffer *buf)
+{
+  guint8 spi_bytes[MCSEC_ESP_SPI_LEN];
+  guint32 spi = 0;
+  gboolean known = TRUE;
+  GstBuffer *out;
+
+  GST_OBJECT_LOCK (self);
+  if (self->settings_changed && !apply_settings (self)) {
+    GST_OBJECT_UNLOCK (self);
+    gst_buffer_unref (buf);
+    return NULL;
+  }
+  if (gst_buffer_get_size (buf) >= MCSEC_ESP_MIN_PACKET_LEN &&
+      gst_buffer_extract (buf, 0, spi_bytes, 4) == 4) {
+    spi = mcsec_packet_spi (spi_bytes, sizeof (spi_bytes));
+    known = self->db != NULL && mcsec_sadb_lookup (self->db, spi) != NULL;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (!known)
+    request_key (self, spi);
+  GST_OBJECT_LOCK (self);
+  out = unprotect_one (self, buf);
+  GST_OBJECT_UNLOCK (self);
+  return out;
+}
+
+static GstFlowReturn
+gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (parent);
+  GstBuffer *out;
+
+  (void)pad;
+  out = process (self, buf);
+  if (out == NULL)
+    return GST_FLOW_OK;
+  if (!ensure_caps (self)) {
+    gst_buffer_unref (out);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  return gst_pad_push (self->srcpad, out);
+}
+
+static GstFlowReturn
+gst_mcsec_dec_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (parent);
+  guint n = gst_buffer_list_length (list);
+  GstBufferList *outlist = gst_buffer_list_new_sized (n);
+
+  (void)pad;
+  for (guint i = 0; i < n; i++) {
+    /* the list keeps its reference: decrypted into pool buffers */
+    GstBuffer *out =
+        process (self, gst_buffer_ref (gst_buffer_list_get (list, i)));
+    if (out)
+      gst_buffer_list_add (outlist, out);
+  }
+  gst_buffer_list_unref (list);
+  if (gst_buffer_list_length (outlist) == 0) {
+    gst_buffer_list_unref (outlist);
+    return GST_FLOW_OK;
+  }
+  if (!ensure_caps (self)) {
+    gst_buffer_list_unref (outlist);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  return gst_pad_push_list (self->srcpad, outlist);
+}
+
+static gboolean
+gst_mcsec_dec_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+  case GST_EVENT_CAPS:
+    /* our output caps are not derived from ESP's: ours go out now */
+    gst_event_unref (event);
+    return ensure_caps (self);
+  case GST_EVENT_SEGMENT:
+    /* caps must precede the segment downstream */
+    if (!ensure_caps (self)) {
+      gst_event_unref (event);
+      return FALSE;
+    }
+    break;
+  case GST_EVENT_FLUSH_STOP:
+    GST_OBJECT_LOCK (self);
+    self->caps_sent = FALSE;
+    GST_OBJECT_UNLOCK (self);
+    break;
+  default:
+    break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static void
+add_counters (GstStructure *s, const Counters *c)
+{
+  gst_structure_set (s, "received", G_TYPE_UINT64, c->received, "accepted",
+                     G_TYPE_UINT64, c->accepted, "dropped", G_TYPE_UINT64,
+                     c->dropped, NULL);
+  for (guint i = 0; i < N_DROP_REASONS; i++) {
+    gchar *name =
+        g_strconcat ("dropped-", mcsec_status_name (drop_reasons[i]), NULL);
+    gst_structure_set (s, name, G_TYPE_UINT64, c->dropped_by[drop_reasons[i]],
+                       NULL);
+    g_free (name);
+  }
+}
+
+static GstStructure *
+make_stats (GstMcsecDec *self)
+{
+  GstStructure *s = gst_structure_new_empty ("application/x-mcsec-dec-stats");
+  GValue sas = G_VALUE_INIT;
+  GHashTableIter it;
+  gpointer key, value;
+
+  g_value_init (&sas, GST_TYPE_ARRAY);
+  GST_OBJECT_LOCK (self);
+  add_counters (s, &self->total);
+  gst_structure_set (s, "dummy", G_TYPE_UINT64, self->dummies, NULL);
+  g_hash_table_iter_init (&it, self->sa_stats);
+  while (g_hash_table_iter_next (&it, &key, &value)) {
+    SaStats *sa = value;
+    GValue sv = G_VALUE_INIT, senders = G_VALUE_INIT;
+    GstStructure *ss =
+        gst_structure_new ("application/x-mcsec-sa-stats", "spi", G_TYPE_UINT,
+                           GPOINTER_TO_UINT (key), "cipher", G_TYPE_STRING,
+                           mcsec_suite_name (sa->cipher), NULL);
+    GHashTableIter sit;
+    gpointer skey, svalue;
+
+    add_counters (ss, &sa->c);
+    g_value_init (&senders, GST_TYPE_ARRAY);
+    g_hash_table_iter_init (&sit, sa->senders);
+    while (g_hash_table_iter_next (&sit, &skey, &svalue)) {
+      SenderStats *snd = svalue;
+      GValue v = G_VALUE_INIT;
+      GstStructure *st = gst_structure_new (
+          "application/x-mcsec-sender-stats", "sender-id", G_TYPE_UINT,
+          GPOINTER_TO_UINT (skey), "highest-counter", G_TYPE_UINT64,
+          snd->highest_counter, NULL);
+      add_counters (st, &snd->c);
+      g_value_init (&v, GST_TYPE_STRUCTURE);
+      g_value_take_boxed (&v, st);
+      gst_value_array_append_and_take_value (&senders, &v);
+    }
+    gst_structure_take_value (ss, "senders", &senders);
+    g_value_init (&sv, GST_TYPE_STRUCTURE);
+    g_value_take_boxed (&sv, ss);
+    gst_value_array_append_and_take_value (&sas, &sv);
+  }
+  GST_OBJECT_UNLOCK (self);
+  gst_structure_take_value (s, "sas", &sas);
+  return s;
+}
+
+static void
+gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
+                            GParamSpec *pspec)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (object);
+  GError *err = NULL;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+  case PROP_KEY:
+    if (!gst_mcsec_key_set_buffer (&self->key, g_value_get_boxed (value)))
+      GST_WARNING_OBJECT (self, "key: longer than any key material");
+    self->settings_changed = TRUE;
+    break;
+  case PROP_KEY_FILE:
+    if (g_value_get_string (value) &&
+        !gst_mcsec_key_load_file (&self->key, g_value_get_string (value),
+                                  &err)) {
+      GST_OBJECT_UNLOCK (self);
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+      g_error_free (err);
+      return;
+    }
+    self->settings_changed = TRUE;
+    break;
+  case PROP_SPI:
+    self->spi = g_value_get_uint (value);
+    self->settings_changed = TRUE;
+    break;
+  case PROP_CIPHER:
+    self->cipher = g_value_get_enum (value);
+    self->settings_changed = TRUE;
+    break;
+  case PROP_SENDER_ID_BITS:
+    self->sender_id_bits = g_value_get_uint (value);
+    break;
+  case PROP_REPLAY_WINDOW:
+    self->replay_window = g_value_get_uint (value);
+    break;
+  case PROP_CAPS:
+    gst_caps_replace (&self->caps, (GstCaps *)gst_value_get_caps (value));
+    self->caps_sent = FALSE;
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
+                            GParamSpec *pspec)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (object);
+
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, make_stats (self));
+    return;
+  }
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+  case PROP_SPI:
+    g_value_set_uint (value, self->spi);
+    break;
+  case PROP_CIPHER:
+    g_value_set_enum (value, self->cipher);
+    break;
+  case PROP_SENDER_ID_BITS:
+    g_value_set_uint (value, self->sender_id_bits);
+    break;
+  case PROP_REPLAY_WINDOW:
+    g_value_set_uint (value, self->replay_window);
+    break;
+  case PROP_CAPS:
+    gst_value_set_caps (value, self->caps);
+    break;
+  default:
+    /* key and key-file are write-only */
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static GstStateChangeReturn
+gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (element);
+
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    GstBufferPool *pool = gst_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    gboolean ok;
+    gst_buffer_pool_config_set_params (config, NULL, POOL_BUFFER_SIZE, 16, 0);
+    if (!gst_buffer_pool_set_config (pool, config) ||
+        !gst_buffer_pool_set_active (pool, TRUE)) {
+      gst_object_unref (pool);
+      return GST_STATE_CHANGE_FAILURE;
+    }
+    GST_OBJECT_LOCK (self);
+    self->pool = pool;
+    self->caps_sent = FALSE;
+    ok = !self->settings_changed || apply_settings (self);
+    GST_OBJECT_UNLOCK (self);
+    if (!ok)
+      return GST_STATE_CHANGE_FAILURE;
+  }
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    GstBufferPool *pool;
+    GST_OBJECT_LOCK (self);
+    pool = self->pool;
+    self->pool = NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (pool) {
+      gst_buffer_pool_set_active (pool, FALSE);
+      gst_object_unref (pool);
+    }
+  }
+  return ret;
+}
+
+static void
+gst_mcsec_dec_finalize (GObject *object)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (object);
+
+  mcsec_sadb_free (self->db);
+  g_hash_table_unref (self->sa_stats);
+  g_hash_table_unref (self->requested);
+  gst_mcsec_key_clear (&self->key);
+  gst_caps_replace (&self->caps, NULL);
+  if (self->pool)
+    gst_object_unref (self->pool);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  gobject_class->set_property = gst_mcsec_dec_set_property;
+  gobject_class->get_property = gst_mcsec_dec_get_property;
+  gobject_class->finalize = gst_mcsec_dec_finalize;
+  element_class->change_state = gst_mcsec_dec_change_state;
+
+  g_object_class_install_property (
+      gobject_class, PROP_KEY,
+      g_param_spec_boxed (
+          "key", "Key",
+          "Key material of the SA named by 'spi': cipher key || 4-byte salt. "
+          "Write-only; hex on the gst-launch-1.0 command line. Setting it "
+          "while PLAYING adds the new SA and keeps the previous one",
+          GST_TYPE_BUFFER,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_KEY_FILE,
+      g_param_spec_string (
+          "key-file", "Key file",
+          "Read the key material (hex) from this file. Write-only", NULL,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_SPI,
+      g_param_spec_uint ("spi", "SPI", "SPI of the SA set with 'key'", 0,
+                         G_MAXUINT32, GST_MCSEC_DEFAULT_SPI,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_CIPHER,
+      g_param_spec_enum ("cipher", "Cipher", "Cipher suite of that SA",
+                         GST_TYPE_MCSEC_CIPHER, GST_MCSEC_DEFAULT_CIPHER,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_SENDER_ID_BITS,
+      g_param_spec_uint (
+          "sender-id-bits", "Sender ID bits",
+          "Width of the Sender-ID field of the IV (as the senders use)",
+          MCSEC_SENDER_ID_BITS_MIN, MCSEC_SENDER_ID_BITS_MAX,
+          MCSEC_SENDER_ID_BITS_DEFAULT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_REPLAY_WINDOW,
+      g_param_spec_uint (
+          "replay-window", "Replay window",
+          "Replay window per sender, in packets (a power of two)",
+          MCSEC_REPLAY_WINDOW_MIN, MCSEC_REPLAY_WINDOW_MAX,
+          MCSEC_REPLAY_WINDOW_DEFAULT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_CAPS,
+      g_param_spec_boxed (
+          "caps", "Caps",
+          "Caps of the decrypted datagrams (NULL: fixed caps that "
+          "downstream asks for)",
+          GST_TYPE_CAPS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMcsecDec:stats:
+   *
+   * `application/x-mcsec-dec-stats` with `received`, `accepted`,
+   * `dropped` (guint64) and one `dropped-<reason>` counter per reason:
+   * `too-short`, `too-long`, `malformed`, `unknown-spi`, `auth`,
+   * `bad-padding`, `replay`, `too-old`, `too-many-senders`, `hard-limit`;
+   * `dummy` (dummy packets discarded); and `sas`, an array of
+   * `application/x-mcsec-sa-stats` (`spi`, `cipher`, the same counters, and
+   * `senders`, an array of `application/x-mcsec-sender-stats`: `sender-id`,
+   * `highest-counter` and the same counters).  A sender appears once one of
+   * its packets verified.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed (
+          "stats", "Statistics",
+          "application/x-mcsec-dec-stats: received, accepted, dropped, "
+          "dropped-<reason> for too-short, too-long, malformed, unknown-spi, "
+          "auth, bad-padding, replay, too-old, too-many-senders, hard-limit; "
+          "dummy; sas: per SPI the same counters, cipher, and senders: per "
+          "sender-id the same counters and highest-counter",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstMcsecDec::request-key:
+   * @spi: an SPI no SA has
+   *
+   * Return caps `application/x-mcsec, cipher=(string)..., key=(buffer)...`
+   * to add the SA, or NULL.  Asked once per SPI, for at most 64 SPIs.
+   */
+  signals[SIGNAL_REQUEST_KEY] =
+      g_signal_new ("request-key", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, GST_TYPE_CAPS, 1, G_TYPE_UINT);
+  /**
+   * GstMcsecDec::add-key:
+   * @spi: SPI
+   * @cipher: cipher nick
+   * @key: key material
+   *
+   * Add (or replace) the SA for @spi.  Returns FALSE on a bad setting.
+   */
+  signals[SIGNAL_ADD_KEY] = g_signal_new_class_handler (
+      "add-key", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_mcsec_dec_add_key), NULL, NULL, NULL, G_TYPE_BOOLEAN, 3,
+      G_TYPE_UINT, G_TYPE_STRING, GST_TYPE_BUFFER);
+  /**
+   * GstMcsecDec::remove-key:
+   * @spi: SPI
+   *
+   * Remove the SA for @spi (end of a rekey overlap).
+   */
+  signals[SIGNAL_REMOVE_KEY] =
+      g_signal_new_class_handler ("remove-key", G_TYPE_FROM_CLASS (klass),
+                                  G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+                                  G_CALLBACK (gst_mcsec_dec_remove_key), NULL,
+                                  NULL, NULL, G_TYPE_BOOLEAN, 1, G_TYPE_UINT);
+  /**
+   * GstMcsecDec::clear-keys:
+   *
+   * Remove every SA.
+   */
+  signals[SIGNAL_CLEAR_KEYS] = g_signal_new_class_handler (
+      "clear-keys", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_mcsec_dec_clear_keys), NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (
+      element_class, "mcsec decoder", "Filter/Network/Decryptor",
+      "Verifies, decrypts and replay-checks ESP packets of multicast group "
+      "SAs",
+      "The mcsec authors");
+}
+
+static void
+gst_mcsec_dec_init (GstMcsecDec *self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad, gst_mcsec_dec_chain);
+  gst_pad_set_chain_list_function (self->sinkpad, gst_mcsec_dec_chain_list);
+  gst_pad_set_event_function (self->sinkpad, gst_mcsec_dec_sink_event);
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->spi = GST_MCSEC_DEFAULT_SPI;
+  self->cipher = GST_MCSEC_DEFAULT_CIPHER;
+  self->sender_id_bits = MCSEC_SENDER_ID_BITS_DEFAULT;
+  self->replay_window = MCSEC_REPLAY_WINDOW_DEFAULT;
+  if (mcsec_sadb_new (&self->db) != MCSEC_OK)
+    self->db = NULL;
+  self->sa_stats = g_hash_table_new_full (NULL, NULL, NULL, sa_stats_free);
+  self->requested = g_hash_table_new (NULL, NULL);
+}

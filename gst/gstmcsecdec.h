@@ -1,0 +1,19 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifndef GST_MCSEC_DEC_H
+#define GST_MCSEC_DEC_H
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_MCSEC_DEC (gst_mcsec_dec_get_type ())
+G_DECLARE_FINAL_TYPE (GstMcsecDec, gst_mcsec_dec, GST, MCSEC_DEC, GstElement)
+
+GST_ELEMENT_REGISTER_DECLARE (mcsecdec);
+
+G_END_DECLS
+
+#endif

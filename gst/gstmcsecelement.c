@@ -1,0 +1,145 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "gstmcsecelement.h"
+
+GST_DEBUG_CATEGORY (gst_mcsec_debug);
+
+GType
+gst_mcsec_cipher_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {MCSEC_SUITE_AES_128_GCM, "AES-128-GCM (RFC 4106)", "aes-128-gcm"},
+      {MCSEC_SUITE_AES_256_GCM, "AES-256-GCM (RFC 4106)", "aes-256-gcm"},
+      {MCSEC_SUITE_CHACHA20_POLY1305, "ChaCha20-Poly1305 (RFC 7634)",
+       "chacha20-poly1305"},
+      {MCSEC_SUITE_AES_128_GMAC, "AES-128-GMAC, authentication only (RFC 4543)",
+       "aes-128-gmac"},
+      {MCSEC_SUITE_AES_256_GMAC, "AES-256-GMAC, authentication only (RFC 4543)",
+       "aes-256-gmac"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMcsecCipher", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+void
+gst_mcsec_element_init (GstPlugin *plugin)
+{
+  static gsize done = 0;
+
+  (void)plugin;
+  if (g_once_init_enter (&done)) {
+    GST_DEBUG_CATEGORY_INIT (gst_mcsec_debug, "mcsec", 0, "mcsec elements");
+    gst_type_mark_as_plugin_api (GST_TYPE_MCSEC_CIPHER, 0);
+    g_once_init_leave (&done, 1);
+  }
+}
+
+void
+gst_mcsec_key_clear (GstMcsecKey *key)
+{
+  OPENSSL_cleanse (key->bytes, sizeof (key->bytes));
+  key->len = 0;
+}
+
+gboolean
+gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf)
+{
+  gst_mcsec_key_clear (key);
+  if (buf == NULL)
+    return TRUE;
+  if (gst_buffer_get_size (buf) > sizeof (key->bytes))
+    return FALSE;
+  key->len = gst_buffer_extract (buf, 0, key->bytes, sizeof (key->bytes));
+  return TRUE;
+}
+
+gboolean
+gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path, GError **error)
+{
+  gchar *text = NULL;
+  gsize len = 0, n = 0;
+  gboolean ok = FALSE;
+
+  gst_mcsec_key_clear (key);
+  if (!g_file_get_contents (path, &text, &len, error))
+    return FALSE;
+  for (gsize i = 0; i < len; i++) {
+    int hi, lo;
+    if (g_ascii_isspace (text[i]))
+      continue;
+    if (i + 1 >= len || (hi = g_ascii_xdigit_value (text[i])) < 0 ||
+        (lo = g_ascii_xdigit_value (text[i + 1])) < 0) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "key-file %s: not hexadecimal key material", path);
+      goto out;
+    }
+    if (n >= sizeof (key->bytes)) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "key-file %s: longer than any key material (%d bytes)", path,
+                   MCSEC_MAX_KEY_MATERIAL_LEN);
+      goto out;
+    }
+    key->bytes[n++] = (guint8)(hi << 4 | lo);
+    i++;
+  }
+  key->len = n;
+  ok = TRUE;
+
+out:
+  if (!ok)
+    gst_mcsec_key_clear (key);
+  OPENSSL_cleanse (text, len);
+  g_free (text);
+  return ok;
+}
+
+mcsec_sa_t *
+gst_mcsec_make_sa (GstElement *element, guint32 spi, mcsec_suite_t suite,
+                   const GstMcsecKey *key, guint sender_id_bits,
+                   guint replay_window, guint64 soft, guint64 hard)
+{
+  mcsec_sa_config_t cfg = {0};
+  mcsec_sa_t *sa = NULL;
+  mcsec_status_t st;
+
+  cfg.spi = spi;
+  cfg.suite = suite;
+  cfg.key = key->bytes;
+  cfg.key_len = key->len;
+  cfg.sender_id_bits = (uint8_t)sender_id_bits;
+  cfg.replay_window = replay_window;
+  cfg.soft_packets = soft;
+  cfg.hard_packets = hard;
+  if (key->len == 0) {
+    GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS,
+                       ("No key: set the 'key' or 'key-file' property."),
+                       (NULL));
+    return NULL;
+  }
+  st = mcsec_sa_new (&cfg, &sa);
+  if (st) {
+    GST_ELEMENT_ERROR (
+        element, LIBRARY, SETTINGS,
+        ("Invalid SA settings: %s.", mcsec_status_message (st)),
+        ("spi 0x%08x, cipher %s, key of %" G_GSIZE_FORMAT " bytes", spi,
+         GST_STR_NULL (mcsec_suite_name (suite)), key->len));
+    return NULL;
+  }
+  return sa;
+}

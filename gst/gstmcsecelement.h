@@ -1,0 +1,49 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * What mcsecenc and mcsecdec share: the cipher enum, key loading, one-time
+ * initialisation.
+ */
+#ifndef GST_MCSEC_ELEMENT_H
+#define GST_MCSEC_ELEMENT_H
+
+#include <gst/gst.h>
+#include <mcsec/mcsec.h>
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (gst_mcsec_debug);
+
+#define GST_TYPE_MCSEC_CIPHER (gst_mcsec_cipher_get_type ())
+GType gst_mcsec_cipher_get_type (void);
+
+#define MCSEC_CAPS "application/x-mcsec"
+#define GST_MCSEC_DEFAULT_CIPHER MCSEC_SUITE_AES_128_GCM
+#define GST_MCSEC_DEFAULT_SPI 0x1000
+
+void gst_mcsec_element_init (GstPlugin *plugin);
+
+/* A private copy of key material held by an element: wiped on free. */
+typedef struct {
+  guint8 bytes[MCSEC_MAX_KEY_MATERIAL_LEN];
+  gsize len;
+} GstMcsecKey;
+
+void gst_mcsec_key_clear (GstMcsecKey *key);
+/* Copy a GstBuffer's bytes (NULL clears).  FALSE when too long. */
+gboolean gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf);
+/* Read hex key material from a file (whitespace ignored).  On error,
+ * `error` names the file and the problem, never a key byte. */
+gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
+                                  GError **error);
+
+/* Build an SA, or post a LIBRARY/SETTINGS error naming the setting. */
+mcsec_sa_t *gst_mcsec_make_sa (GstElement *element, guint32 spi,
+                               mcsec_suite_t suite, const GstMcsecKey *key,
+                               guint sender_id_bits, guint replay_window,
+                               guint64 soft, guint64 hard);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,732 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-mcsecenc
+ * @title: mcsecenc
+ * @see_also: mcsecdec
+ *
+ * mcsecenc protects each buffer (one datagram: an RTP packet, an MPEG-TS
+ * chunk) as one ESP packet of the group SA (docs/wire-format.md), ready for
+ * `udpsink`.  Many senders share one SA: each has its own `sender-id`,
+ * carried in the IV, so no two of them ever use the same nonce.
+ *
+ * With a static key the encoder keeps a counter store (`counter-file`, by
+ * default `$XDG_STATE_HOME/mcsec/sender-<spi>-<sender-id>.ctr`), so that a
+ * restarted sender never repeats a nonce.  Two processes with the same SPI
+ * and sender-id cannot run at once: the second fails with an error naming
+ * `counter-file`.
+ *
+ * The element adds no latency: each buffer is pushed as soon as it is
+ * protected; buffer lists are protected as lists.
+ *
+ * ## Example pipelines
+ * |[
+ * mcsec-keygen --output group.key
+ * gst-launch-1.0 videotestsrc ! vp8enc deadline=1 ! rtpvp8pay ! \
+ *     mcsecenc key-file=group.key spi=0x1000 sender-id=1 ! \
+ *     udpsink host=127.0.0.1 port=5004
+ * ]| Encrypts a VP8 RTP stream with the key in group.key (hex).
+ * |[
+ * gst-launch-1.0 audiotestsrc ! rtpL16pay ! \
+ *     mcsecenc key=000102030405060708090a0b0c0d0e0f10111213 \
+ *     cipher=aes-128-gmac ! udpsink host=127.0.0.1 port=5004
+ * ]| Authentication only (the payload stays readable), key on the command
+ * line (visible to other users of the machine: prefer key-file).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <glib/gstdio.h>
+
+#include "gstmcsecelement.h"
+#include "gstmcsecenc.h"
+
+#define GST_CAT_DEFAULT gst_mcsec_debug
+
+/* Output buffers come from a pool of this size; larger packets (rare:
+ * jumbo datagrams) get a buffer of their own. */
+#define POOL_BUFFER_SIZE 2048
+
+struct _GstMcsecEnc {
+  GstElement parent;
+  GstPad *sinkpad, *srcpad;
+
+  /* settings, under the object lock */
+  GstMcsecKey key;
+  guint spi;
+  mcsec_suite_t cipher;
+  guint sender_id;
+  guint sender_id_bits;
+  gchar *counter_file;
+  guint64 soft_packets, hard_packets;
+  gboolean settings_changed;
+
+  /* streaming state, under the object lock */
+  mcsec_sa_t *sa;
+  mcsec_counter_store_t *store;
+  gchar *store_path;
+  GstBufferPool *pool;
+  gboolean hard_limit_signalled;
+
+  /* statistics, under the object lock */
+  guint64 packets, bytes_in, bytes_out, dropped;
+  guint64 dropped_by[MCSEC_STATUS_COUNT_];
+};
+
+enum {
+  PROP_0,
+  PROP_KEY,
+  PROP_KEY_FILE,
+  PROP_SPI,
+  PROP_CIPHER,
+  PROP_SENDER_ID,
+  PROP_SENDER_ID_BITS,
+  PROP_COUNTER_FILE,
+  PROP_SOFT_PACKETS,
+  PROP_HARD_PACKETS,
+  PROP_STATS,
+};
+
+enum { SIGNAL_SOFT_LIMIT, SIGNAL_HARD_LIMIT, SIGNAL_SET_KEY, N_SIGNALS };
+
+static guint signals[N_SIGNALS];
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE (
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE (
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (MCSEC_CAPS));
+
+#define gst_mcsec_enc_parent_class parent_class
+G_DEFINE_TYPE (GstMcsecEnc, gst_mcsec_enc, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (mcsecenc, "mcsecenc", GST_RANK_NONE,
+                                       GST_TYPE_MCSEC_ENC,
+                                       gst_mcsec_element_init (plugin));
+
+/* Called with the object lock: drop the SA and the counter store. */
+static void
+reset_sa (GstMcsecEnc *self)
+{
+  mcsec_sa_free (self->sa);
+  self->sa = NULL;
+  mcsec_counter_store_close (self->store);
+  self->store = NULL;
+  g_clear_pointer (&self->store_path, g_free);
+}
+
+static gchar *
+default_counter_file (guint spi, guint sender_id)
+{
+  return g_strdup_printf ("%s/mcsec/sender-%08x-%u.ctr",
+                          g_get_user_state_dir (), spi, sender_id);
+}
+
+/* Called with the object lock.  Builds the SA from the settings, with its
+ * counters reserved in the counter store.  FALSE after posting an error. */
+static gboolean
+build_sa (GstMcsecEnc *self)
+{
+  gchar *path, *dir;
+  mcsec_counter_store_t *store = NULL;
+  mcsec_sa_t *sa;
+  guint64 first, limit;
+  mcsec_status_t st;
+
+  sa = gst_mcsec_make_sa (GST_ELEMENT (self), self->spi, self->cipher,
+                          &self->key, self->sender_id_bits, 0,
+                          self->soft_packets, self->hard_packets);
+  if (sa == NULL)
+    return FALSE;
+
+  path = self->counter_file ? g_strdup (self->counter_file)
+                            : default_counter_file (self->spi, self->sender_id);
+  if (self->store && g_strcmp0 (path, self->store_path) == 0) {
+    /* same store (same SPI and sender): carry on with its counters */
+    store = self->store;
+    self->store = NULL;
+    first = mcsec_sa_next_counter (self->sa);
+    st = mcsec_counter_store_extend (store, &limit);
+  } else {
+    dir = g_path_get_dirname (path);
+    if (g_mkdir_with_parents (dir, 0700) != 0)
+      GST_WARNING_OBJECT (self, "cannot create %s: %s", dir,
+                          g_strerror (errno));
+    g_free (dir);
+    st = mcsec_counter_store_open (path, 0, &store, &first, &limit);
+  }
+  if (st == MCSEC_OK)
+    st = mcsec_sa_set_sender (sa, self->sender_id, first, limit);
+  if (st) {
+    GST_ELEMENT_ERROR (
+        self, RESOURCE, OPEN_READ_WRITE,
+        ("Cannot use counter-file %s: %s.", path, mcsec_status_message (st)),
+        ("spi 0x%08x sender-id %u: a second sender with the same SPI and "
+         "sender-id, or an unwritable state directory",
+         self->spi, self->sender_id));
+    mcsec_sa_free (sa);
+    mcsec_counter_store_close (store);
+    g_free (path);
+    return FALSE;
+  }
+  reset_sa (self);
+  self->sa = sa;
+  self->store = store;
+  self->store_path = path;
+  self->hard_limit_signalled = FALSE;
+  self->settings_changed = FALSE;
+  GST_INFO_OBJECT (self,
+                   "SA ready: spi 0x%08x, %s, sender-id %u, "
+                   "counters %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT,
+                   self->spi, mcsec_suite_name (self->cipher), self->sender_id,
+                   first, limit);
+  return TRUE;
+}
+
+typedef struct {
+  gboolean soft, hard;
+  guint spi;
+} PendingSignals;
+
+/* Called with the object lock.  Consumes inbuf; returns the ESP packet or
+ * NULL when the buffer was dropped (counted). */
+static GstBuffer *
+protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
+{
+  GstMapInfo in, out;
+  GstBuffer *outbuf = NULL;
+  gsize need;
+  size_t len = 0;
+  unsigned events = 0;
+  mcsec_status_t st;
+
+  if (!gst_buffer_map (inbuf, &in, GST_MAP_READ)) {
+    st = MCSEC_ERR_INVALID_ARG;
+    goto drop;
+  }
+  need = mcsec_protected_len (in.size);
+  if (in.size > MCSEC_ESP_MAX_PAYLOAD_LEN) {
+    gst_buffer_unmap (inbuf, &in);
+    st = MCSEC_ERR_PAYLOAD_TOO_LONG;
+    goto drop;
+  }
+  if (need <= POOL_BUFFER_SIZE && self->pool &&
+      gst_buffer_pool_acquire_buffer (self->pool, &outbuf, NULL) ==
+          GST_FLOW_OK) {
+    /* pool buffer */
+  } else {
+    outbuf = gst_buffer_new_allocate (NULL, need, NULL);
+  }
+  if (outbuf == NULL || !gst_buffer_map (outbuf, &out, GST_MAP_WRITE)) {
+    gst_buffer_unmap (inbuf, &in);
+    st = MCSEC_ERR_NO_MEMORY;
+    goto drop;
+  }
+  st = mcsec_sa_protect (self->sa, MCSEC_NEXT_HEADER_DATAGRAM, in.data, in.size,
+                         out.data, out.size, &len, &events);
+  gst_buffer_unmap (outbuf, &out);
+  gst_buffer_unmap (inbuf, &in);
+  if (st)
+    goto drop;
+
+  if (events & MCSEC_EVENT_RESERVATION_LOW) {
+    guint64 limit;
+    mcsec_status_t est = mcsec_counter_store_extend (self->store, &limit);
+    if (est == MCSEC_OK)
+      est = mcsec_sa_extend_reservation (self->sa, limit);
+    if (est)
+      GST_WARNING_OBJECT (self,
+                          "counter-file %s: cannot extend the "
+                          "reservation (%s); sending stops when it runs out",
+                          self->store_path, mcsec_status_message (est));
+  }
+  if (events & MCSEC_EVENT_SOFT_LIMIT)
+    sig->soft = TRUE;
+  gst_buffer_set_size (outbuf, len);
+  gst_buffer_copy_into (
+      outbuf, inbuf, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  self->packets++;
+  self->bytes_in += gst_buffer_get_size (inbuf);
+  self->bytes_out += len;
+  gst_buffer_unref (inbuf);
+  return outbuf;
+
+drop:
+  if (outbuf)
+    gst_buffer_unref (outbuf);
+  self->dropped++;
+  self->dropped_by[st]++;
+  if ((st == MCSEC_ERR_HARD_LIMIT || st == MCSEC_ERR_COUNTER_EXHAUSTED) &&
+      !self->hard_limit_signalled) {
+    self->hard_limit_signalled = TRUE;
+    sig->hard = TRUE;
+  }
+  GST_DEBUG_OBJECT (self, "dropped a buffer of %" G_GSIZE_FORMAT " bytes: %s",
+                    gst_buffer_get_size (inbuf), mcsec_status_name (st));
+  gst_buffer_unref (inbuf);
+  return NULL;
+}
+
+static void
+emit_pending (GstMcsecEnc *self, const PendingSignals *sig)
+{
+  if (sig->soft) {
+    GST_INFO_OBJECT (self, "SA 0x%08x reached its soft limit", sig->spi);
+    g_signal_emit (self, signals[SIGNAL_SOFT_LIMIT], 0, sig->spi);
+  }
+  if (sig->hard) {
+    GST_WARNING_OBJECT (self,
+                        "SA 0x%08x reached its hard limit: buffers "
+                        "are dropped until a new key is set",
+                        sig->spi);
+    g_signal_emit (self, signals[SIGNAL_HARD_LIMIT], 0, sig->spi);
+  }
+}
+
+/* Called with the object lock. */
+static gboolean
+ensure_sa (GstMcsecEnc *self)
+{
+  if (self->sa && !self->settings_changed)
+    return TRUE;
+  return build_sa (self);
+}
+
+static GstFlowReturn
+gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (parent);
+  PendingSignals sig = {0};
+  GstBuffer *out;
+
+  (void)pad;
+  GST_OBJECT_LOCK (self);
+  if (!ensure_sa (self)) {
+    GST_OBJECT_UNLOCK (self);
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
+  }
+  sig.spi = self->spi;
+  out = protect_one (self, buf, &sig);
+  GST_OBJECT_UNLOCK (self);
+  emit_pending (self, &sig);
+  if (out == NULL)
+    return GST_FLOW_OK;
+  return gst_pad_push (self->srcpad, out);
+}
+
+static GstFlowReturn
+gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (parent);
+  PendingSignals sig = {0};
+  guint n = gst_buffer_list_length (list);
+  GstBufferList *outlist = gst_buffer_list_new_sized (n);
+
+  (void)pad;
+  GST_OBJECT_LOCK (self);
+  if (!ensure_sa (self)) {
+    GST_OBJECT_UNLOCK (self);
+    gst_buffer_list_unref (list);
+    gst_buffer_list_unref (outlist);
+    return GST_FLOW_ERROR;
+  }
+  sig.spi = self->spi;
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *out = protect_one (
+        self, gst_buffer_ref (gst_buffer_list_get (list, i)), &sig);
+    if (out)
+      gst_buffer_list_add (outlist, out);
+  }
+  GST_OBJECT_UNLOCK (self);
+  gst_buffer_list_unref (list);
+  emit_pending (self, &sig);
+  if (gst_buffer_list_length (outlist) == 0) {
+    gst_buffer_list_unref (outlist);
+    return GST_FLOW_OK;
+  }
+  return gst_pad_push_list (self->srcpad, outlist);
+}
+
+static gboolean
+gst_mcsec_enc_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (parent);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+    /* whatever comes in, ESP packets go out */
+    gst_event_unref (event);
+    return gst_pad_push_event (
+        self->srcpad,
+        gst_event_new_caps (gst_static_pad_template_get_caps (&src_template)));
+  }
+  return gst_pad_event_default (pad, parent, event);
+}
+
+static gboolean
+gst_mcsec_enc_set_key (GstMcsecEnc *self, guint spi, const gchar *cipher,
+                       GstBuffer *key)
+{
+  GEnumClass *klass = g_type_class_ref (GST_TYPE_MCSEC_CIPHER);
+  GEnumValue *v = g_enum_get_value_by_nick (klass, cipher ? cipher : "");
+  gboolean ok = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  if (v != NULL && key != NULL && gst_mcsec_key_set_buffer (&self->key, key)) {
+    self->spi = spi;
+    self->cipher = v->value;
+    self->settings_changed = TRUE;
+    ok = TRUE;
+  }
+  GST_OBJECT_UNLOCK (self);
+  g_type_class_unref (klass);
+  if (!ok)
+    GST_WARNING_OBJECT (self, "set-key: unknown cipher '%s' or bad key",
+                        GST_STR_NULL (cipher));
+  return ok;
+}
+
+static GstStructure *
+make_stats (GstMcsecEnc *self)
+{
+  GstStructure *s;
+
+  GST_OBJECT_LOCK (self);
+  s = gst_structure_new (
+      "application/x-mcsec-enc-stats", "spi", G_TYPE_UINT, self->spi, "cipher",
+      G_TYPE_STRING, mcsec_suite_name (self->cipher), "sender-id", G_TYPE_UINT,
+      self->sender_id, "packets", G_TYPE_UINT64, self->packets, "bytes-in",
+      G_TYPE_UINT64, self->bytes_in, "bytes-out", G_TYPE_UINT64,
+      self->bytes_out, "next-counter", G_TYPE_UINT64,
+      self->sa ? mcsec_sa_next_counter (self->sa) : (guint64)0, "dropped",
+      G_TYPE_UINT64, self->dropped, "dropped-hard-limit", G_TYPE_UINT64,
+      self->dropped_by[MCSEC_ERR_HARD_LIMIT], "dropped-counter-exhausted",
+      G_TYPE_UINT64, self->dropped_by[MCSEC_ERR_COUNTER_EXHAUSTED],
+      "dropped-reservation-exhausted", G_TYPE_UINT64,
+      self->dropped_by[MCSEC_ERR_RESERVATION_EXHAUSTED],
+      "dropped-payload-too-long", G_TYPE_UINT64,
+      self->dropped_by[MCSEC_ERR_PAYLOAD_TOO_LONG], NULL);
+  GST_OBJECT_UNLOCK (self);
+  return s;
+}
+
+static void
+gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
+                            GParamSpec *pspec)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (object);
+  GError *err = NULL;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+  case PROP_KEY:
+    if (!gst_mcsec_key_set_buffer (&self->key, g_value_get_boxed (value)))
+      GST_WARNING_OBJECT (self, "key: longer than any key material");
+    break;
+  case PROP_KEY_FILE:
+    if (g_value_get_string (value) &&
+        !gst_mcsec_key_load_file (&self->key, g_value_get_string (value),
+                                  &err)) {
+      GST_OBJECT_UNLOCK (self);
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+      g_error_free (err);
+      return;
+    }
+    break;
+  case PROP_SPI:
+    self->spi = g_value_get_uint (value);
+    break;
+  case PROP_CIPHER:
+    self->cipher = g_value_get_enum (value);
+    break;
+  case PROP_SENDER_ID:
+    self->sender_id = g_value_get_uint (value);
+    break;
+  case PROP_SENDER_ID_BITS:
+    self->sender_id_bits = g_value_get_uint (value);
+    break;
+  case PROP_COUNTER_FILE:
+    g_free (self->counter_file);
+    self->counter_file = g_value_dup_string (value);
+    break;
+  case PROP_SOFT_PACKETS:
+    self->soft_packets = g_value_get_uint64 (value);
+    break;
+  case PROP_HARD_PACKETS:
+    self->hard_packets = g_value_get_uint64 (value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->settings_changed = TRUE;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
+                            GParamSpec *pspec)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (object);
+
+  switch (prop_id) {
+  case PROP_STATS:
+    g_value_take_boxed (value, make_stats (self));
+    return;
+  default:
+    break;
+  }
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+  case PROP_SPI:
+    g_value_set_uint (value, self->spi);
+    break;
+  case PROP_CIPHER:
+    g_value_set_enum (value, self->cipher);
+    break;
+  case PROP_SENDER_ID:
+    g_value_set_uint (value, self->sender_id);
+    break;
+  case PROP_SENDER_ID_BITS:
+    g_value_set_uint (value, self->sender_id_bits);
+    break;
+  case PROP_COUNTER_FILE:
+    g_value_set_string (value, self->counter_file);
+    break;
+  case PROP_SOFT_PACKETS:
+    g_value_set_uint64 (value, self->soft_packets);
+    break;
+  case PROP_HARD_PACKETS:
+    g_value_set_uint64 (value, self->hard_packets);
+    break;
+  default:
+    /* key and key-file are write-only */
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static GstStateChangeReturn
+gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (element);
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    GstBufferPool *pool = gst_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+    gst_buffer_pool_config_set_params (config, NULL, POOL_BUFFER_SIZE, 16, 0);
+    if (!gst_buffer_pool_set_config (pool, config) ||
+        !gst_buffer_pool_set_active (pool, TRUE)) {
+      gst_object_unref (pool);
+      return GST_STATE_CHANGE_FAILURE;
+    }
+    GST_OBJECT_LOCK (self);
+    self->pool = pool;
+    /* settings errors show up now, not at the first buffer */
+    if (!ensure_sa (self)) {
+      GST_OBJECT_UNLOCK (self);
+      return GST_STATE_CHANGE_FAILURE;
+    }
+    GST_OBJECT_UNLOCK (self);
+  }
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    GstBufferPool *pool;
+    GST_OBJECT_LOCK (self);
+    reset_sa (self);
+    pool = self->pool;
+    self->pool = NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (pool) {
+      gst_buffer_pool_set_active (pool, FALSE);
+      gst_object_unref (pool);
+    }
+  }
+  return ret;
+}
+
+static void
+gst_mcsec_enc_finalize (GObject *object)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (object);
+
+  reset_sa (self);
+  gst_mcsec_key_clear (&self->key);
+  g_free (self->counter_file);
+  if (self->pool)
+    gst_object_unref (self->pool);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  gobject_class->set_property = gst_mcsec_enc_set_property;
+  gobject_class->get_property = gst_mcsec_enc_get_property;
+  gobject_class->finalize = gst_mcsec_enc_finalize;
+  element_class->change_state = gst_mcsec_enc_change_state;
+
+  g_object_class_install_property (
+      gobject_class, PROP_KEY,
+      g_param_spec_boxed (
+          "key", "Key",
+          "SA key material: cipher key || 4-byte salt (20 bytes for "
+          "AES-128, 36 for AES-256 and ChaCha20). Write-only; hex on the "
+          "gst-launch-1.0 command line. Can be changed while PLAYING "
+          "(prefer the set-key action signal then)",
+          GST_TYPE_BUFFER,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_KEY_FILE,
+      g_param_spec_string (
+          "key-file", "Key file",
+          "Read the key material (hex) from this file, so that it stays "
+          "out of process listings (see mcsec-keygen). Write-only",
+          NULL,
+          G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_SPI,
+      g_param_spec_uint (
+          "spi", "SPI",
+          "Security Parameters Index of the group SA (0-255 are reserved)", 0,
+          G_MAXUINT32, GST_MCSEC_DEFAULT_SPI,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_CIPHER,
+      g_param_spec_enum ("cipher", "Cipher", "Cipher suite of the SA",
+                         GST_TYPE_MCSEC_CIPHER, GST_MCSEC_DEFAULT_CIPHER,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (
+      gobject_class, PROP_SENDER_ID,
+      g_param_spec_uint (
+          "sender-id", "Sender ID",
+          "This sender's ID in the SA, unique among the group's senders "
+          "(carried in the IV)",
+          0, G_MAXUINT32, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SENDER_ID_BITS,
+      g_param_spec_uint (
+          "sender-id-bits", "Sender ID bits",
+          "Width of the Sender-ID field of the IV; the counter gets the "
+          "rest of 64 bits. All members of the group must agree",
+          MCSEC_SENDER_ID_BITS_MIN, MCSEC_SENDER_ID_BITS_MAX,
+          MCSEC_SENDER_ID_BITS_DEFAULT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_COUNTER_FILE,
+      g_param_spec_string (
+          "counter-file", "Counter file",
+          "Counter store that keeps a restarted sender from repeating a "
+          "nonce (NULL: $XDG_STATE_HOME/mcsec/sender-<spi>-<sender-id>.ctr)",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SOFT_PACKETS,
+      g_param_spec_uint64 (
+          "soft-packets", "Soft limit",
+          "Packets after which soft-limit is emitted (0: 15/16 of the hard "
+          "limit)",
+          0, G_MAXUINT64, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_HARD_PACKETS,
+      g_param_spec_uint64 (
+          "hard-packets", "Hard limit",
+          "Packets after which the SA refuses to protect (0: 2^36)", 0,
+          G_MAXUINT64, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMcsecEnc:stats:
+   *
+   * `application/x-mcsec-enc-stats`: `spi` (uint), `cipher` (string),
+   * `sender-id` (uint), `packets` (guint64, protected), `bytes-in` and
+   * `bytes-out` (guint64), `next-counter` (guint64, the counter of the next
+   * packet), `dropped` (guint64, buffers not sent) and by reason
+   * `dropped-hard-limit`, `dropped-counter-exhausted`,
+   * `dropped-reservation-exhausted`, `dropped-payload-too-long`.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed (
+          "stats", "Statistics",
+          "application/x-mcsec-enc-stats: spi, cipher, sender-id, packets, "
+          "bytes-in, bytes-out, next-counter, dropped, dropped-hard-limit, "
+          "dropped-counter-exhausted, dropped-reservation-exhausted, "
+          "dropped-payload-too-long",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstMcsecEnc::soft-limit:
+   * @spi: the SA
+   *
+   * The SA crossed its soft packet limit: time to rekey.
+   */
+  signals[SIGNAL_SOFT_LIMIT] =
+      g_signal_new ("soft-limit", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+  /**
+   * GstMcsecEnc::hard-limit:
+   * @spi: the SA
+   *
+   * The SA reached its hard limit (or its counter space): buffers are
+   * dropped until a new key is set.
+   */
+  signals[SIGNAL_HARD_LIMIT] =
+      g_signal_new ("hard-limit", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                    0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+  /**
+   * GstMcsecEnc::set-key:
+   * @spi: the new SA's SPI
+   * @cipher: cipher nick, e.g. "aes-128-gcm"
+   * @key: key material
+   *
+   * Switch to a new SA atomically; the next buffer uses it.  Returns FALSE
+   * for an unknown cipher.  (mcseckeysrc, and applications, rekey with it.)
+   */
+  signals[SIGNAL_SET_KEY] = g_signal_new_class_handler (
+      "set-key", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_mcsec_enc_set_key), NULL, NULL, NULL, G_TYPE_BOOLEAN, 3,
+      G_TYPE_UINT, G_TYPE_STRING, GST_TYPE_BUFFER);
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (
+      element_class, "mcsec encoder", "Filter/Network/Encryptor",
+      "Protects datagrams as ESP packets of a multicast group SA",
+      "The mcsec authors");
+}
+
+static void
+gst_mcsec_enc_init (GstMcsecEnc *self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad, gst_mcsec_enc_chain);
+  gst_pad_set_chain_list_function (self->sinkpad, gst_mcsec_enc_chain_list);
+  gst_pad_set_event_function (self->sinkpad, gst_mcsec_enc_sink_event);
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->spi = GST_MCSEC_DEFAULT_SPI;
+  self->cipher = GST_MCSEC_DEFAULT_CIPHER;
+  self->sender_id_bits = MCSEC_SENDER_ID_BITS_DEFAULT;
+}

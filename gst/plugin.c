@@ -1,0 +1,26 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstmcsecdec.h"
+#include "gstmcsecenc.h"
+
+static gboolean
+plugin_init (GstPlugin *plugin)
+{
+  gboolean ok = FALSE;
+
+  ok |= GST_ELEMENT_REGISTER (mcsecenc, plugin);
+  ok |= GST_ELEMENT_REGISTER (mcsecdec, plugin);
+  return ok;
+}
+
+#define PACKAGE "mcsec"
+GST_PLUGIN_DEFINE (
+    GST_VERSION_MAJOR, GST_VERSION_MINOR, mcsec,
+    "Secure IP multicast: ESP group encryption with many senders", plugin_init,
+    "0.1.0", "LGPL", "mcsec", "https://example.invalid/mcsec")
