@@ -184,16 +184,16 @@ remove_sa (GstMcsecDec *self, guint32 spi)
 /* Called with the object lock: apply key/spi/cipher properties.  The SA
  * they described before stays until the next change (rekey overlap). */
 static gboolean
-apply_settings (GstMcsecDec *self)
+apply_settings (GstMcsecDec *self, gchar **error)
 {
   mcsec_sa_t *sa;
 
   self->settings_changed = FALSE;
   if (self->key.len == 0)
     return TRUE; /* keys come from add-key / request-key */
-  sa = gst_mcsec_make_sa (GST_ELEMENT (self), self->spi, self->cipher,
-                          &self->key, self->sender_id_bits, self->replay_window,
-                          0, 0);
+  sa = gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
+                          self->sender_id_bits, self->replay_window, 0, 0,
+                          error);
   if (sa == NULL)
     return FALSE;
   if (self->prev_prop_spi && self->prev_prop_spi != self->spi &&
@@ -489,10 +489,12 @@ process (GstMcsecDec *self, GstBuffer *buf)
   guint32 spi = 0;
   gboolean known = TRUE;
   GstBuffer *out;
+  gchar *error = NULL;
 
   GST_OBJECT_LOCK (self);
-  if (self->settings_changed && !apply_settings (self)) {
+  if (self->settings_changed && !apply_settings (self, &error)) {
     GST_OBJECT_UNLOCK (self);
+    gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_unref (buf);
     return NULL;
   }
@@ -733,6 +735,7 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
 static GstStateChangeReturn
 gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
 {
+  gchar *error = NULL;
   GstMcsecDec *self = GST_MCSEC_DEC (element);
 
   GstStateChangeReturn ret;
@@ -750,10 +753,12 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_LOCK (self);
     self->pool = pool;
     self->caps_sent = FALSE;
-    ok = !self->settings_changed || apply_settings (self);
+    ok = !self->settings_changed || apply_settings (self, &error);
     GST_OBJECT_UNLOCK (self);
-    if (!ok)
+    if (!ok) {
+      gst_mcsec_post_settings_error (element, error);
       return GST_STATE_CHANGE_FAILURE;
+    }
   }
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {

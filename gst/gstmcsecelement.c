@@ -110,9 +110,9 @@ out:
 }
 
 mcsec_sa_t *
-gst_mcsec_make_sa (GstElement *element, guint32 spi, mcsec_suite_t suite,
-                   const GstMcsecKey *key, guint sender_id_bits,
-                   guint replay_window, guint64 soft, guint64 hard)
+gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
+                   guint sender_id_bits, guint replay_window, guint64 soft,
+                   guint64 hard, gchar **error)
 {
   mcsec_sa_config_t cfg = {0};
   mcsec_sa_t *sa = NULL;
@@ -127,19 +127,23 @@ gst_mcsec_make_sa (GstElement *element, guint32 spi, mcsec_suite_t suite,
   cfg.soft_packets = soft;
   cfg.hard_packets = hard;
   if (key->len == 0) {
-    GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS,
-                       ("No key: set the 'key' or 'key-file' property."),
-                       (NULL));
+    *error = g_strdup ("No key: set the 'key' or 'key-file' property.");
     return NULL;
   }
   st = mcsec_sa_new (&cfg, &sa);
   if (st) {
-    GST_ELEMENT_ERROR (
-        element, LIBRARY, SETTINGS,
-        ("Invalid SA settings: %s.", mcsec_status_message (st)),
-        ("spi 0x%08x, cipher %s, key of %" G_GSIZE_FORMAT " bytes", spi,
-         GST_STR_NULL (mcsec_suite_name (suite)), key->len));
+    *error = g_strdup_printf ("Invalid SA settings (spi 0x%08x, cipher %s, "
+                              "key of %u bytes): %s.",
+                              spi, GST_STR_NULL (mcsec_suite_name (suite)),
+                              (guint)key->len, mcsec_status_message (st));
     return NULL;
   }
   return sa;
+}
+
+void
+gst_mcsec_post_settings_error (GstElement *element, gchar *text)
+{
+  GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS, ("%s", text), (NULL));
+  g_free (text);
 }

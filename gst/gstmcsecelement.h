@@ -38,11 +38,15 @@ gboolean gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf);
 gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
                                   GError **error);
 
-/* Build an SA, or post a LIBRARY/SETTINGS error naming the setting. */
-mcsec_sa_t *gst_mcsec_make_sa (GstElement *element, guint32 spi,
-                               mcsec_suite_t suite, const GstMcsecKey *key,
-                               guint sender_id_bits, guint replay_window,
-                               guint64 soft, guint64 hard);
+/* Build an SA; on failure NULL and *error says which setting is wrong
+ * (callers post it with GST_ELEMENT_ERROR once they hold no lock). */
+mcsec_sa_t *gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite,
+                               const GstMcsecKey *key, guint sender_id_bits,
+                               guint replay_window, guint64 soft, guint64 hard,
+                               gchar **error);
+
+/* Post a LIBRARY/SETTINGS error and free the text (no lock held). */
+void gst_mcsec_post_settings_error (GstElement *element, gchar *text);
 
 G_END_DECLS
 

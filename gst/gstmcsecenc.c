@@ -125,9 +125,9 @@ default_counter_file (guint spi, guint sender_id)
 }
 
 /* Called with the object lock.  Builds the SA from the settings, with its
- * counters reserved in the counter store.  FALSE after posting an error. */
+ * counters reserved in the counter store.  FALSE with *error set. */
 static gboolean
-build_sa (GstMcsecEnc *self)
+build_sa (GstMcsecEnc *self, gchar **error)
 {
   gchar *path, *dir;
   mcsec_counter_store_t *store = NULL;
@@ -135,9 +135,9 @@ build_sa (GstMcsecEnc *self)
   guint64 first, limit;
   mcsec_status_t st;
 
-  sa = gst_mcsec_make_sa (GST_ELEMENT (self), self->spi, self->cipher,
-                          &self->key, self->sender_id_bits, 0,
-                          self->soft_packets, self->hard_packets);
+  sa = gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
+                          self->sender_id_bits, 0, self->soft_packets,
+                          self->hard_packets, error);
   if (sa == NULL)
     return FALSE;
 
@@ -160,12 +160,11 @@ build_sa (GstMcsecEnc *self)
   if (st == MCSEC_OK)
     st = mcsec_sa_set_sender (sa, self->sender_id, first, limit);
   if (st) {
-    GST_ELEMENT_ERROR (
-        self, RESOURCE, OPEN_READ_WRITE,
-        ("Cannot use counter-file %s: %s.", path, mcsec_status_message (st)),
-        ("spi 0x%08x sender-id %u: a second sender with the same SPI and "
-         "sender-id, or an unwritable state directory",
-         self->spi, self->sender_id));
+    *error = g_strdup_printf (
+        "Cannot use counter-file %s: %s (spi 0x%08x sender-id %u: is "
+        "another sender running with the same SPI and sender-id, or is the "
+        "directory unwritable?).",
+        path, mcsec_status_message (st), self->spi, self->sender_id);
     mcsec_sa_free (sa);
     mcsec_counter_store_close (store);
     g_free (path);
@@ -287,24 +286,26 @@ emit_pending (GstMcsecEnc *self, const PendingSignals *sig)
 
 /* Called with the object lock. */
 static gboolean
-ensure_sa (GstMcsecEnc *self)
+ensure_sa (GstMcsecEnc *self, gchar **error)
 {
   if (self->sa && !self->settings_changed)
     return TRUE;
-  return build_sa (self);
+  return build_sa (self, error);
 }
 
 static GstFlowReturn
 gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
+  gchar *error = NULL;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
   GstBuffer *out;
 
   (void)pad;
   GST_OBJECT_LOCK (self);
-  if (!ensure_sa (self)) {
+  if (!ensure_sa (self, &error)) {
     GST_OBJECT_UNLOCK (self);
+    gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
@@ -320,6 +321,7 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 static GstFlowReturn
 gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 {
+  gchar *error = NULL;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
   guint n = gst_buffer_list_length (list);
@@ -327,8 +329,9 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 
   (void)pad;
   GST_OBJECT_LOCK (self);
-  if (!ensure_sa (self)) {
+  if (!ensure_sa (self, &error)) {
     GST_OBJECT_UNLOCK (self);
+    gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_list_unref (list);
     gst_buffer_list_unref (outlist);
     return GST_FLOW_ERROR;
@@ -515,6 +518,7 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (element);
   GstStateChangeReturn ret;
+  gchar *error = NULL;
 
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     GstBufferPool *pool = gst_buffer_pool_new ();
@@ -528,8 +532,9 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_LOCK (self);
     self->pool = pool;
     /* settings errors show up now, not at the first buffer */
-    if (!ensure_sa (self)) {
+    if (!ensure_sa (self, &error)) {
       GST_OBJECT_UNLOCK (self);
+      gst_mcsec_post_settings_error (element, error);
       return GST_STATE_CHANGE_FAILURE;
     }
     GST_OBJECT_UNLOCK (self);

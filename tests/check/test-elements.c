@@ -1,0 +1,665 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsecenc and mcsecdec under GstHarness: no sockets, no sleeps.
+ */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include <mcsec/mcsec.h>
+
+#define RTP_CAPS "application/x-rtp"
+#define SPI_A 0x1000
+#define SPI_B 0x2000
+
+static gchar *state_dir;
+
+static GstBuffer *
+make_key (mcsec_suite_t suite)
+{
+  guint8 key[MCSEC_MAX_KEY_MATERIAL_LEN];
+  gsize len = mcsec_suite_key_material_len (suite);
+
+  fail_unless (mcsec_generate_key_material (suite, key, sizeof (key)) ==
+      MCSEC_OK);
+  return gst_buffer_new_memdup (key, len);
+}
+
+/* A datagram whose bytes all say `tag` (and its length). */
+static GstBuffer *
+make_datagram (guint tag, gsize size)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, size, NULL);
+  gst_buffer_memset (b, 0, (guint8) tag, size);
+  GST_BUFFER_PTS (b) = tag * GST_MSECOND;
+  return b;
+}
+
+static gboolean
+datagram_is (GstBuffer * b, guint tag, gsize size)
+{
+  GstMapInfo map;
+  gboolean ok;
+
+  if (b == NULL || !gst_buffer_map (b, &map, GST_MAP_READ))
+    return FALSE;
+  ok = map.size == size;
+  for (gsize i = 0; ok && i < size; i++)
+    ok = map.data[i] == (guint8) tag;
+  gst_buffer_unmap (b, &map);
+  return ok;
+}
+
+static GstHarness *
+enc_harness (const gchar * cipher, GstBuffer * key, guint spi, guint sender)
+{
+  GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
+  GstHarness *h;
+
+  fail_unless (enc != NULL);
+  gst_util_set_object_arg (G_OBJECT (enc), "cipher", cipher);
+  g_object_set (enc, "key", key, "spi", spi, "sender-id", sender, NULL);
+  h = gst_harness_new_with_element (enc, "sink", "src");
+  gst_object_unref (enc);
+  gst_harness_set_src_caps_str (h, RTP_CAPS);
+  return h;
+}
+
+static GstHarness *
+dec_harness (const gchar * cipher, GstBuffer * key, guint spi)
+{
+  GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
+  GstCaps *caps = gst_caps_from_string (RTP_CAPS ",media=video");
+  GstHarness *h;
+
+  fail_unless (dec != NULL);
+  if (key) {
+    gst_util_set_object_arg (G_OBJECT (dec), "cipher", cipher);
+    g_object_set (dec, "key", key, "spi", spi, NULL);
+  }
+  g_object_set (dec, "caps", caps, NULL);
+  gst_caps_unref (caps);
+  h = gst_harness_new_with_element (dec, "sink", "src");
+  gst_object_unref (dec);
+  gst_harness_set_src_caps_str (h, "application/x-mcsec");
+  return h;
+}
+
+static GstStructure *
+get_stats (GstHarness * h)
+{
+  GstStructure *s = NULL;
+  g_object_get (h->element, "stats", &s, NULL);
+  fail_unless (s != NULL);
+  return s;
+}
+
+static void
+assert_stats (GstHarness * h, const gchar * expected)
+{
+  GstStructure *s = get_stats (h);
+  GstStructure *want = gst_structure_from_string (expected, NULL);
+
+  fail_unless (want != NULL, "bad expectation %s", expected);
+  if (!gst_structure_is_subset (s, want)) {
+    gchar *got = gst_structure_to_string (s);
+    fail ("stats %s\n  do not contain %s", got, expected);
+    g_free (got);
+  }
+  gst_structure_free (want);
+  gst_structure_free (s);
+}
+
+/* The stats of one SA (by SPI) out of the decoder's `sas` array. */
+static GstStructure *
+sa_stats (GstHarness * h, guint spi)
+{
+  GstStructure *s = get_stats (h), *found = NULL;
+  const GValue *sas = gst_structure_get_value (s, "sas");
+
+  for (guint i = 0; sas && i < gst_value_array_get_size (sas); i++) {
+    const GstStructure *sa =
+        gst_value_get_structure (gst_value_array_get_value (sas, i));
+    guint v = 0;
+    if (gst_structure_get_uint (sa, "spi", &v) && v == spi)
+      found = gst_structure_copy (sa);
+  }
+  gst_structure_free (s);
+  return found;
+}
+
+static const gchar *suites[] = {
+  "aes-128-gcm", "aes-256-gcm", "chacha20-poly1305", "aes-128-gmac",
+  "aes-256-gmac",
+};
+
+static const mcsec_suite_t suite_ids[] = {
+  MCSEC_SUITE_AES_128_GCM, MCSEC_SUITE_AES_256_GCM,
+  MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
+  MCSEC_SUITE_AES_256_GMAC,
+};
+
+GST_START_TEST (test_round_trip_every_suite)
+{
+  static const gsize sizes[] = { 0, 1, 3, 12, 172, 1200, 1400, 1460 };
+
+  for (guint s = 0; s < G_N_ELEMENTS (suites); s++) {
+    GstBuffer *key = make_key (suite_ids[s]);
+    GstHarness *enc = enc_harness (suites[s], key, SPI_A, 1);
+    GstHarness *dec = dec_harness (suites[s], key, SPI_A);
+    GstCaps *caps;
+    gchar *expect;
+
+    for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
+      GstBuffer *esp, *out;
+      GstMapInfo map;
+      fail_unless_equals_int (gst_harness_push (enc,
+              make_datagram (i + 1, sizes[i])), GST_FLOW_OK);
+      esp = gst_harness_pull (enc);
+      fail_unless_equals_int (gst_buffer_get_size (esp),
+          mcsec_protected_len (sizes[i]));
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (esp), (i + 1) * GST_MSECOND);
+      /* GMAC leaves the payload readable, the others do not */
+      gst_buffer_map (esp, &map, GST_MAP_READ);
+      if (sizes[i] >= 12)
+        fail_unless ((map.data[16] == (guint8) (i + 1) &&
+                map.data[27] == (guint8) (i + 1)) ==
+            !mcsec_suite_encrypts (suite_ids[s]));
+      gst_buffer_unmap (esp, &map);
+      fail_unless_equals_int (gst_harness_push (dec, esp), GST_FLOW_OK);
+      out = gst_harness_pull (dec);
+      fail_unless (datagram_is (out, i + 1, sizes[i]), "%s size %u",
+          suites[s], (guint) sizes[i]);
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (out), (i + 1) * GST_MSECOND);
+      gst_buffer_unref (out);
+    }
+    caps = gst_pad_get_current_caps (enc->sinkpad);
+    fail_unless (gst_caps_is_equal (caps,
+            gst_caps_from_string ("application/x-mcsec")) ||
+        gst_caps_is_subset (caps, gst_caps_from_string ("application/x-mcsec")));
+    gst_caps_unref (caps);
+    caps = gst_pad_get_current_caps (dec->sinkpad);
+    fail_unless (gst_caps_is_subset (caps,
+            gst_caps_from_string (RTP_CAPS ",media=video")));
+    gst_caps_unref (caps);
+
+    expect = g_strdup_printf ("application/x-mcsec-enc-stats, spi=(uint)%u, "
+        "cipher=(string)%s, sender-id=(uint)1, packets=(guint64)%u, "
+        "dropped=(guint64)0", SPI_A, suites[s], (guint) G_N_ELEMENTS (sizes));
+    assert_stats (enc, expect);
+    g_free (expect);
+    expect = g_strdup_printf ("application/x-mcsec-dec-stats, "
+        "received=(guint64)%u, accepted=(guint64)%u, dropped=(guint64)0",
+        (guint) G_N_ELEMENTS (sizes), (guint) G_N_ELEMENTS (sizes));
+    assert_stats (dec, expect);
+    g_free (expect);
+    gst_buffer_unref (key);
+    gst_harness_teardown (enc);
+    gst_harness_teardown (dec);
+  }
+}
+
+GST_END_TEST;
+
+/* Bit flips anywhere are dropped and counted, never an error or output. */
+GST_START_TEST (test_tamper_dropped_and_counted)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 1);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
+  GstBuffer *esp;
+  gsize len;
+  guint flips = 0, auth = 0;
+  GstStructure *s;
+  guint64 v;
+
+  gst_harness_push (enc, make_datagram (7, 40));
+  esp = gst_harness_pull (enc);
+  len = gst_buffer_get_size (esp);
+  for (gsize bit = 0; bit < len * 8; bit += 3) {
+    GstBuffer *bad = gst_buffer_copy_deep (esp);
+    GstMapInfo map;
+    gst_buffer_map (bad, &map, GST_MAP_WRITE);
+    map.data[bit / 8] ^= 1 << (bit % 8);
+    gst_buffer_unmap (bad, &map);
+    fail_unless_equals_int (gst_harness_push (dec, bad), GST_FLOW_OK);
+    flips++;
+    if (bit >= 128)
+      auth++;
+  }
+  fail_unless_equals_int (gst_harness_buffers_received (dec), 0);
+  s = get_stats (dec);
+  fail_unless (gst_structure_get_uint64 (s, "dropped", &v));
+  fail_unless_equals_uint64 (v, flips);
+  fail_unless (gst_structure_get_uint64 (s, "dropped-auth", &v));
+  fail_unless (v >= auth);
+  gst_structure_free (s);
+  /* the genuine packet still goes through */
+  gst_harness_push (dec, esp);
+  fail_unless (datagram_is (gst_harness_pull (dec), 7, 40));
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_replay_and_reorder)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 4);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
+  GstBuffer *esp[6];
+  static const guint order[] = { 3, 1, 2, 5, 4, 0 };
+
+  for (guint i = 0; i < 6; i++) {
+    gst_harness_push (enc, make_datagram (i + 10, 100));
+    esp[i] = gst_harness_pull (enc);
+  }
+  for (guint i = 0; i < 6; i++) {
+    gst_harness_push (dec, gst_buffer_ref (esp[order[i]]));
+    fail_unless (datagram_is (gst_harness_pull (dec), order[i] + 10, 100));
+  }
+  /* every one of them again: replays */
+  for (guint i = 0; i < 6; i++)
+    gst_harness_push (dec, esp[i]);
+  fail_unless (gst_harness_try_pull (dec) == NULL);
+  assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)12, "
+      "accepted=(guint64)6, dropped=(guint64)6, dropped-replay=(guint64)6");
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+static guint requests;
+
+static GstCaps *
+on_request_key (GstElement * dec, guint spi, gpointer key)
+{
+  (void) dec;
+  requests++;
+  if (spi != SPI_B)
+    return NULL;
+  return gst_caps_new_simple ("application/x-mcsec", "cipher", G_TYPE_STRING,
+      "aes-256-gcm", "key", GST_TYPE_BUFFER, key, NULL);
+}
+
+GST_START_TEST (test_unknown_spi_and_request_key)
+{
+  GstBuffer *key_a = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstBuffer *key_b = make_key (MCSEC_SUITE_AES_256_GCM);
+  GstHarness *enc_a = enc_harness ("aes-128-gcm", key_a, SPI_A, 1);
+  GstHarness *enc_b = enc_harness ("aes-256-gcm", key_b, SPI_B, 1);
+  GstHarness *dec = dec_harness (NULL, NULL, 0);
+
+  requests = 0;
+  g_signal_connect (dec->element, "request-key", G_CALLBACK (on_request_key),
+      key_b);
+  /* SPI A: the application has no key; asked once, then just dropped */
+  for (guint i = 0; i < 3; i++) {
+    gst_harness_push (enc_a, make_datagram (i, 50));
+    gst_harness_push (dec, gst_harness_pull (enc_a));
+  }
+  fail_unless_equals_int (requests, 1);
+  fail_unless (gst_harness_try_pull (dec) == NULL);
+  /* SPI B: the application answers; the very first packet gets through */
+  for (guint i = 0; i < 3; i++) {
+    gst_harness_push (enc_b, make_datagram (i + 20, 50));
+    gst_harness_push (dec, gst_harness_pull (enc_b));
+    fail_unless (datagram_is (gst_harness_pull (dec), i + 20, 50));
+  }
+  fail_unless_equals_int (requests, 2);
+  assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)6, "
+      "accepted=(guint64)3, dropped-unknown-spi=(guint64)3");
+  gst_buffer_unref (key_a);
+  gst_buffer_unref (key_b);
+  gst_harness_teardown (enc_a);
+  gst_harness_teardown (enc_b);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+/* Several senders on one SPI, interleaved; each has its own window. */
+GST_START_TEST (test_several_senders)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc[3];
+  GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
+  GstBuffer *first_of_1 = NULL;
+  GstStructure *sa;
+  const GValue *senders;
+
+  for (guint s = 0; s < 3; s++)
+    enc[s] = enc_harness ("aes-128-gcm", key, SPI_A, 10 + s);
+  for (guint i = 0; i < 30; i++) {
+    guint s = i % 3;
+    GstBuffer *esp;
+    gst_harness_push (enc[s], make_datagram (i, 64));
+    esp = gst_harness_pull (enc[s]);
+    if (i == 1)
+      first_of_1 = gst_buffer_copy_deep (esp);
+    gst_harness_push (dec, esp);
+    fail_unless (datagram_is (gst_harness_pull (dec), i, 64));
+  }
+  /* sender 11's first packet again is a replay; sender 12 is unaffected */
+  gst_harness_push (dec, first_of_1);
+  fail_unless (gst_harness_try_pull (dec) == NULL);
+  sa = sa_stats (dec, SPI_A);
+  fail_unless (sa != NULL);
+  senders = gst_structure_get_value (sa, "senders");
+  fail_unless_equals_int (gst_value_array_get_size (senders), 3);
+  for (guint i = 0; i < 3; i++) {
+    const GstStructure *snd =
+        gst_value_get_structure (gst_value_array_get_value (senders, i));
+    guint id = 0;
+    guint64 accepted = 0, replays = 0, highest = 0;
+    gst_structure_get (snd, "sender-id", G_TYPE_UINT, &id, "accepted",
+        G_TYPE_UINT64, &accepted, "dropped-replay", G_TYPE_UINT64, &replays,
+        "highest-counter", G_TYPE_UINT64, &highest, NULL);
+    fail_unless (id >= 10 && id <= 12);
+    fail_unless_equals_uint64 (accepted, 10);
+    fail_unless_equals_uint64 (replays, id == 11 ? 1 : 0);
+    fail_unless (highest >= 10);
+  }
+  gst_structure_free (sa);
+  for (guint s = 0; s < 3; s++)
+    gst_harness_teardown (enc[s]);
+  gst_buffer_unref (key);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+/* Rekey while playing: the receiver learns the next SA first, the sender
+ * switches, the old SA is retired; nothing is lost. */
+GST_START_TEST (test_rekey_while_playing_loses_nothing)
+{
+  GstBuffer *key_a = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstBuffer *key_b = make_key (MCSEC_SUITE_CHACHA20_POLY1305);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key_a, SPI_A, 1);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key_a, SPI_A);
+  GList *in_flight = NULL;
+  gboolean ok = FALSE;
+  GstStructure *s;
+  guint delivered = 0;
+
+  for (guint i = 0; i < 60; i++) {
+    if (i == 20) {
+      g_signal_emit_by_name (dec->element, "add-key", SPI_B,
+          "chacha20-poly1305", key_b, &ok);
+      fail_unless (ok);
+    }
+    if (i == 30) {
+      g_signal_emit_by_name (enc->element, "set-key", SPI_B,
+          "chacha20-poly1305", key_b, &ok);
+      fail_unless (ok);
+    }
+    gst_harness_push (enc, make_datagram (i, 200));
+    /* the network delays every packet by three, so old-key packets are
+     * still arriving after the switch */
+    in_flight = g_list_append (in_flight, gst_harness_pull (enc));
+    if (g_list_length (in_flight) > 3) {
+      GstBuffer *b = in_flight->data;
+      in_flight = g_list_delete_link (in_flight, in_flight);
+      gst_harness_push (dec, b);
+    }
+    if (i == 45) {
+      g_signal_emit_by_name (dec->element, "remove-key", SPI_A, &ok);
+      fail_unless (ok);
+    }
+  }
+  while (in_flight) {
+    gst_harness_push (dec, in_flight->data);
+    in_flight = g_list_delete_link (in_flight, in_flight);
+  }
+  for (guint i = 0; i < 60; i++) {
+    GstBuffer *b = gst_harness_try_pull (dec);
+    if (datagram_is (b, i, 200))
+      delivered++;
+    if (b)
+      gst_buffer_unref (b);
+  }
+  fail_unless_equals_int (delivered, 60);
+  s = sa_stats (dec, SPI_A);
+  fail_unless (s == NULL);      /* retired */
+  s = sa_stats (dec, SPI_B);
+  fail_unless (s != NULL);
+  gst_structure_free (s);
+  assert_stats (enc, "application/x-mcsec-enc-stats, spi=(uint)8192, "
+      "cipher=(string)chacha20-poly1305, packets=(guint64)60");
+  gst_buffer_unref (key_a);
+  gst_buffer_unref (key_b);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+/* Rekey through the decoder's properties: the previous SA stays. */
+GST_START_TEST (test_rekey_by_properties)
+{
+  GstBuffer *key_a = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstBuffer *key_b = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc_a = enc_harness ("aes-128-gcm", key_a, SPI_A, 1);
+  GstHarness *enc_b = enc_harness ("aes-128-gcm", key_b, SPI_B, 2);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key_a, SPI_A);
+
+  gst_harness_push (enc_a, make_datagram (1, 30));
+  gst_harness_push (dec, gst_harness_pull (enc_a));
+  fail_unless (datagram_is (gst_harness_pull (dec), 1, 30));
+  g_object_set (dec->element, "spi", SPI_B, "key", key_b, NULL);
+  gst_harness_push (enc_b, make_datagram (2, 30));
+  gst_harness_push (dec, gst_harness_pull (enc_b));
+  fail_unless (datagram_is (gst_harness_pull (dec), 2, 30));
+  gst_harness_push (enc_a, make_datagram (3, 30));
+  gst_harness_push (dec, gst_harness_pull (enc_a));
+  fail_unless (datagram_is (gst_harness_pull (dec), 3, 30));
+  gst_buffer_unref (key_a);
+  gst_buffer_unref (key_b);
+  gst_harness_teardown (enc_a);
+  gst_harness_teardown (enc_b);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_buffer_lists)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_256_GCM);
+  GstHarness *enc = enc_harness ("aes-256-gcm", key, SPI_A, 1);
+  GstHarness *dec = dec_harness ("aes-256-gcm", key, SPI_A);
+  GstBufferList *list = gst_buffer_list_new ();
+  GstBufferList *esp_list = gst_buffer_list_new ();
+  GstSegment seg;
+
+  for (guint i = 0; i < 50; i++)
+    gst_buffer_list_add (list, make_datagram (i, 300 + i));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless_equals_int (gst_pad_push_list (enc->srcpad, list), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (enc), 50);
+  for (guint i = 0; i < 50; i++) {
+    GstBuffer *b = gst_harness_pull (enc);
+    if (i == 17) {              /* one forged packet in the list */
+      GstMapInfo map;
+      b = gst_buffer_make_writable (b);
+      gst_buffer_map (b, &map, GST_MAP_WRITE);
+      map.data[40] ^= 0xff;
+      gst_buffer_unmap (b, &map);
+    }
+    gst_buffer_list_add (esp_list, b);
+  }
+  fail_unless_equals_int (gst_pad_push_list (dec->srcpad, esp_list),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (dec), 49);
+  for (guint i = 0; i < 50; i++) {
+    GstBuffer *b;
+    if (i == 17)
+      continue;
+    b = gst_harness_pull (dec);
+    fail_unless (datagram_is (b, i, 300 + i));
+    gst_buffer_unref (b);
+  }
+  assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)50, "
+      "accepted=(guint64)49, dropped-auth=(guint64)1");
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+/* Output caps from a downstream capsfilter when `caps` is not set. */
+GST_START_TEST (test_caps_from_downstream)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 1);
+  GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
+  GstHarness *h;
+  GstCaps *caps;
+
+  g_object_set (dec, "key", key, "spi", SPI_A, NULL);
+  h = gst_harness_new_with_element (dec, "sink", "src");
+  gst_object_unref (dec);
+  gst_harness_set_sink_caps_str (h, "video/mpegts,systemstream=(boolean)true");
+  gst_harness_set_src_caps_str (h, "application/x-mcsec");
+  gst_harness_push (enc, make_datagram (5, 188));
+  gst_harness_push (h, gst_harness_pull (enc));
+  fail_unless (datagram_is (gst_harness_pull (h), 5, 188));
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  fail_unless (gst_caps_is_equal (caps,
+          gst_caps_from_string ("video/mpegts,systemstream=(boolean)true")));
+  gst_caps_unref (caps);
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* A bad setting is a clear error naming it, at start-up. */
+static gchar *
+start_and_get_error (GstElement * e)
+{
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *text = NULL;
+
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  text = g_strdup (err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  return text;
+}
+
+GST_START_TEST (test_bad_settings_are_named)
+{
+  GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
+  GstBuffer *short_key = gst_buffer_new_allocate (NULL, 16, NULL);
+  gchar *text;
+
+  text = start_and_get_error (enc);
+  fail_unless (strstr (text, "key") != NULL, "%s", text);
+  g_free (text);
+  g_object_set (enc, "key", short_key, NULL);
+  text = start_and_get_error (enc);
+  fail_unless (strstr (text, "'key'") != NULL, "%s", text);
+  g_free (text);
+  g_object_set (enc, "key", NULL, "key-file", "/nonexistent/mcsec.key", NULL);
+  gst_object_unref (enc);
+  enc = gst_element_factory_make ("mcsecenc", NULL);
+  gst_buffer_unref (short_key);
+  short_key = make_key (MCSEC_SUITE_AES_128_GCM);
+  g_object_set (enc, "key", short_key, "spi", 7, NULL);
+  text = start_and_get_error (enc);
+  fail_unless (strstr (text, "'spi'") != NULL, "%s", text);
+  g_free (text);
+  gst_buffer_unref (short_key);
+  gst_object_unref (enc);
+}
+
+GST_END_TEST;
+
+/* A static key and sender restarted: the counter file moves it on. */
+GST_START_TEST (test_restart_continues_counters)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  guint64 first_run_last = 0;
+
+  for (guint run = 0; run < 2; run++) {
+    GstHarness *enc = enc_harness ("aes-128-gcm", key, 0x3000, 9);
+    GstBuffer *b;
+    GstMapInfo map;
+    guint64 iv;
+    gst_harness_push (enc, make_datagram (1, 10));
+    b = gst_harness_pull (enc);
+    gst_buffer_map (b, &map, GST_MAP_READ);
+    iv = GST_READ_UINT64_BE (map.data + 8);
+    gst_buffer_unmap (b, &map);
+    gst_buffer_unref (b);
+    fail_unless_equals_int (iv >> 48, 9);
+    if (run == 1)
+      fail_unless ((iv & G_GUINT64_CONSTANT (0xffffffffffff)) >
+          first_run_last);
+    first_run_last = iv & G_GUINT64_CONSTANT (0xffffffffffff);
+    gst_harness_teardown (enc);
+  }
+  gst_buffer_unref (key);
+}
+
+GST_END_TEST;
+
+static Suite *
+mcsec_suite (void)
+{
+  Suite *s = suite_create ("mcsec-elements");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_round_trip_every_suite);
+  tcase_add_test (tc, test_tamper_dropped_and_counted);
+  tcase_add_test (tc, test_replay_and_reorder);
+  tcase_add_test (tc, test_unknown_spi_and_request_key);
+  tcase_add_test (tc, test_several_senders);
+  tcase_add_test (tc, test_rekey_while_playing_loses_nothing);
+  tcase_add_test (tc, test_rekey_by_properties);
+  tcase_add_test (tc, test_buffer_lists);
+  tcase_add_test (tc, test_caps_from_downstream);
+  tcase_add_test (tc, test_bad_settings_are_named);
+  tcase_add_test (tc, test_restart_continues_counters);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  Suite *s;
+  int failed;
+
+  /* counter stores of the tests go to a private directory */
+  state_dir = g_dir_make_tmp ("mcsec-check-XXXXXX", NULL);
+  g_setenv ("XDG_STATE_HOME", state_dir, TRUE);
+  gst_check_init (&argc, &argv);
+  s = mcsec_suite ();
+  failed = gst_check_run_suite (s, "mcsec-elements", __FILE__);
+  {
+    gchar *cmd = g_strdup_printf ("rm -rf '%s'", state_dir);
+    if (system (cmd) != 0)
+      failed++;
+    g_free (cmd);
+  }
+  g_free (state_dir);
+  return failed != 0;
+}
