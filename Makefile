@@ -73,9 +73,13 @@ check: format-check test test-asan
 	echo "check: $$ok passed, $$fail failed"; \
 	[ "$$ok" -gt 0 ] && [ "$$fail" -eq 0 ]
 
-# The main job: the data plane end to end over UDP on loopback.
+# The main job: the library's data plane over UDP on loopback, then a VP8
+# stream through mcsecenc to two mcsecdec receivers (group key: PNG frames
+# in $(BUILD)/demo; wrong key: nothing), with the elements' stats.
 demo: build
 	./$(BUILD)/examples/esp-loopback
+	@echo
+	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/examples/gst-demo $(BUILD)/demo 4
 
 bench: build
 	./$(BUILD)/bench/bench-esp

@@ -22,7 +22,7 @@ make_key (mcsec_suite_t suite)
   gsize len = mcsec_suite_key_material_len (suite);
 
   fail_unless (mcsec_generate_key_material (suite, key, sizeof (key)) ==
-      MCSEC_OK);
+               MCSEC_OK);
   return gst_buffer_new_memdup (key, len);
 }
 
@@ -31,13 +31,13 @@ static GstBuffer *
 make_datagram (guint tag, gsize size)
 {
   GstBuffer *b = gst_buffer_new_allocate (NULL, size, NULL);
-  gst_buffer_memset (b, 0, (guint8) tag, size);
+  gst_buffer_memset (b, 0, (guint8)tag, size);
   GST_BUFFER_PTS (b) = tag * GST_MSECOND;
   return b;
 }
 
 static gboolean
-datagram_is (GstBuffer * b, guint tag, gsize size)
+datagram_is (GstBuffer *b, guint tag, gsize size)
 {
   GstMapInfo map;
   gboolean ok;
@@ -46,13 +46,13 @@ datagram_is (GstBuffer * b, guint tag, gsize size)
     return FALSE;
   ok = map.size == size;
   for (gsize i = 0; ok && i < size; i++)
-    ok = map.data[i] == (guint8) tag;
+    ok = map.data[i] == (guint8)tag;
   gst_buffer_unmap (b, &map);
   return ok;
 }
 
 static GstHarness *
-enc_harness (const gchar * cipher, GstBuffer * key, guint spi, guint sender)
+enc_harness (const gchar *cipher, GstBuffer *key, guint spi, guint sender)
 {
   GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
   GstHarness *h;
@@ -67,7 +67,7 @@ enc_harness (const gchar * cipher, GstBuffer * key, guint spi, guint sender)
 }
 
 static GstHarness *
-dec_harness (const gchar * cipher, GstBuffer * key, guint spi)
+dec_harness (const gchar *cipher, GstBuffer *key, guint spi)
 {
   GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
   GstCaps *caps = gst_caps_from_string (RTP_CAPS ",media=video");
@@ -87,7 +87,7 @@ dec_harness (const gchar * cipher, GstBuffer * key, guint spi)
 }
 
 static GstStructure *
-get_stats (GstHarness * h)
+get_stats (GstHarness *h)
 {
   GstStructure *s = NULL;
   g_object_get (h->element, "stats", &s, NULL);
@@ -96,7 +96,7 @@ get_stats (GstHarness * h)
 }
 
 static void
-assert_stats (GstHarness * h, const gchar * expected)
+assert_stats (GstHarness *h, const gchar *expected)
 {
   GstStructure *s = get_stats (h);
   GstStructure *want = gst_structure_from_string (expected, NULL);
@@ -113,7 +113,7 @@ assert_stats (GstHarness * h, const gchar * expected)
 
 /* The stats of one SA (by SPI) out of the decoder's `sas` array. */
 static GstStructure *
-sa_stats (GstHarness * h, guint spi)
+sa_stats (GstHarness *h, guint spi)
 {
   GstStructure *s = get_stats (h), *found = NULL;
   const GValue *sas = gst_structure_get_value (s, "sas");
@@ -130,19 +130,19 @@ sa_stats (GstHarness * h, guint spi)
 }
 
 static const gchar *suites[] = {
-  "aes-128-gcm", "aes-256-gcm", "chacha20-poly1305", "aes-128-gmac",
-  "aes-256-gmac",
+    "aes-128-gcm",  "aes-256-gcm",  "chacha20-poly1305",
+    "aes-128-gmac", "aes-256-gmac",
 };
 
 static const mcsec_suite_t suite_ids[] = {
-  MCSEC_SUITE_AES_128_GCM, MCSEC_SUITE_AES_256_GCM,
-  MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
-  MCSEC_SUITE_AES_256_GMAC,
+    MCSEC_SUITE_AES_128_GCM,       MCSEC_SUITE_AES_256_GCM,
+    MCSEC_SUITE_CHACHA20_POLY1305, MCSEC_SUITE_AES_128_GMAC,
+    MCSEC_SUITE_AES_256_GMAC,
 };
 
 GST_START_TEST (test_round_trip_every_suite)
 {
-  static const gsize sizes[] = { 0, 1, 3, 12, 172, 1200, 1400, 1460 };
+  static const gsize sizes[] = {0, 1, 3, 12, 172, 1200, 1400, 1460};
 
   for (guint s = 0; s < G_N_ELEMENTS (suites); s++) {
     GstBuffer *key = make_key (suite_ids[s]);
@@ -154,44 +154,48 @@ GST_START_TEST (test_round_trip_every_suite)
     for (guint i = 0; i < G_N_ELEMENTS (sizes); i++) {
       GstBuffer *esp, *out;
       GstMapInfo map;
-      fail_unless_equals_int (gst_harness_push (enc,
-              make_datagram (i + 1, sizes[i])), GST_FLOW_OK);
+      fail_unless_equals_int (
+          gst_harness_push (enc, make_datagram (i + 1, sizes[i])), GST_FLOW_OK);
       esp = gst_harness_pull (enc);
       fail_unless_equals_int (gst_buffer_get_size (esp),
-          mcsec_protected_len (sizes[i]));
+                              mcsec_protected_len (sizes[i]));
       fail_unless_equals_uint64 (GST_BUFFER_PTS (esp), (i + 1) * GST_MSECOND);
       /* GMAC leaves the payload readable, the others do not */
       gst_buffer_map (esp, &map, GST_MAP_READ);
       if (sizes[i] >= 12)
-        fail_unless ((map.data[16] == (guint8) (i + 1) &&
-                map.data[27] == (guint8) (i + 1)) ==
-            !mcsec_suite_encrypts (suite_ids[s]));
+        fail_unless ((map.data[16] == (guint8)(i + 1) &&
+                      map.data[27] == (guint8)(i + 1)) ==
+                     !mcsec_suite_encrypts (suite_ids[s]));
       gst_buffer_unmap (esp, &map);
       fail_unless_equals_int (gst_harness_push (dec, esp), GST_FLOW_OK);
       out = gst_harness_pull (dec);
-      fail_unless (datagram_is (out, i + 1, sizes[i]), "%s size %u",
-          suites[s], (guint) sizes[i]);
+      fail_unless (datagram_is (out, i + 1, sizes[i]), "%s size %u", suites[s],
+                   (guint)sizes[i]);
       fail_unless_equals_uint64 (GST_BUFFER_PTS (out), (i + 1) * GST_MSECOND);
       gst_buffer_unref (out);
     }
     caps = gst_pad_get_current_caps (enc->sinkpad);
-    fail_unless (gst_caps_is_equal (caps,
-            gst_caps_from_string ("application/x-mcsec")) ||
-        gst_caps_is_subset (caps, gst_caps_from_string ("application/x-mcsec")));
+    fail_unless (gst_caps_is_equal (
+                     caps, gst_caps_from_string ("application/x-mcsec")) ||
+                 gst_caps_is_subset (
+                     caps, gst_caps_from_string ("application/x-mcsec")));
     gst_caps_unref (caps);
     caps = gst_pad_get_current_caps (dec->sinkpad);
-    fail_unless (gst_caps_is_subset (caps,
-            gst_caps_from_string (RTP_CAPS ",media=video")));
+    fail_unless (gst_caps_is_subset (
+        caps, gst_caps_from_string (RTP_CAPS ",media=video")));
     gst_caps_unref (caps);
 
-    expect = g_strdup_printf ("application/x-mcsec-enc-stats, spi=(uint)%u, "
+    expect = g_strdup_printf (
+        "application/x-mcsec-enc-stats, spi=(uint)%u, "
         "cipher=(string)%s, sender-id=(uint)1, packets=(guint64)%u, "
-        "dropped=(guint64)0", SPI_A, suites[s], (guint) G_N_ELEMENTS (sizes));
+        "dropped=(guint64)0",
+        SPI_A, suites[s], (guint)G_N_ELEMENTS (sizes));
     assert_stats (enc, expect);
     g_free (expect);
-    expect = g_strdup_printf ("application/x-mcsec-dec-stats, "
+    expect = g_strdup_printf (
+        "application/x-mcsec-dec-stats, "
         "received=(guint64)%u, accepted=(guint64)%u, dropped=(guint64)0",
-        (guint) G_N_ELEMENTS (sizes), (guint) G_N_ELEMENTS (sizes));
+        (guint)G_N_ELEMENTS (sizes), (guint)G_N_ELEMENTS (sizes));
     assert_stats (dec, expect);
     g_free (expect);
     gst_buffer_unref (key);
@@ -251,7 +255,7 @@ GST_START_TEST (test_replay_and_reorder)
   GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 4);
   GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
   GstBuffer *esp[6];
-  static const guint order[] = { 3, 1, 2, 5, 4, 0 };
+  static const guint order[] = {3, 1, 2, 5, 4, 0};
 
   for (guint i = 0; i < 6; i++) {
     gst_harness_push (enc, make_datagram (i + 10, 100));
@@ -265,7 +269,9 @@ GST_START_TEST (test_replay_and_reorder)
   for (guint i = 0; i < 6; i++)
     gst_harness_push (dec, esp[i]);
   fail_unless (gst_harness_try_pull (dec) == NULL);
-  assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)12, "
+  assert_stats (
+      dec,
+      "application/x-mcsec-dec-stats, received=(guint64)12, "
       "accepted=(guint64)6, dropped=(guint64)6, dropped-replay=(guint64)6");
   gst_buffer_unref (key);
   gst_harness_teardown (enc);
@@ -277,14 +283,14 @@ GST_END_TEST;
 static guint requests;
 
 static GstCaps *
-on_request_key (GstElement * dec, guint spi, gpointer key)
+on_request_key (GstElement *dec, guint spi, gpointer key)
 {
-  (void) dec;
+  (void)dec;
   requests++;
   if (spi != SPI_B)
     return NULL;
   return gst_caps_new_simple ("application/x-mcsec", "cipher", G_TYPE_STRING,
-      "aes-256-gcm", "key", GST_TYPE_BUFFER, key, NULL);
+                              "aes-256-gcm", "key", GST_TYPE_BUFFER, key, NULL);
 }
 
 GST_START_TEST (test_unknown_spi_and_request_key)
@@ -297,7 +303,7 @@ GST_START_TEST (test_unknown_spi_and_request_key)
 
   requests = 0;
   g_signal_connect (dec->element, "request-key", G_CALLBACK (on_request_key),
-      key_b);
+                    key_b);
   /* SPI A: the application has no key; asked once, then just dropped */
   for (guint i = 0; i < 3; i++) {
     gst_harness_push (enc_a, make_datagram (i, 50));
@@ -313,7 +319,7 @@ GST_START_TEST (test_unknown_spi_and_request_key)
   }
   fail_unless_equals_int (requests, 2);
   assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)6, "
-      "accepted=(guint64)3, dropped-unknown-spi=(guint64)3");
+                     "accepted=(guint64)3, dropped-unknown-spi=(guint64)3");
   gst_buffer_unref (key_a);
   gst_buffer_unref (key_b);
   gst_harness_teardown (enc_a);
@@ -358,8 +364,9 @@ GST_START_TEST (test_several_senders)
     guint id = 0;
     guint64 accepted = 0, replays = 0, highest = 0;
     gst_structure_get (snd, "sender-id", G_TYPE_UINT, &id, "accepted",
-        G_TYPE_UINT64, &accepted, "dropped-replay", G_TYPE_UINT64, &replays,
-        "highest-counter", G_TYPE_UINT64, &highest, NULL);
+                       G_TYPE_UINT64, &accepted, "dropped-replay",
+                       G_TYPE_UINT64, &replays, "highest-counter",
+                       G_TYPE_UINT64, &highest, NULL);
     fail_unless (id >= 10 && id <= 12);
     fail_unless_equals_uint64 (accepted, 10);
     fail_unless_equals_uint64 (replays, id == 11 ? 1 : 0);
@@ -390,12 +397,12 @@ GST_START_TEST (test_rekey_while_playing_loses_nothing)
   for (guint i = 0; i < 60; i++) {
     if (i == 20) {
       g_signal_emit_by_name (dec->element, "add-key", SPI_B,
-          "chacha20-poly1305", key_b, &ok);
+                             "chacha20-poly1305", key_b, &ok);
       fail_unless (ok);
     }
     if (i == 30) {
       g_signal_emit_by_name (enc->element, "set-key", SPI_B,
-          "chacha20-poly1305", key_b, &ok);
+                             "chacha20-poly1305", key_b, &ok);
       fail_unless (ok);
     }
     gst_harness_push (enc, make_datagram (i, 200));
@@ -425,12 +432,12 @@ GST_START_TEST (test_rekey_while_playing_loses_nothing)
   }
   fail_unless_equals_int (delivered, 60);
   s = sa_stats (dec, SPI_A);
-  fail_unless (s == NULL);      /* retired */
+  fail_unless (s == NULL); /* retired */
   s = sa_stats (dec, SPI_B);
   fail_unless (s != NULL);
   gst_structure_free (s);
   assert_stats (enc, "application/x-mcsec-enc-stats, spi=(uint)8192, "
-      "cipher=(string)chacha20-poly1305, packets=(guint64)60");
+                     "cipher=(string)chacha20-poly1305, packets=(guint64)60");
   gst_buffer_unref (key_a);
   gst_buffer_unref (key_b);
   gst_harness_teardown (enc);
@@ -483,7 +490,7 @@ GST_START_TEST (test_buffer_lists)
   fail_unless_equals_int (gst_harness_buffers_received (enc), 50);
   for (guint i = 0; i < 50; i++) {
     GstBuffer *b = gst_harness_pull (enc);
-    if (i == 17) {              /* one forged packet in the list */
+    if (i == 17) { /* one forged packet in the list */
       GstMapInfo map;
       b = gst_buffer_make_writable (b);
       gst_buffer_map (b, &map, GST_MAP_WRITE);
@@ -493,7 +500,7 @@ GST_START_TEST (test_buffer_lists)
     gst_buffer_list_add (esp_list, b);
   }
   fail_unless_equals_int (gst_pad_push_list (dec->srcpad, esp_list),
-      GST_FLOW_OK);
+                          GST_FLOW_OK);
   fail_unless_equals_int (gst_harness_buffers_received (dec), 49);
   for (guint i = 0; i < 50; i++) {
     GstBuffer *b;
@@ -504,7 +511,7 @@ GST_START_TEST (test_buffer_lists)
     gst_buffer_unref (b);
   }
   assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)50, "
-      "accepted=(guint64)49, dropped-auth=(guint64)1");
+                     "accepted=(guint64)49, dropped-auth=(guint64)1");
   gst_buffer_unref (key);
   gst_harness_teardown (enc);
   gst_harness_teardown (dec);
@@ -530,8 +537,8 @@ GST_START_TEST (test_caps_from_downstream)
   gst_harness_push (h, gst_harness_pull (enc));
   fail_unless (datagram_is (gst_harness_pull (h), 5, 188));
   caps = gst_pad_get_current_caps (h->sinkpad);
-  fail_unless (gst_caps_is_equal (caps,
-          gst_caps_from_string ("video/mpegts,systemstream=(boolean)true")));
+  fail_unless (gst_caps_is_equal (
+      caps, gst_caps_from_string ("video/mpegts,systemstream=(boolean)true")));
   gst_caps_unref (caps);
   gst_buffer_unref (key);
   gst_harness_teardown (enc);
@@ -542,7 +549,7 @@ GST_END_TEST;
 
 /* A bad setting is a clear error naming it, at start-up. */
 static gchar *
-start_and_get_error (GstElement * e)
+start_and_get_error (GstElement *e)
 {
   GstBus *bus = gst_bus_new ();
   GstMessage *msg;
@@ -551,7 +558,7 @@ start_and_get_error (GstElement * e)
 
   gst_element_set_bus (e, bus);
   fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
-      GST_STATE_CHANGE_FAILURE);
+                          GST_STATE_CHANGE_FAILURE);
   msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
   fail_unless (msg != NULL);
   gst_message_parse_error (msg, &err, NULL);
@@ -611,8 +618,7 @@ GST_START_TEST (test_restart_continues_counters)
     gst_buffer_unref (b);
     fail_unless_equals_int (iv >> 48, 9);
     if (run == 1)
-      fail_unless ((iv & G_GUINT64_CONSTANT (0xffffffffffff)) >
-          first_run_last);
+      fail_unless ((iv & G_GUINT64_CONSTANT (0xffffffffffff)) > first_run_last);
     first_run_last = iv & G_GUINT64_CONSTANT (0xffffffffffff);
     gst_harness_teardown (enc);
   }
