@@ -83,6 +83,8 @@ demo: build
 
 bench: build
 	./$(BUILD)/bench/bench-esp
+	@echo
+	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-pipeline
 
 # libFuzzer, each target for FUZZ_SECONDS, with ASan + UBSan (clang).
 fuzz:

@@ -487,7 +487,6 @@ process (GstMcsecDec *self, GstBuffer *buf)
 {
   guint8 spi_bytes[MCSEC_ESP_SPI_LEN];
   guint32 spi = 0;
-  gboolean known = TRUE;
   GstBuffer *out;
   gchar *error = NULL;
 
@@ -498,14 +497,20 @@ process (GstMcsecDec *self, GstBuffer *buf)
     gst_buffer_unref (buf);
     return NULL;
   }
-  if (gst_buffer_get_size (buf) >= MCSEC_ESP_MIN_PACKET_LEN &&
+  if (self->db != NULL &&
+      gst_buffer_get_size (buf) >= MCSEC_ESP_MIN_PACKET_LEN &&
       gst_buffer_extract (buf, 0, spi_bytes, 4) == 4) {
     spi = mcsec_packet_spi (spi_bytes, sizeof (spi_bytes));
-    known = self->db != NULL && mcsec_sadb_lookup (self->db, spi) != NULL;
+    if (mcsec_sadb_lookup (self->db, spi) != NULL)
+      spi = 0; /* known: the common case, one lock for the packet */
+  }
+  if (spi == 0) {
+    out = unprotect_one (self, buf);
+    GST_OBJECT_UNLOCK (self);
+    return out;
   }
   GST_OBJECT_UNLOCK (self);
-  if (!known)
-    request_key (self, spi);
+  request_key (self, spi);
   GST_OBJECT_LOCK (self);
   out = unprotect_one (self, buf);
   GST_OBJECT_UNLOCK (self);
@@ -529,31 +534,33 @@ gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   return gst_pad_push (self->srcpad, out);
 }
 
+/* Each buffer of the list is replaced by its datagram, or removed when
+ * dropped; buffers nobody else holds are decrypted in place. */
+static gboolean
+process_in_list (GstBuffer **buffer, guint idx, gpointer user_data)
+{
+  (void)idx;
+  *buffer = process (user_data, *buffer);
+  return TRUE;
+}
+
 static GstFlowReturn
 gst_mcsec_dec_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (parent);
-  guint n = gst_buffer_list_length (list);
-  GstBufferList *outlist = gst_buffer_list_new_sized (n);
 
   (void)pad;
-  for (guint i = 0; i < n; i++) {
-    /* the list keeps its reference: decrypted into pool buffers */
-    GstBuffer *out =
-        process (self, gst_buffer_ref (gst_buffer_list_get (list, i)));
-    if (out)
-      gst_buffer_list_add (outlist, out);
-  }
-  gst_buffer_list_unref (list);
-  if (gst_buffer_list_length (outlist) == 0) {
-    gst_buffer_list_unref (outlist);
+  list = gst_buffer_list_make_writable (list);
+  gst_buffer_list_foreach (list, process_in_list, self);
+  if (gst_buffer_list_length (list) == 0) {
+    gst_buffer_list_unref (list);
     return GST_FLOW_OK;
   }
   if (!ensure_caps (self)) {
-    gst_buffer_list_unref (outlist);
+    gst_buffer_list_unref (list);
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  return gst_pad_push_list (self->srcpad, outlist);
+  return gst_pad_push_list (self->srcpad, list);
 }
 
 static gboolean
