@@ -47,9 +47,6 @@
 
 #define GST_CAT_DEFAULT gst_mcsec_debug
 
-/* shared input buffers are decrypted into pool buffers of this size */
-#define POOL_BUFFER_SIZE 2048
-
 /* at most this many unknown SPIs are asked about with request-key */
 #define MAX_REQUESTED_SPIS 64
 
@@ -402,11 +399,7 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
     }
   } else if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
     /* shared buffer (a tee, a buffer list): into a pool buffer */
-    if (size <= POOL_BUFFER_SIZE && self->pool &&
-        gst_buffer_pool_acquire_buffer (self->pool, &out, NULL) == GST_FLOW_OK)
-      ;
-    else
-      out = gst_buffer_new_allocate (NULL, MAX (size, 1), NULL);
+    out = gst_mcsec_buffer_new (self->pool, size);
     if (out && gst_buffer_map (out, &omap, GST_MAP_WRITE)) {
       st = mcsec_sadb_unprotect (self->db, map.data, map.size, omap.data,
                                  omap.size, &info);
@@ -742,21 +735,15 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
 static GstStateChangeReturn
 gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
 {
-  gchar *error = NULL;
   GstMcsecDec *self = GST_MCSEC_DEC (element);
-
   GstStateChangeReturn ret;
+  gchar *error = NULL;
 
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
-    GstBufferPool *pool = gst_buffer_pool_new ();
-    GstStructure *config = gst_buffer_pool_get_config (pool);
+    GstBufferPool *pool = gst_mcsec_pool_new ();
     gboolean ok;
-    gst_buffer_pool_config_set_params (config, NULL, POOL_BUFFER_SIZE, 16, 0);
-    if (!gst_buffer_pool_set_config (pool, config) ||
-        !gst_buffer_pool_set_active (pool, TRUE)) {
-      gst_object_unref (pool);
+    if (pool == NULL)
       return GST_STATE_CHANGE_FAILURE;
-    }
     GST_OBJECT_LOCK (self);
     self->pool = pool;
     self->caps_sent = FALSE;
@@ -774,10 +761,7 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     pool = self->pool;
     self->pool = NULL;
     GST_OBJECT_UNLOCK (self);
-    if (pool) {
-      gst_buffer_pool_set_active (pool, FALSE);
-      gst_object_unref (pool);
-    }
+    gst_mcsec_pool_free (pool);
   }
   return ret;
 }
@@ -792,8 +776,7 @@ gst_mcsec_dec_finalize (GObject *object)
   g_hash_table_unref (self->requested);
   gst_mcsec_key_clear (&self->key);
   gst_caps_replace (&self->caps, NULL);
-  if (self->pool)
-    gst_object_unref (self->pool);
+  gst_mcsec_pool_free (self->pool);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 

@@ -147,3 +147,39 @@ gst_mcsec_post_settings_error (GstElement *element, gchar *text)
   GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS, ("%s", text), (NULL));
   g_free (text);
 }
+
+GstBufferPool *
+gst_mcsec_pool_new (void)
+{
+  GstBufferPool *pool = gst_buffer_pool_new ();
+  GstStructure *config = gst_buffer_pool_get_config (pool);
+
+  gst_buffer_pool_config_set_params (config, NULL, GST_MCSEC_POOL_BUFFER_SIZE,
+                                     16, 0);
+  if (!gst_buffer_pool_set_config (pool, config) ||
+      !gst_buffer_pool_set_active (pool, TRUE)) {
+    gst_object_unref (pool);
+    return NULL;
+  }
+  return pool;
+}
+
+void
+gst_mcsec_pool_free (GstBufferPool *pool)
+{
+  if (pool == NULL)
+    return;
+  gst_buffer_pool_set_active (pool, FALSE);
+  gst_object_unref (pool);
+}
+
+GstBuffer *
+gst_mcsec_buffer_new (GstBufferPool *pool, gsize size)
+{
+  GstBuffer *buf = NULL;
+
+  if (pool && size <= GST_MCSEC_POOL_BUFFER_SIZE &&
+      gst_buffer_pool_acquire_buffer (pool, &buf, NULL) == GST_FLOW_OK)
+    return buf;
+  return gst_buffer_new_allocate (NULL, MAX (size, 1), NULL);
+}

@@ -45,6 +45,17 @@ mcsec_sa_t *gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite,
                                guint replay_window, guint64 soft, guint64 hard,
                                gchar **error);
 
+/* Output buffers of both elements come from a pool of buffers this large;
+ * larger packets (rare: jumbo datagrams) get a buffer of their own. */
+#define GST_MCSEC_POOL_BUFFER_SIZE 2048
+
+/* An active pool of GST_MCSEC_POOL_BUFFER_SIZE buffers, or NULL. */
+GstBufferPool *gst_mcsec_pool_new (void);
+/* Deactivate and drop a pool (NULL is fine). */
+void gst_mcsec_pool_free (GstBufferPool *pool);
+/* A buffer of at least size bytes, from the pool when it fits. */
+GstBuffer *gst_mcsec_buffer_new (GstBufferPool *pool, gsize size);
+
 /* Post a LIBRARY/SETTINGS error and free the text (no lock held). */
 void gst_mcsec_post_settings_error (GstElement *element, gchar *text);
 

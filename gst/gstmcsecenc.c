@@ -47,10 +47,6 @@
 
 #define GST_CAT_DEFAULT gst_mcsec_debug
 
-/* Output buffers come from a pool of this size; larger packets (rare:
- * jumbo datagrams) get a buffer of their own. */
-#define POOL_BUFFER_SIZE 2048
-
 struct _GstMcsecEnc {
   GstElement parent;
   GstPad *sinkpad, *srcpad;
@@ -211,13 +207,7 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
     st = MCSEC_ERR_PAYLOAD_TOO_LONG;
     goto drop;
   }
-  if (need <= POOL_BUFFER_SIZE && self->pool &&
-      gst_buffer_pool_acquire_buffer (self->pool, &outbuf, NULL) ==
-          GST_FLOW_OK) {
-    /* pool buffer */
-  } else {
-    outbuf = gst_buffer_new_allocate (NULL, need, NULL);
-  }
+  outbuf = gst_mcsec_buffer_new (self->pool, need);
   if (outbuf == NULL || !gst_buffer_map (outbuf, &out, GST_MAP_WRITE)) {
     gst_buffer_unmap (inbuf, &in);
     st = MCSEC_ERR_NO_MEMORY;
@@ -475,12 +465,9 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (object);
 
-  switch (prop_id) {
-  case PROP_STATS:
+  if (prop_id == PROP_STATS) {
     g_value_take_boxed (value, make_stats (self));
     return;
-  default:
-    break;
   }
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
@@ -521,14 +508,9 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
   gchar *error = NULL;
 
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
-    GstBufferPool *pool = gst_buffer_pool_new ();
-    GstStructure *config = gst_buffer_pool_get_config (pool);
-    gst_buffer_pool_config_set_params (config, NULL, POOL_BUFFER_SIZE, 16, 0);
-    if (!gst_buffer_pool_set_config (pool, config) ||
-        !gst_buffer_pool_set_active (pool, TRUE)) {
-      gst_object_unref (pool);
+    GstBufferPool *pool = gst_mcsec_pool_new ();
+    if (pool == NULL)
       return GST_STATE_CHANGE_FAILURE;
-    }
     GST_OBJECT_LOCK (self);
     self->pool = pool;
     /* settings errors show up now, not at the first buffer */
@@ -547,10 +529,7 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
     pool = self->pool;
     self->pool = NULL;
     GST_OBJECT_UNLOCK (self);
-    if (pool) {
-      gst_buffer_pool_set_active (pool, FALSE);
-      gst_object_unref (pool);
-    }
+    gst_mcsec_pool_free (pool);
   }
   return ret;
 }
@@ -563,8 +542,7 @@ gst_mcsec_enc_finalize (GObject *object)
   reset_sa (self);
   gst_mcsec_key_clear (&self->key);
   g_free (self->counter_file);
-  if (self->pool)
-    gst_object_unref (self->pool);
+  gst_mcsec_pool_free (self->pool);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
