@@ -183,3 +183,18 @@ gst_mcsec_buffer_new (GstBufferPool *pool, gsize size)
     return buf;
   return gst_buffer_new_allocate (NULL, MAX (size, 1), NULL);
 }
+
+gboolean
+gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
+{
+  GstState state = GST_STATE (element);
+
+  if ((pspec->flags & GST_PARAM_MUTABLE_READY) && state > GST_STATE_READY) {
+    GST_WARNING_OBJECT (element,
+                        "property '%s' can only be changed in the "
+                        "NULL or READY state: ignored",
+                        g_param_spec_get_name (pspec));
+    return FALSE;
+  }
+  return TRUE;
+}

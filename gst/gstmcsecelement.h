@@ -56,6 +56,11 @@ void gst_mcsec_pool_free (GstBufferPool *pool);
 /* A buffer of at least size bytes, from the pool when it fits. */
 GstBuffer *gst_mcsec_buffer_new (GstBufferPool *pool, gsize size);
 
+/* TRUE when pspec may be set in the element's current state; otherwise
+ * warns (naming the property) and returns FALSE.  Called with the object
+ * lock (GST_STATE is read under it). */
+gboolean gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec);
+
 /* Post a LIBRARY/SETTINGS error and free the text (no lock held). */
 void gst_mcsec_post_settings_error (GstElement *element, gchar *text);
 

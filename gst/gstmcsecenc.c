@@ -413,6 +413,12 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   GError *err = NULL;
 
   GST_OBJECT_LOCK (self);
+  /* a sender's identity and counter store cannot change under a running
+   * SA: moving them could make a counter repeat */
+  if (!gst_mcsec_property_mutable (GST_ELEMENT (self), pspec)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
   case PROP_KEY:
     if (!gst_mcsec_key_set_buffer (&self->key, g_value_get_boxed (value)))

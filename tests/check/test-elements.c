@@ -627,6 +627,30 @@ GST_START_TEST (test_restart_continues_counters)
 
 GST_END_TEST;
 
+/* A sender's identity cannot change under a running SA. */
+GST_START_TEST (test_sender_id_fixed_while_playing)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 21);
+  GstBuffer *b;
+  GstMapInfo map;
+  guint id = 0;
+
+  g_object_set (enc->element, "sender-id", 22, NULL);
+  g_object_get (enc->element, "sender-id", &id, NULL);
+  fail_unless_equals_int (id, 21);
+  gst_harness_push (enc, make_datagram (1, 10));
+  b = gst_harness_pull (enc);
+  gst_buffer_map (b, &map, GST_MAP_READ);
+  fail_unless_equals_int (GST_READ_UINT16_BE (map.data + 8), 21);
+  gst_buffer_unmap (b, &map);
+  gst_buffer_unref (b);
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+}
+
+GST_END_TEST;
+
 static Suite *
 mcsec_suite (void)
 {
@@ -645,6 +669,7 @@ mcsec_suite (void)
   tcase_add_test (tc, test_caps_from_downstream);
   tcase_add_test (tc, test_bad_settings_are_named);
   tcase_add_test (tc, test_restart_continues_counters);
+  tcase_add_test (tc, test_sender_id_fixed_while_playing);
   return s;
 }
 
