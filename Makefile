@@ -1,6 +1,7 @@
 # mcsec: a thin layer over meson.  `make check` and `make demo` work on a
 # fresh Debian 12 machine as root: they install what is missing first.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 BUILD ?= build
 BUILD_SAN ?= build-asan
