@@ -67,6 +67,14 @@ static const struct {
     [MCSEC_ERR_CORRUPT_STATE] =
         {"corrupt-state",
          "counter store: no valid record (refusing to guess a counter)"},
+    [MCSEC_ERR_BAD_SIGNING_KEY] = {"bad-signing-key",
+                                   "setting 'signing-key': must be an "
+                                   "Ed25519 or ECDSA P-256 key"},
+    [MCSEC_ERR_BAD_BLOCK_SIZE] = {"bad-block-size",
+                                  "setting 'block-size': must be 8 to 128"},
+    [MCSEC_ERR_NO_SENDER_KEY] = {"no-sender-key",
+                                 "no trusted public key for this sender"},
+    [MCSEC_ERR_SIGNATURE] = {"signature", "source signature did not verify"},
 };
 
 const char *

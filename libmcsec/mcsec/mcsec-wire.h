@@ -104,4 +104,41 @@
 /* the largest block; also what a damaged record makes the store skip */
 #define MCSEC_COUNTER_STORE_DAMAGE_SKIP (UINT64_C (1) << 32)
 
+/* ---- SAM: source authentication data, inside the ESP payload ----
+ *
+ * An ESP packet with Next Header MCSEC_NEXT_HEADER_SAM carries:
+ *
+ *   type (1) | alg (1) | rest of the SAM header (by type) | datagram
+ *
+ * type 1, per-packet signature:
+ *   signature (64)
+ * type 2, member of a signed block; type 3, carrier only (no datagram):
+ *   block (4, BE) | index (1) | n (1) | prev_n (1) | count (1) |
+ *   count x ( symbol id (1) | symbol (16) )
+ * where the symbols belong to the authenticator of block `block - 1`
+ * (prev_n packets); docs/source-authentication.md explains the code. */
+#define MCSEC_SAM_TYPE_SIGNED 1
+#define MCSEC_SAM_TYPE_BLOCK 2
+#define MCSEC_SAM_TYPE_CARRIER 3
+#define MCSEC_SAM_ALG_ED25519 1
+#define MCSEC_SAM_ALG_ECDSA_P256 2
+#define MCSEC_SAM_SIG_LEN 64
+#define MCSEC_SAM_HASH_LEN 16 /* SHA-256 truncated to 128 bits */
+#define MCSEC_SAM_SYMBOL_LEN 16
+#define MCSEC_SAM_SIG_SYMBOLS (MCSEC_SAM_SIG_LEN / MCSEC_SAM_SYMBOL_LEN)
+#define MCSEC_SAM_SIGNED_HEADER_LEN (2 + MCSEC_SAM_SIG_LEN)
+#define MCSEC_SAM_BLOCK_HEADER_LEN 10
+#define MCSEC_SAM_CARRIED_LEN (1 + MCSEC_SAM_SYMBOL_LEN)
+#define MCSEC_SAM_BLOCK_MIN 8
+#define MCSEC_SAM_BLOCK_MAX 128
+#define MCSEC_SAM_BLOCK_DEFAULT 64
+/* data symbols + parity symbols of one block share GF(2^8): <= 256 */
+#define MCSEC_SAM_MAX_SYMBOLS 256
+/* authenticator symbols per packet, in hundredths (0.75 per packet) */
+#define MCSEC_SAM_CARRY_PERCENT_DEFAULT 75
+/* at most this many symbols ride on one packet */
+#define MCSEC_SAM_MAX_CARRIED 4
+/* blocks a receiver keeps pending per sender before giving up on one */
+#define MCSEC_SAM_PENDING_BLOCKS 3
+
 #endif /* MCSEC_WIRE_H */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include <mcsec/mcsec-wire.h>
+#include <openssl/evp.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,6 +74,11 @@ typedef enum {
   MCSEC_ERR_IO,            /* reading or writing the store failed */
   MCSEC_ERR_LOCKED,        /* another process holds the store */
   MCSEC_ERR_CORRUPT_STATE, /* the store holds no valid record */
+  /* source authentication */
+  MCSEC_ERR_BAD_SIGNING_KEY, /* setting "signing-key": not Ed25519/P-256 */
+  MCSEC_ERR_BAD_BLOCK_SIZE,  /* setting "block-size": not 8..128 */
+  MCSEC_ERR_NO_SENDER_KEY,   /* no public key for this Sender-ID */
+  MCSEC_ERR_SIGNATURE,       /* the source signature did not verify */
   MCSEC_STATUS_COUNT_
 } mcsec_status_t;
 
@@ -241,6 +247,100 @@ MCSEC_API mcsec_status_t mcsec_counter_store_open (
 MCSEC_API mcsec_status_t mcsec_counter_store_extend (
     mcsec_counter_store_t *store, uint64_t *limit) MCSEC_WARN_UNUSED;
 MCSEC_API void mcsec_counter_store_close (mcsec_counter_store_t *store);
+
+/* ------------------------------------------------------------------------ */
+/* SAM: source authentication above ESP (docs/source-authentication.md)     */
+/*                                                                            */
+/* The sender wraps each datagram in SAM data before ESP protects it with     */
+/* next header MCSEC_NEXT_HEADER_SAM; the receiver checks it after ESP.  The  */
+/* ESP SPI, Sender-ID and counter of the packet are bound into what is        */
+/* signed, so a packet cannot be replayed under another counter or SA.        */
+
+typedef enum {
+  MCSEC_SAM_PER_PACKET = 1, /* one signature per packet */
+  MCSEC_SAM_BLOCK = 2,      /* one signature per block, erasure-coded */
+} mcsec_sam_scheme_t;
+
+typedef struct mcsec_sam_signer mcsec_sam_signer_t;
+typedef struct mcsec_sam_verifier mcsec_sam_verifier_t;
+
+/* key: an Ed25519 or ECDSA P-256 private key (a reference is taken).
+ * block_size 0: MCSEC_SAM_BLOCK_DEFAULT; carry_percent 0: the default
+ * number of authenticator symbols per packet, in hundredths. */
+MCSEC_API mcsec_status_t mcsec_sam_signer_new (
+    mcsec_sam_scheme_t scheme, EVP_PKEY *key, unsigned block_size,
+    unsigned carry_percent, mcsec_sam_signer_t **out) MCSEC_WARN_UNUSED;
+MCSEC_API void mcsec_sam_signer_free (mcsec_sam_signer_t *signer);
+
+/* Wrap one datagram.  spi, sender_id and counter are those of the ESP
+ * packet that will carry it (mcsec_sa_next_counter()).  out needs
+ * mcsec_sam_max_overhead() + len bytes. */
+MCSEC_API mcsec_status_t mcsec_sam_sign (mcsec_sam_signer_t *signer,
+                                         uint32_t spi, uint32_t sender_id,
+                                         uint64_t counter,
+                                         const uint8_t *datagram, size_t len,
+                                         uint8_t *out, size_t out_size,
+                                         size_t *out_len) MCSEC_WARN_UNUSED;
+MCSEC_API size_t mcsec_sam_max_overhead (void);
+/* Close the current block early (end of stream, rekey).  Its authenticator
+ * then needs carrier packets: see mcsec_sam_carrier(). */
+MCSEC_API mcsec_status_t mcsec_sam_end_block (mcsec_sam_signer_t *signer)
+    MCSEC_WARN_UNUSED;
+/* Authenticator symbols not yet sent. */
+MCSEC_API size_t mcsec_sam_pending_symbols (const mcsec_sam_signer_t *signer);
+/* A carrier packet (no datagram) with up to MCSEC_SAM_MAX_CARRIED pending
+ * symbols; *out_len is 0 when nothing is pending. */
+MCSEC_API mcsec_status_t mcsec_sam_carrier (mcsec_sam_signer_t *signer,
+                                            uint32_t spi, uint32_t sender_id,
+                                            uint64_t counter, uint8_t *out,
+                                            size_t out_size,
+                                            size_t *out_len) MCSEC_WARN_UNUSED;
+
+typedef enum {
+  MCSEC_SAM_VERIFIED = 1,     /* the sender's signature covers it */
+  MCSEC_SAM_PENDING = 2,      /* a block member: decided later (event) */
+  MCSEC_SAM_CARRIER = 3,      /* authenticator symbols only, no datagram */
+  MCSEC_SAM_FAILED = 4,       /* (events) the block's signature failed */
+  MCSEC_SAM_UNVERIFIABLE = 5, /* (events) too little arrived in time */
+} mcsec_sam_outcome_t;
+
+typedef struct {
+  mcsec_sam_outcome_t outcome;
+  size_t payload_offset; /* the datagram inside the SAM packet */
+  size_t payload_len;
+  uint32_t block; /* block members and events */
+  unsigned index;
+} mcsec_sam_result_t;
+
+/* A block member whose fate is now known (VERIFIED, FAILED or
+ * UNVERIFIABLE), with the ESP counter it arrived with. */
+typedef struct {
+  uint32_t sender_id;
+  uint64_t counter;
+  uint32_t block;
+  unsigned index;
+  mcsec_sam_outcome_t outcome;
+} mcsec_sam_event_t;
+
+typedef void (*mcsec_sam_event_fn) (const mcsec_sam_event_t *ev, void *data);
+
+MCSEC_API mcsec_status_t
+mcsec_sam_verifier_new (mcsec_sam_event_fn fn, void *data,
+                        mcsec_sam_verifier_t **out) MCSEC_WARN_UNUSED;
+MCSEC_API void mcsec_sam_verifier_free (mcsec_sam_verifier_t *v);
+/* Trust key (Ed25519 or P-256 public key; a reference is taken) for the
+ * packets of sender_id. */
+MCSEC_API mcsec_status_t
+mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
+                               EVP_PKEY *key) MCSEC_WARN_UNUSED;
+/* Check one SAM packet (the ESP payload) from spi/sender_id/counter (as
+ * mcsec_sa_unprotect reported them).  Events for earlier packets may be
+ * delivered during the call. */
+MCSEC_API mcsec_status_t mcsec_sam_verify (
+    mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id, uint64_t counter,
+    const uint8_t *pkt, size_t len, mcsec_sam_result_t *res) MCSEC_WARN_UNUSED;
+/* Give up on every pending block of every sender (end of stream). */
+MCSEC_API void mcsec_sam_verifier_flush (mcsec_sam_verifier_t *v);
 
 #ifdef __cplusplus
 }

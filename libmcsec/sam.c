@@ -1,0 +1,1001 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * sam.c: source authentication above ESP (docs/source-authentication.md).
+ *
+ * Per-packet scheme: each packet carries a signature over (SPI, Sender-ID,
+ * ESP counter, datagram).
+ *
+ * Block scheme: packet i of block b carries nothing about itself but its
+ * position; its hash h_i = SHA-256(label, SPI, Sender-ID, counter, b, i,
+ * datagram) truncated to 128 bits is what the block's signature covers.
+ * When block b is complete, the sender signs (Sender-ID, b, n, h_0..h_n-1)
+ * and encodes the n hashes and the 4 signature symbols with a systematic
+ * Cauchy Reed-Solomon code over GF(2^8) (16-byte symbols, byte-sliced).
+ * The 4 signature symbols and m parity symbols ride, a fraction of a symbol
+ * per packet, on the packets of the following block.  A receiver knows the
+ * hashes of the packets it received; any n + 4 symbols of the code (the
+ * known hashes, the carried symbols) give back the lost hashes and the
+ * signature, so a block verifies despite losses of both data and carried
+ * symbols.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
+#include "mcsec-private.h"
+
+/* ---- GF(2^8), polynomial x^8 + x^4 + x^3 + x^2 + 1 ---- */
+
+static uint8_t gf_exp[512];
+static uint8_t gf_log[256];
+static pthread_once_t gf_once = PTHREAD_ONCE_INIT;
+
+static void
+gf_init (void)
+{
+  unsigned x = 1;
+  for (int i = 0; i < 255; i++) {
+    gf_exp[i] = (uint8_t)x;
+    gf_log[x] = (uint8_t)i;
+    x <<= 1;
+    if (x & 0x100)
+      x ^= 0x11d;
+  }
+  for (int i = 255; i < 512; i++)
+    gf_exp[i] = gf_exp[i - 255];
+}
+
+static inline uint8_t
+gf_mul (uint8_t a, uint8_t b)
+{
+  if (a == 0 || b == 0)
+    return 0;
+  return gf_exp[gf_log[a] + gf_log[b]];
+}
+
+static inline uint8_t
+gf_inv (uint8_t a)
+{
+  return gf_exp[255 - gf_log[a]]; /* a != 0 */
+}
+
+/* dst ^= c * src, over one 16-byte symbol */
+static inline void
+sym_addmul (uint8_t *dst, const uint8_t *src, uint8_t c)
+{
+  if (c == 0)
+    return;
+  unsigned lc = gf_log[c];
+  for (int k = 0; k < MCSEC_SAM_SYMBOL_LEN; k++)
+    if (src[k])
+      dst[k] ^= gf_exp[gf_log[src[k]] + lc];
+}
+
+/* Cauchy coefficient of parity j on data symbol i, for a block of n
+ * packets: data symbols 0..n+3 use the field elements 0..n+3, parity j
+ * uses n+4+j; all distinct, so every square submatrix is invertible. */
+static inline uint8_t
+cauchy (unsigned n, unsigned j, unsigned i)
+{
+  return gf_inv ((uint8_t)((n + 4 + j) ^ i));
+}
+
+/* ---- keys and signatures ---- */
+
+static int
+key_alg (EVP_PKEY *key)
+{
+  char group[32];
+  size_t len = 0;
+
+  if (key == NULL)
+    return 0;
+  if (EVP_PKEY_is_a (key, "ED25519"))
+    return MCSEC_SAM_ALG_ED25519;
+  if (EVP_PKEY_is_a (key, "EC") &&
+      EVP_PKEY_get_utf8_string_param (key, OSSL_PKEY_PARAM_GROUP_NAME, group,
+                                      sizeof (group), &len) == 1 &&
+      strcmp (group, "prime256v1") == 0)
+    return MCSEC_SAM_ALG_ECDSA_P256;
+  return 0;
+}
+
+/* Sign msg into a fixed 64-byte signature (ECDSA: r || s). */
+static mcsec_status_t
+sign_raw (EVP_PKEY *key, int alg, const uint8_t *msg, size_t len,
+          uint8_t sig[MCSEC_SAM_SIG_LEN])
+{
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+  uint8_t der[80];
+  size_t der_len = sizeof (der);
+  mcsec_status_t st = MCSEC_ERR_CRYPTO;
+
+  if (ctx == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  if (EVP_DigestSignInit (ctx, NULL,
+                          alg == MCSEC_SAM_ALG_ED25519 ? NULL : EVP_sha256 (),
+                          NULL, key) != 1)
+    goto out;
+  if (alg == MCSEC_SAM_ALG_ED25519) {
+    size_t sl = MCSEC_SAM_SIG_LEN;
+    if (EVP_DigestSign (ctx, sig, &sl, msg, len) == 1 &&
+        sl == MCSEC_SAM_SIG_LEN)
+      st = MCSEC_OK;
+  } else if (EVP_DigestSign (ctx, der, &der_len, msg, len) == 1) {
+    const unsigned char *p = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG (NULL, &p, (long)der_len);
+    if (es != NULL && BN_bn2binpad (ECDSA_SIG_get0_r (es), sig, 32) == 32 &&
+        BN_bn2binpad (ECDSA_SIG_get0_s (es), sig + 32, 32) == 32)
+      st = MCSEC_OK;
+    ECDSA_SIG_free (es);
+  }
+out:
+  EVP_MD_CTX_free (ctx);
+  return st;
+}
+
+static mcsec_status_t
+verify_raw (EVP_PKEY *key, int alg, const uint8_t *msg, size_t len,
+            const uint8_t sig[MCSEC_SAM_SIG_LEN])
+{
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new ();
+  mcsec_status_t st = MCSEC_ERR_SIGNATURE;
+  unsigned char *der = NULL;
+
+  if (ctx == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  if (EVP_DigestVerifyInit (ctx, NULL,
+                            alg == MCSEC_SAM_ALG_ED25519 ? NULL : EVP_sha256 (),
+                            NULL, key) != 1) {
+    st = MCSEC_ERR_CRYPTO;
+    goto out;
+  }
+  if (alg == MCSEC_SAM_ALG_ED25519) {
+    if (EVP_DigestVerify (ctx, sig, MCSEC_SAM_SIG_LEN, msg, len) == 1)
+      st = MCSEC_OK;
+  } else {
+    ECDSA_SIG *es = ECDSA_SIG_new ();
+    BIGNUM *r = BN_bin2bn (sig, 32, NULL), *s = BN_bin2bn (sig + 32, 32, NULL);
+    int der_len;
+    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0 (es, r, s)) {
+      BN_free (r);
+      BN_free (s);
+      ECDSA_SIG_free (es);
+      st = MCSEC_ERR_NO_MEMORY;
+      goto out;
+    }
+    der_len = i2d_ECDSA_SIG (es, &der);
+    if (der_len > 0 &&
+        EVP_DigestVerify (ctx, der, (size_t)der_len, msg, len) == 1)
+      st = MCSEC_OK;
+    ECDSA_SIG_free (es);
+  }
+out:
+  OPENSSL_free (der);
+  EVP_MD_CTX_free (ctx);
+  return st;
+}
+
+/* ---- what is hashed and signed ---- */
+
+static const char label_packet[] = "mcsec-sam1 packet";
+static const char label_member[] = "mcsec-sam1 member";
+static const char label_block[] = "mcsec-sam1 block";
+
+/* label || spi || sender || counter: the ESP binding */
+static size_t
+binding (uint8_t *buf, const char *label, uint32_t spi, uint32_t sender,
+         uint64_t counter)
+{
+  size_t n = strlen (label) + 1;
+  memcpy (buf, label, n);
+  mcsec_store_be32 (buf + n, spi);
+  mcsec_store_be32 (buf + n + 4, sender);
+  mcsec_store_be64 (buf + n + 8, counter);
+  return n + 16;
+}
+
+static mcsec_status_t
+member_hash (EVP_MD_CTX *ctx, const EVP_MD *sha, uint32_t spi, uint32_t sender,
+             uint64_t counter, uint32_t block, unsigned index,
+             const uint8_t *data, size_t len, uint8_t out[MCSEC_SAM_HASH_LEN])
+{
+  uint8_t head[64], md[32];
+  size_t n = binding (head, label_member, spi, sender, counter);
+  unsigned md_len = 0;
+
+  mcsec_store_be32 (head + n, block);
+  head[n + 4] = (uint8_t)index;
+  n += 5;
+  if (EVP_DigestInit_ex (ctx, sha, NULL) != 1 ||
+      EVP_DigestUpdate (ctx, head, n) != 1 ||
+      (len && EVP_DigestUpdate (ctx, data, len) != 1) ||
+      EVP_DigestFinal_ex (ctx, md, &md_len) != 1)
+    return MCSEC_ERR_CRYPTO;
+  memcpy (out, md, MCSEC_SAM_HASH_LEN);
+  return MCSEC_OK;
+}
+
+/* Per-packet scheme: what is signed is SHA-256(binding || datagram). */
+static mcsec_status_t
+packet_digest (EVP_MD_CTX *ctx, const EVP_MD *sha, uint32_t spi,
+               uint32_t sender, uint64_t counter, const uint8_t *data,
+               size_t len, uint8_t out[32])
+{
+  uint8_t head[64];
+  size_t n = binding (head, label_packet, spi, sender, counter);
+  unsigned md_len = 0;
+
+  if (EVP_DigestInit_ex (ctx, sha, NULL) != 1 ||
+      EVP_DigestUpdate (ctx, head, n) != 1 ||
+      (len && EVP_DigestUpdate (ctx, data, len) != 1) ||
+      EVP_DigestFinal_ex (ctx, out, &md_len) != 1)
+    return MCSEC_ERR_CRYPTO;
+  return MCSEC_OK;
+}
+
+/* The message a block signature covers. */
+static size_t
+block_message (uint8_t *buf, uint32_t sender, uint32_t block, unsigned n,
+               uint8_t (*hashes)[MCSEC_SAM_SYMBOL_LEN])
+{
+  size_t len = sizeof (label_block);
+  memcpy (buf, label_block, len);
+  mcsec_store_be32 (buf + len, sender);
+  mcsec_store_be32 (buf + len + 4, block);
+  buf[len + 8] = (uint8_t)n;
+  len += 9;
+  memcpy (buf + len, hashes, (size_t)n * MCSEC_SAM_HASH_LEN);
+  return len + (size_t)n * MCSEC_SAM_HASH_LEN;
+}
+
+#define BLOCK_MESSAGE_MAX                                                      \
+  (sizeof (label_block) + 9 + MCSEC_SAM_BLOCK_MAX * MCSEC_SAM_HASH_LEN)
+
+/* ---- sender ---- */
+
+/* One block's authenticator, waiting to be sent. */
+typedef struct {
+  int used;
+  uint32_t block;
+  unsigned n;
+  unsigned total; /* 4 signature symbols + parity */
+  unsigned next;  /* next symbol to send */
+  uint8_t sym[MCSEC_SAM_MAX_SYMBOLS][MCSEC_SAM_SYMBOL_LEN];
+} auth_t;
+
+#define AUTH_QUEUE 4
+
+struct mcsec_sam_signer {
+  mcsec_sam_scheme_t scheme;
+  int alg;
+  EVP_PKEY *key;
+  EVP_MD *sha;
+  EVP_MD_CTX *md;
+  unsigned n;
+  unsigned carry_percent;
+  unsigned carry_acc;
+  uint32_t block;
+  unsigned index;
+  uint32_t sender_id; /* of the current block's members */
+  uint8_t hashes[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
+                [MCSEC_SAM_SYMBOL_LEN];
+  auth_t auth[AUTH_QUEUE]; /* FIFO: auth[head] first */
+  unsigned head, count;
+};
+
+size_t
+mcsec_sam_max_overhead (void)
+{
+  size_t block = MCSEC_SAM_BLOCK_HEADER_LEN +
+                 MCSEC_SAM_MAX_CARRIED * MCSEC_SAM_CARRIED_LEN;
+  return block > MCSEC_SAM_SIGNED_HEADER_LEN ? block
+                                             : MCSEC_SAM_SIGNED_HEADER_LEN;
+}
+
+mcsec_status_t
+mcsec_sam_signer_new (mcsec_sam_scheme_t scheme, EVP_PKEY *key,
+                      unsigned block_size, unsigned carry_percent,
+                      mcsec_sam_signer_t **out)
+{
+  mcsec_sam_signer_t *s;
+  int alg = key_alg (key);
+
+  if (out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  *out = NULL;
+  if (scheme != MCSEC_SAM_PER_PACKET && scheme != MCSEC_SAM_BLOCK)
+    return MCSEC_ERR_INVALID_ARG;
+  if (alg == 0)
+    return MCSEC_ERR_BAD_SIGNING_KEY;
+  if (block_size == 0)
+    block_size = MCSEC_SAM_BLOCK_DEFAULT;
+  if (block_size < MCSEC_SAM_BLOCK_MIN || block_size > MCSEC_SAM_BLOCK_MAX)
+    return MCSEC_ERR_BAD_BLOCK_SIZE;
+  if (carry_percent == 0)
+    carry_percent = MCSEC_SAM_CARRY_PERCENT_DEFAULT;
+  if (carry_percent > 100 * MCSEC_SAM_MAX_CARRIED)
+    return MCSEC_ERR_INVALID_ARG;
+  /* a block must at least carry its signature and one parity symbol */
+  if (carry_percent * block_size < 100 * (MCSEC_SAM_SIG_SYMBOLS + 1))
+    carry_percent =
+        (100 * (MCSEC_SAM_SIG_SYMBOLS + 1) + block_size - 1) / block_size;
+  pthread_once (&gf_once, gf_init);
+  s = calloc (1, sizeof (*s));
+  if (s == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  s->scheme = scheme;
+  s->alg = alg;
+  s->n = block_size;
+  s->carry_percent = carry_percent;
+  s->sha = EVP_MD_fetch (NULL, "SHA256", NULL);
+  s->md = EVP_MD_CTX_new ();
+  if (s->sha == NULL || s->md == NULL || EVP_PKEY_up_ref (key) != 1) {
+    mcsec_sam_signer_free (s);
+    return MCSEC_ERR_CRYPTO;
+  }
+  s->key = key;
+  {
+    /* a public key alone cannot sign: find out now, not at the first packet */
+    uint8_t probe_sig[MCSEC_SAM_SIG_LEN];
+    static const uint8_t probe[] = "mcsec-sam1 probe";
+    if (sign_raw (key, alg, probe, sizeof (probe), probe_sig) != MCSEC_OK) {
+      mcsec_sam_signer_free (s);
+      return MCSEC_ERR_BAD_SIGNING_KEY;
+    }
+  }
+  *out = s;
+  return MCSEC_OK;
+}
+
+void
+mcsec_sam_signer_free (mcsec_sam_signer_t *s)
+{
+  if (s == NULL)
+    return;
+  EVP_PKEY_free (s->key);
+  EVP_MD_free (s->sha);
+  EVP_MD_CTX_free (s->md);
+  OPENSSL_cleanse (s, sizeof (*s));
+  free (s);
+}
+
+/* Sign the block of s->index packets and queue its authenticator. */
+static mcsec_status_t
+finish_block (mcsec_sam_signer_t *s)
+{
+  static uint8_t msg[BLOCK_MESSAGE_MAX];
+  unsigned n = s->index, want, m;
+  uint8_t (*data)[MCSEC_SAM_SYMBOL_LEN] = s->hashes;
+  auth_t *a;
+  mcsec_status_t st;
+  size_t len;
+
+  if (n == 0)
+    return MCSEC_OK;
+  if (s->count == AUTH_QUEUE) { /* never in normal use: drop the oldest */
+    s->auth[s->head].used = 0;
+    s->head = (s->head + 1) % AUTH_QUEUE;
+    s->count--;
+  }
+  a = &s->auth[(s->head + s->count) % AUTH_QUEUE];
+  len = block_message (msg, s->sender_id, s->block, n, data);
+  /* the signature becomes data symbols n..n+3 */
+  st = sign_raw (s->key, s->alg, msg, len, data[n]);
+  if (st)
+    return st;
+  /* symbols to send: about carry_percent/100 per packet of a block */
+  want = (s->n * s->carry_percent + 99) / 100;
+  if (want < MCSEC_SAM_SIG_SYMBOLS)
+    want = MCSEC_SAM_SIG_SYMBOLS;
+  m = want - MCSEC_SAM_SIG_SYMBOLS;
+  if (n + MCSEC_SAM_SIG_SYMBOLS + m > MCSEC_SAM_MAX_SYMBOLS)
+    m = MCSEC_SAM_MAX_SYMBOLS - n - MCSEC_SAM_SIG_SYMBOLS;
+  memset (a, 0, sizeof (*a));
+  a->used = 1;
+  a->block = s->block;
+  a->n = n;
+  a->total = MCSEC_SAM_SIG_SYMBOLS + m;
+  memcpy (a->sym, data[n], MCSEC_SAM_SIG_LEN);
+  for (unsigned j = 0; j < m; j++)
+    for (unsigned i = 0; i < n + MCSEC_SAM_SIG_SYMBOLS; i++)
+      sym_addmul (a->sym[MCSEC_SAM_SIG_SYMBOLS + j], data[i], cauchy (n, j, i));
+  s->count++;
+  s->block++;
+  s->index = 0;
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_sam_end_block (mcsec_sam_signer_t *s)
+{
+  if (s == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (s->scheme != MCSEC_SAM_BLOCK)
+    return MCSEC_OK;
+  return finish_block (s);
+}
+
+size_t
+mcsec_sam_pending_symbols (const mcsec_sam_signer_t *s)
+{
+  size_t total = 0;
+  for (unsigned k = 0; s && k < s->count; k++) {
+    const auth_t *a = &s->auth[(s->head + k) % AUTH_QUEUE];
+    total += a->total - a->next;
+  }
+  return total;
+}
+
+/* Write the block header for packet (type, block, index) carrying up to
+ * `quota` symbols of the oldest pending authenticator. */
+static size_t
+write_block_header (mcsec_sam_signer_t *s, uint8_t type, uint32_t block,
+                    unsigned index, unsigned quota, uint8_t *out)
+{
+  auth_t *a = s->count ? &s->auth[s->head] : NULL;
+  unsigned count = 0;
+  uint8_t *p = out + MCSEC_SAM_BLOCK_HEADER_LEN;
+
+  out[0] = type;
+  out[1] = (uint8_t)s->alg;
+  mcsec_store_be32 (out + 2, block);
+  out[6] = (uint8_t)index;
+  if (a && (block - a->block) >= 1 && (block - a->block) <= 255) {
+    while (count < quota && a->next < a->total) {
+      p[0] = (uint8_t)a->next;
+      memcpy (p + 1, a->sym[a->next], MCSEC_SAM_SYMBOL_LEN);
+      p += MCSEC_SAM_CARRIED_LEN;
+      a->next++;
+      count++;
+    }
+    out[7] = (uint8_t)(block - a->block);
+    out[8] = (uint8_t)a->n;
+    if (a->next == a->total) {
+      a->used = 0;
+      s->head = (s->head + 1) % AUTH_QUEUE;
+      s->count--;
+    }
+  } else {
+    out[7] = 0;
+    out[8] = 0;
+  }
+  out[9] = (uint8_t)count;
+  return MCSEC_SAM_BLOCK_HEADER_LEN + count * MCSEC_SAM_CARRIED_LEN;
+}
+
+mcsec_status_t
+mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
+                uint64_t counter, const uint8_t *datagram, size_t len,
+                uint8_t *out, size_t out_size, size_t *out_len)
+{
+  size_t head;
+  mcsec_status_t st;
+
+  if (s == NULL || out == NULL || out_len == NULL ||
+      (datagram == NULL && len != 0))
+    return MCSEC_ERR_INVALID_ARG;
+  if (len > MCSEC_ESP_MAX_PAYLOAD_LEN ||
+      out_size < len + mcsec_sam_max_overhead ())
+    return MCSEC_ERR_BUFFER_TOO_SMALL;
+
+  if (s->scheme == MCSEC_SAM_PER_PACKET) {
+    uint8_t digest[32];
+    st = packet_digest (s->md, s->sha, spi, sender_id, counter, datagram, len,
+                        digest);
+    if (st == MCSEC_OK)
+      st = sign_raw (s->key, s->alg, digest, sizeof (digest), out + 2);
+    OPENSSL_cleanse (digest, sizeof (digest));
+    if (st)
+      return st;
+    memmove (out + MCSEC_SAM_SIGNED_HEADER_LEN, datagram, len);
+    out[0] = MCSEC_SAM_TYPE_SIGNED;
+    out[1] = (uint8_t)s->alg;
+    *out_len = MCSEC_SAM_SIGNED_HEADER_LEN + len;
+    return MCSEC_OK;
+  }
+
+  /* block member */
+  if (s->index > 0 && sender_id != s->sender_id) {
+    st = finish_block (s); /* a new identity starts a new block */
+    if (st)
+      return st;
+  }
+  if (s->index == 0)
+    s->sender_id = sender_id;
+  st = member_hash (s->md, s->sha, spi, sender_id, counter, s->block, s->index,
+                    datagram, len, s->hashes[s->index]);
+  if (st)
+    return st;
+  s->carry_acc += s->carry_percent;
+  head = write_block_header (s, MCSEC_SAM_TYPE_BLOCK, s->block, s->index,
+                             s->carry_acc / 100, out);
+  s->carry_acc %= 100;
+  memmove (out + head, datagram, len);
+  *out_len = head + len;
+  s->index++;
+  if (s->index == s->n)
+    return finish_block (s);
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_sam_carrier (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
+                   uint64_t counter, uint8_t *out, size_t out_size,
+                   size_t *out_len)
+{
+  (void)spi;
+  (void)sender_id;
+  (void)counter;
+  if (s == NULL || out == NULL || out_len == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  *out_len = 0;
+  if (s->count == 0)
+    return MCSEC_OK;
+  if (out_size < mcsec_sam_max_overhead ())
+    return MCSEC_ERR_BUFFER_TOO_SMALL;
+  *out_len = write_block_header (s, MCSEC_SAM_TYPE_CARRIER, s->block, 0,
+                                 MCSEC_SAM_MAX_CARRIED, out);
+  return MCSEC_OK;
+}
+
+/* ---- receiver ---- */
+
+typedef struct {
+  int used;
+  uint32_t block;
+  /* once decided, the slot stays until the block ages out, so that late
+   * (reordered) members are judged against the signed hashes */
+  mcsec_sam_outcome_t decided;
+  int n; /* the block's size, once an authenticator symbol told it; -1 */
+  uint8_t have[MCSEC_SAM_BLOCK_MAX];
+  uint64_t counter[MCSEC_SAM_BLOCK_MAX];
+  uint8_t hash[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
+              [MCSEC_SAM_SYMBOL_LEN];
+  uint8_t sym_have[MCSEC_SAM_MAX_SYMBOLS];
+  uint8_t sym[MCSEC_SAM_MAX_SYMBOLS][MCSEC_SAM_SYMBOL_LEN];
+  unsigned n_have, n_sym;
+} pending_t;
+
+typedef struct {
+  uint32_t sender_id;
+  EVP_PKEY *key;
+  int alg;
+  int seen; /* a block member arrived: newest is valid */
+  uint32_t newest;
+  pending_t pend[MCSEC_SAM_PENDING_BLOCKS + 1];
+} sender_t;
+
+struct mcsec_sam_verifier {
+  mcsec_sam_event_fn fn;
+  void *data;
+  EVP_MD *sha;
+  EVP_MD_CTX *md;
+  sender_t *senders;
+  size_t n_senders;
+};
+
+mcsec_status_t
+mcsec_sam_verifier_new (mcsec_sam_event_fn fn, void *data,
+                        mcsec_sam_verifier_t **out)
+{
+  mcsec_sam_verifier_t *v;
+
+  if (out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  pthread_once (&gf_once, gf_init);
+  v = calloc (1, sizeof (*v));
+  if (v == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  v->fn = fn;
+  v->data = data;
+  v->sha = EVP_MD_fetch (NULL, "SHA256", NULL);
+  v->md = EVP_MD_CTX_new ();
+  if (v->sha == NULL || v->md == NULL) {
+    mcsec_sam_verifier_free (v);
+    return MCSEC_ERR_CRYPTO;
+  }
+  *out = v;
+  return MCSEC_OK;
+}
+
+void
+mcsec_sam_verifier_free (mcsec_sam_verifier_t *v)
+{
+  if (v == NULL)
+    return;
+  for (size_t i = 0; i < v->n_senders; i++)
+    EVP_PKEY_free (v->senders[i].key);
+  free (v->senders);
+  EVP_MD_free (v->sha);
+  EVP_MD_CTX_free (v->md);
+  free (v);
+}
+
+static sender_t *
+find_sender (mcsec_sam_verifier_t *v, uint32_t sender_id)
+{
+  /* senders are few (those a receiver trusts) and sorted: binary search */
+  size_t lo = 0, hi = v->n_senders;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (v->senders[mid].sender_id == sender_id)
+      return &v->senders[mid];
+    if (v->senders[mid].sender_id < sender_id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+mcsec_status_t
+mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
+                               EVP_PKEY *key)
+{
+  sender_t *s, *grown;
+  size_t pos;
+  int alg = key_alg (key);
+
+  if (v == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (alg == 0)
+    return MCSEC_ERR_BAD_SIGNING_KEY;
+  s = find_sender (v, sender_id);
+  if (s != NULL) { /* a new key for a known sender */
+    if (EVP_PKEY_up_ref (key) != 1)
+      return MCSEC_ERR_CRYPTO;
+    EVP_PKEY_free (s->key);
+    s->key = key;
+    s->alg = alg;
+    return MCSEC_OK;
+  }
+  grown = realloc (v->senders, (v->n_senders + 1) * sizeof (*grown));
+  if (grown == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  v->senders = grown;
+  for (pos = 0; pos < v->n_senders && grown[pos].sender_id < sender_id; pos++)
+    ;
+  memmove (&grown[pos + 1], &grown[pos],
+           (v->n_senders - pos) * sizeof (*grown));
+  memset (&grown[pos], 0, sizeof (grown[pos]));
+  if (EVP_PKEY_up_ref (key) != 1) {
+    memmove (&grown[pos], &grown[pos + 1],
+             (v->n_senders - pos) * sizeof (*grown));
+    return MCSEC_ERR_CRYPTO;
+  }
+  grown[pos].sender_id = sender_id;
+  grown[pos].key = key;
+  grown[pos].alg = alg;
+  v->n_senders++;
+  return MCSEC_OK;
+}
+
+static void
+emit (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p, unsigned i,
+      mcsec_sam_outcome_t outcome)
+{
+  mcsec_sam_event_t ev;
+
+  ev.sender_id = s->sender_id;
+  ev.counter = p->counter[i];
+  ev.block = p->block;
+  ev.index = i;
+  /* a member beyond the signed size cannot be one of the block's */
+  ev.outcome = (p->n >= 0 && (int)i >= p->n && outcome == MCSEC_SAM_VERIFIED)
+                   ? MCSEC_SAM_FAILED
+                   : outcome;
+  if (v->fn)
+    v->fn (&ev, v->data);
+}
+
+static void
+decide (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p,
+        mcsec_sam_outcome_t outcome)
+{
+  for (unsigned i = 0; i < MCSEC_SAM_BLOCK_MAX; i++)
+    if (p->have[i])
+      emit (v, s, p, i, outcome);
+  p->decided = outcome;
+}
+
+/* Solve for the unknown data symbols of block p, then check the
+ * signature.  Returns 1 when decided (verified or failed), 0 when more
+ * symbols are needed. */
+static int
+try_decode (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p)
+{
+  static uint8_t msg[BLOCK_MESSAGE_MAX];
+  unsigned n, k = 0, unknown[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
+  unsigned rows[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS], n_rows = 0;
+  static uint8_t a[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
+                  [MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
+  static uint8_t rhs[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
+                    [MCSEC_SAM_SYMBOL_LEN];
+  unsigned known[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
+  size_t len;
+
+  if (p->decided)
+    return 1;
+  if (p->n < 0)
+    return 0;
+  n = (unsigned)p->n;
+  /* data symbols: hashes 0..n-1 (known if received), signature n..n+3
+   * (known if its carried symbol arrived) */
+  for (unsigned i = 0; i < n + MCSEC_SAM_SIG_SYMBOLS; i++) {
+    int have = i < n ? p->have[i] : p->sym_have[i - n]; /* carried ids 0..3 */
+    if (i >= n && have)
+      memcpy (p->hash[i], p->sym[i - n], MCSEC_SAM_SYMBOL_LEN);
+    known[i] = (unsigned)have;
+    if (!have)
+      unknown[k++] = i;
+  }
+  for (unsigned id = MCSEC_SAM_SIG_SYMBOLS;
+       id < MCSEC_SAM_MAX_SYMBOLS && n_rows < k; id++)
+    if (p->sym_have[id])
+      rows[n_rows++] = id - MCSEC_SAM_SIG_SYMBOLS;
+  if (n_rows < k)
+    return 0;
+  if (k > 0) {
+    /* rhs_r = parity_r - sum over known data of coef * data */
+    for (unsigned r = 0; r < k; r++) {
+      unsigned j = rows[r];
+      memcpy (rhs[r], p->sym[j + MCSEC_SAM_SIG_SYMBOLS], MCSEC_SAM_SYMBOL_LEN);
+      for (unsigned i = 0; i < n + MCSEC_SAM_SIG_SYMBOLS; i++)
+        if (known[i])
+          sym_addmul (rhs[r], p->hash[i], cauchy (n, j, i));
+      for (unsigned c = 0; c < k; c++)
+        a[r][c] = cauchy (n, j, unknown[c]);
+    }
+    /* Gauss-Jordan over GF(2^8); a Cauchy matrix is never singular */
+    for (unsigned c = 0; c < k; c++) {
+      unsigned piv = c;
+      while (piv < k && a[piv][c] == 0)
+        piv++;
+      if (piv == k)
+        return 0;
+      if (piv != c) {
+        uint8_t t[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
+        uint8_t tr[MCSEC_SAM_SYMBOL_LEN];
+        memcpy (t, a[c], k);
+        memcpy (a[c], a[piv], k);
+        memcpy (a[piv], t, k);
+        memcpy (tr, rhs[c], sizeof (tr));
+        memcpy (rhs[c], rhs[piv], sizeof (tr));
+        memcpy (rhs[piv], tr, sizeof (tr));
+      }
+      {
+        uint8_t inv = gf_inv (a[c][c]);
+        for (unsigned x = 0; x < k; x++)
+          a[c][x] = gf_mul (a[c][x], inv);
+        for (unsigned b = 0; b < MCSEC_SAM_SYMBOL_LEN; b++)
+          rhs[c][b] = gf_mul (rhs[c][b], inv);
+      }
+      for (unsigned r = 0; r < k; r++) {
+        uint8_t f = a[r][c];
+        if (r == c || f == 0)
+          continue;
+        for (unsigned x = 0; x < k; x++)
+          a[r][x] ^= gf_mul (f, a[c][x]);
+        sym_addmul (rhs[r], rhs[c], f);
+      }
+    }
+    for (unsigned c = 0; c < k; c++)
+      memcpy (p->hash[unknown[c]], rhs[c], MCSEC_SAM_SYMBOL_LEN);
+  }
+  len = block_message (msg, s->sender_id, p->block, n, p->hash);
+  decide (v, s, p,
+          verify_raw (s->key, s->alg, msg, len, p->hash[n]) == MCSEC_OK
+              ? MCSEC_SAM_VERIFIED
+              : MCSEC_SAM_FAILED);
+  return 1;
+}
+
+/* The pending slot of block b, made when `create`; NULL if b is too old. */
+static pending_t *
+pending_for (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b, int create)
+{
+  pending_t *free_slot = NULL;
+
+  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+    if (s->pend[k].used && s->pend[k].block == b)
+      return &s->pend[k];
+    if (!s->pend[k].used && free_slot == NULL)
+      free_slot = &s->pend[k];
+  }
+  if (!create)
+    return NULL;
+  if (s->seen && (int32_t)(s->newest - b) >= MCSEC_SAM_PENDING_BLOCKS)
+    return NULL; /* too old: already given up on */
+  if (free_slot == NULL) {
+    /* give up on the oldest */
+    pending_t *old = &s->pend[0];
+    for (unsigned k = 1; k <= MCSEC_SAM_PENDING_BLOCKS; k++)
+      if ((int32_t)(s->pend[k].block - old->block) < 0)
+        old = &s->pend[k];
+    if (!old->decided)
+      decide (v, s, old, MCSEC_SAM_UNVERIFIABLE);
+    free_slot = old;
+  }
+  memset (free_slot, 0, sizeof (*free_slot));
+  free_slot->used = 1;
+  free_slot->block = b;
+  free_slot->n = -1;
+  return free_slot;
+}
+
+/* A newer block arrived: blocks now too old are given up on. */
+static void
+advance (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b)
+{
+  if (s->seen && (int32_t)(b - s->newest) <= 0)
+    return;
+  s->newest = b;
+  s->seen = 1;
+  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+    pending_t *p = &s->pend[k];
+    if (p->used && (int32_t)(b - p->block) >= MCSEC_SAM_PENDING_BLOCKS) {
+      if (!p->decided)
+        decide (v, s, p, MCSEC_SAM_UNVERIFIABLE);
+      p->used = 0;
+    }
+  }
+}
+
+mcsec_status_t
+mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
+                  uint64_t counter, const uint8_t *pkt, size_t len,
+                  mcsec_sam_result_t *res)
+{
+  mcsec_sam_result_t local;
+  sender_t *s;
+  pending_t *p = NULL, *ap = NULL;
+  uint32_t block, auth_block;
+  unsigned index, count, delta, auth_n;
+  mcsec_status_t st;
+
+  if (res == NULL)
+    res = &local;
+  memset (res, 0, sizeof (*res));
+  if (v == NULL || (pkt == NULL && len != 0))
+    return MCSEC_ERR_INVALID_ARG;
+  if (len < 2)
+    return MCSEC_ERR_TOO_SHORT;
+  s = find_sender (v, sender_id);
+  if (s == NULL)
+    return MCSEC_ERR_NO_SENDER_KEY;
+  if (pkt[1] != s->alg)
+    return MCSEC_ERR_MALFORMED;
+
+  if (pkt[0] == MCSEC_SAM_TYPE_SIGNED) {
+    uint8_t digest[32];
+    if (len < MCSEC_SAM_SIGNED_HEADER_LEN)
+      return MCSEC_ERR_TOO_SHORT;
+    st = packet_digest (v->md, v->sha, spi, sender_id, counter,
+                        pkt + MCSEC_SAM_SIGNED_HEADER_LEN,
+                        len - MCSEC_SAM_SIGNED_HEADER_LEN, digest);
+    if (st)
+      return st;
+    st = verify_raw (s->key, s->alg, digest, sizeof (digest), pkt + 2);
+    if (st)
+      return st;
+    res->outcome = MCSEC_SAM_VERIFIED;
+    res->payload_offset = MCSEC_SAM_SIGNED_HEADER_LEN;
+    res->payload_len = len - MCSEC_SAM_SIGNED_HEADER_LEN;
+    return MCSEC_OK;
+  }
+  if (pkt[0] != MCSEC_SAM_TYPE_BLOCK && pkt[0] != MCSEC_SAM_TYPE_CARRIER)
+    return MCSEC_ERR_MALFORMED;
+  if (len < MCSEC_SAM_BLOCK_HEADER_LEN)
+    return MCSEC_ERR_TOO_SHORT;
+  block = mcsec_load_be32 (pkt + 2);
+  index = pkt[6];
+  delta = pkt[7];
+  auth_n = pkt[8];
+  count = pkt[9];
+  if (count > MCSEC_SAM_MAX_CARRIED ||
+      len < MCSEC_SAM_BLOCK_HEADER_LEN + (size_t)count * MCSEC_SAM_CARRIED_LEN)
+    return MCSEC_ERR_MALFORMED;
+  if (index >= MCSEC_SAM_BLOCK_MAX ||
+      (count > 0 && (delta == 0 || auth_n < 1 || auth_n > MCSEC_SAM_BLOCK_MAX)))
+    return MCSEC_ERR_MALFORMED;
+  for (unsigned c = 0; c < count; c++) {
+    unsigned id = pkt[MCSEC_SAM_BLOCK_HEADER_LEN + c * MCSEC_SAM_CARRIED_LEN];
+    if (id >= MCSEC_SAM_MAX_SYMBOLS - auth_n)
+      return MCSEC_ERR_MALFORMED;
+  }
+  res->block = block;
+  res->index = index;
+  res->payload_offset =
+      MCSEC_SAM_BLOCK_HEADER_LEN + (size_t)count * MCSEC_SAM_CARRIED_LEN;
+  res->payload_len = len - res->payload_offset;
+
+  /* this packet's own block */
+  if (pkt[0] == MCSEC_SAM_TYPE_BLOCK) {
+    advance (v, s, block);
+    p = pending_for (v, s, block, 1);
+    if (p != NULL && p->decided && !p->have[index]) {
+      /* a late member of a decided block: judged on the spot */
+      uint8_t h[MCSEC_SAM_HASH_LEN];
+      st = member_hash (v->md, v->sha, spi, sender_id, counter, block, index,
+                        pkt + res->payload_offset, res->payload_len, h);
+      if (st)
+        return st;
+      p->have[index] = 1;
+      p->counter[index] = counter;
+      res->outcome =
+          p->decided == MCSEC_SAM_VERIFIED && p->n > (int)index &&
+                  CRYPTO_memcmp (h, p->hash[index], sizeof (h)) == 0
+              ? MCSEC_SAM_VERIFIED
+              : (p->decided == MCSEC_SAM_UNVERIFIABLE ? MCSEC_SAM_UNVERIFIABLE
+                                                      : MCSEC_SAM_FAILED);
+      emit (v, s, p, index, res->outcome);
+      p = NULL;
+    } else if (p != NULL && !p->have[index]) {
+      st = member_hash (v->md, v->sha, spi, sender_id, counter, block, index,
+                        pkt + res->payload_offset, res->payload_len,
+                        p->hash[index]);
+      if (st)
+        return st;
+      p->have[index] = 1;
+      p->counter[index] = counter;
+      p->n_have++;
+      res->outcome = MCSEC_SAM_PENDING;
+    } else {
+      /* a second packet at this position, or a block given up on */
+      return p == NULL ? MCSEC_ERR_TOO_OLD : MCSEC_ERR_REPLAY;
+    }
+  } else {
+    res->outcome = MCSEC_SAM_CARRIER;
+    res->payload_len = 0;
+  }
+
+  /* the authenticator symbols of an earlier block */
+  if (count > 0) {
+    auth_block = block - delta;
+    ap = pending_for (v, s, auth_block, 0);
+    if (ap != NULL && ap->decided)
+      ap = NULL;
+    if (ap != NULL) {
+      if (ap->n < 0)
+        ap->n = (int)auth_n;
+      if (ap->n == (int)auth_n) {
+        for (unsigned c = 0; c < count; c++) {
+          const uint8_t *e =
+              pkt + MCSEC_SAM_BLOCK_HEADER_LEN + c * MCSEC_SAM_CARRIED_LEN;
+          if (!ap->sym_have[e[0]]) {
+            ap->sym_have[e[0]] = 1;
+            memcpy (ap->sym[e[0]], e + 1, MCSEC_SAM_SYMBOL_LEN);
+            ap->n_sym++;
+          }
+        }
+      }
+    }
+  }
+  if (ap != NULL && ap->used)
+    try_decode (v, s, ap);
+  /* a block whose size is known may also complete by its own members */
+  if (p != NULL && p != ap && p->used && p->n >= 0)
+    try_decode (v, s, p);
+  return MCSEC_OK;
+}
+
+void
+mcsec_sam_verifier_flush (mcsec_sam_verifier_t *v)
+{
+  for (size_t i = 0; v && i < v->n_senders; i++)
+    for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++)
+      if (v->senders[i].pend[k].used) {
+        sender_t *s = &v->senders[i];
+        if (!try_decode (v, s, &s->pend[k]))
+          decide (v, s, &s->pend[k], MCSEC_SAM_UNVERIFIABLE);
+        s->pend[k].used = 0;
+      }
+}
