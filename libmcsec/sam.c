@@ -35,7 +35,11 @@
 
 static uint8_t gf_exp[512];
 static uint8_t gf_log[256];
+/* the whole multiplication table (64 KiB): one look-up per byte, no
+ * branches, on the encoding and decoding paths */
+static uint8_t gf_mul_tab[256][256];
 static pthread_once_t gf_once = PTHREAD_ONCE_INIT;
+static void gf_init_simd (void);
 
 static void
 gf_init (void)
@@ -50,14 +54,16 @@ gf_init (void)
   }
   for (int i = 255; i < 512; i++)
     gf_exp[i] = gf_exp[i - 255];
+  for (int a = 1; a < 256; a++)
+    for (int b = 1; b < 256; b++)
+      gf_mul_tab[a][b] = gf_exp[gf_log[a] + gf_log[b]];
+  gf_init_simd ();
 }
 
 static inline uint8_t
 gf_mul (uint8_t a, uint8_t b)
 {
-  if (a == 0 || b == 0)
-    return 0;
-  return gf_exp[gf_log[a] + gf_log[b]];
+  return gf_mul_tab[a][b];
 }
 
 static inline uint8_t
@@ -66,17 +72,72 @@ gf_inv (uint8_t a)
   return gf_exp[255 - gf_log[a]]; /* a != 0 */
 }
 
-/* dst ^= c * src, over one 16-byte symbol */
+/* dst ^= c * src, over one 16-byte symbol (portable: one look-up a byte) */
+static void
+sym_addmul_table (uint8_t *dst, const uint8_t *src, uint8_t c)
+{
+  const uint8_t *row = gf_mul_tab[c];
+  for (int k = 0; k < MCSEC_SAM_SYMBOL_LEN; k++)
+    dst[k] ^= row[src[k]];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h>
+
+/* c * x for the 16 values of a low nibble, and of a high nibble */
+static uint8_t gf_nib_lo[256][16] __attribute__ ((aligned (16)));
+static uint8_t gf_nib_hi[256][16] __attribute__ ((aligned (16)));
+
+/* The same with SSSE3: the product of a byte is the XOR of the products
+ * of its two nibbles, each a 16-entry table look-up done by PSHUFB for all
+ * 16 bytes at once. */
+__attribute__ ((target ("ssse3"))) static void
+sym_addmul_ssse3 (uint8_t *dst, const uint8_t *src, uint8_t c)
+{
+  const __m128i mask = _mm_set1_epi8 (0x0f);
+  __m128i v = _mm_loadu_si128 ((const __m128i *)src);
+  __m128i lo = _mm_and_si128 (v, mask);
+  __m128i hi = _mm_and_si128 (_mm_srli_epi64 (v, 4), mask);
+  __m128i p = _mm_xor_si128 (
+      _mm_shuffle_epi8 (_mm_load_si128 ((const __m128i *)gf_nib_lo[c]), lo),
+      _mm_shuffle_epi8 (_mm_load_si128 ((const __m128i *)gf_nib_hi[c]), hi));
+  _mm_storeu_si128 ((__m128i *)dst,
+                    _mm_xor_si128 (_mm_loadu_si128 ((__m128i *)dst), p));
+}
+
+static void (*sym_addmul_impl) (uint8_t *, const uint8_t *,
+                                uint8_t) = sym_addmul_table;
+
+static void
+gf_init_simd (void)
+{
+  for (int c = 0; c < 256; c++)
+    for (int x = 0; x < 16; x++) {
+      gf_nib_lo[c][x] = gf_mul_tab[c][x];
+      gf_nib_hi[c][x] = gf_mul_tab[c][x << 4];
+    }
+  __builtin_cpu_init ();
+  if (__builtin_cpu_supports ("ssse3"))
+    sym_addmul_impl = sym_addmul_ssse3;
+}
+
 static inline void
 sym_addmul (uint8_t *dst, const uint8_t *src, uint8_t c)
 {
-  if (c == 0)
-    return;
-  unsigned lc = gf_log[c];
-  for (int k = 0; k < MCSEC_SAM_SYMBOL_LEN; k++)
-    if (src[k])
-      dst[k] ^= gf_exp[gf_log[src[k]] + lc];
+  sym_addmul_impl (dst, src, c);
 }
+#else
+static void
+gf_init_simd (void)
+{
+}
+
+static inline void
+sym_addmul (uint8_t *dst, const uint8_t *src, uint8_t c)
+{
+  sym_addmul_table (dst, src, c);
+}
+#endif
 
 /* Cauchy coefficient of parity j on data symbol i, for a block of n
  * packets: data symbols 0..n+3 use the field elements 0..n+3, parity j
