@@ -75,6 +75,18 @@ typedef struct {
   GHashTable *senders; /* sender-id -> SenderStats */
 } SaStats;
 
+typedef struct {
+  guint64 verified, failed, unverifiable, unsigned_, pending, carriers;
+} SamStats;
+
+typedef struct {
+  GstBuffer *buf;
+  guint32 sender_id;
+  guint64 iv;
+  GstClockTime arrival;
+  mcsec_sam_outcome_t state; /* 0 while pending */
+} HeldEntry;
+
 struct _GstMcsecDec {
   GstElement parent;
   GstPad *sinkpad, *srcpad;
@@ -93,6 +105,20 @@ struct _GstMcsecDec {
   GHashTable *sa_stats;            /* spi -> SaStats */
   guint32 prop_spi, prev_prop_spi; /* SAs made from the properties */
   GHashTable *requested;           /* SPIs asked about with request-key */
+
+  /* source authentication (SAM) */
+  GstMcsecSamPolicy sam_policy;
+  gchar *sender_keys; /* "ID=file;ID=file" */
+  gboolean sender_keys_changed;
+  guint sam_max_hold;
+  guint64 sam_max_latency;
+  mcsec_sam_verifier_t *verifier;
+  GQueue held;            /* HeldEntry, in arrival order (required) */
+  GHashTable *held_by_iv; /* IV value (Sender-ID || counter) -> entry */
+  GstBufferList *ready;   /* released, to be pushed outside the lock */
+  GHashTable *sam_stats;  /* Sender-ID -> SamStats */
+  SamStats sam_total;
+  guint64 hold_max_ns, hold_sum_ns, hold_count;
   GstBufferPool *pool;
   gboolean caps_sent;
   Counters total;
@@ -109,6 +135,10 @@ enum {
   PROP_SENDER_ID_BITS,
   PROP_REPLAY_WINDOW,
   PROP_CAPS,
+  PROP_SAM_POLICY,
+  PROP_SENDER_KEYS,
+  PROP_SAM_MAX_HOLD,
+  PROP_SAM_MAX_LATENCY,
   PROP_STATS,
 };
 
@@ -117,6 +147,7 @@ enum {
   SIGNAL_ADD_KEY,
   SIGNAL_REMOVE_KEY,
   SIGNAL_CLEAR_KEYS,
+  SIGNAL_ADD_SENDER_KEY,
   N_SIGNALS
 };
 
@@ -371,6 +402,315 @@ account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info)
   }
 }
 
+/* ---- source authentication ---- */
+
+static SamStats *
+sam_stats_for (GstMcsecDec *self, guint32 sender_id)
+{
+  SamStats *st =
+      g_hash_table_lookup (self->sam_stats, GUINT_TO_POINTER (sender_id));
+  if (st == NULL) {
+    st = g_new0 (SamStats, 1);
+    g_hash_table_insert (self->sam_stats, GUINT_TO_POINTER (sender_id), st);
+  }
+  return st;
+}
+
+static guint64
+iv_of (GstMcsecDec *self, guint32 sender_id, guint64 counter)
+{
+  return ((guint64)sender_id << (64 - self->sender_id_bits)) | counter;
+}
+
+static void
+mark_source (GstBuffer *buf, guint32 sender_id, const gchar *state)
+{
+  GstCustomMeta *meta = gst_buffer_add_custom_meta (buf, GST_MCSEC_SOURCE_META);
+  if (meta)
+    gst_structure_set (gst_custom_meta_get_structure (meta), "sender-id",
+                       G_TYPE_UINT, sender_id, "sam", G_TYPE_STRING, state,
+                       NULL);
+}
+
+/* Called with the object lock, from inside mcsec_sam_verify or flush. */
+static void
+on_sam_event (const mcsec_sam_event_t *ev, void *data)
+{
+  GstMcsecDec *self = data;
+  SamStats *st = sam_stats_for (self, ev->sender_id);
+  guint64 iv = iv_of (self, ev->sender_id, ev->counter);
+  HeldEntry *e = g_hash_table_lookup (self->held_by_iv, &iv);
+
+  /* in the required policy a datagram given up already has its verdict */
+  if (self->sam_policy == GST_MCSEC_SAM_REQUIRED && e == NULL)
+    return;
+  st->pending = st->pending ? st->pending - 1 : 0;
+  self->sam_total.pending =
+      self->sam_total.pending ? self->sam_total.pending - 1 : 0;
+  switch (ev->outcome) {
+  case MCSEC_SAM_VERIFIED:
+    st->verified++;
+    self->sam_total.verified++;
+    break;
+  case MCSEC_SAM_FAILED:
+    st->failed++;
+    self->sam_total.failed++;
+    break;
+  default:
+    st->unverifiable++;
+    self->sam_total.unverifiable++;
+    break;
+  }
+  if (e != NULL)
+    e->state = ev->outcome;
+}
+
+/* Called with the object lock: hand decided datagrams at the head of the
+ * queue to `ready`, in arrival order; drop what failed.  Bounds: at most
+ * sam_max_hold held, none older than sam_max_latency (against now). */
+static void
+release_held (GstMcsecDec *self, GstClockTime now, gboolean all)
+{
+  HeldEntry *e;
+
+  while ((e = g_queue_peek_head (&self->held)) != NULL) {
+    gboolean too_many = g_queue_get_length (&self->held) > self->sam_max_hold;
+    gboolean too_old =
+        GST_CLOCK_TIME_IS_VALID (now) && GST_CLOCK_TIME_IS_VALID (e->arrival) &&
+        now > e->arrival && now - e->arrival > self->sam_max_latency;
+    if (e->state == 0) {
+      if (!(all || too_many || too_old))
+        break;
+      /* no verdict in time: it counts as unverifiable */
+      e->state = MCSEC_SAM_UNVERIFIABLE;
+      {
+        SamStats *ss = sam_stats_for (self, e->sender_id);
+        ss->unverifiable++;
+        ss->pending = ss->pending ? ss->pending - 1 : 0;
+      }
+      self->sam_total.unverifiable++;
+      self->sam_total.pending =
+          self->sam_total.pending ? self->sam_total.pending - 1 : 0;
+    }
+    g_queue_pop_head (&self->held);
+    g_hash_table_remove (self->held_by_iv, &e->iv);
+    if (e->state == MCSEC_SAM_VERIFIED) {
+      if (GST_CLOCK_TIME_IS_VALID (now) &&
+          GST_CLOCK_TIME_IS_VALID (e->arrival) && now >= e->arrival) {
+        guint64 held_ns = now - e->arrival;
+        self->hold_sum_ns += held_ns;
+        self->hold_count++;
+        if (held_ns > self->hold_max_ns)
+          self->hold_max_ns = held_ns;
+      }
+      mark_source (e->buf, e->sender_id, "verified");
+      if (self->ready == NULL)
+        self->ready = gst_buffer_list_new ();
+      gst_buffer_list_add (self->ready, e->buf);
+    } else {
+      GST_DEBUG_OBJECT (
+          self, "dropping a datagram of sender %u: source %s", e->sender_id,
+          e->state == MCSEC_SAM_FAILED ? "failed" : "unverifiable");
+      gst_buffer_unref (e->buf);
+    }
+    g_free (e);
+  }
+}
+
+/* Buffer time of a datagram; NONE (no time bound, only the count bound)
+ * for buffers without timestamps. */
+static GstClockTime
+arrival_time (GstBuffer *buf)
+{
+  if (GST_BUFFER_PTS_IS_VALID (buf))
+    return GST_BUFFER_PTS (buf);
+  return GST_BUFFER_DTS (buf);
+}
+
+/* Strip the source data off out and mark it; NULL (out dropped) when the
+ * SAM data cannot even be parsed or carries no datagram. */
+static GstBuffer *
+strip_source (GstBuffer *out, guint32 sender_id, const gchar *mark)
+{
+  GstMapInfo map;
+  size_t off = 0, dlen = 0;
+  mcsec_status_t st = MCSEC_ERR_MALFORMED;
+
+  if (gst_buffer_map (out, &map, GST_MAP_READ)) {
+    st = mcsec_sam_locate (map.data, map.size, &off, &dlen);
+    gst_buffer_unmap (out, &map);
+  }
+  if (st || dlen == 0) {
+    gst_buffer_unref (out);
+    return NULL;
+  }
+  gst_buffer_resize (out, (gssize)off, (gssize)dlen);
+  if (mark)
+    mark_source (out, sender_id, mark);
+  return out;
+}
+
+/* Called with the object lock: apply the source policy to a datagram that
+ * ESP accepted.  Returns what to push now (off and optional), or NULL
+ * (held, or dropped). */
+static GstBuffer *
+sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
+{
+  GstMapInfo map;
+  mcsec_sam_result_t res;
+  mcsec_status_t st;
+  HeldEntry *e;
+  SamStats *ss;
+
+  if (info->next_header != MCSEC_NEXT_HEADER_SAM) {
+    if (self->sam_policy == GST_MCSEC_SAM_OFF)
+      return out;
+    ss = sam_stats_for (self, info->sender_id);
+    ss->unsigned_++;
+    self->sam_total.unsigned_++;
+    if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL) {
+      mark_source (out, info->sender_id, "unverified");
+      return out;
+    }
+    gst_buffer_unref (out); /* required: no source data, no datagram */
+    return NULL;
+  }
+  if (self->sam_policy == GST_MCSEC_SAM_OFF)
+    return strip_source (out, info->sender_id, NULL);
+
+  if (self->sam_policy == GST_MCSEC_SAM_REQUIRED)
+    /* what is already too old is given up before this packet's verdicts:
+     * nothing is released after waiting longer than sam-max-latency */
+    release_held (self, arrival_time (out), FALSE);
+  if (!gst_buffer_map (out, &map, GST_MAP_READ)) {
+    gst_buffer_unref (out);
+    return NULL;
+  }
+  st = mcsec_sam_verify (self->verifier, info->spi, info->sender_id,
+                         info->counter, map.data, map.size, &res);
+  gst_buffer_unmap (out, &map);
+  ss = sam_stats_for (self, info->sender_id);
+  if (st) {
+    GST_DEBUG_OBJECT (self, "source check of sender %u: %s", info->sender_id,
+                      mcsec_status_name (st));
+    if (st == MCSEC_ERR_NO_SENDER_KEY) {
+      ss->unsigned_++;
+      self->sam_total.unsigned_++;
+    } else {
+      ss->failed++;
+      self->sam_total.failed++;
+    }
+    if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL)
+      return strip_source (out, info->sender_id,
+                           st == MCSEC_ERR_NO_SENDER_KEY ? "unverified"
+                                                         : "failed");
+    gst_buffer_unref (out);
+    return NULL;
+  }
+  if (res.outcome == MCSEC_SAM_CARRIER) {
+    ss->carriers++;
+    self->sam_total.carriers++;
+    gst_buffer_unref (out);
+    return NULL;
+  }
+  gst_buffer_resize (out, (gssize)res.payload_offset, (gssize)res.payload_len);
+  if (res.outcome == MCSEC_SAM_PENDING) {
+    ss->pending++;
+    self->sam_total.pending++;
+  } else if (res.payload_offset == MCSEC_SAM_SIGNED_HEADER_LEN &&
+             res.outcome == MCSEC_SAM_VERIFIED) {
+    /* a per-packet signature: counted here (block members by events) */
+    ss->verified++;
+    self->sam_total.verified++;
+  }
+  if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL) {
+    if (res.outcome != MCSEC_SAM_VERIFIED && res.outcome != MCSEC_SAM_PENDING) {
+      gst_buffer_unref (out); /* a late member judged failed */
+      return NULL;
+    }
+    mark_source (out, info->sender_id,
+                 res.outcome == MCSEC_SAM_VERIFIED ? "verified" : "pending");
+    return out;
+  }
+  /* required: everything waits, in arrival order */
+  e = g_new0 (HeldEntry, 1);
+  e->buf = out;
+  e->sender_id = info->sender_id;
+  e->iv = iv_of (self, info->sender_id, info->counter);
+  e->arrival = arrival_time (out);
+  e->state = res.outcome == MCSEC_SAM_PENDING ? 0 : res.outcome;
+  g_queue_push_tail (&self->held, e);
+  g_hash_table_insert (self->held_by_iv, &e->iv, e);
+  release_held (self, e->arrival, FALSE);
+  return NULL;
+}
+
+/* Called with the object lock: add the keys of sender-keys ("ID=file;...")
+ * to the verifier.  FALSE with *error naming the setting and the file. */
+static gboolean
+apply_sender_keys (GstMcsecDec *self, gchar **error)
+{
+  gchar **items;
+  gboolean ok = TRUE;
+
+  self->sender_keys_changed = FALSE;
+  if (self->sender_keys == NULL)
+    return TRUE;
+  items = g_strsplit_set (self->sender_keys, ";,", -1);
+  for (gchar **it = items; ok && *it; it++) {
+    gchar *item = g_strstrip (*it), *eq = strchr (item, '='), *end = NULL;
+    guint64 id = 0;
+    EVP_PKEY *key;
+    GError *err = NULL;
+    if (*item == '\0')
+      continue;
+    if (eq != NULL)
+      id = g_ascii_strtoull (item, &end, 0);
+    if (eq == NULL || end != eq || id > G_MAXUINT32) {
+      *error = g_strdup_printf ("sender-keys: '%s' is not ID=FILE", item);
+      ok = FALSE;
+      break;
+    }
+    key = gst_mcsec_load_public_key (g_strstrip (eq + 1), &err);
+    if (key == NULL) {
+      *error = g_strdup (err->message);
+      g_error_free (err);
+      ok = FALSE;
+      break;
+    }
+    if (mcsec_sam_verifier_add_sender (self->verifier, (guint32)id, key)) {
+      *error = g_strdup_printf ("sender-keys: %s is not an Ed25519 or ECDSA "
+                                "P-256 public key",
+                                eq + 1);
+      ok = FALSE;
+    }
+    EVP_PKEY_free (key);
+  }
+  g_strfreev (items);
+  return ok;
+}
+
+static gboolean
+gst_mcsec_dec_add_sender_key (GstMcsecDec *self, guint sender_id,
+                              const gchar *path)
+{
+  GError *err = NULL;
+  EVP_PKEY *key = gst_mcsec_load_public_key (path ? path : "", &err);
+  gboolean ok;
+
+  if (key == NULL) {
+    GST_WARNING_OBJECT (self, "add-sender-key: %s", err->message);
+    g_error_free (err);
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  ok = mcsec_sam_verifier_add_sender (self->verifier, sender_id, key) ==
+       MCSEC_OK;
+  GST_OBJECT_UNLOCK (self);
+  EVP_PKEY_free (key);
+  return ok;
+}
+
 /* Called with the object lock.  Consumes buf; returns the datagram, or
  * NULL when the packet was dropped (and counted). */
 static GstBuffer *
@@ -427,7 +767,7 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
     gst_buffer_unref (out);
     return NULL;
   }
-  return out;
+  return sam_filter (self, out, &info);
 }
 
 /* Not under the lock.  Send our caps before the first datagram. */
@@ -471,6 +811,25 @@ ensure_caps (GstMcsecDec *self)
   self->caps_sent = TRUE;
   GST_OBJECT_UNLOCK (self);
   return TRUE;
+}
+
+/* Not under the lock: push what release_held handed over. */
+static GstFlowReturn
+push_ready (GstMcsecDec *self)
+{
+  GstBufferList *ready;
+
+  GST_OBJECT_LOCK (self);
+  ready = self->ready;
+  self->ready = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (ready == NULL)
+    return GST_FLOW_OK;
+  if (!ensure_caps (self)) {
+    gst_buffer_list_unref (ready);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  return gst_pad_push_list (self->srcpad, ready);
 }
 
 /* Process one buffer (consumed); for an SPI no SA has, ask the
@@ -519,7 +878,7 @@ gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   (void)pad;
   out = process (self, buf);
   if (out == NULL)
-    return GST_FLOW_OK;
+    return push_ready (self);
   if (!ensure_caps (self)) {
     gst_buffer_unref (out);
     return GST_FLOW_NOT_NEGOTIATED;
@@ -547,7 +906,7 @@ gst_mcsec_dec_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   gst_buffer_list_foreach (list, process_in_list, self);
   if (gst_buffer_list_length (list) == 0) {
     gst_buffer_list_unref (list);
-    return GST_FLOW_OK;
+    return push_ready (self);
   }
   if (!ensure_caps (self)) {
     gst_buffer_list_unref (list);
@@ -576,7 +935,17 @@ gst_mcsec_dec_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
   case GST_EVENT_FLUSH_STOP:
     GST_OBJECT_LOCK (self);
     self->caps_sent = FALSE;
+    release_held (self, GST_CLOCK_TIME_NONE, TRUE);
+    g_clear_pointer (&self->ready, gst_buffer_list_unref);
     GST_OBJECT_UNLOCK (self);
+    break;
+  case GST_EVENT_EOS:
+    /* the end: every pending source verdict is given now */
+    GST_OBJECT_LOCK (self);
+    mcsec_sam_verifier_flush (self->verifier);
+    release_held (self, GST_CLOCK_TIME_NONE, TRUE);
+    GST_OBJECT_UNLOCK (self);
+    push_ready (self);
     break;
   default:
     break;
@@ -597,6 +966,17 @@ add_counters (GstStructure *s, const Counters *c)
                        NULL);
     g_free (name);
   }
+}
+
+static void
+add_sam_stats (GstStructure *s, const SamStats *st)
+{
+  gst_structure_set (s, "sam-verified", G_TYPE_UINT64, st->verified,
+                     "sam-failed", G_TYPE_UINT64, st->failed,
+                     "sam-unverifiable", G_TYPE_UINT64, st->unverifiable,
+                     "sam-unsigned", G_TYPE_UINT64, st->unsigned_,
+                     "sam-pending", G_TYPE_UINT64, st->pending, "sam-carriers",
+                     G_TYPE_UINT64, st->carriers, NULL);
 }
 
 static GstStructure *
@@ -641,6 +1021,28 @@ make_stats (GstMcsecDec *self)
     g_value_init (&sv, GST_TYPE_STRUCTURE);
     g_value_take_boxed (&sv, ss);
     gst_value_array_append_and_take_value (&sas, &sv);
+  }
+  add_sam_stats (s, &self->sam_total);
+  gst_structure_set (s, "sam-hold-max-ns", G_TYPE_UINT64, self->hold_max_ns,
+                     "sam-hold-avg-ns", G_TYPE_UINT64,
+                     self->hold_count ? self->hold_sum_ns / self->hold_count
+                                      : (guint64)0,
+                     NULL);
+  {
+    GValue sam_senders = G_VALUE_INIT;
+    g_value_init (&sam_senders, GST_TYPE_ARRAY);
+    g_hash_table_iter_init (&it, self->sam_stats);
+    while (g_hash_table_iter_next (&it, &key, &value)) {
+      GValue v = G_VALUE_INIT;
+      GstStructure *st = gst_structure_new (
+          "application/x-mcsec-sam-sender-stats", "sender-id", G_TYPE_UINT,
+          GPOINTER_TO_UINT (key), NULL);
+      add_sam_stats (st, value);
+      g_value_init (&v, GST_TYPE_STRUCTURE);
+      g_value_take_boxed (&v, st);
+      gst_value_array_append_and_take_value (&sam_senders, &v);
+    }
+    gst_structure_take_value (s, "sam-senders", &sam_senders);
   }
   GST_OBJECT_UNLOCK (self);
   gst_structure_take_value (s, "sas", &sas);
@@ -692,6 +1094,20 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_REPLAY_WINDOW:
     self->replay_window = g_value_get_uint (value);
     break;
+  case PROP_SAM_POLICY:
+    self->sam_policy = g_value_get_enum (value);
+    break;
+  case PROP_SENDER_KEYS:
+    g_free (self->sender_keys);
+    self->sender_keys = g_value_dup_string (value);
+    self->sender_keys_changed = TRUE;
+    break;
+  case PROP_SAM_MAX_HOLD:
+    self->sam_max_hold = g_value_get_uint (value);
+    break;
+  case PROP_SAM_MAX_LATENCY:
+    self->sam_max_latency = g_value_get_uint64 (value);
+    break;
   case PROP_CAPS:
     gst_caps_replace (&self->caps, (GstCaps *)gst_value_get_caps (value));
     self->caps_sent = FALSE;
@@ -730,6 +1146,18 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_CAPS:
     gst_value_set_caps (value, self->caps);
     break;
+  case PROP_SAM_POLICY:
+    g_value_set_enum (value, self->sam_policy);
+    break;
+  case PROP_SENDER_KEYS:
+    g_value_set_string (value, self->sender_keys);
+    break;
+  case PROP_SAM_MAX_HOLD:
+    g_value_set_uint (value, self->sam_max_hold);
+    break;
+  case PROP_SAM_MAX_LATENCY:
+    g_value_set_uint64 (value, self->sam_max_latency);
+    break;
   default:
     /* key and key-file are write-only */
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -754,6 +1182,8 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     self->pool = pool;
     self->caps_sent = FALSE;
     ok = !self->settings_changed || apply_settings (self, &error);
+    if (ok && self->sender_keys_changed)
+      ok = apply_sender_keys (self, &error);
     GST_OBJECT_UNLOCK (self);
     if (!ok) {
       gst_mcsec_post_settings_error (element, error);
@@ -766,6 +1196,13 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_LOCK (self);
     pool = self->pool;
     self->pool = NULL;
+    while (!g_queue_is_empty (&self->held)) {
+      HeldEntry *e = g_queue_pop_head (&self->held);
+      gst_buffer_unref (e->buf);
+      g_free (e);
+    }
+    g_hash_table_remove_all (self->held_by_iv);
+    g_clear_pointer (&self->ready, gst_buffer_list_unref);
     GST_OBJECT_UNLOCK (self);
     gst_mcsec_pool_free (pool);
   }
@@ -783,6 +1220,16 @@ gst_mcsec_dec_finalize (GObject *object)
   gst_mcsec_key_clear (&self->key);
   gst_caps_replace (&self->caps, NULL);
   gst_mcsec_pool_free (self->pool);
+  while (!g_queue_is_empty (&self->held)) {
+    HeldEntry *e = g_queue_pop_head (&self->held);
+    gst_buffer_unref (e->buf);
+    g_free (e);
+  }
+  g_hash_table_unref (self->held_by_iv);
+  g_hash_table_unref (self->sam_stats);
+  g_clear_pointer (&self->ready, gst_buffer_list_unref);
+  mcsec_sam_verifier_free (self->verifier);
+  g_free (self->sender_keys);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -853,6 +1300,44 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
           GST_TYPE_CAPS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SAM_POLICY,
+      g_param_spec_enum (
+          "sam-policy", "Source policy",
+          "Source authentication: off (strip source data unchecked), "
+          "optional (pass every datagram, with a GstMcsecSourceMeta saying "
+          "verified/pending/unverified/failed), required (hold each datagram "
+          "until its sender's signature covers it, release in arrival "
+          "order, drop what fails or cannot be verified in time)",
+          GST_TYPE_MCSEC_SAM_POLICY, GST_MCSEC_SAM_OFF,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SENDER_KEYS,
+      g_param_spec_string (
+          "sender-keys", "Sender keys",
+          "Trusted public keys of the senders: \"ID=FILE;ID=FILE\", each "
+          "FILE a PEM public key (Ed25519 or ECDSA P-256) of that Sender-ID",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SAM_MAX_HOLD,
+      g_param_spec_uint ("sam-max-hold", "Most datagrams held",
+                         "required policy: datagrams held at most; beyond, "
+                         "the oldest is given up (unverifiable)",
+                         1, 1 << 20, 4096,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SAM_MAX_LATENCY,
+      g_param_spec_uint64 (
+          "sam-max-latency", "Longest hold",
+          "required policy: longest a datagram waits for its verdict (ns, "
+          "in buffer time); also the latency the element reports",
+          0, G_MAXUINT64, GST_SECOND,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
   /**
    * GstMcsecDec:stats:
    *
@@ -920,6 +1405,19 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
       G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
       G_CALLBACK (gst_mcsec_dec_clear_keys), NULL, NULL, NULL, G_TYPE_NONE, 0);
 
+  /**
+   * GstMcsecDec::add-sender-key:
+   * @sender_id: Sender-ID
+   * @file: PEM public key file
+   *
+   * Trust this key for the source authentication of @sender_id.
+   */
+  signals[SIGNAL_ADD_SENDER_KEY] = g_signal_new_class_handler (
+      "add-sender-key", G_TYPE_FROM_CLASS (klass),
+      G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,
+      G_CALLBACK (gst_mcsec_dec_add_sender_key), NULL, NULL, NULL,
+      G_TYPE_BOOLEAN, 2, G_TYPE_UINT, G_TYPE_STRING);
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (
@@ -927,6 +1425,29 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
       "Verifies, decrypts and replay-checks ESP packets of multicast group "
       "SAs",
       "The mcsec authors");
+}
+
+/* In the required policy datagrams wait for their source's verdict: up to
+ * sam-max-latency, which downstream must know. */
+static gboolean
+gst_mcsec_dec_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (parent);
+  gboolean ret = gst_pad_query_default (pad, parent, query);
+
+  if (ret && GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max, add = 0;
+    gst_query_parse_latency (query, &live, &min, &max);
+    GST_OBJECT_LOCK (self);
+    if (self->sam_policy == GST_MCSEC_SAM_REQUIRED)
+      add = self->sam_max_latency;
+    GST_OBJECT_UNLOCK (self);
+    if (GST_CLOCK_TIME_IS_VALID (max))
+      max += add;
+    gst_query_set_latency (query, live, min + add, max);
+  }
+  return ret;
 }
 
 static void
@@ -949,4 +1470,13 @@ gst_mcsec_dec_init (GstMcsecDec *self)
     self->db = NULL;
   self->sa_stats = g_hash_table_new_full (NULL, NULL, NULL, sa_stats_free);
   self->requested = g_hash_table_new (NULL, NULL);
+  self->sam_policy = GST_MCSEC_SAM_OFF;
+  self->sam_max_hold = 4096;
+  self->sam_max_latency = GST_SECOND;
+  if (mcsec_sam_verifier_new (on_sam_event, self, &self->verifier) != MCSEC_OK)
+    self->verifier = NULL;
+  g_queue_init (&self->held);
+  self->held_by_iv = g_hash_table_new (g_int64_hash, g_int64_equal);
+  self->sam_stats = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  gst_pad_set_query_function (self->srcpad, gst_mcsec_dec_src_query);
 }

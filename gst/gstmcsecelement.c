@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include "gstmcsecelement.h"
 
@@ -37,6 +38,78 @@ gst_mcsec_cipher_get_type (void)
   return type;
 }
 
+GType
+gst_mcsec_sam_scheme_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {MCSEC_SAM_PER_PACKET, "One signature per packet", "per-packet"},
+      {MCSEC_SAM_BLOCK, "One signature per block, erasure-coded", "block"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMcsecSamScheme", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
+gst_mcsec_sam_policy_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_MCSEC_SAM_OFF, "Do not check sources (strip source data)", "off"},
+      {GST_MCSEC_SAM_OPTIONAL, "Pass every datagram, mark the verified ones",
+       "optional"},
+      {GST_MCSEC_SAM_REQUIRED,
+       "Hold datagrams until their source verifies; drop the others",
+       "required"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMcsecSamPolicy", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static EVP_PKEY *
+load_key (const gchar *path, gboolean private_key, GError **error)
+{
+  BIO *bio = BIO_new_file (path, "r");
+  EVP_PKEY *key = NULL;
+
+  if (bio == NULL) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "%s: cannot open %s",
+                 private_key ? "signing-key-file" : "sender-keys", path);
+    return NULL;
+  }
+  key = private_key ? PEM_read_bio_PrivateKey (bio, NULL, NULL, NULL)
+                    : PEM_read_bio_PUBKEY (bio, NULL, NULL, NULL);
+  BIO_free (bio);
+  if (key == NULL)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                 "%s: %s holds no PEM %s key",
+                 private_key ? "signing-key-file" : "sender-keys", path,
+                 private_key ? "private" : "public");
+  return key;
+}
+
+EVP_PKEY *
+gst_mcsec_load_private_key (const gchar *path, GError **error)
+{
+  return load_key (path, TRUE, error);
+}
+
+EVP_PKEY *
+gst_mcsec_load_public_key (const gchar *path, GError **error)
+{
+  return load_key (path, FALSE, error);
+}
+
 void
 gst_mcsec_element_init (GstPlugin *plugin)
 {
@@ -46,6 +119,12 @@ gst_mcsec_element_init (GstPlugin *plugin)
   if (g_once_init_enter (&done)) {
     GST_DEBUG_CATEGORY_INIT (gst_mcsec_debug, "mcsec", 0, "mcsec elements");
     gst_type_mark_as_plugin_api (GST_TYPE_MCSEC_CIPHER, 0);
+    gst_type_mark_as_plugin_api (GST_TYPE_MCSEC_SAM_SCHEME, 0);
+    gst_type_mark_as_plugin_api (GST_TYPE_MCSEC_SAM_POLICY, 0);
+    {
+      static const gchar *tags[] = {NULL};
+      gst_meta_register_custom (GST_MCSEC_SOURCE_META, tags, NULL, NULL, NULL);
+    }
     g_once_init_leave (&done, 1);
   }
 }

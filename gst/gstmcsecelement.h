@@ -18,6 +18,27 @@ GST_DEBUG_CATEGORY_EXTERN (gst_mcsec_debug);
 #define GST_TYPE_MCSEC_CIPHER (gst_mcsec_cipher_get_type ())
 GType gst_mcsec_cipher_get_type (void);
 
+#define GST_TYPE_MCSEC_SAM_SCHEME (gst_mcsec_sam_scheme_get_type ())
+GType gst_mcsec_sam_scheme_get_type (void);
+
+typedef enum {
+  GST_MCSEC_SAM_OFF = 0,      /* source data, if any, is stripped unchecked */
+  GST_MCSEC_SAM_OPTIONAL = 1, /* pass everything, mark what verified */
+  GST_MCSEC_SAM_REQUIRED = 2, /* hold until verified; drop the rest */
+} GstMcsecSamPolicy;
+
+#define GST_TYPE_MCSEC_SAM_POLICY (gst_mcsec_sam_policy_get_type ())
+GType gst_mcsec_sam_policy_get_type (void);
+
+/* The custom meta mcsecdec puts on datagrams in the optional and required
+ * policies: a structure with sender-id (uint) and sam (string: "verified",
+ * "pending", "unverified", "failed"). */
+#define GST_MCSEC_SOURCE_META "GstMcsecSourceMeta"
+
+/* PEM keys for source authentication; errors name the file. */
+EVP_PKEY *gst_mcsec_load_private_key (const gchar *path, GError **error);
+EVP_PKEY *gst_mcsec_load_public_key (const gchar *path, GError **error);
+
 #define MCSEC_CAPS "application/x-mcsec"
 #define GST_MCSEC_DEFAULT_CIPHER MCSEC_SUITE_AES_128_GCM
 #define GST_MCSEC_DEFAULT_SPI 0x1000

@@ -41,6 +41,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <openssl/crypto.h>
 
 #include "gstmcsecelement.h"
 #include "gstmcsecenc.h"
@@ -68,6 +69,15 @@ struct _GstMcsecEnc {
   GstBufferPool *pool;
   gboolean hard_limit_signalled;
 
+  /* source authentication (SAM), when a signing key is set */
+  gchar *signing_key_file;
+  mcsec_sam_scheme_t sam_scheme;
+  guint sam_block_size;
+  mcsec_sam_signer_t *signer;
+  guint8 *sam_buf; /* the SAM-wrapped datagram, before ESP */
+  gsize sam_buf_size;
+  guint64 sam_signed, sam_carriers;
+
   /* statistics, under the object lock */
   guint64 packets, bytes_in, bytes_out, dropped;
   guint64 dropped_by[MCSEC_STATUS_COUNT_];
@@ -84,6 +94,9 @@ enum {
   PROP_COUNTER_FILE,
   PROP_SOFT_PACKETS,
   PROP_HARD_PACKETS,
+  PROP_SIGNING_KEY_FILE,
+  PROP_SAM_SCHEME,
+  PROP_SAM_BLOCK_SIZE,
   PROP_STATS,
 };
 
@@ -185,41 +198,31 @@ typedef struct {
   guint spi;
 } PendingSignals;
 
-/* Called with the object lock.  Consumes inbuf; returns the ESP packet or
- * NULL when the buffer was dropped (counted). */
+/* Called with the object lock: ESP-protect len bytes of data into a new
+ * buffer, or NULL with *st set. */
 static GstBuffer *
-protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
+seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
+      PendingSignals *sig, mcsec_status_t *st)
 {
-  GstMapInfo in, out;
-  GstBuffer *outbuf = NULL;
-  gsize need;
-  size_t len = 0;
+  GstBuffer *outbuf =
+      gst_mcsec_buffer_new (self->pool, mcsec_protected_len (len));
+  GstMapInfo out;
+  size_t out_len = 0;
   unsigned events = 0;
-  mcsec_status_t st;
 
-  if (!gst_buffer_map (inbuf, &in, GST_MAP_READ)) {
-    st = MCSEC_ERR_INVALID_ARG;
-    goto drop;
-  }
-  need = mcsec_protected_len (in.size);
-  if (in.size > MCSEC_ESP_MAX_PAYLOAD_LEN) {
-    gst_buffer_unmap (inbuf, &in);
-    st = MCSEC_ERR_PAYLOAD_TOO_LONG;
-    goto drop;
-  }
-  outbuf = gst_mcsec_buffer_new (self->pool, need);
   if (outbuf == NULL || !gst_buffer_map (outbuf, &out, GST_MAP_WRITE)) {
-    gst_buffer_unmap (inbuf, &in);
-    st = MCSEC_ERR_NO_MEMORY;
-    goto drop;
+    if (outbuf)
+      gst_buffer_unref (outbuf);
+    *st = MCSEC_ERR_NO_MEMORY;
+    return NULL;
   }
-  st = mcsec_sa_protect (self->sa, MCSEC_NEXT_HEADER_DATAGRAM, in.data, in.size,
-                         out.data, out.size, &len, &events);
+  *st = mcsec_sa_protect (self->sa, next_header, data, len, out.data, out.size,
+                          &out_len, &events);
   gst_buffer_unmap (outbuf, &out);
-  gst_buffer_unmap (inbuf, &in);
-  if (st)
-    goto drop;
-
+  if (*st) {
+    gst_buffer_unref (outbuf);
+    return NULL;
+  }
   if (events & MCSEC_EVENT_RESERVATION_LOW) {
     guint64 limit;
     mcsec_status_t est = mcsec_counter_store_extend (self->store, &limit);
@@ -233,12 +236,53 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
   }
   if (events & MCSEC_EVENT_SOFT_LIMIT)
     sig->soft = TRUE;
-  gst_buffer_set_size (outbuf, len);
+  gst_buffer_set_size (outbuf, out_len);
+  self->bytes_out += out_len;
+  return outbuf;
+}
+
+/* Called with the object lock.  Consumes inbuf; returns the ESP packet or
+ * NULL when the buffer was dropped (counted). */
+static GstBuffer *
+protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
+{
+  GstMapInfo in;
+  GstBuffer *outbuf = NULL;
+  mcsec_status_t st;
+
+  if (!gst_buffer_map (inbuf, &in, GST_MAP_READ)) {
+    st = MCSEC_ERR_INVALID_ARG;
+    goto drop;
+  }
+  if (in.size > MCSEC_ESP_MAX_PAYLOAD_LEN ||
+      (self->signer &&
+       in.size + mcsec_sam_max_overhead () > MCSEC_ESP_MAX_PAYLOAD_LEN)) {
+    gst_buffer_unmap (inbuf, &in);
+    st = MCSEC_ERR_PAYLOAD_TOO_LONG;
+    goto drop;
+  }
+  if (self->signer) {
+    /* the source signature covers the ESP counter this packet will get */
+    size_t sam_len = 0;
+    st = mcsec_sam_sign (self->signer, mcsec_sa_spi (self->sa), self->sender_id,
+                         mcsec_sa_next_counter (self->sa), in.data, in.size,
+                         self->sam_buf, self->sam_buf_size, &sam_len);
+    if (st == MCSEC_OK)
+      outbuf =
+          seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, sam_len, sig, &st);
+    if (outbuf)
+      self->sam_signed++;
+  } else {
+    outbuf =
+        seal (self, MCSEC_NEXT_HEADER_DATAGRAM, in.data, in.size, sig, &st);
+  }
+  gst_buffer_unmap (inbuf, &in);
+  if (outbuf == NULL)
+    goto drop;
   gst_buffer_copy_into (
       outbuf, inbuf, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
   self->packets++;
   self->bytes_in += gst_buffer_get_size (inbuf);
-  self->bytes_out += len;
   gst_buffer_unref (inbuf);
   return outbuf;
 
@@ -280,7 +324,42 @@ ensure_sa (GstMcsecEnc *self, gchar **error)
 {
   if (self->sa && !self->settings_changed)
     return TRUE;
-  return build_sa (self, error);
+  if (!build_sa (self, error))
+    return FALSE;
+  /* the signer outlives rekeys: a block may span two SAs */
+  if (self->signing_key_file && self->signer == NULL) {
+    GError *err = NULL;
+    EVP_PKEY *key = gst_mcsec_load_private_key (self->signing_key_file, &err);
+    mcsec_status_t st;
+    if (key == NULL) {
+      *error = g_strdup (err->message);
+      g_error_free (err);
+      return FALSE;
+    }
+    st = mcsec_sam_signer_new (self->sam_scheme, key, self->sam_block_size, 0,
+                               &self->signer);
+    EVP_PKEY_free (key);
+    if (st) {
+      *error =
+          g_strdup_printf ("Cannot sign with signing-key-file %s: %s.",
+                           self->signing_key_file, mcsec_status_message (st));
+      return FALSE;
+    }
+    self->sam_buf_size = MCSEC_ESP_MAX_PAYLOAD_LEN + mcsec_sam_max_overhead ();
+    self->sam_buf = g_malloc (self->sam_buf_size);
+  }
+  return TRUE;
+}
+
+/* Called with the object lock. */
+static void
+free_signer (GstMcsecEnc *self)
+{
+  mcsec_sam_signer_free (self->signer);
+  self->signer = NULL;
+  if (self->sam_buf)
+    OPENSSL_cleanse (self->sam_buf, self->sam_buf_size);
+  g_clear_pointer (&self->sam_buf, g_free);
 }
 
 static GstFlowReturn
@@ -348,6 +427,35 @@ gst_mcsec_enc_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
 
+  if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    /* the last block's authenticator goes out before the end */
+    GstBufferList *list = gst_buffer_list_new ();
+    PendingSignals sig = {0};
+    GST_OBJECT_LOCK (self);
+    if (self->signer && self->sa && mcsec_sam_end_block (self->signer) == 0) {
+      while (mcsec_sam_pending_symbols (self->signer) > 0) {
+        size_t len = 0;
+        mcsec_status_t st;
+        GstBuffer *b;
+        if (mcsec_sam_carrier (self->signer, mcsec_sa_spi (self->sa),
+                               self->sender_id,
+                               mcsec_sa_next_counter (self->sa), self->sam_buf,
+                               self->sam_buf_size, &len) != MCSEC_OK ||
+            len == 0)
+          break;
+        b = seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, len, &sig, &st);
+        if (b == NULL)
+          break;
+        self->sam_carriers++;
+        gst_buffer_list_add (list, b);
+      }
+    }
+    GST_OBJECT_UNLOCK (self);
+    if (gst_buffer_list_length (list) > 0)
+      gst_pad_push_list (self->srcpad, list);
+    else
+      gst_buffer_list_unref (list);
+  }
   if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
     /* whatever comes in, ESP packets go out */
     gst_event_unref (event);
@@ -398,8 +506,9 @@ make_stats (GstMcsecEnc *self)
       self->dropped_by[MCSEC_ERR_HARD_LIMIT], "dropped-counter-exhausted",
       G_TYPE_UINT64, self->dropped_by[MCSEC_ERR_COUNTER_EXHAUSTED],
       "dropped-reservation-exhausted", G_TYPE_UINT64,
-      self->dropped_by[MCSEC_ERR_RESERVATION_EXHAUSTED],
-      "dropped-payload-too-long", G_TYPE_UINT64,
+      self->dropped_by[MCSEC_ERR_RESERVATION_EXHAUSTED], "sam-signed",
+      G_TYPE_UINT64, self->sam_signed, "sam-carriers", G_TYPE_UINT64,
+      self->sam_carriers, "dropped-payload-too-long", G_TYPE_UINT64,
       self->dropped_by[MCSEC_ERR_PAYLOAD_TOO_LONG], NULL);
   GST_OBJECT_UNLOCK (self);
   return s;
@@ -456,6 +565,16 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_HARD_PACKETS:
     self->hard_packets = g_value_get_uint64 (value);
     break;
+  case PROP_SIGNING_KEY_FILE:
+    g_free (self->signing_key_file);
+    self->signing_key_file = g_value_dup_string (value);
+    break;
+  case PROP_SAM_SCHEME:
+    self->sam_scheme = g_value_get_enum (value);
+    break;
+  case PROP_SAM_BLOCK_SIZE:
+    self->sam_block_size = g_value_get_uint (value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     GST_OBJECT_UNLOCK (self);
@@ -498,6 +617,15 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_HARD_PACKETS:
     g_value_set_uint64 (value, self->hard_packets);
     break;
+  case PROP_SIGNING_KEY_FILE:
+    g_value_set_string (value, self->signing_key_file);
+    break;
+  case PROP_SAM_SCHEME:
+    g_value_set_enum (value, self->sam_scheme);
+    break;
+  case PROP_SAM_BLOCK_SIZE:
+    g_value_set_uint (value, self->sam_block_size);
+    break;
   default:
     /* key and key-file are write-only */
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -532,6 +660,7 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
     GstBufferPool *pool;
     GST_OBJECT_LOCK (self);
     reset_sa (self);
+    free_signer (self);
     pool = self->pool;
     self->pool = NULL;
     GST_OBJECT_UNLOCK (self);
@@ -546,6 +675,8 @@ gst_mcsec_enc_finalize (GObject *object)
   GstMcsecEnc *self = GST_MCSEC_ENC (object);
 
   reset_sa (self);
+  free_signer (self);
+  g_free (self->signing_key_file);
   gst_mcsec_key_clear (&self->key);
   g_free (self->counter_file);
   gst_mcsec_pool_free (self->pool);
@@ -642,6 +773,31 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           G_MAXUINT64, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SIGNING_KEY_FILE,
+      g_param_spec_string (
+          "signing-key-file", "Signing key file",
+          "PEM private key (Ed25519 or ECDSA P-256) of this sender: when set, "
+          "every datagram carries source authentication (SAM) that receivers "
+          "check with the matching public key",
+          NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SAM_SCHEME,
+      g_param_spec_enum ("sam-scheme", "SAM scheme",
+                         "Source authentication: one signature per packet, "
+                         "or one per block (erasure-coded, no added delay)",
+                         GST_TYPE_MCSEC_SAM_SCHEME, MCSEC_SAM_BLOCK,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SAM_BLOCK_SIZE,
+      g_param_spec_uint ("sam-block-size", "SAM block size",
+                         "Packets per signed block", MCSEC_SAM_BLOCK_MIN,
+                         MCSEC_SAM_BLOCK_MAX, MCSEC_SAM_BLOCK_DEFAULT,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_READY));
   /**
    * GstMcsecEnc:stats:
    *
@@ -718,4 +874,6 @@ gst_mcsec_enc_init (GstMcsecEnc *self)
   self->spi = GST_MCSEC_DEFAULT_SPI;
   self->cipher = GST_MCSEC_DEFAULT_CIPHER;
   self->sender_id_bits = MCSEC_SENDER_ID_BITS_DEFAULT;
+  self->sam_scheme = MCSEC_SAM_BLOCK;
+  self->sam_block_size = MCSEC_SAM_BLOCK_DEFAULT;
 }

@@ -1060,3 +1060,32 @@ mcsec_sam_verifier_flush (mcsec_sam_verifier_t *v)
         s->pend[k].used = 0;
       }
 }
+
+mcsec_status_t
+mcsec_sam_locate (const uint8_t *pkt, size_t len, size_t *offset, size_t *dlen)
+{
+  size_t off;
+
+  if (pkt == NULL || offset == NULL || dlen == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (len < 2)
+    return MCSEC_ERR_TOO_SHORT;
+  switch (pkt[0]) {
+  case MCSEC_SAM_TYPE_SIGNED:
+    off = MCSEC_SAM_SIGNED_HEADER_LEN;
+    break;
+  case MCSEC_SAM_TYPE_BLOCK:
+  case MCSEC_SAM_TYPE_CARRIER:
+    if (len < MCSEC_SAM_BLOCK_HEADER_LEN || pkt[9] > MCSEC_SAM_MAX_CARRIED)
+      return MCSEC_ERR_MALFORMED;
+    off = MCSEC_SAM_BLOCK_HEADER_LEN + (size_t)pkt[9] * MCSEC_SAM_CARRIED_LEN;
+    break;
+  default:
+    return MCSEC_ERR_MALFORMED;
+  }
+  if (len < off)
+    return MCSEC_ERR_TOO_SHORT;
+  *offset = off;
+  *dlen = pkt[0] == MCSEC_SAM_TYPE_CARRIER ? 0 : len - off;
+  return MCSEC_OK;
+}

@@ -339,6 +339,11 @@ mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
 MCSEC_API mcsec_status_t mcsec_sam_verify (
     mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id, uint64_t counter,
     const uint8_t *pkt, size_t len, mcsec_sam_result_t *res) MCSEC_WARN_UNUSED;
+/* Where the datagram is in a SAM packet, without verifying anything (for
+ * receivers that do not check sources).  A carrier gives length 0. */
+MCSEC_API mcsec_status_t mcsec_sam_locate (const uint8_t *pkt, size_t len,
+                                           size_t *offset,
+                                           size_t *dlen) MCSEC_WARN_UNUSED;
 /* Give up on every pending block of every sender (end of stream). */
 MCSEC_API void mcsec_sam_verifier_flush (mcsec_sam_verifier_t *v);
 

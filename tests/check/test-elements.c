@@ -8,6 +8,8 @@
 #include <gst/check/gstharness.h>
 
 #include <mcsec/mcsec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #define RTP_CAPS "application/x-rtp"
 #define SPI_A 0x1000
@@ -651,6 +653,349 @@ GST_START_TEST (test_sender_id_fixed_while_playing)
 
 GST_END_TEST;
 
+/* ---- source authentication ---- */
+
+/* PEM key files in the state directory: private and public of a sender. */
+static void
+write_keys (const gchar *name, gchar **priv_path, gchar **pub_path)
+{
+  EVP_PKEY *k = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+  FILE *f;
+
+  fail_unless (k != NULL);
+  *priv_path = g_strdup_printf ("%s/%s.key", state_dir, name);
+  *pub_path = g_strdup_printf ("%s/%s.pub", state_dir, name);
+  f = fopen (*priv_path, "w");
+  fail_unless (f && PEM_write_PrivateKey (f, k, NULL, NULL, 0, NULL, NULL));
+  fclose (f);
+  f = fopen (*pub_path, "w");
+  fail_unless (f && PEM_write_PUBKEY (f, k));
+  fclose (f);
+  EVP_PKEY_free (k);
+}
+
+static GstHarness *
+sam_enc_harness (GstBuffer *key, guint sender, const gchar *signing_key,
+                 const gchar *scheme, guint block)
+{
+  GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
+  GstHarness *h;
+
+  /* each signing key its own counter store: a forger on this host must not
+   * collide with the genuine sender's lock */
+  gchar *store = g_strdup_printf ("%s.ctr", signing_key);
+  g_object_set (enc, "key", key, "spi", SPI_A, "sender-id", sender,
+                "signing-key-file", signing_key, "sam-block-size", block,
+                "counter-file", store, NULL);
+  g_free (store);
+  gst_util_set_object_arg (G_OBJECT (enc), "sam-scheme", scheme);
+  h = gst_harness_new_with_element (enc, "sink", "src");
+  gst_object_unref (enc);
+  gst_harness_set_src_caps_str (h, RTP_CAPS);
+  return h;
+}
+
+static GstHarness *
+sam_dec_harness_full (GstBuffer *key, const gchar *policy, const gchar *keys,
+                      guint max_hold, guint64 max_latency)
+{
+  GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
+  GstCaps *caps = gst_caps_from_string (RTP_CAPS);
+  GstHarness *h;
+
+  g_object_set (dec, "key", key, "spi", SPI_A, "caps", caps, "sender-keys",
+                keys, NULL);
+  gst_util_set_object_arg (G_OBJECT (dec), "sam-policy", policy);
+  if (max_hold)
+    g_object_set (dec, "sam-max-hold", max_hold, NULL);
+  if (max_latency)
+    g_object_set (dec, "sam-max-latency", max_latency, NULL);
+  gst_caps_unref (caps);
+  h = gst_harness_new_with_element (dec, "sink", "src");
+  gst_object_unref (dec);
+  gst_harness_set_src_caps_str (h, "application/x-mcsec");
+  return h;
+}
+
+static GstHarness *
+sam_dec_harness (GstBuffer *key, const gchar *policy, const gchar *keys)
+{
+  return sam_dec_harness_full (key, policy, keys, 0, 0);
+}
+
+static const gchar *
+source_mark (GstBuffer *b)
+{
+  GstCustomMeta *m = gst_buffer_get_custom_meta (b, "GstMcsecSourceMeta");
+  return m ? gst_structure_get_string (gst_custom_meta_get_structure (m), "sam")
+           : NULL;
+}
+
+/* Everything the encoder has output goes to the decoder; `drop` says
+ * which ESP packets the network loses (NULL: none). */
+static guint
+forward (GstHarness *enc, GstHarness *dec, guint *sent,
+         gboolean (*drop) (guint))
+{
+  GstBuffer *b;
+  guint n = 0;
+  while ((b = gst_harness_try_pull (enc)) != NULL) {
+    if (drop && drop ((*sent)++)) {
+      gst_buffer_unref (b);
+      continue;
+    }
+    gst_harness_push (dec, b);
+    n++;
+  }
+  return n;
+}
+
+static void
+end_stream (GstHarness *enc, GstHarness *dec, guint *sent,
+            gboolean (*drop) (guint))
+{
+  gst_harness_push_event (enc, gst_event_new_eos ());
+  forward (enc, dec, sent, drop);
+  gst_harness_push_event (dec, gst_event_new_eos ());
+}
+
+GST_START_TEST (test_sam_required_blocks)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  gchar *priv, *pub, *keys;
+  GstHarness *enc, *dec;
+  guint sent = 0, out = 0;
+  GstBuffer *b;
+
+  write_keys ("x", &priv, &pub);
+  keys = g_strdup_printf ("1=%s", pub);
+  enc = sam_enc_harness (key, 1, priv, "block", 16);
+  dec = sam_dec_harness (key, "required", keys);
+  for (guint i = 0; i < 100; i++) {
+    gst_harness_push (enc, make_datagram (i, 200));
+    forward (enc, dec, &sent, NULL);
+    /* held until the block's signature arrives (with the next block) */
+    while ((b = gst_harness_try_pull (dec)) != NULL) {
+      fail_unless (datagram_is (b, out, 200), "datagram %u out of order", out);
+      fail_unless_equals_string (source_mark (b), "verified");
+      gst_buffer_unref (b);
+      out++;
+    }
+    fail_unless (out <= i + 1);
+    if (i == 40)
+      fail_unless (out < 40 && out >= 16);
+  }
+  end_stream (enc, dec, &sent, NULL);
+  while ((b = gst_harness_try_pull (dec)) != NULL) {
+    fail_unless (datagram_is (b, out, 200));
+    gst_buffer_unref (b);
+    out++;
+  }
+  fail_unless_equals_int (out, 100);
+  assert_stats (dec, "application/x-mcsec-dec-stats, sam-verified=(guint64)100,"
+                     " sam-failed=(guint64)0, sam-unverifiable=(guint64)0");
+  assert_stats (enc, "application/x-mcsec-enc-stats, sam-signed=(guint64)100");
+  g_free (keys);
+  g_free (priv);
+  g_free (pub);
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+/* An insider: the group key, its own signing key, claiming Sender-ID 1. */
+GST_START_TEST (test_sam_insider_forgery_rejected)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  gchar *priv_x, *pub_x, *priv_y, *pub_y, *keys;
+  const gchar *schemes[] = {"per-packet", "block"};
+
+  write_keys ("x2", &priv_x, &pub_x);
+  write_keys ("y2", &priv_y, &pub_y);
+  keys = g_strdup_printf ("1=%s;2=%s", pub_x, pub_y);
+  for (guint k = 0; k < 2; k++) {
+    GstHarness *forger = sam_enc_harness (key, 1, priv_y, schemes[k], 16);
+    GstHarness *dec = sam_dec_harness (key, "required", keys);
+    guint sent = 0;
+    GstStructure *s;
+    guint64 v = 0, f = 0, u = 0;
+    for (guint i = 0; i < 40; i++)
+      gst_harness_push (forger, make_datagram (i, 100));
+    forward (forger, dec, &sent, NULL);
+    end_stream (forger, dec, &sent, NULL);
+    fail_unless (gst_harness_try_pull (dec) == NULL, "%s: a forgery passed",
+                 schemes[k]);
+    s = get_stats (dec);
+    gst_structure_get (s, "sam-verified", G_TYPE_UINT64, &v, "sam-failed",
+                       G_TYPE_UINT64, &f, "sam-unverifiable", G_TYPE_UINT64, &u,
+                       NULL);
+    gst_structure_free (s);
+    fail_unless_equals_uint64 (v, 0);
+    fail_unless_equals_uint64 (f + u, 40);
+    gst_harness_teardown (forger);
+    gst_harness_teardown (dec);
+  }
+  g_free (keys);
+  g_free (priv_x);
+  g_free (pub_x);
+  g_free (priv_y);
+  g_free (pub_y);
+  gst_buffer_unref (key);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_sam_optional_marks)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  gchar *priv_x, *pub_x, *priv_y, *pub_y, *keys;
+  GstHarness *good, *forger, *dec;
+  GstBuffer *b;
+  guint sent = 0;
+
+  write_keys ("x3", &priv_x, &pub_x);
+  write_keys ("y3", &priv_y, &pub_y);
+  keys = g_strdup_printf ("1=%s", pub_x);
+  good = sam_enc_harness (key, 1, priv_x, "per-packet", 16);
+  forger = sam_enc_harness (key, 1, priv_y, "per-packet", 16);
+  dec = sam_dec_harness (key, "optional", keys);
+  gst_harness_push (good, make_datagram (1, 50));
+  forward (good, dec, &sent, NULL);
+  b = gst_harness_pull (dec);
+  fail_unless (datagram_is (b, 1, 50));
+  fail_unless_equals_string (source_mark (b), "verified");
+  gst_buffer_unref (b);
+  /* the forger's first counter repeats the genuine one (ESP drops it as a
+   * replay); its second gets through ESP and is marked */
+  gst_harness_push (forger, make_datagram (2, 50));
+  gst_harness_push (forger, make_datagram (3, 50));
+  forward (forger, dec, &sent, NULL);
+  b = gst_harness_pull (dec);
+  fail_unless (datagram_is (b, 3, 50));
+  fail_unless_equals_string (source_mark (b), "failed");
+  gst_buffer_unref (b);
+  g_free (keys);
+  g_free (priv_x);
+  g_free (pub_x);
+  g_free (priv_y);
+  g_free (pub_y);
+  gst_buffer_unref (key);
+  gst_harness_teardown (good);
+  gst_harness_teardown (forger);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+static guint64 loss_rng = 0x5eed;
+static gboolean
+lose_20_percent (guint i)
+{
+  (void)i;
+  loss_rng ^= loss_rng << 13;
+  loss_rng ^= loss_rng >> 7;
+  loss_rng ^= loss_rng << 17;
+  return loss_rng % 100 < 20;
+}
+
+GST_START_TEST (test_sam_loss_and_bounds)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  gchar *priv, *pub, *keys;
+  GstHarness *enc, *dec;
+  guint sent = 0, received = 0, out = 0;
+  GstStructure *s;
+  guint64 verified = 0, pending = 0;
+
+  write_keys ("x4", &priv, &pub);
+  keys = g_strdup_printf ("1=%s", pub);
+  /* 20% random loss on the network, default block of 64 */
+  enc = sam_enc_harness (key, 1, priv, "block", 64);
+  dec = sam_dec_harness (key, "required", keys);
+  for (guint i = 0; i < 1000; i++) {
+    gst_harness_push (enc, make_datagram (i, 100));
+    received += forward (enc, dec, &sent, lose_20_percent);
+  }
+  end_stream (enc, dec, &sent, lose_20_percent);
+  out = gst_harness_buffers_received (dec);
+  s = get_stats (dec);
+  gst_structure_get_uint64 (s, "sam-verified", &verified);
+  gst_structure_free (s);
+  GST_INFO ("20%% loss: %u of %u received datagrams verified", out, received);
+  fail_unless (out >= received * 99 / 100 - 2, "%u of %u", out, received);
+  fail_unless_equals_uint64 (verified, out);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+
+  /* memory bound: never more than sam-max-hold datagrams waiting */
+  enc = sam_enc_harness (key, 1, priv, "block", 64);
+  dec = sam_dec_harness_full (key, "required", keys, 10, 0);
+  for (guint i = 0; i < 60; i++) {
+    gst_harness_push (enc, make_datagram (i, 100));
+    forward (enc, dec, &sent, NULL);
+    s = get_stats (dec);
+    gst_structure_get_uint64 (s, "sam-pending", &pending);
+    gst_structure_free (s);
+    fail_unless (pending <= 10, "%" G_GUINT64_FORMAT " held", pending);
+  }
+  fail_unless_equals_int (gst_harness_buffers_received (dec), 0);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+
+  /* delay bound: with 1 ms between datagrams and at most 20 ms of hold,
+   * no datagram waits for a block of 64 */
+  enc = sam_enc_harness (key, 1, priv, "block", 64);
+  dec = sam_dec_harness_full (key, "required", keys, 0, 20 * GST_MSECOND);
+  for (guint i = 0; i < 100; i++) {
+    gst_harness_push (enc, make_datagram (i, 100));
+    forward (enc, dec, &sent, NULL);
+  }
+  s = get_stats (dec);
+  gst_structure_get_uint64 (s, "sam-pending", &pending);
+  gst_structure_get_uint64 (s, "sam-hold-max-ns", &verified);
+  gst_structure_free (s);
+  fail_unless (pending <= 21, "%" G_GUINT64_FORMAT " held", pending);
+  /* what did come out waited at most 20 ms */
+  fail_unless (verified <= 20 * GST_MSECOND, "held %" G_GUINT64_FORMAT " ns",
+               verified);
+
+  g_free (keys);
+  g_free (priv);
+  g_free (pub);
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
+/* sam-policy=off: source data is stripped, nothing checked or held. */
+GST_START_TEST (test_sam_off_strips)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  gchar *priv, *pub;
+  GstHarness *enc, *dec;
+  guint sent = 0;
+
+  write_keys ("x5", &priv, &pub);
+  enc = sam_enc_harness (key, 1, priv, "block", 16);
+  dec = sam_dec_harness (key, "off", NULL);
+  for (guint i = 0; i < 20; i++) {
+    gst_harness_push (enc, make_datagram (i, 77));
+    forward (enc, dec, &sent, NULL);
+    fail_unless (datagram_is (gst_harness_pull (dec), i, 77));
+  }
+  g_free (priv);
+  g_free (pub);
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
 static Suite *
 mcsec_suite (void)
 {
@@ -670,6 +1015,11 @@ mcsec_suite (void)
   tcase_add_test (tc, test_bad_settings_are_named);
   tcase_add_test (tc, test_restart_continues_counters);
   tcase_add_test (tc, test_sender_id_fixed_while_playing);
+  tcase_add_test (tc, test_sam_required_blocks);
+  tcase_add_test (tc, test_sam_insider_forgery_rejected);
+  tcase_add_test (tc, test_sam_optional_marks);
+  tcase_add_test (tc, test_sam_loss_and_bounds);
+  tcase_add_test (tc, test_sam_off_strips);
   return s;
 }
 
