@@ -4,8 +4,10 @@
  *
  * gst-demo: a VP8 video stream secured by mcsec, sent to two receivers over
  * UDP on 127.0.0.1 (multiudpsink standing in for a multicast group): one
- * receiver holds the group key and writes frames as PNG, one holds a wrong
- * key and decodes nothing.  Prints the stats of all three elements.
+ * receiver holds the group key and the sender's public key, checks the
+ * source of every datagram (sam-policy=required) and writes frames as PNG;
+ * one holds a wrong key and decodes nothing.  Prints the stats of all
+ * three elements.
  *
  *   gst-demo OUTPUT-DIR [SECONDS]
  *
@@ -16,8 +18,10 @@
 #include <stdlib.h>
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <gst/gst.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
 
 #include <mcsec/mcsec.h>
 
@@ -62,6 +66,31 @@ new_key (void)
   b = gst_buffer_new_memdup (key, len);
   OPENSSL_cleanse (key, sizeof (key));
   return b;
+}
+
+/* A throwaway Ed25519 signing key for the sender, as two PEM files. */
+static void
+write_signing_key (const gchar *dir, gchar **priv, gchar **pub)
+{
+  EVP_PKEY *k = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+  FILE *f;
+
+  *priv = g_build_filename (dir, "sender-1.key", NULL);
+  *pub = g_build_filename (dir, "sender-1.pub", NULL);
+  f = k ? fopen (*priv, "w") : NULL;
+  if (f == NULL || !PEM_write_PrivateKey (f, k, NULL, NULL, 0, NULL, NULL)) {
+    g_printerr ("gst-demo: cannot write %s\n", *priv);
+    exit (1);
+  }
+  fclose (f);
+  g_chmod (*priv, 0600);
+  f = fopen (*pub, "w");
+  if (f == NULL || !PEM_write_PUBKEY (f, k)) {
+    g_printerr ("gst-demo: cannot write %s\n", *pub);
+    exit (1);
+  }
+  fclose (f);
+  EVP_PKEY_free (k);
 }
 
 static GstElement *
@@ -153,7 +182,7 @@ main (int argc, char **argv)
   GstElement *tx, *rx_good, *rx_bad;
   GstBuffer *key, *wrong;
   GstStructure *st_tx, *st_good, *st_bad;
-  gchar *desc, *pattern, *state;
+  gchar *desc, *pattern, *state, *priv, *pub;
   guint port_good, port_bad, seconds = 4, frames = 0;
   GstBus *bus;
   GstMessage *eos;
@@ -176,14 +205,16 @@ main (int argc, char **argv)
   port_bad = free_udp_port ();
   key = new_key ();
   wrong = new_key ();
+  write_signing_key (argv[1], &priv, &pub);
 
   pattern = g_build_filename (argv[1], "frame-%03d.png", NULL);
   desc = g_strdup_printf (
       "udpsrc address=127.0.0.1 port=%u "
-      "caps=application/x-mcsec ! mcsecdec name=dec spi=%u caps=\"%s\" ! "
+      "caps=application/x-mcsec ! mcsecdec name=dec spi=%u caps=\"%s\" "
+      "sam-policy=required sender-keys=\"1=%s\" ! "
       "rtpvp8depay ! vp8dec ! videoconvert ! pngenc ! "
       "multifilesink location=\"%s\" max-files=5",
-      port_good, SPI, RTP_CAPS, pattern);
+      port_good, SPI, RTP_CAPS, pub, pattern);
   rx_good = launch (desc);
   g_free (desc);
   desc = g_strdup_printf (
@@ -196,9 +227,10 @@ main (int argc, char **argv)
   desc = g_strdup_printf ("videotestsrc is-live=true num-buffers=%u ! "
                           "video/x-raw,width=320,height=240,framerate=30/1 ! "
                           "vp8enc deadline=1 ! rtpvp8pay mtu=1200 ! "
-                          "mcsecenc name=enc spi=%u sender-id=1 ! "
+                          "mcsecenc name=enc spi=%u sender-id=1 "
+                          "signing-key-file=\"%s\" sam-block-size=16 ! "
                           "multiudpsink clients=127.0.0.1:%u,127.0.0.1:%u",
-                          seconds * 30, SPI, port_good, port_bad);
+                          seconds * 30, SPI, priv, port_good, port_bad);
   tx = launch (desc);
   g_free (desc);
 
@@ -216,8 +248,9 @@ main (int argc, char **argv)
   gst_buffer_unref (key);
   gst_buffer_unref (wrong);
 
-  g_print ("mcsec demo: VP8 320x240 for %u s, AES-128-GCM, SPI 0x%08x; "
-           "receivers on 127.0.0.1:%u (group key) and :%u (wrong key)\n",
+  g_print ("mcsec demo: VP8 320x240 for %u s, AES-128-GCM, SPI 0x%08x, "
+           "sources signed (Ed25519, blocks of 16); receivers on "
+           "127.0.0.1:%u (group key, checks sources) and :%u (wrong key)\n",
            seconds, SPI, port_good, port_bad);
   gst_element_set_state (rx_good, GST_STATE_PLAYING);
   gst_element_set_state (rx_bad, GST_STATE_PLAYING);
@@ -254,14 +287,16 @@ main (int argc, char **argv)
   print_stats ("sender (mcsecenc):", st_tx);
   print_stats ("receiver with the group key (mcsecdec):", st_good);
   print_stats ("receiver with a wrong key (mcsecdec):", st_bad);
-  ok = field (st_good, "accepted") == field (st_tx, "packets") &&
+  ok = field (st_good, "sam-verified") == field (st_tx, "packets") &&
        field (st_tx, "packets") > 0 && frames > 0 &&
        field (st_bad, "accepted") == 0 &&
-       field (st_bad, "dropped-auth") == field (st_tx, "packets");
-  g_print ("%s: %u PNG frames in %s; the wrong key decoded nothing "
-           "(%" G_GUINT64_FORMAT " packets dropped-auth)\n",
-           ok ? "RESULT: OK" : "RESULT: FAILED", frames, argv[1],
-           field (st_bad, "dropped-auth"));
+       field (st_bad, "dropped-auth") >= field (st_tx, "packets");
+  g_print (
+      "%s: %u PNG frames in %s, the source of all %" G_GUINT64_FORMAT
+      " datagrams verified; the wrong key decoded nothing (%" G_GUINT64_FORMAT
+      " packets dropped-auth)\n",
+      ok ? "RESULT: OK" : "RESULT: FAILED", frames, argv[1],
+      field (st_good, "sam-verified"), field (st_bad, "dropped-auth"));
   gst_structure_free (st_tx);
   gst_structure_free (st_good);
   gst_structure_free (st_bad);
@@ -269,5 +304,7 @@ main (int argc, char **argv)
   gst_object_unref (rx_good);
   gst_object_unref (rx_bad);
   g_free (pattern);
+  g_free (priv);
+  g_free (pub);
   return ok ? 0 : 1;
 }

@@ -611,6 +611,9 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
     ss->carriers++;
     self->sam_total.carriers++;
     gst_buffer_unref (out);
+    /* its symbols may have decided held datagrams */
+    if (self->sam_policy == GST_MCSEC_SAM_REQUIRED)
+      release_held (self, GST_CLOCK_TIME_NONE, FALSE);
     return NULL;
   }
   gst_buffer_resize (out, (gssize)res.payload_offset, (gssize)res.payload_len);

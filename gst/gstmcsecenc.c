@@ -347,6 +347,9 @@ ensure_sa (GstMcsecEnc *self, gchar **error)
     }
     self->sam_buf_size = MCSEC_ESP_MAX_PAYLOAD_LEN + mcsec_sam_max_overhead ();
     self->sam_buf = g_malloc (self->sam_buf_size);
+    GST_INFO_OBJECT (
+        self, "signing sources with %s (%s)", self->signing_key_file,
+        self->sam_scheme == MCSEC_SAM_BLOCK ? "blocks" : "per packet");
   }
   return TRUE;
 }
