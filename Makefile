@@ -85,6 +85,8 @@ demo: build
 bench: build
 	./$(BUILD)/bench/bench-esp
 	@echo
+	./$(BUILD)/bench/bench-sam
+	@echo
 	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-pipeline
 
 # libFuzzer, each target for FUZZ_SECONDS, with ASan + UBSan (clang).

@@ -1361,7 +1361,10 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
           "application/x-mcsec-dec-stats: received, accepted, dropped, "
           "dropped-<reason> for too-short, too-long, malformed, unknown-spi, "
           "auth, bad-padding, replay, too-old, too-many-senders, hard-limit; "
-          "dummy; sas: per SPI the same counters, cipher, and senders: per "
+          "dummy; sam-verified, sam-failed, sam-unverifiable, sam-unsigned, "
+          "sam-pending, sam-carriers, sam-hold-max-ns, sam-hold-avg-ns; "
+          "sam-senders: per sender-id the sam- counters; "
+          "sas: per SPI the same counters, cipher, and senders: per "
           "sender-id the same counters and highest-counter",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 

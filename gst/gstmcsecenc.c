@@ -818,6 +818,7 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           "application/x-mcsec-enc-stats: spi, cipher, sender-id, packets, "
           "bytes-in, bytes-out, next-counter, dropped, dropped-hard-limit, "
           "dropped-counter-exhausted, dropped-reservation-exhausted, "
+          "sam-signed, sam-carriers, "
           "dropped-payload-too-long",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
