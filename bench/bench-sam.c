@@ -207,8 +207,7 @@ bench_scheme (EVP_PKEY *k, mcsec_sam_scheme_t scheme, unsigned block,
     while (mcsec_sam_pending_symbols (s)) {
       w[n].bytes = pool + n * (SIZE + 160);
       w[n].counter = counter;
-      if (mcsec_sam_carrier (s, SPI, 1, counter++, w[n].bytes, SIZE + 160,
-                             &w[n].len))
+      if (mcsec_sam_carrier (s, w[n].bytes, SIZE + 160, &w[n].len))
         FAIL ("carrier\n");
       extra += w[n].len;
       n++;

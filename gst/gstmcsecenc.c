@@ -440,10 +440,8 @@ gst_mcsec_enc_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
         size_t len = 0;
         mcsec_status_t st;
         GstBuffer *b;
-        if (mcsec_sam_carrier (self->signer, mcsec_sa_spi (self->sa),
-                               self->sender_id,
-                               mcsec_sa_next_counter (self->sa), self->sam_buf,
-                               self->sam_buf_size, &len) != MCSEC_OK ||
+        if (mcsec_sam_carrier (self->signer, self->sam_buf, self->sam_buf_size,
+                               &len) != MCSEC_OK ||
             len == 0)
           break;
         b = seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, len, &sig, &st);

@@ -350,6 +350,7 @@ struct mcsec_sam_signer {
                 [MCSEC_SAM_SYMBOL_LEN];
   auth_t auth[AUTH_QUEUE]; /* FIFO: auth[head] first */
   unsigned head, count;
+  uint8_t msg[BLOCK_MESSAGE_MAX]; /* scratch: the block message */
 };
 
 size_t
@@ -432,7 +433,7 @@ mcsec_sam_signer_free (mcsec_sam_signer_t *s)
 static mcsec_status_t
 finish_block (mcsec_sam_signer_t *s)
 {
-  static uint8_t msg[BLOCK_MESSAGE_MAX];
+  uint8_t *msg = s->msg;
   unsigned n = s->index, want, m;
   uint8_t (*data)[MCSEC_SAM_SYMBOL_LEN] = s->hashes;
   auth_t *a;
@@ -588,13 +589,9 @@ mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
 }
 
 mcsec_status_t
-mcsec_sam_carrier (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
-                   uint64_t counter, uint8_t *out, size_t out_size,
+mcsec_sam_carrier (mcsec_sam_signer_t *s, uint8_t *out, size_t out_size,
                    size_t *out_len)
 {
-  (void)spi;
-  (void)sender_id;
-  (void)counter;
   if (s == NULL || out == NULL || out_len == NULL)
     return MCSEC_ERR_INVALID_ARG;
   *out_len = 0;
@@ -634,9 +631,15 @@ typedef struct {
   pending_t pend[MCSEC_SAM_PENDING_BLOCKS + 1];
 } sender_t;
 
+#define DECODE_MAX (MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS)
+
 struct mcsec_sam_verifier {
   mcsec_sam_event_fn fn;
   void *data;
+  /* decoding scratch: one verifier is used by one thread at a time */
+  uint8_t msg[BLOCK_MESSAGE_MAX];
+  uint8_t a[DECODE_MAX][DECODE_MAX];
+  uint8_t rhs[DECODE_MAX][MCSEC_SAM_SYMBOL_LEN];
   EVP_MD *sha;
   EVP_MD_CTX *md;
   sender_t *senders;
@@ -773,14 +776,11 @@ decide (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p,
 static int
 try_decode (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p)
 {
-  static uint8_t msg[BLOCK_MESSAGE_MAX];
-  unsigned n, k = 0, unknown[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
-  unsigned rows[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS], n_rows = 0;
-  static uint8_t a[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
-                  [MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
-  static uint8_t rhs[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
-                    [MCSEC_SAM_SYMBOL_LEN];
-  unsigned known[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
+  uint8_t *msg = v->msg;
+  uint8_t (*a)[DECODE_MAX] = v->a;
+  uint8_t (*rhs)[MCSEC_SAM_SYMBOL_LEN] = v->rhs;
+  unsigned n, k = 0, unknown[DECODE_MAX], rows[DECODE_MAX], n_rows = 0;
+  unsigned known[DECODE_MAX];
   size_t len;
 
   if (p->decided)

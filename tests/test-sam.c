@@ -163,8 +163,8 @@ make_stream_data (EVP_PKEY *key, unsigned block, unsigned n_packets, wire_t *w,
   while (mcsec_sam_pending_symbols (s) > 0) {
     REQUIRE (n < max);
     w[n].counter = counter;
-    REQUIRE (mcsec_sam_carrier (s, SPI, 1, counter++, w[n].bytes,
-                                sizeof (w[n].bytes), &w[n].len) == 0);
+    REQUIRE (
+        mcsec_sam_carrier (s, w[n].bytes, sizeof (w[n].bytes), &w[n].len) == 0);
     REQUIRE (w[n].len > 0);
     n++;
   }

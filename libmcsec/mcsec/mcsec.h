@@ -291,9 +291,7 @@ MCSEC_API size_t mcsec_sam_pending_symbols (const mcsec_sam_signer_t *signer);
 /* A carrier packet (no datagram) with up to MCSEC_SAM_MAX_CARRIED pending
  * symbols; *out_len is 0 when nothing is pending. */
 MCSEC_API mcsec_status_t mcsec_sam_carrier (mcsec_sam_signer_t *signer,
-                                            uint32_t spi, uint32_t sender_id,
-                                            uint64_t counter, uint8_t *out,
-                                            size_t out_size,
+                                            uint8_t *out, size_t out_size,
                                             size_t *out_len) MCSEC_WARN_UNUSED;
 
 typedef enum {
