@@ -28,6 +28,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "mcsec-private.h"
 
@@ -404,6 +405,13 @@ mcsec_sam_signer_new (mcsec_sam_scheme_t scheme, EVP_PKEY *key,
     return MCSEC_ERR_CRYPTO;
   }
   s->key = key;
+  /* block numbers start at random, so that a restarted sender does not
+   * collide with the blocks its receivers remember */
+  if (RAND_bytes ((unsigned char *)&s->block, sizeof (s->block)) != 1) {
+    mcsec_sam_signer_free (s);
+    return MCSEC_ERR_CRYPTO;
+  }
+  s->block &= 0x7fffffffu;
   {
     /* a public key alone cannot sign: find out now, not at the first packet */
     uint8_t probe_sig[MCSEC_SAM_SIG_LEN];
@@ -892,11 +900,26 @@ pending_for (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b, int create)
   return free_slot;
 }
 
+/* Block numbers further than this from the newest one mean the sender
+ * restarted (its blocks start at random): the sender's state starts over. */
+#define RESTART_DISTANCE 1024
+
 /* A newer block arrived: blocks now too old are given up on. */
 static void
 advance (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b)
 {
-  if (s->seen && (int32_t)(b - s->newest) <= 0)
+  int32_t d = (int32_t)(b - s->newest);
+
+  if (s->seen && (d > RESTART_DISTANCE || d < -RESTART_DISTANCE)) {
+    for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+      if (s->pend[k].used && !s->pend[k].decided)
+        decide (v, s, &s->pend[k], MCSEC_SAM_UNVERIFIABLE);
+      s->pend[k].used = 0;
+    }
+    s->newest = b;
+    return;
+  }
+  if (s->seen && d <= 0)
     return;
   s->newest = b;
   s->seen = 1;

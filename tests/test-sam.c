@@ -142,12 +142,11 @@ on_event (const mcsec_sam_event_t *ev, void *data)
 
 /* Make a stream of n_packets data packets (+ carriers at the end). */
 static size_t
-make_stream_data (EVP_PKEY *key, unsigned block, unsigned n_packets, wire_t *w,
-                  size_t max, int salt)
+make_stream_from (EVP_PKEY *key, unsigned block, unsigned n_packets, wire_t *w,
+                  size_t max, int salt, uint64_t counter)
 {
   mcsec_sam_signer_t *s;
   size_t n = 0;
-  uint64_t counter = 1;
 
   REQUIRE (mcsec_sam_signer_new (MCSEC_SAM_BLOCK, key, block, 0, &s) == 0);
   for (unsigned i = 0; i < n_packets; i++) {
@@ -170,6 +169,13 @@ make_stream_data (EVP_PKEY *key, unsigned block, unsigned n_packets, wire_t *w,
   }
   mcsec_sam_signer_free (s);
   return n;
+}
+
+static size_t
+make_stream_data (EVP_PKEY *key, unsigned block, unsigned n_packets, wire_t *w,
+                  size_t max, int salt)
+{
+  return make_stream_from (key, block, n_packets, w, max, salt, 1);
 }
 
 static size_t
@@ -339,6 +345,39 @@ test_block_overhead_and_replay (void)
   EVP_PKEY_free (pub);
 }
 
+/* A sender restarts (a new signer, the same key, its ESP counters going
+ * on from its counter store): its receivers follow. */
+static void
+test_block_restart (void)
+{
+  enum { N = 320, MAX = 400 };
+  static wire_t w[2][MAX];
+  static uint8_t state[2 * MAX + 2];
+  EVP_PKEY *k = new_key (MCSEC_SAM_ALG_ED25519), *pub = public_of (k);
+  tally_t t = {0, 0, 0, state, sizeof (state)};
+  mcsec_sam_verifier_t *v;
+  size_t n[2];
+
+  n[0] = make_stream_from (k, 32, N, w[0], MAX, 0, 1);
+  n[1] = make_stream_from (k, 32, N, w[1], MAX, 0, MAX + 1);
+  memset (state, 0, sizeof (state));
+  REQUIRE (mcsec_sam_verifier_new (on_event, &t, &v) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
+  for (int run = 0; run < 2; run++)
+    for (size_t i = 0; i < n[run]; i++) {
+      mcsec_sam_result_t res;
+      CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[run][i].counter,
+                                      w[run][i].bytes, w[run][i].len, &res),
+                    MCSEC_OK);
+    }
+  mcsec_sam_verifier_flush (v);
+  CHECK (t.verified == 2 * N);
+  CHECK (t.failed == 0);
+  mcsec_sam_verifier_free (v);
+  EVP_PKEY_free (k);
+  EVP_PKEY_free (pub);
+}
+
 /* Malformed SAM data: a status, never a crash. */
 static void
 test_malformed (void)
@@ -378,6 +417,7 @@ main (void)
   test_block_losses (MCSEC_SAM_ALG_ECDSA_P256);
   test_block_insider ();
   test_block_overhead_and_replay ();
+  test_block_restart ();
   test_malformed ();
   return test_done ("test-sam");
 }
