@@ -345,6 +345,51 @@ test_block_overhead_and_replay (void)
   EVP_PKEY_free (pub);
 }
 
+/* Every packet that carries a signature symbol is lost: the signature is
+ * rebuilt from parity (there is no "signature packet" to lose). */
+static void
+test_block_signature_symbols_lost (void)
+{
+  enum { N = 640, MAX = 700 };
+  static wire_t w[MAX];
+  static uint8_t state[MAX + 2];
+  EVP_PKEY *k = new_key (MCSEC_SAM_ALG_ED25519), *pub = public_of (k);
+  tally_t t = {0, 0, 0, state, sizeof (state)};
+  mcsec_sam_verifier_t *v;
+  size_t n = make_stream (k, 64, N, w, MAX), lost = 0, received = 0;
+
+  memset (state, 0, sizeof (state));
+  REQUIRE (mcsec_sam_verifier_new (on_event, &t, &v) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
+  for (size_t i = 0; i < n; i++) {
+    mcsec_sam_result_t res;
+    const uint8_t *p = w[i].bytes;
+    int carries_signature = 0;
+    for (unsigned c = 0; c < p[9]; c++)
+      carries_signature |=
+          p[MCSEC_SAM_BLOCK_HEADER_LEN + c * MCSEC_SAM_CARRIED_LEN] <
+          MCSEC_SAM_SIG_SYMBOLS;
+    if (carries_signature) {
+      lost++;
+      continue;
+    }
+    CHECK_STATUS (
+        mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].bytes, w[i].len, &res),
+        MCSEC_OK);
+    received += res.outcome != MCSEC_SAM_CARRIER;
+  }
+  mcsec_sam_verifier_flush (v);
+  printf ("  block 64: %zu packets carrying signature symbols lost, %u of "
+          "%zu received verified\n",
+          lost, t.verified, received);
+  CHECK (lost >= 10);
+  CHECK (t.verified == received);
+  CHECK (t.failed == 0);
+  mcsec_sam_verifier_free (v);
+  EVP_PKEY_free (k);
+  EVP_PKEY_free (pub);
+}
+
 /* A sender restarts (a new signer, the same key, its ESP counters going
  * on from its counter store): its receivers follow. */
 static void
@@ -418,6 +463,7 @@ main (void)
   test_block_insider ();
   test_block_overhead_and_replay ();
   test_block_restart ();
+  test_block_signature_symbols_lost ();
   test_malformed ();
   return test_done ("test-sam");
 }
