@@ -617,22 +617,31 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
     return NULL;
   }
   gst_buffer_resize (out, (gssize)res.payload_offset, (gssize)res.payload_len);
-  if (res.outcome == MCSEC_SAM_PENDING) {
+  /* pending datagrams are counted by their event; the others now */
+  switch (res.outcome) {
+  case MCSEC_SAM_PENDING:
     ss->pending++;
     self->sam_total.pending++;
-  } else if (res.payload_offset == MCSEC_SAM_SIGNED_HEADER_LEN &&
-             res.outcome == MCSEC_SAM_VERIFIED) {
-    /* a per-packet signature: counted here (block members by events) */
+    break;
+  case MCSEC_SAM_VERIFIED:
     ss->verified++;
     self->sam_total.verified++;
+    break;
+  case MCSEC_SAM_FAILED:
+    ss->failed++;
+    self->sam_total.failed++;
+    break;
+  default:
+    ss->unverifiable++;
+    self->sam_total.unverifiable++;
+    break;
   }
   if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL) {
-    if (res.outcome != MCSEC_SAM_VERIFIED && res.outcome != MCSEC_SAM_PENDING) {
-      gst_buffer_unref (out); /* a late member judged failed */
-      return NULL;
-    }
     mark_source (out, info->sender_id,
-                 res.outcome == MCSEC_SAM_VERIFIED ? "verified" : "pending");
+                 res.outcome == MCSEC_SAM_VERIFIED  ? "verified"
+                 : res.outcome == MCSEC_SAM_PENDING ? "pending"
+                 : res.outcome == MCSEC_SAM_FAILED  ? "failed"
+                                                    : "unverifiable");
     return out;
   }
   /* required: everything waits, in arrival order */

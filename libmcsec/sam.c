@@ -1020,7 +1020,7 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
               ? MCSEC_SAM_VERIFIED
               : (p->decided == MCSEC_SAM_UNVERIFIABLE ? MCSEC_SAM_UNVERIFIABLE
                                                       : MCSEC_SAM_FAILED);
-      emit (v, s, p, index, res->outcome);
+      /* the verdict is in the result: no event for this one */
       p = NULL;
     } else if (p != NULL && !p->have[index]) {
       st = member_hash (v->md, v->sha, spi, sender_id, counter, block, index,

@@ -227,12 +227,18 @@ run_loss (EVP_PKEY *key, EVP_PKEY *pub, unsigned block, double loss,
     CHECK_STATUS (
         mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].bytes, w[i].len, &res),
         MCSEC_OK);
-    /* a data packet is pending, or judged on the spot when it arrives
-     * after its block was decided (the event says so too) */
+    /* a data packet is pending (verdict by event), or judged on the spot
+     * when it arrives after its block was decided */
     if (res.outcome != MCSEC_SAM_CARRIER) {
       received++;
       CHECK (res.payload_len == 100);
     }
+    if (res.outcome == MCSEC_SAM_VERIFIED)
+      t.verified++;
+    else if (res.outcome == MCSEC_SAM_FAILED)
+      t.failed++;
+    else if (res.outcome == MCSEC_SAM_UNVERIFIABLE)
+      t.unverifiable++;
   }
   mcsec_sam_verifier_flush (v);
   CHECK (t.failed == 0);

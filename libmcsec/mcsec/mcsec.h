@@ -294,6 +294,10 @@ MCSEC_API mcsec_status_t mcsec_sam_carrier (mcsec_sam_signer_t *signer,
                                             uint8_t *out, size_t out_size,
                                             size_t *out_len) MCSEC_WARN_UNUSED;
 
+/* The outcome of mcsec_sam_verify for one packet: VERIFIED, FAILED or
+ * UNVERIFIABLE are verdicts given at once (per-packet signatures; block
+ * members arriving after their block was decided); PENDING ones get their
+ * verdict later, through exactly one event. */
 typedef enum {
   MCSEC_SAM_VERIFIED = 1,     /* the sender's signature covers it */
   MCSEC_SAM_PENDING = 2,      /* a block member: decided later (event) */
