@@ -32,7 +32,7 @@ GType gst_mcsec_sam_policy_get_type (void);
 
 /* The custom meta mcsecdec puts on datagrams in the optional and required
  * policies: a structure with sender-id (uint) and sam (string: "verified",
- * "pending", "unverified", "failed"). */
+ * "pending", "unverified", "failed", "unverifiable"). */
 #define GST_MCSEC_SOURCE_META "GstMcsecSourceMeta"
 
 /* PEM keys for source authentication; errors name the file. */
