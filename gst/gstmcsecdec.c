@@ -1069,24 +1069,20 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
   GError *err = NULL;
 
   GST_OBJECT_LOCK (self);
-  /* a sender's identity and counter store cannot change under a running
-   * SA: moving them could make a counter repeat */
+  /* replay window, Sender-ID width, caps and source settings are fixed
+   * while the element runs */
   if (!gst_mcsec_property_mutable (GST_ELEMENT (self), pspec)) {
     GST_OBJECT_UNLOCK (self);
     return;
   }
   switch (prop_id) {
   case PROP_KEY:
-    if (!gst_mcsec_key_set_buffer (&self->key, g_value_get_boxed (value)))
-      GST_WARNING_OBJECT (self, "key: longer than any key material");
-    self->settings_changed = TRUE;
-    break;
   case PROP_KEY_FILE:
-    if (g_value_get_string (value) &&
-        !gst_mcsec_key_load_file (&self->key, g_value_get_string (value),
-                                  &err)) {
+    if (!gst_mcsec_key_set_property (&self->key, prop_id == PROP_KEY_FILE,
+                                     value, &err)) {
       GST_OBJECT_UNLOCK (self);
-      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+      gst_mcsec_post_settings_error (GST_ELEMENT (self),
+                                     g_strdup (err->message));
       g_error_free (err);
       return;
     }

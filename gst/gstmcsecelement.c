@@ -156,8 +156,10 @@ gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path, GError **error)
   gboolean ok = FALSE;
 
   gst_mcsec_key_clear (key);
-  if (!g_file_get_contents (path, &text, &len, error))
+  if (!g_file_get_contents (path, &text, &len, error)) {
+    g_prefix_error (error, "key-file: ");
     return FALSE;
+  }
   for (gsize i = 0; i < len; i++) {
     int hi, lo;
     if (g_ascii_isspace (text[i]))
@@ -276,4 +278,20 @@ gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
+                            const GValue *value, GError **error)
+{
+  if (from_file) {
+    const gchar *path = g_value_get_string (value);
+    return path == NULL || gst_mcsec_key_load_file (key, path, error);
+  }
+  if (gst_mcsec_key_set_buffer (key, g_value_get_boxed (value)))
+    return TRUE;
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+               "key: longer than any key material (%d bytes)",
+               MCSEC_MAX_KEY_MATERIAL_LEN);
+  return FALSE;
 }

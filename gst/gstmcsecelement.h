@@ -59,6 +59,12 @@ gboolean gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf);
 gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
                                   GError **error);
 
+/* The `key` (a GstBuffer) and `key-file` (a path) properties, with the
+ * object lock held.  FALSE when unusable: *error names the property (the
+ * caller posts it once unlocked). */
+gboolean gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
+                                     const GValue *value, GError **error);
+
 /* Build an SA; on failure NULL and *error says which setting is wrong
  * (callers post it with GST_ELEMENT_ERROR once they hold no lock). */
 mcsec_sa_t *gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite,

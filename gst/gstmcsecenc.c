@@ -531,15 +531,12 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   }
   switch (prop_id) {
   case PROP_KEY:
-    if (!gst_mcsec_key_set_buffer (&self->key, g_value_get_boxed (value)))
-      GST_WARNING_OBJECT (self, "key: longer than any key material");
-    break;
   case PROP_KEY_FILE:
-    if (g_value_get_string (value) &&
-        !gst_mcsec_key_load_file (&self->key, g_value_get_string (value),
-                                  &err)) {
+    if (!gst_mcsec_key_set_property (&self->key, prop_id == PROP_KEY_FILE,
+                                     value, &err)) {
       GST_OBJECT_UNLOCK (self);
-      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("%s", err->message), (NULL));
+      gst_mcsec_post_settings_error (GST_ELEMENT (self),
+                                     g_strdup (err->message));
       g_error_free (err);
       return;
     }

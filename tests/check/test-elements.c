@@ -586,7 +586,22 @@ GST_START_TEST (test_bad_settings_are_named)
   text = start_and_get_error (enc);
   fail_unless (strstr (text, "'key'") != NULL, "%s", text);
   g_free (text);
-  g_object_set (enc, "key", NULL, "key-file", "/nonexistent/mcsec.key", NULL);
+  /* an unreadable key file is an error naming the property */
+  {
+    GstBus *bus = gst_bus_new ();
+    GstMessage *msg;
+    GError *err = NULL;
+    gst_element_set_bus (enc, bus);
+    g_object_set (enc, "key-file", "/nonexistent/mcsec.key", NULL);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &err, NULL);
+    fail_unless (strstr (err->message, "key-file") != NULL, "%s", err->message);
+    g_error_free (err);
+    gst_message_unref (msg);
+    gst_element_set_bus (enc, NULL);
+    gst_object_unref (bus);
+  }
   gst_object_unref (enc);
   enc = gst_element_factory_make ("mcsecenc", NULL);
   gst_buffer_unref (short_key);
