@@ -267,7 +267,7 @@ main (int argc, char **argv)
   gst_message_unref (eos);
   gst_object_unref (bus);
   /* let the last packets arrive */
-  g_usleep (500 * 1000);
+  g_usleep (1000 * 1000);
   check_bus (rx_good, "receiver");
   check_bus (rx_bad, "receiver with the wrong key");
 

@@ -90,7 +90,7 @@ timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
   ! udpsink host=127.0.0.1 port="$port"
 # a live receiver has no end: once the packets are in, interrupt it; -e
 # turns that into an end of stream, which flushes what is held
-sleep 1
+sleep 2
 kill -INT "$rx_pid"
 wait "$rx_pid"
 rx_pid=
