@@ -105,4 +105,9 @@ mcsec_status_t mcsec_replay_check (const mcsec_replay_t *w, uint32_t window,
  * mcsec_replay_check said OK). */
 void mcsec_replay_update (mcsec_replay_t *w, uint32_t window, uint64_t counter);
 
+/* ---- sam.c ---- */
+
+/* The SIMD GF(2^8) code agrees with the portable code: 1, else 0. */
+int mcsec_sam_gf_selftest (void);
+
 #endif /* MCSEC_PRIVATE_H */
