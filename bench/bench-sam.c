@@ -251,7 +251,7 @@ int
 main (int argc, char **argv)
 {
   static const char *algs[] = {"ed25519", "ecdsa-p256"};
-  static const unsigned blocks[] = {16, 32, 64, 128};
+  static const unsigned blocks[] = {16, 32, 64, 128, 256};
   double sha, esp;
 
   if (argc > 1 && strcmp (argv[1], "--quick") == 0) {

@@ -71,7 +71,7 @@ static const struct {
                                    "setting 'signing-key': must be an "
                                    "Ed25519 or ECDSA P-256 key"},
     [MCSEC_ERR_BAD_BLOCK_SIZE] = {"bad-block-size",
-                                  "setting 'block-size': must be 8 to 128"},
+                                  "setting 'block-size': must be 8 to 256"},
     [MCSEC_ERR_NO_SENDER_KEY] = {"no-sender-key",
                                  "no trusted public key for this sender"},
     [MCSEC_ERR_SIGNATURE] = {"signature", "source signature did not verify"},

@@ -239,13 +239,37 @@ mcsec_sam_gf_selftest (void)
   return 1;
 }
 
-/* Cauchy coefficient of parity j on data symbol i, for a block of n
- * packets: data symbols 0..n+3 use the field elements 0..n+3, parity j
- * uses n+4+j; all distinct, so every square submatrix is invertible. */
+/* Cauchy coefficient of parity j on data symbol l of a code with d data
+ * symbols: data symbols use the field elements 0..d-1, parity j uses d+j;
+ * all distinct, so every square submatrix is invertible.  (d + j <= 255.) */
 static inline uint8_t
-cauchy (unsigned n, unsigned j, unsigned i)
+cauchy (unsigned d, unsigned j, unsigned l)
 {
-  return gf_inv ((uint8_t)((n + 4 + j) ^ i));
+  return gf_inv ((uint8_t)((d + j) ^ l));
+}
+
+/* How a block of n packets is coded: G codes (1, or 2 above
+ * MCSEC_SAM_ONE_CODE_MAX packets).  Code g has the hashes of the positions
+ * i with i % G == g, in order, and code 0 also the 4 signature symbols
+ * (data index n + s).  Parity symbol id 4 + p belongs to code p % G, as its
+ * parity p / G.  Fills the global data indices of code g into idx; returns
+ * their count. */
+static unsigned
+codes_of (unsigned n)
+{
+  return n > MCSEC_SAM_ONE_CODE_MAX ? 2 : 1;
+}
+
+static unsigned
+code_members (unsigned n, unsigned g, unsigned *idx)
+{
+  unsigned G = codes_of (n), d = 0;
+  for (unsigned i = g; i < n; i += G)
+    idx[d++] = i;
+  if (g == 0)
+    for (unsigned k = 0; k < MCSEC_SAM_SIG_SYMBOLS; k++)
+      idx[d++] = n + k;
+  return d;
 }
 
 /* ---- keys and signatures ---- */
@@ -451,6 +475,8 @@ struct mcsec_sam_signer {
   auth_t auth[AUTH_QUEUE]; /* FIFO: auth[head] first */
   unsigned head, count;
   uint8_t msg[BLOCK_MESSAGE_MAX]; /* scratch: the block message */
+  uint8_t gather[MCSEC_SAM_ONE_CODE_MAX + MCSEC_SAM_SIG_SYMBOLS]
+                [MCSEC_SAM_SYMBOL_LEN];
 };
 
 size_t
@@ -541,7 +567,7 @@ static mcsec_status_t
 finish_block (mcsec_sam_signer_t *s)
 {
   uint8_t *msg = s->msg;
-  unsigned n = s->index, want, m;
+  unsigned n = s->index, want, m, G, d0;
   uint8_t (*data)[MCSEC_SAM_SYMBOL_LEN] = s->hashes;
   auth_t *a;
   mcsec_status_t st;
@@ -565,21 +591,32 @@ finish_block (mcsec_sam_signer_t *s)
   if (want < MCSEC_SAM_SIG_SYMBOLS)
     want = MCSEC_SAM_SIG_SYMBOLS;
   m = want - MCSEC_SAM_SIG_SYMBOLS;
-  if (n + MCSEC_SAM_SIG_SYMBOLS + m > MCSEC_SAM_MAX_SYMBOLS)
-    m = MCSEC_SAM_MAX_SYMBOLS - n - MCSEC_SAM_SIG_SYMBOLS;
+  G = codes_of (n);
+  /* every code's field: data + parity <= 256; and ids fit in a byte */
+  d0 = (n + G - 1) / G + MCSEC_SAM_SIG_SYMBOLS;
+  if (m > G * (MCSEC_SAM_MAX_SYMBOLS - d0))
+    m = G * (MCSEC_SAM_MAX_SYMBOLS - d0);
+  if (m > MCSEC_SAM_MAX_SYMBOLS - MCSEC_SAM_SIG_SYMBOLS)
+    m = MCSEC_SAM_MAX_SYMBOLS - MCSEC_SAM_SIG_SYMBOLS;
   memset (a, 0, sizeof (*a));
   a->used = 1;
   a->block = s->block;
   a->n = n;
   a->total = MCSEC_SAM_SIG_SYMBOLS + m;
   memcpy (a->sym, data[n], MCSEC_SAM_SIG_LEN);
-  for (unsigned j = 0; j < m; j++) {
-    uint8_t coef[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
-    for (unsigned i = 0; i < n + MCSEC_SAM_SIG_SYMBOLS; i++)
-      coef[i] = cauchy (n, j, i);
-    sym_dot (a->sym[MCSEC_SAM_SIG_SYMBOLS + j],
-             (const uint8_t (*)[MCSEC_SAM_SYMBOL_LEN])data, coef,
-             n + MCSEC_SAM_SIG_SYMBOLS);
+  for (unsigned g = 0; g < G; g++) {
+    unsigned idx[MCSEC_SAM_ONE_CODE_MAX + MCSEC_SAM_SIG_SYMBOLS];
+    unsigned d = code_members (n, g, idx);
+    /* the code's data symbols side by side, for the dot product */
+    for (unsigned l = 0; l < d; l++)
+      memcpy (s->gather[l], data[idx[l]], MCSEC_SAM_SYMBOL_LEN);
+    for (unsigned p = g; p < m; p += G) {
+      uint8_t coef[MCSEC_SAM_ONE_CODE_MAX + MCSEC_SAM_SIG_SYMBOLS];
+      for (unsigned l = 0; l < d; l++)
+        coef[l] = cauchy (d, p / G, l);
+      sym_dot (a->sym[MCSEC_SAM_SIG_SYMBOLS + p],
+               (const uint8_t (*)[MCSEC_SAM_SYMBOL_LEN])s->gather, coef, d);
+    }
   }
   s->count++;
   s->block++;
@@ -631,7 +668,7 @@ write_block_header (mcsec_sam_signer_t *s, uint8_t type, uint32_t block,
       count++;
     }
     out[7] = (uint8_t)(block - a->block);
-    out[8] = (uint8_t)a->n;
+    out[8] = (uint8_t)(a->n - 1);
     if (a->next == a->total) {
       a->used = 0;
       s->head = (s->head + 1) % AUTH_QUEUE;
@@ -743,7 +780,7 @@ typedef struct {
   pending_t pend[MCSEC_SAM_PENDING_BLOCKS + 1];
 } sender_t;
 
-#define DECODE_MAX (MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS)
+#define DECODE_MAX (MCSEC_SAM_ONE_CODE_MAX + MCSEC_SAM_SIG_SYMBOLS)
 
 struct mcsec_sam_verifier {
   mcsec_sam_event_fn fn;
@@ -882,6 +919,85 @@ decide (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p,
   p->decided = outcome;
 }
 
+/* Rebuild the unknown data symbols of code g of block p (n packets).
+ * Returns 1 when all of them are known now, 0 when more symbols are
+ * needed. */
+static int
+solve_code (mcsec_sam_verifier_t *v, pending_t *p, unsigned n, unsigned g)
+{
+  uint8_t (*a)[DECODE_MAX] = v->a;
+  uint8_t (*rhs)[MCSEC_SAM_SYMBOL_LEN] = v->rhs;
+  unsigned G = codes_of (n), idx[DECODE_MAX], d, k = 0;
+  unsigned unknown[DECODE_MAX], known[DECODE_MAX], rows[DECODE_MAX];
+  unsigned n_rows = 0;
+
+  d = code_members (n, g, idx);
+  for (unsigned l = 0; l < d; l++) {
+    unsigned i = idx[l];
+    known[l] = i < n ? p->have[i] : p->sym_have[i - n];
+    if (!known[l])
+      unknown[k++] = l;
+  }
+  if (k == 0)
+    return 1;
+  /* parity p of the whole block is parity p / G of code p % G */
+  for (unsigned id = MCSEC_SAM_SIG_SYMBOLS;
+       id < MCSEC_SAM_MAX_SYMBOLS && n_rows < k; id++) {
+    unsigned par = id - MCSEC_SAM_SIG_SYMBOLS;
+    if (p->sym_have[id] && par % G == g && d + par / G <= 255)
+      rows[n_rows++] = par / G;
+  }
+  if (n_rows < k)
+    return 0;
+  /* rhs_r = parity_r - sum over known data of coef * data */
+  for (unsigned r = 0; r < k; r++) {
+    unsigned j = rows[r];
+    memcpy (rhs[r], p->sym[MCSEC_SAM_SIG_SYMBOLS + j * G + g],
+            MCSEC_SAM_SYMBOL_LEN);
+    for (unsigned l = 0; l < d; l++)
+      if (known[l])
+        sym_addmul (rhs[r], p->hash[idx[l]], cauchy (d, j, l));
+    for (unsigned c = 0; c < k; c++)
+      a[r][c] = cauchy (d, j, unknown[c]);
+  }
+  /* Gauss-Jordan over GF(2^8); a Cauchy matrix is never singular */
+  for (unsigned c = 0; c < k; c++) {
+    unsigned piv = c;
+    while (piv < k && a[piv][c] == 0)
+      piv++;
+    if (piv == k)
+      return 0;
+    if (piv != c) {
+      uint8_t t[DECODE_MAX];
+      uint8_t tr[MCSEC_SAM_SYMBOL_LEN];
+      memcpy (t, a[c], k);
+      memcpy (a[c], a[piv], k);
+      memcpy (a[piv], t, k);
+      memcpy (tr, rhs[c], sizeof (tr));
+      memcpy (rhs[c], rhs[piv], sizeof (tr));
+      memcpy (rhs[piv], tr, sizeof (tr));
+    }
+    {
+      uint8_t inv = gf_inv (a[c][c]);
+      for (unsigned x = 0; x < k; x++)
+        a[c][x] = gf_mul (a[c][x], inv);
+      for (unsigned b = 0; b < MCSEC_SAM_SYMBOL_LEN; b++)
+        rhs[c][b] = gf_mul (rhs[c][b], inv);
+    }
+    for (unsigned r = 0; r < k; r++) {
+      uint8_t f = a[r][c];
+      if (r == c || f == 0)
+        continue;
+      for (unsigned x = 0; x < k; x++)
+        a[r][x] ^= gf_mul (f, a[c][x]);
+      sym_addmul (rhs[r], rhs[c], f);
+    }
+  }
+  for (unsigned c = 0; c < k; c++)
+    memcpy (p->hash[idx[unknown[c]]], rhs[c], MCSEC_SAM_SYMBOL_LEN);
+  return 1;
+}
+
 /* Solve for the unknown data symbols of block p, then check the
  * signature.  Returns 1 when decided (verified or failed), 0 when more
  * symbols are needed. */
@@ -889,10 +1005,7 @@ static int
 try_decode (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p)
 {
   uint8_t *msg = v->msg;
-  uint8_t (*a)[DECODE_MAX] = v->a;
-  uint8_t (*rhs)[MCSEC_SAM_SYMBOL_LEN] = v->rhs;
-  unsigned n, k = 0, unknown[DECODE_MAX], rows[DECODE_MAX], n_rows = 0;
-  unsigned known[DECODE_MAX];
+  unsigned n, G;
   size_t len;
 
   if (p->decided)
@@ -900,69 +1013,15 @@ try_decode (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p)
   if (p->n < 0)
     return 0;
   n = (unsigned)p->n;
-  /* data symbols: hashes 0..n-1 (known if received), signature n..n+3
-   * (known if its carried symbol arrived) */
-  for (unsigned i = 0; i < n + MCSEC_SAM_SIG_SYMBOLS; i++) {
-    int have = i < n ? p->have[i] : p->sym_have[i - n]; /* carried ids 0..3 */
-    if (i >= n && have)
-      memcpy (p->hash[i], p->sym[i - n], MCSEC_SAM_SYMBOL_LEN);
-    known[i] = (unsigned)have;
-    if (!have)
-      unknown[k++] = i;
-  }
-  for (unsigned id = MCSEC_SAM_SIG_SYMBOLS;
-       id < MCSEC_SAM_MAX_SYMBOLS && n_rows < k; id++)
-    if (p->sym_have[id])
-      rows[n_rows++] = id - MCSEC_SAM_SIG_SYMBOLS;
-  if (n_rows < k)
-    return 0;
-  if (k > 0) {
-    /* rhs_r = parity_r - sum over known data of coef * data */
-    for (unsigned r = 0; r < k; r++) {
-      unsigned j = rows[r];
-      memcpy (rhs[r], p->sym[j + MCSEC_SAM_SIG_SYMBOLS], MCSEC_SAM_SYMBOL_LEN);
-      for (unsigned i = 0; i < n + MCSEC_SAM_SIG_SYMBOLS; i++)
-        if (known[i])
-          sym_addmul (rhs[r], p->hash[i], cauchy (n, j, i));
-      for (unsigned c = 0; c < k; c++)
-        a[r][c] = cauchy (n, j, unknown[c]);
-    }
-    /* Gauss-Jordan over GF(2^8); a Cauchy matrix is never singular */
-    for (unsigned c = 0; c < k; c++) {
-      unsigned piv = c;
-      while (piv < k && a[piv][c] == 0)
-        piv++;
-      if (piv == k)
-        return 0;
-      if (piv != c) {
-        uint8_t t[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS];
-        uint8_t tr[MCSEC_SAM_SYMBOL_LEN];
-        memcpy (t, a[c], k);
-        memcpy (a[c], a[piv], k);
-        memcpy (a[piv], t, k);
-        memcpy (tr, rhs[c], sizeof (tr));
-        memcpy (rhs[c], rhs[piv], sizeof (tr));
-        memcpy (rhs[piv], tr, sizeof (tr));
-      }
-      {
-        uint8_t inv = gf_inv (a[c][c]);
-        for (unsigned x = 0; x < k; x++)
-          a[c][x] = gf_mul (a[c][x], inv);
-        for (unsigned b = 0; b < MCSEC_SAM_SYMBOL_LEN; b++)
-          rhs[c][b] = gf_mul (rhs[c][b], inv);
-      }
-      for (unsigned r = 0; r < k; r++) {
-        uint8_t f = a[r][c];
-        if (r == c || f == 0)
-          continue;
-        for (unsigned x = 0; x < k; x++)
-          a[r][x] ^= gf_mul (f, a[c][x]);
-        sym_addmul (rhs[r], rhs[c], f);
-      }
-    }
-    for (unsigned c = 0; c < k; c++)
-      memcpy (p->hash[unknown[c]], rhs[c], MCSEC_SAM_SYMBOL_LEN);
-  }
+  G = codes_of (n);
+  /* the signature symbols received directly are data of code 0 */
+  for (unsigned k = 0; k < MCSEC_SAM_SIG_SYMBOLS; k++)
+    if (p->sym_have[k])
+      memcpy (p->hash[n + k], p->sym[k], MCSEC_SAM_SYMBOL_LEN);
+  /* every code must be whole before the signature can be checked */
+  for (unsigned g = 0; g < G; g++)
+    if (!solve_code (v, p, n, g))
+      return 0;
   len = block_message (msg, s->sender_id, p->block, n, p->hash);
   decide (v, s, p,
           verify_raw (s->key, s->alg, msg, len, p->hash[n]) == MCSEC_OK
@@ -1086,19 +1145,13 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
   block = mcsec_load_be32 (pkt + 2);
   index = pkt[6];
   delta = pkt[7];
-  auth_n = pkt[8];
+  auth_n = (unsigned)pkt[8] + 1;
   count = pkt[9];
   if (count > MCSEC_SAM_MAX_CARRIED ||
       len < MCSEC_SAM_BLOCK_HEADER_LEN + (size_t)count * MCSEC_SAM_CARRIED_LEN)
     return MCSEC_ERR_MALFORMED;
-  if (index >= MCSEC_SAM_BLOCK_MAX ||
-      (count > 0 && (delta == 0 || auth_n < 1 || auth_n > MCSEC_SAM_BLOCK_MAX)))
+  if (index >= MCSEC_SAM_BLOCK_MAX || (count > 0 && delta == 0))
     return MCSEC_ERR_MALFORMED;
-  for (unsigned c = 0; c < count; c++) {
-    unsigned id = pkt[MCSEC_SAM_BLOCK_HEADER_LEN + c * MCSEC_SAM_CARRIED_LEN];
-    if (id >= MCSEC_SAM_MAX_SYMBOLS - auth_n)
-      return MCSEC_ERR_MALFORMED;
-  }
   res->block = block;
   res->index = index;
   res->payload_offset =

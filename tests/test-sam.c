@@ -278,6 +278,16 @@ test_block_losses (int alg)
   f = run_loss (k, pub, 128, 0.20, 0, 8, 0);
   printf ("  alg %d, block 128: 20%% random loss: %.4f verified\n", alg, f);
   CHECK (f >= 0.99);
+  /* above 128 packets a block is coded as two interleaved codes */
+  f = run_loss (k, pub, 256, 0, 0, 9, 1);
+  printf ("  alg %d, block 256: reordered, no loss: %.4f verified\n", alg, f);
+  CHECK (f == 1.0);
+  f = run_loss (k, pub, 256, 0.20, 0, 10, 0);
+  printf ("  alg %d, block 256: 20%% random loss: %.4f verified\n", alg, f);
+  CHECK (f >= 0.99);
+  f = run_loss (k, pub, 200, 0.20, 0, 11, 0);
+  printf ("  alg %d, block 200: 20%% random loss: %.4f verified\n", alg, f);
+  CHECK (f >= 0.99);
   EVP_PKEY_free (k);
   EVP_PKEY_free (pub);
 }

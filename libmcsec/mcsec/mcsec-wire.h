@@ -113,10 +113,10 @@
  * type 1, per-packet signature:
  *   signature (64)
  * type 2, member of a signed block; type 3, carrier only (no datagram):
- *   block (4, BE) | index (1) | n (1) | prev_n (1) | count (1) |
+ *   block (4, BE) | index (1) | delta (1) | auth_n - 1 (1) | count (1) |
  *   count x ( symbol id (1) | symbol (16) )
- * where the symbols belong to the authenticator of block `block - 1`
- * (prev_n packets); docs/source-authentication.md explains the code. */
+ * where the symbols belong to the authenticator of block `block - delta`
+ * (auth_n packets); docs/source-authentication.md explains the code. */
 #define MCSEC_SAM_TYPE_SIGNED 1
 #define MCSEC_SAM_TYPE_BLOCK 2
 #define MCSEC_SAM_TYPE_CARRIER 3
@@ -130,10 +130,13 @@
 #define MCSEC_SAM_BLOCK_HEADER_LEN 10
 #define MCSEC_SAM_CARRIED_LEN (1 + MCSEC_SAM_SYMBOL_LEN)
 #define MCSEC_SAM_BLOCK_MIN 8
-#define MCSEC_SAM_BLOCK_MAX 128
+#define MCSEC_SAM_BLOCK_MAX 256
 #define MCSEC_SAM_BLOCK_DEFAULT 64
-/* data symbols + parity symbols of one block share GF(2^8): <= 256 */
+/* symbol ids are one byte; the data and parity symbols of one code share
+ * GF(2^8), so a block of more than MCSEC_SAM_ONE_CODE_MAX packets is cut
+ * into two interleaved codes (even and odd positions) */
 #define MCSEC_SAM_MAX_SYMBOLS 256
+#define MCSEC_SAM_ONE_CODE_MAX 128
 /* authenticator symbols per packet, in hundredths (0.75 per packet) */
 #define MCSEC_SAM_CARRY_PERCENT_DEFAULT 75
 /* at most this many symbols ride on one packet */

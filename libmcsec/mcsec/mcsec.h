@@ -76,7 +76,7 @@ typedef enum {
   MCSEC_ERR_CORRUPT_STATE, /* the store holds no valid record */
   /* source authentication */
   MCSEC_ERR_BAD_SIGNING_KEY, /* setting "signing-key": not Ed25519/P-256 */
-  MCSEC_ERR_BAD_BLOCK_SIZE,  /* setting "block-size": not 8..128 */
+  MCSEC_ERR_BAD_BLOCK_SIZE,  /* setting "block-size": not 8..256 */
   MCSEC_ERR_NO_SENDER_KEY,   /* no public key for this Sender-ID */
   MCSEC_ERR_SIGNATURE,       /* the source signature did not verify */
   MCSEC_STATUS_COUNT_
