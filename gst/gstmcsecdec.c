@@ -1066,7 +1066,7 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
                             GParamSpec *pspec)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (object);
-  GError *err = NULL;
+  gchar *error = NULL;
 
   GST_OBJECT_LOCK (self);
   /* replay window, Sender-ID width, caps and source settings are fixed
@@ -1079,11 +1079,9 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_KEY:
   case PROP_KEY_FILE:
     if (!gst_mcsec_key_set_property (&self->key, prop_id == PROP_KEY_FILE,
-                                     value, &err)) {
+                                     value, &error)) {
       GST_OBJECT_UNLOCK (self);
-      gst_mcsec_post_settings_error (GST_ELEMENT (self),
-                                     g_strdup (err->message));
-      g_error_free (err);
+      gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
       return;
     }
     self->settings_changed = TRUE;

@@ -282,16 +282,21 @@ gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
 
 gboolean
 gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
-                            const GValue *value, GError **error)
+                            const GValue *value, gchar **error)
 {
+  GError *err = NULL;
+
   if (from_file) {
     const gchar *path = g_value_get_string (value);
-    return path == NULL || gst_mcsec_key_load_file (key, path, error);
+    if (path == NULL || gst_mcsec_key_load_file (key, path, &err))
+      return TRUE;
+    *error = g_strdup (err->message);
+    g_error_free (err);
+    return FALSE;
   }
   if (gst_mcsec_key_set_buffer (key, g_value_get_boxed (value)))
     return TRUE;
-  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-               "key: longer than any key material (%d bytes)",
-               MCSEC_MAX_KEY_MATERIAL_LEN);
+  *error = g_strdup_printf ("key: longer than any key material (%d bytes)",
+                            MCSEC_MAX_KEY_MATERIAL_LEN);
   return FALSE;
 }

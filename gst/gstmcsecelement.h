@@ -61,9 +61,9 @@ gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
 
 /* The `key` (a GstBuffer) and `key-file` (a path) properties, with the
  * object lock held.  FALSE when unusable: *error names the property (the
- * caller posts it once unlocked). */
+ * caller posts it with gst_mcsec_post_settings_error once unlocked). */
 gboolean gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
-                                     const GValue *value, GError **error);
+                                     const GValue *value, gchar **error);
 
 /* Build an SA; on failure NULL and *error says which setting is wrong
  * (callers post it with GST_ELEMENT_ERROR once they hold no lock). */

@@ -254,9 +254,9 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
     st = MCSEC_ERR_INVALID_ARG;
     goto drop;
   }
-  if (in.size > MCSEC_ESP_MAX_PAYLOAD_LEN ||
-      (self->signer &&
-       in.size + mcsec_sam_max_overhead () > MCSEC_ESP_MAX_PAYLOAD_LEN)) {
+  /* with source data the datagram must leave room for it */
+  if (in.size + (self->signer ? mcsec_sam_max_overhead () : 0) >
+      MCSEC_ESP_MAX_PAYLOAD_LEN) {
     gst_buffer_unmap (inbuf, &in);
     st = MCSEC_ERR_PAYLOAD_TOO_LONG;
     goto drop;
@@ -520,7 +520,7 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
                             GParamSpec *pspec)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (object);
-  GError *err = NULL;
+  gchar *error = NULL;
 
   GST_OBJECT_LOCK (self);
   /* a sender's identity and counter store cannot change under a running
@@ -533,11 +533,9 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_KEY:
   case PROP_KEY_FILE:
     if (!gst_mcsec_key_set_property (&self->key, prop_id == PROP_KEY_FILE,
-                                     value, &err)) {
+                                     value, &error)) {
       GST_OBJECT_UNLOCK (self);
-      gst_mcsec_post_settings_error (GST_ELEMENT (self),
-                                     g_strdup (err->message));
-      g_error_free (err);
+      gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
       return;
     }
     break;

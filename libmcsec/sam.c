@@ -41,6 +41,9 @@ static uint8_t gf_log[256];
 static uint8_t gf_mul_tab[256][256];
 static pthread_once_t gf_once = PTHREAD_ONCE_INIT;
 static void gf_init_simd (void);
+static void (*sym_addmul_impl) (uint8_t *, const uint8_t *, uint8_t);
+static void (*sym_dot_impl) (uint8_t *, const uint8_t (*)[MCSEC_SAM_SYMBOL_LEN],
+                             const uint8_t *, unsigned);
 
 static void
 gf_init (void)
@@ -150,11 +153,6 @@ sym_dot_avx2 (uint8_t *dst, const uint8_t (*src)[MCSEC_SAM_SYMBOL_LEN],
     sym_addmul_ssse3 (dst, src[i], coef[i]);
 }
 
-static void (*sym_addmul_impl) (uint8_t *, const uint8_t *,
-                                uint8_t) = sym_addmul_table;
-static void (*sym_dot_impl) (uint8_t *, const uint8_t (*)[MCSEC_SAM_SYMBOL_LEN],
-                             const uint8_t *, unsigned) = sym_dot_table;
-
 static void
 gf_init_simd (void)
 {
@@ -173,6 +171,19 @@ gf_init_simd (void)
     sym_dot_impl = sym_dot_avx2;
 }
 
+#else
+static void
+gf_init_simd (void)
+{
+}
+#endif
+
+/* The symbol arithmetic in use: portable unless gf_init_simd found better. */
+static void (*sym_addmul_impl) (uint8_t *, const uint8_t *,
+                                uint8_t) = sym_addmul_table;
+static void (*sym_dot_impl) (uint8_t *, const uint8_t (*)[MCSEC_SAM_SYMBOL_LEN],
+                             const uint8_t *, unsigned) = sym_dot_table;
+
 static inline void
 sym_addmul (uint8_t *dst, const uint8_t *src, uint8_t c)
 {
@@ -185,25 +196,6 @@ sym_dot (uint8_t *dst, const uint8_t (*src)[MCSEC_SAM_SYMBOL_LEN],
 {
   sym_dot_impl (dst, src, coef, count);
 }
-#else
-static void
-gf_init_simd (void)
-{
-}
-
-static inline void
-sym_addmul (uint8_t *dst, const uint8_t *src, uint8_t c)
-{
-  sym_addmul_table (dst, src, c);
-}
-
-static inline void
-sym_dot (uint8_t *dst, const uint8_t (*src)[MCSEC_SAM_SYMBOL_LEN],
-         const uint8_t *coef, unsigned count)
-{
-  sym_dot_table (dst, src, coef, count);
-}
-#endif
 
 /* The SIMD code against the portable code on pseudo-random data: 1 when
  * they agree (or there is no SIMD code), 0 otherwise.  For the tests. */
@@ -703,7 +695,6 @@ mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
                         digest);
     if (st == MCSEC_OK)
       st = sign_raw (s->key, s->alg, digest, sizeof (digest), out + 2);
-    OPENSSL_cleanse (digest, sizeof (digest));
     if (st)
       return st;
     memmove (out + MCSEC_SAM_SIGNED_HEADER_LEN, datagram, len);
@@ -768,7 +759,6 @@ typedef struct {
               [MCSEC_SAM_SYMBOL_LEN];
   uint8_t sym_have[MCSEC_SAM_MAX_SYMBOLS];
   uint8_t sym[MCSEC_SAM_MAX_SYMBOLS][MCSEC_SAM_SYMBOL_LEN];
-  unsigned n_have, n_sym;
 } pending_t;
 
 typedef struct {
@@ -1187,7 +1177,6 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
         return st;
       p->have[index] = 1;
       p->counter[index] = counter;
-      p->n_have++;
       res->outcome = MCSEC_SAM_PENDING;
     } else {
       /* a second packet at this position, or a block given up on */
@@ -1214,7 +1203,6 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
           if (!ap->sym_have[e[0]]) {
             ap->sym_have[e[0]] = 1;
             memcpy (ap->sym[e[0]], e + 1, MCSEC_SAM_SYMBOL_LEN);
-            ap->n_sym++;
           }
         }
       }

@@ -13,27 +13,19 @@
 
 #include <mcsec/mcsec.h>
 
+#include "fuzz-file.h"
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static char path[64];
+  const char *path = fuzz_write_file ("store", data, size);
   mcsec_counter_store_t *store;
   uint64_t first, limit;
-  FILE *f;
 
-  if (path[0] == '\0')
-    snprintf (path, sizeof (path), "/tmp/mcsec-fuzz-store-%ld.ctr",
-              (long)getpid ());
-  f = fopen (path, "wb");
-  if (f == NULL)
+  if (path == NULL)
     return 0;
-  if (size && fwrite (data, 1, size, f) != size) {
-    fclose (f);
-    return 0;
-  }
-  fclose (f);
   if (mcsec_counter_store_open (path, 16, &store, &first, &limit) == MCSEC_OK) {
     uint64_t first2, limit2;
     if (limit != first + 16 || first == 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-file.h"
 #include "gstmcsecelement.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
@@ -18,23 +19,13 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static char path[64];
+  const char *path = fuzz_write_file ("key", data, size);
   GstMcsecKey key;
   GError *err = NULL;
   size_t digits = 0, others = 0;
-  FILE *f;
 
-  if (path[0] == '\0')
-    snprintf (path, sizeof (path), "/tmp/mcsec-fuzz-key-%ld.hex",
-              (long)getpid ());
-  f = fopen (path, "wb");
-  if (f == NULL)
+  if (path == NULL)
     return 0;
-  if (size && fwrite (data, 1, size, f) != size) {
-    fclose (f);
-    return 0;
-  }
-  fclose (f);
   for (size_t i = 0; i < size; i++) {
     if (g_ascii_isxdigit (data[i]))
       digits++;
