@@ -43,7 +43,10 @@
 #endif
 
 #include "gstmcsecelement.h"
+#include <openssl/x509.h>
+
 #include "gstmcsecdec.h"
+#include "gstmcsecmembership.h"
 
 #define GST_CAT_DEFAULT gst_mcsec_debug
 
@@ -122,6 +125,13 @@ struct _GstMcsecDec {
   GstBufferPool *pool;
   gboolean caps_sent;
   Counters total;
+
+  /* keys from a membership (mcseckeysrc), when the pipeline has one */
+  GstMcsecMembership *membership;
+  gulong changed_id;
+  gboolean msa_dirty;
+  GHashTable *member_spis; /* SPIs installed from the membership */
+  gboolean sam_policy_set; /* sam-policy given explicitly */
   guint64 dummies;
   gboolean warned[MCSEC_STATUS_COUNT_];
 };
@@ -293,6 +303,9 @@ gst_mcsec_dec_clear_keys (GstMcsecDec *self)
     self->db = NULL;
   g_hash_table_remove_all (self->sa_stats);
   self->prop_spi = self->prev_prop_spi = 0;
+  /* the membership's SAs come back at the next packet */
+  g_hash_table_remove_all (self->member_spis);
+  self->msa_dirty = TRUE;
   GST_OBJECT_UNLOCK (self);
 }
 
@@ -844,6 +857,61 @@ push_ready (GstMcsecDec *self)
   return gst_pad_push_list (self->srcpad, ready);
 }
 
+/* Called with the object lock: install what the membership holds, remove
+ * what it no longer holds, trust its senders' keys. */
+static void
+sync_membership (GstMcsecDec *self)
+{
+  mcsec_msa_t *msa = gst_mcsec_membership_get_msa (self->membership);
+  GHashTableIter it;
+  gpointer key;
+
+  self->msa_dirty = FALSE;
+  if (self->db == NULL)
+    return;
+  for (gsize i = 0; msa && i < msa->n_sas; i++) {
+    mcsec_sa_config_t cfg = {0};
+    mcsec_sa_t *sa = NULL;
+    guint32 spi = msa->sas[i].spi;
+    if (g_hash_table_contains (self->member_spis, GUINT_TO_POINTER (spi)))
+      continue;
+    cfg.spi = spi;
+    cfg.suite = msa->sas[i].suite;
+    cfg.key = msa->sas[i].key;
+    cfg.key_len = msa->sas[i].key_len;
+    cfg.sender_id_bits = msa->sender_id_bits;
+    cfg.replay_window = self->replay_window;
+    if (mcsec_sa_new (&cfg, &sa) == MCSEC_OK && add_sa (self, sa))
+      g_hash_table_add (self->member_spis, GUINT_TO_POINTER (spi));
+    else
+      GST_WARNING_OBJECT (self, "cannot install SA 0x%08x", spi);
+  }
+  g_hash_table_iter_init (&it, self->member_spis);
+  while (g_hash_table_iter_next (&it, &key, NULL)) {
+    gboolean held = FALSE;
+    for (gsize i = 0; msa && i < msa->n_sas; i++)
+      held |= msa->sas[i].spi == GPOINTER_TO_UINT (key);
+    if (!held) {
+      remove_sa (self, GPOINTER_TO_UINT (key));
+      g_hash_table_iter_remove (&it);
+    }
+  }
+  for (gsize i = 0; msa && i < msa->n_senders; i++) {
+    const guint8 *p = msa->senders[i].spki;
+    EVP_PKEY *k = d2i_PUBKEY (NULL, &p, (long)msa->senders[i].spki_len);
+    if (k == NULL || self->verifier == NULL ||
+        mcsec_sam_verifier_add_sender (
+            self->verifier, msa->senders[i].sender_id, k) != MCSEC_OK)
+      GST_WARNING_OBJECT (self, "unusable key for sender-id %u",
+                          msa->senders[i].sender_id);
+    EVP_PKEY_free (k);
+  }
+  /* a group whose senders sign: check them unless told otherwise */
+  if (msa && msa->sam && !self->sam_policy_set)
+    self->sam_policy = GST_MCSEC_SAM_REQUIRED;
+  mcsec_msa_free (msa);
+}
+
 /* Process one buffer (consumed); for an SPI no SA has, ask the
  * application first (request-key). */
 static GstBuffer *
@@ -860,6 +928,14 @@ process (GstMcsecDec *self, GstBuffer *buf)
     gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_unref (buf);
     return NULL;
+  }
+  if (self->membership) {
+    /* keys come from the membership: no one to ask about other SPIs */
+    if (self->msa_dirty)
+      sync_membership (self);
+    out = unprotect_one (self, buf);
+    GST_OBJECT_UNLOCK (self);
+    return out;
   }
   if (self->db != NULL &&
       gst_buffer_get_size (buf) >= MCSEC_ESP_MIN_PACKET_LEN &&
@@ -1102,6 +1178,7 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
     break;
   case PROP_SAM_POLICY:
     self->sam_policy = g_value_get_enum (value);
+    self->sam_policy_set = TRUE;
     break;
   case PROP_SENDER_KEYS:
     g_free (self->sender_keys);
@@ -1172,12 +1249,72 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
   GST_OBJECT_UNLOCK (self);
 }
 
+static void
+on_membership_changed (GstMcsecMembership *m, gpointer data)
+{
+  GstMcsecDec *self = data;
+
+  (void)m;
+  GST_OBJECT_LOCK (self);
+  self->msa_dirty = TRUE;
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+drop_membership (GstMcsecDec *self)
+{
+  GstMcsecMembership *m;
+  gulong id;
+
+  GST_OBJECT_LOCK (self);
+  m = self->membership;
+  id = self->changed_id;
+  self->membership = NULL;
+  self->changed_id = 0;
+  GST_OBJECT_UNLOCK (self);
+  if (m) {
+    g_signal_handler_disconnect (m, id);
+    gst_object_unref (m);
+  }
+}
+
+static void
+gst_mcsec_dec_set_context (GstElement *element, GstContext *context)
+{
+  GstMcsecDec *self = GST_MCSEC_DEC (element);
+  GstMcsecMembership *m = gst_mcsec_membership_from_context (context);
+
+  if (m) {
+    GST_OBJECT_LOCK (self);
+    if (self->membership == NULL) {
+      self->membership = gst_object_ref (m);
+      self->msa_dirty = TRUE;
+      self->changed_id = g_signal_connect (
+          m, "changed", G_CALLBACK (on_membership_changed), self);
+      GST_INFO_OBJECT (self, "keys from the membership of group %s",
+                       gst_mcsec_membership_group (m));
+    }
+    GST_OBJECT_UNLOCK (self);
+    gst_object_unref (m);
+  }
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
+}
+
 static GstStateChangeReturn
 gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (element);
   GstStateChangeReturn ret;
   gchar *error = NULL;
+
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    gboolean ask;
+    GST_OBJECT_LOCK (self);
+    ask = self->membership == NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (ask) /* an mcseckeysrc in the pipeline answers */
+      gst_mcsec_membership_request (element);
+  }
 
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     GstBufferPool *pool = gst_mcsec_pool_new ();
@@ -1212,6 +1349,18 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_UNLOCK (self);
     gst_mcsec_pool_free (pool);
   }
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
+    GHashTableIter it;
+    gpointer key;
+    drop_membership (self);
+    /* the membership's SAs go with it */
+    GST_OBJECT_LOCK (self);
+    g_hash_table_iter_init (&it, self->member_spis);
+    while (g_hash_table_iter_next (&it, &key, NULL))
+      remove_sa (self, GPOINTER_TO_UINT (key));
+    g_hash_table_remove_all (self->member_spis);
+    GST_OBJECT_UNLOCK (self);
+  }
   return ret;
 }
 
@@ -1220,6 +1369,8 @@ gst_mcsec_dec_finalize (GObject *object)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (object);
 
+  drop_membership (self);
+  g_hash_table_unref (self->member_spis);
   mcsec_sadb_free (self->db);
   g_hash_table_unref (self->sa_stats);
   g_hash_table_unref (self->requested);
@@ -1249,6 +1400,7 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
   gobject_class->get_property = gst_mcsec_dec_get_property;
   gobject_class->finalize = gst_mcsec_dec_finalize;
   element_class->change_state = gst_mcsec_dec_change_state;
+  element_class->set_context = gst_mcsec_dec_set_context;
 
   g_object_class_install_property (
       gobject_class, PROP_KEY,
@@ -1479,6 +1631,7 @@ gst_mcsec_dec_init (GstMcsecDec *self)
     self->db = NULL;
   self->sa_stats = g_hash_table_new_full (NULL, NULL, NULL, sa_stats_free);
   self->requested = g_hash_table_new (NULL, NULL);
+  self->member_spis = g_hash_table_new (NULL, NULL);
   self->sam_policy = GST_MCSEC_SAM_OFF;
   self->sam_max_hold = 4096;
   self->sam_max_latency = GST_SECOND;

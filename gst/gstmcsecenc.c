@@ -45,6 +45,7 @@
 
 #include "gstmcsecelement.h"
 #include "gstmcsecenc.h"
+#include "gstmcsecmembership.h"
 
 #define GST_CAT_DEFAULT gst_mcsec_debug
 
@@ -77,6 +78,16 @@ struct _GstMcsecEnc {
   guint8 *sam_buf; /* the SAM-wrapped datagram, before ESP */
   gsize sam_buf_size;
   guint64 sam_signed, sam_carriers;
+
+  /* keys from a membership (mcseckeysrc), when the pipeline has one */
+  GstMcsecMembership *membership;
+  gulong changed_id;
+  gboolean msa_dirty; /* the membership changed since we looked */
+  gint slot;          /* our Sender-ID among the member's, -1: none yet */
+  guint32 msa_sender_id;
+  GCond key_cond; /* signalled on membership changes and flushes */
+  gboolean flushing;
+  guint64 key_waits;
 
   /* statistics, under the object lock */
   guint64 packets, bytes_in, bytes_out, dropped;
@@ -318,22 +329,131 @@ emit_pending (GstMcsecEnc *self, const PendingSignals *sig)
   }
 }
 
-/* Called with the object lock. */
+/* Called with the object lock: the SA from the membership's MSA.  *wait
+ * is set while there is no SA to send with yet.  A fresh SA object (from
+ * counter 1) is made only for a new (SPI, Sender-ID) pair: the controller
+ * never hands out a Sender-ID twice under a key, and each mcsecenc of a
+ * membership uses a Sender-ID of its own (slot), never a released one. */
 static gboolean
-ensure_sa (GstMcsecEnc *self, gchar **error)
+ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
 {
-  if (self->sa && !self->settings_changed)
+  mcsec_msa_t *msa;
+  const mcsec_msa_sa_t *send = NULL;
+  gboolean current_listed = FALSE;
+  guint32 sid;
+
+  if (self->sa && !self->msa_dirty)
     return TRUE;
-  if (!build_sa (self, error))
+  msa = gst_mcsec_membership_get_msa (self->membership);
+  self->msa_dirty = FALSE;
+  if (msa == NULL) {
+    *wait = TRUE;
+    return TRUE;
+  }
+  if (!msa->may_send) {
+    *error = g_strdup_printf (
+        "mcseckeysrc: the membership of group %s does not allow sending "
+        "(set role=sender on mcseckeysrc)",
+        gst_mcsec_membership_group (self->membership));
+    mcsec_msa_free (msa);
     return FALSE;
+  }
+  if (self->slot < 0) {
+    self->slot = gst_mcsec_membership_claim_sender (self->membership);
+    if (self->slot < 0) {
+      *error = g_strdup_printf (
+          "mcseckeysrc: all %u Sender-IDs of the membership are in use or "
+          "were used (one per mcsecenc, and again after each restart of it): "
+          "raise senders on mcseckeysrc",
+          gst_mcsec_membership_sender_slots (self->membership));
+      mcsec_msa_free (msa);
+      return FALSE;
+    }
+  }
+  if ((gsize)self->slot >= msa->n_sender_ids) {
+    mcsec_msa_free (msa);
+    *wait = TRUE;
+    return TRUE;
+  }
+  sid = msa->sender_ids[self->slot];
+  for (gsize i = 0; i < msa->n_sas; i++) {
+    if (msa->sas[i].sending)
+      send = &msa->sas[i];
+    if (self->sa && msa->sas[i].spi == mcsec_sa_spi (self->sa))
+      current_listed = TRUE;
+  }
+  if (send == NULL) {
+    /* nothing active yet; an SA we hold but that left the MSA is over */
+    if (!current_listed || self->msa_sender_id != sid)
+      reset_sa (self);
+    *wait = self->sa == NULL;
+  } else if (self->sa == NULL || mcsec_sa_spi (self->sa) != send->spi ||
+             self->msa_sender_id != sid) {
+    mcsec_sa_config_t cfg = {0};
+    mcsec_sa_t *sa = NULL;
+    mcsec_status_t st;
+    cfg.spi = send->spi;
+    cfg.suite = send->suite;
+    cfg.key = send->key;
+    cfg.key_len = send->key_len;
+    cfg.sender_id_bits = msa->sender_id_bits;
+    cfg.soft_packets = self->soft_packets;
+    cfg.hard_packets = self->hard_packets;
+    st = mcsec_sa_new (&cfg, &sa);
+    if (st == MCSEC_OK)
+      st = mcsec_sa_set_sender (sa, sid, 0, 0);
+    if (st) {
+      *error = g_strdup_printf ("mcseckeysrc: unusable SA 0x%08x: %s",
+                                send->spi, mcsec_status_message (st));
+      mcsec_sa_free (sa);
+      mcsec_msa_free (msa);
+      return FALSE;
+    }
+    reset_sa (self);
+    self->sa = sa;
+    self->spi = send->spi;
+    self->cipher = send->suite;
+    self->sender_id = sid;
+    self->sender_id_bits = msa->sender_id_bits;
+    self->msa_sender_id = sid;
+    self->hard_limit_signalled = FALSE;
+    GST_INFO_OBJECT (self, "sending with SA 0x%08x (%s) as sender-id %u",
+                     send->spi, mcsec_suite_name (send->suite), sid);
+  }
+  mcsec_msa_free (msa);
+  return TRUE;
+}
+
+/* Called with the object lock.  *wait is set when keys are still to come
+ * from the membership. */
+static gboolean
+ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
+{
+  *wait = FALSE;
+  if (self->membership) {
+    if (!ensure_member_sa (self, wait, error))
+      return FALSE;
+    if (*wait)
+      return TRUE;
+  } else if (!self->sa || self->settings_changed) {
+    if (!build_sa (self, error))
+      return FALSE;
+  }
   /* the signer outlives rekeys: a block may span two SAs */
-  if (self->signing_key_file && self->signer == NULL) {
+  if (self->signer == NULL &&
+      (self->signing_key_file ||
+       (self->membership &&
+        gst_mcsec_membership_sender_slots (self->membership)))) {
     GError *err = NULL;
-    EVP_PKEY *key = gst_mcsec_load_private_key (self->signing_key_file, &err);
+    EVP_PKEY *key =
+        self->signing_key_file
+            ? gst_mcsec_load_private_key (self->signing_key_file, &err)
+            : gst_mcsec_membership_get_sam_key (self->membership);
     mcsec_status_t st;
     if (key == NULL) {
-      *error = g_strdup (err->message);
-      g_error_free (err);
+      *error = g_strdup (err ? err->message
+                             : "mcseckeysrc: no signing key for this sender");
+      g_clear_error (&err);
       return FALSE;
     }
     st = mcsec_sam_signer_new (self->sam_scheme, key, self->sam_block_size, 0,
@@ -347,9 +467,11 @@ ensure_sa (GstMcsecEnc *self, gchar **error)
     }
     self->sam_buf_size = MCSEC_ESP_MAX_PAYLOAD_LEN + mcsec_sam_max_overhead ();
     self->sam_buf = g_malloc (self->sam_buf_size);
-    GST_INFO_OBJECT (
-        self, "signing sources with %s (%s)", self->signing_key_file,
-        self->sam_scheme == MCSEC_SAM_BLOCK ? "blocks" : "per packet");
+    GST_INFO_OBJECT (self, "signing sources with %s (%s)",
+                     self->signing_key_file ? self->signing_key_file
+                                            : "the membership's key",
+                     self->sam_scheme == MCSEC_SAM_BLOCK ? "blocks"
+                                                         : "per packet");
   }
   return TRUE;
 }
@@ -365,21 +487,46 @@ free_signer (GstMcsecEnc *self)
   g_clear_pointer (&self->sam_buf, g_free);
 }
 
+/* Called with the object lock: an SA to send with, waiting for the
+ * membership's keys if needed (a sender sends nothing before it has them).
+ * GST_FLOW_OK, or an error already posted / flushing. */
+static GstFlowReturn
+acquire_sa (GstMcsecEnc *self)
+{
+  gchar *error = NULL;
+  gboolean wait;
+
+  for (;;) {
+    if (!ensure_sa (self, &wait, &error)) {
+      GST_OBJECT_UNLOCK (self);
+      gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
+      GST_OBJECT_LOCK (self);
+      return GST_FLOW_ERROR;
+    }
+    if (!wait)
+      return GST_FLOW_OK;
+    if (self->flushing)
+      return GST_FLOW_FLUSHING;
+    self->key_waits++;
+    GST_DEBUG_OBJECT (self, "waiting for keys from mcseckeysrc");
+    g_cond_wait (&self->key_cond, GST_OBJECT_GET_LOCK (self));
+  }
+}
+
 static GstFlowReturn
 gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
-  gchar *error = NULL;
+  GstFlowReturn ret;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
   GstBuffer *out;
 
   (void)pad;
   GST_OBJECT_LOCK (self);
-  if (!ensure_sa (self, &error)) {
+  if ((ret = acquire_sa (self)) != GST_FLOW_OK) {
     GST_OBJECT_UNLOCK (self);
-    gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_unref (buf);
-    return GST_FLOW_ERROR;
+    return ret;
   }
   sig.spi = self->spi;
   out = protect_one (self, buf, &sig);
@@ -393,7 +540,7 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 static GstFlowReturn
 gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 {
-  gchar *error = NULL;
+  GstFlowReturn ret;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
   guint n = gst_buffer_list_length (list);
@@ -401,12 +548,11 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 
   (void)pad;
   GST_OBJECT_LOCK (self);
-  if (!ensure_sa (self, &error)) {
+  if ((ret = acquire_sa (self)) != GST_FLOW_OK) {
     GST_OBJECT_UNLOCK (self);
-    gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_list_unref (list);
     gst_buffer_list_unref (outlist);
-    return GST_FLOW_ERROR;
+    return ret;
   }
   sig.spi = self->spi;
   for (guint i = 0; i < n; i++) {
@@ -430,6 +576,13 @@ gst_mcsec_enc_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
 
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START ||
+      GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
+    GST_OBJECT_LOCK (self);
+    self->flushing = GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START;
+    g_cond_broadcast (&self->key_cond);
+    GST_OBJECT_UNLOCK (self);
+  }
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
     /* the last block's authenticator goes out before the end */
     GstBufferList *list = gst_buffer_list_new ();
@@ -630,21 +783,57 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
   GST_OBJECT_UNLOCK (self);
 }
 
+static void
+drop_membership (GstMcsecEnc *self)
+{
+  GstMcsecMembership *m;
+  gulong id;
+
+  GST_OBJECT_LOCK (self);
+  m = self->membership;
+  id = self->changed_id;
+  self->membership = NULL;
+  self->changed_id = 0;
+  self->slot = -1;
+  GST_OBJECT_UNLOCK (self);
+  if (m) {
+    g_signal_handler_disconnect (m, id);
+    gst_object_unref (m);
+  }
+}
+
 static GstStateChangeReturn
 gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (element);
   GstStateChangeReturn ret;
   gchar *error = NULL;
+  gboolean wait;
 
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    gboolean ask;
+    GST_OBJECT_LOCK (self);
+    ask = self->membership == NULL;
+    GST_OBJECT_UNLOCK (self);
+    if (ask) /* an mcseckeysrc in the pipeline answers */
+      gst_mcsec_membership_request (element);
+  }
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    /* a chain function waiting for keys lets go */
+    GST_OBJECT_LOCK (self);
+    self->flushing = TRUE;
+    g_cond_broadcast (&self->key_cond);
+    GST_OBJECT_UNLOCK (self);
+  }
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     GstBufferPool *pool = gst_mcsec_pool_new ();
     if (pool == NULL)
       return GST_STATE_CHANGE_FAILURE;
     GST_OBJECT_LOCK (self);
     self->pool = pool;
+    self->flushing = FALSE;
     /* settings errors show up now, not at the first buffer */
-    if (!ensure_sa (self, &error)) {
+    if (!ensure_sa (self, &wait, &error)) {
       GST_OBJECT_UNLOCK (self);
       gst_mcsec_post_settings_error (element, error);
       return GST_STATE_CHANGE_FAILURE;
@@ -657,12 +846,54 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_LOCK (self);
     reset_sa (self);
     free_signer (self);
+    /* counters restart with a new SA object: never under the same
+     * Sender-ID, so the next start takes another one */
+    self->slot = -1;
+    self->msa_dirty = TRUE;
     pool = self->pool;
     self->pool = NULL;
     GST_OBJECT_UNLOCK (self);
     gst_mcsec_pool_free (pool);
   }
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL)
+    drop_membership (self);
   return ret;
+}
+
+static void
+on_membership_changed (GstMcsecMembership *m, gpointer data)
+{
+  GstMcsecEnc *self = data;
+
+  (void)m;
+  GST_OBJECT_LOCK (self);
+  self->msa_dirty = TRUE;
+  g_cond_broadcast (&self->key_cond);
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_mcsec_enc_set_context (GstElement *element, GstContext *context)
+{
+  GstMcsecEnc *self = GST_MCSEC_ENC (element);
+  GstMcsecMembership *m = gst_mcsec_membership_from_context (context);
+
+  if (m) {
+    GST_OBJECT_LOCK (self);
+    if (self->membership == NULL) {
+      self->membership = gst_object_ref (m);
+      self->msa_dirty = TRUE;
+      self->slot = -1;
+      self->changed_id = g_signal_connect (
+          m, "changed", G_CALLBACK (on_membership_changed), self);
+      g_cond_broadcast (&self->key_cond);
+      GST_INFO_OBJECT (self, "keys from the membership of group %s",
+                       gst_mcsec_membership_group (m));
+    }
+    GST_OBJECT_UNLOCK (self);
+    gst_object_unref (m);
+  }
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
 static void
@@ -670,6 +901,8 @@ gst_mcsec_enc_finalize (GObject *object)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (object);
 
+  drop_membership (self);
+  g_cond_clear (&self->key_cond);
   reset_sa (self);
   free_signer (self);
   g_free (self->signing_key_file);
@@ -689,6 +922,7 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
   gobject_class->get_property = gst_mcsec_enc_get_property;
   gobject_class->finalize = gst_mcsec_enc_finalize;
   element_class->change_state = gst_mcsec_enc_change_state;
+  element_class->set_context = gst_mcsec_enc_set_context;
 
   g_object_class_install_property (
       gobject_class, PROP_KEY,
@@ -873,4 +1107,6 @@ gst_mcsec_enc_init (GstMcsecEnc *self)
   self->sender_id_bits = MCSEC_SENDER_ID_BITS_DEFAULT;
   self->sam_scheme = MCSEC_SAM_BLOCK;
   self->sam_block_size = MCSEC_SAM_BLOCK_DEFAULT;
+  self->slot = -1;
+  g_cond_init (&self->key_cond);
 }

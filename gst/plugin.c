@@ -8,6 +8,7 @@
 
 #include "gstmcsecdec.h"
 #include "gstmcsecenc.h"
+#include "gstmcseckeysrc.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -16,6 +17,7 @@ plugin_init (GstPlugin *plugin)
 
   ok |= GST_ELEMENT_REGISTER (mcsecenc, plugin);
   ok |= GST_ELEMENT_REGISTER (mcsecdec, plugin);
+  ok |= GST_ELEMENT_REGISTER (mcseckeysrc, plugin);
   return ok;
 }
 

@@ -75,6 +75,12 @@ static const struct {
     [MCSEC_ERR_NO_SENDER_KEY] = {"no-sender-key",
                                  "no trusted public key for this sender"},
     [MCSEC_ERR_SIGNATURE] = {"signature", "source signature did not verify"},
+    [MCSEC_ERR_STALE_UPDATE] = {"stale-update",
+                                "key update older than the last one applied"},
+    [MCSEC_ERR_TLS] = {"tls", "the TLS connection failed"},
+    [MCSEC_ERR_BAD_CREDENTIALS] =
+        {"bad-credentials",
+         "settings 'certificate'/'private-key'/'ca': unusable file"},
 };
 
 const char *

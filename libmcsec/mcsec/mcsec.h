@@ -79,6 +79,10 @@ typedef enum {
   MCSEC_ERR_BAD_BLOCK_SIZE,  /* setting "block-size": not 8..256 */
   MCSEC_ERR_NO_SENDER_KEY,   /* no public key for this Sender-ID */
   MCSEC_ERR_SIGNATURE,       /* the source signature did not verify */
+  /* key management (MIKE) */
+  MCSEC_ERR_STALE_UPDATE,    /* an update not newer than the last applied */
+  MCSEC_ERR_TLS,             /* the TLS connection failed */
+  MCSEC_ERR_BAD_CREDENTIALS, /* certificate, key or CA file unusable */
   MCSEC_STATUS_COUNT_
 } mcsec_status_t;
 

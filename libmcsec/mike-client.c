@@ -1,0 +1,526 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mike-client.c: the member's I/O.  One thread per client runs TLS 1.3 to
+ * the controller, feeds the member state machine (mike.c) and reconnects
+ * with backoff when the connection is lost; the keys stay in the member
+ * meanwhile.  Events go to the caller's callback from that thread, outside
+ * the client's lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "mcsec/mcsec-mike.h"
+
+#define IO_TIMEOUT_MS 5000
+
+struct mcsec_client {
+  char *host, *port, *server_name;
+  mcsec_client_event_fn on_event;
+  void *data;
+  SSL_CTX *ctx;
+  pthread_mutex_t lock; /* guards member */
+  mcsec_member_t *member;
+  pthread_t thread;
+  int started;
+  volatile int stop;
+  int wake[2];
+};
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static char *
+fmt_error (const char *setting, const char *path, const char *what)
+{
+  char buf[512];
+  unsigned long e = ERR_peek_last_error ();
+  snprintf (buf, sizeof buf, "%s: %s %s%s%s", setting, what, path,
+            e ? ": " : "", e ? ERR_reason_error_string (e) : "");
+  ERR_clear_error ();
+  return strdup (buf);
+}
+
+/* "host:port", "[v6]:port" */
+static int
+split_address (const char *addr, char **host, char **port)
+{
+  const char *colon;
+
+  if (addr == NULL)
+    return 0;
+  if (addr[0] == '[') {
+    const char *end = strchr (addr, ']');
+    if (end == NULL || end[1] != ':' || end[2] == '\0')
+      return 0;
+    *host = strndup (addr + 1, (size_t)(end - addr - 1));
+    *port = strdup (end + 2);
+  } else {
+    colon = strrchr (addr, ':');
+    if (colon == NULL || colon == addr || colon[1] == '\0')
+      return 0;
+    *host = strndup (addr, (size_t)(colon - addr));
+    *port = strdup (colon + 1);
+  }
+  return *host && *port;
+}
+
+mcsec_status_t
+mcsec_client_new (const mcsec_client_config_t *cfg, mcsec_client_t **out,
+                  char **error)
+{
+  mcsec_client_t *c;
+  mcsec_status_t st;
+
+  *error = NULL;
+  if (cfg == NULL || out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  c = calloc (1, sizeof *c);
+  if (c == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  c->wake[0] = c->wake[1] = -1;
+  pthread_mutex_init (&c->lock, NULL);
+  c->on_event = cfg->on_event;
+  c->data = cfg->data;
+  if (!split_address (cfg->controller, &c->host, &c->port)) {
+    *error = strdup ("controller: expected HOST:PORT");
+    st = MCSEC_ERR_INVALID_ARG;
+    goto fail;
+  }
+  c->server_name =
+      strdup (cfg->controller_name ? cfg->controller_name : c->host);
+  c->ctx = SSL_CTX_new (TLS_client_method ());
+  if (c->server_name == NULL || c->ctx == NULL) {
+    st = MCSEC_ERR_NO_MEMORY;
+    goto fail;
+  }
+  SSL_CTX_set_min_proto_version (c->ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version (c->ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify (c->ctx, SSL_VERIFY_PEER, NULL);
+  st = MCSEC_ERR_BAD_CREDENTIALS;
+  if (cfg->certificate == NULL ||
+      SSL_CTX_use_certificate_chain_file (c->ctx, cfg->certificate) != 1) {
+    *error = fmt_error ("certificate", cfg->certificate ? cfg->certificate : "",
+                        "cannot use the certificate in");
+    goto fail;
+  }
+  if (cfg->private_key == NULL ||
+      SSL_CTX_use_PrivateKey_file (c->ctx, cfg->private_key,
+                                   SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key (c->ctx) != 1) {
+    *error = fmt_error ("private-key", cfg->private_key ? cfg->private_key : "",
+                        "cannot use (or does not match the certificate)");
+    goto fail;
+  }
+  if (cfg->ca == NULL ||
+      SSL_CTX_load_verify_locations (c->ctx, cfg->ca, NULL) != 1) {
+    *error = fmt_error ("ca", cfg->ca ? cfg->ca : "", "cannot load the CA in");
+    goto fail;
+  }
+  st = mcsec_member_new (&cfg->member, &c->member);
+  if (st) {
+    *error = strdup (st == MCSEC_ERR_BAD_SIGNING_KEY
+                         ? "signing-key: a sender needs an Ed25519 or "
+                           "ECDSA P-256 source authentication key"
+                         : "group/role: invalid");
+    goto fail;
+  }
+  if (pipe2 (c->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    st = MCSEC_ERR_IO;
+    goto fail;
+  }
+  *out = c;
+  return MCSEC_OK;
+
+fail:
+  mcsec_client_free (c);
+  return st;
+}
+
+/* Emit the member's events, outside the lock. */
+static void
+dispatch (mcsec_client_t *c)
+{
+  mcsec_member_event_t ev;
+  for (;;) {
+    int have;
+    pthread_mutex_lock (&c->lock);
+    have = mcsec_member_next_event (c->member, &ev);
+    pthread_mutex_unlock (&c->lock);
+    if (!have)
+      return;
+    if (c->on_event)
+      c->on_event (&ev, c->data);
+  }
+}
+
+static void
+emit (mcsec_client_t *c, mcsec_member_event_type_t type, const char *text)
+{
+  mcsec_member_event_t ev;
+  memset (&ev, 0, sizeof ev);
+  ev.type = type;
+  snprintf (ev.text, sizeof ev.text, "%s", text ? text : "");
+  if (c->on_event)
+    c->on_event (&ev, c->data);
+}
+
+/* Wait for fd (or only for the wake pipe with fd < 0) until deadline;
+ * 1 readable, 0 timeout, -1 stop. */
+static int
+wait_for (mcsec_client_t *c, int fd, short events, uint64_t deadline)
+{
+  struct pollfd p[2] = {{c->wake[0], POLLIN, 0}, {fd, events, 0}};
+  uint64_t now = now_ms ();
+  int timeout = deadline > now ? (int)(deadline - now) : 0;
+  int n = poll (p, fd >= 0 ? 2 : 1, timeout);
+  if (c->stop)
+    return -1;
+  if (n > 0 && (p[0].revents & POLLIN)) {
+    char b[16];
+    while (read (c->wake[0], b, sizeof b) > 0)
+      ;
+  }
+  return n > 0 && fd >= 0 && p[1].revents ? 1 : 0;
+}
+
+static int
+tcp_connect (mcsec_client_t *c, char *why, size_t why_len)
+{
+  struct addrinfo hints = {0}, *res = NULL, *ai;
+  int fd = -1, rc;
+
+  hints.ai_socktype = SOCK_STREAM;
+  rc = getaddrinfo (c->host, c->port, &hints, &res);
+  if (rc != 0) {
+    snprintf (why, why_len, "cannot resolve %s: %s", c->host,
+              gai_strerror (rc));
+    return -1;
+  }
+  snprintf (why, why_len, "cannot connect to %s:%s", c->host, c->port);
+  for (ai = res; ai && fd < 0; ai = ai->ai_next) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    fd = socket (ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                 ai->ai_protocol);
+    if (fd < 0)
+      continue;
+    if (connect (fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
+        (errno != EINPROGRESS ||
+         wait_for (c, fd, POLLOUT, now_ms () + IO_TIMEOUT_MS) != 1 ||
+         getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) {
+      snprintf (why, why_len, "cannot connect to %s:%s: %s", c->host, c->port,
+                strerror (err ? err : errno));
+      close (fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo (res);
+  if (fd >= 0) {
+    int one = 1;
+    struct timeval tv = {IO_TIMEOUT_MS / 1000, 0};
+    /* blocking from here on, each read and write bounded in time */
+    fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK);
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  return fd;
+}
+
+static SSL *
+tls_connect (mcsec_client_t *c, int fd, char *why, size_t why_len)
+{
+  SSL *ssl = SSL_new (c->ctx);
+  struct in6_addr a6;
+  struct in_addr a4;
+  X509_VERIFY_PARAM *vp;
+
+  if (ssl == NULL)
+    return NULL;
+  vp = SSL_get0_param (ssl);
+  if (inet_pton (AF_INET, c->server_name, &a4) == 1 ||
+      inet_pton (AF_INET6, c->server_name, &a6) == 1)
+    X509_VERIFY_PARAM_set1_ip_asc (vp, c->server_name);
+  else {
+    SSL_set_tlsext_host_name (ssl, c->server_name);
+    X509_VERIFY_PARAM_set1_host (vp, c->server_name, 0);
+  }
+  SSL_set_fd (ssl, fd);
+  if (SSL_connect (ssl) != 1) {
+    long vr = SSL_get_verify_result (ssl);
+    unsigned long e = ERR_peek_last_error ();
+    if (vr != X509_V_OK)
+      snprintf (why, why_len, "TLS: controller certificate rejected: %s",
+                X509_verify_cert_error_string (vr));
+    else
+      snprintf (why, why_len, "TLS handshake failed: %s",
+                e ? ERR_reason_error_string (e) : "connection closed");
+    ERR_clear_error ();
+    SSL_free (ssl);
+    return NULL;
+  }
+  return ssl;
+}
+
+/* Write everything the member has queued; 0 on failure. */
+static int
+flush_output (mcsec_client_t *c, SSL *ssl)
+{
+  for (;;) {
+    const uint8_t *data;
+    uint8_t buf[4096];
+    size_t n;
+    int w;
+    pthread_mutex_lock (&c->lock);
+    n = mcsec_member_output (c->member, &data);
+    if (n > sizeof buf)
+      n = sizeof buf;
+    memcpy (buf, data, n);
+    pthread_mutex_unlock (&c->lock);
+    if (n == 0)
+      return 1;
+    w = SSL_write (ssl, buf, (int)n);
+    if (w <= 0) {
+      ERR_clear_error ();
+      return 0;
+    }
+    pthread_mutex_lock (&c->lock);
+    mcsec_member_written (c->member, (size_t)w);
+    pthread_mutex_unlock (&c->lock);
+  }
+}
+
+static int
+final_state (mcsec_client_t *c)
+{
+  mcsec_member_state_t s;
+  pthread_mutex_lock (&c->lock);
+  s = mcsec_member_state (c->member);
+  pthread_mutex_unlock (&c->lock);
+  return s == MCSEC_MEMBER_REFUSED || s == MCSEC_MEMBER_EVICTED;
+}
+
+/* One connection, until it fails or the client stops.  why says what
+ * ended it. */
+static void
+run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len)
+{
+  uint8_t buf[16384];
+  int dead = 0;
+
+  snprintf (why, why_len, "the controller closed the connection");
+  while (!c->stop) {
+    uint64_t next;
+    int r, n;
+    pthread_mutex_lock (&c->lock);
+    next = mcsec_member_tick (c->member, now_ms (), &dead);
+    pthread_mutex_unlock (&c->lock);
+    dispatch (c);
+    if (dead) {
+      snprintf (why, why_len, "the controller went silent");
+      return;
+    }
+    if (!flush_output (c, ssl)) {
+      snprintf (why, why_len, "cannot write to the controller");
+      return;
+    }
+    if (final_state (c))
+      return;
+    r = SSL_pending (ssl) > 0 ? 1 : wait_for (c, fd, POLLIN, next);
+    if (r < 0)
+      break;
+    if (r == 0)
+      continue;
+    n = SSL_read (ssl, buf, sizeof buf);
+    if (n <= 0) {
+      int e = SSL_get_error (ssl, n);
+      ERR_clear_error ();
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        continue;
+      return;
+    }
+    pthread_mutex_lock (&c->lock);
+    r = mcsec_member_receive (c->member, buf, (size_t)n, now_ms ()) == MCSEC_OK;
+    pthread_mutex_unlock (&c->lock);
+    OPENSSL_cleanse (buf, (size_t)n);
+    if (!r) {
+      dispatch (c);
+      snprintf (why, why_len, "protocol error from the controller");
+      return;
+    }
+  }
+  /* stopping: say goodbye if we can */
+  pthread_mutex_lock (&c->lock);
+  mcsec_member_leave (c->member);
+  pthread_mutex_unlock (&c->lock);
+  flush_output (c, ssl);
+  SSL_shutdown (ssl);
+}
+
+static void *
+client_thread (void *arg)
+{
+  mcsec_client_t *c = arg;
+  uint64_t backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
+  int was_up = 1; /* report the first failure too */
+  char why[MCSEC_MIKE_MAX_STRING + 1];
+
+  while (!c->stop && !final_state (c)) {
+    int fd = tcp_connect (c, why, sizeof why);
+    SSL *ssl = NULL;
+    if (fd >= 0)
+      ssl = tls_connect (c, fd, why, sizeof why);
+    if (ssl) {
+      pthread_mutex_lock (&c->lock);
+      mcsec_member_connected (c->member, now_ms ());
+      pthread_mutex_unlock (&c->lock);
+      emit (c, MCSEC_MEMBER_EV_CONNECTED, c->host);
+      backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
+      run_connection (c, ssl, fd, why, sizeof why);
+      SSL_free (ssl);
+      was_up = 1;
+    }
+    if (fd >= 0)
+      close (fd);
+    pthread_mutex_lock (&c->lock);
+    mcsec_member_disconnected (c->member, now_ms ());
+    pthread_mutex_unlock (&c->lock);
+    dispatch (c);
+    if (c->stop || final_state (c))
+      break;
+    if (was_up)
+      emit (c, MCSEC_MEMBER_EV_CONNECTION_LOST, why);
+    was_up = 0;
+    {
+      /* backoff with +-25% jitter; SA timers keep running meanwhile */
+      uint32_t r = 0;
+      uint64_t deadline;
+      RAND_bytes ((unsigned char *)&r, sizeof r);
+      deadline = now_ms () + backoff * 3 / 4 + r % (backoff / 2 + 1);
+      while (!c->stop && now_ms () < deadline) {
+        int dead;
+        uint64_t next;
+        pthread_mutex_lock (&c->lock);
+        next = mcsec_member_tick (c->member, now_ms (), &dead);
+        pthread_mutex_unlock (&c->lock);
+        dispatch (c);
+        if (wait_for (c, -1, 0, next < deadline ? next : deadline) < 0)
+          break;
+      }
+      backoff = backoff * 2 > MCSEC_MIKE_BACKOFF_MAX_MS
+                    ? MCSEC_MIKE_BACKOFF_MAX_MS
+                    : backoff * 2;
+    }
+  }
+  /* refused or evicted: keep ticking so retiring SAs go, until stopped */
+  while (!c->stop) {
+    int dead;
+    uint64_t next;
+    pthread_mutex_lock (&c->lock);
+    next = mcsec_member_tick (c->member, now_ms (), &dead);
+    pthread_mutex_unlock (&c->lock);
+    dispatch (c);
+    if (wait_for (c, -1, 0, next) < 0)
+      break;
+  }
+  return NULL;
+}
+
+mcsec_status_t
+mcsec_client_start (mcsec_client_t *c)
+{
+  if (c == NULL || c->started)
+    return MCSEC_ERR_INVALID_ARG;
+  c->stop = 0;
+  if (pthread_create (&c->thread, NULL, client_thread, c) != 0)
+    return MCSEC_ERR_NO_MEMORY;
+  c->started = 1;
+  return MCSEC_OK;
+}
+
+void
+mcsec_client_stop (mcsec_client_t *c)
+{
+  if (c == NULL || !c->started)
+    return;
+  c->stop = 1;
+  if (write (c->wake[1], "x", 1) < 0) {
+    /* the pipe is full: the thread is awake anyway */
+  }
+  pthread_join (c->thread, NULL);
+  c->started = 0;
+}
+
+void
+mcsec_client_free (mcsec_client_t *c)
+{
+  if (c == NULL)
+    return;
+  mcsec_client_stop (c);
+  mcsec_member_free (c->member);
+  SSL_CTX_free (c->ctx);
+  if (c->wake[0] >= 0)
+    close (c->wake[0]);
+  if (c->wake[1] >= 0)
+    close (c->wake[1]);
+  pthread_mutex_destroy (&c->lock);
+  free (c->host);
+  free (c->port);
+  free (c->server_name);
+  free (c);
+}
+
+mcsec_member_state_t
+mcsec_client_state (mcsec_client_t *c)
+{
+  mcsec_member_state_t s;
+  pthread_mutex_lock (&c->lock);
+  s = mcsec_member_state (c->member);
+  pthread_mutex_unlock (&c->lock);
+  return s;
+}
+
+mcsec_status_t
+mcsec_client_msa (mcsec_client_t *c, mcsec_msa_t **out)
+{
+  mcsec_status_t st;
+  pthread_mutex_lock (&c->lock);
+  st = mcsec_member_msa (c->member, out);
+  pthread_mutex_unlock (&c->lock);
+  return st;
+}
+
+uint64_t
+mcsec_client_generation (mcsec_client_t *c)
+{
+  uint64_t g;
+  pthread_mutex_lock (&c->lock);
+  g = mcsec_member_generation (c->member);
+  pthread_mutex_unlock (&c->lock);
+  return g;
+}

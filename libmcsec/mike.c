@@ -1,0 +1,1159 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mike.c: the MIKE codec and the member's state machine, without I/O
+ * (docs/mike-protocol.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "mcsec-private.h"
+#include "mcsec/mcsec-mike.h"
+
+static const char *const reason_names[] = {
+    [MCSEC_MIKE_REASON_UNKNOWN_GROUP] = "unknown-group",
+    [MCSEC_MIKE_REASON_NOT_AUTHORISED] = "not-authorised",
+    [MCSEC_MIKE_REASON_ROLE_NOT_ALLOWED] = "role-not-allowed",
+    [MCSEC_MIKE_REASON_BAD_REQUEST] = "bad-request",
+    [MCSEC_MIKE_REASON_SENDER_IDS_EXHAUSTED] = "sender-ids-exhausted",
+    [MCSEC_MIKE_REASON_EVICTED] = "evicted",
+    [MCSEC_MIKE_REASON_DUPLICATE] = "duplicate",
+    [MCSEC_MIKE_REASON_SHUTTING_DOWN] = "shutting-down",
+};
+
+const char *
+mcsec_mike_reason_name (unsigned reason)
+{
+  if (reason < sizeof reason_names / sizeof reason_names[0] &&
+      reason_names[reason])
+    return reason_names[reason];
+  return "unknown";
+}
+
+static const char *const type_names[] = {
+    [MCSEC_MIKE_JOIN] = "join",     [MCSEC_MIKE_WELCOME] = "welcome",
+    [MCSEC_MIKE_REFUSE] = "refuse", [MCSEC_MIKE_UPDATE] = "update",
+    [MCSEC_MIKE_ACK] = "ack",       [MCSEC_MIKE_EVICTED] = "evicted",
+    [MCSEC_MIKE_LEAVE] = "leave",   [MCSEC_MIKE_PING] = "ping",
+    [MCSEC_MIKE_PONG] = "pong",
+};
+
+const char *
+mcsec_mike_type_name (unsigned type)
+{
+  if (type < sizeof type_names / sizeof type_names[0] && type_names[type])
+    return type_names[type];
+  return "unknown";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parser                                                                     */
+
+static int
+valid_string (const uint8_t *v, size_t len)
+{
+  return len >= 1 && len <= MCSEC_MIKE_MAX_STRING && memchr (v, 0, len) == NULL;
+}
+
+/* One attribute into msg; MCSEC_ERR_MALFORMED on a bad length or value. */
+static mcsec_status_t
+parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
+            uint32_t *seen)
+{
+  /* every attribute except SA, SENDER and SENDER_ID may appear once */
+  if (type < 32 && type != MCSEC_MIKE_A_SA && type != MCSEC_MIKE_A_SENDER &&
+      type != MCSEC_MIKE_A_SENDER_ID) {
+    if (*seen & (1u << type))
+      return MCSEC_ERR_MALFORMED;
+    *seen |= 1u << type;
+  }
+  switch (type) {
+  case MCSEC_MIKE_A_GROUP:
+  case MCSEC_MIKE_A_IDENTITY:
+  case MCSEC_MIKE_A_ADDRESS:
+  case MCSEC_MIKE_A_TEXT:
+    if (!valid_string (v, len))
+      return MCSEC_ERR_MALFORMED;
+    if (type == MCSEC_MIKE_A_GROUP) {
+      msg->group = v;
+      msg->group_len = len;
+    } else if (type == MCSEC_MIKE_A_IDENTITY) {
+      msg->identity = v;
+      msg->identity_len = len;
+    } else if (type == MCSEC_MIKE_A_ADDRESS) {
+      msg->address = v;
+      msg->address_len = len;
+    } else {
+      msg->text = v;
+      msg->text_len = len;
+    }
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_ROLE:
+    if (len != 1 || v[0] < MCSEC_MIKE_ROLE_RECEIVER ||
+        v[0] > MCSEC_MIKE_ROLE_BOTH)
+      return MCSEC_ERR_MALFORMED;
+    msg->role = v[0];
+    msg->has_role = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SIGNING_KEY:
+  case MCSEC_MIKE_A_CONTROLLER_KEY:
+    if (len < 1 || len > MCSEC_MIKE_MAX_SPKI)
+      return MCSEC_ERR_MALFORMED;
+    if (type == MCSEC_MIKE_A_SIGNING_KEY) {
+      msg->signing_key = v;
+      msg->signing_key_len = len;
+    } else {
+      msg->controller_key = v;
+      msg->controller_key_len = len;
+    }
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SENDER_ID:
+    if (len != 4 || msg->n_sender_ids >= MCSEC_MIKE_MAX_SENDER_IDS ||
+        mcsec_load_be32 (v) == 0)
+      return MCSEC_ERR_MALFORMED;
+    msg->sender_ids[msg->n_sender_ids++] = mcsec_load_be32 (v);
+    msg->sender_id = msg->sender_ids[0];
+    msg->has_sender_id = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SENDER_COUNT:
+    if (len != 1 || v[0] < 1 || v[0] > MCSEC_MIKE_MAX_SENDER_IDS)
+      return MCSEC_ERR_MALFORMED;
+    msg->sender_count = v[0];
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SENDER_ID_BITS:
+    if (len != 1 || v[0] < MCSEC_SENDER_ID_BITS_MIN ||
+        v[0] > MCSEC_SENDER_ID_BITS_MAX)
+      return MCSEC_ERR_MALFORMED;
+    msg->sender_id_bits = v[0];
+    msg->has_sender_id_bits = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_PORT:
+  case MCSEC_MIKE_A_REASON:
+    if (len != 2)
+      return MCSEC_ERR_MALFORMED;
+    if (type == MCSEC_MIKE_A_PORT) {
+      msg->port = (uint16_t)((v[0] << 8) | v[1]);
+      msg->has_port = 1;
+    } else {
+      msg->reason = (uint16_t)((v[0] << 8) | v[1]);
+      msg->has_reason = 1;
+    }
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SAM:
+    if (len != 1 || v[0] > MCSEC_SAM_BLOCK)
+      return MCSEC_ERR_MALFORMED;
+    msg->sam = v[0];
+    msg->has_sam = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SEQ:
+    if (len != 8)
+      return MCSEC_ERR_MALFORMED;
+    msg->seq = mcsec_load_be64 (v);
+    msg->has_seq = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_DEACTIVATION:
+    if (len != 4)
+      return MCSEC_ERR_MALFORMED;
+    msg->deactivation_ms = mcsec_load_be32 (v);
+    msg->has_deactivation = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SA: {
+    mcsec_mike_sa_t *sa;
+    size_t key_len;
+    if (len < MCSEC_MIKE_SA_FIXED_LEN || msg->n_sas >= MCSEC_MIKE_MAX_SAS)
+      return MCSEC_ERR_MALFORMED;
+    key_len = v[5];
+    if (len != MCSEC_MIKE_SA_FIXED_LEN + key_len ||
+        mcsec_suite_key_material_len ((mcsec_suite_t)v[4]) != key_len ||
+        key_len == 0 || mcsec_load_be32 (v) < MCSEC_SPI_MIN)
+      return MCSEC_ERR_MALFORMED;
+    sa = &msg->sas[msg->n_sas++];
+    sa->spi = mcsec_load_be32 (v);
+    sa->suite = (mcsec_suite_t)v[4];
+    sa->activate_in_ms = mcsec_load_be32 (v + 6);
+    sa->lifetime_s = mcsec_load_be32 (v + 10);
+    sa->key = v + MCSEC_MIKE_SA_FIXED_LEN;
+    sa->key_len = key_len;
+    return MCSEC_OK;
+  }
+  case MCSEC_MIKE_A_SENDER: {
+    mcsec_mike_sender_t *s;
+    if (len < 5 || len > 4 + MCSEC_MIKE_MAX_SPKI ||
+        msg->n_senders >= MCSEC_MIKE_MAX_SENDERS)
+      return MCSEC_ERR_MALFORMED;
+    s = &msg->senders[msg->n_senders++];
+    s->sender_id = mcsec_load_be32 (v);
+    s->spki = v + 4;
+    s->spki_len = len - 4;
+    return MCSEC_OK;
+  }
+  case MCSEC_MIKE_A_SIGNATURE:
+    if (len != MCSEC_MIKE_SIGNATURE_LEN)
+      return MCSEC_ERR_MALFORMED;
+    msg->signature = v;
+    return MCSEC_OK;
+  default:
+    return MCSEC_OK; /* unknown: skipped */
+  }
+}
+
+static int
+has_required (const mcsec_mike_msg_t *m)
+{
+  switch (m->type) {
+  case MCSEC_MIKE_JOIN:
+    return m->group && m->has_role;
+  case MCSEC_MIKE_WELCOME:
+    return m->group && m->identity && m->has_role && m->controller_key &&
+           m->has_sender_id_bits;
+  case MCSEC_MIKE_REFUSE:
+    return m->has_reason;
+  case MCSEC_MIKE_UPDATE:
+    return m->group && m->has_seq && m->has_deactivation && m->signature;
+  case MCSEC_MIKE_ACK:
+    return m->has_seq;
+  case MCSEC_MIKE_EVICTED:
+  case MCSEC_MIKE_LEAVE:
+  case MCSEC_MIKE_PING:
+  case MCSEC_MIKE_PONG:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+mcsec_status_t
+mcsec_mike_parse (const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg)
+{
+  size_t off, flen;
+  uint32_t seen = 0;
+
+  if (frame == NULL || msg == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  memset (msg, 0, offsetof (mcsec_mike_msg_t, sas));
+  msg->n_sas = msg->n_senders = 0;
+  msg->signature = msg->signed_data = NULL;
+  msg->signed_len = 0;
+  if (len < MCSEC_MIKE_HEADER_LEN)
+    return MCSEC_ERR_TOO_SHORT;
+  flen = mcsec_load_be32 (frame);
+  if (flen + MCSEC_MIKE_LENGTH_LEN != len ||
+      flen < MCSEC_MIKE_HEADER_LEN - MCSEC_MIKE_LENGTH_LEN ||
+      flen > MCSEC_MIKE_MAX_FRAME)
+    return MCSEC_ERR_MALFORMED;
+  if (frame[4] != MCSEC_MIKE_VERSION || frame[6] != 0 || frame[7] != 0)
+    return MCSEC_ERR_MALFORMED;
+  msg->type = frame[5];
+  off = MCSEC_MIKE_HEADER_LEN;
+  while (off < len) {
+    unsigned type;
+    size_t alen;
+    mcsec_status_t st;
+    if (len - off < MCSEC_MIKE_ATTR_HEADER_LEN)
+      return MCSEC_ERR_MALFORMED;
+    if (msg->signature) /* SIGNATURE must be the last attribute */
+      return MCSEC_ERR_MALFORMED;
+    type = (unsigned)((frame[off] << 8) | frame[off + 1]);
+    alen = (size_t)((frame[off + 2] << 8) | frame[off + 3]);
+    if (alen > len - off - MCSEC_MIKE_ATTR_HEADER_LEN)
+      return MCSEC_ERR_MALFORMED;
+    if (type == MCSEC_MIKE_A_SIGNATURE) {
+      msg->signed_data = frame + MCSEC_MIKE_LENGTH_LEN;
+      msg->signed_len = off - MCSEC_MIKE_LENGTH_LEN;
+    }
+    st = parse_attr (msg, type, frame + off + MCSEC_MIKE_ATTR_HEADER_LEN, alen,
+                     &seen);
+    if (st)
+      return st;
+    off += MCSEC_MIKE_ATTR_HEADER_LEN + alen;
+  }
+  return has_required (msg) ? MCSEC_OK : MCSEC_ERR_MALFORMED;
+}
+
+mcsec_status_t
+mcsec_mike_verify (const mcsec_mike_msg_t *msg, EVP_PKEY *controller_key)
+{
+  EVP_MD_CTX *ctx;
+  int ok;
+
+  if (msg == NULL || controller_key == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (msg->signature == NULL || msg->signed_data == NULL)
+    return MCSEC_ERR_SIGNATURE;
+  ctx = EVP_MD_CTX_new ();
+  if (ctx == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  ok = EVP_DigestVerifyInit (ctx, NULL, NULL, NULL, controller_key) == 1 &&
+       EVP_DigestVerify (ctx, msg->signature, MCSEC_MIKE_SIGNATURE_LEN,
+                         msg->signed_data, msg->signed_len) == 1;
+  EVP_MD_CTX_free (ctx);
+  return ok ? MCSEC_OK : MCSEC_ERR_SIGNATURE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Builder                                                                    */
+
+void
+mcsec_mike_begin (mcsec_mike_builder_t *b, uint8_t *buf, size_t cap,
+                  mcsec_mike_type_t type)
+{
+  b->buf = buf;
+  b->cap = cap < MCSEC_MIKE_MAX_FRAME + MCSEC_MIKE_LENGTH_LEN
+               ? cap
+               : MCSEC_MIKE_MAX_FRAME + MCSEC_MIKE_LENGTH_LEN;
+  b->len = MCSEC_MIKE_HEADER_LEN;
+  b->overflow = 0;
+  if (buf == NULL || b->cap < MCSEC_MIKE_HEADER_LEN) {
+    b->overflow = 1;
+    return;
+  }
+  memset (buf, 0, MCSEC_MIKE_HEADER_LEN);
+  buf[4] = MCSEC_MIKE_VERSION;
+  buf[5] = (uint8_t)type;
+}
+
+/* Room for an attribute of len bytes: its value's address, or NULL. */
+static uint8_t *
+put_header (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr, size_t len)
+{
+  uint8_t *p;
+
+  if (b->overflow || len > 0xffff ||
+      b->cap - b->len < MCSEC_MIKE_ATTR_HEADER_LEN + len) {
+    b->overflow = 1;
+    return NULL;
+  }
+  p = b->buf + b->len;
+  p[0] = (uint8_t)(attr >> 8);
+  p[1] = (uint8_t)attr;
+  p[2] = (uint8_t)(len >> 8);
+  p[3] = (uint8_t)len;
+  b->len += MCSEC_MIKE_ATTR_HEADER_LEN + len;
+  return p + MCSEC_MIKE_ATTR_HEADER_LEN;
+}
+
+void
+mcsec_mike_put (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr,
+                const void *value, size_t len)
+{
+  uint8_t *p = put_header (b, attr, len);
+  if (p && len)
+    memcpy (p, value, len);
+}
+
+void
+mcsec_mike_put_u8 (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr, uint8_t v)
+{
+  mcsec_mike_put (b, attr, &v, 1);
+}
+
+void
+mcsec_mike_put_u16 (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr, uint16_t v)
+{
+  uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+  mcsec_mike_put (b, attr, x, 2);
+}
+
+void
+mcsec_mike_put_u32 (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr, uint32_t v)
+{
+  uint8_t x[4];
+  mcsec_store_be32 (x, v);
+  mcsec_mike_put (b, attr, x, 4);
+}
+
+void
+mcsec_mike_put_u64 (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr, uint64_t v)
+{
+  uint8_t x[8];
+  mcsec_store_be64 (x, v);
+  mcsec_mike_put (b, attr, x, 8);
+}
+
+void
+mcsec_mike_put_string (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr,
+                       const char *s)
+{
+  size_t len = s ? strlen (s) : 0;
+  if (len < 1 || len > MCSEC_MIKE_MAX_STRING) {
+    b->overflow = 1;
+    return;
+  }
+  mcsec_mike_put (b, attr, s, len);
+}
+
+void
+mcsec_mike_put_sa (mcsec_mike_builder_t *b, const mcsec_mike_sa_t *sa)
+{
+  uint8_t *p;
+
+  if (sa->key_len > MCSEC_MIKE_MAX_KEY_LEN) {
+    b->overflow = 1;
+    return;
+  }
+  p = put_header (b, MCSEC_MIKE_A_SA, MCSEC_MIKE_SA_FIXED_LEN + sa->key_len);
+  if (p == NULL)
+    return;
+  mcsec_store_be32 (p, sa->spi);
+  p[4] = (uint8_t)sa->suite;
+  p[5] = (uint8_t)sa->key_len;
+  mcsec_store_be32 (p + 6, sa->activate_in_ms);
+  mcsec_store_be32 (p + 10, sa->lifetime_s);
+  memcpy (p + MCSEC_MIKE_SA_FIXED_LEN, sa->key, sa->key_len);
+}
+
+void
+mcsec_mike_put_sender (mcsec_mike_builder_t *b, uint32_t sender_id,
+                       const uint8_t *spki, size_t spki_len)
+{
+  uint8_t *p;
+
+  if (spki_len > MCSEC_MIKE_MAX_SPKI) {
+    b->overflow = 1;
+    return;
+  }
+  p = put_header (b, MCSEC_MIKE_A_SENDER, 4 + spki_len);
+  if (p == NULL)
+    return;
+  mcsec_store_be32 (p, sender_id);
+  memcpy (p + 4, spki, spki_len);
+}
+
+void
+mcsec_mike_sign (mcsec_mike_builder_t *b, EVP_PKEY *key)
+{
+  EVP_MD_CTX *ctx;
+  uint8_t *sig;
+  size_t sig_len = MCSEC_MIKE_SIGNATURE_LEN, signed_len;
+
+  if (b->overflow || key == NULL) {
+    b->overflow = 1;
+    return;
+  }
+  signed_len = b->len - MCSEC_MIKE_LENGTH_LEN;
+  sig = put_header (b, MCSEC_MIKE_A_SIGNATURE, MCSEC_MIKE_SIGNATURE_LEN);
+  if (sig == NULL)
+    return;
+  ctx = EVP_MD_CTX_new ();
+  if (ctx == NULL || EVP_DigestSignInit (ctx, NULL, NULL, NULL, key) != 1 ||
+      EVP_DigestSign (ctx, sig, &sig_len, b->buf + MCSEC_MIKE_LENGTH_LEN,
+                      signed_len) != 1 ||
+      sig_len != MCSEC_MIKE_SIGNATURE_LEN)
+    b->overflow = 2;
+  EVP_MD_CTX_free (ctx);
+}
+
+mcsec_status_t
+mcsec_mike_finish (mcsec_mike_builder_t *b, size_t *len)
+{
+  if (b->overflow)
+    return b->overflow == 2 ? MCSEC_ERR_CRYPTO : MCSEC_ERR_BUFFER_TOO_SMALL;
+  mcsec_store_be32 (b->buf, (uint32_t)(b->len - MCSEC_MIKE_LENGTH_LEN));
+  *len = b->len;
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_mike_public_key_der (EVP_PKEY *key, uint8_t *out, size_t out_size,
+                           size_t *out_len)
+{
+  int n;
+  uint8_t *p = out;
+
+  if (key == NULL || out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  n = i2d_PUBKEY (key, NULL);
+  if (n <= 0 || (size_t)n > out_size || (size_t)n > MCSEC_MIKE_MAX_SPKI)
+    return MCSEC_ERR_BAD_SIGNING_KEY;
+  if (i2d_PUBKEY (key, &p) != n)
+    return MCSEC_ERR_CRYPTO;
+  *out_len = (size_t)n;
+  return MCSEC_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Frame reader                                                               */
+
+/* Remove the first n bytes (a frame that was handled). */
+static void
+reader_consume (mcsec_mike_reader_t *r, size_t n)
+{
+  memmove (r->buf, r->buf + n, r->len - n);
+  OPENSSL_cleanse (r->buf + r->len - n, n);
+  r->len -= n;
+}
+
+mcsec_status_t
+mcsec_mike_reader_feed (mcsec_mike_reader_t *r, const uint8_t *data, size_t len)
+{
+  if (r->handed) {
+    reader_consume (r, r->handed);
+    r->handed = 0;
+  }
+  if (len == 0)
+    return MCSEC_OK;
+  if (r->len + len > r->cap) {
+    /* never more than one maximal frame plus what arrived with it */
+    size_t cap = r->cap ? r->cap : 4096;
+    uint8_t *nb;
+    while (cap < r->len + len)
+      cap *= 2;
+    if (cap > 2 * (MCSEC_MIKE_MAX_FRAME + MCSEC_MIKE_LENGTH_LEN) + len)
+      return MCSEC_ERR_TOO_LONG;
+    nb = malloc (cap);
+    if (nb == NULL)
+      return MCSEC_ERR_NO_MEMORY;
+    if (r->len)
+      memcpy (nb, r->buf, r->len);
+    if (r->buf) {
+      OPENSSL_cleanse (r->buf, r->cap);
+      free (r->buf);
+    }
+    r->buf = nb;
+    r->cap = cap;
+  }
+  memcpy (r->buf + r->len, data, len);
+  r->len += len;
+  if (r->len >= MCSEC_MIKE_LENGTH_LEN) {
+    uint32_t flen = mcsec_load_be32 (r->buf);
+    if (flen > MCSEC_MIKE_MAX_FRAME ||
+        flen < MCSEC_MIKE_HEADER_LEN - MCSEC_MIKE_LENGTH_LEN)
+      return MCSEC_ERR_MALFORMED;
+  }
+  return MCSEC_OK;
+}
+
+/* The frame returned last time stays at the start of buf until this call
+ * removes it. */
+size_t
+mcsec_mike_reader_next (mcsec_mike_reader_t *r, const uint8_t **frame)
+{
+  size_t flen;
+
+  if (r->handed) {
+    reader_consume (r, r->handed);
+    r->handed = 0;
+  }
+  if (r->len < MCSEC_MIKE_LENGTH_LEN)
+    return 0;
+  flen = (size_t)mcsec_load_be32 (r->buf) + MCSEC_MIKE_LENGTH_LEN;
+  if (flen > MCSEC_MIKE_MAX_FRAME + MCSEC_MIKE_LENGTH_LEN ||
+      flen < MCSEC_MIKE_HEADER_LEN || r->len < flen)
+    return 0;
+  *frame = r->buf;
+  r->handed = flen;
+  return flen;
+}
+
+void
+mcsec_mike_reader_clear (mcsec_mike_reader_t *r)
+{
+  if (r->buf) {
+    OPENSSL_cleanse (r->buf, r->cap);
+    free (r->buf);
+  }
+  r->buf = NULL;
+  r->len = r->cap = r->handed = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Member                                                                     */
+
+#define MEMBER_MAX_SAS (MCSEC_MIKE_MAX_SAS * 2)
+#define MEMBER_EVENTS 32
+#define NEVER UINT64_MAX
+
+typedef struct {
+  uint32_t spi;
+  mcsec_suite_t suite;
+  uint8_t key[MCSEC_MIKE_MAX_KEY_LEN];
+  size_t key_len;
+  uint64_t activate_at, retire_at; /* ms, member's clock */
+  int active;
+} member_sa_t;
+
+struct mcsec_member {
+  char group[MCSEC_MIKE_MAX_STRING + 1];
+  unsigned role;
+  uint8_t spki[MCSEC_MIKE_MAX_SPKI];
+  size_t spki_len;
+  mcsec_member_state_t state;
+  mcsec_mike_reader_t reader;
+  mcsec_mike_msg_t *msg; /* parse scratch */
+  uint8_t *out;
+  size_t out_len, out_cap;
+  uint64_t last_rx_ms, last_ping_ms, connected_ms;
+  int welcomed, fresh; /* WELCOME seen; next update resets the SEQ baseline */
+  EVP_PKEY *controller_key;
+  char identity[MCSEC_MIKE_MAX_STRING + 1];
+  unsigned sender_count;
+  int may_send;
+  size_t n_sender_ids;
+  uint32_t sender_ids[MCSEC_MIKE_MAX_SENDER_IDS];
+  uint8_t sender_id_bits, sam;
+  uint64_t last_seq, generation, rejected;
+  size_t n_sas;
+  member_sa_t sas[MEMBER_MAX_SAS];
+  size_t n_senders;
+  mcsec_msa_sender_t *senders;
+  mcsec_member_event_t events[MEMBER_EVENTS];
+  unsigned ev_head, ev_count;
+};
+
+static const char *const event_names[] = {
+    [MCSEC_MEMBER_EV_JOINED] = "joined",
+    [MCSEC_MEMBER_EV_REFUSED] = "refused",
+    [MCSEC_MEMBER_EV_UPDATED] = "updated",
+    [MCSEC_MEMBER_EV_SA_CHANGED] = "sa-changed",
+    [MCSEC_MEMBER_EV_EVICTED] = "evicted",
+    [MCSEC_MEMBER_EV_REJECTED] = "rejected",
+    [MCSEC_MEMBER_EV_CONNECTED] = "connected",
+    [MCSEC_MEMBER_EV_CONNECTION_LOST] = "connection-lost",
+};
+
+const char *
+mcsec_member_event_name (mcsec_member_event_type_t t)
+{
+  if ((unsigned)t < sizeof event_names / sizeof event_names[0] &&
+      event_names[t])
+    return event_names[t];
+  return "unknown";
+}
+
+const char *
+mcsec_member_state_name (mcsec_member_state_t s)
+{
+  static const char *const names[] = {"idle",         "joining", "joined",
+                                      "disconnected", "refused", "evicted"};
+  return (unsigned)s < 6 ? names[s] : "unknown";
+}
+
+static mcsec_member_event_t *
+push_event (mcsec_member_t *m, mcsec_member_event_type_t type)
+{
+  mcsec_member_event_t *ev;
+  if (m->ev_count == MEMBER_EVENTS) { /* full: the oldest goes */
+    m->ev_head = (m->ev_head + 1) % MEMBER_EVENTS;
+    m->ev_count--;
+  }
+  ev = &m->events[(m->ev_head + m->ev_count++) % MEMBER_EVENTS];
+  memset (ev, 0, sizeof *ev);
+  ev->type = type;
+  return ev;
+}
+
+static void
+copy_text (char *dst, const uint8_t *src, size_t len)
+{
+  if (src == NULL)
+    len = 0;
+  if (len > MCSEC_MIKE_MAX_STRING)
+    len = MCSEC_MIKE_MAX_STRING;
+  if (len)
+    memcpy (dst, src, len);
+  dst[len] = '\0';
+}
+
+mcsec_status_t
+mcsec_member_new (const mcsec_member_config_t *config, mcsec_member_t **out)
+{
+  mcsec_member_t *m;
+  size_t glen;
+
+  if (config == NULL || out == NULL || config->group == NULL ||
+      config->role < MCSEC_MIKE_ROLE_RECEIVER ||
+      config->role > MCSEC_MIKE_ROLE_BOTH)
+    return MCSEC_ERR_INVALID_ARG;
+  glen = strlen (config->group);
+  if (glen < 1 || glen > MCSEC_MIKE_MAX_STRING)
+    return MCSEC_ERR_INVALID_ARG;
+  if ((config->role & MCSEC_MIKE_ROLE_SENDER) && config->sam_key == NULL)
+    return MCSEC_ERR_BAD_SIGNING_KEY;
+  m = calloc (1, sizeof *m);
+  if (m == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  m->msg = malloc (sizeof *m->msg);
+  m->senders = calloc (MCSEC_MIKE_MAX_SENDERS, sizeof *m->senders);
+  if (m->msg == NULL || m->senders == NULL) {
+    mcsec_member_free (m);
+    return MCSEC_ERR_NO_MEMORY;
+  }
+  if (config->sender_count > MCSEC_MIKE_MAX_SENDER_IDS) {
+    mcsec_member_free (m);
+    return MCSEC_ERR_INVALID_ARG;
+  }
+  memcpy (m->group, config->group, glen + 1);
+  m->role = config->role;
+  m->sender_count = config->sender_count ? config->sender_count : 1;
+  if (config->sam_key) {
+    mcsec_status_t st = mcsec_mike_public_key_der (
+        config->sam_key, m->spki, sizeof m->spki, &m->spki_len);
+    if (st) {
+      mcsec_member_free (m);
+      return st;
+    }
+  }
+  *out = m;
+  return MCSEC_OK;
+}
+
+void
+mcsec_member_free (mcsec_member_t *m)
+{
+  if (m == NULL)
+    return;
+  mcsec_mike_reader_clear (&m->reader);
+  if (m->out) {
+    OPENSSL_cleanse (m->out, m->out_cap);
+    free (m->out);
+  }
+  free (m->senders);
+  if (m->msg) {
+    OPENSSL_cleanse (m->msg, sizeof *m->msg);
+    free (m->msg);
+  }
+  EVP_PKEY_free (m->controller_key);
+  OPENSSL_cleanse (m, sizeof *m);
+  free (m);
+}
+
+mcsec_member_state_t
+mcsec_member_state (const mcsec_member_t *m)
+{
+  return m->state;
+}
+
+uint64_t
+mcsec_member_rejected_updates (const mcsec_member_t *m)
+{
+  return m->rejected;
+}
+
+uint64_t
+mcsec_member_last_seq (const mcsec_member_t *m)
+{
+  return m->last_seq;
+}
+
+uint64_t
+mcsec_member_generation (const mcsec_member_t *m)
+{
+  return m->generation;
+}
+
+/* Append a frame to the output (no attribute but what `fill` adds). */
+static void
+queue (mcsec_member_t *m, const uint8_t *frame, size_t len)
+{
+  if (m->out_cap - m->out_len < len) {
+    size_t cap = m->out_cap ? m->out_cap * 2 : 1024;
+    uint8_t *nb;
+    while (cap - m->out_len < len)
+      cap *= 2;
+    nb = malloc (cap);
+    if (nb == NULL)
+      return; /* the peer times out and the connection is redone */
+    if (m->out_len)
+      memcpy (nb, m->out, m->out_len);
+    free (m->out);
+    m->out = nb;
+    m->out_cap = cap;
+  }
+  memcpy (m->out + m->out_len, frame, len);
+  m->out_len += len;
+}
+
+static void
+queue_simple (mcsec_member_t *m, mcsec_mike_type_t type, uint64_t seq)
+{
+  uint8_t buf[64];
+  mcsec_mike_builder_t b;
+  size_t len;
+
+  mcsec_mike_begin (&b, buf, sizeof buf, type);
+  if (type == MCSEC_MIKE_ACK)
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
+  if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
+    queue (m, buf, len);
+}
+
+void
+mcsec_member_connected (mcsec_member_t *m, uint64_t now_ms)
+{
+  uint8_t buf[MCSEC_MIKE_MAX_SPKI + 512];
+  mcsec_mike_builder_t b;
+  size_t len;
+
+  if (m->state == MCSEC_MEMBER_REFUSED || m->state == MCSEC_MEMBER_EVICTED)
+    return;
+  m->out_len = 0;
+  m->reader.len = m->reader.handed = 0;
+  m->welcomed = 0;
+  m->state = MCSEC_MEMBER_JOINING;
+  m->connected_ms = m->last_rx_ms = m->last_ping_ms = now_ms;
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_JOIN);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, m->group);
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, (uint8_t)m->role);
+  if (m->spki_len)
+    mcsec_mike_put (&b, MCSEC_MIKE_A_SIGNING_KEY, m->spki, m->spki_len);
+  if (m->role & MCSEC_MIKE_ROLE_SENDER)
+    mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_COUNT, (uint8_t)m->sender_count);
+  if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
+    queue (m, buf, len);
+}
+
+void
+mcsec_member_disconnected (mcsec_member_t *m, uint64_t now_ms)
+{
+  (void)now_ms;
+  if (m->reader.buf)
+    OPENSSL_cleanse (m->reader.buf, m->reader.cap);
+  m->reader.len = m->reader.handed = 0;
+  m->out_len = 0;
+  m->welcomed = 0;
+  if (m->state == MCSEC_MEMBER_JOINED)
+    m->state = MCSEC_MEMBER_DISCONNECTED;
+  else if (m->state == MCSEC_MEMBER_JOINING)
+    m->state = m->generation ? MCSEC_MEMBER_DISCONNECTED : MCSEC_MEMBER_IDLE;
+}
+
+void
+mcsec_member_leave (mcsec_member_t *m)
+{
+  if (m->state == MCSEC_MEMBER_JOINED || m->state == MCSEC_MEMBER_JOINING)
+    queue_simple (m, MCSEC_MIKE_LEAVE, 0);
+}
+
+size_t
+mcsec_member_output (mcsec_member_t *m, const uint8_t **data)
+{
+  *data = m->out;
+  return m->out_len;
+}
+
+void
+mcsec_member_written (mcsec_member_t *m, size_t n)
+{
+  if (n > m->out_len)
+    n = m->out_len;
+  memmove (m->out, m->out + n, m->out_len - n);
+  m->out_len -= n;
+}
+
+/* Which SAs are in use, as of now; 1 if that changed. */
+static int
+refresh_sas (mcsec_member_t *m, uint64_t now)
+{
+  int changed = 0;
+  size_t i = 0;
+
+  while (i < m->n_sas) {
+    member_sa_t *sa = &m->sas[i];
+    if (sa->retire_at <= now) {
+      OPENSSL_cleanse (sa, sizeof *sa);
+      memmove (sa, sa + 1, (m->n_sas - i - 1) * sizeof *sa);
+      m->n_sas--;
+      changed = 1;
+      continue;
+    }
+    if (!sa->active && sa->activate_at <= now) {
+      sa->active = 1;
+      changed = 1;
+    }
+    i++;
+  }
+  return changed;
+}
+
+static void
+reject (mcsec_member_t *m, mcsec_status_t st, uint64_t seq)
+{
+  mcsec_member_event_t *ev = push_event (m, MCSEC_MEMBER_EV_REJECTED);
+  ev->status = st;
+  ev->seq = seq;
+  snprintf (ev->text, sizeof ev->text, "%s", mcsec_status_message (st));
+  m->rejected++;
+}
+
+static mcsec_status_t
+apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
+{
+  mcsec_status_t st;
+  uint64_t newest = now;
+  size_t i, j;
+
+  if (msg->group_len != strlen (m->group) ||
+      memcmp (msg->group, m->group, msg->group_len) != 0) {
+    reject (m, MCSEC_ERR_MALFORMED, msg->seq);
+    return MCSEC_OK;
+  }
+  st = mcsec_mike_verify (msg, m->controller_key);
+  if (st) {
+    reject (m, st, msg->seq);
+    return MCSEC_OK;
+  }
+  /* the first update on a new connection sets the baseline (TLS vouches
+   * for its freshness); after that only newer ones */
+  if (!m->fresh && msg->seq <= m->last_seq) {
+    reject (m, MCSEC_ERR_STALE_UPDATE, msg->seq);
+    return MCSEC_OK;
+  }
+  for (i = 0; i < msg->n_sas; i++) {
+    const mcsec_mike_sa_t *u = &msg->sas[i];
+    member_sa_t *sa = NULL;
+    for (j = 0; j < m->n_sas; j++)
+      if (m->sas[j].spi == u->spi)
+        sa = &m->sas[j];
+    if (sa == NULL) {
+      if (m->n_sas == MEMBER_MAX_SAS) {
+        /* full: the oldest goes (it was retiring) */
+        OPENSSL_cleanse (&m->sas[0], sizeof m->sas[0]);
+        memmove (&m->sas[0], &m->sas[1], (m->n_sas - 1) * sizeof m->sas[0]);
+        m->n_sas--;
+      }
+      sa = &m->sas[m->n_sas++];
+      memset (sa, 0, sizeof *sa);
+      sa->spi = u->spi;
+      sa->activate_at = now + u->activate_in_ms;
+    }
+    sa->suite = u->suite;
+    memcpy (sa->key, u->key, u->key_len);
+    sa->key_len = u->key_len;
+    sa->retire_at = NEVER;
+    if (sa->activate_at > newest)
+      newest = sa->activate_at;
+  }
+  /* SAs the update no longer lists stay for the overlap: until the newest
+   * listed one is in use, and DEACTIVATION after that */
+  for (j = 0; j < m->n_sas; j++) {
+    int listed = 0;
+    for (i = 0; i < msg->n_sas; i++)
+      listed |= msg->sas[i].spi == m->sas[j].spi;
+    if (!listed && m->sas[j].retire_at == NEVER)
+      m->sas[j].retire_at = newest + msg->deactivation_ms;
+  }
+  for (i = 0; i < msg->n_senders; i++) {
+    m->senders[i].sender_id = msg->senders[i].sender_id;
+    memcpy (m->senders[i].spki, msg->senders[i].spki, msg->senders[i].spki_len);
+    m->senders[i].spki_len = msg->senders[i].spki_len;
+  }
+  m->n_senders = msg->n_senders;
+  refresh_sas (m, now);
+  m->last_seq = msg->seq;
+  m->fresh = 0;
+  m->generation++;
+  queue_simple (m, MCSEC_MIKE_ACK, msg->seq);
+  if (m->state == MCSEC_MEMBER_JOINING) {
+    m->state = MCSEC_MEMBER_JOINED;
+    push_event (m, MCSEC_MEMBER_EV_JOINED)->seq = msg->seq;
+  } else {
+    push_event (m, MCSEC_MEMBER_EV_UPDATED)->seq = msg->seq;
+  }
+  return MCSEC_OK;
+}
+
+static mcsec_status_t
+handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
+{
+  const uint8_t *p = msg->controller_key;
+  EVP_PKEY *key;
+
+  if (m->state != MCSEC_MEMBER_JOINING || m->welcomed ||
+      msg->group_len != strlen (m->group) ||
+      memcmp (msg->group, m->group, msg->group_len) != 0)
+    return MCSEC_ERR_MALFORMED;
+  if ((m->role & MCSEC_MIKE_ROLE_SENDER) &&
+      msg->n_sender_ids != m->sender_count)
+    return MCSEC_ERR_MALFORMED;
+  for (size_t i = 0; i < msg->n_sender_ids; i++)
+    if (msg->sender_id_bits < 32 &&
+        msg->sender_ids[i] >> msg->sender_id_bits != 0)
+      return MCSEC_ERR_MALFORMED;
+  key = d2i_PUBKEY (NULL, &p, (long)msg->controller_key_len);
+  if (key == NULL || EVP_PKEY_get_base_id (key) != EVP_PKEY_ED25519 ||
+      p != msg->controller_key + msg->controller_key_len) {
+    EVP_PKEY_free (key);
+    return MCSEC_ERR_MALFORMED;
+  }
+  EVP_PKEY_free (m->controller_key);
+  m->controller_key = key;
+  copy_text (m->identity, msg->identity, msg->identity_len);
+  /* new Sender-IDs are a change even before any SA changes */
+  m->generation++;
+  m->may_send = (m->role & MCSEC_MIKE_ROLE_SENDER) != 0;
+  m->n_sender_ids = m->may_send ? msg->n_sender_ids : 0;
+  memcpy (m->sender_ids, msg->sender_ids,
+          m->n_sender_ids * sizeof m->sender_ids[0]);
+  m->sender_id_bits = msg->sender_id_bits;
+  m->sam = msg->has_sam ? msg->sam : 0;
+  m->welcomed = 1;
+  m->fresh = 1;
+  return MCSEC_OK;
+}
+
+static mcsec_status_t
+handle_frame (mcsec_member_t *m, const uint8_t *frame, size_t len, uint64_t now)
+{
+  mcsec_mike_msg_t *msg = m->msg;
+  mcsec_member_event_t *ev;
+  mcsec_status_t st = mcsec_mike_parse (frame, len, msg);
+
+  if (st) {
+    /* a damaged update is counted like any rejected one; the connection
+     * is redone since the stream can no longer be trusted */
+    reject (m, st, 0);
+    return MCSEC_ERR_MALFORMED;
+  }
+  switch (msg->type) {
+  case MCSEC_MIKE_WELCOME:
+    return handle_welcome (m, msg);
+  case MCSEC_MIKE_UPDATE:
+    if (!m->welcomed)
+      return MCSEC_ERR_MALFORMED;
+    return apply_update (m, msg, now);
+  case MCSEC_MIKE_REFUSE:
+  case MCSEC_MIKE_EVICTED:
+    if (msg->type == MCSEC_MIKE_REFUSE && m->state != MCSEC_MEMBER_JOINING)
+      return MCSEC_ERR_MALFORMED;
+    ev = push_event (m, msg->type == MCSEC_MIKE_REFUSE
+                            ? MCSEC_MEMBER_EV_REFUSED
+                            : MCSEC_MEMBER_EV_EVICTED);
+    ev->reason = msg->has_reason ? msg->reason : 0;
+    copy_text (ev->text, msg->text, msg->text_len);
+    m->state = msg->type == MCSEC_MIKE_REFUSE ? MCSEC_MEMBER_REFUSED
+                                              : MCSEC_MEMBER_EVICTED;
+    return MCSEC_OK;
+  case MCSEC_MIKE_PING:
+    queue_simple (m, MCSEC_MIKE_PONG, 0);
+    return MCSEC_OK;
+  case MCSEC_MIKE_PONG:
+    return MCSEC_OK;
+  default: /* JOIN, ACK, LEAVE are not for members */
+    return MCSEC_ERR_MALFORMED;
+  }
+}
+
+mcsec_status_t
+mcsec_member_receive (mcsec_member_t *m, const uint8_t *data, size_t len,
+                      uint64_t now_ms)
+{
+  const uint8_t *frame;
+  size_t flen;
+  mcsec_status_t st;
+
+  if (m->state != MCSEC_MEMBER_JOINING && m->state != MCSEC_MEMBER_JOINED)
+    return MCSEC_ERR_INVALID_ARG;
+  st = mcsec_mike_reader_feed (&m->reader, data, len);
+  if (st)
+    return st;
+  m->last_rx_ms = now_ms;
+  while ((flen = mcsec_mike_reader_next (&m->reader, &frame)) > 0) {
+    st = handle_frame (m, frame, flen, now_ms);
+    if (st)
+      return st;
+    if (m->state == MCSEC_MEMBER_REFUSED || m->state == MCSEC_MEMBER_EVICTED)
+      return MCSEC_OK; /* nothing after the last word counts */
+  }
+  return MCSEC_OK;
+}
+
+uint64_t
+mcsec_member_tick (mcsec_member_t *m, uint64_t now_ms, int *dead)
+{
+  uint64_t next = now_ms + MCSEC_MIKE_PING_MS;
+  size_t i;
+
+  *dead = 0;
+  if (refresh_sas (m, now_ms)) {
+    m->generation++;
+    push_event (m, MCSEC_MEMBER_EV_SA_CHANGED);
+  }
+  for (i = 0; i < m->n_sas; i++) {
+    if (!m->sas[i].active && m->sas[i].activate_at < next)
+      next = m->sas[i].activate_at;
+    if (m->sas[i].retire_at < next)
+      next = m->sas[i].retire_at;
+  }
+  if (m->state == MCSEC_MEMBER_JOINING &&
+      now_ms - m->connected_ms >= MCSEC_MIKE_JOIN_TIMEOUT_MS)
+    *dead = 1;
+  if (m->state == MCSEC_MEMBER_JOINED) {
+    if (now_ms - m->last_rx_ms >= MCSEC_MIKE_DEAD_MS)
+      *dead = 1;
+    if (now_ms - m->last_ping_ms >= MCSEC_MIKE_PING_MS) {
+      queue_simple (m, MCSEC_MIKE_PING, 0);
+      m->last_ping_ms = now_ms;
+    }
+    if (m->last_ping_ms + MCSEC_MIKE_PING_MS < next)
+      next = m->last_ping_ms + MCSEC_MIKE_PING_MS;
+  }
+  return next;
+}
+
+int
+mcsec_member_next_event (mcsec_member_t *m, mcsec_member_event_t *ev)
+{
+  if (m->ev_count == 0)
+    return 0;
+  *ev = m->events[m->ev_head];
+  m->ev_head = (m->ev_head + 1) % MEMBER_EVENTS;
+  m->ev_count--;
+  return 1;
+}
+
+mcsec_status_t
+mcsec_member_msa (const mcsec_member_t *m, mcsec_msa_t **out)
+{
+  mcsec_msa_t *msa;
+  const member_sa_t *sending = NULL;
+  size_t i;
+
+  if (m == NULL || out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  *out = NULL;
+  if (m->n_sas == 0)
+    return MCSEC_OK;
+  msa = calloc (1, sizeof *msa);
+  if (msa == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  msa->generation = m->generation;
+  msa->may_send = m->may_send;
+  msa->n_sender_ids = m->n_sender_ids;
+  memcpy (msa->sender_ids, m->sender_ids, sizeof msa->sender_ids);
+  msa->sender_id = m->n_sender_ids ? m->sender_ids[0] : 0;
+  msa->sender_id_bits = m->sender_id_bits;
+  msa->sam = m->sam;
+  memcpy (msa->identity, m->identity, sizeof msa->identity);
+  /* send with the SA activated last */
+  for (i = 0; i < m->n_sas; i++)
+    if (m->sas[i].active &&
+        (sending == NULL || m->sas[i].activate_at >= sending->activate_at))
+      sending = &m->sas[i];
+  for (i = 0; i < m->n_sas; i++) {
+    mcsec_msa_sa_t *d = &msa->sas[msa->n_sas++];
+    d->spi = m->sas[i].spi;
+    d->suite = m->sas[i].suite;
+    memcpy (d->key, m->sas[i].key, m->sas[i].key_len);
+    d->key_len = m->sas[i].key_len;
+    d->active = m->sas[i].active;
+    d->sending = &m->sas[i] == sending;
+  }
+  msa->n_senders = m->n_senders;
+  memcpy (msa->senders, m->senders, m->n_senders * sizeof m->senders[0]);
+  *out = msa;
+  return MCSEC_OK;
+}
+
+void
+mcsec_msa_free (mcsec_msa_t *msa)
+{
+  if (msa == NULL)
+    return;
+  OPENSSL_cleanse (msa, sizeof *msa);
+  free (msa);
+}

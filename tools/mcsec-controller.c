@@ -1,0 +1,1594 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsec-controller: the group controller of MIKE (docs/mike-protocol.md,
+ * docs/controller.md).  One thread, one GLib main loop: members connect
+ * over TLS 1.3 with X.509 certificates on both sides, join groups by the
+ * access lists of the configuration, get their MSA and follow signed,
+ * numbered updates; administrators talk to it over a Unix socket
+ * (mcsecctl).  Keys live in memory only and never reach a log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <glib-unix.h>
+#include <glib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <mcsec/mcsec-mike.h>
+
+#define HANDSHAKE_TIMEOUT_MS MCSEC_MIKE_JOIN_TIMEOUT_MS
+#define SEQ_BLOCK 4096
+#define SENDER_ID_BLOCK 64
+#define MAX_CONNECTIONS 20000
+
+typedef struct {
+  int valid;
+  uint32_t spi;
+  mcsec_suite_t suite;
+  uint8_t key[MCSEC_MIKE_MAX_KEY_LEN];
+  size_t key_len;
+  gint64 created_ms, activate_ms;
+  guint senders_allocated; /* Sender-IDs handed out under this key */
+} GroupSa;
+
+typedef struct _Conn Conn;
+
+typedef struct {
+  gchar *name, *address;
+  guint16 port;
+  mcsec_suite_t suite;
+  guint8 sam;
+  guint sender_id_bits;
+  guint key_lifetime_s, activation_ms, deactivation_ms;
+  gboolean rekey_on_join, rekey_on_leave;
+  GHashTable *senders, *receivers; /* identity set */
+  GHashTable *evicted;             /* identities evicted since start */
+  GList *members;                  /* Conn */
+  GroupSa sa;
+  guint64 seq;    /* of the last update */
+  GBytes *update; /* the signed update frame, for everyone */
+  guint64 rekeys, updates_sent;
+  gint64 last_rekey_ms;
+  gchar *last_rekey_reason;
+} Group;
+
+typedef enum { C_HANDSHAKE, C_AWAIT_JOIN, C_MEMBER, C_CLOSING } ConnState;
+
+struct _Conn {
+  int fd;
+  SSL *ssl;
+  guint watch;
+  GIOCondition cond;
+  ConnState state;
+  gboolean want_write;
+  mcsec_mike_reader_t reader;
+  GByteArray *out;
+  gchar peer[INET6_ADDRSTRLEN + 8];
+  gchar *identity;
+  Group *group;
+  guint role;
+  guint32 sender_id; /* the first of sender_ids, 0 for receivers */
+  guint n_sender_ids;
+  guint32 sender_ids[MCSEC_MIKE_MAX_SENDER_IDS];
+  guint8 spki[MCSEC_MIKE_MAX_SPKI];
+  gsize spki_len;
+  gint64 started_ms, last_rx_ms, joined_real_us;
+  guint64 acked_seq;
+};
+
+typedef struct {
+  gchar *config_path;
+  gchar *listen, *certificate, *private_key, *ca, *signing_key, *state_dir,
+      *admin_socket;
+  SSL_CTX *ctx;
+  EVP_PKEY *update_key;
+  guint8 update_spki[MCSEC_MIKE_MAX_SPKI];
+  gsize update_spki_len;
+  int listen_fd, admin_fd;
+  GHashTable *groups; /* name -> Group */
+  GList *conns;
+  guint n_conns;
+  mcsec_counter_store_t *seq_store, *sid_store;
+  guint64 seq_next, seq_limit, sid_next, sid_limit;
+  GMainLoop *loop;
+  gboolean stopping;
+  gint64 started_real_us;
+  /* statistics */
+  guint64 connections, handshake_failures, registrations, refusals,
+      refused_by[16], leaves, evictions, disconnects, updates_sent, acks,
+      rejected_messages;
+} Ctl;
+
+static Ctl ctl;
+
+/* ------------------------------------------------------------------------ */
+/* Logs: one line per event, key=value, never a key byte                     */
+
+static void G_GNUC_PRINTF (2, 3)
+    log_event (const char *event, const char *fmt, ...)
+{
+  GDateTime *now = g_date_time_new_now_utc ();
+  gchar *ts = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S");
+  gchar *rest = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  rest = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "%s.%03dZ mcsec-controller event=%s %s\n", ts,
+           g_date_time_get_microsecond (now) / 1000, event, rest);
+  fflush (stderr);
+  g_free (rest);
+  g_free (ts);
+  g_date_time_unref (now);
+}
+
+static gint64
+mono_ms (void)
+{
+  return g_get_monotonic_time () / 1000;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Configuration                                                              */
+
+/* The line of `key` in [section] of the file, for error messages; 0 if not
+ * found. */
+static int
+config_line (const char *path, const char *section, const char *key)
+{
+  gchar *text = NULL, **lines;
+  gboolean in_section = section == NULL;
+  int found = 0;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  lines = g_strsplit (text, "\n", -1);
+  for (int i = 0; lines[i] && !found; i++) {
+    gchar *l = g_strstrip (lines[i]);
+    if (l[0] == '[') {
+      gchar *want = g_strdup_printf ("[%s]", section ? section : "");
+      in_section = g_strcmp0 (l, want) == 0;
+      g_free (want);
+    } else if (in_section && g_str_has_prefix (l, key)) {
+      const char *r = l + strlen (key);
+      while (*r == ' ' || *r == '\t')
+        r++;
+      if (*r == '=')
+        found = i + 1;
+    }
+  }
+  g_strfreev (lines);
+  g_free (text);
+  return found;
+}
+
+static void G_GNUC_PRINTF (4, 5)
+    config_fail (GError **error, const char *section, const char *key,
+                 const char *fmt, ...)
+{
+  gchar *msg;
+  va_list ap;
+  int line = config_line (ctl.config_path, section, key);
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  if (line)
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                 "%s:%d: [%s] %s: %s", ctl.config_path, line, section, key,
+                 msg);
+  else
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                 "%s: [%s] %s: %s", ctl.config_path, section, key, msg);
+  g_free (msg);
+}
+
+/* A required string setting; paths relative to the config file's folder. */
+static gchar *
+config_path_setting (GKeyFile *kf, const char *section, const char *key,
+                     gboolean required, GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, key, NULL);
+  gchar *dir, *abs;
+
+  if (v == NULL || *g_strstrip (v) == '\0') {
+    g_free (v);
+    if (required)
+      config_fail (error, section, key, "missing (required)");
+    return NULL;
+  }
+  if (g_path_is_absolute (v))
+    return v;
+  dir = g_path_get_dirname (ctl.config_path);
+  abs = g_build_filename (dir, v, NULL);
+  g_free (dir);
+  g_free (v);
+  return abs;
+}
+
+static gboolean
+config_uint (GKeyFile *kf, const char *section, const char *key, guint64 def,
+             guint64 min, guint64 max, guint64 *out, GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, key, NULL);
+  guint64 n;
+  gchar *end;
+
+  if (v == NULL) {
+    *out = def;
+    return TRUE;
+  }
+  g_strstrip (v);
+  n = g_ascii_strtoull (v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < min || n > max) {
+    config_fail (error, section, key,
+                 "'%s' is not a number from %" G_GUINT64_FORMAT
+                 " to %" G_GUINT64_FORMAT,
+                 v, min, max);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (v);
+  *out = n;
+  return TRUE;
+}
+
+static gboolean
+config_bool (GKeyFile *kf, const char *section, const char *key, gboolean def,
+             gboolean *out, GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, key, NULL);
+  if (v == NULL) {
+    *out = def;
+    return TRUE;
+  }
+  g_strstrip (v);
+  if (g_ascii_strcasecmp (v, "true") == 0 || strcmp (v, "1") == 0)
+    *out = TRUE;
+  else if (g_ascii_strcasecmp (v, "false") == 0 || strcmp (v, "0") == 0)
+    *out = FALSE;
+  else {
+    config_fail (error, section, key, "'%s' is not true or false", v);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (v);
+  return TRUE;
+}
+
+static GHashTable *
+config_list (GKeyFile *kf, const char *section, const char *key)
+{
+  GHashTable *set =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gchar **items = g_key_file_get_string_list (kf, section, key, NULL, NULL);
+  for (int i = 0; items && items[i]; i++) {
+    gchar *s = g_strstrip (items[i]);
+    if (*s)
+      g_hash_table_add (set, g_strdup (s));
+  }
+  g_strfreev (items);
+  return set;
+}
+
+static void
+group_free (Group *g)
+{
+  g_free (g->name);
+  g_free (g->address);
+  g_hash_table_unref (g->senders);
+  g_hash_table_unref (g->receivers);
+  g_hash_table_unref (g->evicted);
+  g_list_free (g->members);
+  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  if (g->update)
+    g_bytes_unref (g->update); /* holds no key: wiped copies only below */
+  g_free (g->last_rekey_reason);
+  g_free (g);
+}
+
+static Group *
+load_group (GKeyFile *kf, const char *section, GError **error)
+{
+  Group *g = g_new0 (Group, 1);
+  gchar *cipher, *sam;
+  guint64 v;
+
+  g->name = g_strdup (section + strlen ("group "));
+  g_strstrip (g->name);
+  if (*g->name == '\0' || strlen (g->name) > MCSEC_MIKE_MAX_STRING) {
+    config_fail (error, section, "name", "a group needs a name of 1-255 bytes");
+    goto fail;
+  }
+  g->senders = config_list (kf, section, "senders");
+  g->receivers = config_list (kf, section, "receivers");
+  g->evicted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g->address = g_key_file_get_string (kf, section, "address", NULL);
+  if (g->address)
+    g_strstrip (g->address);
+  if (!config_uint (kf, section, "port", 5004, 1, 65535, &v, error))
+    goto fail;
+  g->port = (guint16)v;
+  cipher = g_key_file_get_string (kf, section, "cipher", NULL);
+  g->suite = cipher ? mcsec_suite_from_name (g_strstrip (cipher))
+                    : MCSEC_SUITE_AES_128_GCM;
+  if (g->suite == 0) {
+    config_fail (error, section, "cipher",
+                 "unknown cipher '%s' (aes-128-gcm, aes-256-gcm, "
+                 "chacha20-poly1305, aes-128-gmac, aes-256-gmac)",
+                 cipher);
+    g_free (cipher);
+    goto fail;
+  }
+  g_free (cipher);
+  sam = g_key_file_get_string (kf, section, "sam", NULL);
+  if (sam == NULL || strcmp (g_strstrip (sam), "block") == 0)
+    g->sam = MCSEC_SAM_BLOCK;
+  else if (strcmp (sam, "per-packet") == 0)
+    g->sam = MCSEC_SAM_PER_PACKET;
+  else if (strcmp (sam, "none") == 0)
+    g->sam = 0;
+  else {
+    config_fail (error, section, "sam", "'%s' is not block, per-packet or none",
+                 sam);
+    g_free (sam);
+    goto fail;
+  }
+  g_free (sam);
+  if (!config_uint (kf, section, "sender-id-bits", MCSEC_SENDER_ID_BITS_DEFAULT,
+                    MCSEC_SENDER_ID_BITS_MIN, MCSEC_SENDER_ID_BITS_MAX, &v,
+                    error))
+    goto fail;
+  g->sender_id_bits = (guint)v;
+  if (!config_uint (kf, section, "key-lifetime", 3600, 10, 7 * 86400, &v,
+                    error))
+    goto fail;
+  g->key_lifetime_s = (guint)v;
+  if (!config_uint (kf, section, "activation-delay", 500, 0, 60000, &v, error))
+    goto fail;
+  g->activation_ms = (guint)v;
+  if (!config_uint (kf, section, "deactivation-delay", 2000, 0, 600000, &v,
+                    error))
+    goto fail;
+  g->deactivation_ms = (guint)v;
+  if (!config_bool (kf, section, "rekey-on-join", TRUE, &g->rekey_on_join,
+                    error) ||
+      !config_bool (kf, section, "rekey-on-leave", TRUE, &g->rekey_on_leave,
+                    error))
+    goto fail;
+  if (g_hash_table_size (g->senders) + g_hash_table_size (g->receivers) == 0) {
+    config_fail (error, section, "receivers",
+                 "the group admits nobody: list identities in senders and/or "
+                 "receivers");
+    goto fail;
+  }
+  return g;
+
+fail:
+  if (g->senders == NULL)
+    g->senders = g_hash_table_new (g_str_hash, g_str_equal);
+  if (g->receivers == NULL)
+    g->receivers = g_hash_table_new (g_str_hash, g_str_equal);
+  if (g->evicted == NULL)
+    g->evicted = g_hash_table_new (g_str_hash, g_str_equal);
+  group_free (g);
+  return NULL;
+}
+
+static gboolean
+load_config (GError **error)
+{
+  GKeyFile *kf = g_key_file_new ();
+  gchar **sections;
+  gboolean ok = FALSE;
+  const char *c = "controller";
+
+  if (!g_key_file_load_from_file (kf, ctl.config_path, G_KEY_FILE_NONE,
+                                  error)) {
+    g_prefix_error (error, "%s: ", ctl.config_path);
+    goto out;
+  }
+  ctl.listen = g_key_file_get_string (kf, c, "listen", NULL);
+  if (ctl.listen == NULL)
+    ctl.listen = g_strdup ("127.0.0.1:7700");
+  g_strstrip (ctl.listen);
+  if (!(ctl.certificate =
+            config_path_setting (kf, c, "certificate", TRUE, error)) ||
+      !(ctl.private_key =
+            config_path_setting (kf, c, "private-key", TRUE, error)) ||
+      !(ctl.ca = config_path_setting (kf, c, "ca", TRUE, error)) ||
+      !(ctl.signing_key =
+            config_path_setting (kf, c, "signing-key", TRUE, error)) ||
+      !(ctl.state_dir = config_path_setting (kf, c, "state-dir", TRUE, error)))
+    goto out;
+  ctl.admin_socket = config_path_setting (kf, c, "admin-socket", FALSE, NULL);
+  if (ctl.admin_socket == NULL)
+    ctl.admin_socket = g_build_filename (ctl.state_dir, "admin.sock", NULL);
+
+  ctl.groups = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                      (GDestroyNotify)group_free);
+  sections = g_key_file_get_groups (kf, NULL);
+  for (int i = 0; sections[i]; i++) {
+    Group *g;
+    if (strcmp (sections[i], c) == 0)
+      continue;
+    if (!g_str_has_prefix (sections[i], "group ")) {
+      config_fail (error, sections[i], "section",
+                   "unknown section (expected [controller] or [group NAME])");
+      g_strfreev (sections);
+      goto out;
+    }
+    g = load_group (kf, sections[i], error);
+    if (g == NULL) {
+      g_strfreev (sections);
+      goto out;
+    }
+    if (g_hash_table_contains (ctl.groups, g->name)) {
+      config_fail (error, sections[i], "name", "group %s is defined twice",
+                   g->name);
+      group_free (g);
+      g_strfreev (sections);
+      goto out;
+    }
+    g_hash_table_insert (ctl.groups, g->name, g);
+  }
+  g_strfreev (sections);
+  if (g_hash_table_size (ctl.groups) == 0) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                 "%s: no [group NAME] section: nothing to control",
+                 ctl.config_path);
+    goto out;
+  }
+  ok = TRUE;
+out:
+  g_key_file_free (kf);
+  return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Durable counters: update SEQ and Sender-IDs never repeat across restarts  */
+
+static gboolean
+next_durable (mcsec_counter_store_t *store, guint64 *next, guint64 *limit,
+              guint64 *out)
+{
+  if (*next >= *limit) {
+    if (mcsec_counter_store_extend (store, limit) != MCSEC_OK)
+      return FALSE;
+  }
+  *out = (*next)++;
+  return TRUE;
+}
+
+static gboolean
+open_state (GError **error)
+{
+  gchar *p;
+  mcsec_status_t st;
+
+  if (g_mkdir_with_parents (ctl.state_dir, 0700) != 0) {
+    config_fail (error, "controller", "state-dir", "cannot create %s: %s",
+                 ctl.state_dir, g_strerror (errno));
+    return FALSE;
+  }
+  p = g_build_filename (ctl.state_dir, "update-seq.ctr", NULL);
+  st = mcsec_counter_store_open (p, SEQ_BLOCK, &ctl.seq_store, &ctl.seq_next,
+                                 &ctl.seq_limit);
+  g_free (p);
+  if (st == MCSEC_OK) {
+    p = g_build_filename (ctl.state_dir, "sender-ids.ctr", NULL);
+    st = mcsec_counter_store_open (p, SENDER_ID_BLOCK, &ctl.sid_store,
+                                   &ctl.sid_next, &ctl.sid_limit);
+    g_free (p);
+  }
+  if (st) {
+    config_fail (error, "controller", "state-dir", "%s (%s)",
+                 mcsec_status_message (st),
+                 st == MCSEC_ERR_LOCKED ? "is another controller running?"
+                                        : ctl.state_dir);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connections                                                                */
+
+static void conn_close (Conn *c, const char *why);
+static void conn_update_watch (Conn *c);
+static void group_send_update (Group *g, Conn *only);
+
+static void
+conn_queue (Conn *c, const guint8 *frame, gsize len)
+{
+  g_byte_array_append (c->out, frame, (guint)len);
+}
+
+static void
+conn_queue_simple (Conn *c, mcsec_mike_type_t type, guint reason,
+                   const char *text)
+{
+  guint8 buf[512];
+  mcsec_mike_builder_t b;
+  size_t len;
+
+  mcsec_mike_begin (&b, buf, sizeof buf, type);
+  if (reason)
+    mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, (uint16_t)reason);
+  if (text)
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_TEXT, text);
+  if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
+    conn_queue (c, buf, len);
+}
+
+/* Refuse or evict: say why, then close once it is written. */
+static void
+conn_goodbye (Conn *c, mcsec_mike_type_t type, guint reason, const char *text)
+{
+  conn_queue_simple (c, type, reason, text);
+  c->state = C_CLOSING;
+  conn_update_watch (c);
+}
+
+static void
+refuse (Conn *c, guint reason, const char *text, const char *group)
+{
+  ctl.refusals++;
+  if (reason < G_N_ELEMENTS (ctl.refused_by))
+    ctl.refused_by[reason]++;
+  log_event ("refused", "peer=%s identity=%s group=%s reason=%s text=\"%s\"",
+             c->peer, c->identity ? c->identity : "-", group ? group : "-",
+             mcsec_mike_reason_name (reason), text);
+  conn_goodbye (c, MCSEC_MIKE_REFUSE, reason, text);
+}
+
+static gboolean
+new_sender_id (Group *g, guint32 *out)
+{
+  guint64 n, max = g->sender_id_bits == 32
+                       ? G_GUINT64_CONSTANT (0xffffffff)
+                       : (G_GUINT64_CONSTANT (1) << g->sender_id_bits) - 1;
+  do {
+    if (!next_durable (ctl.sid_store, &ctl.sid_next, &ctl.sid_limit, &n))
+      return FALSE;
+  } while (n == 0);
+  *out = (guint32)(1 + (n - 1) % max);
+  return TRUE;
+}
+
+/* A new SA for the group: fresh SPI and key from RAND_bytes. */
+static gboolean
+group_new_sa (Group *g, const char *reason)
+{
+  GroupSa sa = {0};
+  gint64 now = mono_ms ();
+
+  sa.suite = g->suite;
+  sa.key_len = mcsec_suite_key_material_len (g->suite);
+  do {
+    if (RAND_bytes ((unsigned char *)&sa.spi, sizeof sa.spi) != 1)
+      return FALSE;
+  } while (sa.spi < MCSEC_SPI_MIN || (g->sa.valid && sa.spi == g->sa.spi));
+  if (mcsec_generate_key_material (sa.suite, sa.key, sa.key_len) != MCSEC_OK)
+    return FALSE;
+  sa.valid = 1;
+  sa.created_ms = now;
+  /* the first SA is used at once; later ones after the activation delay,
+   * once every member had time to install them */
+  sa.activate_ms = g->sa.valid ? now + g->activation_ms : now;
+  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  g->sa = sa;
+  OPENSSL_cleanse (&sa, sizeof sa);
+  g->rekeys++;
+  g->last_rekey_ms = now;
+  g_free (g->last_rekey_reason);
+  g->last_rekey_reason = g_strdup (reason);
+  log_event ("rekey",
+             "group=%s reason=%s spi=0x%08x suite=%s activate-in-ms=%u "
+             "members=%u",
+             g->name, reason, g->sa.spi, mcsec_suite_name (g->suite),
+             (guint)(g->sa.activate_ms - now), g_list_length (g->members));
+  return TRUE;
+}
+
+/* Build and sign the group's update (one signature for every member). */
+static gboolean
+group_build_update (Group *g)
+{
+  gsize cap = 1024 + g_list_length (g->members) * (MCSEC_MIKE_MAX_SPKI + 8);
+  guint8 *buf;
+  mcsec_mike_builder_t b;
+  mcsec_mike_sa_t sa;
+  guint64 seq;
+  size_t len;
+  guint n_senders = 0;
+  gint64 now = mono_ms ();
+
+  if (!next_durable (ctl.seq_store, &ctl.seq_next, &ctl.seq_limit, &seq)) {
+    log_event ("error", "what=\"cannot reserve update numbers in %s\"",
+               ctl.state_dir);
+    return FALSE;
+  }
+  if (cap > MCSEC_MIKE_MAX_FRAME + 4)
+    cap = MCSEC_MIKE_MAX_FRAME + 4;
+  buf = g_malloc (cap);
+  mcsec_mike_begin (&b, buf, cap, MCSEC_MIKE_UPDATE);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, g->name);
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
+  mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, g->deactivation_ms);
+  sa.spi = g->sa.spi;
+  sa.suite = g->sa.suite;
+  sa.key = g->sa.key;
+  sa.key_len = g->sa.key_len;
+  sa.activate_in_ms =
+      g->sa.activate_ms > now ? (uint32_t)(g->sa.activate_ms - now) : 0;
+  sa.lifetime_s = g->key_lifetime_s;
+  mcsec_mike_put_sa (&b, &sa);
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *m = l->data;
+    for (guint i = 0; i < m->n_sender_ids; i++)
+      if (n_senders < MCSEC_MIKE_MAX_SENDERS) {
+        mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
+        n_senders++;
+      }
+  }
+  mcsec_mike_sign (&b, ctl.update_key);
+  if (mcsec_mike_finish (&b, &len) != MCSEC_OK) {
+    OPENSSL_cleanse (buf, cap);
+    g_free (buf);
+    log_event ("error", "group=%s what=\"cannot build the update\"", g->name);
+    return FALSE;
+  }
+  if (g->update) {
+    gsize old_len;
+    guint8 *old = g_bytes_unref_to_data (g->update, &old_len);
+    OPENSSL_cleanse (old, old_len);
+    g_free (old);
+  }
+  g->update = g_bytes_new (buf, len);
+  OPENSSL_cleanse (buf, cap);
+  g_free (buf);
+  g->seq = seq;
+  return TRUE;
+}
+
+/* Send the current update to one member, or to all of them. */
+static void
+group_send_update (Group *g, Conn *only)
+{
+  gsize len;
+  const guint8 *data;
+
+  if (g->update == NULL)
+    return;
+  data = g_bytes_get_data (g->update, &len);
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *m = l->data;
+    if (only && m != only)
+      continue;
+    conn_queue (m, data, len);
+    conn_update_watch (m);
+    g->updates_sent++;
+    ctl.updates_sent++;
+  }
+}
+
+/* Rekey (or only redistribute, when new_key is FALSE) to every member. */
+static void
+group_change (Group *g, gboolean new_key, const char *reason)
+{
+  if (new_key || !g->sa.valid)
+    if (!group_new_sa (g, reason))
+      log_event ("error", "group=%s what=\"no random bytes for a key\"",
+                 g->name);
+  if (group_build_update (g))
+    group_send_update (g, NULL);
+}
+
+static void
+member_left (Conn *c, const char *why)
+{
+  Group *g = c->group;
+
+  g->members = g_list_remove (g->members, c);
+  log_event ("left", "group=%s identity=%s sender-id=%u why=\"%s\"", g->name,
+             c->identity, c->sender_id, why);
+  c->group = NULL;
+  if (ctl.stopping)
+    return;
+  /* forward secrecy: the departed member gets nothing new */
+  if (g->rekey_on_leave && g->members)
+    group_change (g, TRUE, "leave");
+  else if (c->sender_id && g->members)
+    group_change (g, FALSE, "sender-left");
+}
+
+static void
+handle_join (Conn *c, const mcsec_mike_msg_t *msg)
+{
+  gchar *name = g_strndup ((const char *)msg->group, msg->group_len);
+  Group *g = g_hash_table_lookup (ctl.groups, name);
+  gboolean may_send, may_receive, wants_send;
+  guint8 wbuf[2048];
+  mcsec_mike_builder_t b;
+  size_t len;
+  gboolean rekey;
+
+  if (g == NULL) {
+    refuse (c, MCSEC_MIKE_REASON_UNKNOWN_GROUP, "no such group", name);
+    goto out;
+  }
+  may_send = g_hash_table_contains (g->senders, c->identity);
+  may_receive = may_send || g_hash_table_contains (g->receivers, c->identity);
+  wants_send = (msg->role & MCSEC_MIKE_ROLE_SENDER) != 0;
+  if (g_hash_table_contains (g->evicted, c->identity)) {
+    refuse (c, MCSEC_MIKE_REASON_NOT_AUTHORISED, "evicted by an administrator",
+            name);
+    goto out;
+  }
+  if (!may_receive) {
+    refuse (c, MCSEC_MIKE_REASON_NOT_AUTHORISED,
+            "identity not in the group's access lists", name);
+    goto out;
+  }
+  if (wants_send && !may_send) {
+    refuse (c, MCSEC_MIKE_REASON_ROLE_NOT_ALLOWED,
+            "identity may receive but not send", name);
+    goto out;
+  }
+  if (wants_send) {
+    const guint8 *p = msg->signing_key;
+    EVP_PKEY *k = p ? d2i_PUBKEY (NULL, &p, (long)msg->signing_key_len) : NULL;
+    int id = k ? EVP_PKEY_get_base_id (k) : 0;
+    int ok = k && p == msg->signing_key + msg->signing_key_len &&
+             (id == EVP_PKEY_ED25519 ||
+              (id == EVP_PKEY_EC && EVP_PKEY_get_bits (k) == 256));
+    EVP_PKEY_free (k);
+    if (!ok) {
+      refuse (c, MCSEC_MIKE_REASON_BAD_REQUEST,
+              "a sender needs an Ed25519 or ECDSA P-256 signing key", name);
+      goto out;
+    }
+    memcpy (c->spki, msg->signing_key, msg->signing_key_len);
+    c->spki_len = msg->signing_key_len;
+  }
+  /* one connection per identity: the newer one wins */
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *o = l->data;
+    if (g_strcmp0 (o->identity, c->identity) == 0) {
+      g->members = g_list_remove (g->members, o);
+      o->group = NULL;
+      log_event ("replaced", "group=%s identity=%s", g->name, c->identity);
+      conn_goodbye (o, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_DUPLICATE,
+                    "the same identity joined again");
+      break;
+    }
+  }
+  /* a new key when asked (backward secrecy), unless the newest SA is not in
+   * use yet: nothing was protected with it, the newcomer may have it */
+  rekey = !g->sa.valid ||
+          (g->rekey_on_join && g->members && g->sa.activate_ms <= mono_ms ());
+  if (wants_send) {
+    guint max =
+        g->sender_id_bits == 32 ? G_MAXUINT : (1u << g->sender_id_bits) - 1;
+    guint count = msg->sender_count ? msg->sender_count : 1;
+    if (!rekey && g->sa.senders_allocated + count > max)
+      rekey = TRUE; /* every Sender-ID of this key is used */
+    for (guint i = 0; i < count; i++)
+      if (!new_sender_id (g, &c->sender_ids[i])) {
+        refuse (c, MCSEC_MIKE_REASON_SENDER_IDS_EXHAUSTED,
+                "cannot reserve a Sender-ID", name);
+        goto out;
+      }
+    c->n_sender_ids = count;
+    c->sender_id = c->sender_ids[0];
+  }
+  c->role = msg->role;
+  c->group = g;
+  c->state = C_MEMBER;
+  c->joined_real_us = g_get_real_time ();
+  g->members = g_list_append (g->members, c);
+  ctl.registrations++;
+
+  mcsec_mike_begin (&b, wbuf, sizeof wbuf, MCSEC_MIKE_WELCOME);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, g->name);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_IDENTITY, c->identity);
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, (uint8_t)c->role);
+  mcsec_mike_put (&b, MCSEC_MIKE_A_CONTROLLER_KEY, ctl.update_spki,
+                  ctl.update_spki_len);
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_ID_BITS,
+                     (uint8_t)g->sender_id_bits);
+  for (guint i = 0; i < c->n_sender_ids; i++)
+    mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_SENDER_ID, c->sender_ids[i]);
+  if (g->address && *g->address)
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_ADDRESS, g->address);
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_PORT, g->port);
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SAM, g->sam);
+  if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
+    conn_queue (c, wbuf, len);
+  log_event ("joined",
+             "group=%s identity=%s role=%s sender-id=%u sender-ids=%u peer=%s",
+             g->name, c->identity,
+             c->role == MCSEC_MIKE_ROLE_BOTH     ? "both"
+             : c->role == MCSEC_MIKE_ROLE_SENDER ? "sender"
+                                                 : "receiver",
+             c->sender_id, c->n_sender_ids, c->peer);
+  if (rekey)
+    group_change (g, TRUE, "join");
+  else if (c->sender_id)
+    group_change (g, FALSE, "sender-joined"); /* everyone needs its key */
+  else
+    group_send_update (g, c);
+  g->sa.senders_allocated += c->n_sender_ids;
+out:
+  g_free (name);
+}
+
+/* Returns FALSE when the connection was closed. */
+static gboolean
+handle_frame (Conn *c, const guint8 *frame, gsize len)
+{
+  mcsec_mike_msg_t *msg = g_malloc (sizeof *msg);
+  mcsec_status_t st = mcsec_mike_parse (frame, len, msg);
+  gboolean ok = TRUE;
+
+  if (st) {
+    ctl.rejected_messages++;
+    if (c->state == C_AWAIT_JOIN)
+      refuse (c, MCSEC_MIKE_REASON_BAD_REQUEST, "malformed message", NULL);
+    else
+      conn_close (c, "malformed message");
+    ok = c->state == C_CLOSING;
+    goto out;
+  }
+  switch (msg->type) {
+  case MCSEC_MIKE_JOIN:
+    if (c->state != C_AWAIT_JOIN) {
+      conn_close (c, "JOIN twice");
+      ok = FALSE;
+      break;
+    }
+    handle_join (c, msg);
+    break;
+  case MCSEC_MIKE_ACK:
+    if (c->state == C_MEMBER && msg->seq > c->acked_seq &&
+        msg->seq <= c->group->seq) {
+      c->acked_seq = msg->seq;
+      ctl.acks++;
+    }
+    break;
+  case MCSEC_MIKE_PING:
+    conn_queue_simple (c, MCSEC_MIKE_PONG, 0, NULL);
+    break;
+  case MCSEC_MIKE_PONG:
+    break;
+  case MCSEC_MIKE_LEAVE:
+    ctl.leaves++;
+    conn_close (c, "left");
+    ok = FALSE;
+    break;
+  default:
+    ctl.rejected_messages++;
+    conn_close (c, "unexpected message");
+    ok = FALSE;
+  }
+out:
+  OPENSSL_cleanse (msg, sizeof *msg);
+  g_free (msg);
+  return ok;
+}
+
+static gchar *
+peer_identity (SSL *ssl)
+{
+  X509 *cert = SSL_get1_peer_certificate (ssl);
+  char cn[MCSEC_MIKE_MAX_STRING + 1];
+  int n;
+
+  if (cert == NULL)
+    return NULL;
+  n = X509_NAME_get_text_by_NID (X509_get_subject_name (cert), NID_commonName,
+                                 cn, sizeof cn);
+  X509_free (cert);
+  if (n <= 0 || (size_t)n != strlen (cn))
+    return NULL;
+  return g_strdup (cn);
+}
+
+static void
+conn_free (Conn *c)
+{
+  if (c->watch)
+    g_source_remove (c->watch);
+  SSL_free (c->ssl);
+  if (c->fd >= 0)
+    close (c->fd);
+  mcsec_mike_reader_clear (&c->reader);
+  if (c->out->len)
+    OPENSSL_cleanse (c->out->data, c->out->len);
+  g_byte_array_unref (c->out);
+  g_free (c->identity);
+  g_free (c);
+}
+
+static void
+conn_close (Conn *c, const char *why)
+{
+  if (c->group) {
+    if (g_strcmp0 (why, "left") != 0)
+      ctl.disconnects++;
+    member_left (c, why);
+  } else if (c->state == C_HANDSHAKE) {
+    log_event ("handshake-failed", "peer=%s why=\"%s\"", c->peer, why);
+  }
+  ctl.conns = g_list_remove (ctl.conns, c);
+  ctl.n_conns--;
+  conn_free (c);
+}
+
+/* TRUE while the connection lives. */
+static gboolean
+conn_flush (Conn *c)
+{
+  while (c->out->len) {
+    int n = SSL_write (c->ssl, c->out->data, (int)MIN (c->out->len, 16384));
+    if (n <= 0) {
+      int e = SSL_get_error (c->ssl, n);
+      ERR_clear_error ();
+      if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        c->want_write = TRUE;
+        return TRUE;
+      }
+      conn_close (c, "write failed");
+      return FALSE;
+    }
+    OPENSSL_cleanse (c->out->data, (gsize)n);
+    g_byte_array_remove_range (c->out, 0, (guint)n);
+  }
+  c->want_write = FALSE;
+  if (c->state == C_CLOSING) {
+    SSL_shutdown (c->ssl);
+    conn_close (c, "closed after goodbye");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean conn_io (gint fd, GIOCondition cond, gpointer data);
+
+static void
+conn_update_watch (Conn *c)
+{
+  GIOCondition want = G_IO_IN | ((c->out->len || c->want_write) ? G_IO_OUT : 0);
+  if (want != c->cond) {
+    g_source_remove (c->watch);
+    c->watch = g_unix_fd_add (c->fd, want, conn_io, c);
+    c->cond = want;
+  }
+}
+
+static gboolean
+conn_handshake (Conn *c)
+{
+  int r = SSL_do_handshake (c->ssl);
+  if (r == 1) {
+    c->identity = peer_identity (c->ssl);
+    if (c->identity == NULL) {
+      ctl.handshake_failures++;
+      conn_close (c, "certificate without a usable common name");
+      return FALSE;
+    }
+    c->state = C_AWAIT_JOIN;
+    return TRUE;
+  }
+  switch (SSL_get_error (c->ssl, r)) {
+  case SSL_ERROR_WANT_READ:
+    c->want_write = FALSE;
+    return TRUE;
+  case SSL_ERROR_WANT_WRITE:
+    c->want_write = TRUE;
+    return TRUE;
+  default: {
+    char why[256];
+    long vr = SSL_get_verify_result (c->ssl);
+    unsigned long e = ERR_peek_last_error ();
+    if (vr != X509_V_OK)
+      g_snprintf (why, sizeof why, "member certificate rejected: %s",
+                  X509_verify_cert_error_string (vr));
+    else
+      g_snprintf (why, sizeof why, "TLS: %s",
+                  e ? ERR_reason_error_string (e) : "connection closed");
+    ERR_clear_error ();
+    ctl.handshake_failures++;
+    conn_close (c, why);
+    return FALSE;
+  }
+  }
+}
+
+static gboolean
+conn_io (gint fd, GIOCondition cond, gpointer data)
+{
+  Conn *c = data;
+  guint8 buf[16384];
+
+  (void)fd;
+  (void)cond;
+  if (c->state == C_HANDSHAKE) {
+    if (!conn_handshake (c))
+      return G_SOURCE_REMOVE;
+    if (c->state == C_HANDSHAKE) {
+      conn_update_watch (c);
+      return G_SOURCE_CONTINUE;
+    }
+  }
+  for (;;) {
+    const guint8 *frame;
+    gsize flen;
+    int n = SSL_read (c->ssl, buf, sizeof buf);
+    if (n <= 0) {
+      int e = SSL_get_error (c->ssl, n);
+      ERR_clear_error ();
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        break;
+      c->watch = 0; /* removed by returning REMOVE */
+      conn_close (c, e == SSL_ERROR_ZERO_RETURN ? "connection closed"
+                                                : "connection lost");
+      return G_SOURCE_REMOVE;
+    }
+    c->last_rx_ms = mono_ms ();
+    if (c->state == C_CLOSING)
+      continue; /* nothing more is read from a refused member */
+    if (mcsec_mike_reader_feed (&c->reader, buf, (size_t)n) != MCSEC_OK) {
+      ctl.rejected_messages++;
+      c->watch = 0;
+      conn_close (c, "bad framing");
+      return G_SOURCE_REMOVE;
+    }
+    while ((flen = mcsec_mike_reader_next (&c->reader, &frame)) > 0) {
+      guint watch = c->watch;
+      if (!handle_frame (c, frame, flen)) {
+        /* closed: the source is gone with it */
+        (void)watch;
+        return G_SOURCE_REMOVE;
+      }
+      if (c->state == C_CLOSING)
+        break;
+    }
+  }
+  if (!conn_flush (c))
+    return G_SOURCE_REMOVE;
+  conn_update_watch (c);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_accept (gint fd, GIOCondition cond, gpointer data)
+{
+  (void)cond;
+  (void)data;
+  for (int i = 0; i < 64; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    int one = 1;
+    Conn *c;
+    int cfd =
+        accept4 (fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0)
+      break;
+    if (ctl.n_conns >= MAX_CONNECTIONS) {
+      close (cfd);
+      continue;
+    }
+    setsockopt (cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    getnameinfo ((struct sockaddr *)&ss, sl, host, sizeof host, port,
+                 sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+    c = g_new0 (Conn, 1);
+    c->fd = cfd;
+    c->ssl = SSL_new (ctl.ctx);
+    SSL_set_fd (c->ssl, cfd);
+    SSL_set_accept_state (c->ssl);
+    c->out = g_byte_array_new ();
+    g_snprintf (c->peer, sizeof c->peer, "%s:%s", host, port);
+    c->started_ms = c->last_rx_ms = mono_ms ();
+    c->cond = G_IO_IN;
+    c->watch = g_unix_fd_add (cfd, G_IO_IN, conn_io, c);
+    ctl.conns = g_list_prepend (ctl.conns, c);
+    ctl.n_conns++;
+    ctl.connections++;
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Once a second: handshakes that take too long, silent members, keys that
+ * reach their lifetime. */
+static gboolean
+on_sweep (gpointer data)
+{
+  gint64 now = mono_ms ();
+  GList *l = ctl.conns;
+  GHashTableIter it;
+  gpointer v;
+
+  (void)data;
+  while (l) {
+    Conn *c = l->data;
+    l = l->next;
+    if ((c->state == C_HANDSHAKE || c->state == C_AWAIT_JOIN ||
+         c->state == C_CLOSING) &&
+        now - c->started_ms > HANDSHAKE_TIMEOUT_MS) {
+      if (c->state == C_HANDSHAKE)
+        ctl.handshake_failures++;
+      conn_close (c, "too slow to join");
+    } else if (c->state == C_MEMBER &&
+               now - c->last_rx_ms > MCSEC_MIKE_DEAD_MS) {
+      conn_close (c, "silent");
+    }
+  }
+  g_hash_table_iter_init (&it, ctl.groups);
+  while (g_hash_table_iter_next (&it, NULL, &v)) {
+    Group *g = v;
+    if (g->sa.valid && g->members &&
+        now - g->sa.created_ms >= (gint64)g->key_lifetime_s * 1000)
+      group_change (g, TRUE, "lifetime");
+  }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Administration (Unix socket, one request line, one JSON answer)            */
+
+static void
+json_string (GString *s, const char *v)
+{
+  g_string_append_c (s, '"');
+  for (const char *p = v ? v : ""; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      g_string_append_printf (s, "\\%c", *p);
+    else if ((unsigned char)*p < 0x20)
+      g_string_append_printf (s, "\\u%04x", *p);
+    else
+      g_string_append_c (s, *p);
+  }
+  g_string_append_c (s, '"');
+}
+
+static const char *
+role_name (guint role)
+{
+  return role == MCSEC_MIKE_ROLE_BOTH     ? "both"
+         : role == MCSEC_MIKE_ROLE_SENDER ? "sender"
+                                          : "receiver";
+}
+
+static void
+json_group (GString *s, Group *g, gboolean with_members)
+{
+  gint64 now = mono_ms ();
+  guint n = 0;
+
+  g_string_append (s, "{\"name\":");
+  json_string (s, g->name);
+  g_string_append (s, ",\"address\":");
+  json_string (s, g->address);
+  g_string_append_printf (
+      s,
+      ",\"port\":%u,\"cipher\":\"%s\",\"sam\":\"%s\",\"spi\":%u,"
+      "\"key-age-s\":%" G_GINT64_FORMAT ",\"seq\":%" G_GUINT64_FORMAT
+      ",\"rekeys\":%" G_GUINT64_FORMAT ",\"updates-sent\":%" G_GUINT64_FORMAT
+      ",\"last-rekey-reason\":",
+      g->port, mcsec_suite_name (g->suite),
+      g->sam == MCSEC_SAM_BLOCK        ? "block"
+      : g->sam == MCSEC_SAM_PER_PACKET ? "per-packet"
+                                       : "none",
+      g->sa.valid ? g->sa.spi : 0,
+      g->sa.valid ? (now - g->sa.created_ms) / 1000 : 0, g->seq, g->rekeys,
+      g->updates_sent);
+  json_string (s, g->last_rekey_reason);
+  for (GList *l = g->members; l; l = l->next)
+    n += ((Conn *)l->data)->acked_seq == g->seq;
+  g_string_append_printf (s, ",\"members-count\":%u,\"members-current\":%u",
+                          g_list_length (g->members), n);
+  if (with_members) {
+    g_string_append (s, ",\"members\":[");
+    for (GList *l = g->members; l; l = l->next) {
+      Conn *c = l->data;
+      GDateTime *dt =
+          g_date_time_new_from_unix_utc (c->joined_real_us / G_USEC_PER_SEC);
+      gchar *since = g_date_time_format_iso8601 (dt);
+      g_string_append (s, "{\"identity\":");
+      json_string (s, c->identity);
+      g_string_append_printf (
+          s,
+          ",\"role\":\"%s\",\"sender-id\":%u,\"peer\":\"%s\","
+          "\"connected-since\":\"%s\",\"acked-seq\":%" G_GUINT64_FORMAT "}%s",
+          role_name (c->role), c->sender_id, c->peer, since, c->acked_seq,
+          l->next ? "," : "");
+      g_free (since);
+      g_date_time_unref (dt);
+    }
+    g_string_append (s, "]");
+  }
+  g_string_append (s, "}");
+}
+
+static gchar *
+admin_request (const char *line)
+{
+  GString *s = g_string_new (NULL);
+  gchar **argv = g_strsplit_set (line, " \t\r\n", -1);
+  gchar *words[4] = {0};
+  int n = 0;
+
+  for (int i = 0; argv[i] && n < 4; i++)
+    if (*argv[i])
+      words[n++] = argv[i];
+  if (n >= 1 && strcmp (words[0], "list") == 0) {
+    GHashTableIter it;
+    gpointer v;
+    gboolean first = TRUE;
+    g_string_append (s, "{\"ok\":true,\"groups\":[");
+    g_hash_table_iter_init (&it, ctl.groups);
+    while (g_hash_table_iter_next (&it, NULL, &v)) {
+      if (!first)
+        g_string_append_c (s, ',');
+      first = FALSE;
+      json_group (s, v, TRUE);
+    }
+    g_string_append (s, "]}");
+  } else if (n >= 1 && strcmp (words[0], "stats") == 0) {
+    g_string_append_printf (
+        s,
+        "{\"ok\":true,\"uptime-s\":%" G_GINT64_FORMAT
+        ",\"connections\":%" G_GUINT64_FORMAT ",\"open-connections\":%u,"
+        "\"handshake-failures\":%" G_GUINT64_FORMAT
+        ",\"registrations\":%" G_GUINT64_FORMAT
+        ",\"refusals\":%" G_GUINT64_FORMAT ",\"refused-by\":{",
+        (g_get_real_time () - ctl.started_real_us) / G_USEC_PER_SEC,
+        ctl.connections, ctl.n_conns, ctl.handshake_failures, ctl.registrations,
+        ctl.refusals);
+    for (guint r = 1; r <= MCSEC_MIKE_REASON_SHUTTING_DOWN; r++)
+      g_string_append_printf (s, "%s\"%s\":%" G_GUINT64_FORMAT,
+                              r > 1 ? "," : "", mcsec_mike_reason_name (r),
+                              ctl.refused_by[r]);
+    g_string_append_printf (
+        s,
+        "},\"leaves\":%" G_GUINT64_FORMAT ",\"disconnects\":%" G_GUINT64_FORMAT
+        ",\"evictions\":%" G_GUINT64_FORMAT
+        ",\"updates-sent\":%" G_GUINT64_FORMAT ",\"acks\":%" G_GUINT64_FORMAT
+        ",\"rejected-messages\":%" G_GUINT64_FORMAT ",\"groups\":[",
+        ctl.leaves, ctl.disconnects, ctl.evictions, ctl.updates_sent, ctl.acks,
+        ctl.rejected_messages);
+    {
+      GHashTableIter it;
+      gpointer v;
+      gboolean first = TRUE;
+      g_hash_table_iter_init (&it, ctl.groups);
+      while (g_hash_table_iter_next (&it, NULL, &v)) {
+        if (!first)
+          g_string_append_c (s, ',');
+        first = FALSE;
+        json_group (s, v, FALSE);
+      }
+    }
+    g_string_append (s, "]}");
+  } else if (n == 2 && strcmp (words[0], "rekey") == 0) {
+    Group *g = g_hash_table_lookup (ctl.groups, words[1]);
+    if (g == NULL) {
+      g_string_append (s, "{\"ok\":false,\"error\":\"no such group\"}");
+    } else {
+      group_change (g, TRUE, "admin");
+      g_string_append_printf (
+          s,
+          "{\"ok\":true,\"spi\":%u,\"seq\":%" G_GUINT64_FORMAT
+          ",\"members\":%u}",
+          g->sa.spi, g->seq, g_list_length (g->members));
+    }
+  } else if (n == 3 && strcmp (words[0], "evict") == 0) {
+    Group *g = g_hash_table_lookup (ctl.groups, words[1]);
+    Conn *victim = NULL;
+    if (g == NULL) {
+      g_string_append (s, "{\"ok\":false,\"error\":\"no such group\"}");
+    } else {
+      for (GList *l = g->members; l; l = l->next)
+        if (g_strcmp0 (((Conn *)l->data)->identity, words[2]) == 0)
+          victim = l->data;
+      /* refused from now on, connected or not */
+      g_hash_table_add (g->evicted, g_strdup (words[2]));
+      ctl.evictions++;
+      log_event ("evicted", "group=%s identity=%s connected=%s", g->name,
+                 words[2], victim ? "yes" : "no");
+      if (victim) {
+        /* out of the group first: the new key must not reach it */
+        g->members = g_list_remove (g->members, victim);
+        victim->group = NULL;
+        conn_goodbye (victim, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_EVICTED,
+                      "evicted by an administrator");
+      }
+      if (g->members)
+        group_change (g, TRUE, "evict");
+      g_string_append_printf (s,
+                              "{\"ok\":true,\"was-connected\":%s,\"spi\":%u,"
+                              "\"seq\":%" G_GUINT64_FORMAT "}",
+                              victim ? "true" : "false", g->sa.spi, g->seq);
+    }
+  } else {
+    g_string_append (s, "{\"ok\":false,\"error\":\"unknown request (list, "
+                        "stats, rekey GROUP, evict GROUP IDENTITY)\"}");
+  }
+  g_strfreev (argv);
+  g_string_append_c (s, '\n');
+  return g_string_free (s, FALSE);
+}
+
+static gboolean
+on_admin (gint fd, GIOCondition cond, gpointer data)
+{
+  int cfd = accept4 (fd, NULL, NULL, SOCK_CLOEXEC);
+  char line[1024];
+  ssize_t n;
+  gchar *answer;
+  struct timeval tv = {2, 0};
+
+  (void)cond;
+  (void)data;
+  if (cfd < 0)
+    return G_SOURCE_CONTINUE;
+  setsockopt (cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt (cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  n = read (cfd, line, sizeof line - 1);
+  if (n > 0) {
+    line[n] = '\0';
+    answer = admin_request (line);
+    if (write (cfd, answer, strlen (answer)) < 0)
+      log_event ("admin-error", "what=\"cannot answer: %s\"",
+                 g_strerror (errno));
+    g_free (answer);
+  }
+  close (cfd);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup                                                                      */
+
+static gboolean
+setup_tls (GError **error)
+{
+  FILE *f;
+  STACK_OF (X509_NAME) * cas;
+  unsigned long e;
+
+  ctl.ctx = SSL_CTX_new (TLS_server_method ());
+  SSL_CTX_set_min_proto_version (ctl.ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version (ctl.ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify (ctl.ctx,
+                      SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  SSL_CTX_set_num_tickets (ctl.ctx, 0);
+  SSL_CTX_set_session_cache_mode (ctl.ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode (ctl.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_use_certificate_chain_file (ctl.ctx, ctl.certificate) != 1) {
+    e = ERR_get_error ();
+    config_fail (error, "controller", "certificate", "cannot use %s: %s",
+                 ctl.certificate, ERR_reason_error_string (e));
+    return FALSE;
+  }
+  if (SSL_CTX_use_PrivateKey_file (ctl.ctx, ctl.private_key,
+                                   SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key (ctl.ctx) != 1) {
+    e = ERR_get_error ();
+    config_fail (error, "controller", "private-key",
+                 "cannot use %s (or it does not match the certificate): %s",
+                 ctl.private_key, ERR_reason_error_string (e));
+    return FALSE;
+  }
+  if (SSL_CTX_load_verify_locations (ctl.ctx, ctl.ca, NULL) != 1 ||
+      (cas = SSL_load_client_CA_file (ctl.ca)) == NULL) {
+    e = ERR_get_error ();
+    config_fail (error, "controller", "ca", "cannot load %s: %s", ctl.ca,
+                 ERR_reason_error_string (e));
+    return FALSE;
+  }
+  SSL_CTX_set_client_CA_list (ctl.ctx, cas);
+  f = fopen (ctl.signing_key, "r");
+  ctl.update_key = f ? PEM_read_PrivateKey (f, NULL, NULL, NULL) : NULL;
+  if (f)
+    fclose (f);
+  if (ctl.update_key == NULL ||
+      EVP_PKEY_get_base_id (ctl.update_key) != EVP_PKEY_ED25519 ||
+      mcsec_mike_public_key_der (ctl.update_key, ctl.update_spki,
+                                 sizeof ctl.update_spki,
+                                 &ctl.update_spki_len) != MCSEC_OK) {
+    config_fail (error, "controller", "signing-key",
+                 "%s is not a PEM Ed25519 private key", ctl.signing_key);
+    return FALSE;
+  }
+  ERR_clear_error ();
+  return TRUE;
+}
+
+static gboolean
+setup_listen (GError **error)
+{
+  struct addrinfo hints = {0}, *res = NULL;
+  gchar *host = NULL, *port = NULL;
+  const char *colon = strrchr (ctl.listen, ':');
+  int one = 1, rc;
+
+  if (colon == NULL || colon == ctl.listen) {
+    config_fail (error, "controller", "listen", "'%s' is not HOST:PORT",
+                 ctl.listen);
+    return FALSE;
+  }
+  host = g_strndup (ctl.listen, (gsize)(colon - ctl.listen));
+  if (host[0] == '[' && host[strlen (host) - 1] == ']') {
+    gchar *h = g_strndup (host + 1, strlen (host) - 2);
+    g_free (host);
+    host = h;
+  }
+  port = g_strdup (colon + 1);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  rc = getaddrinfo (host, port, &hints, &res);
+  if (rc != 0) {
+    config_fail (error, "controller", "listen", "'%s': %s", ctl.listen,
+                 gai_strerror (rc));
+    goto fail;
+  }
+  ctl.listen_fd =
+      socket (res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  setsockopt (ctl.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ctl.listen_fd < 0 ||
+      bind (ctl.listen_fd, res->ai_addr, res->ai_addrlen) != 0 ||
+      listen (ctl.listen_fd, 1024) != 0) {
+    config_fail (error, "controller", "listen", "cannot listen on %s: %s",
+                 ctl.listen, g_strerror (errno));
+    freeaddrinfo (res);
+    goto fail;
+  }
+  freeaddrinfo (res);
+  g_free (host);
+  g_free (port);
+  return TRUE;
+fail:
+  g_free (host);
+  g_free (port);
+  return FALSE;
+}
+
+static gboolean
+setup_admin (GError **error)
+{
+  struct sockaddr_un sa = {0};
+  mode_t old;
+
+  if (strlen (ctl.admin_socket) >= sizeof sa.sun_path) {
+    config_fail (error, "controller", "admin-socket", "path too long");
+    return FALSE;
+  }
+  sa.sun_family = AF_UNIX;
+  strcpy (sa.sun_path, ctl.admin_socket);
+  unlink (ctl.admin_socket);
+  ctl.admin_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  old = umask (0077); /* only the controller's user may administer it */
+  if (ctl.admin_fd < 0 ||
+      bind (ctl.admin_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen (ctl.admin_fd, 16) != 0) {
+    umask (old);
+    config_fail (error, "controller", "admin-socket", "cannot listen on %s: %s",
+                 ctl.admin_socket, g_strerror (errno));
+    return FALSE;
+  }
+  umask (old);
+  return TRUE;
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  (void)data;
+  g_main_loop_quit (ctl.loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+           "Usage: mcsec-controller [--check] CONFIG\n"
+           "\n"
+           "Run the mcsec group controller with the configuration CONFIG\n"
+           "(docs/controller.md).  Logs go to standard error, one event per\n"
+           "line.  SIGINT or SIGTERM stops it.\n"
+           "\n"
+           "  --check   load and check the configuration and credentials,\n"
+           "            then exit (0: usable)\n"
+           "  --help    show this text\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  gboolean check = FALSE;
+  const char *config = NULL;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--help") == 0) {
+      usage (stdout);
+      return 0;
+    } else if (strcmp (argv[i], "--check") == 0) {
+      check = TRUE;
+    } else if (argv[i][0] == '-' || config) {
+      usage (stderr);
+      return 2;
+    } else {
+      config = argv[i];
+    }
+  }
+  if (config == NULL) {
+    usage (stderr);
+    return 2;
+  }
+  signal (SIGPIPE, SIG_IGN);
+  ctl.config_path = g_strdup (config);
+  ctl.listen_fd = ctl.admin_fd = -1;
+  if (!load_config (&error) || !setup_tls (&error)) {
+    fprintf (stderr, "mcsec-controller: %s\n", error->message);
+    return 1;
+  }
+  if (check) {
+    printf ("%s: OK (%u groups)\n", config, g_hash_table_size (ctl.groups));
+    return 0;
+  }
+  if (!open_state (&error) || !setup_listen (&error) || !setup_admin (&error)) {
+    fprintf (stderr, "mcsec-controller: %s\n", error->message);
+    return 1;
+  }
+  ctl.started_real_us = g_get_real_time ();
+  ctl.loop = g_main_loop_new (NULL, FALSE);
+  g_unix_fd_add (ctl.listen_fd, G_IO_IN, on_accept, NULL);
+  g_unix_fd_add (ctl.admin_fd, G_IO_IN, on_admin, NULL);
+  g_timeout_add (1000, on_sweep, NULL);
+  g_unix_signal_add (SIGINT, on_signal, NULL);
+  g_unix_signal_add (SIGTERM, on_signal, NULL);
+  log_event ("started", "listen=%s groups=%u admin-socket=%s", ctl.listen,
+             g_hash_table_size (ctl.groups), ctl.admin_socket);
+  g_main_loop_run (ctl.loop);
+
+  /* members keep their keys and reconnect to the next controller: close
+   * without a word (an EVICTED would end their membership), no rekey */
+  ctl.stopping = TRUE;
+  while (ctl.conns)
+    conn_close (ctl.conns->data, "controller stops");
+  log_event ("stopped", "registrations=%" G_GUINT64_FORMAT, ctl.registrations);
+  unlink (ctl.admin_socket);
+  g_hash_table_unref (ctl.groups);
+  mcsec_counter_store_close (ctl.seq_store);
+  mcsec_counter_store_close (ctl.sid_store);
+  EVP_PKEY_free (ctl.update_key);
+  SSL_CTX_free (ctl.ctx);
+  g_main_loop_unref (ctl.loop);
+  return 0;
+}

@@ -1,0 +1,181 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsec-join: join a group as a member with the library's MIKE client and
+ * report what happens (joined, refused, updates, evicted), without keys.
+ * For trying a controller configuration and for scripts and tests.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+#include <mcsec/mcsec-mike.h>
+
+static volatile sig_atomic_t stop;
+static volatile int outcome; /* 0 running, 1 joined, 3 refused, 5 evicted */
+static int once;
+
+static void
+on_signal (int sig)
+{
+  (void)sig;
+  stop = 1;
+}
+
+static void
+on_event (const mcsec_member_event_t *ev, void *data)
+{
+  (void)data;
+  switch (ev->type) {
+  case MCSEC_MEMBER_EV_REFUSED:
+  case MCSEC_MEMBER_EV_EVICTED:
+    printf ("%s reason=%s text=\"%s\"\n", mcsec_member_event_name (ev->type),
+            mcsec_mike_reason_name (ev->reason), ev->text);
+    outcome = ev->type == MCSEC_MEMBER_EV_REFUSED ? 3 : 5;
+    break;
+  case MCSEC_MEMBER_EV_JOINED:
+  case MCSEC_MEMBER_EV_UPDATED:
+  case MCSEC_MEMBER_EV_REJECTED:
+    printf ("%s seq=%llu%s%s\n", mcsec_member_event_name (ev->type),
+            (unsigned long long)ev->seq, ev->text[0] ? " text=" : "", ev->text);
+    if (ev->type == MCSEC_MEMBER_EV_JOINED)
+      outcome = 1;
+    break;
+  default:
+    printf ("%s%s%s\n", mcsec_member_event_name (ev->type),
+            ev->text[0] ? " " : "", ev->text);
+  }
+  fflush (stdout);
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (
+      f,
+      "Usage: mcsec-join --controller HOST:PORT --group NAME\n"
+      "                  --certificate FILE --private-key FILE --ca FILE\n"
+      "                  [--role receiver|sender|both] [--signing-key FILE]\n"
+      "                  [--controller-name NAME] [--once] [--timeout S]\n"
+      "\n"
+      "Join an mcsec group and print the membership's events (never a "
+      "key).\n"
+      "--once exits after the join (0), a refusal (3) or a timeout (4);\n"
+      "otherwise it runs until SIGINT/SIGTERM or an eviction (5).\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  mcsec_client_config_t cfg = {0};
+  const char *role = "receiver", *signing = NULL;
+  double timeout = 10;
+  mcsec_client_t *c = NULL;
+  char *error = NULL;
+  EVP_PKEY *key = NULL;
+  struct timespec t0, t;
+  int rc;
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp (a, "--help") == 0) {
+      usage (stdout);
+      return 0;
+    } else if (strcmp (a, "--once") == 0) {
+      once = 1;
+      continue;
+    }
+    if (v == NULL) {
+      usage (stderr);
+      return 2;
+    }
+    i++;
+    if (strcmp (a, "--controller") == 0)
+      cfg.controller = v;
+    else if (strcmp (a, "--controller-name") == 0)
+      cfg.controller_name = v;
+    else if (strcmp (a, "--group") == 0)
+      cfg.member.group = v;
+    else if (strcmp (a, "--certificate") == 0)
+      cfg.certificate = v;
+    else if (strcmp (a, "--private-key") == 0)
+      cfg.private_key = v;
+    else if (strcmp (a, "--ca") == 0)
+      cfg.ca = v;
+    else if (strcmp (a, "--role") == 0)
+      role = v;
+    else if (strcmp (a, "--signing-key") == 0)
+      signing = v;
+    else if (strcmp (a, "--timeout") == 0)
+      timeout = atof (v);
+    else {
+      usage (stderr);
+      return 2;
+    }
+  }
+  if (cfg.controller == NULL || cfg.member.group == NULL) {
+    usage (stderr);
+    return 2;
+  }
+  cfg.member.role = strcmp (role, "sender") == 0     ? MCSEC_MIKE_ROLE_SENDER
+                    : strcmp (role, "both") == 0     ? MCSEC_MIKE_ROLE_BOTH
+                    : strcmp (role, "receiver") == 0 ? MCSEC_MIKE_ROLE_RECEIVER
+                                                     : 0;
+  if (cfg.member.role == 0) {
+    fprintf (stderr, "mcsec-join: --role: receiver, sender or both\n");
+    return 2;
+  }
+  if (signing) {
+    FILE *f = fopen (signing, "r");
+    key = f ? PEM_read_PrivateKey (f, NULL, NULL, NULL) : NULL;
+    if (f)
+      fclose (f);
+    if (key == NULL) {
+      fprintf (stderr, "mcsec-join: --signing-key: cannot read %s\n", signing);
+      return 2;
+    }
+  }
+  cfg.member.sam_key = key;
+  cfg.on_event = on_event;
+  if (mcsec_client_new (&cfg, &c, &error) != MCSEC_OK) {
+    fprintf (stderr, "mcsec-join: %s\n", error ? error : "cannot start");
+    free (error);
+    EVP_PKEY_free (key);
+    return 2;
+  }
+  EVP_PKEY_free (key);
+  signal (SIGINT, on_signal);
+  signal (SIGTERM, on_signal);
+  if (mcsec_client_start (c) != MCSEC_OK) {
+    mcsec_client_free (c);
+    return 2;
+  }
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  while (!stop) {
+    usleep (20000);
+    if (outcome >= 3 || (once && outcome == 1))
+      break;
+    clock_gettime (CLOCK_MONOTONIC, &t);
+    if (once &&
+        (double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 >
+            timeout)
+      break;
+  }
+  if (outcome == 1 || (outcome == 0 && !once)) {
+    mcsec_msa_t *msa = NULL;
+    if (mcsec_client_msa (c, &msa) == MCSEC_OK && msa) {
+      printf ("msa identity=%s sas=%zu senders=%zu sender-id=%u\n",
+              msa->identity, msa->n_sas, msa->n_senders, msa->sender_id);
+      mcsec_msa_free (msa);
+    }
+  }
+  mcsec_client_free (c);
+  rc = outcome == 1 ? 0 : outcome == 0 ? (once ? 4 : 0) : outcome;
+  return rc;
+}

@@ -1,0 +1,519 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsecctl: administer a running mcsec-controller over its Unix socket
+ * (list, stats, rekey, evict; human output or --json), and create a test
+ * PKI (CA, controller and member certificates, signing keys) so that
+ * nobody needs hand-written openssl commands to try mcsec.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+static void
+usage (FILE *f)
+{
+  fprintf (
+      f,
+      "Usage: mcsecctl [--socket PATH] [--json] COMMAND\n"
+      "\n"
+      "Commands for a running controller (over its admin socket):\n"
+      "  list                      groups and their members\n"
+      "  stats                     controller counters\n"
+      "  rekey GROUP               new key for GROUP now\n"
+      "  evict GROUP IDENTITY      remove a member (and refuse it until the\n"
+      "                            controller restarts), then rekey\n"
+      "\n"
+      "  --socket PATH   the controller's admin-socket (default: $MCSEC_ADMIN_"
+      "SOCKET)\n"
+      "  --json          print the controller's JSON answer as it is\n"
+      "\n"
+      "Test credentials (for trials and tests, not for production):\n"
+      "  pki DIR [--days N] [--expired] [--controller-name NAME]... "
+      "[MEMBER...]\n"
+      "      creates in DIR (kept if present): ca.crt/ca.key, controller.crt/\n"
+      "      controller.key (names: localhost, 127.0.0.1, ::1 and each NAME),\n"
+      "      controller-sign.key (Ed25519, signs key updates), and for each\n"
+      "      MEMBER: MEMBER.crt/MEMBER.key (TLS, CN=MEMBER) and\n"
+      "      MEMBER-sign.key/MEMBER-sign.pub (Ed25519, source "
+      "authentication).\n"
+      "      --expired makes the member certificates already expired.\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Admin client                                                               */
+
+static gchar *
+request (const char *path, const char *line, GError **error)
+{
+  struct sockaddr_un sa = {0};
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  GString *answer = g_string_new (NULL);
+  char buf[4096];
+  ssize_t n;
+
+  sa.sun_family = AF_UNIX;
+  g_strlcpy (sa.sun_path, path, sizeof sa.sun_path);
+  if (fd < 0 || connect (fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                 "cannot reach the controller at %s: %s (is it running? "
+                 "see admin-socket in its configuration)",
+                 path, g_strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    return g_string_free (answer, TRUE);
+  }
+  if (write (fd, line, strlen (line)) < 0 || write (fd, "\n", 1) < 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+                 "cannot write to %s: %s", path, g_strerror (errno));
+    close (fd);
+    return g_string_free (answer, TRUE);
+  }
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    g_string_append_len (answer, buf, n);
+  close (fd);
+  return g_string_free (answer, FALSE);
+}
+
+static const char *
+str (JsonObject *o, const char *k)
+{
+  return json_object_has_member (o, k) ? json_object_get_string_member (o, k)
+                                       : "";
+}
+
+static gint64
+num (JsonObject *o, const char *k)
+{
+  return json_object_has_member (o, k) ? json_object_get_int_member (o, k) : 0;
+}
+
+static void
+print_group (JsonObject *g)
+{
+  printf ("group %s  %s:%" G_GINT64_FORMAT
+          "  %s  sam=%s  spi=0x%08" G_GINT64_MODIFIER
+          "x  key age %" G_GINT64_FORMAT " s  update #%" G_GINT64_FORMAT
+          "  %" G_GINT64_FORMAT " rekeys (last: %s)\n",
+          str (g, "name"), *str (g, "address") ? str (g, "address") : "-",
+          num (g, "port"), str (g, "cipher"), str (g, "sam"), num (g, "spi"),
+          num (g, "key-age-s"), num (g, "seq"), num (g, "rekeys"),
+          *str (g, "last-rekey-reason") ? str (g, "last-rekey-reason") : "-");
+  printf ("  %" G_GINT64_FORMAT " members, %" G_GINT64_FORMAT
+          " on the current update\n",
+          num (g, "members-count"), num (g, "members-current"));
+  if (json_object_has_member (g, "members")) {
+    JsonArray *a = json_object_get_array_member (g, "members");
+    guint n = json_array_get_length (a);
+    if (n)
+      printf ("  %-20s %-9s %9s  %-20s %s\n", "IDENTITY", "ROLE", "SENDER-ID",
+              "CONNECTED SINCE", "PEER");
+    for (guint i = 0; i < n; i++) {
+      JsonObject *m = json_array_get_object_element (a, i);
+      gchar sid[16] = "-";
+      if (num (m, "sender-id"))
+        g_snprintf (sid, sizeof sid, "%" G_GINT64_FORMAT, num (m, "sender-id"));
+      printf ("  %-20s %-9s %9s  %-20s %s\n", str (m, "identity"),
+              str (m, "role"), sid, str (m, "connected-since"),
+              str (m, "peer"));
+    }
+  }
+}
+
+static int
+admin (const char *socket_path, gboolean json, int argc, char **argv)
+{
+  GError *error = NULL;
+  gchar *line = g_strjoinv (" ", argv);
+  gchar *answer = request (socket_path, line, &error);
+  JsonParser *parser;
+  JsonObject *o;
+  int rc = 0;
+
+  (void)argc;
+  g_free (line);
+  if (answer == NULL) {
+    fprintf (stderr, "mcsecctl: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, answer, -1, &error) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
+    fprintf (stderr, "mcsecctl: the controller's answer is not JSON: %s\n",
+             error ? error->message : "not an object");
+    g_clear_error (&error);
+    g_object_unref (parser);
+    g_free (answer);
+    return 1;
+  }
+  o = json_node_get_object (json_parser_get_root (parser));
+  if (!json_object_get_boolean_member_with_default (o, "ok", FALSE)) {
+    fprintf (stderr, "mcsecctl: %s\n", str (o, "error"));
+    rc = 1;
+  }
+  if (json)
+    fputs (answer, stdout);
+  else if (rc == 0 && strcmp (argv[0], "list") == 0) {
+    JsonArray *a = json_object_get_array_member (o, "groups");
+    for (guint i = 0; i < json_array_get_length (a); i++)
+      print_group (json_array_get_object_element (a, i));
+  } else if (rc == 0 && strcmp (argv[0], "stats") == 0) {
+    JsonObject *r = json_object_get_object_member (o, "refused-by");
+    JsonArray *a = json_object_get_array_member (o, "groups");
+    GList *keys = json_object_get_members (r);
+    printf (
+        "uptime %" G_GINT64_FORMAT " s, %" G_GINT64_FORMAT " connections open\n"
+        "connections %" G_GINT64_FORMAT ", handshake failures %" G_GINT64_FORMAT
+        ", registrations %" G_GINT64_FORMAT ", refusals %" G_GINT64_FORMAT "\n",
+        num (o, "uptime-s"), num (o, "open-connections"),
+        num (o, "connections"), num (o, "handshake-failures"),
+        num (o, "registrations"), num (o, "refusals"));
+    for (GList *l = keys; l; l = l->next)
+      if (num (r, l->data))
+        printf ("  refused %s: %" G_GINT64_FORMAT "\n", (char *)l->data,
+                num (r, l->data));
+    g_list_free (keys);
+    printf (
+        "leaves %" G_GINT64_FORMAT ", disconnects %" G_GINT64_FORMAT
+        ", evictions %" G_GINT64_FORMAT ", updates sent %" G_GINT64_FORMAT
+        ", acks %" G_GINT64_FORMAT ", rejected messages %" G_GINT64_FORMAT "\n",
+        num (o, "leaves"), num (o, "disconnects"), num (o, "evictions"),
+        num (o, "updates-sent"), num (o, "acks"), num (o, "rejected-messages"));
+    for (guint i = 0; i < json_array_get_length (a); i++)
+      print_group (json_array_get_object_element (a, i));
+  } else if (rc == 0 && strcmp (argv[0], "rekey") == 0) {
+    printf ("group %s rekeyed: spi 0x%08" G_GINT64_MODIFIER
+            "x, update #%" G_GINT64_FORMAT " sent to %" G_GINT64_FORMAT
+            " members\n",
+            argv[1], num (o, "spi"), num (o, "seq"), num (o, "members"));
+  } else if (rc == 0 && strcmp (argv[0], "evict") == 0) {
+    printf ("%s evicted from %s (%s); new key spi 0x%08" G_GINT64_MODIFIER
+            "x, update #%" G_GINT64_FORMAT "\n",
+            argv[2], argv[1],
+            json_object_get_boolean_member (o, "was-connected")
+                ? "was connected"
+                : "was not connected",
+            num (o, "spi"), num (o, "seq"));
+  }
+  g_object_unref (parser);
+  g_free (answer);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Test PKI                                                                   */
+
+static gboolean
+write_key (const char *path, EVP_PKEY *key, gboolean private_)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                 private_ ? 0600 : 0644);
+  FILE *f = fd >= 0 ? fdopen (fd, "w") : NULL;
+  gboolean ok;
+
+  if (f == NULL) {
+    fprintf (stderr, "mcsecctl: cannot write %s: %s\n", path,
+             g_strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    return FALSE;
+  }
+  ok = private_ ? PEM_write_PrivateKey (f, key, NULL, NULL, 0, NULL, NULL)
+                : PEM_write_PUBKEY (f, key);
+  return fclose (f) == 0 && ok;
+}
+
+static gboolean
+write_cert (const char *path, X509 *cert)
+{
+  FILE *f = fopen (path, "w");
+  gboolean ok = f && PEM_write_X509 (f, cert);
+  if (f == NULL || fclose (f) != 0 || !ok) {
+    fprintf (stderr, "mcsecctl: cannot write %s\n", path);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+add_ext (X509 *cert, X509 *issuer, int nid, const char *value)
+{
+  X509V3_CTX v3;
+  X509_EXTENSION *ext;
+
+  X509V3_set_ctx (&v3, issuer ? issuer : cert, cert, NULL, NULL, 0);
+  ext = X509V3_EXT_conf_nid (NULL, &v3, nid, value);
+  if (ext) {
+    X509_add_ext (cert, ext, -1);
+    X509_EXTENSION_free (ext);
+  }
+}
+
+/* A certificate for key, signed by ca_key (self-signed when ca is NULL). */
+static X509 *
+make_cert (const char *cn, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
+           long from_days, long to_days, gboolean is_ca, const char *san,
+           const char *eku)
+{
+  X509 *cert = X509_new ();
+  X509_NAME *name = X509_NAME_new ();
+  unsigned char serial[16];
+  BIGNUM *bn;
+
+  X509_set_version (cert, 2);
+  RAND_bytes (serial, sizeof serial);
+  serial[0] &= 0x7f;
+  bn = BN_bin2bn (serial, sizeof serial, NULL);
+  BN_to_ASN1_INTEGER (bn, X509_get_serialNumber (cert));
+  BN_free (bn);
+  X509_NAME_add_entry_by_txt (name, "O", MBSTRING_ASC,
+                              (const unsigned char *)"mcsec test PKI", -1, -1,
+                              0);
+  X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_ASC,
+                              (const unsigned char *)cn, -1, -1, 0);
+  X509_set_subject_name (cert, name);
+  X509_set_issuer_name (cert, ca ? X509_get_subject_name (ca) : name);
+  X509_NAME_free (name);
+  X509_gmtime_adj (X509_getm_notBefore (cert), from_days * 86400);
+  X509_gmtime_adj (X509_getm_notAfter (cert), to_days * 86400);
+  X509_set_pubkey (cert, key);
+  if (is_ca) {
+    add_ext (cert, ca, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext (cert, ca, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    add_ext (cert, ca, NID_basic_constraints, "critical,CA:FALSE");
+    add_ext (cert, ca, NID_key_usage, "critical,digitalSignature");
+    add_ext (cert, ca, NID_ext_key_usage, eku);
+  }
+  add_ext (cert, ca, NID_subject_key_identifier, "hash");
+  if (ca)
+    add_ext (cert, ca, NID_authority_key_identifier, "keyid");
+  if (san)
+    add_ext (cert, ca, NID_subject_alt_name, san);
+  if (X509_sign (cert, ca_key, EVP_sha256 ()) <= 0) {
+    X509_free (cert);
+    return NULL;
+  }
+  return cert;
+}
+
+static EVP_PKEY *
+read_key (const char *path)
+{
+  FILE *f = fopen (path, "r");
+  EVP_PKEY *k = f ? PEM_read_PrivateKey (f, NULL, NULL, NULL) : NULL;
+  if (f)
+    fclose (f);
+  return k;
+}
+
+static X509 *
+read_cert (const char *path)
+{
+  FILE *f = fopen (path, "r");
+  X509 *c = f ? PEM_read_X509 (f, NULL, NULL, NULL) : NULL;
+  if (f)
+    fclose (f);
+  return c;
+}
+
+static gboolean
+valid_name (const char *n)
+{
+  if (*n == '\0' || strlen (n) > 64)
+    return FALSE;
+  for (const char *p = n; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+static int
+pki (int argc, char **argv)
+{
+  const char *dir = NULL;
+  long days = 365;
+  gboolean expired = FALSE;
+  GPtrArray *members = g_ptr_array_new ();
+  GString *san = g_string_new ("DNS:localhost,IP:127.0.0.1,IP:::1");
+  gchar *ca_crt, *ca_key_path;
+  EVP_PKEY *ca_key = NULL;
+  X509 *ca = NULL;
+  int rc = 1;
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--days") == 0 && i + 1 < argc) {
+      days = strtol (argv[++i], NULL, 10);
+      if (days < 1) {
+        fprintf (stderr, "mcsecctl pki: --days must be at least 1\n");
+        goto out;
+      }
+    } else if (strcmp (argv[i], "--expired") == 0) {
+      expired = TRUE;
+    } else if (strcmp (argv[i], "--controller-name") == 0 && i + 1 < argc) {
+      const char *n = argv[++i];
+      struct in6_addr a;
+      g_string_append_printf (san, ",%s:%s",
+                              inet_pton (AF_INET, n, &a) == 1 ||
+                                      inet_pton (AF_INET6, n, &a) == 1
+                                  ? "IP"
+                                  : "DNS",
+                              n);
+    } else if (argv[i][0] == '-') {
+      usage (stderr);
+      goto out;
+    } else if (dir == NULL) {
+      dir = argv[i];
+    } else if (!valid_name (argv[i])) {
+      fprintf (stderr,
+               "mcsecctl pki: member name '%s': use letters, digits, '-', "
+               "'_' and '.' (at most 64)\n",
+               argv[i]);
+      goto out;
+    } else {
+      g_ptr_array_add (members, argv[i]);
+    }
+  }
+  if (dir == NULL) {
+    usage (stderr);
+    goto out;
+  }
+  if (g_mkdir_with_parents (dir, 0700) != 0) {
+    fprintf (stderr, "mcsecctl pki: cannot create %s: %s\n", dir,
+             g_strerror (errno));
+    goto out;
+  }
+  ca_crt = g_build_filename (dir, "ca.crt", NULL);
+  ca_key_path = g_build_filename (dir, "ca.key", NULL);
+  ca_key = read_key (ca_key_path);
+  ca = read_cert (ca_crt);
+  if (ca_key == NULL || ca == NULL) {
+    /* a new CA, and the controller's credentials with it */
+    EVP_PKEY *ck = EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
+    EVP_PKEY *sk = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+    X509 *cc;
+    gchar *p;
+    EVP_PKEY_free (ca_key);
+    X509_free (ca);
+    ca_key = EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
+    ca = make_cert ("mcsec test CA", ca_key, NULL, ca_key, -1, 3650, TRUE, NULL,
+                    NULL);
+    cc = make_cert ("controller", ck, ca, ca_key, -1, days, FALSE, san->str,
+                    "serverAuth");
+    if (ca == NULL || cc == NULL || sk == NULL ||
+        !write_key (ca_key_path, ca_key, TRUE) || !write_cert (ca_crt, ca)) {
+      X509_free (cc);
+      EVP_PKEY_free (ck);
+      EVP_PKEY_free (sk);
+      goto out_paths;
+    }
+    p = g_build_filename (dir, "controller.crt", NULL);
+    rc = !write_cert (p, cc);
+    g_free (p);
+    p = g_build_filename (dir, "controller.key", NULL);
+    rc |= !write_key (p, ck, TRUE);
+    g_free (p);
+    p = g_build_filename (dir, "controller-sign.key", NULL);
+    rc |= !write_key (p, sk, TRUE);
+    g_free (p);
+    X509_free (cc);
+    EVP_PKEY_free (ck);
+    EVP_PKEY_free (sk);
+    if (rc)
+      goto out_paths;
+    printf ("%s: new CA and controller credentials\n", dir);
+  }
+  rc = 0;
+  for (guint i = 0; i < members->len && rc == 0; i++) {
+    const char *n = members->pdata[i];
+    EVP_PKEY *k = EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256");
+    EVP_PKEY *sk = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+    X509 *c = make_cert (n, k, ca, ca_key, expired ? -3 : -1,
+                         expired ? -1 : days, FALSE, NULL, "clientAuth");
+    gchar *base = g_build_filename (dir, n, NULL);
+    gchar *p1 = g_strconcat (base, ".crt", NULL),
+          *p2 = g_strconcat (base, ".key", NULL),
+          *p3 = g_strconcat (base, "-sign.key", NULL),
+          *p4 = g_strconcat (base, "-sign.pub", NULL);
+    if (c == NULL || !write_cert (p1, c) || !write_key (p2, k, TRUE) ||
+        !write_key (p3, sk, TRUE) || !write_key (p4, sk, FALSE))
+      rc = 1;
+    else
+      printf ("%s: member %s%s\n", dir, n, expired ? " (expired)" : "");
+    g_free (p1);
+    g_free (p2);
+    g_free (p3);
+    g_free (p4);
+    g_free (base);
+    X509_free (c);
+    EVP_PKEY_free (k);
+    EVP_PKEY_free (sk);
+  }
+out_paths:
+  g_free (ca_crt);
+  g_free (ca_key_path);
+out:
+  if (rc)
+    ERR_print_errors_fp (stderr);
+  EVP_PKEY_free (ca_key);
+  X509_free (ca);
+  g_ptr_array_unref (members);
+  g_string_free (san, TRUE);
+  return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *socket_path = g_getenv ("MCSEC_ADMIN_SOCKET");
+  gboolean json = FALSE;
+  int i = 1;
+
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (strcmp (argv[i], "--help") == 0) {
+      usage (stdout);
+      return 0;
+    } else if (strcmp (argv[i], "--json") == 0) {
+      json = TRUE;
+    } else if (strcmp (argv[i], "--socket") == 0 && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else {
+      usage (stderr);
+      return 2;
+    }
+  }
+  if (i >= argc) {
+    usage (stderr);
+    return 2;
+  }
+  if (strcmp (argv[i], "pki") == 0)
+    return pki (argc - i, argv + i);
+  if (!((strcmp (argv[i], "list") == 0 && argc - i == 1) ||
+        (strcmp (argv[i], "stats") == 0 && argc - i == 1) ||
+        (strcmp (argv[i], "rekey") == 0 && argc - i == 2) ||
+        (strcmp (argv[i], "evict") == 0 && argc - i == 3))) {
+    usage (stderr);
+    return 2;
+  }
+  if (socket_path == NULL) {
+    fprintf (stderr, "mcsecctl: which controller? give --socket PATH (its "
+                     "admin-socket setting) or set MCSEC_ADMIN_SOCKET\n");
+    return 2;
+  }
+  return admin (socket_path, json, argc - i, argv + i);
+}
