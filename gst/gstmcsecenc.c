@@ -82,10 +82,10 @@ struct _GstMcsecEnc {
   /* keys from a membership (mcseckeysrc), when the pipeline has one */
   GstMcsecMembership *membership;
   gulong changed_id;
-  gboolean msa_dirty; /* the membership changed since we looked */
-  gint slot;          /* our Sender-ID among the member's, -1: none yet */
-  guint32 msa_sender_id;
-  GCond key_cond; /* signalled on membership changes and flushes */
+  gboolean msa_dirty;     /* the membership changed since we looked */
+  gint slot;              /* our Sender-ID among the member's, -1: none yet */
+  GCond key_cond;         /* signalled on membership changes and flushes */
+  GstBufferList *pending; /* carriers to push before the next packets */
   gboolean flushing;
   guint64 key_waits;
 
@@ -252,6 +252,32 @@ seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
   return outbuf;
 }
 
+/* Called with the object lock: close the current SAM block and add its
+ * remaining authenticator symbols, sealed under the current SA, to list
+ * (end of stream, or before the Sender-ID changes: a block belongs to one
+ * Sender-ID). */
+static void
+end_sam_block (GstMcsecEnc *self, GstBufferList *list, PendingSignals *sig)
+{
+  if (self->signer == NULL || self->sa == NULL ||
+      mcsec_sam_end_block (self->signer) != MCSEC_OK)
+    return;
+  while (mcsec_sam_pending_symbols (self->signer) > 0) {
+    size_t len = 0;
+    mcsec_status_t st;
+    GstBuffer *b;
+    if (mcsec_sam_carrier (self->signer, self->sam_buf, self->sam_buf_size,
+                           &len) != MCSEC_OK ||
+        len == 0)
+      break;
+    b = seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, len, sig, &st);
+    if (b == NULL)
+      break;
+    self->sam_carriers++;
+    gst_buffer_list_add (list, b);
+  }
+}
+
 /* Called with the object lock.  Consumes inbuf; returns the ESP packet or
  * NULL when the buffer was dropped (counted). */
 static GstBuffer *
@@ -331,9 +357,12 @@ emit_pending (GstMcsecEnc *self, const PendingSignals *sig)
 
 /* Called with the object lock: the SA from the membership's MSA.  *wait
  * is set while there is no SA to send with yet.  A fresh SA object (from
- * counter 1) is made only for a new (SPI, Sender-ID) pair: the controller
- * never hands out a Sender-ID twice under a key, and each mcsecenc of a
- * membership uses a Sender-ID of its own (slot), never a released one. */
+ * counter 1) is made only for a new SPI, with the Sender-ID the membership
+ * has for our slot then: the controller never hands out a Sender-ID twice,
+ * and each mcsecenc of a membership uses a slot of its own, never a
+ * released one.  When a rejoin brings new Sender-IDs, the SA in use keeps
+ * its Sender-ID and counter (receivers know that sender's key already);
+ * the new one starts with the next SA. */
 static gboolean
 ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
 {
@@ -384,11 +413,10 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
   }
   if (send == NULL) {
     /* nothing active yet; an SA we hold but that left the MSA is over */
-    if (!current_listed || self->msa_sender_id != sid)
+    if (!current_listed)
       reset_sa (self);
     *wait = self->sa == NULL;
-  } else if (self->sa == NULL || mcsec_sa_spi (self->sa) != send->spi ||
-             self->msa_sender_id != sid) {
+  } else if (self->sa == NULL || mcsec_sa_spi (self->sa) != send->spi) {
     mcsec_sa_config_t cfg = {0};
     mcsec_sa_t *sa = NULL;
     mcsec_status_t st;
@@ -409,13 +437,19 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
       mcsec_msa_free (msa);
       return FALSE;
     }
+    if (self->sa && self->sender_id != sid) {
+      /* the open block is finished under the old Sender-ID */
+      PendingSignals sig = {0};
+      if (self->pending == NULL)
+        self->pending = gst_buffer_list_new ();
+      end_sam_block (self, self->pending, &sig);
+    }
     reset_sa (self);
     self->sa = sa;
     self->spi = send->spi;
     self->cipher = send->suite;
     self->sender_id = sid;
     self->sender_id_bits = msa->sender_id_bits;
-    self->msa_sender_id = sid;
     self->hard_limit_signalled = FALSE;
     GST_INFO_OBJECT (self, "sending with SA 0x%08x (%s) as sender-id %u",
                      send->spi, mcsec_suite_name (send->suite), sid);
@@ -513,12 +547,24 @@ acquire_sa (GstMcsecEnc *self)
   }
 }
 
+/* Not under the lock: push carriers that closed a block (consumed). */
+static GstFlowReturn
+push_pending (GstMcsecEnc *self, GstBufferList *pending)
+{
+  if (gst_buffer_list_length (pending) == 0) {
+    gst_buffer_list_unref (pending);
+    return GST_FLOW_OK;
+  }
+  return gst_pad_push_list (self->srcpad, pending);
+}
+
 static GstFlowReturn
 gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
   GstFlowReturn ret;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
+  GstBufferList *pending;
   GstBuffer *out;
 
   (void)pad;
@@ -529,9 +575,16 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
     return ret;
   }
   sig.spi = self->spi;
+  pending = self->pending;
+  self->pending = NULL;
   out = protect_one (self, buf, &sig);
   GST_OBJECT_UNLOCK (self);
   emit_pending (self, &sig);
+  if (pending && (ret = push_pending (self, pending)) != GST_FLOW_OK) {
+    if (out)
+      gst_buffer_unref (out);
+    return ret;
+  }
   if (out == NULL)
     return GST_FLOW_OK;
   return gst_pad_push (self->srcpad, out);
@@ -545,6 +598,7 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   PendingSignals sig = {0};
   guint n = gst_buffer_list_length (list);
   GstBufferList *outlist = gst_buffer_list_new_sized (n);
+  GstBufferList *pending;
 
   (void)pad;
   GST_OBJECT_LOCK (self);
@@ -555,6 +609,8 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
     return ret;
   }
   sig.spi = self->spi;
+  pending = self->pending;
+  self->pending = NULL;
   for (guint i = 0; i < n; i++) {
     GstBuffer *out = protect_one (
         self, gst_buffer_ref (gst_buffer_list_get (list, i)), &sig);
@@ -564,6 +620,10 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   GST_OBJECT_UNLOCK (self);
   gst_buffer_list_unref (list);
   emit_pending (self, &sig);
+  if (pending && (ret = push_pending (self, pending)) != GST_FLOW_OK) {
+    gst_buffer_list_unref (outlist);
+    return ret;
+  }
   if (gst_buffer_list_length (outlist) == 0) {
     gst_buffer_list_unref (outlist);
     return GST_FLOW_OK;
@@ -588,22 +648,7 @@ gst_mcsec_enc_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     GstBufferList *list = gst_buffer_list_new ();
     PendingSignals sig = {0};
     GST_OBJECT_LOCK (self);
-    if (self->signer && self->sa && mcsec_sam_end_block (self->signer) == 0) {
-      while (mcsec_sam_pending_symbols (self->signer) > 0) {
-        size_t len = 0;
-        mcsec_status_t st;
-        GstBuffer *b;
-        if (mcsec_sam_carrier (self->signer, self->sam_buf, self->sam_buf_size,
-                               &len) != MCSEC_OK ||
-            len == 0)
-          break;
-        b = seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, len, &sig, &st);
-        if (b == NULL)
-          break;
-        self->sam_carriers++;
-        gst_buffer_list_add (list, b);
-      }
-    }
+    end_sam_block (self, list, &sig);
     GST_OBJECT_UNLOCK (self);
     if (gst_buffer_list_length (list) > 0)
       gst_pad_push_list (self->srcpad, list);
@@ -850,6 +895,7 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
      * Sender-ID, so the next start takes another one */
     self->slot = -1;
     self->msa_dirty = TRUE;
+    g_clear_pointer (&self->pending, gst_buffer_list_unref);
     pool = self->pool;
     self->pool = NULL;
     GST_OBJECT_UNLOCK (self);
@@ -903,6 +949,7 @@ gst_mcsec_enc_finalize (GObject *object)
 
   drop_membership (self);
   g_cond_clear (&self->key_cond);
+  g_clear_pointer (&self->pending, gst_buffer_list_unref);
   reset_sa (self);
   free_signer (self);
   g_free (self->signing_key_file);

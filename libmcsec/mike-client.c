@@ -327,30 +327,31 @@ final_state (mcsec_client_t *c)
 
 /* One connection, until it fails or the client stops.  why says what
  * ended it. */
-static void
-run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len)
+static int
+run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len,
+                uint64_t *backoff)
 {
   uint8_t buf[16384];
-  int dead = 0;
+  int dead = 0, answered = 0;
 
   snprintf (why, why_len, "the controller closed the connection");
   while (!c->stop) {
     uint64_t next;
-    int r, n;
+    int r, n, joined;
     pthread_mutex_lock (&c->lock);
     next = mcsec_member_tick (c->member, now_ms (), &dead);
     pthread_mutex_unlock (&c->lock);
     dispatch (c);
     if (dead) {
       snprintf (why, why_len, "the controller went silent");
-      return;
+      return answered;
     }
     if (!flush_output (c, ssl)) {
       snprintf (why, why_len, "cannot write to the controller");
-      return;
+      return answered;
     }
     if (final_state (c))
-      return;
+      return answered;
     r = SSL_pending (ssl) > 0 ? 1 : wait_for (c, fd, POLLIN, next);
     if (r < 0)
       break;
@@ -359,19 +360,33 @@ run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len)
     n = SSL_read (ssl, buf, sizeof buf);
     if (n <= 0) {
       int e = SSL_get_error (ssl, n);
-      ERR_clear_error ();
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+      unsigned long err = ERR_peek_last_error ();
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error ();
         continue;
-      return;
+      }
+      /* TLS 1.3: the controller judges our certificate after our side of
+       * the handshake is done; its verdict arrives here as an alert */
+      if (err)
+        snprintf (why, why_len, "TLS: %s", ERR_reason_error_string (err));
+      ERR_clear_error ();
+      return answered;
     }
     pthread_mutex_lock (&c->lock);
     r = mcsec_member_receive (c->member, buf, (size_t)n, now_ms ()) == MCSEC_OK;
+    joined = mcsec_member_state (c->member) == MCSEC_MEMBER_JOINED;
     pthread_mutex_unlock (&c->lock);
+    if (joined && !answered) {
+      /* only a controller that took us in counts as reached */
+      answered = 1;
+      *backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
+      emit (c, MCSEC_MEMBER_EV_CONNECTED, c->host);
+    }
     OPENSSL_cleanse (buf, (size_t)n);
     if (!r) {
       dispatch (c);
       snprintf (why, why_len, "protocol error from the controller");
-      return;
+      return answered;
     }
   }
   /* stopping: say goodbye if we can */
@@ -380,6 +395,7 @@ run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len)
   pthread_mutex_unlock (&c->lock);
   flush_output (c, ssl);
   SSL_shutdown (ssl);
+  return answered;
 }
 
 static void *
@@ -399,11 +415,9 @@ client_thread (void *arg)
       pthread_mutex_lock (&c->lock);
       mcsec_member_connected (c->member, now_ms ());
       pthread_mutex_unlock (&c->lock);
-      emit (c, MCSEC_MEMBER_EV_CONNECTED, c->host);
-      backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
-      run_connection (c, ssl, fd, why, sizeof why);
+      /* "lost" is news only after the controller took us in */
+      was_up |= run_connection (c, ssl, fd, why, sizeof why, &backoff);
       SSL_free (ssl);
-      was_up = 1;
     }
     if (fd >= 0)
       close (fd);

@@ -934,8 +934,11 @@ apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
     int listed = 0;
     for (i = 0; i < msg->n_sas; i++)
       listed |= msg->sas[i].spi == m->sas[j].spi;
+    /* the first update after a rejoin may come from a restarted controller
+     * while other members (senders still on the old SA) reconnect */
     if (!listed && m->sas[j].retire_at == NEVER)
-      m->sas[j].retire_at = newest + msg->deactivation_ms;
+      m->sas[j].retire_at = newest + msg->deactivation_ms +
+                            (m->fresh ? MCSEC_MIKE_REJOIN_GRACE_MS : 0);
   }
   for (i = 0; i < msg->n_senders; i++) {
     m->senders[i].sender_id = msg->senders[i].sender_id;

@@ -111,6 +111,8 @@ typedef struct {
   GMainLoop *loop;
   gboolean stopping;
   gint64 started_real_us;
+  gint64 recovery_until_ms; /* restarted: first SAs wait for rejoins */
+  guint rejoin_window_ms;
   /* statistics */
   guint64 connections, handshake_failures, registrations, refusals,
       refused_by[16], leaves, evictions, disconnects, updates_sent, acks,
@@ -421,6 +423,12 @@ load_config (GError **error)
       !(ctl.state_dir = config_path_setting (kf, c, "state-dir", TRUE, error)))
     goto out;
   ctl.admin_socket = config_path_setting (kf, c, "admin-socket", FALSE, NULL);
+  {
+    guint64 v;
+    if (!config_uint (kf, c, "rejoin-window", 7000, 0, 600000, &v, error))
+      goto out;
+    ctl.rejoin_window_ms = (guint)v;
+  }
   if (ctl.admin_socket == NULL)
     ctl.admin_socket = g_build_filename (ctl.state_dir, "admin.sock", NULL);
 
@@ -484,6 +492,7 @@ open_state (GError **error)
 {
   gchar *p;
   mcsec_status_t st;
+  gboolean restarted;
 
   if (g_mkdir_with_parents (ctl.state_dir, 0700) != 0) {
     config_fail (error, "controller", "state-dir", "cannot create %s: %s",
@@ -491,9 +500,12 @@ open_state (GError **error)
     return FALSE;
   }
   p = g_build_filename (ctl.state_dir, "update-seq.ctr", NULL);
+  restarted = g_file_test (p, G_FILE_TEST_EXISTS);
   st = mcsec_counter_store_open (p, SEQ_BLOCK, &ctl.seq_store, &ctl.seq_next,
                                  &ctl.seq_limit);
   g_free (p);
+  if (restarted)
+    ctl.recovery_until_ms = mono_ms () + ctl.rejoin_window_ms;
   if (st == MCSEC_OK) {
     p = g_build_filename (ctl.state_dir, "sender-ids.ctr", NULL);
     st = mcsec_counter_store_open (p, SENDER_ID_BLOCK, &ctl.sid_store,
@@ -592,9 +604,15 @@ group_new_sa (Group *g, const char *reason)
     return FALSE;
   sa.valid = 1;
   sa.created_ms = now;
-  /* the first SA is used at once; later ones after the activation delay,
-   * once every member had time to install them */
-  sa.activate_ms = g->sa.valid ? now + g->activation_ms : now;
+  /* later SAs are used after the activation delay, once every member had
+   * time to install them; a group's first SA at once, except after a
+   * restart: then members may still hold the previous run's SA and be
+   * reconnecting, so nobody switches before the rejoin window ends (every
+   * rejoin until then gets this SA, unused so far) */
+  if (g->sa.valid)
+    sa.activate_ms = now + g->activation_ms;
+  else
+    sa.activate_ms = MAX (now, ctl.recovery_until_ms);
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
   g->sa = sa;
   OPENSSL_cleanse (&sa, sizeof sa);
@@ -1573,8 +1591,10 @@ main (int argc, char **argv)
   g_timeout_add (1000, on_sweep, NULL);
   g_unix_signal_add (SIGINT, on_signal, NULL);
   g_unix_signal_add (SIGTERM, on_signal, NULL);
-  log_event ("started", "listen=%s groups=%u admin-socket=%s", ctl.listen,
-             g_hash_table_size (ctl.groups), ctl.admin_socket);
+  log_event ("started",
+             "listen=%s groups=%u admin-socket=%s rejoin-window-ms=%u",
+             ctl.listen, g_hash_table_size (ctl.groups), ctl.admin_socket,
+             ctl.recovery_until_ms ? ctl.rejoin_window_ms : 0);
   g_main_loop_run (ctl.loop);
 
   /* members keep their keys and reconnect to the next controller: close

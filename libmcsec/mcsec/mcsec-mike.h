@@ -40,6 +40,9 @@ extern "C" {
 #define MCSEC_MIKE_JOIN_TIMEOUT_MS 10000
 #define MCSEC_MIKE_BACKOFF_MIN_MS 200
 #define MCSEC_MIKE_BACKOFF_MAX_MS 5000
+/* after a rejoin, SAs the first update omits are kept this much longer:
+ * the other members may still be reconnecting to a restarted controller */
+#define MCSEC_MIKE_REJOIN_GRACE_MS 10000
 
 typedef enum {
   MCSEC_MIKE_JOIN = 1,
@@ -235,7 +238,7 @@ typedef enum {
   MCSEC_MEMBER_EV_SA_CHANGED,      /* an SA became the sending one or retired */
   MCSEC_MEMBER_EV_EVICTED,         /* reason, text */
   MCSEC_MEMBER_EV_REJECTED,        /* an update was rejected (status) */
-  MCSEC_MEMBER_EV_CONNECTED,       /* (client) TLS up, JOIN sent */
+  MCSEC_MEMBER_EV_CONNECTED,       /* (client) the controller took us in */
   MCSEC_MEMBER_EV_CONNECTION_LOST, /* (client) text: why */
 } mcsec_member_event_type_t;
 

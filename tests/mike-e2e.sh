@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# mcsec: secure IP multicast for media pipelines
+# Copyright (C) 2026 The mcsec authors
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# MIKE end to end with real processes on loopback: a controller
+# (mcsec-controller), members (mike-peer: numbered datagrams through
+# mcseckeysrc + mcsecenc/mcsecdec; mcsec-join), the admin tool (mcsecctl).
+# Every process runs under `timeout`; everything started is killed at exit.
+#
+# usage: mike-e2e.sh BUILD_DIR [CASE...]
+#   cases: access traffic newcomer restart (default: all)
+set -euo pipefail
+build=$1
+shift
+cases=${*:-access traffic newcomer restart}
+tools=$build/tools
+peer=$build/tests/mike-peer
+tmp=$(mktemp -d)
+pids=()
+failures=0
+
+cleanup() {
+  # TERM: `timeout` passes it on to the process it runs
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${MIKE_E2E_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "error at line $LINENO (status $?)" >&2' ERR
+
+export GST_PLUGIN_PATH_1_0=$build/gst
+export GST_REGISTRY_1_0=$tmp/registry.bin
+export GST_REGISTRY_FORK=no
+
+check() { # check NAME CONDITION...
+  local name=$1
+  shift
+  if "$@"; then
+    echo "PASS $name"
+  else
+    echo "FAIL $name"
+    failures=$((failures + 1))
+  fi
+}
+val() { # val FILE KEY: the value of KEY= in FILE, or 0
+  local v
+  v=$(grep -m1 "^$2=" "$1" | cut -d= -f2 || true)
+  echo "${v:-0}"
+}
+free_port() {
+  python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
+}
+
+cd "$tmp"
+"$tools/mcsecctl" pki pki cam1 rx1 rx2 rx3 stranger >/dev/null
+"$tools/mcsecctl" pki other intruder >/dev/null          # another CA
+"$tools/mcsecctl" pki pki --expired oldrx >/dev/null     # same CA, expired
+ctl_port=$(free_port SOCK_STREAM)
+cat > ctl.conf <<EOF
+[controller]
+listen = 127.0.0.1:$ctl_port
+certificate = pki/controller.crt
+private-key = pki/controller.key
+ca = pki/ca.crt
+signing-key = pki/controller-sign.key
+state-dir = state
+rejoin-window = 4000
+
+[group video]
+address = 239.255.0.1
+port = 5004
+senders = cam1
+receivers = rx1;rx2;rx3;oldrx
+activation-delay = 300
+deactivation-delay = 1500
+EOF
+admin="$tools/mcsecctl --socket $tmp/state/admin.sock"
+ctl_pid=
+start_controller() {
+  # not under timeout: the restart case kills this very process
+  "$tools/mcsec-controller" ctl.conf 2>>controller.log &
+  ctl_pid=$!
+  pids+=("$ctl_pid")
+  for _ in $(seq 100); do
+    [ -S state/admin.sock ] && $admin stats >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "controller did not start:"
+  cat controller.log
+  exit 1
+}
+member() { # member NAME: the credentials of NAME
+  echo --controller "127.0.0.1:$ctl_port" --group video --ca pki/ca.crt \
+    --certificate "pki/$1.crt" --private-key "pki/$1.key"
+}
+receiver() { # receiver NAME PORT DURATION
+  timeout 60 "$peer" receive $(member "$1") --port "$2" --duration "$3" \
+    > "$1.out" 2> "$1.err" &
+  pids+=($!)
+}
+sender() { # sender DURATION RATE TO
+  timeout 60 "$peer" send $(member cam1) --signing-key pki/cam1-sign.key \
+    --duration "$1" --rate "$2" --to "$3" > cam1.out 2> cam1.err &
+  pids+=($!)
+}
+spis_used() { grep -E '^spi-[0-9a-f]+=[1-9]' "$1" | wc -l; }
+
+start_controller
+
+# ---- the access matrix ----------------------------------------------------
+case_access() {
+  local rc out
+  join() { timeout 20 "$tools/mcsec-join" --once --timeout 5 "$@" 2>&1; }
+  out=$(join $(member rx1)) && rc=0 || rc=$?
+  check "access: listed receiver joins (rc $rc)" [ "$rc" -eq 0 ]
+  out=$(join $(member rx1) --role sender --signing-key pki/rx1-sign.key) \
+    && rc=0 || rc=$?
+  check "access: receiver asking to send is refused (rc $rc)" \
+    [ "$rc" -eq 3 ] && grep -q "role-not-allowed" <<<"$out"
+  out=$(join $(member stranger)) && rc=0 || rc=$?
+  check "access: identity not listed is refused (rc $rc)" \
+    [ "$rc" -eq 3 ] && grep -q "not-authorised" <<<"$out"
+  out=$(join $(member rx1) --group nosuch) && rc=0 || rc=$?
+  check "access: unknown group is refused (rc $rc)" \
+    [ "$rc" -eq 3 ] && grep -q "unknown-group" <<<"$out"
+  out=$(join $(member cam1) --role sender) && rc=0 || rc=$?
+  check "access: a sender without a signing key does not start (rc $rc)" \
+    [ "$rc" -eq 2 ] && grep -q "signing-key" <<<"$out"
+  local before after
+  before=$($admin --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["handshake-failures"])')
+  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 3 \
+    --controller "127.0.0.1:$ctl_port" --group video --ca pki/ca.crt \
+    --certificate other/intruder.crt --private-key other/intruder.key 2>&1) \
+    && rc=0 || rc=$?
+  check "access: certificate of another CA never joins (rc $rc)" \
+    [ "$rc" -eq 4 ] && ! grep -q "^joined" <<<"$out"
+  out=$(join $(member oldrx)) && rc=0 || rc=$?
+  check "access: expired certificate never joins (rc $rc)" \
+    [ "$rc" -eq 4 ] && ! grep -q "^joined" <<<"$out"
+  # no client certificate at all: TLS 1.3 completes on the client side,
+  # then the controller's alert ends it before any answer to JOIN
+  out=$(timeout 20 python3 - "$ctl_port" <<'PY' 2>&1
+import socket, ssl, struct, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_verify_locations("pki/ca.crt")
+ctx.check_hostname = False
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+body = bytes([1, 1, 0, 0]) + struct.pack(">HH", 1, 5) + b"video" + struct.pack(">HHB", 2, 1, 1)
+try:
+    s.sendall(struct.pack(">I", len(body)) + body)
+    data = s.recv(4096)
+    print("answer" if data else "closed")
+except (ssl.SSLError, OSError) as e:
+    print("refused:", e)
+PY
+)
+  check "access: no client certificate gets no answer ($out)" \
+    grep -qv "^answer" <<<"$out"
+  after=$($admin --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["handshake-failures"])')
+  check "access: the controller counted 3 failed handshakes ($before -> $after)" \
+    [ "$after" -ge $((before + 3)) ]
+}
+
+# ---- traffic: rekeys under traffic, an eviction -----------------------------
+case_traffic() {
+  local p1 p2 evict_spi
+  p1=$(free_port SOCK_DGRAM)
+  p2=$(free_port SOCK_DGRAM)
+  receiver rx1 "$p1" 9
+  receiver rx2 "$p2" 9
+  sleep 0.7
+  sender 7.5 400 "127.0.0.1:$p1,127.0.0.1:$p2"
+  sleep 2.5
+  $admin rekey video >/dev/null
+  sleep 1
+  $admin rekey video >/dev/null
+  sleep 1
+  evict_spi=$($admin --json evict video rx2 | python3 -c 'import json,sys; print("%08x" % json.load(sys.stdin)["spi"])')
+  wait_all
+  local sent
+  sent=$(val cam1.out sent)
+  echo "  sent $sent; rx1: $(val rx1.out received) received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs; rx2: $(val rx2.out received) received, $(val rx2.out dropped-unknown-spi) unknown-spi"
+  check "traffic: rx1 decrypted every datagram between its first and last" \
+    [ "$(val rx1.out missing)" -eq 0 ]
+  check "traffic: rx1 got all but the last unsigned block ($(val rx1.out received)/$sent)" \
+    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
+  check "traffic: rx1 decrypted under 4 SPIs (join, 2 rekeys, eviction)" \
+    [ "$(spis_used rx1.out)" -ge 4 ]
+  check "traffic: rx1 decrypted under the SPI made by the eviction" \
+    [ "$(val rx1.out "spi-$evict_spi")" -gt 0 ]
+  check "traffic: rx2 was told it is evicted" grep -q "evicted reason=evicted" rx2.out
+  check "traffic: rx2 decrypted nothing under the SPI made by the eviction" \
+    [ "$(val rx2.out "spi-$evict_spi")" -eq 0 ]
+  check "traffic: rx2 dropped what came after the switch (unknown SPI)" \
+    [ "$(val rx2.out dropped-unknown-spi)" -gt 100 ]
+  check "traffic: rx2 got nothing out of order before" [ "$(val rx2.out missing)" -eq 0 ]
+}
+
+# ---- a newcomer cannot read what was sent before it joined -----------------
+case_newcomer() {
+  local p1 p3 pc
+  p1=$(free_port SOCK_DGRAM)
+  p3=$(free_port SOCK_DGRAM)
+  pc=$(free_port SOCK_DGRAM)
+  # record the ciphertext of the first 2 seconds
+  timeout 30 python3 - "$pc" > capture.count <<'PY' &
+import socket, sys, time, pickle
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(0.2)
+pkts, t0 = [], None
+while True:
+    try:
+        p = s.recv(65536)
+    except socket.timeout:
+        if t0 and time.time() - t0 > 2:
+            break
+        continue
+    t0 = t0 or time.time()
+    pkts.append(p)
+    if time.time() - t0 > 2:
+        break
+pickle.dump(pkts, open("capture.pkl", "wb"))
+print(len(pkts))
+PY
+  pids+=($!)
+  receiver rx1 "$p1" 8
+  sleep 0.7
+  sender 7 300 "127.0.0.1:$p1,127.0.0.1:$p3,127.0.0.1:$pc"
+  sleep 3
+  receiver rx3 "$p3" 5
+  sleep 2.5
+  # replay everything recorded before rx3 joined into rx3
+  timeout 20 python3 - "$p3" <<'PY'
+import pickle, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for p in pickle.load(open("capture.pkl", "rb")):
+    s.sendto(p, ("127.0.0.1", int(sys.argv[1])))
+PY
+  wait_all
+  local captured
+  captured=$(cat capture.count)
+  echo "  captured $captured early packets; rx3: first seq $(val rx3.out first), $(val rx3.out received) received, $(val rx3.out dropped-unknown-spi) unknown-spi"
+  check "newcomer: the recording holds packets ($captured)" [ "$captured" -gt 100 ]
+  check "newcomer: rx3 decrypts live traffic" [ "$(val rx3.out received)" -gt 100 ]
+  check "newcomer: rx3 decrypted none of the recorded packets (first seq >= $captured)" \
+    [ "$(val rx3.out first)" -ge "$captured" ]
+  check "newcomer: rx3 dropped the recorded packets as unknown SPI" \
+    [ "$(val rx3.out dropped-unknown-spi)" -ge "$captured" ]
+  check "newcomer: rx1 lost nothing while rx3 joined" [ "$(val rx1.out missing)" -eq 0 ]
+}
+
+# ---- the controller killed (SIGKILL) and restarted under traffic -----------
+case_restart() {
+  local p1 before_spis
+  p1=$(free_port SOCK_DGRAM)
+  receiver rx1 "$p1" 11.5
+  sleep 0.7
+  sender 10 400 "127.0.0.1:$p1"
+  sleep 2.5
+  kill -9 "$ctl_pid"
+  wait "$ctl_pid" 2>/dev/null || true
+  sleep 1.5
+  start_controller
+  wait_all
+  local sent
+  sent=$(val cam1.out sent)
+  echo "  sent $sent; rx1: $(val rx1.out received) received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs"
+  check "restart: rx1 saw the controller go and come back" \
+    grep -q "controller-back" rx1.out
+  check "restart: the sender saw the controller go and come back" \
+    grep -q "controller-back" cam1.out
+  check "restart: no datagram lost across the restart" [ "$(val rx1.out missing)" -eq 0 ]
+  check "restart: all but the last unsigned block arrived ($(val rx1.out received)/$sent)" \
+    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
+  check "restart: keys changed after the restart (>= 2 SPIs used)" \
+    [ "$(spis_used rx1.out)" -ge 2 ]
+}
+
+wait_all() { # every member of the case
+  for p in "${pids[@]}"; do
+    [ "$p" = "$ctl_pid" ] && continue
+    wait "$p" 2>/dev/null || true
+  done
+  pids=("$ctl_pid")
+}
+
+for c in $cases; do
+  echo "== $c"
+  "case_$c"
+done
+if [ "$failures" -gt 0 ]; then
+  echo "$failures checks failed; controller log:"
+  tail -40 "$tmp/controller.log"
+  for f in "$tmp"/*.out "$tmp"/*.err; do echo "--- $f"; cat "$f"; done
+  exit 1
+fi
+echo "all checks passed"
