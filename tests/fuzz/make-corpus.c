@@ -5,15 +5,96 @@
  * Writes valid packets for the fuzz target's fixed SAs into a directory:
  * the seed corpus in tests/fuzz/corpus/esp-unprotect was made with it.
  *   make-corpus DIR
+ * With `make-corpus DIR mike`: frames of the MIKE fuzz target's controller
+ * (tests/fuzz/corpus/mike).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <mcsec/mcsec.h>
 
+#include "fuzz-mike.h"
+
 static const uint8_t fuzz_key[20] = {0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65,
                                      0x79, 0x2d, 0x6d, 0x63, 0x73, 0x65, 0x63,
                                      0x2d, 0x31, 0x73, 0x61, 0x6c, 0x74};
+
+static int
+write_file (const char *dir, const char *name, const uint8_t *data, size_t len)
+{
+  char path[512];
+  FILE *f;
+
+  snprintf (path, sizeof (path), "%s/%s", dir, name);
+  f = fopen (path, "wb");
+  if (f == NULL || fwrite (data, 1, len, f) != len)
+    return 1;
+  return fclose (f) != 0;
+}
+
+/* Updates, a ping, an eviction and a refusal signed by / from the fuzz
+ * target's controller. */
+static int
+mike_corpus (const char *dir)
+{
+  EVP_PKEY *ctl = fuzz_mike_controller_key ();
+  uint8_t buf[4096], two[8192], key[20];
+  size_t len, len2;
+  mcsec_mike_builder_t b;
+  int rc = 0;
+
+  if (ctl == NULL)
+    return 1;
+  memset (key, 0x42, sizeof key);
+  for (int n = 0; n < 3; n++) {
+    mcsec_mike_sa_t sa = {0x1000 + (uint32_t)n,
+                          MCSEC_SUITE_AES_128_GCM,
+                          (uint32_t)n * 300,
+                          3600,
+                          key,
+                          sizeof key};
+    char name[32];
+    mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_UPDATE);
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 10 + (uint64_t)n);
+    mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, 1000);
+    mcsec_mike_put_sa (&b, &sa);
+    if (n > 0) {
+      sa.spi = 0x0fff + (uint32_t)n;
+      sa.activate_in_ms = 0;
+      mcsec_mike_put_sa (&b, &sa);
+    }
+    mcsec_mike_put_sender (&b, 5, buf + 40, 44); /* not a key: a bad one */
+    mcsec_mike_sign (&b, ctl);
+    if (mcsec_mike_finish (&b, &len))
+      return 1;
+    snprintf (name, sizeof name, "update-%d.bin", n);
+    rc |= write_file (dir, name, buf, len);
+    if (n == 1) { /* two updates in one stream */
+      memcpy (two, buf, len);
+      len2 = len;
+    }
+    if (n == 2) {
+      memcpy (two + len2, buf, len);
+      rc |= write_file (dir, "two-updates.bin", two, len2 + len);
+    }
+  }
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_PING);
+  rc |= mcsec_mike_finish (&b, &len) || write_file (dir, "ping.bin", buf, len);
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_EVICTED);
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, MCSEC_MIKE_REASON_EVICTED);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_TEXT, "evicted");
+  rc |=
+      mcsec_mike_finish (&b, &len) || write_file (dir, "evicted.bin", buf, len);
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REFUSE);
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, MCSEC_MIKE_REASON_DUPLICATE);
+  rc |=
+      mcsec_mike_finish (&b, &len) || write_file (dir, "refuse.bin", buf, len);
+  len = fuzz_mike_welcome (ctl, buf, sizeof buf);
+  rc |= len == 0 || write_file (dir, "welcome.bin", buf, len);
+  EVP_PKEY_free (ctl);
+  return rc;
+}
 
 int
 main (int argc, char **argv)
@@ -23,6 +104,8 @@ main (int argc, char **argv)
   uint8_t payload[200], pkt[300];
   char path[512];
 
+  if (argc == 3 && strcmp (argv[2], "mike") == 0)
+    return mike_corpus (argv[1]);
   if (argc != 2)
     return 2;
   for (int g = 0; g < 2; g++) {
