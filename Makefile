@@ -74,13 +74,11 @@ check: format-check test test-asan
 	echo "check: $$ok passed, $$fail failed"; \
 	[ "$$ok" -gt 0 ] && [ "$$fail" -eq 0 ]
 
-# The main job: the library's data plane over UDP on loopback, then a VP8
-# stream through mcsecenc to two mcsecdec receivers (group key: PNG frames
-# in $(BUILD)/demo; wrong key: nothing), with the elements' stats.
+# The main job: a group controller, a camera (signed VP8 through mcsecenc,
+# keys from mcseckeysrc), two receivers writing PNG frames, an outsider the
+# controller refuses, one receiver evicted half way; then a summary.
 demo: build
-	./$(BUILD)/examples/esp-loopback
-	@echo
-	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/examples/gst-demo $(BUILD)/demo 4
+	examples/demo.sh $(BUILD) $(BUILD)/demo
 
 bench: build
 	./$(BUILD)/bench/bench-esp

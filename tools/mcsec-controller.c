@@ -1374,7 +1374,15 @@ on_admin (gint fd, GIOCondition cond, gpointer data)
     return G_SOURCE_CONTINUE;
   setsockopt (cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt (cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  n = read (cfd, line, sizeof line - 1);
+  /* one line (the client may write it in pieces) */
+  n = 0;
+  while ((size_t)n < sizeof line - 1 &&
+         memchr (line, '\n', (size_t)n) == NULL) {
+    ssize_t r = read (cfd, line + n, sizeof line - 1 - (size_t)n);
+    if (r <= 0)
+      break;
+    n += r;
+  }
   if (n > 0) {
     line[n] = '\0';
     answer = admin_request (line);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,6 +65,8 @@ request (const char *path, const char *line, GError **error)
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   GString *answer = g_string_new (NULL);
   char buf[4096];
+  gchar *msg;
+  gboolean ok;
   ssize_t n;
 
   sa.sun_family = AF_UNIX;
@@ -77,7 +80,11 @@ request (const char *path, const char *line, GError **error)
       close (fd);
     return g_string_free (answer, TRUE);
   }
-  if (write (fd, line, strlen (line)) < 0 || write (fd, "\n", 1) < 0) {
+  /* one write: the controller answers and closes after one line */
+  msg = g_strconcat (line, "\n", NULL);
+  ok = write (fd, msg, strlen (msg)) == (ssize_t)strlen (msg);
+  g_free (msg);
+  if (!ok) {
     g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
                  "cannot write to %s: %s", path, g_strerror (errno));
     close (fd);
@@ -484,6 +491,7 @@ main (int argc, char **argv)
   gboolean json = FALSE;
   int i = 1;
 
+  signal (SIGPIPE, SIG_IGN);
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (strcmp (argv[i], "--help") == 0) {
       usage (stdout);
