@@ -86,6 +86,9 @@ bench: build
 	./$(BUILD)/bench/bench-sam
 	@echo
 	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-pipeline
+	@echo
+	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-mike \
+	  $(CURDIR)/$(BUILD)/tools $(CURDIR)/$(BUILD)/tests/mike-peer
 
 # libFuzzer, each target for FUZZ_SECONDS, with ASan + UBSan (clang).
 fuzz:
