@@ -9,11 +9,11 @@
 # Every process runs under `timeout`; everything started is killed at exit.
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
-#   cases: access traffic newcomer restart (default: all)
+#   cases: access traffic newcomer lifetime restart (default: all)
 set -euo pipefail
 build=$1
 shift
-cases=${*:-access traffic newcomer restart}
+cases=${*:-access traffic newcomer lifetime restart}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -74,6 +74,11 @@ senders = cam1
 receivers = rx1;rx2;rx3;oldrx
 activation-delay = 300
 deactivation-delay = 1500
+
+[group short]
+receivers = rx1
+key-lifetime = 2
+activation-delay = 100
 EOF
 admin="$tools/mcsecctl --socket $tmp/state/admin.sock"
 ctl_pid=
@@ -250,6 +255,22 @@ PY
   check "newcomer: rx3 dropped the recorded packets as unknown SPI" \
     [ "$(val rx3.out dropped-unknown-spi)" -ge "$captured" ]
   check "newcomer: rx1 lost nothing while rx3 joined" [ "$(val rx1.out missing)" -eq 0 ]
+}
+
+# ---- keys that reach their lifetime are replaced ---------------------------
+case_lifetime() {
+  timeout 20 "$tools/mcsec-join" $(member rx1) --group short > short.out 2>&1 &
+  local p=$!
+  pids+=("$p")
+  sleep 5.5
+  kill -INT "$p"
+  wait "$p" 2>/dev/null || true
+  local n
+  n=$(grep -c '^updated' short.out || true)
+  echo "  $n updates in 5.5 s with key-lifetime = 2 s"
+  check "lifetime: the group rekeyed on its own at least twice" [ "$n" -ge 2 ]
+  check "lifetime: the controller says why" \
+    grep -q "group=short reason=lifetime" controller.log
 }
 
 # ---- the controller killed (SIGKILL) and restarted under traffic -----------
