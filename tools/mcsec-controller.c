@@ -361,8 +361,7 @@ load_group (GKeyFile *kf, const char *section, GError **error)
                     error))
     goto fail;
   g->sender_id_bits = (guint)v;
-  if (!config_uint (kf, section, "key-lifetime", 3600, 1, 7 * 86400, &v,
-                    error))
+  if (!config_uint (kf, section, "key-lifetime", 3600, 1, 7 * 86400, &v, error))
     goto fail;
   g->key_lifetime_s = (guint)v;
   if (!config_uint (kf, section, "activation-delay", 500, 0, 60000, &v, error))
