@@ -81,7 +81,9 @@ sleep 1
 
 echo "== 4. cam1 sends VP8 video through mcsecenc (keys from mcseckeysrc)"
 clients=$(IFS=,; echo "${ports[*]}")
-gst-launch-1.0 -q -e \
+# GST_LAUNCH_PRELOAD: sanitizer runtimes for the uninstrumented gst-launch
+# when the plugin is built with them (the ASan test run)
+env ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} gst-launch-1.0 -q -e \
   mcseckeysrc controller="127.0.0.1:$ctl_port" group=video role=sender \
     certificate=pki/cam1.crt private-key=pki/cam1.key ca=pki/ca.crt \
     signing-key-file=pki/cam1-sign.key \

@@ -371,6 +371,7 @@ main (int argc, char **argv)
   } else {
     print_report (stdout);
   }
+  fflush (stdout); /* before any sanitizer report at exit */
   gst_object_unref (bus);
   gst_object_unref (keysrc);
   if (dec)
