@@ -9,11 +9,11 @@
 # Every process runs under `timeout`; everything started is killed at exit.
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
-#   cases: access traffic newcomer lifetime restart (default: all)
+#   cases: config access traffic newcomer lifetime restart (default: all)
 set -euo pipefail
 build=$1
 shift
-cases=${*:-access traffic newcomer lifetime restart}
+cases=${*:-config access traffic newcomer lifetime restart}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -42,6 +42,12 @@ check() { # check NAME CONDITION...
     echo "FAIL $name"
     failures=$((failures + 1))
   fi
+}
+never_joined() { # never_joined RC OUTPUT: timed out (4), never "joined"
+  [ "$1" -eq 4 ] && ! grep -q "^joined" <<<"$2"
+}
+refused_with() { # refused_with RC WANTED_RC TEXT OUTPUT
+  [ "$1" -eq "$2" ] && grep -qF -- "$3" <<<"$4"
 }
 val() { # val FILE KEY: the value of KEY= in FILE, or 0
   local v
@@ -113,6 +119,28 @@ spis_used() { grep -E '^spi-[0-9a-f]+=[1-9]' "$1" | wc -l; }
 
 start_controller
 
+# ---- configuration errors name the file, the line and the setting ----------
+case_config() {
+  bad() { # bad NAME EXPECTED SED-EXPRESSION
+    local out
+    sed -e "$3" ctl.conf > bad.conf
+    out=$("$tools/mcsec-controller" --check bad.conf 2>&1) && rc=0 || rc=$?
+    check "config: $1 ($out)" refused_with "$((rc != 0))" 1 "$2" "$out"
+  }
+  bad "unknown cipher" "bad.conf:13: [group video] cipher: unknown cipher" \
+    's/^port = 5004$/port = 5004\ncipher = aes-gcm/'
+  bad "not a number" "[group video] activation-delay: 'soon' is not a number" \
+    's/^activation-delay = 300$/activation-delay = soon/'
+  bad "not an Ed25519 key" "bad.conf:6: [controller] signing-key:" \
+    's/controller-sign.key/controller.key/'
+  bad "missing certificate" "[controller] certificate: missing" \
+    '/^certificate/d'
+  bad "nobody admitted" "[group short] receivers: the group admits nobody" \
+    '/^receivers = rx1$/d'
+  check "config: the test configuration itself is fine" \
+    "$tools/mcsec-controller" --check ctl.conf
+}
+
 # ---- the access matrix ----------------------------------------------------
 case_access() {
   local rc out
@@ -122,16 +150,16 @@ case_access() {
   out=$(join $(member rx1) --role sender --signing-key pki/rx1-sign.key) \
     && rc=0 || rc=$?
   check "access: receiver asking to send is refused (rc $rc)" \
-    [ "$rc" -eq 3 ] && grep -q "role-not-allowed" <<<"$out"
+    refused_with "$rc" 3 "role-not-allowed" "$out"
   out=$(join $(member stranger)) && rc=0 || rc=$?
   check "access: identity not listed is refused (rc $rc)" \
-    [ "$rc" -eq 3 ] && grep -q "not-authorised" <<<"$out"
+    refused_with "$rc" 3 "not-authorised" "$out"
   out=$(join $(member rx1) --group nosuch) && rc=0 || rc=$?
   check "access: unknown group is refused (rc $rc)" \
-    [ "$rc" -eq 3 ] && grep -q "unknown-group" <<<"$out"
+    refused_with "$rc" 3 "unknown-group" "$out"
   out=$(join $(member cam1) --role sender) && rc=0 || rc=$?
   check "access: a sender without a signing key does not start (rc $rc)" \
-    [ "$rc" -eq 2 ] && grep -q "signing-key" <<<"$out"
+    refused_with "$rc" 2 "signing-key" "$out"
   local before after
   before=$($admin --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["handshake-failures"])')
   out=$(timeout 20 "$tools/mcsec-join" --once --timeout 3 \
@@ -139,10 +167,10 @@ case_access() {
     --certificate other/intruder.crt --private-key other/intruder.key 2>&1) \
     && rc=0 || rc=$?
   check "access: certificate of another CA never joins (rc $rc)" \
-    [ "$rc" -eq 4 ] && ! grep -q "^joined" <<<"$out"
+    never_joined "$rc" "$out"
   out=$(join $(member oldrx)) && rc=0 || rc=$?
   check "access: expired certificate never joins (rc $rc)" \
-    [ "$rc" -eq 4 ] && ! grep -q "^joined" <<<"$out"
+    never_joined "$rc" "$out"
   # no client certificate at all: TLS 1.3 completes on the client side,
   # then the controller's alert ends it before any answer to JOIN
   out=$(timeout 20 python3 - "$ctl_port" <<'PY' 2>&1
