@@ -928,17 +928,27 @@ apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
     if (sa->activate_at > newest)
       newest = sa->activate_at;
   }
-  /* SAs the update no longer lists stay for the overlap: until the newest
-   * listed one is in use, and DEACTIVATION after that */
+  /* SAs the update no longer lists: see below */
   for (j = 0; j < m->n_sas; j++) {
     int listed = 0;
+    uint64_t until;
     for (i = 0; i < msg->n_sas; i++)
       listed |= msg->sas[i].spi == m->sas[j].spi;
-    /* the first update after a rejoin may come from a restarted controller
+    if (listed)
+      continue;
+    if (!m->sas[j].active) {
+      /* withdrawn before anyone used it (the controller replaced it, say
+       * after another leave): it must never become the sending SA */
+      m->sas[j].retire_at = now;
+      continue;
+    }
+    /* in use: kept until the newest SA is, and the overlap after it; the
+     * first update after a rejoin may come from a restarted controller
      * while other members (senders still on the old SA) reconnect */
-    if (!listed && m->sas[j].retire_at == NEVER)
-      m->sas[j].retire_at = newest + msg->deactivation_ms +
-                            (m->fresh ? MCSEC_MIKE_REJOIN_GRACE_MS : 0);
+    until = newest + msg->deactivation_ms +
+            (m->fresh ? MCSEC_MIKE_REJOIN_GRACE_MS : 0);
+    if (m->sas[j].retire_at == NEVER || m->sas[j].retire_at < until)
+      m->sas[j].retire_at = until;
   }
   for (i = 0; i < msg->n_senders; i++) {
     m->senders[i].sender_id = msg->senders[i].sender_id;

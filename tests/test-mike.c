@@ -405,6 +405,33 @@ test_member (void)
   CHECK (msa_find (msa, 0xa000) == NULL && msa_sending (msa) == 0xb000);
   mcsec_msa_free (msa);
 
+  /* B replaced by D before B was used (another leave): B is withdrawn at
+   * once and never sent with; C (in use) stays until D is */
+  {
+    test_sa_t c2 = {0xc200, 500, 0xc2}, d = {0xd000, 500, 0xd1};
+    uint64_t u = t + 3000;
+    build_update (&f, ctl_key, 14, &c2, 1, 200);
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, u), MCSEC_OK);
+    build_update (&f, ctl_key, 15, &d, 1, 200);
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, u + 100), MCSEC_OK);
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa_find (msa, 0xc200) == NULL && msa_sending (msa) == 0xb000);
+    mcsec_msa_free (msa);
+    mcsec_member_tick (m, u + 550, &dead);
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa_sending (msa) == 0xb000 && msa_find (msa, 0xb000));
+    mcsec_msa_free (msa);
+    mcsec_member_tick (m, u + 600, &dead);
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa_sending (msa) == 0xd000 && msa_find (msa, 0xb000));
+    mcsec_msa_free (msa);
+    mcsec_member_tick (m, u + 800, &dead);
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa_find (msa, 0xb000) == NULL && msa->n_sas == 1);
+    mcsec_msa_free (msa);
+    t = u + 800;
+  }
+
   /* pings, and a controller gone silent */
   t += 2000;
   {
@@ -421,10 +448,10 @@ test_member (void)
   CHECK (dead);
 
   /* the controller restarted: keys kept while disconnected; the new one
-   * starts its SEQ lower and omits B, which stays through the grace */
+   * starts its SEQ lower and omits D, which stays through the grace */
   mcsec_member_disconnected (m, t);
   REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
-  CHECK (msa_sending (msa) == 0xb000);
+  CHECK (msa_sending (msa) == 0xd000);
   mcsec_msa_free (msa);
   mcsec_member_connected (m, t);
   output_has (m, MCSEC_MIKE_JOIN, NULL);
@@ -438,12 +465,12 @@ test_member (void)
   CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
   mcsec_member_tick (m, t + 300 + 1000 + MCSEC_MIKE_REJOIN_GRACE_MS - 1, &dead);
   REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
-  CHECK (msa_find (msa, 0xb000) && msa_sending (msa) == 0xc000);
+  CHECK (msa_find (msa, 0xd000) && msa_sending (msa) == 0xc000);
   CHECK (msa->sender_ids[0] == 77);
   mcsec_msa_free (msa);
   mcsec_member_tick (m, t + 300 + 1000 + MCSEC_MIKE_REJOIN_GRACE_MS, &dead);
   REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
-  CHECK (msa_find (msa, 0xb000) == NULL);
+  CHECK (msa_find (msa, 0xd000) == NULL);
   mcsec_msa_free (msa);
   /* and from then on only newer updates */
   build_update (&f, ctl_key, 3, &c, 1, 1000);

@@ -802,8 +802,7 @@ handle_join (Conn *c, const mcsec_mike_msg_t *msg)
   }
   /* a new key when asked (backward secrecy), unless the newest SA is not in
    * use yet: nothing was protected with it, the newcomer may have it */
-  rekey = !g->sa.valid ||
-          (g->rekey_on_join && g->members && g->sa.activate_ms <= mono_ms ());
+  rekey = !g->sa.valid || (g->rekey_on_join && g->sa.activate_ms <= mono_ms ());
   if (wants_send) {
     guint max =
         g->sender_id_bits == 32 ? G_MAXUINT : (1u << g->sender_id_bits) - 1;
