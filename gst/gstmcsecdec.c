@@ -127,8 +127,7 @@ struct _GstMcsecDec {
   Counters total;
 
   /* keys from a membership (mcseckeysrc), when the pipeline has one */
-  GstMcsecMembership *membership;
-  gulong changed_id;
+  GstMcsecMembershipLink link;
   gboolean msa_dirty;
   GHashTable *member_spis; /* SPIs installed from the membership */
   gboolean sam_policy_set; /* sam-policy given explicitly */
@@ -862,7 +861,7 @@ push_ready (GstMcsecDec *self)
 static void
 sync_membership (GstMcsecDec *self)
 {
-  mcsec_msa_t *msa = gst_mcsec_membership_get_msa (self->membership);
+  mcsec_msa_t *msa = gst_mcsec_membership_get_msa (self->link.membership);
   GHashTableIter it;
   gpointer key;
 
@@ -929,7 +928,7 @@ process (GstMcsecDec *self, GstBuffer *buf)
     gst_buffer_unref (buf);
     return NULL;
   }
-  if (self->membership) {
+  if (self->link.membership) {
     /* keys come from the membership: no one to ask about other SPIs */
     if (self->msa_dirty)
       sync_membership (self);
@@ -1263,40 +1262,28 @@ on_membership_changed (GstMcsecMembership *m, gpointer data)
 static void
 drop_membership (GstMcsecDec *self)
 {
-  GstMcsecMembership *m;
-  gulong id;
+  GstMcsecMembershipLink link;
 
   GST_OBJECT_LOCK (self);
-  m = self->membership;
-  id = self->changed_id;
-  self->membership = NULL;
-  self->changed_id = 0;
+  link = self->link;
+  self->link.membership = NULL;
   GST_OBJECT_UNLOCK (self);
-  if (m) {
-    g_signal_handler_disconnect (m, id);
-    gst_object_unref (m);
-  }
+  gst_mcsec_membership_unlink (&link);
 }
 
 static void
 gst_mcsec_dec_set_context (GstElement *element, GstContext *context)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (element);
-  GstMcsecMembership *m = gst_mcsec_membership_from_context (context);
 
-  if (m) {
-    GST_OBJECT_LOCK (self);
-    if (self->membership == NULL) {
-      self->membership = gst_object_ref (m);
-      self->msa_dirty = TRUE;
-      self->changed_id = g_signal_connect (
-          m, "changed", G_CALLBACK (on_membership_changed), self);
-      GST_INFO_OBJECT (self, "keys from the membership of group %s",
-                       gst_mcsec_membership_group (m));
-    }
-    GST_OBJECT_UNLOCK (self);
-    gst_object_unref (m);
+  GST_OBJECT_LOCK (self);
+  if (gst_mcsec_membership_link (&self->link, context,
+                                 G_CALLBACK (on_membership_changed), self)) {
+    self->msa_dirty = TRUE;
+    GST_INFO_OBJECT (self, "keys from the membership of group %s",
+                     gst_mcsec_membership_group (self->link.membership));
   }
+  GST_OBJECT_UNLOCK (self);
   GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
@@ -1310,7 +1297,7 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
     GST_OBJECT_LOCK (self);
-    ask = self->membership == NULL;
+    ask = self->link.membership == NULL;
     GST_OBJECT_UNLOCK (self);
     if (ask) /* an mcseckeysrc in the pipeline answers */
       gst_mcsec_membership_request (element);

@@ -80,8 +80,7 @@ struct _GstMcsecEnc {
   guint64 sam_signed, sam_carriers;
 
   /* keys from a membership (mcseckeysrc), when the pipeline has one */
-  GstMcsecMembership *membership;
-  gulong changed_id;
+  GstMcsecMembershipLink link;
   gboolean msa_dirty;     /* the membership changed since we looked */
   gint slot;              /* our Sender-ID among the member's, -1: none yet */
   GCond key_cond;         /* signalled on membership changes and flushes */
@@ -373,7 +372,7 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
 
   if (self->sa && !self->msa_dirty)
     return TRUE;
-  msa = gst_mcsec_membership_get_msa (self->membership);
+  msa = gst_mcsec_membership_get_msa (self->link.membership);
   self->msa_dirty = FALSE;
   if (msa == NULL) {
     *wait = TRUE;
@@ -383,18 +382,18 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
     *error = g_strdup_printf (
         "mcseckeysrc: the membership of group %s does not allow sending "
         "(set role=sender on mcseckeysrc)",
-        gst_mcsec_membership_group (self->membership));
+        gst_mcsec_membership_group (self->link.membership));
     mcsec_msa_free (msa);
     return FALSE;
   }
   if (self->slot < 0) {
-    self->slot = gst_mcsec_membership_claim_sender (self->membership);
+    self->slot = gst_mcsec_membership_claim_sender (self->link.membership);
     if (self->slot < 0) {
       *error = g_strdup_printf (
           "mcseckeysrc: all %u Sender-IDs of the membership are in use or "
           "were used (one per mcsecenc, and again after each restart of it): "
           "raise senders on mcseckeysrc",
-          gst_mcsec_membership_sender_slots (self->membership));
+          gst_mcsec_membership_sender_slots (self->link.membership));
       mcsec_msa_free (msa);
       return FALSE;
     }
@@ -464,7 +463,7 @@ static gboolean
 ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
 {
   *wait = FALSE;
-  if (self->membership) {
+  if (self->link.membership) {
     if (!ensure_member_sa (self, wait, error))
       return FALSE;
     if (*wait)
@@ -476,13 +475,13 @@ ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
   /* the signer outlives rekeys: a block may span two SAs */
   if (self->signer == NULL &&
       (self->signing_key_file ||
-       (self->membership &&
-        gst_mcsec_membership_sender_slots (self->membership)))) {
+       (self->link.membership &&
+        gst_mcsec_membership_sender_slots (self->link.membership)))) {
     GError *err = NULL;
     EVP_PKEY *key =
         self->signing_key_file
             ? gst_mcsec_load_private_key (self->signing_key_file, &err)
-            : gst_mcsec_membership_get_sam_key (self->membership);
+            : gst_mcsec_membership_get_sam_key (self->link.membership);
     mcsec_status_t st;
     if (key == NULL) {
       *error = g_strdup (err ? err->message
@@ -831,20 +830,14 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
 static void
 drop_membership (GstMcsecEnc *self)
 {
-  GstMcsecMembership *m;
-  gulong id;
+  GstMcsecMembershipLink link;
 
   GST_OBJECT_LOCK (self);
-  m = self->membership;
-  id = self->changed_id;
-  self->membership = NULL;
-  self->changed_id = 0;
+  link = self->link;
+  self->link.membership = NULL;
   self->slot = -1;
   GST_OBJECT_UNLOCK (self);
-  if (m) {
-    g_signal_handler_disconnect (m, id);
-    gst_object_unref (m);
-  }
+  gst_mcsec_membership_unlink (&link);
 }
 
 static GstStateChangeReturn
@@ -858,7 +851,7 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
     GST_OBJECT_LOCK (self);
-    ask = self->membership == NULL;
+    ask = self->link.membership == NULL;
     GST_OBJECT_UNLOCK (self);
     if (ask) /* an mcseckeysrc in the pipeline answers */
       gst_mcsec_membership_request (element);
@@ -922,23 +915,17 @@ static void
 gst_mcsec_enc_set_context (GstElement *element, GstContext *context)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (element);
-  GstMcsecMembership *m = gst_mcsec_membership_from_context (context);
 
-  if (m) {
-    GST_OBJECT_LOCK (self);
-    if (self->membership == NULL) {
-      self->membership = gst_object_ref (m);
-      self->msa_dirty = TRUE;
-      self->slot = -1;
-      self->changed_id = g_signal_connect (
-          m, "changed", G_CALLBACK (on_membership_changed), self);
-      g_cond_broadcast (&self->key_cond);
-      GST_INFO_OBJECT (self, "keys from the membership of group %s",
-                       gst_mcsec_membership_group (m));
-    }
-    GST_OBJECT_UNLOCK (self);
-    gst_object_unref (m);
+  GST_OBJECT_LOCK (self);
+  if (gst_mcsec_membership_link (&self->link, context,
+                                 G_CALLBACK (on_membership_changed), self)) {
+    self->msa_dirty = TRUE;
+    self->slot = -1;
+    g_cond_broadcast (&self->key_cond);
+    GST_INFO_OBJECT (self, "keys from the membership of group %s",
+                     gst_mcsec_membership_group (self->link.membership));
   }
+  GST_OBJECT_UNLOCK (self);
   GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 

@@ -200,3 +200,30 @@ gst_mcsec_membership_request (GstElement *element)
                                                   GST_MCSEC_MEMBERSHIP_CONTEXT);
   gst_element_post_message (element, msg);
 }
+
+gboolean
+gst_mcsec_membership_link (GstMcsecMembershipLink *link, GstContext *context,
+                           GCallback on_changed, gpointer data)
+{
+  GstMcsecMembership *m;
+
+  if (link->membership != NULL)
+    return FALSE;
+  m = gst_mcsec_membership_from_context (context);
+  if (m == NULL)
+    return FALSE;
+  link->membership = m; /* the reference from the context */
+  link->changed_id = g_signal_connect (m, "changed", on_changed, data);
+  return TRUE;
+}
+
+void
+gst_mcsec_membership_unlink (GstMcsecMembershipLink *link)
+{
+  if (link->membership) {
+    g_signal_handler_disconnect (link->membership, link->changed_id);
+    gst_object_unref (link->membership);
+  }
+  link->membership = NULL;
+  link->changed_id = 0;
+}

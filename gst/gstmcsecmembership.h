@@ -50,6 +50,23 @@ GstMcsecMembership *gst_mcsec_membership_from_context (GstContext *context);
  * message); set_context then brings it. */
 void gst_mcsec_membership_request (GstElement *element);
 
+/* What an element keeps of the membership it follows. */
+typedef struct {
+  GstMcsecMembership *membership;
+  gulong changed_id;
+} GstMcsecMembershipLink;
+
+/* Called with the element's object lock: follow the membership of the
+ * context, if it has one and the link has none yet; on_changed (membership,
+ * data) then runs (from the membership's thread) on every change.  TRUE
+ * when the link was made. */
+gboolean gst_mcsec_membership_link (GstMcsecMembershipLink *link,
+                                    GstContext *context, GCallback on_changed,
+                                    gpointer data);
+/* Not under the element's lock (the membership's thread may be waiting for
+ * it): undo a link taken out of the element under the lock. */
+void gst_mcsec_membership_unlink (GstMcsecMembershipLink *link);
+
 G_END_DECLS
 
 #endif
