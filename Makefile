@@ -87,6 +87,8 @@ bench: build
 	@echo
 	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-pipeline
 	@echo
+	./$(BUILD)/bench/bench-lkh
+	@echo
 	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-mike \
 	  $(CURDIR)/$(BUILD)/tools $(CURDIR)/$(BUILD)/tests/mike-peer
 

@@ -54,6 +54,7 @@ typedef enum {
   MCSEC_MIKE_LEAVE = 7,
   MCSEC_MIKE_PING = 8,
   MCSEC_MIKE_PONG = 9,
+  MCSEC_MIKE_REKEY = 10, /* key tree rekey (issue 6: defined, not yet sent) */
 } mcsec_mike_type_t;
 
 typedef enum {
@@ -75,6 +76,7 @@ typedef enum {
   MCSEC_MIKE_A_SENDER = 16,
   MCSEC_MIKE_A_SIGNATURE = 17,
   MCSEC_MIKE_A_SENDER_COUNT = 18,
+  MCSEC_MIKE_A_WRAPPED_KEY = 19, /* node (4), wrapper (4), wrap (24) */
 } mcsec_mike_attr_t;
 
 enum {

@@ -393,11 +393,39 @@ keysrc_suite (void)
 int
 main (int argc, char **argv)
 {
+  gchar *plugin_dir = NULL;
+  int rc;
+
+  /* of the system's plugins only the two the tests use: scanning all of
+   * them in this process would load libraries that leak at exit (the
+   * sanitizer run checks our leaks) */
+  if (g_getenv ("MCSEC_SYSTEM_PLUGINS")) {
+    gchar *dir = g_dir_make_tmp ("mcsec-plugins-XXXXXX", NULL);
+    const gchar *want[] = {"libgstapp.so", "libgstcoreelements.so"};
+    for (guint i = 0; dir && i < G_N_ELEMENTS (want); i++) {
+      gchar *from =
+          g_build_filename (g_getenv ("MCSEC_SYSTEM_PLUGINS"), want[i], NULL);
+      gchar *to = g_build_filename (dir, want[i], NULL);
+      if (symlink (from, to) != 0)
+        g_printerr ("cannot link %s\n", from);
+      g_free (from);
+      g_free (to);
+    }
+    g_setenv ("GST_PLUGIN_SYSTEM_PATH_1_0", dir, TRUE);
+    plugin_dir = dir;
+  }
   gst_check_init (&argc, &argv);
   tools = g_strdup (g_getenv ("MCSEC_TOOLS_DIR"));
   if (tools == NULL) {
     g_printerr ("MCSEC_TOOLS_DIR: the build's tools folder\n");
     return 1;
   }
-  return gst_check_run_suite (keysrc_suite (), "mcseckeysrc", __FILE__);
+  rc = gst_check_run_suite (keysrc_suite (), "mcseckeysrc", __FILE__);
+  if (plugin_dir) {
+    gchar *rm[] = {(gchar *)"rm", (gchar *)"-rf", plugin_dir, NULL};
+    g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                  NULL, NULL);
+    g_free (plugin_dir);
+  }
+  return rc;
 }

@@ -1,0 +1,625 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * lkh.c: the key tree of the controller and the keyring of a member
+ * (mcsec-lkh.h, docs/mike-protocol.md "Key tree").
+ *
+ * The tree is kept balanced the way Wong, Gouda and Lam join: a new member
+ * goes under the shallowest node with a free place; when every node is
+ * full, the shallowest leaf is split (a new node takes its place, with the
+ * old leaf and the newcomer below).  A leave frees the leaf, and nodes left
+ * without children.  Nodes live in one array (free places reused); the
+ * shallowest candidates are found through one list per depth, cleaned as
+ * they are read.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "mcsec-private.h"
+#include "mcsec/mcsec-lkh.h"
+
+#define MAX_DEPTH 64
+
+enum {
+  N_ALIVE = 1 << 0,
+  N_LEAF = 1 << 1,
+  N_MARKED = 1 << 2, /* gets a new key at the next commit */
+  N_NEW = 1 << 3,    /* a leaf joined since the last commit */
+};
+
+typedef struct {
+  uint32_t parent;
+  uint8_t key[MCSEC_LKH_KEY_LEN];
+  uint8_t n_children, depth, flags;
+} node_t;
+
+typedef struct {
+  uint32_t *v;
+  size_t n, cap;
+} vec_t;
+
+struct mcsec_lkh {
+  unsigned d;
+  node_t *nodes;
+  uint32_t *children; /* d per node */
+  size_t n_nodes, cap, members, pending;
+  vec_t free_ids, marked, new_leaves;
+  vec_t open[MAX_DEPTH];   /* inner nodes that may have a free place */
+  vec_t leaves[MAX_DEPTH]; /* leaves, by depth */
+  mcsec_lkh_entry_t *entries;
+  size_t n_entries, entries_cap;
+  EVP_CIPHER_CTX *ctx;
+};
+
+static int
+vec_push (vec_t *v, uint32_t x)
+{
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 16;
+    uint32_t *nv = realloc (v->v, cap * sizeof *nv);
+    if (nv == NULL)
+      return 0;
+    v->v = nv;
+    v->cap = cap;
+  }
+  v->v[v->n++] = x;
+  return 1;
+}
+
+/* ---- key wrap (RFC 3394, AES-128) ---- */
+
+static mcsec_status_t
+wrap_with (EVP_CIPHER_CTX *ctx, int enc, const uint8_t *kek, const uint8_t *in,
+           size_t in_len, uint8_t *out, size_t want)
+{
+  int len = 0, fin = 0;
+
+  EVP_CIPHER_CTX_set_flags (ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+  if (EVP_CipherInit_ex (ctx, EVP_aes_128_wrap (), NULL, kek, NULL, enc) != 1 ||
+      EVP_CipherUpdate (ctx, out, &len, in, (int)in_len) != 1 ||
+      EVP_CipherFinal_ex (ctx, out + len, &fin) != 1 ||
+      (size_t)(len + fin) != want)
+    return enc ? MCSEC_ERR_CRYPTO : MCSEC_ERR_AUTH;
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_lkh_wrap (const uint8_t *kek, const uint8_t *key, uint8_t *out)
+{
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
+  mcsec_status_t st;
+  if (ctx == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  st = wrap_with (ctx, 1, kek, key, MCSEC_LKH_KEY_LEN, out,
+                  MCSEC_LKH_WRAPPED_LEN);
+  EVP_CIPHER_CTX_free (ctx);
+  return st;
+}
+
+mcsec_status_t
+mcsec_lkh_unwrap (const uint8_t *kek, const uint8_t *wrapped, uint8_t *out)
+{
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
+  uint8_t tmp[MCSEC_LKH_WRAPPED_LEN];
+  mcsec_status_t st;
+  if (ctx == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  st = wrap_with (ctx, 0, kek, wrapped, MCSEC_LKH_WRAPPED_LEN, tmp,
+                  MCSEC_LKH_KEY_LEN);
+  if (st == MCSEC_OK)
+    memcpy (out, tmp, MCSEC_LKH_KEY_LEN);
+  OPENSSL_cleanse (tmp, sizeof tmp);
+  EVP_CIPHER_CTX_free (ctx);
+  return st;
+}
+
+/* ---- the tree ---- */
+
+static uint32_t *
+kids (mcsec_lkh_t *t, uint32_t id)
+{
+  return t->children + (size_t)id * t->d;
+}
+
+/* A fresh node with a fresh key; MCSEC_LKH_NO_NODE when out of memory. */
+static uint32_t
+node_alloc (mcsec_lkh_t *t, uint32_t parent, unsigned depth, uint8_t flags)
+{
+  uint32_t id;
+  node_t *n;
+
+  if (depth >= MAX_DEPTH)
+    return MCSEC_LKH_NO_NODE;
+  if (t->free_ids.n > 0) {
+    id = t->free_ids.v[--t->free_ids.n];
+  } else {
+    if (t->n_nodes == t->cap) {
+      size_t cap = t->cap ? t->cap * 2 : 64;
+      node_t *nn = realloc (t->nodes, cap * sizeof *nn);
+      uint32_t *nc;
+      if (nn == NULL)
+        return MCSEC_LKH_NO_NODE;
+      t->nodes = nn;
+      nc = realloc (t->children, cap * t->d * sizeof *nc);
+      if (nc == NULL)
+        return MCSEC_LKH_NO_NODE;
+      t->children = nc;
+      t->cap = cap;
+    }
+    if (t->n_nodes >= MCSEC_LKH_NO_NODE - 1)
+      return MCSEC_LKH_NO_NODE;
+    id = (uint32_t)t->n_nodes++;
+  }
+  n = &t->nodes[id];
+  memset (n, 0, sizeof *n);
+  n->parent = parent;
+  n->depth = (uint8_t)depth;
+  n->flags = (uint8_t)(flags | N_ALIVE);
+  if (RAND_bytes (n->key, sizeof n->key) != 1) {
+    n->flags = 0;
+    vec_push (&t->free_ids, id);
+    return MCSEC_LKH_NO_NODE;
+  }
+  return id;
+}
+
+static void
+node_free (mcsec_lkh_t *t, uint32_t id)
+{
+  OPENSSL_cleanse (&t->nodes[id], sizeof t->nodes[id]);
+  vec_push (&t->free_ids, id);
+}
+
+static void
+child_remove (mcsec_lkh_t *t, uint32_t parent, uint32_t child)
+{
+  node_t *p = &t->nodes[parent];
+  uint32_t *k = kids (t, parent);
+  for (unsigned i = 0; i < p->n_children; i++)
+    if (k[i] == child) {
+      k[i] = k[--p->n_children];
+      return;
+    }
+}
+
+/* Every node from id to the root gets a new key at the commit. */
+static int
+mark_path (mcsec_lkh_t *t, uint32_t id)
+{
+  while (id != MCSEC_LKH_NO_NODE && !(t->nodes[id].flags & N_MARKED)) {
+    t->nodes[id].flags |= N_MARKED;
+    if (!vec_push (&t->marked, id))
+      return 0;
+    id = t->nodes[id].parent;
+  }
+  return 1;
+}
+
+mcsec_status_t
+mcsec_lkh_new (unsigned degree, mcsec_lkh_t **out)
+{
+  mcsec_lkh_t *t;
+
+  if (out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (degree == 0)
+    degree = MCSEC_LKH_DEGREE_DEFAULT;
+  if (degree < 2 || degree > MCSEC_LKH_DEGREE_MAX)
+    return MCSEC_ERR_INVALID_ARG;
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  t->d = degree;
+  t->ctx = EVP_CIPHER_CTX_new ();
+  if (t->ctx == NULL ||
+      node_alloc (t, MCSEC_LKH_NO_NODE, 0, 0) != MCSEC_LKH_ROOT ||
+      !vec_push (&t->open[0], MCSEC_LKH_ROOT)) {
+    mcsec_lkh_free (t);
+    return MCSEC_ERR_NO_MEMORY;
+  }
+  *out = t;
+  return MCSEC_OK;
+}
+
+void
+mcsec_lkh_free (mcsec_lkh_t *t)
+{
+  if (t == NULL)
+    return;
+  if (t->nodes)
+    OPENSSL_cleanse (t->nodes, t->cap * sizeof *t->nodes);
+  if (t->entries)
+    OPENSSL_cleanse (t->entries, t->entries_cap * sizeof *t->entries);
+  free (t->nodes);
+  free (t->children);
+  free (t->entries);
+  free (t->free_ids.v);
+  free (t->marked.v);
+  free (t->new_leaves.v);
+  for (int i = 0; i < MAX_DEPTH; i++) {
+    free (t->open[i].v);
+    free (t->leaves[i].v);
+  }
+  EVP_CIPHER_CTX_free (t->ctx);
+  free (t);
+}
+
+/* The shallowest inner node with a free place, or NO_NODE. */
+static uint32_t
+shallowest_open (mcsec_lkh_t *t)
+{
+  for (int d = 0; d < MAX_DEPTH; d++) {
+    vec_t *v = &t->open[d];
+    while (v->n > 0) {
+      uint32_t id = v->v[v->n - 1];
+      node_t *n = &t->nodes[id];
+      if ((n->flags & N_ALIVE) && !(n->flags & N_LEAF) && n->depth == d &&
+          n->n_children < t->d)
+        return id;
+      v->n--; /* stale */
+    }
+  }
+  return MCSEC_LKH_NO_NODE;
+}
+
+static uint32_t
+shallowest_leaf (mcsec_lkh_t *t)
+{
+  for (int d = 0; d < MAX_DEPTH; d++) {
+    vec_t *v = &t->leaves[d];
+    while (v->n > 0) {
+      uint32_t id = v->v[v->n - 1];
+      node_t *n = &t->nodes[id];
+      if ((n->flags & N_ALIVE) && (n->flags & N_LEAF) && n->depth == d)
+        return id;
+      v->n--;
+    }
+  }
+  return MCSEC_LKH_NO_NODE;
+}
+
+mcsec_status_t
+mcsec_lkh_join (mcsec_lkh_t *t, uint32_t *member)
+{
+  uint32_t parent, leaf;
+
+  if (t == NULL || member == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  parent = shallowest_open (t);
+  if (parent == MCSEC_LKH_NO_NODE) {
+    /* every place taken: the shallowest leaf makes room under a new node
+     * that takes its place */
+    uint32_t old = shallowest_leaf (t), up, inner;
+    if (old == MCSEC_LKH_NO_NODE)
+      return MCSEC_ERR_NO_MEMORY;
+    up = t->nodes[old].parent;
+    inner = node_alloc (t, up, t->nodes[old].depth, 0);
+    if (inner == MCSEC_LKH_NO_NODE)
+      return MCSEC_ERR_NO_MEMORY;
+    child_remove (t, up, old);
+    kids (t, up)[t->nodes[up].n_children++] = inner;
+    kids (t, inner)[0] = old;
+    t->nodes[inner].n_children = 1;
+    t->nodes[old].parent = inner;
+    t->nodes[old].depth++;
+    if (!vec_push (&t->leaves[t->nodes[old].depth], old) ||
+        !vec_push (&t->open[t->nodes[inner].depth], inner))
+      return MCSEC_ERR_NO_MEMORY;
+    parent = inner;
+  }
+  leaf = node_alloc (t, parent, t->nodes[parent].depth + 1u, N_LEAF | N_NEW);
+  if (leaf == MCSEC_LKH_NO_NODE)
+    return MCSEC_ERR_NO_MEMORY;
+  kids (t, parent)[t->nodes[parent].n_children++] = leaf;
+  if (!vec_push (&t->leaves[t->nodes[leaf].depth], leaf) ||
+      !vec_push (&t->new_leaves, leaf) || !mark_path (t, parent))
+    return MCSEC_ERR_NO_MEMORY;
+  t->members++;
+  t->pending++;
+  *member = leaf;
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_lkh_leave (mcsec_lkh_t *t, uint32_t member)
+{
+  uint32_t p;
+
+  if (t == NULL || member >= t->n_nodes || member == MCSEC_LKH_ROOT ||
+      (t->nodes[member].flags & (N_ALIVE | N_LEAF)) != (N_ALIVE | N_LEAF))
+    return MCSEC_ERR_INVALID_ARG;
+  p = t->nodes[member].parent;
+  child_remove (t, p, member);
+  node_free (t, member);
+  /* inner nodes left without children go too */
+  while (p != MCSEC_LKH_ROOT && t->nodes[p].n_children == 0) {
+    uint32_t up = t->nodes[p].parent;
+    child_remove (t, up, p);
+    node_free (t, p);
+    p = up;
+  }
+  if (!vec_push (&t->open[t->nodes[p].depth], p) || !mark_path (t, p))
+    return MCSEC_ERR_NO_MEMORY;
+  t->members--;
+  t->pending++;
+  return MCSEC_OK;
+}
+
+size_t
+mcsec_lkh_pending (const mcsec_lkh_t *t)
+{
+  return t->pending;
+}
+
+/* Deepest first (children before parents): a counting sort by depth. */
+static mcsec_status_t
+sort_marked (mcsec_lkh_t *t)
+{
+  size_t count[MAX_DEPTH] = {0}, pos[MAX_DEPTH];
+  uint32_t *out;
+  size_t k = 0;
+
+  for (size_t i = 0; i < t->marked.n; i++)
+    count[t->nodes[t->marked.v[i]].depth]++;
+  for (int d = MAX_DEPTH - 1; d >= 0; d--) {
+    pos[d] = k;
+    k += count[d];
+  }
+  out = malloc ((t->marked.n ? t->marked.n : 1) * sizeof *out);
+  if (out == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  for (size_t i = 0; i < t->marked.n; i++)
+    out[pos[t->nodes[t->marked.v[i]].depth]++] = t->marked.v[i];
+  memcpy (t->marked.v, out, t->marked.n * sizeof *out);
+  free (out);
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
+{
+  mcsec_status_t st;
+
+  if (t == NULL || entries == NULL || n == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (t->n_entries)
+    OPENSSL_cleanse (t->entries, t->n_entries * sizeof *t->entries);
+  t->n_entries = 0;
+  *entries = t->entries;
+  *n = 0;
+  if (t->marked.n == 0) {
+    t->pending = 0;
+    return MCSEC_OK;
+  }
+  st = sort_marked (t);
+  if (st)
+    return st;
+  for (size_t i = 0; i < t->marked.n; i++) {
+    uint32_t id = t->marked.v[i];
+    node_t *node = &t->nodes[id];
+    uint32_t *k = kids (t, id);
+    uint8_t key[MCSEC_LKH_KEY_LEN];
+    /* a node freed (or freed and reused) since it was marked */
+    if ((node->flags & (N_ALIVE | N_MARKED)) != (N_ALIVE | N_MARKED))
+      continue;
+    node->flags &= (uint8_t)~N_MARKED;
+    if (RAND_bytes (key, sizeof key) != 1)
+      return MCSEC_ERR_CRYPTO;
+    if (t->n_entries + node->n_children > t->entries_cap) {
+      size_t cap = t->entries_cap ? t->entries_cap * 2 : 64;
+      mcsec_lkh_entry_t *ne;
+      while (cap < t->n_entries + node->n_children)
+        cap *= 2;
+      ne = malloc (cap * sizeof *ne);
+      if (ne == NULL) {
+        OPENSSL_cleanse (key, sizeof key);
+        return MCSEC_ERR_NO_MEMORY;
+      }
+      if (t->n_entries)
+        memcpy (ne, t->entries, t->n_entries * sizeof *ne);
+      if (t->entries) {
+        OPENSSL_cleanse (t->entries, t->entries_cap * sizeof *ne);
+        free (t->entries);
+      }
+      t->entries = ne;
+      t->entries_cap = cap;
+    }
+    for (unsigned c = 0; c < node->n_children; c++) {
+      node_t *child = &t->nodes[k[c]];
+      mcsec_lkh_entry_t *e;
+      if (child->flags & N_NEW)
+        continue; /* a newcomer gets its path by unicast */
+      e = &t->entries[t->n_entries++];
+      e->node = id;
+      e->wrapper = k[c];
+      st = wrap_with (t->ctx, 1, child->key, key, sizeof key, e->wrapped,
+                      MCSEC_LKH_WRAPPED_LEN);
+      if (st) {
+        OPENSSL_cleanse (key, sizeof key);
+        return st;
+      }
+    }
+    memcpy (node->key, key, sizeof key);
+    OPENSSL_cleanse (key, sizeof key);
+  }
+  for (size_t i = 0; i < t->new_leaves.n; i++)
+    t->nodes[t->new_leaves.v[i]].flags &= (uint8_t)~N_NEW;
+  t->new_leaves.n = 0;
+  t->marked.n = 0;
+  t->pending = 0;
+  *entries = t->entries;
+  *n = t->n_entries;
+  return MCSEC_OK;
+}
+
+size_t
+mcsec_lkh_path (const mcsec_lkh_t *t, uint32_t member, mcsec_lkh_key_t *out,
+                size_t max)
+{
+  size_t n = 0;
+  uint32_t id = member;
+
+  if (t == NULL || member >= t->n_nodes ||
+      (t->nodes[member].flags & (N_ALIVE | N_LEAF)) != (N_ALIVE | N_LEAF))
+    return 0;
+  while (id != MCSEC_LKH_NO_NODE && n < max) {
+    out[n].node = id;
+    memcpy (out[n].key, t->nodes[id].key, MCSEC_LKH_KEY_LEN);
+    n++;
+    id = t->nodes[id].parent;
+  }
+  return id == MCSEC_LKH_NO_NODE ? n : 0;
+}
+
+const uint8_t *
+mcsec_lkh_group_key (const mcsec_lkh_t *t)
+{
+  return t->nodes[MCSEC_LKH_ROOT].key;
+}
+
+size_t
+mcsec_lkh_members (const mcsec_lkh_t *t)
+{
+  return t->members;
+}
+
+unsigned
+mcsec_lkh_depth (const mcsec_lkh_t *t)
+{
+  for (int d = MAX_DEPTH - 1; d > 0; d--)
+    for (size_t i = 0; i < t->leaves[d].n; i++) {
+      const node_t *n = &t->nodes[t->leaves[d].v[i]];
+      if ((n->flags & N_ALIVE) && (n->flags & N_LEAF) && n->depth == d)
+        return (unsigned)d;
+    }
+  return 0;
+}
+
+size_t
+mcsec_lkh_memory (const mcsec_lkh_t *t)
+{
+  size_t bytes = sizeof *t + t->cap * (sizeof *t->nodes + t->d * 4) +
+                 (t->free_ids.cap + t->marked.cap + t->new_leaves.cap) * 4 +
+                 t->entries_cap * sizeof *t->entries;
+  for (int d = 0; d < MAX_DEPTH; d++)
+    bytes += (t->open[d].cap + t->leaves[d].cap) * 4;
+  return bytes;
+}
+
+/* ---- member side ---- */
+
+static int
+ring_find (const mcsec_lkh_keyring_t *kr, uint32_t node)
+{
+  for (size_t i = 0; i < kr->n; i++)
+    if (kr->keys[i].node == node)
+      return (int)i;
+  return -1;
+}
+
+void
+mcsec_lkh_keyring_set (mcsec_lkh_keyring_t *kr, const mcsec_lkh_key_t *path,
+                       size_t n)
+{
+  mcsec_lkh_keyring_clear (kr);
+  if (n > MCSEC_LKH_KEYRING_MAX)
+    n = MCSEC_LKH_KEYRING_MAX;
+  for (size_t i = 0; i < n; i++) {
+    kr->keys[i].node = path[i].node;
+    kr->keys[i].parent = i + 1 < n ? path[i + 1].node : MCSEC_LKH_NO_NODE;
+    memcpy (kr->keys[i].key, path[i].key, MCSEC_LKH_KEY_LEN);
+  }
+  kr->n = n;
+}
+
+/* Keep only the path: from the leaf (index 0) along the parents. */
+static void
+ring_prune (mcsec_lkh_keyring_t *kr)
+{
+  mcsec_lkh_keyring_t keep;
+  uint32_t id;
+  size_t guard = 0;
+
+  if (kr->n == 0)
+    return;
+  memset (&keep, 0, sizeof keep);
+  id = kr->keys[0].node;
+  while (id != MCSEC_LKH_NO_NODE && guard++ < MCSEC_LKH_KEYRING_MAX) {
+    int i = ring_find (kr, id);
+    if (i < 0)
+      break;
+    keep.keys[keep.n++] = kr->keys[i];
+    id = kr->keys[i].parent;
+  }
+  OPENSSL_cleanse (kr, sizeof *kr);
+  *kr = keep;
+  OPENSSL_cleanse (&keep, sizeof keep);
+}
+
+size_t
+mcsec_lkh_keyring_apply (mcsec_lkh_keyring_t *kr,
+                         const mcsec_lkh_entry_t *entries, size_t n,
+                         mcsec_status_t *status)
+{
+  EVP_CIPHER_CTX *ctx;
+  size_t learnt = 0;
+
+  if (status)
+    *status = MCSEC_OK;
+  if (kr == NULL || entries == NULL || n == 0 || kr->n == 0)
+    return 0;
+  ctx = EVP_CIPHER_CTX_new ();
+  if (ctx == NULL) {
+    if (status)
+      *status = MCSEC_ERR_NO_MEMORY;
+    return 0;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const mcsec_lkh_entry_t *e = &entries[i];
+    int w = ring_find (kr, e->wrapper), k;
+    uint8_t key[MCSEC_LKH_KEY_LEN + 8];
+    if (w < 0 || e->node == e->wrapper)
+      continue;
+    if (wrap_with (ctx, 0, kr->keys[w].key, e->wrapped, MCSEC_LKH_WRAPPED_LEN,
+                   key, MCSEC_LKH_KEY_LEN) != MCSEC_OK) {
+      if (status)
+        *status = MCSEC_ERR_AUTH;
+      continue;
+    }
+    k = ring_find (kr, e->node);
+    if (k < 0) {
+      if (kr->n == MCSEC_LKH_KEYRING_MAX) {
+        OPENSSL_cleanse (key, sizeof key);
+        continue;
+      }
+      k = (int)kr->n++;
+      kr->keys[k].node = e->node;
+      kr->keys[k].parent = MCSEC_LKH_NO_NODE;
+    }
+    memcpy (kr->keys[k].key, key, MCSEC_LKH_KEY_LEN);
+    OPENSSL_cleanse (key, sizeof key);
+    /* the wrapper's parent is this node now (a split moves a leaf down) */
+    kr->keys[w].parent = e->node;
+    learnt++;
+  }
+  EVP_CIPHER_CTX_free (ctx);
+  ring_prune (kr);
+  return learnt;
+}
+
+const uint8_t *
+mcsec_lkh_keyring_group_key (const mcsec_lkh_keyring_t *kr)
+{
+  return kr->n ? kr->keys[kr->n - 1].key : NULL;
+}
+
+void
+mcsec_lkh_keyring_clear (mcsec_lkh_keyring_t *kr)
+{
+  OPENSSL_cleanse (kr, sizeof *kr);
+}

@@ -1,0 +1,318 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * test-lkh: the key tree against simulated members and attackers.
+ *  - RFC 3394 section 4.1 known answer for the key wrap;
+ *  - thousands of random joins and leaves in batches, for degrees 2, 4 and
+ *    16: after every commit every member's keyring holds the group key;
+ *  - forward secrecy: every departed member's keys (as it held them when it
+ *    left) pooled, and every rekey entry ever sent tried with every key
+ *    version the coalition knows (a real unwrap, not bookkeeping): the
+ *    group key after each commit is never among what they learn;
+ *  - backward secrecy: a newcomer with its path and every entry sent before
+ *    and after its join learns no group key older than its join;
+ *  - a damaged entry is refused by the member's unwrap.
+ */
+#include <openssl/rand.h>
+
+#include <mcsec/mcsec-lkh.h>
+
+#include "mcsec-test.h"
+
+typedef struct {
+  uint32_t leaf;
+  int alive;
+  size_t joined_at; /* commit number */
+  mcsec_lkh_keyring_t kr;
+} member_t;
+
+/* What an attacker knows: every key version per node. */
+typedef struct {
+  size_t n, cap;
+  uint8_t (*keys)[MCSEC_LKH_KEY_LEN];
+} versions_t;
+
+typedef struct {
+  versions_t *by_node;
+  size_t n_nodes;
+} knowledge_t;
+
+static void
+know (knowledge_t *k, uint32_t node, const uint8_t *key)
+{
+  versions_t *v;
+  if (node >= k->n_nodes) {
+    size_t n = node + 1024;
+    k->by_node = realloc (k->by_node, n * sizeof *k->by_node);
+    REQUIRE (k->by_node);
+    memset (k->by_node + k->n_nodes, 0, (n - k->n_nodes) * sizeof *k->by_node);
+    k->n_nodes = n;
+  }
+  v = &k->by_node[node];
+  for (size_t i = 0; i < v->n; i++)
+    if (!memcmp (v->keys[i], key, MCSEC_LKH_KEY_LEN))
+      return;
+  if (v->n == v->cap) {
+    v->cap = v->cap ? v->cap * 2 : 4;
+    v->keys = realloc (v->keys, v->cap * sizeof *v->keys);
+    REQUIRE (v->keys);
+  }
+  memcpy (v->keys[v->n++], key, MCSEC_LKH_KEY_LEN);
+}
+
+static int
+knows (const knowledge_t *k, uint32_t node, const uint8_t *key)
+{
+  if (node >= k->n_nodes)
+    return 0;
+  for (size_t i = 0; i < k->by_node[node].n; i++)
+    if (!memcmp (k->by_node[node].keys[i], key, MCSEC_LKH_KEY_LEN))
+      return 1;
+  return 0;
+}
+
+/* Try every known version of the wrapper on each entry, in order (entries
+ * of one commit come children first, so one pass finds everything). */
+static void
+attack (knowledge_t *k, const mcsec_lkh_entry_t *e, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    versions_t *v;
+    if (e[i].wrapper >= k->n_nodes)
+      continue;
+    v = &k->by_node[e[i].wrapper];
+    for (size_t j = 0; j < v->n; j++) {
+      uint8_t key[MCSEC_LKH_KEY_LEN];
+      if (mcsec_lkh_unwrap (v->keys[j], e[i].wrapped, key) == MCSEC_OK) {
+        know (k, e[i].node, key);
+        break;
+      }
+    }
+  }
+}
+
+static void
+knowledge_free (knowledge_t *k)
+{
+  for (size_t i = 0; i < k->n_nodes; i++)
+    free (k->by_node[i].keys);
+  free (k->by_node);
+  memset (k, 0, sizeof *k);
+}
+
+static void
+test_wrap_kat (void)
+{
+  uint8_t kek[16], key[16], want[24], got[24], back[16];
+  test_unhex ("000102030405060708090A0B0C0D0E0F", kek, sizeof kek);
+  test_unhex ("00112233445566778899AABBCCDDEEFF", key, sizeof key);
+  test_unhex ("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5", want,
+              sizeof want);
+  CHECK_STATUS (mcsec_lkh_wrap (kek, key, got), MCSEC_OK);
+  CHECK (memcmp (got, want, 24) == 0);
+  CHECK_STATUS (mcsec_lkh_unwrap (kek, want, back), MCSEC_OK);
+  CHECK (memcmp (back, key, 16) == 0);
+  want[5] ^= 1;
+  CHECK_STATUS (mcsec_lkh_unwrap (kek, want, back), MCSEC_ERR_AUTH);
+}
+
+typedef struct {
+  mcsec_lkh_entry_t *e;
+  size_t n;
+} commit_log_t;
+
+static void
+simulate (unsigned degree, size_t initial, size_t operations, uint64_t seed)
+{
+  mcsec_lkh_t *t = NULL;
+  member_t *m = NULL;
+  size_t n_m = 0, cap_m = 0, commits = 0, alive = 0;
+  commit_log_t *log = NULL;
+  uint8_t (*group)[MCSEC_LKH_KEY_LEN] = NULL;
+  knowledge_t departed = {0};
+  size_t done = 0, max_depth = 0, leaked = 0, diverged = 0, refused = 0;
+  size_t *departing = NULL, n_departing;
+
+  REQUIRE (mcsec_lkh_new (degree, &t) == MCSEC_OK);
+  while (done < operations + initial) {
+    size_t batch = done < initial ? 50 : 1 + test_rand (&seed) % 20;
+    const mcsec_lkh_entry_t *e;
+    size_t n;
+    departing = realloc (departing, batch * sizeof *departing);
+    n_departing = 0;
+    for (size_t b = 0; b < batch; b++, done++) {
+      int join = done < initial || alive < 2 || test_rand (&seed) % 100 < 50;
+      if (join) {
+        if (n_m == cap_m) {
+          cap_m = cap_m ? cap_m * 2 : 256;
+          m = realloc (m, cap_m * sizeof *m);
+          REQUIRE (m);
+        }
+        memset (&m[n_m], 0, sizeof m[n_m]);
+        REQUIRE (mcsec_lkh_join (t, &m[n_m].leaf) == MCSEC_OK);
+        m[n_m].alive = 1;
+        m[n_m].joined_at = commits;
+        n_m++;
+        alive++;
+      } else {
+        size_t pick;
+        do
+          pick = test_rand (&seed) % n_m;
+        while (!m[pick].alive);
+        CHECK_STATUS (mcsec_lkh_leave (t, m[pick].leaf), MCSEC_OK);
+        m[pick].alive = 0;
+        alive--;
+        departing[n_departing++] = pick;
+      }
+    }
+    /* leavers pool what they held; then the rekey goes out */
+    for (size_t i = 0; i < n_departing; i++) {
+      mcsec_lkh_keyring_t *kr = &m[departing[i]].kr;
+      for (size_t j = 0; j < kr->n; j++)
+        know (&departed, kr->keys[j].node, kr->keys[j].key);
+    }
+    CHECK (mcsec_lkh_pending (t) == batch);
+    REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
+    CHECK (mcsec_lkh_pending (t) == 0);
+    log = realloc (log, (commits + 1) * sizeof *log);
+    group = realloc (group, (commits + 1) * sizeof *group);
+    REQUIRE (log && group);
+    log[commits].e = malloc ((n ? n : 1) * sizeof *e);
+    memcpy (log[commits].e, e, n * sizeof *e);
+    log[commits].n = n;
+    memcpy (group[commits], mcsec_lkh_group_key (t), MCSEC_LKH_KEY_LEN);
+    /* every member: newcomers take their path, the others the entries */
+    for (size_t i = 0; i < n_m; i++) {
+      mcsec_status_t st;
+      if (!m[i].alive)
+        continue;
+      if (m[i].joined_at == commits) {
+        mcsec_lkh_key_t path[64];
+        size_t len = mcsec_lkh_path (t, m[i].leaf, path, 64);
+        REQUIRE (len > 0);
+        mcsec_lkh_keyring_set (&m[i].kr, path, len);
+        if (len - 1 > max_depth)
+          max_depth = len - 1;
+      } else {
+        mcsec_lkh_keyring_apply (&m[i].kr, e, n, &st);
+        refused += st != MCSEC_OK;
+      }
+      diverged += memcmp (mcsec_lkh_keyring_group_key (&m[i].kr),
+                          group[commits], MCSEC_LKH_KEY_LEN) != 0;
+    }
+    /* forward secrecy: the pooled keys of everyone who left, against
+     * every entry from here on */
+    attack (&departed, e, n);
+    leaked += knows (&departed, MCSEC_LKH_ROOT, group[commits]);
+    commits++;
+  }
+  CHECK (diverged == 0);
+  CHECK (refused == 0);
+  CHECK (leaked == 0);
+  CHECK (mcsec_lkh_members (t) == alive);
+  CHECK (mcsec_lkh_depth (t) <= max_depth);
+
+  /* backward secrecy: newcomers (some) with every entry ever sent */
+  size_t checked = 0, older_learnt = 0;
+  {
+    size_t n_cand = 0, *cand = malloc (n_m * sizeof *cand);
+    for (size_t i = 0; i < n_m; i++)
+      if (m[i].alive && m[i].joined_at > 0)
+        cand[n_cand++] = i;
+    for (size_t ci = 0; ci < n_cand && checked < 40; ci += 1 + n_cand / 40) {
+      size_t i = cand[ci];
+      knowledge_t k = {0};
+      mcsec_lkh_key_t path[64];
+      size_t len, j0 = m[i].joined_at;
+      /* the path it got at its join: replay history to that point */
+      len = m[i].kr.n; /* its current ring: at least as much as at join */
+      for (size_t j = 0; j < len; j++) {
+        path[j].node = m[i].kr.keys[j].node;
+        memcpy (path[j].key, m[i].kr.keys[j].key, MCSEC_LKH_KEY_LEN);
+        know (&k, path[j].node, path[j].key);
+      }
+      for (size_t c = 0; c < commits; c++)
+        attack (&k, log[c].e, log[c].n);
+      for (size_t c = 0; c < j0; c++)
+        older_learnt += knows (&k, MCSEC_LKH_ROOT, group[c]);
+      knowledge_free (&k);
+      checked++;
+    }
+    free (cand);
+    CHECK (checked > 0);
+    CHECK (older_learnt == 0);
+  }
+  printf ("degree %u: %zu operations in %zu commits, %zu members at the end, "
+          "depth %u; group keys learnt by departed coalitions: %zu, by %zu "
+          "newcomers from before their join: %zu\n",
+          degree, done, commits, alive, mcsec_lkh_depth (t), leaked, checked,
+          older_learnt);
+
+  for (size_t c = 0; c < commits; c++)
+    free (log[c].e);
+  free (log);
+  free (group);
+  free (m);
+  free (departing);
+  knowledge_free (&departed);
+  mcsec_lkh_free (t);
+}
+
+static void
+test_damaged (void)
+{
+  mcsec_lkh_t *t;
+  uint32_t a, b, c;
+  const mcsec_lkh_entry_t *e;
+  mcsec_lkh_entry_t copy[64];
+  size_t n, len;
+  mcsec_lkh_key_t path[16];
+  mcsec_lkh_keyring_t kr;
+  mcsec_status_t st;
+
+  REQUIRE (mcsec_lkh_new (4, &t) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_join (t, &a) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_join (t, &b) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
+  len = mcsec_lkh_path (t, a, path, 16);
+  CHECK (len == 2 && path[1].node == MCSEC_LKH_ROOT);
+  mcsec_lkh_keyring_set (&kr, path, len);
+  REQUIRE (mcsec_lkh_join (t, &c) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
+  REQUIRE (n > 0 && n <= 64);
+  memcpy (copy, e, n * sizeof *e);
+  for (size_t i = 0; i < n; i++)
+    copy[i].wrapped[3] ^= 0x40;
+  CHECK (mcsec_lkh_keyring_apply (&kr, copy, n, &st) == 0);
+  CHECK_STATUS (st, MCSEC_ERR_AUTH);
+  CHECK (memcmp (mcsec_lkh_keyring_group_key (&kr), mcsec_lkh_group_key (t),
+                 MCSEC_LKH_KEY_LEN) != 0);
+  CHECK (mcsec_lkh_keyring_apply (&kr, e, n, &st) > 0);
+  CHECK_STATUS (st, MCSEC_OK);
+  CHECK (memcmp (mcsec_lkh_keyring_group_key (&kr), mcsec_lkh_group_key (t),
+                 MCSEC_LKH_KEY_LEN) == 0);
+  /* not a member: no path; twice the same leave refused */
+  CHECK (mcsec_lkh_path (t, 9999, path, 16) == 0);
+  CHECK_STATUS (mcsec_lkh_leave (t, b), MCSEC_OK);
+  CHECK_STATUS (mcsec_lkh_leave (t, b), MCSEC_ERR_INVALID_ARG);
+  CHECK_STATUS (mcsec_lkh_leave (t, MCSEC_LKH_ROOT), MCSEC_ERR_INVALID_ARG);
+  mcsec_lkh_keyring_clear (&kr);
+  mcsec_lkh_free (t);
+  {
+    mcsec_lkh_t *x = NULL;
+    CHECK_STATUS (mcsec_lkh_new (1, &x), MCSEC_ERR_INVALID_ARG);
+    CHECK_STATUS (mcsec_lkh_new (17, &x), MCSEC_ERR_INVALID_ARG);
+  }
+}
+
+int
+main (void)
+{
+  test_wrap_kat ();
+  test_damaged ();
+  simulate (4, 300, 4000, 0x6c6b6831);
+  simulate (2, 100, 1500, 0x6c6b6832);
+  simulate (16, 200, 1500, 0x6c6b6833);
+  return test_done ("test-lkh");
+}
