@@ -143,6 +143,20 @@ static void G_GNUC_PRINTF (2, 3)
   g_date_time_unref (now);
 }
 
+/* Identities and group names go into logs and access lists: printable,
+ * no spaces, quotes or backslashes. */
+static gboolean
+safe_token (const char *s, gsize len)
+{
+  if (len == 0)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '"' ||
+        s[i] == '\\' || s[i] == ';')
+      return FALSE;
+  return TRUE;
+}
+
 static gint64
 mono_ms (void)
 {
@@ -743,7 +757,9 @@ static void
 handle_join (Conn *c, const mcsec_mike_msg_t *msg)
 {
   gchar *name = g_strndup ((const char *)msg->group, msg->group_len);
-  Group *g = g_hash_table_lookup (ctl.groups, name);
+  Group *g = safe_token (name, strlen (name))
+                 ? g_hash_table_lookup (ctl.groups, name)
+                 : NULL;
   gboolean may_send, may_receive, wants_send;
   guint8 wbuf[2048];
   mcsec_mike_builder_t b;
@@ -751,7 +767,8 @@ handle_join (Conn *c, const mcsec_mike_msg_t *msg)
   gboolean rekey;
 
   if (g == NULL) {
-    refuse (c, MCSEC_MIKE_REASON_UNKNOWN_GROUP, "no such group", name);
+    refuse (c, MCSEC_MIKE_REASON_UNKNOWN_GROUP, "no such group",
+            safe_token (name, strlen (name)) ? name : "(not printable)");
     goto out;
   }
   may_send = g_hash_table_contains (g->senders, c->identity);
@@ -925,7 +942,7 @@ peer_identity (SSL *ssl)
   n = X509_NAME_get_text_by_NID (X509_get_subject_name (cert), NID_commonName,
                                  cn, sizeof cn);
   X509_free (cert);
-  if (n <= 0 || (size_t)n != strlen (cn))
+  if (n <= 0 || (size_t)n != strlen (cn) || !safe_token (cn, (gsize)n))
     return NULL;
   return g_strdup (cn);
 }
