@@ -65,8 +65,20 @@ static mcsec_status_t
 parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
             uint32_t *seen)
 {
+  /* WRAPPED_KEY attributes come in one run */
+  if (type == MCSEC_MIKE_A_WRAPPED_KEY) {
+    if (len != MCSEC_MIKE_WRAPPED_KEY_LEN ||
+        (msg->n_wrapped > 0 && !(*seen & (1u << 31))))
+      return MCSEC_ERR_MALFORMED;
+    if (msg->n_wrapped == 0)
+      msg->wrapped = v - MCSEC_MIKE_ATTR_HEADER_LEN;
+    msg->n_wrapped++;
+    *seen |= 1u << 31; /* the run goes on */
+    return MCSEC_OK;
+  }
+  *seen &= ~(1u << 31); /* any other attribute ends a run */
   /* every attribute except SA, SENDER and SENDER_ID may appear once */
-  if (type < 32 && type != MCSEC_MIKE_A_SA && type != MCSEC_MIKE_A_SENDER &&
+  if (type < 31 && type != MCSEC_MIKE_A_SA && type != MCSEC_MIKE_A_SENDER &&
       type != MCSEC_MIKE_A_SENDER_ID) {
     if (*seen & (1u << type))
       return MCSEC_ERR_MALFORMED;
@@ -215,6 +227,8 @@ has_required (const mcsec_mike_msg_t *m)
     return m->has_reason;
   case MCSEC_MIKE_UPDATE:
     return m->group && m->has_seq && m->has_deactivation && m->signature;
+  case MCSEC_MIKE_REKEY:
+    return m->group && m->has_seq && m->signature;
   case MCSEC_MIKE_ACK:
     return m->has_seq;
   case MCSEC_MIKE_EVICTED:
@@ -236,7 +250,8 @@ mcsec_mike_parse (const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg)
   if (frame == NULL || msg == NULL)
     return MCSEC_ERR_INVALID_ARG;
   memset (msg, 0, offsetof (mcsec_mike_msg_t, sas));
-  msg->n_sas = msg->n_senders = 0;
+  msg->n_sas = msg->n_senders = msg->n_wrapped = 0;
+  msg->wrapped = NULL;
   msg->signature = msg->signed_data = NULL;
   msg->signed_len = 0;
   if (len < MCSEC_MIKE_HEADER_LEN)
@@ -273,6 +288,19 @@ mcsec_mike_parse (const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg)
     off += MCSEC_MIKE_ATTR_HEADER_LEN + alen;
   }
   return has_required (msg) ? MCSEC_OK : MCSEC_ERR_MALFORMED;
+}
+
+void
+mcsec_mike_wrapped_key (const mcsec_mike_msg_t *msg, size_t i, uint32_t *node,
+                        uint32_t *wrapper, const uint8_t **wrap)
+{
+  const uint8_t *p =
+      msg->wrapped +
+      i * (MCSEC_MIKE_ATTR_HEADER_LEN + MCSEC_MIKE_WRAPPED_KEY_LEN) +
+      MCSEC_MIKE_ATTR_HEADER_LEN;
+  *node = mcsec_load_be32 (p);
+  *wrapper = mcsec_load_be32 (p + 4);
+  *wrap = p + 8;
 }
 
 mcsec_status_t

@@ -14,9 +14,11 @@
  *    and after its join learns no group key older than its join;
  *  - a damaged entry is refused by the member's unwrap.
  */
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <mcsec/mcsec-lkh.h>
+#include <mcsec/mcsec-mike.h>
 
 #include "mcsec-test.h"
 
@@ -306,9 +308,94 @@ test_damaged (void)
   }
 }
 
+/* A commit carried in a signed REKEY frame (docs/mike-protocol.md), parsed
+ * again and applied by a member: the same group key. */
+static void
+test_rekey_frame (void)
+{
+  mcsec_lkh_t *t;
+  uint32_t ids[40];
+  const mcsec_lkh_entry_t *e;
+  size_t n, len, flen;
+  mcsec_lkh_key_t path[16];
+  mcsec_lkh_keyring_t kr;
+  mcsec_mike_builder_t b;
+  static uint8_t buf[8192];
+  static mcsec_mike_msg_t msg;
+  static mcsec_lkh_entry_t back[64];
+  EVP_PKEY *key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+  mcsec_status_t st;
+
+  REQUIRE (key && mcsec_lkh_new (4, &t) == MCSEC_OK);
+  for (int i = 0; i < 40; i++)
+    REQUIRE (mcsec_lkh_join (t, &ids[i]) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
+  len = mcsec_lkh_path (t, ids[7], path, 16);
+  mcsec_lkh_keyring_set (&kr, path, len);
+  REQUIRE (mcsec_lkh_leave (t, ids[8]) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_leave (t, ids[30]) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
+  REQUIRE (n > 0 && n <= 64);
+
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 77);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t v[MCSEC_MIKE_WRAPPED_KEY_LEN];
+    v[0] = (uint8_t)(e[i].node >> 24);
+    v[1] = (uint8_t)(e[i].node >> 16);
+    v[2] = (uint8_t)(e[i].node >> 8);
+    v[3] = (uint8_t)e[i].node;
+    v[4] = (uint8_t)(e[i].wrapper >> 24);
+    v[5] = (uint8_t)(e[i].wrapper >> 16);
+    v[6] = (uint8_t)(e[i].wrapper >> 8);
+    v[7] = (uint8_t)e[i].wrapper;
+    memcpy (v + 8, e[i].wrapped, MCSEC_LKH_WRAPPED_LEN);
+    mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
+  }
+  mcsec_mike_sign (&b, key);
+  REQUIRE (mcsec_mike_finish (&b, &flen) == MCSEC_OK);
+  CHECK_STATUS (mcsec_mike_parse (buf, flen, &msg), MCSEC_OK);
+  CHECK_STATUS (mcsec_mike_verify (&msg, key), MCSEC_OK);
+  CHECK (msg.type == MCSEC_MIKE_REKEY && msg.seq == 77 && msg.n_wrapped == n);
+  for (size_t i = 0; i < msg.n_wrapped; i++) {
+    const uint8_t *w;
+    mcsec_mike_wrapped_key (&msg, i, &back[i].node, &back[i].wrapper, &w);
+    memcpy (back[i].wrapped, w, MCSEC_LKH_WRAPPED_LEN);
+  }
+  CHECK (memcmp (back, e, n * sizeof *e) == 0);
+  CHECK (mcsec_lkh_keyring_apply (&kr, back, n, &st) > 0);
+  CHECK_STATUS (st, MCSEC_OK);
+  CHECK (memcmp (mcsec_lkh_keyring_group_key (&kr), mcsec_lkh_group_key (t),
+                 MCSEC_LKH_KEY_LEN) == 0);
+  /* a WRAPPED_KEY run must be one run, of 32-byte values */
+  {
+    uint8_t v[MCSEC_MIKE_WRAPPED_KEY_LEN] = {0};
+    mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
+    mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 78);
+    mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
+    mcsec_mike_sign (&b, key);
+    REQUIRE (mcsec_mike_finish (&b, &flen) == MCSEC_OK);
+    CHECK_STATUS (mcsec_mike_parse (buf, flen, &msg), MCSEC_ERR_MALFORMED);
+    mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 78);
+    mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v - 1);
+    mcsec_mike_sign (&b, key);
+    REQUIRE (mcsec_mike_finish (&b, &flen) == MCSEC_OK);
+    CHECK_STATUS (mcsec_mike_parse (buf, flen, &msg), MCSEC_ERR_MALFORMED);
+  }
+  mcsec_lkh_keyring_clear (&kr);
+  mcsec_lkh_free (t);
+  EVP_PKEY_free (key);
+}
+
 int
 main (void)
 {
+  test_rekey_frame ();
   test_wrap_kat ();
   test_damaged ();
   simulate (4, 300, 4000, 0x6c6b6831);

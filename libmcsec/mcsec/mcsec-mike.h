@@ -139,6 +139,10 @@ typedef struct {
   size_t n_sas, n_senders;
   mcsec_mike_sa_t sas[MCSEC_MIKE_MAX_SAS];
   mcsec_mike_sender_t senders[MCSEC_MIKE_MAX_SENDERS];
+  /* REKEY: n_wrapped WRAPPED_KEY attributes, one after the other from
+   * `wrapped` (read them with mcsec_mike_wrapped_key) */
+  const uint8_t *wrapped;
+  size_t n_wrapped;
   /* the signed part (version .. before SIGNATURE) and the signature */
   const uint8_t *signed_data, *signature;
   size_t signed_len;
@@ -149,6 +153,14 @@ typedef struct {
  * not the signature (mcsec_mike_verify). */
 MCSEC_API mcsec_status_t mcsec_mike_parse (
     const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg) MCSEC_WARN_UNUSED;
+
+#define MCSEC_MIKE_WRAPPED_KEY_LEN 32 /* node, wrapper, RFC 3394 wrap */
+
+/* The i-th WRAPPED_KEY of a parsed REKEY: node, wrapper and the 24-byte
+ * wrap (see mcsec-lkh.h: an mcsec_lkh_entry_t). */
+MCSEC_API void mcsec_mike_wrapped_key (const mcsec_mike_msg_t *msg, size_t i,
+                                       uint32_t *node, uint32_t *wrapper,
+                                       const uint8_t **wrap);
 
 /* Check an UPDATE's signature with the controller's public key. */
 MCSEC_API mcsec_status_t mcsec_mike_verify (

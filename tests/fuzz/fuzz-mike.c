@@ -58,6 +58,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (ctl == NULL)
     return 0;
   if (mcsec_mike_parse (data, size, &msg) == MCSEC_OK &&
+      msg.type == MCSEC_MIKE_REKEY) {
+    /* every WRAPPED_KEY the parser counted lies inside the frame */
+    for (size_t i = 0; i < msg.n_wrapped; i++) {
+      uint32_t node, wrapper;
+      const uint8_t *w;
+      mcsec_mike_wrapped_key (&msg, i, &node, &wrapper, &w);
+      if (w < data || w + 24 > data + size)
+        abort ();
+    }
+  }
+  if (mcsec_mike_parse (data, size, &msg) == MCSEC_OK &&
       msg.type == MCSEC_MIKE_UPDATE &&
       mcsec_mike_verify (&msg, ctl) == MCSEC_OK && msg.n_sas == 0 &&
       msg.n_senders > MCSEC_MIKE_MAX_SENDERS)

@@ -92,6 +92,16 @@ mike_corpus (const char *dir)
       mcsec_mike_finish (&b, &len) || write_file (dir, "refuse.bin", buf, len);
   len = fuzz_mike_welcome (ctl, buf, sizeof buf);
   rc |= len == 0 || write_file (dir, "welcome.bin", buf, len);
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 20);
+  for (int i = 0; i < 3; i++) {
+    uint8_t v[MCSEC_MIKE_WRAPPED_KEY_LEN];
+    memset (v, 0x10 + i, sizeof v);
+    mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
+  }
+  mcsec_mike_sign (&b, ctl);
+  rc |= mcsec_mike_finish (&b, &len) || write_file (dir, "rekey.bin", buf, len);
   EVP_PKEY_free (ctl);
   return rc;
 }
