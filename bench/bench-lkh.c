@@ -3,13 +3,11 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * bench-lkh: the key tree at 1,024, 65,536 and 1,048,576 members.  For
- * each size: the bytes of the signed rekey message and the controller's
- * CPU time for one leave, one join and a batch of 100 leaves; the tree's
- * memory; and, in the same run, flat rekeying (the new group key wrapped
- * under each remaining member's own key) for one leave.  A rekey message is
- * a MIKE frame: GROUP, SEQ, one WRAPPED_KEY attribute per entry (node,
- * wrapper, 24-byte RFC 3394 wrap), Ed25519 SIGNATURE
- * (docs/mike-protocol.md, "Key tree").
+ * each size: the bytes and datagrams of the rekey as the channel sends it
+ * (signed REKEY datagrams of at most 1,400 bytes, mcsec-rekey.h) and the
+ * controller's CPU time for one leave, one join and a batch of 100 leaves;
+ * the tree's memory; and, in the same run, flat rekeying (the new group
+ * key wrapped under each remaining member's own key) for one leave.
  *
  *   bench-lkh [--quick]   (--quick: 1,024 and 65,536 only)
  */
@@ -23,10 +21,10 @@
 
 #include <mcsec/mcsec-lkh.h>
 #include <mcsec/mcsec-mike.h>
+#include <mcsec/mcsec-rekey.h>
 
 static EVP_PKEY *sign_key;
-static uint8_t *frame;
-static size_t frame_cap;
+static mcsec_rekey_tx_t *tx;
 
 static double
 cpu_now (void)
@@ -36,55 +34,30 @@ cpu_now (void)
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The signed rekey frame for n entries; its size. */
+/* The rekey as the channel sends it: signed datagrams of at most 1,400
+ * bytes (mcsec-rekey.h); the bytes of all of them. */
 static size_t
-build_frame (const mcsec_lkh_entry_t *e, size_t n, uint64_t seq)
+build_frame (const mcsec_lkh_entry_t *e, size_t n, uint64_t seq,
+             unsigned *datagrams)
 {
-  mcsec_mike_builder_t b;
-  size_t len = 0, need = 128 + n * 36;
-
-  if (need > frame_cap) {
-    free (frame);
-    frame_cap = need;
-    frame = malloc (frame_cap);
+  uint64_t s;
+  unsigned parts;
+  size_t total = 0;
+  (void)seq;
+  if (mcsec_rekey_tx_publish (tx, e, n, &s, &parts) != MCSEC_OK)
+    abort ();
+  for (unsigned p = 0; p < parts; p++) {
+    const uint8_t *d;
+    total += mcsec_rekey_tx_datagram (tx, s, p, &d);
   }
-  /* one frame holds at most 64 KiB: larger rekeys are split, each part
-   * signed (counted as such) */
-  {
-    size_t total = 0, per = (MCSEC_MIKE_MAX_FRAME - 200) / 36;
-    for (size_t first = 0; first < n || first == 0; first += per) {
-      size_t cnt = n - first < per ? n - first : per, part;
-      mcsec_mike_begin (&b, frame, frame_cap, MCSEC_MIKE_REKEY);
-      mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
-      mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
-      for (size_t i = first; i < first + cnt; i++) {
-        uint8_t v[32];
-        v[0] = (uint8_t)(e[i].node >> 24);
-        v[1] = (uint8_t)(e[i].node >> 16);
-        v[2] = (uint8_t)(e[i].node >> 8);
-        v[3] = (uint8_t)e[i].node;
-        v[4] = (uint8_t)(e[i].wrapper >> 24);
-        v[5] = (uint8_t)(e[i].wrapper >> 16);
-        v[6] = (uint8_t)(e[i].wrapper >> 8);
-        v[7] = (uint8_t)e[i].wrapper;
-        memcpy (v + 8, e[i].wrapped, MCSEC_LKH_WRAPPED_LEN);
-        mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
-      }
-      mcsec_mike_sign (&b, sign_key);
-      if (mcsec_mike_finish (&b, &part) != MCSEC_OK)
-        abort ();
-      total += part;
-      if (n == 0)
-        break;
-    }
-    len = total;
-  }
-  return len;
+  *datagrams = parts;
+  return total;
 }
 
 typedef struct {
   double cpu_us;
   size_t bytes, entries;
+  unsigned datagrams;
 } rekey_t;
 
 static rekey_t
@@ -96,7 +69,7 @@ commit_and_send (mcsec_lkh_t *t, double t0)
   static uint64_t seq;
   if (mcsec_lkh_commit (t, &e, &n) != MCSEC_OK)
     abort ();
-  r.bytes = build_frame (e, n, ++seq);
+  r.bytes = build_frame (e, n, ++seq, &r.datagrams);
   r.cpu_us = (cpu_now () - t0) * 1e6;
   r.entries = n;
   return r;
@@ -187,7 +160,7 @@ bench_size (size_t members)
       e[i].node = 0;
       e[i].wrapper = ids[i];
     }
-    flat.bytes = build_frame (e, alive, 1);
+    flat.bytes = build_frame (e, alive, 1, &flat.datagrams);
     flat.cpu_us = (cpu_now () - t0) * 1e6;
     flat.entries = alive;
     EVP_CIPHER_CTX_free (ctx);
@@ -198,15 +171,18 @@ bench_size (size_t members)
           "CPU)\n",
           members, mcsec_lkh_depth (t), mcsec_lkh_memory (t) / 1048576.0,
           build);
-  printf ("   one leave : %5zu bytes (%3zu wrapped keys), %7.0f us CPU   | "
-          "flat: %9zu bytes, %10.0f us  (%.0fx bytes, %.0fx CPU)\n",
-          leave.bytes, leave.entries, leave.cpu_us, flat.bytes, flat.cpu_us,
-          (double)flat.bytes / leave.bytes, flat.cpu_us / leave.cpu_us);
-  printf ("   one join  : %5zu bytes (%3zu wrapped keys), %7.0f us CPU\n",
-          join.bytes, join.entries, join.cpu_us);
-  printf ("   100 leaves: %5zu bytes (%4zu wrapped keys), %7.0f us CPU "
-          "(one batch)\n",
-          batch.bytes, batch.entries, batch.cpu_us);
+  printf ("   one leave : %6zu bytes in %u datagram(s) (%3zu wrapped keys), "
+          "%6.0f us CPU | flat: %9zu bytes in %u, %9.0f us (%.0fx bytes, "
+          "%.0fx CPU)\n",
+          leave.bytes, leave.datagrams, leave.entries, leave.cpu_us, flat.bytes,
+          flat.datagrams, flat.cpu_us, (double)flat.bytes / leave.bytes,
+          flat.cpu_us / leave.cpu_us);
+  printf ("   one join  : %6zu bytes in %u datagram(s) (%3zu wrapped keys), "
+          "%6.0f us CPU\n",
+          join.bytes, join.datagrams, join.entries, join.cpu_us);
+  printf ("   100 leaves: %6zu bytes in %u datagrams (%4zu wrapped keys), "
+          "%6.0f us CPU (one batch)\n",
+          batch.bytes, batch.datagrams, batch.entries, batch.cpu_us);
   mcsec_lkh_free (t);
   free (ids);
 }
@@ -218,6 +194,9 @@ main (int argc, char **argv)
   double t0 = cpu_now ();
 
   sign_key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+  if (sign_key == NULL ||
+      mcsec_rekey_tx_new ("video", sign_key, 1, &tx) != MCSEC_OK)
+    return 1;
   /* the floor for every message: one Ed25519 signature */
   {
     uint8_t sig[64], msg[1200] = {0};
@@ -241,7 +220,7 @@ main (int argc, char **argv)
   bench_size (65536);
   if (!quick)
     bench_size (1048576);
+  mcsec_rekey_tx_free (tx);
   EVP_PKEY_free (sign_key);
-  free (frame);
   return 0;
 }

@@ -204,6 +204,15 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     s->spki_len = len - 4;
     return MCSEC_OK;
   }
+  case MCSEC_MIKE_A_PART:
+    if (len != 4)
+      return MCSEC_ERR_MALFORMED;
+    msg->part_index = (uint16_t)((v[0] << 8) | v[1]);
+    msg->part_count = (uint16_t)((v[2] << 8) | v[3]);
+    if (msg->part_count == 0 || msg->part_index >= msg->part_count)
+      return MCSEC_ERR_MALFORMED;
+    msg->has_part = 1;
+    return MCSEC_OK;
   case MCSEC_MIKE_A_SIGNATURE:
     if (len != MCSEC_MIKE_SIGNATURE_LEN)
       return MCSEC_ERR_MALFORMED;
@@ -228,7 +237,11 @@ has_required (const mcsec_mike_msg_t *m)
   case MCSEC_MIKE_UPDATE:
     return m->group && m->has_seq && m->has_deactivation && m->signature;
   case MCSEC_MIKE_REKEY:
-    return m->group && m->has_seq && m->signature;
+  case MCSEC_MIKE_HEARTBEAT:
+    return m->group && m->has_seq && m->has_part && m->signature &&
+           (m->type == MCSEC_MIKE_REKEY || m->n_wrapped == 0);
+  case MCSEC_MIKE_REPAIR:
+    return m->has_seq;
   case MCSEC_MIKE_ACK:
     return m->has_seq;
   case MCSEC_MIKE_EVICTED:
@@ -252,6 +265,8 @@ mcsec_mike_parse (const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg)
   memset (msg, 0, offsetof (mcsec_mike_msg_t, sas));
   msg->n_sas = msg->n_senders = msg->n_wrapped = 0;
   msg->wrapped = NULL;
+  msg->has_part = 0;
+  msg->part_index = msg->part_count = 0;
   msg->signature = msg->signed_data = NULL;
   msg->signed_len = 0;
   if (len < MCSEC_MIKE_HEADER_LEN)

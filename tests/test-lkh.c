@@ -340,6 +340,7 @@ test_rekey_frame (void)
   mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 77);
+  mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_PART, 1); /* part 0 of 1 */
   for (size_t i = 0; i < n; i++) {
     uint8_t v[MCSEC_MIKE_WRAPPED_KEY_LEN];
     v[0] = (uint8_t)(e[i].node >> 24);
@@ -375,6 +376,7 @@ test_rekey_frame (void)
     mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
     mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
     mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 78);
+    mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_PART, 1);
     mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
     mcsec_mike_sign (&b, key);
     REQUIRE (mcsec_mike_finish (&b, &flen) == MCSEC_OK);
@@ -382,6 +384,7 @@ test_rekey_frame (void)
     mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
     mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
     mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 78);
+    mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_PART, 1);
     mcsec_mike_put (&b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v - 1);
     mcsec_mike_sign (&b, key);
     REQUIRE (mcsec_mike_finish (&b, &flen) == MCSEC_OK);

@@ -54,7 +54,9 @@ typedef enum {
   MCSEC_MIKE_LEAVE = 7,
   MCSEC_MIKE_PING = 8,
   MCSEC_MIKE_PONG = 9,
-  MCSEC_MIKE_REKEY = 10, /* key tree rekey (issue 6: defined, not yet sent) */
+  MCSEC_MIKE_REKEY = 10,     /* key tree rekey, one part (mcsec-rekey.h) */
+  MCSEC_MIKE_HEARTBEAT = 11, /* the newest rekey's SEQ and part count */
+  MCSEC_MIKE_REPAIR = 12,    /* member: resend from SEQ on */
 } mcsec_mike_type_t;
 
 typedef enum {
@@ -77,6 +79,7 @@ typedef enum {
   MCSEC_MIKE_A_SIGNATURE = 17,
   MCSEC_MIKE_A_SENDER_COUNT = 18,
   MCSEC_MIKE_A_WRAPPED_KEY = 19, /* node (4), wrapper (4), wrap (24) */
+  MCSEC_MIKE_A_PART = 20,        /* index (2), count (2) */
 } mcsec_mike_attr_t;
 
 enum {
@@ -143,6 +146,8 @@ typedef struct {
    * `wrapped` (read them with mcsec_mike_wrapped_key) */
   const uint8_t *wrapped;
   size_t n_wrapped;
+  int has_part;
+  uint16_t part_index, part_count;
   /* the signed part (version .. before SIGNATURE) and the signature */
   const uint8_t *signed_data, *signature;
   size_t signed_len;

@@ -95,6 +95,7 @@ mike_corpus (const char *dir)
   mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 20);
+  mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_PART, 1);
   for (int i = 0; i < 3; i++) {
     uint8_t v[MCSEC_MIKE_WRAPPED_KEY_LEN];
     memset (v, 0x10 + i, sizeof v);
