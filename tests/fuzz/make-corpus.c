@@ -13,6 +13,8 @@
 
 #include <mcsec/mcsec.h>
 
+#include <mcsec/mcsec-rekey.h>
+
 #include "fuzz-mike.h"
 
 static const uint8_t fuzz_key[20] = {0x66, 0x75, 0x7a, 0x7a, 0x2d, 0x6b, 0x65,
@@ -107,6 +109,53 @@ mike_corpus (const char *dir)
   return rc;
 }
 
+/* Rekey channel inputs: [len (2) | datagram]... from a transmitter with the
+ * fuzz controller's key: two rekeys (one of 3 parts), a heartbeat. */
+static int
+rekey_corpus (const char *dir)
+{
+  EVP_PKEY *ctl = fuzz_mike_controller_key ();
+  mcsec_rekey_tx_t *tx;
+  mcsec_lkh_entry_t e[80];
+  uint8_t out[16384], hb[256];
+  size_t len = 0, hb_len;
+  uint64_t seq;
+  unsigned parts;
+  int rc = 0;
+
+  if (ctl == NULL || mcsec_rekey_tx_new (FUZZ_MIKE_GROUP, ctl, 1, &tx))
+    return 1;
+  for (int i = 0; i < 80; i++) {
+    e[i].node = (uint32_t)i / 4;
+    e[i].wrapper = (uint32_t)i + 100;
+    memset (e[i].wrapped, i, sizeof e[i].wrapped);
+  }
+  for (int r = 0; r < 2; r++) {
+    if (mcsec_rekey_tx_publish (tx, e, r ? 80 : 5, &seq, &parts))
+      return 1;
+    for (unsigned p = parts; p-- > 0;) { /* last part first */
+      const uint8_t *d;
+      size_t dl = mcsec_rekey_tx_datagram (tx, seq, p, &d);
+      if (len + 2 + dl > sizeof out)
+        return 1;
+      out[len] = (uint8_t)(dl >> 8);
+      out[len + 1] = (uint8_t)dl;
+      memcpy (out + len + 2, d, dl);
+      len += 2 + dl;
+    }
+  }
+  rc |= write_file (dir, "two-rekeys.bin", out, len);
+  if (mcsec_rekey_tx_heartbeat (tx, hb, sizeof hb, &hb_len))
+    return 1;
+  out[0] = (uint8_t)(hb_len >> 8);
+  out[1] = (uint8_t)hb_len;
+  memcpy (out + 2, hb, hb_len);
+  rc |= write_file (dir, "heartbeat.bin", out, hb_len + 2);
+  mcsec_rekey_tx_free (tx);
+  EVP_PKEY_free (ctl);
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -117,6 +166,8 @@ main (int argc, char **argv)
 
   if (argc == 3 && strcmp (argv[2], "mike") == 0)
     return mike_corpus (argv[1]);
+  if (argc == 3 && strcmp (argv[2], "rekey") == 0)
+    return rekey_corpus (argv[1]);
   if (argc != 2)
     return 2;
   for (int g = 0; g < 2; g++) {
