@@ -13,6 +13,7 @@
 set -euo pipefail
 build=$1
 shift
+src_dir=$(cd "$(dirname "$0")/.." && pwd)
 cases=${*:-config access traffic newcomer lifetime restart}
 tools=$build/tools
 peer=$build/tests/mike-peer
@@ -139,6 +140,12 @@ case_config() {
     '/^receivers = rx1$/d'
   check "config: the test configuration itself is fine" \
     "$tools/mcsec-controller" --check ctl.conf
+  # the installed sample, with this test's credentials and identities
+  sed -e "s#/etc/mcsec/#$PWD/pki/#; s#/var/lib/mcsec#$PWD/sample-state#" \
+    -e "s#camera-1;camera-2#cam1#" "$src_dir/tools/controller.conf.sample" \
+    > sample.conf
+  check "config: the sample configuration is valid" \
+    "$tools/mcsec-controller" --check sample.conf
 }
 
 # ---- the access matrix ----------------------------------------------------

@@ -1413,6 +1413,15 @@ on_admin (gint fd, GIOCondition cond, gpointer data)
 /* ------------------------------------------------------------------------ */
 /* Setup                                                                      */
 
+/* OpenSSL's reason for the last failure, or a plain one (a missing file
+ * has no OpenSSL reason string). */
+static const char *
+tls_reason (unsigned long e)
+{
+  const char *r = e ? ERR_reason_error_string (e) : NULL;
+  return r ? r : "unreadable, or not PEM";
+}
+
 static gboolean
 setup_tls (GError **error)
 {
@@ -1432,7 +1441,7 @@ setup_tls (GError **error)
   if (SSL_CTX_use_certificate_chain_file (ctl.ctx, ctl.certificate) != 1) {
     e = ERR_get_error ();
     config_fail (error, "controller", "certificate", "cannot use %s: %s",
-                 ctl.certificate, ERR_reason_error_string (e));
+                 ctl.certificate, tls_reason (e));
     return FALSE;
   }
   if (SSL_CTX_use_PrivateKey_file (ctl.ctx, ctl.private_key,
@@ -1441,14 +1450,14 @@ setup_tls (GError **error)
     e = ERR_get_error ();
     config_fail (error, "controller", "private-key",
                  "cannot use %s (or it does not match the certificate): %s",
-                 ctl.private_key, ERR_reason_error_string (e));
+                 ctl.private_key, tls_reason (e));
     return FALSE;
   }
   if (SSL_CTX_load_verify_locations (ctl.ctx, ctl.ca, NULL) != 1 ||
       (cas = SSL_load_client_CA_file (ctl.ca)) == NULL) {
     e = ERR_get_error ();
     config_fail (error, "controller", "ca", "cannot load %s: %s", ctl.ca,
-                 ERR_reason_error_string (e));
+                 tls_reason (e));
     return FALSE;
   }
   SSL_CTX_set_client_CA_list (ctl.ctx, cas);
