@@ -49,7 +49,10 @@ member() {
     --certificate "pki/$1.crt" --private-key "pki/$1.key"
 }
 port=$(free_port SOCK_DGRAM)
-timeout 60 /usr/bin/python3 "$src/mcsec-receiver.py" $(member rx1) \
+# GST_LAUNCH_PRELOAD: the sanitizer runtimes, when the plugin has them, for
+# the uninstrumented python3
+timeout 60 env ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
+  /usr/bin/python3 "$src/mcsec-receiver.py" $(member rx1) \
   --port "$port" --duration 5 > rx1.out 2>&1 &
 rx=$!
 pids+=($rx)
