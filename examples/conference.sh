@@ -24,29 +24,20 @@ cleanup() {
 }
 trap cleanup EXIT
 export GST_PLUGIN_PATH=$build/gst
-free_port() {
-  /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
+. "$(dirname "$0")/controller-lib.sh"
 cd "$tmp"
 "$build/tools/mcsecctl" pki pki alice bob carol >/dev/null
 ctl_port=$(free_port SOCK_STREAM)
-cat > ctl.conf <<CONF
-[controller]
-listen = 127.0.0.1:$ctl_port
-certificate = pki/controller.crt
-private-key = pki/controller.key
-ca = pki/ca.crt
-signing-key = pki/controller-sign.key
-state-dir = state
+{ controller_section "$ctl_port"; cat <<CONF
 
 [group conference]
 senders = alice;bob;carol
 rekey-on-join = false
 CONF
-"$build/tools/mcsec-controller" ctl.conf 2> controller.log &
-pids+=($!)
+} > ctl.conf
+start_controller "$build/tools" ctl.conf
+pids+=("$controller_pid")
 admin="$build/tools/mcsecctl --socket $tmp/state/admin.sock"
-for _ in $(seq 100); do $admin stats >/dev/null 2>&1 && break; sleep 0.05; done
 
 names=(alice bob carol)
 declare -A port

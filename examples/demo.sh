@@ -26,9 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export GST_PLUGIN_PATH=$build/gst
-free_port() {
-  python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
+. "$(dirname "$0")/controller-lib.sh"
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -37,15 +35,8 @@ echo "== 1. Throwaway credentials: mcsecctl pki (a CA, the controller, cam1, rx1
 "$tools/mcsecctl" pki pki cam1 rx1 rx2 eve | sed 's/^/   /'
 
 ctl_port=$(free_port SOCK_STREAM)
-cat > controller.conf <<CONF
 # the demo's controller: one group, cam1 may send, rx1 and rx2 may receive
-[controller]
-listen = 127.0.0.1:$ctl_port
-certificate = pki/controller.crt
-private-key = pki/controller.key
-ca = pki/ca.crt
-signing-key = pki/controller-sign.key
-state-dir = state
+{ controller_section "$ctl_port"; cat <<CONF
 
 [group video]
 address = 239.255.12.1
@@ -57,11 +48,11 @@ receivers = rx1;rx2
 activation-delay = 500
 deactivation-delay = 2000
 CONF
+} > controller.conf
 echo "== 2. The controller on 127.0.0.1:$ctl_port (log: $out/controller.log)"
-"$tools/mcsec-controller" controller.conf 2> controller.log &
-pids+=($!)
+start_controller "$tools" controller.conf
+pids+=("$controller_pid")
 admin="$tools/mcsecctl --socket $PWD/state/admin.sock"
-for _ in $(seq 100); do $admin stats >/dev/null 2>&1 && break; sleep 0.05; done
 
 member() {
   echo --controller "127.0.0.1:$ctl_port" --group video --ca pki/ca.crt \

@@ -21,29 +21,20 @@ cleanup() {
 }
 trap cleanup EXIT
 export GST_PLUGIN_PATH=$build/gst
-free_port() {
-  /usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
+. "$src/controller-lib.sh"
 cd "$tmp"
 "$build/tools/mcsecctl" pki pki cam1 rx1 >/dev/null
 ctl_port=$(free_port SOCK_STREAM)
-cat > ctl.conf <<CONF
-[controller]
-listen = 127.0.0.1:$ctl_port
-certificate = pki/controller.crt
-private-key = pki/controller.key
-ca = pki/ca.crt
-signing-key = pki/controller-sign.key
-state-dir = state
+{ controller_section "$ctl_port"; cat <<CONF
 
 [group av]
 senders = cam1
 receivers = rx1
 activation-delay = 200
 CONF
-"$build/tools/mcsec-controller" ctl.conf 2> controller.log &
-pids+=($!)
-for _ in $(seq 100); do [ -S state/admin.sock ] && break; sleep 0.05; done
+} > ctl.conf
+start_controller "$build/tools" ctl.conf
+pids+=("$controller_pid")
 member() {
   echo --controller "127.0.0.1:$ctl_port" --group av --ca pki/ca.crt \
     --certificate "pki/$1.crt" --private-key "pki/$1.key"

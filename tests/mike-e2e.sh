@@ -55,23 +55,14 @@ val() { # val FILE KEY: the value of KEY= in FILE, or 0
   v=$(grep -m1 "^$2=" "$1" | cut -d= -f2 || true)
   echo "${v:-0}"
 }
-free_port() {
-  python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, getattr(socket, sys.argv[1])); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
-}
+. "$src_dir/examples/controller-lib.sh"
 
 cd "$tmp"
 "$tools/mcsecctl" pki pki cam1 rx1 rx2 rx3 stranger >/dev/null
 "$tools/mcsecctl" pki other intruder >/dev/null          # another CA
 "$tools/mcsecctl" pki pki --expired oldrx >/dev/null     # same CA, expired
 ctl_port=$(free_port SOCK_STREAM)
-cat > ctl.conf <<EOF
-[controller]
-listen = 127.0.0.1:$ctl_port
-certificate = pki/controller.crt
-private-key = pki/controller.key
-ca = pki/ca.crt
-signing-key = pki/controller-sign.key
-state-dir = state
+{ controller_section "$ctl_port"; cat <<EOF
 rejoin-window = 4000
 
 [group video]
@@ -87,20 +78,14 @@ receivers = rx1
 key-lifetime = 2
 activation-delay = 100
 EOF
+} > ctl.conf
 admin="$tools/mcsecctl --socket $tmp/state/admin.sock"
 ctl_pid=
-start_controller() {
+run_controller() {
   # not under timeout: the restart case kills this very process
-  "$tools/mcsec-controller" ctl.conf 2>>controller.log &
-  ctl_pid=$!
+  start_controller "$tools" ctl.conf || exit 1
+  ctl_pid=$controller_pid
   pids+=("$ctl_pid")
-  for _ in $(seq 100); do
-    [ -S state/admin.sock ] && $admin stats >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "controller did not start:"
-  cat controller.log
-  exit 1
 }
 member() { # member NAME: the credentials of NAME
   echo --controller "127.0.0.1:$ctl_port" --group video --ca pki/ca.crt \
@@ -118,7 +103,7 @@ sender() { # sender DURATION RATE TO
 }
 spis_used() { grep -E '^spi-[0-9a-f]+=[1-9]' "$1" | wc -l; }
 
-start_controller
+run_controller
 
 # ---- configuration errors name the file, the line and the setting ----------
 case_config() {
@@ -319,7 +304,7 @@ case_restart() {
   kill -9 "$ctl_pid"
   wait "$ctl_pid" 2>/dev/null || true
   sleep 1.5
-  start_controller
+  run_controller
   wait_all
   local sent
   sent=$(val cam1.out sent)
