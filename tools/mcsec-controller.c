@@ -571,6 +571,7 @@ conn_goodbye (Conn *c, mcsec_mike_type_t type, guint reason, const char *text)
 {
   conn_queue_simple (c, type, reason, text);
   c->state = C_CLOSING;
+  c->started_ms = mono_ms (); /* the sweep gives the goodbye time to go */
   conn_update_watch (c);
 }
 
