@@ -416,6 +416,26 @@ account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info)
 
 /* ---- source authentication ---- */
 
+/* One datagram's SAM verdict in a set of counters. */
+static void
+count_outcome (SamStats *st, mcsec_sam_outcome_t outcome)
+{
+  switch (outcome) {
+  case MCSEC_SAM_PENDING:
+    st->pending++;
+    break;
+  case MCSEC_SAM_VERIFIED:
+    st->verified++;
+    break;
+  case MCSEC_SAM_FAILED:
+    st->failed++;
+    break;
+  default:
+    st->unverifiable++;
+    break;
+  }
+}
+
 static SamStats *
 sam_stats_for (GstMcsecDec *self, guint32 sender_id)
 {
@@ -459,20 +479,8 @@ on_sam_event (const mcsec_sam_event_t *ev, void *data)
   st->pending = st->pending ? st->pending - 1 : 0;
   self->sam_total.pending =
       self->sam_total.pending ? self->sam_total.pending - 1 : 0;
-  switch (ev->outcome) {
-  case MCSEC_SAM_VERIFIED:
-    st->verified++;
-    self->sam_total.verified++;
-    break;
-  case MCSEC_SAM_FAILED:
-    st->failed++;
-    self->sam_total.failed++;
-    break;
-  default:
-    st->unverifiable++;
-    self->sam_total.unverifiable++;
-    break;
-  }
+  count_outcome (st, ev->outcome);
+  count_outcome (&self->sam_total, ev->outcome);
   if (e != NULL)
     e->state = ev->outcome;
 }
@@ -630,24 +638,8 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
   }
   gst_buffer_resize (out, (gssize)res.payload_offset, (gssize)res.payload_len);
   /* pending datagrams are counted by their event; the others now */
-  switch (res.outcome) {
-  case MCSEC_SAM_PENDING:
-    ss->pending++;
-    self->sam_total.pending++;
-    break;
-  case MCSEC_SAM_VERIFIED:
-    ss->verified++;
-    self->sam_total.verified++;
-    break;
-  case MCSEC_SAM_FAILED:
-    ss->failed++;
-    self->sam_total.failed++;
-    break;
-  default:
-    ss->unverifiable++;
-    self->sam_total.unverifiable++;
-    break;
-  }
+  count_outcome (ss, res.outcome);
+  count_outcome (&self->sam_total, res.outcome);
   if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL) {
     mark_source (out, info->sender_id,
                  res.outcome == MCSEC_SAM_VERIFIED  ? "verified"

@@ -540,7 +540,6 @@ acquire_sa (GstMcsecEnc *self)
       return GST_FLOW_OK;
     if (self->flushing)
       return GST_FLOW_FLUSHING;
-    self->key_waits++;
     GST_DEBUG_OBJECT (self, "waiting for keys from mcseckeysrc");
     g_cond_wait (&self->key_cond, GST_OBJECT_GET_LOCK (self));
   }

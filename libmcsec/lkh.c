@@ -140,10 +140,16 @@ node_alloc (mcsec_lkh_t *t, uint32_t parent, unsigned depth, uint8_t flags)
   } else {
     if (t->n_nodes == t->cap) {
       size_t cap = t->cap ? t->cap * 2 : 64;
-      node_t *nn = realloc (t->nodes, cap * sizeof *nn);
+      /* not realloc: the nodes hold keys, the old array is wiped */
+      node_t *nn = malloc (cap * sizeof *nn);
       uint32_t *nc;
       if (nn == NULL)
         return MCSEC_LKH_NO_NODE;
+      if (t->nodes) {
+        memcpy (nn, t->nodes, t->cap * sizeof *nn);
+        OPENSSL_cleanse (t->nodes, t->cap * sizeof *nn);
+        free (t->nodes);
+      }
       t->nodes = nn;
       nc = realloc (t->children, cap * t->d * sizeof *nc);
       if (nc == NULL)

@@ -528,13 +528,3 @@ mcsec_client_msa (mcsec_client_t *c, mcsec_msa_t **out)
   pthread_mutex_unlock (&c->lock);
   return st;
 }
-
-uint64_t
-mcsec_client_generation (mcsec_client_t *c)
-{
-  uint64_t g;
-  pthread_mutex_lock (&c->lock);
-  g = mcsec_member_generation (c->member);
-  pthread_mutex_unlock (&c->lock);
-  return g;
-}

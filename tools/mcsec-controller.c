@@ -72,6 +72,55 @@ typedef struct {
 
 typedef enum { C_HANDSHAKE, C_AWAIT_JOIN, C_MEMBER, C_CLOSING } ConnState;
 
+/* What waits to be written to a member: updates hold keys, so the buffer
+ * grows and shrinks by hand, wiping what it leaves behind (a realloc or a
+ * GByteArray would leave copies in freed or unused memory). */
+typedef struct {
+  guint8 *data;
+  gsize len, cap;
+} OutBuf;
+
+static void
+out_append (OutBuf *o, const guint8 *p, gsize n)
+{
+  if (o->len + n > o->cap) {
+    gsize cap = o->cap ? o->cap * 2 : 4096;
+    guint8 *nb;
+    while (cap < o->len + n)
+      cap *= 2;
+    nb = g_malloc (cap);
+    if (o->len)
+      memcpy (nb, o->data, o->len);
+    if (o->data) {
+      OPENSSL_cleanse (o->data, o->cap);
+      g_free (o->data);
+    }
+    o->data = nb;
+    o->cap = cap;
+  }
+  memcpy (o->data + o->len, p, n);
+  o->len += n;
+}
+
+/* The first n bytes were written. */
+static void
+out_consume (OutBuf *o, gsize n)
+{
+  memmove (o->data, o->data + n, o->len - n);
+  OPENSSL_cleanse (o->data + o->len - n, n);
+  o->len -= n;
+}
+
+static void
+out_clear (OutBuf *o)
+{
+  if (o->data) {
+    OPENSSL_cleanse (o->data, o->cap);
+    g_free (o->data);
+  }
+  memset (o, 0, sizeof *o);
+}
+
 struct _Conn {
   int fd;
   SSL *ssl;
@@ -80,7 +129,7 @@ struct _Conn {
   ConnState state;
   gboolean want_write;
   mcsec_mike_reader_t reader;
-  GByteArray *out;
+  OutBuf out;
   gchar peer[INET6_ADDRSTRLEN + 8];
   gchar *identity;
   Group *group;
@@ -306,6 +355,19 @@ config_list (GKeyFile *kf, const char *section, const char *key)
   return set;
 }
 
+/* Wipe and drop the group's signed update (it holds the SA key). */
+static void
+group_drop_update (Group *g)
+{
+  if (g->update) {
+    gsize len;
+    guint8 *data = g_bytes_unref_to_data (g->update, &len);
+    OPENSSL_cleanse (data, len);
+    g_free (data);
+    g->update = NULL;
+  }
+}
+
 static void
 group_free (Group *g)
 {
@@ -316,8 +378,7 @@ group_free (Group *g)
   g_hash_table_unref (g->evicted);
   g_list_free (g->members);
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
-  if (g->update)
-    g_bytes_unref (g->update); /* holds no key: wiped copies only below */
+  group_drop_update (g);
   g_free (g->last_rekey_reason);
   g_free (g);
 }
@@ -545,7 +606,7 @@ static void group_send_update (Group *g, Conn *only);
 static void
 conn_queue (Conn *c, const guint8 *frame, gsize len)
 {
-  g_byte_array_append (c->out, frame, (guint)len);
+  out_append (&c->out, frame, len);
 }
 
 static void
@@ -690,12 +751,7 @@ group_build_update (Group *g)
     log_event ("error", "group=%s what=\"cannot build the update\"", g->name);
     return FALSE;
   }
-  if (g->update) {
-    gsize old_len;
-    guint8 *old = g_bytes_unref_to_data (g->update, &old_len);
-    OPENSSL_cleanse (old, old_len);
-    g_free (old);
-  }
+  group_drop_update (g);
   g->update = g_bytes_new (buf, len);
   OPENSSL_cleanse (buf, cap);
   g_free (buf);
@@ -957,9 +1013,7 @@ conn_free (Conn *c)
   if (c->fd >= 0)
     close (c->fd);
   mcsec_mike_reader_clear (&c->reader);
-  if (c->out->len)
-    OPENSSL_cleanse (c->out->data, c->out->len);
-  g_byte_array_unref (c->out);
+  out_clear (&c->out);
   g_free (c->identity);
   g_free (c);
 }
@@ -983,8 +1037,8 @@ conn_close (Conn *c, const char *why)
 static gboolean
 conn_flush (Conn *c)
 {
-  while (c->out->len) {
-    int n = SSL_write (c->ssl, c->out->data, (int)MIN (c->out->len, 16384));
+  while (c->out.len) {
+    int n = SSL_write (c->ssl, c->out.data, (int)MIN (c->out.len, 16384));
     if (n <= 0) {
       int e = SSL_get_error (c->ssl, n);
       ERR_clear_error ();
@@ -995,8 +1049,7 @@ conn_flush (Conn *c)
       conn_close (c, "write failed");
       return FALSE;
     }
-    OPENSSL_cleanse (c->out->data, (gsize)n);
-    g_byte_array_remove_range (c->out, 0, (guint)n);
+    out_consume (&c->out, (gsize)n);
   }
   c->want_write = FALSE;
   if (c->state == C_CLOSING) {
@@ -1012,7 +1065,7 @@ static gboolean conn_io (gint fd, GIOCondition cond, gpointer data);
 static void
 conn_update_watch (Conn *c)
 {
-  GIOCondition want = G_IO_IN | ((c->out->len || c->want_write) ? G_IO_OUT : 0);
+  GIOCondition want = G_IO_IN | ((c->out.len || c->want_write) ? G_IO_OUT : 0);
   if (want != c->cond) {
     g_source_remove (c->watch);
     c->watch = g_unix_fd_add (c->fd, want, conn_io, c);
@@ -1142,7 +1195,6 @@ on_accept (gint fd, GIOCondition cond, gpointer data)
     c->ssl = SSL_new (ctl.ctx);
     SSL_set_fd (c->ssl, cfd);
     SSL_set_accept_state (c->ssl);
-    c->out = g_byte_array_new ();
     g_snprintf (c->peer, sizeof c->peer, "%s:%s", host, port);
     c->started_ms = c->last_rx_ms = mono_ms ();
     c->cond = G_IO_IN;

@@ -371,7 +371,6 @@ MCSEC_API void mcsec_client_free (mcsec_client_t *c);
 MCSEC_API mcsec_member_state_t mcsec_client_state (mcsec_client_t *c);
 MCSEC_API mcsec_status_t mcsec_client_msa (mcsec_client_t *c,
                                            mcsec_msa_t **out) MCSEC_WARN_UNUSED;
-MCSEC_API uint64_t mcsec_client_generation (mcsec_client_t *c);
 
 #ifdef __cplusplus
 }
