@@ -92,7 +92,12 @@ timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
 # turns that into an end of stream, which flushes what is held
 sleep 2
 kill -INT "$rx_pid"
-wait "$rx_pid"
+if ! wait "$rx_pid"; then
+  # say why instead of leaving only an exit status
+  echo "e2e: the signed-source receiver failed:"
+  cat "$tmp/rx.log"
+  exit 1
+fi
 rx_pid=
 if cmp -s "$tmp/signed.raw" "$tmp/reference.raw"; then
   echo "e2e: $n datagrams with signed sources, every source verified"
