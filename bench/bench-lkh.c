@@ -34,18 +34,29 @@ cpu_now (void)
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The rekey as the channel sends it: signed datagrams of at most 1,400
- * bytes (mcsec-rekey.h); the bytes of all of them. */
+/* The rekey as the controller sends it on the channel: the new SA (its
+ * key derived from the new group key), one sender's Ed25519 key (the
+ * broadcaster), the wrapped keys; signed datagrams of at most 1,400 bytes
+ * (mcsec-rekey.h).  The bytes of all of them. */
 static size_t
-build_frame (const mcsec_lkh_entry_t *e, size_t n, uint64_t seq,
-             unsigned *datagrams)
+build_frame (const mcsec_lkh_entry_t *e, size_t n, const uint8_t *group_key,
+             uint64_t seq, unsigned *datagrams)
 {
+  static const uint8_t spki[44] = {0x30, 0x2a};
+  mcsec_mike_sender_t sender = {1, spki, sizeof spki};
+  mcsec_mike_sa_t sa = {
+      0x1000 + (uint32_t)seq, MCSEC_SUITE_AES_128_GCM, 500, 3600, NULL, 0};
+  mcsec_rekey_t r = {e, n, &sa, 2000, &sender, 1};
+  uint8_t key[MCSEC_MIKE_MAX_KEY_LEN];
   uint64_t s;
   unsigned parts;
   size_t total = 0;
-  (void)seq;
-  if (mcsec_rekey_tx_publish (tx, e, n, &s, &parts) != MCSEC_OK)
+  if (mcsec_lkh_derive_sa_key (group_key, "video", sa.spi, sa.suite, key,
+                               mcsec_suite_key_material_len (sa.suite)) !=
+          MCSEC_OK ||
+      mcsec_rekey_tx_publish (tx, &r, &s, &parts) != MCSEC_OK)
     abort ();
+  OPENSSL_cleanse (key, sizeof key);
   for (unsigned p = 0; p < parts; p++) {
     const uint8_t *d;
     total += mcsec_rekey_tx_datagram (tx, s, p, &d);
@@ -69,7 +80,7 @@ commit_and_send (mcsec_lkh_t *t, double t0)
   static uint64_t seq;
   if (mcsec_lkh_commit (t, &e, &n) != MCSEC_OK)
     abort ();
-  r.bytes = build_frame (e, n, ++seq, &r.datagrams);
+  r.bytes = build_frame (e, n, mcsec_lkh_group_key (t), ++seq, &r.datagrams);
   r.cpu_us = (cpu_now () - t0) * 1e6;
   r.entries = n;
   return r;
@@ -160,7 +171,7 @@ bench_size (size_t members)
       e[i].node = 0;
       e[i].wrapper = ids[i];
     }
-    flat.bytes = build_frame (e, alive, 1, &flat.datagrams);
+    flat.bytes = build_frame (e, alive, group, 1, &flat.datagrams);
     flat.cpu_us = (cpu_now () - t0) * 1e6;
     flat.entries = alive;
     EVP_CIPHER_CTX_free (ctx);

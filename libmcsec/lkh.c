@@ -17,7 +17,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include "mcsec-private.h"
@@ -69,6 +71,49 @@ vec_push (vec_t *v, uint32_t x)
   }
   v->v[v->n++] = x;
   return 1;
+}
+
+/* ---- SA keys of a key tree group ---- */
+
+mcsec_status_t
+mcsec_lkh_derive_sa_key (const uint8_t *group_key, const char *group,
+                         uint32_t spi, mcsec_suite_t suite, uint8_t *out,
+                         size_t len)
+{
+  static const char label[] = "mcsec sa v1";
+  uint8_t info[sizeof label + 255 + 1 + 5];
+  size_t glen = group ? strlen (group) : 0, ilen = 0;
+  EVP_KDF *kdf;
+  EVP_KDF_CTX *kctx;
+  OSSL_PARAM params[4];
+  int ok;
+
+  if (group_key == NULL || out == NULL || glen < 1 || glen > 255 || len == 0 ||
+      len != mcsec_suite_key_material_len (suite))
+    return MCSEC_ERR_INVALID_ARG;
+  memcpy (info, label, sizeof label); /* with its terminating 0 */
+  ilen = sizeof label;
+  memcpy (info + ilen, group, glen);
+  ilen += glen;
+  info[ilen++] = 0;
+  mcsec_store_be32 (info + ilen, spi);
+  ilen += 4;
+  info[ilen++] = (uint8_t)suite;
+  kdf = EVP_KDF_fetch (NULL, "HKDF", NULL);
+  kctx = kdf ? EVP_KDF_CTX_new (kdf) : NULL;
+  EVP_KDF_free (kdf);
+  if (kctx == NULL)
+    return MCSEC_ERR_CRYPTO;
+  params[0] = OSSL_PARAM_construct_utf8_string (OSSL_KDF_PARAM_DIGEST,
+                                                (char *)"SHA256", 0);
+  params[1] = OSSL_PARAM_construct_octet_string (
+      OSSL_KDF_PARAM_KEY, (void *)group_key, MCSEC_LKH_KEY_LEN);
+  params[2] =
+      OSSL_PARAM_construct_octet_string (OSSL_KDF_PARAM_INFO, info, ilen);
+  params[3] = OSSL_PARAM_construct_end ();
+  ok = EVP_KDF_derive (kctx, out, len, params) == 1;
+  EVP_KDF_CTX_free (kctx);
+  return ok ? MCSEC_OK : MCSEC_ERR_CRYPTO;
 }
 
 /* ---- key wrap (RFC 3394, AES-128) ---- */
@@ -352,6 +397,17 @@ mcsec_lkh_leave (mcsec_lkh_t *t, uint32_t member)
   if (!vec_push (&t->open[t->nodes[p].depth], p) || !mark_path (t, p))
     return MCSEC_ERR_NO_MEMORY;
   t->members--;
+  t->pending++;
+  return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_lkh_refresh (mcsec_lkh_t *t)
+{
+  if (t == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (!mark_path (t, MCSEC_LKH_ROOT))
+    return MCSEC_ERR_NO_MEMORY;
   t->pending++;
   return MCSEC_OK;
 }

@@ -14,6 +14,7 @@
 
 #include "mcsec-private.h"
 #include "mcsec/mcsec-mike.h"
+#include "mcsec/mcsec-rekey.h"
 
 static const char *const reason_names[] = {
     [MCSEC_MIKE_REASON_UNKNOWN_GROUP] = "unknown-group",
@@ -60,38 +61,57 @@ valid_string (const uint8_t *v, size_t len)
   return len >= 1 && len <= MCSEC_MIKE_MAX_STRING && memchr (v, 0, len) == NULL;
 }
 
+/* Runs of repeated attributes (WRAPPED_KEY, PATH_KEY): no other attribute
+ * may come between two of them.  The bits of `seen` below RUN_BITS mark the
+ * attribute types met once. */
+#define RUN_WRAPPED (UINT64_C (1) << 63)
+#define RUN_PATH (UINT64_C (1) << 62)
+#define ONCE_TYPES 62
+
+static mcsec_status_t
+run_attr (const uint8_t *v, size_t len, size_t want, uint64_t run, size_t max,
+          const uint8_t **first, size_t *n, uint64_t *seen)
+{
+  if (len != want || (*n > 0 && !(*seen & run)) || *n >= max)
+    return MCSEC_ERR_MALFORMED;
+  if (*n == 0)
+    *first = v - MCSEC_MIKE_ATTR_HEADER_LEN;
+  (*n)++;
+  *seen = (*seen & ~(RUN_WRAPPED | RUN_PATH)) | run; /* the run goes on */
+  return MCSEC_OK;
+}
+
 /* One attribute into msg; MCSEC_ERR_MALFORMED on a bad length or value. */
 static mcsec_status_t
 parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
-            uint32_t *seen)
+            uint64_t *seen)
 {
-  /* WRAPPED_KEY attributes come in one run */
-  if (type == MCSEC_MIKE_A_WRAPPED_KEY) {
-    if (len != MCSEC_MIKE_WRAPPED_KEY_LEN ||
-        (msg->n_wrapped > 0 && !(*seen & (1u << 31))))
-      return MCSEC_ERR_MALFORMED;
-    if (msg->n_wrapped == 0)
-      msg->wrapped = v - MCSEC_MIKE_ATTR_HEADER_LEN;
-    msg->n_wrapped++;
-    *seen |= 1u << 31; /* the run goes on */
-    return MCSEC_OK;
-  }
-  *seen &= ~(1u << 31); /* any other attribute ends a run */
+  if (type == MCSEC_MIKE_A_WRAPPED_KEY)
+    return run_attr (v, len, MCSEC_MIKE_WRAPPED_KEY_LEN, RUN_WRAPPED, SIZE_MAX,
+                     &msg->wrapped, &msg->n_wrapped, seen);
+  if (type == MCSEC_MIKE_A_PATH_KEY)
+    return run_attr (v, len, MCSEC_MIKE_PATH_KEY_LEN, RUN_PATH,
+                     MCSEC_MIKE_MAX_PATH, &msg->path, &msg->n_path, seen);
+  *seen &= ~(RUN_WRAPPED | RUN_PATH); /* any other attribute ends a run */
   /* every attribute except SA, SENDER and SENDER_ID may appear once */
-  if (type < 31 && type != MCSEC_MIKE_A_SA && type != MCSEC_MIKE_A_SENDER &&
-      type != MCSEC_MIKE_A_SENDER_ID) {
-    if (*seen & (1u << type))
+  if (type < ONCE_TYPES && type != MCSEC_MIKE_A_SA &&
+      type != MCSEC_MIKE_A_SENDER && type != MCSEC_MIKE_A_SENDER_ID) {
+    if (*seen & (UINT64_C (1) << type))
       return MCSEC_ERR_MALFORMED;
-    *seen |= 1u << type;
+    *seen |= UINT64_C (1) << type;
   }
   switch (type) {
   case MCSEC_MIKE_A_GROUP:
   case MCSEC_MIKE_A_IDENTITY:
   case MCSEC_MIKE_A_ADDRESS:
   case MCSEC_MIKE_A_TEXT:
+  case MCSEC_MIKE_A_CHANNEL_ADDRESS:
     if (!valid_string (v, len))
       return MCSEC_ERR_MALFORMED;
-    if (type == MCSEC_MIKE_A_GROUP) {
+    if (type == MCSEC_MIKE_A_CHANNEL_ADDRESS) {
+      msg->channel_address = v;
+      msg->channel_address_len = len;
+    } else if (type == MCSEC_MIKE_A_GROUP) {
       msg->group = v;
       msg->group_len = len;
     } else if (type == MCSEC_MIKE_A_IDENTITY) {
@@ -146,9 +166,15 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     return MCSEC_OK;
   case MCSEC_MIKE_A_PORT:
   case MCSEC_MIKE_A_REASON:
+  case MCSEC_MIKE_A_CHANNEL_PORT:
     if (len != 2)
       return MCSEC_ERR_MALFORMED;
-    if (type == MCSEC_MIKE_A_PORT) {
+    if (type == MCSEC_MIKE_A_CHANNEL_PORT) {
+      msg->channel_port = (uint16_t)((v[0] << 8) | v[1]);
+      msg->has_channel_port = msg->channel_port != 0;
+      if (!msg->has_channel_port)
+        return MCSEC_ERR_MALFORMED;
+    } else if (type == MCSEC_MIKE_A_PORT) {
       msg->port = (uint16_t)((v[0] << 8) | v[1]);
       msg->has_port = 1;
     } else {
@@ -167,6 +193,25 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
       return MCSEC_ERR_MALFORMED;
     msg->seq = mcsec_load_be64 (v);
     msg->has_seq = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_NEXT_REKEY:
+    if (len != 8 || mcsec_load_be64 (v) == 0)
+      return MCSEC_ERR_MALFORMED;
+    msg->next_rekey = mcsec_load_be64 (v);
+    msg->has_next_rekey = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_DERIVED_SA:
+    if (len != MCSEC_MIKE_DERIVED_SA_LEN ||
+        mcsec_suite_key_material_len ((mcsec_suite_t)v[4]) == 0 || v[5] != 0 ||
+        mcsec_load_be32 (v) < MCSEC_SPI_MIN)
+      return MCSEC_ERR_MALFORMED;
+    msg->derived_sa.spi = mcsec_load_be32 (v);
+    msg->derived_sa.suite = (mcsec_suite_t)v[4];
+    msg->derived_sa.activate_in_ms = mcsec_load_be32 (v + 6);
+    msg->derived_sa.lifetime_s = mcsec_load_be32 (v + 10);
+    msg->derived_sa.key = NULL;
+    msg->derived_sa.key_len = 0;
+    msg->has_derived_sa = 1;
     return MCSEC_OK;
   case MCSEC_MIKE_A_DEACTIVATION:
     if (len != 4)
@@ -258,7 +303,7 @@ mcsec_status_t
 mcsec_mike_parse (const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg)
 {
   size_t off, flen;
-  uint32_t seen = 0;
+  uint64_t seen = 0;
 
   if (frame == NULL || msg == NULL)
     return MCSEC_ERR_INVALID_ARG;
@@ -303,6 +348,17 @@ mcsec_mike_parse (const uint8_t *frame, size_t len, mcsec_mike_msg_t *msg)
     off += MCSEC_MIKE_ATTR_HEADER_LEN + alen;
   }
   return has_required (msg) ? MCSEC_OK : MCSEC_ERR_MALFORMED;
+}
+
+void
+mcsec_mike_path_key (const mcsec_mike_msg_t *msg, size_t i, uint32_t *node,
+                     const uint8_t **key)
+{
+  const uint8_t *p =
+      msg->path + i * (MCSEC_MIKE_ATTR_HEADER_LEN + MCSEC_MIKE_PATH_KEY_LEN) +
+      MCSEC_MIKE_ATTR_HEADER_LEN;
+  *node = mcsec_load_be32 (p);
+  *key = p + 4;
 }
 
 void
@@ -448,6 +504,20 @@ mcsec_mike_put_sa (mcsec_mike_builder_t *b, const mcsec_mike_sa_t *sa)
   mcsec_store_be32 (p + 6, sa->activate_in_ms);
   mcsec_store_be32 (p + 10, sa->lifetime_s);
   memcpy (p + MCSEC_MIKE_SA_FIXED_LEN, sa->key, sa->key_len);
+}
+
+void
+mcsec_mike_put_derived_sa (mcsec_mike_builder_t *b, const mcsec_mike_sa_t *sa)
+{
+  uint8_t *p =
+      put_header (b, MCSEC_MIKE_A_DERIVED_SA, MCSEC_MIKE_DERIVED_SA_LEN);
+  if (p == NULL)
+    return;
+  mcsec_store_be32 (p, sa->spi);
+  p[4] = (uint8_t)sa->suite;
+  p[5] = 0;
+  mcsec_store_be32 (p + 6, sa->activate_in_ms);
+  mcsec_store_be32 (p + 10, sa->lifetime_s);
 }
 
 void
@@ -608,6 +678,8 @@ mcsec_mike_reader_clear (mcsec_mike_reader_t *r)
 /* Member                                                                     */
 
 #define MEMBER_MAX_SAS (MCSEC_MIKE_MAX_SAS * 2)
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MEMBER_EVENTS 32
 #define NEVER UINT64_MAX
 
@@ -644,9 +716,20 @@ struct mcsec_member {
   member_sa_t sas[MEMBER_MAX_SAS];
   size_t n_senders;
   mcsec_msa_sender_t *senders;
+  /* key tree groups: the rekey channel, the path keys, the channel's
+   * receiver (remade at each path the controller sends) */
+  int tree, want_resync;
+  char channel_address[MCSEC_MIKE_MAX_STRING + 1];
+  uint16_t channel_port;
+  mcsec_lkh_keyring_t *keyring;
+  mcsec_rekey_rx_t *rx;
+  uint64_t channel_heard_ms, silence_asked_ms, resync_asked_ms;
+  mcsec_member_channel_stats_t chan; /* of earlier receivers, and ours */
   mcsec_member_event_t events[MEMBER_EVENTS];
   unsigned ev_head, ev_count;
 };
+
+static void channel_drop (mcsec_member_t *m);
 
 static const char *const event_names[] = {
     [MCSEC_MEMBER_EV_JOINED] = "joined",
@@ -756,6 +839,8 @@ mcsec_member_free (mcsec_member_t *m)
     free (m->out);
   }
   free (m->senders);
+  channel_drop (m);
+  free (m->keyring);
   if (m->msg) {
     OPENSSL_cleanse (m->msg, sizeof *m->msg);
     free (m->msg);
@@ -819,7 +904,7 @@ queue_simple (mcsec_member_t *m, mcsec_mike_type_t type, uint64_t seq)
   size_t len;
 
   mcsec_mike_begin (&b, buf, sizeof buf, type);
-  if (type == MCSEC_MIKE_ACK)
+  if (type == MCSEC_MIKE_ACK || type == MCSEC_MIKE_REPAIR)
     mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
   if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
     queue (m, buf, len);
@@ -923,31 +1008,18 @@ reject (mcsec_member_t *m, mcsec_status_t st, uint64_t seq)
   m->rejected++;
 }
 
-static mcsec_status_t
-apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
+/* Install the SAs an update or a rekey lists (for reception at once, for
+ * sending after their activation) and schedule the retirement of those it
+ * no longer lists; `fresh`: the first update after a (re)join. */
+static void
+install_sas (mcsec_member_t *m, const mcsec_mike_sa_t *sas, size_t n_sas,
+             uint32_t deactivation_ms, int fresh, uint64_t now)
 {
-  mcsec_status_t st;
   uint64_t newest = now;
   size_t i, j;
 
-  if (msg->group_len != strlen (m->group) ||
-      memcmp (msg->group, m->group, msg->group_len) != 0) {
-    reject (m, MCSEC_ERR_MALFORMED, msg->seq);
-    return MCSEC_OK;
-  }
-  st = mcsec_mike_verify (msg, m->controller_key);
-  if (st) {
-    reject (m, st, msg->seq);
-    return MCSEC_OK;
-  }
-  /* the first update on a new connection sets the baseline (TLS vouches
-   * for its freshness); after that only newer ones */
-  if (!m->fresh && msg->seq <= m->last_seq) {
-    reject (m, MCSEC_ERR_STALE_UPDATE, msg->seq);
-    return MCSEC_OK;
-  }
-  for (i = 0; i < msg->n_sas; i++) {
-    const mcsec_mike_sa_t *u = &msg->sas[i];
+  for (i = 0; i < n_sas; i++) {
+    const mcsec_mike_sa_t *u = &sas[i];
     member_sa_t *sa = NULL;
     for (j = 0; j < m->n_sas; j++)
       if (m->sas[j].spi == u->spi)
@@ -971,12 +1043,12 @@ apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
     if (sa->activate_at > newest)
       newest = sa->activate_at;
   }
-  /* SAs the update no longer lists: see below */
+  /* SAs no longer listed: see below */
   for (j = 0; j < m->n_sas; j++) {
     int listed = 0;
     uint64_t until;
-    for (i = 0; i < msg->n_sas; i++)
-      listed |= msg->sas[i].spi == m->sas[j].spi;
+    for (i = 0; i < n_sas; i++)
+      listed |= sas[i].spi == m->sas[j].spi;
     if (listed)
       continue;
     if (!m->sas[j].active) {
@@ -988,18 +1060,110 @@ apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
     /* in use: kept until the newest SA is, and the overlap after it; the
      * first update after a rejoin may come from a restarted controller
      * while other members (senders still on the old SA) reconnect */
-    until = newest + msg->deactivation_ms +
-            (m->fresh ? MCSEC_MIKE_REJOIN_GRACE_MS : 0);
+    until = newest + deactivation_ms + (fresh ? MCSEC_MIKE_REJOIN_GRACE_MS : 0);
     if (m->sas[j].retire_at == NEVER || m->sas[j].retire_at < until)
       m->sas[j].retire_at = until;
   }
-  for (i = 0; i < msg->n_senders; i++) {
-    m->senders[i].sender_id = msg->senders[i].sender_id;
-    memcpy (m->senders[i].spki, msg->senders[i].spki, msg->senders[i].spki_len);
-    m->senders[i].spki_len = msg->senders[i].spki_len;
-  }
-  m->n_senders = msg->n_senders;
   refresh_sas (m, now);
+}
+
+static void
+set_senders (mcsec_member_t *m, const mcsec_mike_sender_t *senders, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    m->senders[i].sender_id = senders[i].sender_id;
+    memcpy (m->senders[i].spki, senders[i].spki, senders[i].spki_len);
+    m->senders[i].spki_len = senders[i].spki_len;
+  }
+  m->n_senders = n;
+}
+
+static void
+add_rx_stats (mcsec_member_channel_stats_t *out, const mcsec_rekey_rx_t *rx)
+{
+  mcsec_rekey_rx_stats_t rs;
+  mcsec_rekey_rx_stats (rx, &rs);
+  out->datagrams += rs.datagrams;
+  out->heartbeats += rs.heartbeats;
+  out->duplicates += rs.duplicates;
+  out->bad_signature += rs.bad_signature;
+  out->malformed += rs.malformed;
+  out->stale += rs.stale;
+  out->too_far += rs.too_far;
+}
+
+static void
+channel_drop (mcsec_member_t *m)
+{
+  if (m->rx) {
+    add_rx_stats (&m->chan, m->rx);
+    mcsec_rekey_rx_free (m->rx);
+    m->rx = NULL;
+  }
+  if (m->keyring)
+    mcsec_lkh_keyring_clear (m->keyring);
+}
+
+/* A key tree group's update: the member's path and the first rekey it
+ * follows on the channel. */
+static mcsec_status_t
+take_path (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
+{
+  mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
+  mcsec_status_t st;
+
+  if (!msg->has_next_rekey || msg->n_path == 0)
+    return MCSEC_ERR_MALFORMED;
+  if (m->keyring == NULL &&
+      (m->keyring = calloc (1, sizeof *m->keyring)) == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  channel_drop (m);
+  for (size_t i = 0; i < msg->n_path; i++) {
+    const uint8_t *k;
+    mcsec_mike_path_key (msg, i, &path[i].node, &k);
+    memcpy (path[i].key, k, MCSEC_LKH_KEY_LEN);
+  }
+  mcsec_lkh_keyring_set (m->keyring, path, msg->n_path);
+  OPENSSL_cleanse (path, sizeof path);
+  st =
+      mcsec_rekey_rx_new (m->group, m->controller_key, msg->next_rekey, &m->rx);
+  if (st)
+    return st;
+  m->want_resync = 0;
+  m->channel_heard_ms = m->silence_asked_ms = now;
+  return MCSEC_OK;
+}
+
+static mcsec_status_t
+apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
+{
+  mcsec_status_t st;
+
+  if (msg->group_len != strlen (m->group) ||
+      memcmp (msg->group, m->group, msg->group_len) != 0) {
+    reject (m, MCSEC_ERR_MALFORMED, msg->seq);
+    return MCSEC_OK;
+  }
+  st = mcsec_mike_verify (msg, m->controller_key);
+  if (st) {
+    reject (m, st, msg->seq);
+    return MCSEC_OK;
+  }
+  /* the first update on a new connection sets the baseline (TLS vouches
+   * for its freshness); after that only newer ones */
+  if (!m->fresh && msg->seq <= m->last_seq) {
+    reject (m, MCSEC_ERR_STALE_UPDATE, msg->seq);
+    return MCSEC_OK;
+  }
+  if (m->tree) {
+    st = take_path (m, msg, now);
+    if (st) {
+      reject (m, st, msg->seq);
+      return MCSEC_OK;
+    }
+  }
+  install_sas (m, msg->sas, msg->n_sas, msg->deactivation_ms, m->fresh, now);
+  set_senders (m, msg->senders, msg->n_senders);
   m->last_seq = msg->seq;
   m->fresh = 0;
   m->generation++;
@@ -1011,6 +1175,89 @@ apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
     push_event (m, MCSEC_MEMBER_EV_UPDATED)->seq = msg->seq;
   }
   return MCSEC_OK;
+}
+
+/* Apply the rekeys the channel completed, in order.  A rekey this member
+ * cannot follow (an entry under its keys does not unwrap, or it does not
+ * reach the new group key) means its path is wrong: it asks for a new one. */
+static void
+apply_rekeys (mcsec_member_t *m, uint64_t now)
+{
+  uint64_t seq;
+  mcsec_rekey_t r;
+
+  while (m->rx && !m->want_resync && mcsec_rekey_rx_next (m->rx, &seq, &r)) {
+    uint8_t before[MCSEC_LKH_KEY_LEN], key[MCSEC_MIKE_MAX_KEY_LEN];
+    const uint8_t *gk = mcsec_lkh_keyring_group_key (m->keyring);
+    mcsec_status_t st = MCSEC_OK;
+    int had = gk != NULL;
+
+    if (had)
+      memcpy (before, gk, sizeof before);
+    mcsec_lkh_keyring_apply (m->keyring, r.entries, r.n, &st);
+    gk = mcsec_lkh_keyring_group_key (m->keyring);
+    if (st == MCSEC_OK &&
+        (gk == NULL || (had && CRYPTO_memcmp (before, gk, sizeof before) == 0)))
+      st = MCSEC_ERR_AUTH; /* the new group key is out of reach */
+    OPENSSL_cleanse (before, sizeof before);
+    if (st == MCSEC_OK && r.sa) {
+      mcsec_mike_sa_t sa = *r.sa;
+      sa.key_len = mcsec_suite_key_material_len (sa.suite);
+      sa.key = key;
+      st = mcsec_lkh_derive_sa_key (gk, m->group, sa.spi, sa.suite, key,
+                                    sa.key_len);
+      if (st == MCSEC_OK)
+        install_sas (m, &sa, 1, r.deactivation_ms, 0, now);
+      OPENSSL_cleanse (key, sizeof key);
+    }
+    if (st) {
+      reject (m, st, seq);
+      m->want_resync = 1;
+      return;
+    }
+    set_senders (m, r.senders, r.n_senders);
+    m->chan.rekeys++;
+    m->generation++;
+    push_event (m, MCSEC_MEMBER_EV_UPDATED)->seq = seq;
+  }
+}
+
+int
+mcsec_member_channel (const mcsec_member_t *m, char *address, size_t size,
+                      uint16_t *port)
+{
+  if (!m->tree || m->state == MCSEC_MEMBER_EVICTED ||
+      m->state == MCSEC_MEMBER_REFUSED)
+    return 0;
+  if (address && size)
+    snprintf (address, size, "%s", m->channel_address);
+  if (port)
+    *port = m->channel_port;
+  return 1;
+}
+
+mcsec_status_t
+mcsec_member_datagram (mcsec_member_t *m, const uint8_t *data, size_t len,
+                       uint64_t now_ms)
+{
+  mcsec_status_t st;
+
+  if (m->rx == NULL || m->state == MCSEC_MEMBER_EVICTED)
+    return MCSEC_ERR_INVALID_ARG;
+  st = mcsec_rekey_rx_datagram (m->rx, data, len, now_ms);
+  if (st == MCSEC_OK || st == MCSEC_ERR_STALE_UPDATE)
+    m->channel_heard_ms = now_ms; /* the controller's, and it gets through */
+  apply_rekeys (m, now_ms);
+  return st;
+}
+
+void
+mcsec_member_channel_stats (const mcsec_member_t *m,
+                            mcsec_member_channel_stats_t *out)
+{
+  *out = m->chan;
+  if (m->rx)
+    add_rx_stats (out, m->rx);
 }
 
 static mcsec_status_t
@@ -1047,6 +1294,11 @@ handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
           m->n_sender_ids * sizeof m->sender_ids[0]);
   m->sender_id_bits = msg->sender_id_bits;
   m->sam = msg->has_sam ? msg->sam : 0;
+  /* a key tree group: rekeys come on this channel */
+  m->tree = msg->channel_address != NULL && msg->has_channel_port;
+  copy_text (m->channel_address, msg->channel_address,
+             msg->channel_address_len);
+  m->channel_port = msg->channel_port;
   m->welcomed = 1;
   m->fresh = 1;
   return MCSEC_OK;
@@ -1083,13 +1335,22 @@ handle_frame (mcsec_member_t *m, const uint8_t *frame, size_t len, uint64_t now)
     copy_text (ev->text, msg->text, msg->text_len);
     m->state = msg->type == MCSEC_MIKE_REFUSE ? MCSEC_MEMBER_REFUSED
                                               : MCSEC_MEMBER_EVICTED;
+    channel_drop (m);
     return MCSEC_OK;
   case MCSEC_MIKE_PING:
     queue_simple (m, MCSEC_MIKE_PONG, 0);
     return MCSEC_OK;
   case MCSEC_MIKE_PONG:
     return MCSEC_OK;
-  default: /* JOIN, ACK, LEAVE are not for members */
+  case MCSEC_MIKE_REKEY:
+  case MCSEC_MIKE_HEARTBEAT:
+    /* a repair: the channel's datagrams, resent over the connection */
+    if (m->rx == NULL)
+      return MCSEC_ERR_MALFORMED;
+    (void)mcsec_rekey_rx_datagram (m->rx, frame, len, now);
+    apply_rekeys (m, now);
+    return MCSEC_OK;
+  default: /* JOIN, ACK, LEAVE, REPAIR are not for members */
     return MCSEC_ERR_MALFORMED;
   }
 }
@@ -1118,6 +1379,41 @@ mcsec_member_receive (mcsec_member_t *m, const uint8_t *data, size_t len,
   return MCSEC_OK;
 }
 
+/* The rekey channel's repairs, over the connection: a gap (REPAIR from the
+ * first missing SEQ), a path that no longer works (REPAIR 0: resync), a
+ * silent channel (REPAIR from the next SEQ: anything newer, if any).
+ * Returns the next deadline. */
+static uint64_t
+channel_tick (mcsec_member_t *m, uint64_t now, uint64_t next)
+{
+  uint64_t from;
+
+  if (m->want_resync) {
+    if (m->resync_asked_ms == 0 ||
+        now - m->resync_asked_ms >= MCSEC_REKEY_REPAIR_RETRY_MS) {
+      queue_simple (m, MCSEC_MIKE_REPAIR, 0);
+      m->resync_asked_ms = now;
+      m->chan.resyncs++;
+    }
+    return MIN (next, m->resync_asked_ms + MCSEC_REKEY_REPAIR_RETRY_MS);
+  }
+  m->resync_asked_ms = 0;
+  if (mcsec_rekey_rx_repair (m->rx, now, &from)) {
+    queue_simple (m, MCSEC_MIKE_REPAIR, from);
+    m->chan.repairs++;
+  }
+  if (mcsec_rekey_rx_latest (m->rx) >= mcsec_rekey_rx_expected (m->rx))
+    next = MIN (next, now + MCSEC_REKEY_REPAIR_DELAY_MS);
+  if (now - m->channel_heard_ms >= MCSEC_MIKE_CHANNEL_SILENT_MS &&
+      now - m->silence_asked_ms >= MCSEC_MIKE_CHANNEL_SILENT_MS) {
+    queue_simple (m, MCSEC_MIKE_REPAIR, mcsec_rekey_rx_expected (m->rx));
+    m->silence_asked_ms = now;
+    m->chan.repairs++;
+  }
+  return MIN (next, MAX (m->channel_heard_ms, m->silence_asked_ms) +
+                        MCSEC_MIKE_CHANNEL_SILENT_MS);
+}
+
 uint64_t
 mcsec_member_tick (mcsec_member_t *m, uint64_t now_ms, int *dead)
 {
@@ -1138,6 +1434,8 @@ mcsec_member_tick (mcsec_member_t *m, uint64_t now_ms, int *dead)
   if (m->state == MCSEC_MEMBER_JOINING &&
       now_ms - m->connected_ms >= MCSEC_MIKE_JOIN_TIMEOUT_MS)
     *dead = 1;
+  if (m->state == MCSEC_MEMBER_JOINED && m->rx)
+    next = channel_tick (m, now_ms, next);
   if (m->state == MCSEC_MEMBER_JOINED) {
     if (now_ms - m->last_rx_ms >= MCSEC_MIKE_DEAD_MS)
       *dead = 1;

@@ -96,35 +96,78 @@ put_entry (mcsec_mike_builder_t *b, const mcsec_lkh_entry_t *e)
   mcsec_mike_put (b, MCSEC_MIKE_A_WRAPPED_KEY, v, sizeof v);
 }
 
-mcsec_status_t
-mcsec_rekey_tx_publish (mcsec_rekey_tx_t *tx, const mcsec_lkh_entry_t *entries,
-                        size_t n, uint64_t *seq, unsigned *parts)
+/* The size of item i of a rekey: its senders, then its entries. */
+static size_t
+item_len (const mcsec_rekey_t *r, size_t i)
 {
-  size_t per =
-      (MCSEC_REKEY_MAX_DATAGRAM - frame_overhead (strlen (tx->group))) /
-      ENTRY_ATTR_LEN;
-  size_t count = n == 0 ? 1 : (n + per - 1) / per;
+  if (i < r->n_senders)
+    return MCSEC_MIKE_ATTR_HEADER_LEN + 4 + r->senders[i].spki_len;
+  return ENTRY_ATTR_LEN;
+}
+
+#define HEAD_LEN                                                               \
+  (MCSEC_MIKE_ATTR_HEADER_LEN + 4 + MCSEC_MIKE_ATTR_HEADER_LEN +               \
+   MCSEC_MIKE_DERIVED_SA_LEN)
+
+/* Where each part starts (first[p], items), greedily; the part count. */
+static size_t
+cut (const mcsec_rekey_t *r, size_t room, size_t *first)
+{
+  size_t items = r->n_senders + r->n, used = HEAD_LEN, parts = 1;
+
+  if (first)
+    first[0] = 0;
+  for (size_t i = 0; i < items; i++) {
+    size_t l = item_len (r, i);
+    if (used + l > room) {
+      if (first)
+        first[parts] = i;
+      parts++;
+      used = 0;
+    }
+    used += l;
+  }
+  if (first)
+    first[parts] = items;
+  return parts;
+}
+
+mcsec_status_t
+mcsec_rekey_tx_publish (mcsec_rekey_tx_t *tx, const mcsec_rekey_t *r,
+                        uint64_t *seq, unsigned *parts)
+{
+  size_t room, count, *first = NULL;
   kept_t k = {0};
 
-  if (tx == NULL || (n > 0 && entries == NULL) || seq == NULL || parts == NULL)
+  if (tx == NULL || r == NULL || (r->n > 0 && r->entries == NULL) ||
+      (r->n_senders > 0 && r->senders == NULL) ||
+      r->n_senders > MCSEC_MIKE_MAX_SENDERS || seq == NULL || parts == NULL)
     return MCSEC_ERR_INVALID_ARG;
+  for (size_t i = 0; i < r->n_senders; i++)
+    if (r->senders[i].spki_len > MCSEC_MIKE_MAX_SPKI)
+      return MCSEC_ERR_INVALID_ARG;
+  room = MCSEC_REKEY_MAX_DATAGRAM - frame_overhead (strlen (tx->group));
+  count = cut (r, room, NULL);
   if (count > MCSEC_REKEY_MAX_PARTS)
     return MCSEC_ERR_PAYLOAD_TOO_LONG;
+  first = calloc (count + 1, sizeof *first);
   k.seq = tx->next_seq;
   k.parts = (unsigned)count;
   k.data = calloc (count, sizeof *k.data);
   k.len = calloc (count, sizeof *k.len);
-  if (k.data == NULL || k.len == NULL) {
+  if (first == NULL || k.data == NULL || k.len == NULL) {
+    free (first);
     free (k.data);
     free (k.len);
     return MCSEC_ERR_NO_MEMORY;
   }
+  cut (r, room, first);
   for (size_t p = 0; p < count; p++) {
     mcsec_mike_builder_t b;
-    size_t first = p * per, last = first + per < n ? first + per : n;
     mcsec_status_t st;
     k.data[p] = malloc (MCSEC_REKEY_MAX_DATAGRAM);
     if (k.data[p] == NULL) {
+      free (first);
       kept_clear (&k);
       return MCSEC_ERR_NO_MEMORY;
     }
@@ -134,15 +177,27 @@ mcsec_rekey_tx_publish (mcsec_rekey_tx_t *tx, const mcsec_lkh_entry_t *entries,
     mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, k.seq);
     mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_PART,
                         (uint32_t)(p << 16) | (uint32_t)count);
-    for (size_t i = first; i < last; i++)
-      put_entry (&b, &entries[i]);
+    if (p == 0) {
+      mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, r->deactivation_ms);
+      if (r->sa)
+        mcsec_mike_put_derived_sa (&b, r->sa);
+    }
+    for (size_t i = first[p]; i < first[p + 1]; i++) {
+      if (i < r->n_senders)
+        mcsec_mike_put_sender (&b, r->senders[i].sender_id, r->senders[i].spki,
+                               r->senders[i].spki_len);
+      else
+        put_entry (&b, &r->entries[i - r->n_senders]);
+    }
     mcsec_mike_sign (&b, tx->key);
     st = mcsec_mike_finish (&b, &k.len[p]);
     if (st) {
+      free (first);
       kept_clear (&k);
       return st;
     }
   }
+  free (first);
   kept_clear (&tx->ring[k.seq % MCSEC_REKEY_KEEP]);
   tx->ring[k.seq % MCSEC_REKEY_KEEP] = k;
   if (k.seq >= tx->oldest + MCSEC_REKEY_KEEP)
@@ -201,12 +256,13 @@ mcsec_rekey_tx_heartbeat (mcsec_rekey_tx_t *tx, uint8_t *out, size_t out_size,
 
 /* ---- member side ---- */
 
+/* A rekey being put together: its parts as received (each checked when it
+ * came; read again when the rekey is handed over). */
 typedef struct {
   uint64_t seq; /* 0: empty */
   unsigned parts, have;
-  uint8_t *got;                   /* a byte per part */
-  mcsec_lkh_entry_t **part_entry; /* per part */
-  size_t *part_n;
+  uint8_t **data; /* per part, NULL until received */
+  size_t *len;
 } slot_t;
 
 struct mcsec_rekey_rx {
@@ -216,8 +272,11 @@ struct mcsec_rekey_rx {
   uint64_t gap_since, repair_at;
   int repair_outstanding;
   slot_t win[MCSEC_REKEY_WINDOW];
+  slot_t cur; /* the rekey last handed over, which its view points into */
+  mcsec_mike_sa_t sa;
   mcsec_lkh_entry_t *out;
   size_t out_cap;
+  mcsec_mike_sender_t *senders;
   mcsec_mike_msg_t *msg;
   mcsec_rekey_rx_stats_t stats;
 };
@@ -226,14 +285,12 @@ static void
 slot_clear (slot_t *s)
 {
   for (unsigned i = 0; i < s->parts; i++)
-    if (s->part_entry && s->part_entry[i]) {
-      OPENSSL_cleanse (s->part_entry[i],
-                       s->part_n[i] * sizeof (mcsec_lkh_entry_t));
-      free (s->part_entry[i]);
+    if (s->data && s->data[i]) {
+      OPENSSL_cleanse (s->data[i], s->len[i]);
+      free (s->data[i]);
     }
-  free (s->got);
-  free (s->part_entry);
-  free (s->part_n);
+  free (s->data);
+  free (s->len);
   memset (s, 0, sizeof *s);
 }
 
@@ -251,8 +308,11 @@ mcsec_rekey_rx_new (const char *group, EVP_PKEY *controller_key,
   if (rx == NULL)
     return MCSEC_ERR_NO_MEMORY;
   rx->msg = malloc (sizeof *rx->msg);
-  if (rx->msg == NULL || EVP_PKEY_up_ref (controller_key) != 1) {
+  rx->senders = calloc (MCSEC_MIKE_MAX_SENDERS, sizeof *rx->senders);
+  if (rx->msg == NULL || rx->senders == NULL ||
+      EVP_PKEY_up_ref (controller_key) != 1) {
     free (rx->msg);
+    free (rx->senders);
     free (rx);
     return MCSEC_ERR_NO_MEMORY;
   }
@@ -271,9 +331,11 @@ mcsec_rekey_rx_free (mcsec_rekey_rx_t *rx)
     return;
   for (int i = 0; i < MCSEC_REKEY_WINDOW; i++)
     slot_clear (&rx->win[i]);
+  slot_clear (&rx->cur);
   if (rx->out)
     OPENSSL_cleanse (rx->out, rx->out_cap * sizeof *rx->out);
   free (rx->out);
+  free (rx->senders);
   free (rx->msg);
   EVP_PKEY_free (rx->key);
   free (rx);
@@ -295,12 +357,17 @@ mcsec_rekey_rx_datagram (mcsec_rekey_rx_t *rx, const uint8_t *data, size_t len,
   slot_t *s;
 
   (void)now_ms;
-  st = mcsec_mike_parse (data, len, m);
+  st = len > MCSEC_REKEY_MAX_DATAGRAM ? MCSEC_ERR_MALFORMED
+                                      : mcsec_mike_parse (data, len, m);
   if (st == MCSEC_OK && m->type != MCSEC_MIKE_REKEY &&
       m->type != MCSEC_MIKE_HEARTBEAT)
     st = MCSEC_ERR_MALFORMED;
   if (st == MCSEC_OK && (m->group_len != strlen (rx->group) ||
                          memcmp (m->group, rx->group, m->group_len) != 0))
+    st = MCSEC_ERR_MALFORMED;
+  /* the SA and the deactivation delay come first, once */
+  if (st == MCSEC_OK && m->type == MCSEC_MIKE_REKEY && m->part_index > 0 &&
+      (m->has_derived_sa || m->has_deactivation))
     st = MCSEC_ERR_MALFORMED;
   if (st) {
     rx->stats.malformed++;
@@ -330,10 +397,9 @@ mcsec_rekey_rx_datagram (mcsec_rekey_rx_t *rx, const uint8_t *data, size_t len,
     slot_clear (s);
     s->seq = m->seq;
     s->parts = m->part_count;
-    s->got = calloc (s->parts, 1);
-    s->part_entry = calloc (s->parts, sizeof *s->part_entry);
-    s->part_n = calloc (s->parts, sizeof *s->part_n);
-    if (s->got == NULL || s->part_entry == NULL || s->part_n == NULL) {
+    s->data = calloc (s->parts, sizeof *s->data);
+    s->len = calloc (s->parts, sizeof *s->len);
+    if (s->data == NULL || s->len == NULL) {
       slot_clear (s);
       return MCSEC_ERR_NO_MEMORY;
     }
@@ -342,43 +408,50 @@ mcsec_rekey_rx_datagram (mcsec_rekey_rx_t *rx, const uint8_t *data, size_t len,
     rx->stats.malformed++;
     return MCSEC_ERR_MALFORMED;
   }
-  if (s->got[m->part_index]) {
+  if (s->data[m->part_index]) {
     rx->stats.duplicates++;
     return MCSEC_OK;
   }
-  if (m->n_wrapped) {
-    mcsec_lkh_entry_t *e = malloc (m->n_wrapped * sizeof *e);
-    if (e == NULL)
-      return MCSEC_ERR_NO_MEMORY;
-    for (size_t i = 0; i < m->n_wrapped; i++) {
-      const uint8_t *w;
-      mcsec_mike_wrapped_key (m, i, &e[i].node, &e[i].wrapper, &w);
-      memcpy (e[i].wrapped, w, MCSEC_LKH_WRAPPED_LEN);
-    }
-    s->part_entry[m->part_index] = e;
-    s->part_n[m->part_index] = m->n_wrapped;
-  }
-  s->got[m->part_index] = 1;
+  s->data[m->part_index] = malloc (len);
+  if (s->data[m->part_index] == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  memcpy (s->data[m->part_index], data, len);
+  s->len[m->part_index] = len;
   s->have++;
   return MCSEC_OK;
 }
 
 int
-mcsec_rekey_rx_next (mcsec_rekey_rx_t *rx, uint64_t *seq,
-                     const mcsec_lkh_entry_t **entries, size_t *n)
+mcsec_rekey_rx_next (mcsec_rekey_rx_t *rx, uint64_t *seq, mcsec_rekey_t *r)
 {
   slot_t *s;
-  size_t total = 0;
+  mcsec_mike_msg_t *m = rx->msg;
+  size_t total = 0, ns = 0;
 
   if (!complete (rx, rx->expected))
     return 0;
+  /* the view points into the parts: they move out of the window */
+  slot_clear (&rx->cur);
   s = &rx->win[rx->expected % MCSEC_REKEY_WINDOW];
-  for (unsigned p = 0; p < s->parts; p++)
-    total += s->part_n[p];
+  rx->cur = *s;
+  memset (s, 0, sizeof *s);
+  s = &rx->cur;
+  memset (r, 0, sizeof *r);
+  rx->expected++;
+  rx->gap_since = 0;
+  rx->repair_outstanding = 0; /* progress: a new gap starts afresh */
+  for (unsigned p = 0; p < s->parts; p++) {
+    /* checked on arrival; the same bytes parse the same way */
+    if (mcsec_mike_parse (s->data[p], s->len[p], m) != MCSEC_OK) {
+      rx->stats.malformed++;
+      return 0;
+    }
+    total += m->n_wrapped;
+  }
   if (total > rx->out_cap) {
     mcsec_lkh_entry_t *o = malloc (total * sizeof *o);
     if (o == NULL)
-      return 0;
+      return 0; /* the member finds it lacks the group key: resync */
     if (rx->out) {
       OPENSSL_cleanse (rx->out, rx->out_cap * sizeof *o);
       free (rx->out);
@@ -388,21 +461,31 @@ mcsec_rekey_rx_next (mcsec_rekey_rx_t *rx, uint64_t *seq,
   }
   total = 0;
   for (unsigned p = 0; p < s->parts; p++) {
-    if (s->part_n[p])
-      memcpy (rx->out + total, s->part_entry[p],
-              s->part_n[p] * sizeof *rx->out);
-    total += s->part_n[p];
+    if (mcsec_mike_parse (s->data[p], s->len[p], m) != MCSEC_OK)
+      return 0; /* as above */
+    if (p == 0) {
+      r->deactivation_ms = m->deactivation_ms;
+      if (m->has_derived_sa) {
+        rx->sa = m->derived_sa;
+        r->sa = &rx->sa;
+      }
+    }
+    for (size_t i = 0; i < m->n_senders && ns < MCSEC_MIKE_MAX_SENDERS; i++)
+      rx->senders[ns++] = m->senders[i];
+    for (size_t i = 0; i < m->n_wrapped; i++, total++) {
+      mcsec_lkh_entry_t *e = &rx->out[total];
+      const uint8_t *w;
+      mcsec_mike_wrapped_key (m, i, &e->node, &e->wrapper, &w);
+      memcpy (e->wrapped, w, MCSEC_LKH_WRAPPED_LEN);
+    }
   }
+  r->entries = rx->out;
+  r->n = total;
+  r->senders = rx->senders;
+  r->n_senders = ns;
   *seq = s->seq;
-  *entries = rx->out;
-  *n = total;
-  slot_clear (s);
-  rx->expected++;
-  rx->gap_since = 0;
-  rx->repair_outstanding = 0; /* progress: a new gap starts afresh */
   return 1;
 }
-
 int
 mcsec_rekey_rx_repair (mcsec_rekey_rx_t *rx, uint64_t now_ms,
                        uint64_t *from_seq)
@@ -431,6 +514,12 @@ uint64_t
 mcsec_rekey_rx_expected (const mcsec_rekey_rx_t *rx)
 {
   return rx->expected;
+}
+
+uint64_t
+mcsec_rekey_rx_latest (const mcsec_rekey_rx_t *rx)
+{
+  return rx->known_latest;
 }
 
 void

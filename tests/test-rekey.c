@@ -77,8 +77,10 @@ lost (loss_t *l, int member, uint64_t now)
   return l->bad[member];
 }
 
+/* redundancy: copies of each datagram the controller sends besides the
+ * first, MCSEC_REKEY_REPEAT_MS apart (rekey-redundancy) */
 static void
-run (int bursty)
+run (int bursty, unsigned redundancy)
 {
   EVP_PKEY *key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
   mcsec_lkh_t *t;
@@ -88,12 +90,17 @@ run (int bursty)
   loss_t loss = {bursty, {0}, {0}};
   uint64_t published_at[512] = {0}, seq = 0, worst = 0, resyncs = 0;
   static uint8_t group_at[512][MCSEC_LKH_KEY_LEN];
-  uint64_t wrong = 0;
+  uint64_t wrong = 0, last_rekey = 0;
   uint64_t repairs = 0, late = 0, checked = 0;
   const mcsec_lkh_entry_t *e;
   size_t n;
   unsigned parts;
+  mcsec_rekey_t r;
+  uint8_t spki[2][44];
+  mcsec_mike_sender_t senders[2] = {{7, spki[0], 44}, {9, spki[1], 44}};
 
+  memset (spki[0], 0xa0, 44);
+  memset (spki[1], 0xb0, 44);
   REQUIRE (key && mcsec_lkh_new (4, &t) == MCSEC_OK);
   REQUIRE (mcsec_rekey_tx_new ("video", key, 1, &tx) == MCSEC_OK);
   memset (m, 0, sizeof m);
@@ -133,7 +140,15 @@ run (int bursty)
         joined[n_joined++] = slot;
       }
       REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
-      REQUIRE (mcsec_rekey_tx_publish (tx, e, n, &seq, &parts) == MCSEC_OK);
+      {
+        /* what the controller sends with the keys: the SA, two senders */
+        mcsec_mike_sa_t sa = {0};
+        mcsec_rekey_t c = {e, n, &sa, 2000, senders, 2};
+        sa.spi = 0x1000 + (uint32_t)seq + 1; /* the SEQ it gets */
+        sa.suite = MCSEC_SUITE_AES_128_GCM;
+        sa.activate_in_ms = 500;
+        REQUIRE (mcsec_rekey_tx_publish (tx, &c, &seq, &parts) == MCSEC_OK);
+      }
       REQUIRE (seq < 512);
       published_at[seq] = now;
       memcpy (group_at[seq], mcsec_lkh_group_key (t), MCSEC_LKH_KEY_LEN);
@@ -151,15 +166,25 @@ run (int bursty)
       for (int i = 0; i < n_m; i++) {
         if (!m[i].alive || m[i].join_seq == seq)
           continue;
-        for (unsigned p = 0; p < parts; p++)
-          if (!lost (&loss, i, now)) {
-            delivery_t d = {now + MULTICAST_MS, i, seq, p, {0}, 0};
-            schedule (&d);
-          }
+        for (unsigned c = 0; c <= redundancy; c++)
+          for (unsigned p = 0; p < parts; p++)
+            if (!lost (&loss, i, now + c * MCSEC_REKEY_REPEAT_MS)) {
+              delivery_t d = {now + c * MCSEC_REKEY_REPEAT_MS + MULTICAST_MS,
+                              i,
+                              seq,
+                              p,
+                              {0},
+                              0};
+              schedule (&d);
+            }
       }
+      last_rekey = now;
     }
-    /* heartbeats */
-    if (now % MCSEC_REKEY_HEARTBEAT_MS == 0 && seq > 0) {
+    /* heartbeats: every MCSEC_REKEY_HEARTBEAT_MS, and soon after a rekey
+     * (as the controller sends them) */
+    if (seq > 0 && (now % MCSEC_REKEY_HEARTBEAT_MS == 0 ||
+                    now == last_rekey + MCSEC_REKEY_FOLLOWUP1_MS ||
+                    now == last_rekey + MCSEC_REKEY_FOLLOWUP2_MS)) {
       delivery_t d = {now + MULTICAST_MS, 0, 0, 0, {0}, 0};
       REQUIRE (mcsec_rekey_tx_heartbeat (tx, d.hb, sizeof d.hb, &d.hb_len) ==
                MCSEC_OK);
@@ -198,8 +223,16 @@ run (int bursty)
       mcsec_status_t st;
       if (!x->alive || x->rx == NULL)
         continue;
-      while (mcsec_rekey_rx_next (x->rx, &s, &e, &n)) {
+      while (mcsec_rekey_rx_next (x->rx, &s, &r)) {
         uint64_t took = now - published_at[s];
+        e = r.entries;
+        n = r.n;
+        if (r.sa == NULL || r.sa->spi != 0x1000 + s || r.n_senders != 2 ||
+            r.senders[1].spki_len != senders[1].spki_len ||
+            memcmp (r.senders[1].spki, senders[1].spki, senders[1].spki_len) !=
+                0 ||
+            r.deactivation_ms != 2000)
+          wrong++;
         size_t learnt = mcsec_lkh_keyring_apply (&x->kr, e, n, &st);
         CHECK_STATUS (st, MCSEC_OK);
         if (memcmp (mcsec_lkh_keyring_group_key (&x->kr), group_at[s],
@@ -230,9 +263,9 @@ run (int bursty)
           continue;
         }
         /* the controller resends from `from` on, over unicast */
-        for (uint64_t r = from; r <= newest; r++)
-          for (unsigned p = 0; p < mcsec_rekey_tx_parts (tx, r); p++) {
-            delivery_t d = {now + 2 * UNICAST_MS, i, r, p, {0}, 0};
+        for (uint64_t rs = from; rs <= newest; rs++)
+          for (unsigned p = 0; p < mcsec_rekey_tx_parts (tx, rs); p++) {
+            delivery_t d = {now + 2 * UNICAST_MS, i, rs, p, {0}, 0};
             schedule (&d);
           }
       }
@@ -265,11 +298,12 @@ run (int bursty)
   CHECK (checked > 1000);
   CHECK (late == 0);
   CHECK (wrong == 0);
-  printf ("%s: %" PRIu64 " rekeys applied by members, slowest %" PRIu64
+  printf ("%s, redundancy %u: %" PRIu64
+          " rekeys applied by members, slowest %" PRIu64
           " ms after publication (goal <= 2000), %" PRIu64 " repairs, %" PRIu64
           " resynchronisations\n",
-          bursty ? "bursts (~29% lost)" : "30% random loss", checked, worst,
-          repairs, resyncs);
+          bursty ? "bursts (~29% lost)" : "30% random loss", redundancy,
+          checked, worst, repairs, resyncs);
 
   for (int i = 0; i < n_m; i++)
     mcsec_rekey_rx_free (m[i].rx);
@@ -290,11 +324,19 @@ test_rejects (void)
   uint64_t seq, s;
   unsigned parts;
   const uint8_t *d;
-  size_t len, n;
-  const mcsec_lkh_entry_t *out;
+  size_t len;
+  mcsec_rekey_t out;
   uint8_t copy[MCSEC_REKEY_MAX_DATAGRAM];
   mcsec_rekey_rx_stats_t st;
+  uint8_t spki[2][44];
+  mcsec_mike_sender_t senders[2] = {{7, spki[0], 44}, {9, spki[1], 44}};
+  mcsec_mike_sa_t sa = {
+      0x12345678, MCSEC_SUITE_CHACHA20_POLY1305, 500, 3600, NULL, 0};
+  mcsec_rekey_t r = {e, 100, &sa, 1500, senders, 2},
+                one = {e, 1, NULL, 0, NULL, 0};
 
+  memset (spki[0], 0xa0, 44);
+  memset (spki[1], 0xb0, 44);
   REQUIRE (key && other);
   for (int i = 0; i < 100; i++) {
     e[i].node = (uint32_t)i;
@@ -305,14 +347,15 @@ test_rejects (void)
   REQUIRE (mcsec_rekey_tx_new ("video", other, 1, &forger) == MCSEC_OK);
   REQUIRE (mcsec_rekey_tx_new ("audio", key, 1, &foreign) == MCSEC_OK);
   REQUIRE (mcsec_rekey_rx_new ("video", key, 1, &rx) == MCSEC_OK);
-  REQUIRE (mcsec_rekey_tx_publish (tx, e, 100, &seq, &parts) == MCSEC_OK);
-  CHECK (seq == 1 && parts == 3); /* 100 entries of 36 bytes: 3 datagrams */
+  REQUIRE (mcsec_rekey_tx_publish (tx, &r, &seq, &parts) == MCSEC_OK);
+  /* 100 entries of 36 bytes and 2 senders of 52: 3 datagrams */
+  CHECK (seq == 1 && parts == 3);
   for (unsigned p = 0; p < parts; p++) {
     len = mcsec_rekey_tx_datagram (tx, 1, p, &d);
     CHECK (len > 0 && len <= MCSEC_REKEY_MAX_DATAGRAM);
   }
-  REQUIRE (mcsec_rekey_tx_publish (forger, e, 100, &seq, &parts) == MCSEC_OK);
-  REQUIRE (mcsec_rekey_tx_publish (foreign, e, 100, &seq, &parts) == MCSEC_OK);
+  REQUIRE (mcsec_rekey_tx_publish (forger, &r, &seq, &parts) == MCSEC_OK);
+  REQUIRE (mcsec_rekey_tx_publish (foreign, &r, &seq, &parts) == MCSEC_OK);
   for (unsigned p = 0; p < 3; p++) {
     len = mcsec_rekey_tx_datagram (forger, 1, p, &d);
     CHECK_STATUS (mcsec_rekey_rx_datagram (rx, d, len, 0), MCSEC_ERR_SIGNATURE);
@@ -323,16 +366,23 @@ test_rejects (void)
     copy[len / 2] ^= 1;
     CHECK (mcsec_rekey_rx_datagram (rx, copy, len, 0) != MCSEC_OK);
   }
-  CHECK (mcsec_rekey_rx_next (rx, &s, &out, &n) == 0);
+  CHECK (mcsec_rekey_rx_next (rx, &s, &out) == 0);
   /* the real ones, out of order and twice: one rekey, entries in order */
   for (int p = 2; p >= 0; p--) {
     len = mcsec_rekey_tx_datagram (tx, 1, (unsigned)p, &d);
     CHECK_STATUS (mcsec_rekey_rx_datagram (rx, d, len, 0), MCSEC_OK);
     CHECK_STATUS (mcsec_rekey_rx_datagram (rx, d, len, 0), MCSEC_OK);
   }
-  CHECK (mcsec_rekey_rx_next (rx, &s, &out, &n) == 1);
-  CHECK (s == 1 && n == 100 && memcmp (out, e, sizeof e) == 0);
-  CHECK (mcsec_rekey_rx_next (rx, &s, &out, &n) == 0);
+  CHECK (mcsec_rekey_rx_next (rx, &s, &out) == 1);
+  CHECK (s == 1 && out.n == 100 && memcmp (out.entries, e, sizeof e) == 0);
+  /* the SA (without a key), the delay and the senders come with them */
+  CHECK (out.sa && out.sa->spi == sa.spi && out.sa->suite == sa.suite &&
+         out.sa->activate_in_ms == 500 && out.sa->lifetime_s == 3600 &&
+         out.sa->key_len == 0 && out.deactivation_ms == 1500);
+  CHECK (out.n_senders == 2 && out.senders[0].sender_id == 7 &&
+         out.senders[1].sender_id == 9 && out.senders[1].spki_len == 44 &&
+         memcmp (out.senders[1].spki, spki[1], 44) == 0);
+  CHECK (mcsec_rekey_rx_next (rx, &s, &out) == 0);
   /* an old one again: stale */
   CHECK_STATUS (mcsec_rekey_rx_datagram (rx, d, len, 0),
                 MCSEC_ERR_STALE_UPDATE);
@@ -341,7 +391,7 @@ test_rejects (void)
          st.duplicates == 3 && st.stale == 1);
   /* the controller keeps the last MCSEC_REKEY_KEEP rekeys for repairs */
   for (int i = 0; i < 70; i++)
-    REQUIRE (mcsec_rekey_tx_publish (tx, e, 1, &seq, &parts) == MCSEC_OK);
+    REQUIRE (mcsec_rekey_tx_publish (tx, &one, &seq, &parts) == MCSEC_OK);
   {
     uint64_t oldest, newest;
     mcsec_rekey_tx_range (tx, &oldest, &newest);
@@ -361,8 +411,10 @@ int
 main (void)
 {
   test_rejects ();
-  run (0);
-  run (1);
+  run (0, 0);
+  run (1, 0);
+  run (0, 1);
+  run (1, 1);
   free (q);
   return test_done ("test-rekey");
 }

@@ -61,6 +61,10 @@ MCSEC_API mcsec_status_t mcsec_lkh_join (mcsec_lkh_t *t,
 /* Remove a member; MCSEC_ERR_INVALID_ARG if it is not one. */
 MCSEC_API mcsec_status_t mcsec_lkh_leave (mcsec_lkh_t *t,
                                           uint32_t member) MCSEC_WARN_UNUSED;
+/* Queue a new group key without a membership change (key lifetime, an
+ * administrator's rekey): the next commit gives the root a new key,
+ * wrapped under each of its children's. */
+MCSEC_API mcsec_status_t mcsec_lkh_refresh (mcsec_lkh_t *t) MCSEC_WARN_UNUSED;
 /* Changes queued since the last commit. */
 MCSEC_API size_t mcsec_lkh_pending (const mcsec_lkh_t *t);
 /* Commit the queued joins and leaves as one rekey: every node on an
@@ -109,6 +113,15 @@ MCSEC_API const uint8_t *
 mcsec_lkh_keyring_group_key (const mcsec_lkh_keyring_t *kr);
 /* Wipe it. */
 MCSEC_API void mcsec_lkh_keyring_clear (mcsec_lkh_keyring_t *kr);
+
+/* The key material (key || salt, `len` bytes) of an SA of a key tree
+ * group: HKDF-SHA256 (RFC 5869) of the group key, no salt, info "mcsec sa
+ * v1" || 0 || group name || 0 || SPI (4, big-endian) || suite (1).  Each
+ * commit gives the group a fresh random key and each SA a fresh SPI, so no
+ * two SAs share key material. */
+MCSEC_API mcsec_status_t mcsec_lkh_derive_sa_key (
+    const uint8_t *group_key, const char *group, uint32_t spi,
+    mcsec_suite_t suite, uint8_t *out, size_t len) MCSEC_WARN_UNUSED;
 
 /* RFC 3394 AES-128 key wrap of one node key (exposed for tests). */
 MCSEC_API mcsec_status_t mcsec_lkh_wrap (const uint8_t *kek, const uint8_t *key,

@@ -35,11 +35,16 @@ extern "C" {
 #define MCSEC_MIKE_MAX_SAS 4         /* SA attributes in one update */
 #define MCSEC_MIKE_MAX_SENDERS 256   /* SENDER attributes in one update */
 #define MCSEC_MIKE_MAX_SENDER_IDS 16 /* Sender-IDs of one member */
+#define MCSEC_MIKE_DERIVED_SA_LEN 14 /* SA without key: SPI .. lifetime */
+#define MCSEC_MIKE_PATH_KEY_LEN 20   /* node (4), key (16) */
+#define MCSEC_MIKE_MAX_PATH 48       /* PATH_KEYs in one update */
 #define MCSEC_MIKE_PING_MS 2000      /* a member pings this often */
 #define MCSEC_MIKE_DEAD_MS 7000      /* silence after which a peer is gone */
 #define MCSEC_MIKE_JOIN_TIMEOUT_MS 10000
 #define MCSEC_MIKE_BACKOFF_MIN_MS 200
 #define MCSEC_MIKE_BACKOFF_MAX_MS 5000
+/* a rekey channel silent this long (no heartbeat): ask over unicast */
+#define MCSEC_MIKE_CHANNEL_SILENT_MS 1000
 /* after a rejoin, SAs the first update omits are kept this much longer:
  * the other members may still be reconnecting to a restarted controller */
 #define MCSEC_MIKE_REJOIN_GRACE_MS 10000
@@ -80,6 +85,12 @@ typedef enum {
   MCSEC_MIKE_A_SENDER_COUNT = 18,
   MCSEC_MIKE_A_WRAPPED_KEY = 19, /* node (4), wrapper (4), wrap (24) */
   MCSEC_MIKE_A_PART = 20,        /* index (2), count (2) */
+  /* key tree groups (docs/mike-protocol.md, "Key tree", "Rekey channel") */
+  MCSEC_MIKE_A_DERIVED_SA = 21, /* an SA whose key comes from the tree */
+  MCSEC_MIKE_A_PATH_KEY = 22,   /* node (4), key (16): one run, leaf first */
+  MCSEC_MIKE_A_NEXT_REKEY = 23, /* 8 bytes: the first rekey SEQ to follow */
+  MCSEC_MIKE_A_CHANNEL_ADDRESS = 24, /* string: the rekey channel's group */
+  MCSEC_MIKE_A_CHANNEL_PORT = 25,    /* 2 bytes: its UDP port */
 } mcsec_mike_attr_t;
 
 enum {
@@ -139,6 +150,16 @@ typedef struct {
   size_t n_sender_ids;
   uint32_t sender_ids[MCSEC_MIKE_MAX_SENDER_IDS];
   uint64_t seq;
+  /* key tree groups: DERIVED_SA (key NULL), PATH_KEY run (read with
+   * mcsec_mike_path_key), NEXT_REKEY, CHANNEL_ADDRESS/PORT */
+  int has_derived_sa, has_next_rekey, has_channel_port;
+  mcsec_mike_sa_t derived_sa;
+  const uint8_t *path;
+  size_t n_path;
+  uint64_t next_rekey;
+  const uint8_t *channel_address;
+  size_t channel_address_len;
+  uint16_t channel_port;
   size_t n_sas, n_senders;
   mcsec_mike_sa_t sas[MCSEC_MIKE_MAX_SAS];
   mcsec_mike_sender_t senders[MCSEC_MIKE_MAX_SENDERS];
@@ -167,6 +188,10 @@ MCSEC_API void mcsec_mike_wrapped_key (const mcsec_mike_msg_t *msg, size_t i,
                                        uint32_t *node, uint32_t *wrapper,
                                        const uint8_t **wrap);
 
+/* The i-th PATH_KEY of a parsed UPDATE (leaf first): node and 16-byte key. */
+MCSEC_API void mcsec_mike_path_key (const mcsec_mike_msg_t *msg, size_t i,
+                                    uint32_t *node, const uint8_t **key);
+
 /* Check an UPDATE's signature with the controller's public key. */
 MCSEC_API mcsec_status_t mcsec_mike_verify (
     const mcsec_mike_msg_t *msg, EVP_PKEY *controller_key) MCSEC_WARN_UNUSED;
@@ -194,6 +219,9 @@ MCSEC_API void mcsec_mike_put_string (mcsec_mike_builder_t *b,
                                       mcsec_mike_attr_t attr, const char *s);
 MCSEC_API void mcsec_mike_put_sa (mcsec_mike_builder_t *b,
                                   const mcsec_mike_sa_t *sa);
+/* DERIVED_SA: sa's fields but the key. */
+MCSEC_API void mcsec_mike_put_derived_sa (mcsec_mike_builder_t *b,
+                                          const mcsec_mike_sa_t *sa);
 MCSEC_API void mcsec_mike_put_sender (mcsec_mike_builder_t *b,
                                       uint32_t sender_id, const uint8_t *spki,
                                       size_t spki_len);
@@ -302,6 +330,25 @@ MCSEC_API int mcsec_member_next_event (mcsec_member_t *m,
 /* Queue LEAVE (the caller then closes the transport). */
 MCSEC_API void mcsec_member_leave (mcsec_member_t *m);
 MCSEC_API uint64_t mcsec_member_rejected_updates (const mcsec_member_t *m);
+
+/* Key tree groups (docs/mike-protocol.md, "Rekey channel"): the multicast
+ * group and port the member should receive rekeys on, 1 if there is one. */
+MCSEC_API int mcsec_member_channel (const mcsec_member_t *m, char *address,
+                                    size_t size, uint16_t *port);
+/* A datagram from the rekey channel.  Bad ones are dropped and counted
+ * (the status says why); never fatal, whatever the connection's state. */
+MCSEC_API mcsec_status_t
+mcsec_member_datagram (mcsec_member_t *m, const uint8_t *data, size_t len,
+                       uint64_t now_ms) MCSEC_WARN_UNUSED;
+typedef struct {
+  uint64_t rekeys;  /* applied */
+  uint64_t repairs; /* REPAIRs sent: gaps, and silences of the channel */
+  uint64_t resyncs; /* new paths asked for (too far behind, or lost) */
+  uint64_t datagrams, heartbeats, duplicates, bad_signature, malformed, stale,
+      too_far;
+} mcsec_member_channel_stats_t;
+MCSEC_API void mcsec_member_channel_stats (const mcsec_member_t *m,
+                                           mcsec_member_channel_stats_t *out);
 MCSEC_API uint64_t mcsec_member_last_seq (const mcsec_member_t *m);
 
 /* The member's MSA, a copy the caller frees (keys wiped). */

@@ -29,6 +29,11 @@ extern "C" {
 #define MCSEC_REKEY_REPAIR_DELAY_MS 40  /* a gap this old is repaired */
 #define MCSEC_REKEY_REPAIR_RETRY_MS 300 /* a repair not answered is redone */
 #define MCSEC_REKEY_HEARTBEAT_MS 250
+/* after a rekey the controller sends heartbeats sooner (a member that lost
+ * every datagram of it learns of it without waiting for the next one) */
+#define MCSEC_REKEY_FOLLOWUP1_MS 50
+#define MCSEC_REKEY_FOLLOWUP2_MS 150
+#define MCSEC_REKEY_REPEAT_MS 20 /* proactive copies, this far apart */
 
 /* ---- controller side ---- */
 
@@ -40,11 +45,26 @@ MCSEC_API mcsec_status_t
 mcsec_rekey_tx_new (const char *group, EVP_PKEY *key, uint64_t first_seq,
                     mcsec_rekey_tx_t **out) MCSEC_WARN_UNUSED;
 MCSEC_API void mcsec_rekey_tx_free (mcsec_rekey_tx_t *tx);
-/* Cut a commit into signed datagrams (kept for repairs); *seq is its SEQ,
- * *parts the number of datagrams, read them with mcsec_rekey_tx_datagram. */
-MCSEC_API mcsec_status_t mcsec_rekey_tx_publish (
-    mcsec_rekey_tx_t *tx, const mcsec_lkh_entry_t *entries, size_t n,
-    uint64_t *seq, unsigned *parts) MCSEC_WARN_UNUSED;
+/* What one rekey says: the wrapped keys of a commit and, for the data
+ * plane, the SA whose key members derive from the new group key
+ * (mcsec_lkh_derive_sa_key), the deactivation delay and the complete list
+ * of authorised senders. */
+typedef struct {
+  const mcsec_lkh_entry_t *entries;
+  size_t n;
+  const mcsec_mike_sa_t *sa; /* NULL: none (key and key_len unused) */
+  uint32_t deactivation_ms;
+  const mcsec_mike_sender_t *senders;
+  size_t n_senders; /* at most MCSEC_MIKE_MAX_SENDERS */
+} mcsec_rekey_t;
+
+/* Cut a rekey into signed datagrams (kept for repairs): the first carries
+ * DEACTIVATION and DERIVED_SA, then SENDERs and WRAPPED_KEYs fill as many
+ * datagrams as they need.  *seq is its SEQ, *parts the number of
+ * datagrams; read them with mcsec_rekey_tx_datagram. */
+MCSEC_API mcsec_status_t
+mcsec_rekey_tx_publish (mcsec_rekey_tx_t *tx, const mcsec_rekey_t *rekey,
+                        uint64_t *seq, unsigned *parts) MCSEC_WARN_UNUSED;
 /* Datagram `part` of rekey `seq`, if still kept: its length, 0 if not. */
 MCSEC_API size_t mcsec_rekey_tx_datagram (const mcsec_rekey_tx_t *tx,
                                           uint64_t seq, unsigned part,
@@ -76,18 +96,19 @@ MCSEC_API void mcsec_rekey_rx_free (mcsec_rekey_rx_t *rx);
 MCSEC_API mcsec_status_t mcsec_rekey_rx_datagram (mcsec_rekey_rx_t *rx,
                                                   const uint8_t *data,
                                                   size_t len, uint64_t now_ms);
-/* The next complete rekey, in SEQ order: 1 with *entries (valid until the
- * next call) and *n, 0 when the next one is not complete. */
+/* The next complete rekey, in SEQ order: 1 with *seq and *rekey (its
+ * pointers valid until the next call on rx), 0 when the next one is not
+ * complete. */
 MCSEC_API int mcsec_rekey_rx_next (mcsec_rekey_rx_t *rx, uint64_t *seq,
-                                   const mcsec_lkh_entry_t **entries,
-                                   size_t *n);
+                                   mcsec_rekey_t *rekey);
 /* Whether to ask for a repair now: 1 with *from_seq (the first SEQ this
  * member lacks) when a gap is older than the repair delay and no repair is
  * outstanding; the caller sends REPAIR over its unicast connection. */
 MCSEC_API int mcsec_rekey_rx_repair (mcsec_rekey_rx_t *rx, uint64_t now_ms,
                                      uint64_t *from_seq);
-/* The SEQ this member waits for next. */
+/* The SEQ this member waits for next, and the newest it heard of. */
 MCSEC_API uint64_t mcsec_rekey_rx_expected (const mcsec_rekey_rx_t *rx);
+MCSEC_API uint64_t mcsec_rekey_rx_latest (const mcsec_rekey_rx_t *rx);
 typedef struct {
   uint64_t datagrams, heartbeats, duplicates, bad_signature, malformed, stale,
       too_far, repairs_asked;

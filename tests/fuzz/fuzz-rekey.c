@@ -24,8 +24,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   mcsec_rekey_rx_t *rx;
   size_t pos = 0;
   uint64_t now = 1000, seq, from;
-  const mcsec_lkh_entry_t *e;
-  size_t n;
+  mcsec_rekey_t r;
 
   if (ctl == NULL)
     ctl = fuzz_mike_controller_key ();
@@ -39,10 +38,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     (void)mcsec_rekey_rx_datagram (rx, data + pos, len, now);
     pos += len;
     now += 50;
-    while (mcsec_rekey_rx_next (rx, &seq, &e, &n))
-      for (size_t i = 0; i < n; i++)
-        if (e[i].node == 0 && e[i].wrapper == 0 && e[i].wrapped[0] == 0x7f)
-          now++; /* touch every entry handed over */
+    while (mcsec_rekey_rx_next (rx, &seq, &r)) {
+      /* touch everything handed over */
+      for (size_t i = 0; i < r.n; i++)
+        if (r.entries[i].node == 0 && r.entries[i].wrapped[0] == 0x7f)
+          now++;
+      for (size_t i = 0; i < r.n_senders; i++)
+        if (r.senders[i].spki[r.senders[i].spki_len - 1] == 0x7f)
+          now++;
+      if (r.sa && r.sa->activate_in_ms == 0x7f)
+        now++;
+    }
     (void)mcsec_rekey_rx_repair (rx, now, &from);
   }
   mcsec_rekey_rx_free (rx);

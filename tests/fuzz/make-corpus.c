@@ -131,7 +131,12 @@ rekey_corpus (const char *dir)
     memset (e[i].wrapped, i, sizeof e[i].wrapped);
   }
   for (int r = 0; r < 2; r++) {
-    if (mcsec_rekey_tx_publish (tx, e, r ? 80 : 5, &seq, &parts))
+    static const uint8_t spki[44] = {0x30, 0x2a};
+    mcsec_mike_sender_t senders[2] = {{3, spki, sizeof spki},
+                                      {4, spki, sizeof spki}};
+    mcsec_mike_sa_t sa = {0x1234, MCSEC_SUITE_AES_128_GCM, 500, 60, NULL, 0};
+    mcsec_rekey_t rk = {e, r ? 80u : 5u, &sa, 2000, senders, r ? 2u : 0u};
+    if (mcsec_rekey_tx_publish (tx, &rk, &seq, &parts))
       return 1;
     for (unsigned p = parts; p-- > 0;) { /* last part first */
       const uint8_t *d;
