@@ -71,7 +71,7 @@ struct _GstMcsecKeysrc {
   GstElement parent;
 
   /* settings, under the object lock */
-  gchar *controller, *controller_name, *group;
+  gchar *controller, *controller_name, *group, *rekey_interface;
   gchar *certificate, *private_key, *ca, *signing_key_file;
   GstMcsecRole role;
   guint senders;
@@ -96,6 +96,7 @@ enum {
   PROP_ROLE,
   PROP_SIGNING_KEY_FILE,
   PROP_SENDERS,
+  PROP_REKEY_INTERFACE,
   PROP_STATE,
   PROP_STATS,
 };
@@ -176,6 +177,11 @@ on_member_event (GstMcsecMembership *m, const gchar *event, const gchar *reason,
                        ("The controller refused to let us join group %s: %s",
                         gst_mcsec_membership_group (m), text),
                        ("reason %s", reason));
+  else if (g_str_equal (name, "channel") && *reason)
+    GST_ELEMENT_WARNING (self, RESOURCE, READ,
+                         ("Cannot receive the rekey channel of group %s",
+                          gst_mcsec_membership_group (m)),
+                         ("%s", text));
   else if (g_str_equal (name, "evicted"))
     GST_ELEMENT_WARNING (
         self, RESOURCE, NOT_AUTHORIZED,
@@ -256,6 +262,7 @@ start_membership (GstMcsecKeysrc *self)
   cfg.certificate = self->certificate;
   cfg.private_key = self->private_key;
   cfg.ca = self->ca;
+  cfg.rekey_interface = self->rekey_interface;
   cfg.member.group = self->group;
   cfg.member.role = self->role;
   cfg.member.sam_key = sam_key;
@@ -334,6 +341,9 @@ gst_mcsec_keysrc_set_property (GObject *object, guint prop_id,
   case PROP_CONTROLLER_NAME:
     set_string (&self->controller_name, value);
     break;
+  case PROP_REKEY_INTERFACE:
+    set_string (&self->rekey_interface, value);
+    break;
   case PROP_GROUP:
     set_string (&self->group, value);
     break;
@@ -381,8 +391,17 @@ make_stats (GstMcsecKeysrc *self)
       s, "state", G_TYPE_STRING,
       m ? mcsec_member_state_name (gst_mcsec_membership_state (m)) : "stopped",
       NULL);
-  if (m)
+  if (m) {
+    mcsec_member_channel_stats_t cs;
+    gst_mcsec_membership_channel_stats (m, &cs);
+    gst_structure_set (
+        s, "channel-rekeys", G_TYPE_UINT64, cs.rekeys, "channel-repairs",
+        G_TYPE_UINT64, cs.repairs, "channel-resyncs", G_TYPE_UINT64, cs.resyncs,
+        "channel-datagrams", G_TYPE_UINT64, cs.datagrams, "channel-heartbeats",
+        G_TYPE_UINT64, cs.heartbeats, "channel-dropped", G_TYPE_UINT64,
+        cs.bad_signature + cs.malformed + cs.too_far, NULL);
     msa = gst_mcsec_membership_get_msa (m);
+  }
   /* what the member holds, never the keys themselves */
   g_value_init (&spis, GST_TYPE_ARRAY);
   g_value_init (&ids, GST_TYPE_ARRAY);
@@ -439,6 +458,9 @@ gst_mcsec_keysrc_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_CONTROLLER_NAME:
     g_value_set_string (value, self->controller_name);
     break;
+  case PROP_REKEY_INTERFACE:
+    g_value_set_string (value, self->rekey_interface);
+    break;
   case PROP_GROUP:
     g_value_set_string (value, self->group);
     break;
@@ -474,6 +496,7 @@ gst_mcsec_keysrc_finalize (GObject *object)
   stop_membership (self);
   g_free (self->controller);
   g_free (self->controller_name);
+  g_free (self->rekey_interface);
   g_free (self->group);
   g_free (self->certificate);
   g_free (self->private_key);
@@ -544,6 +567,13 @@ gst_mcsec_keysrc_class_init (GstMcsecKeysrcClass *klass)
                          "Senders: how many mcsecenc elements may send under "
                          "this membership (one Sender-ID each)",
                          1, MCSEC_MIKE_MAX_SENDER_IDS, 2, rw));
+  g_object_class_install_property (
+      gobject_class, PROP_REKEY_INTERFACE,
+      g_param_spec_string (
+          "rekey-interface", "Rekey interface",
+          "Groups with a rekey channel: the network interface to receive it "
+          "on (a name such as eth0; default: the kernel's choice)",
+          NULL, rw));
   g_object_class_install_property (
       gobject_class, PROP_STATE,
       g_param_spec_string ("state", "State",

@@ -68,7 +68,8 @@ on_client_event (const mcsec_member_event_t *ev, void *data)
   if (ev->type == MCSEC_MEMBER_EV_REFUSED ||
       ev->type == MCSEC_MEMBER_EV_EVICTED)
     reason = mcsec_mike_reason_name (ev->reason);
-  else if (ev->type == MCSEC_MEMBER_EV_REJECTED)
+  else if (ev->type == MCSEC_MEMBER_EV_REJECTED ||
+           (ev->type == MCSEC_MEMBER_EV_CHANNEL && ev->status))
     reason = mcsec_status_name (ev->status);
   g_signal_emit (m, signals[SIGNAL_MEMBER_EVENT], 0,
                  mcsec_member_event_name (ev->type), reason, ev->text, ev->seq);
@@ -168,6 +169,13 @@ mcsec_member_state_t
 gst_mcsec_membership_state (GstMcsecMembership *m)
 {
   return mcsec_client_state (m->client);
+}
+
+void
+gst_mcsec_membership_channel_stats (GstMcsecMembership *m,
+                                    mcsec_member_channel_stats_t *out)
+{
+  mcsec_client_channel_stats (m->client, out);
 }
 
 GstContext *

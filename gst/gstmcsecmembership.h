@@ -41,6 +41,8 @@ EVP_PKEY *gst_mcsec_membership_get_sam_key (GstMcsecMembership *m);
 gint gst_mcsec_membership_claim_sender (GstMcsecMembership *m);
 guint gst_mcsec_membership_sender_slots (GstMcsecMembership *m);
 mcsec_member_state_t gst_mcsec_membership_state (GstMcsecMembership *m);
+void gst_mcsec_membership_channel_stats (GstMcsecMembership *m,
+                                         mcsec_member_channel_stats_t *out);
 
 GstContext *gst_mcsec_membership_context_new (GstMcsecMembership *m);
 /* The membership in a context (a new reference), or NULL. */

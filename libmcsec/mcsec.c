@@ -81,6 +81,9 @@ static const struct {
     [MCSEC_ERR_BAD_CREDENTIALS] =
         {"bad-credentials",
          "settings 'certificate'/'private-key'/'ca': unusable file"},
+    [MCSEC_ERR_OUT_OF_SYNC] = {"out-of-sync",
+                               "the member's key tree path cannot open the "
+                               "rekey (it asks the controller for a new one)"},
 };
 
 const char *

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -30,8 +31,10 @@
 #include <openssl/x509v3.h>
 
 #include "mcsec/mcsec-mike.h"
+#include "mcsec/mcsec-rekey.h"
 
 #define IO_TIMEOUT_MS 5000
+#define CHANNEL_RETRY_MS 5000 /* a rekey channel that cannot be joined */
 
 struct mcsec_client {
   char *host, *port, *server_name;
@@ -44,6 +47,12 @@ struct mcsec_client {
   int started;
   volatile int stop;
   int wake[2];
+  /* key tree groups: the rekey channel's socket (client thread only) */
+  char *rekey_interface;
+  int chan_fd;
+  char chan_address[MCSEC_MIKE_MAX_STRING + 1];
+  uint16_t chan_port;
+  uint64_t chan_tried_ms;
 };
 
 static uint64_t
@@ -102,8 +111,19 @@ mcsec_client_new (const mcsec_client_config_t *cfg, mcsec_client_t **out,
   c = calloc (1, sizeof *c);
   if (c == NULL)
     return MCSEC_ERR_NO_MEMORY;
-  c->wake[0] = c->wake[1] = -1;
+  c->wake[0] = c->wake[1] = c->chan_fd = -1;
   pthread_mutex_init (&c->lock, NULL);
+  if (cfg->rekey_interface && *cfg->rekey_interface) {
+    if (if_nametoindex (cfg->rekey_interface) == 0) {
+      char buf[300];
+      snprintf (buf, sizeof buf, "rekey-interface: no network interface '%s'",
+                cfg->rekey_interface);
+      *error = strdup (buf);
+      st = MCSEC_ERR_INVALID_ARG;
+      goto fail;
+    }
+    c->rekey_interface = strdup (cfg->rekey_interface);
+  }
   c->on_event = cfg->on_event;
   c->data = cfg->data;
   if (!split_address (cfg->controller, &c->host, &c->port)) {
@@ -189,23 +209,175 @@ emit (mcsec_client_t *c, mcsec_member_event_type_t type, const char *text)
     c->on_event (&ev, c->data);
 }
 
-/* Wait for fd (or only for the wake pipe with fd < 0) until deadline;
- * 1 readable, 0 timeout, -1 stop. */
+/* ---- the rekey channel (key tree groups) ---- */
+
+static void
+channel_close (mcsec_client_t *c)
+{
+  if (c->chan_fd >= 0)
+    close (c->chan_fd);
+  c->chan_fd = -1;
+  c->chan_address[0] = '\0';
+  c->chan_port = 0;
+}
+
+/* Join the multicast group; -1 with why on failure. */
+static int
+channel_open (mcsec_client_t *c, const char *address, uint16_t port, char *why,
+              size_t why_len)
+{
+  struct addrinfo hints = {0}, *ai = NULL;
+  char service[8];
+  unsigned ifindex =
+      c->rekey_interface ? if_nametoindex (c->rekey_interface) : 0;
+  int fd = -1, one = 1, rc;
+
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  snprintf (service, sizeof service, "%u", port);
+  rc = getaddrinfo (address, service, &hints, &ai);
+  if (rc != 0) {
+    snprintf (why, why_len, "%.64s: %s", address, gai_strerror (rc));
+    return -1;
+  }
+  fd = socket (ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  /* bound to the group itself: other traffic to the port stays out, and
+   * every member on this host gets its copy */
+  if (fd < 0 ||
+      setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind (fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+    snprintf (why, why_len, "cannot bind %.64s:%u: %s", address, port,
+              strerror (errno));
+    goto fail;
+  }
+  if (ai->ai_family == AF_INET) {
+    struct ip_mreqn mr;
+    memset (&mr, 0, sizeof mr);
+    mr.imr_multiaddr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+    mr.imr_ifindex = (int)ifindex;
+    rc = setsockopt (fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr);
+  } else {
+    struct ipv6_mreq mr;
+    memset (&mr, 0, sizeof mr);
+    mr.ipv6mr_multiaddr = ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+    mr.ipv6mr_interface = ifindex;
+    rc = setsockopt (fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr);
+  }
+  if (rc != 0) {
+    snprintf (why, why_len, "cannot join %.64s on %.32s: %s", address,
+              c->rekey_interface ? c->rekey_interface : "the default interface",
+              strerror (errno));
+    goto fail;
+  }
+  freeaddrinfo (ai);
+  return fd;
+fail:
+  if (fd >= 0)
+    close (fd);
+  freeaddrinfo (ai);
+  return -1;
+}
+
+/* Follow the member's channel: open it when it appears or moves. */
+static void
+channel_sync (mcsec_client_t *c)
+{
+  char address[MCSEC_MIKE_MAX_STRING + 1], why[200];
+  uint16_t port = 0;
+  int have;
+  mcsec_member_event_t ev;
+
+  pthread_mutex_lock (&c->lock);
+  have = mcsec_member_channel (c->member, address, sizeof address, &port);
+  pthread_mutex_unlock (&c->lock);
+  if (!have) {
+    channel_close (c);
+    return;
+  }
+  if (c->chan_port == port && strcmp (c->chan_address, address) == 0 &&
+      (c->chan_fd >= 0 || now_ms () - c->chan_tried_ms < CHANNEL_RETRY_MS))
+    return;
+  channel_close (c);
+  c->chan_tried_ms = now_ms ();
+  snprintf (c->chan_address, sizeof c->chan_address, "%s", address);
+  c->chan_port = port;
+  c->chan_fd = channel_open (c, address, port, why, sizeof why);
+  memset (&ev, 0, sizeof ev);
+  ev.type = MCSEC_MEMBER_EV_CHANNEL;
+  if (c->chan_fd >= 0) {
+    snprintf (ev.text, sizeof ev.text, "receiving rekeys on %.64s:%u", address,
+              port);
+  } else {
+    ev.status = MCSEC_ERR_IO;
+    snprintf (ev.text, sizeof ev.text,
+              "rekey channel: %.180s (rekeys come over the connection "
+              "instead)",
+              why);
+  }
+  if (c->on_event)
+    c->on_event (&ev, c->data);
+}
+
+static void dispatch (mcsec_client_t *c);
+
+static void
+channel_drain (mcsec_client_t *c)
+{
+  uint8_t buf[MCSEC_REKEY_MAX_DATAGRAM + 1];
+  ssize_t n;
+
+  while ((n = recv (c->chan_fd, buf, sizeof buf, 0)) >= 0) {
+    pthread_mutex_lock (&c->lock);
+    /* bad datagrams are counted by the member; nothing here is fatal */
+    (void)mcsec_member_datagram (c->member, buf, (size_t)n, now_ms ());
+    pthread_mutex_unlock (&c->lock);
+    OPENSSL_cleanse (buf, (size_t)n);
+  }
+  dispatch (c);
+}
+
+/* Wait for fd (or only for the wake pipe with fd < 0) until deadline,
+ * serving the rekey channel meanwhile; 1 readable, 0 timeout, -1 stop. */
 static int
 wait_for (mcsec_client_t *c, int fd, short events, uint64_t deadline)
 {
-  struct pollfd p[2] = {{c->wake[0], POLLIN, 0}, {fd, events, 0}};
-  uint64_t now = now_ms ();
-  int timeout = deadline > now ? (int)(deadline - now) : 0;
-  int n = poll (p, fd >= 0 ? 2 : 1, timeout);
-  if (c->stop)
-    return -1;
-  if (n > 0 && (p[0].revents & POLLIN)) {
-    char b[16];
-    while (read (c->wake[0], b, sizeof b) > 0)
-      ;
+  struct pollfd p[3];
+  nfds_t n_p = 0;
+  int chan = -1, main_fd = -1;
+
+  channel_sync (c);
+  p[n_p++] = (struct pollfd){c->wake[0], POLLIN, 0};
+  if (fd >= 0) {
+    main_fd = (int)n_p;
+    p[n_p++] = (struct pollfd){fd, events, 0};
   }
-  return n > 0 && fd >= 0 && p[1].revents ? 1 : 0;
+  if (c->chan_fd >= 0) {
+    chan = (int)n_p;
+    p[n_p++] = (struct pollfd){c->chan_fd, POLLIN, 0};
+  }
+  for (;;) {
+    uint64_t now = now_ms ();
+    int timeout = deadline > now ? (int)(deadline - now) : 0;
+    int n = poll (p, n_p, timeout);
+    if (c->stop)
+      return -1;
+    if (n <= 0)
+      return 0;
+    if (p[0].revents & POLLIN) {
+      char b[16];
+      while (read (c->wake[0], b, sizeof b) > 0)
+        ;
+    }
+    if (chan >= 0 && p[chan].revents) {
+      channel_drain (c);
+      p[chan].revents = 0;
+      /* the member may have something to say (a repair): let the caller
+       * tick, unless its fd is ready */
+      if (main_fd < 0 || !p[main_fd].revents)
+        return 0;
+    }
+    return main_fd >= 0 && p[main_fd].revents ? 1 : 0;
+  }
 }
 
 static int
@@ -496,6 +668,8 @@ mcsec_client_free (mcsec_client_t *c)
   if (c == NULL)
     return;
   mcsec_client_stop (c);
+  channel_close (c);
+  free (c->rekey_interface);
   mcsec_member_free (c->member);
   SSL_CTX_free (c->ctx);
   if (c->wake[0] >= 0)
@@ -517,6 +691,15 @@ mcsec_client_state (mcsec_client_t *c)
   s = mcsec_member_state (c->member);
   pthread_mutex_unlock (&c->lock);
   return s;
+}
+
+void
+mcsec_client_channel_stats (mcsec_client_t *c,
+                            mcsec_member_channel_stats_t *out)
+{
+  pthread_mutex_lock (&c->lock);
+  mcsec_member_channel_stats (c->member, out);
+  pthread_mutex_unlock (&c->lock);
 }
 
 mcsec_status_t

@@ -740,6 +740,7 @@ static const char *const event_names[] = {
     [MCSEC_MEMBER_EV_REJECTED] = "rejected",
     [MCSEC_MEMBER_EV_CONNECTED] = "connected",
     [MCSEC_MEMBER_EV_CONNECTION_LOST] = "connection-lost",
+    [MCSEC_MEMBER_EV_CHANNEL] = "channel",
 };
 
 const char *
@@ -1188,6 +1189,7 @@ apply_rekeys (mcsec_member_t *m, uint64_t now)
 
   while (m->rx && !m->want_resync && mcsec_rekey_rx_next (m->rx, &seq, &r)) {
     uint8_t before[MCSEC_LKH_KEY_LEN], key[MCSEC_MIKE_MAX_KEY_LEN];
+    mcsec_member_event_t *ev;
     const uint8_t *gk = mcsec_lkh_keyring_group_key (m->keyring);
     mcsec_status_t st = MCSEC_OK;
     int had = gk != NULL;
@@ -1198,7 +1200,7 @@ apply_rekeys (mcsec_member_t *m, uint64_t now)
     gk = mcsec_lkh_keyring_group_key (m->keyring);
     if (st == MCSEC_OK &&
         (gk == NULL || (had && CRYPTO_memcmp (before, gk, sizeof before) == 0)))
-      st = MCSEC_ERR_AUTH; /* the new group key is out of reach */
+      st = MCSEC_ERR_OUT_OF_SYNC; /* the new group key is out of reach */
     OPENSSL_cleanse (before, sizeof before);
     if (st == MCSEC_OK && r.sa) {
       mcsec_mike_sa_t sa = *r.sa;
@@ -1218,7 +1220,9 @@ apply_rekeys (mcsec_member_t *m, uint64_t now)
     set_senders (m, r.senders, r.n_senders);
     m->chan.rekeys++;
     m->generation++;
-    push_event (m, MCSEC_MEMBER_EV_UPDATED)->seq = seq;
+    ev = push_event (m, MCSEC_MEMBER_EV_UPDATED);
+    ev->seq = seq;
+    snprintf (ev->text, sizeof ev->text, "rekey channel");
   }
 }
 

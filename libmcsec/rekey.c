@@ -226,6 +226,12 @@ mcsec_rekey_tx_parts (const mcsec_rekey_tx_t *tx, uint64_t seq)
   return k->seq == seq && seq != 0 ? k->parts : 0;
 }
 
+uint64_t
+mcsec_rekey_tx_next_seq (const mcsec_rekey_tx_t *tx)
+{
+  return tx->next_seq;
+}
+
 void
 mcsec_rekey_tx_range (const mcsec_rekey_tx_t *tx, uint64_t *oldest,
                       uint64_t *newest)

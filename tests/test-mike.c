@@ -10,8 +10,10 @@
  * a rejoin after a controller restart).
  */
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 
 #include <mcsec/mcsec-mike.h>
+#include <mcsec/mcsec-rekey.h>
 
 #include "mcsec-test.h"
 
@@ -520,6 +522,304 @@ test_member (void)
   mcsec_member_free (m);
 }
 
+/* The SA key of a key tree group as docs/mike-protocol.md spells it,
+ * computed with OpenSSL's other HKDF interface (EVP_PKEY), not the
+ * library's. */
+static void
+expected_sa_key (const uint8_t *group_key, const char *group, uint32_t spi,
+                 mcsec_suite_t suite, uint8_t *out, size_t len)
+{
+  uint8_t info[300];
+  size_t n = 0, outlen = len;
+  EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id (EVP_PKEY_HKDF, NULL);
+
+  memcpy (info, "mcsec sa v1", 12); /* with its 0 */
+  n = 12;
+  memcpy (info + n, group, strlen (group) + 1);
+  n += strlen (group) + 1;
+  info[n++] = (uint8_t)(spi >> 24);
+  info[n++] = (uint8_t)(spi >> 16);
+  info[n++] = (uint8_t)(spi >> 8);
+  info[n++] = (uint8_t)spi;
+  info[n++] = (uint8_t)suite;
+  REQUIRE (pctx && EVP_PKEY_derive_init (pctx) == 1 &&
+           EVP_PKEY_CTX_set_hkdf_md (pctx, EVP_sha256 ()) == 1 &&
+           EVP_PKEY_CTX_set1_hkdf_key (pctx, group_key, MCSEC_LKH_KEY_LEN) ==
+               1 &&
+           EVP_PKEY_CTX_add1_hkdf_info (pctx, info, (int)n) == 1 &&
+           EVP_PKEY_derive (pctx, out, &outlen) == 1 && outlen == len);
+  EVP_PKEY_CTX_free (pctx);
+}
+
+/* A key tree group's controller for the member under test: the tree, the
+ * channel's sender, the SA of the last commit. */
+typedef struct {
+  mcsec_lkh_t *tree;
+  mcsec_rekey_tx_t *tx;
+  uint32_t spi;
+  uint8_t key[MCSEC_MIKE_MAX_KEY_LEN];
+} tree_ctl_t;
+
+/* Commit and publish; the rekey's SEQ. */
+static uint64_t
+tree_rekey (tree_ctl_t *c, mcsec_rekey_tx_t *tx)
+{
+  const mcsec_lkh_entry_t *e;
+  size_t n;
+  uint64_t seq;
+  unsigned parts;
+  mcsec_mike_sa_t sa = {0};
+  uint8_t spki[MCSEC_MIKE_MAX_SPKI];
+  size_t spki_len;
+  mcsec_mike_sender_t sender;
+  mcsec_rekey_t r;
+
+  REQUIRE (mcsec_lkh_commit (c->tree, &e, &n) == MCSEC_OK);
+  c->spi++;
+  sa.spi = c->spi;
+  sa.suite = MCSEC_SUITE_AES_256_GCM;
+  sa.activate_in_ms = 100;
+  REQUIRE (mcsec_lkh_derive_sa_key (mcsec_lkh_group_key (c->tree), "video",
+                                    sa.spi, sa.suite, c->key, 36) == MCSEC_OK);
+  REQUIRE (mcsec_mike_public_key_der (sam_key, spki, sizeof spki, &spki_len) ==
+           MCSEC_OK);
+  sender.sender_id = 7;
+  sender.spki = spki;
+  sender.spki_len = spki_len;
+  r.entries = e;
+  r.n = n;
+  r.sa = &sa;
+  r.deactivation_ms = 1000;
+  r.senders = &sender;
+  r.n_senders = 1;
+  REQUIRE (mcsec_rekey_tx_publish (tx, &r, &seq, &parts) == MCSEC_OK);
+  return seq;
+}
+
+/* The member's path (and the SA of the last commit) over its connection. */
+static void
+build_path_update (frame_t *f, tree_ctl_t *c, uint64_t seq, uint32_t leaf)
+{
+  mcsec_mike_builder_t b;
+  mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
+  size_t n = mcsec_lkh_path (c->tree, leaf, path, MCSEC_MIKE_MAX_PATH);
+  mcsec_mike_sa_t sa = {c->spi, MCSEC_SUITE_AES_256_GCM, 0, 60, c->key, 36};
+
+  REQUIRE (n > 0);
+  mcsec_mike_begin (&b, f->buf, sizeof f->buf, MCSEC_MIKE_UPDATE);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
+  mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, 1000);
+  mcsec_mike_put_sa (&b, &sa);
+  for (size_t i = 0; i < n; i++) {
+    uint8_t v[MCSEC_MIKE_PATH_KEY_LEN];
+    v[0] = (uint8_t)(path[i].node >> 24);
+    v[1] = (uint8_t)(path[i].node >> 16);
+    v[2] = (uint8_t)(path[i].node >> 8);
+    v[3] = (uint8_t)path[i].node;
+    memcpy (v + 4, path[i].key, MCSEC_LKH_KEY_LEN);
+    mcsec_mike_put (&b, MCSEC_MIKE_A_PATH_KEY, v, sizeof v);
+  }
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY,
+                      mcsec_rekey_tx_next_seq (c->tx));
+  mcsec_mike_sign (&b, ctl_key);
+  REQUIRE (mcsec_mike_finish (&b, &f->len) == MCSEC_OK);
+}
+
+/* The member's key for spi equals the expected derivation. */
+static int
+member_has_key (mcsec_member_t *m, uint32_t spi, const uint8_t *group_key)
+{
+  mcsec_msa_t *msa = NULL;
+  const mcsec_msa_sa_t *sa;
+  uint8_t want[36];
+  int ok;
+
+  expected_sa_key (group_key, "video", spi, MCSEC_SUITE_AES_256_GCM, want, 36);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK);
+  sa = msa_find (msa, spi);
+  ok = sa && sa->key_len == 36 && memcmp (sa->key, want, 36) == 0;
+  mcsec_msa_free (msa);
+  return ok;
+}
+
+static void
+deliver (mcsec_member_t *m, mcsec_rekey_tx_t *tx, uint64_t seq, uint64_t t)
+{
+  for (unsigned p = 0; p < mcsec_rekey_tx_parts (tx, seq); p++) {
+    const uint8_t *d;
+    size_t len = mcsec_rekey_tx_datagram (tx, seq, p, &d);
+    CHECK_STATUS (mcsec_member_datagram (m, d, len, t), MCSEC_OK);
+  }
+}
+
+/* A member of a key tree group follows the rekey channel: rekeys over
+ * multicast give it the SA keys (derived from the group key), gaps and
+ * silences are repaired over its connection, a rekey it cannot open makes
+ * it ask for its path again. */
+static void
+test_member_tree (void)
+{
+  mcsec_member_config_t cfg = {"video", MCSEC_MIKE_ROLE_RECEIVER, NULL, 0};
+  mcsec_member_t *m;
+  mcsec_member_event_t ev;
+  mcsec_member_channel_stats_t cs;
+  tree_ctl_t c = {0}, stranger = {0};
+  mcsec_rekey_tx_t *forger;
+  mcsec_mike_builder_t b;
+  frame_t f;
+  uint32_t me, others[3];
+  uint64_t t = 5000, s1, s2, s3, seq = 0;
+  char addr[64];
+  uint16_t port = 0;
+  int dead;
+
+  REQUIRE (mcsec_lkh_new (2, &c.tree) == MCSEC_OK &&
+           mcsec_rekey_tx_new ("video", ctl_key, 100, &c.tx) == MCSEC_OK &&
+           mcsec_lkh_new (2, &stranger.tree) == MCSEC_OK &&
+           mcsec_rekey_tx_new ("video", other_key, 100, &forger) == MCSEC_OK);
+  c.spi = stranger.spi = 0x5000;
+  REQUIRE (mcsec_lkh_join (c.tree, &me) == MCSEC_OK);
+  for (int i = 0; i < 3; i++)
+    REQUIRE (mcsec_lkh_join (c.tree, &others[i]) == MCSEC_OK);
+  tree_rekey (&c, c.tx); /* the batch that placed everyone: SEQ 100 */
+
+  REQUIRE (mcsec_member_new (&cfg, &m) == MCSEC_OK);
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  mcsec_mike_begin (&b, f.buf, sizeof f.buf, MCSEC_MIKE_WELCOME);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, "video");
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_IDENTITY, "rx1");
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, MCSEC_MIKE_ROLE_RECEIVER);
+  mcsec_mike_put (&b, MCSEC_MIKE_A_CONTROLLER_KEY, ctl_spki, ctl_spki_len);
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_ID_BITS, 16);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_CHANNEL_ADDRESS, "239.255.1.1");
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_CHANNEL_PORT, 5100);
+  REQUIRE (mcsec_mike_finish (&b, &f.len) == MCSEC_OK);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (mcsec_member_channel (m, addr, sizeof addr, &port) == 1 &&
+         strcmp (addr, "239.255.1.1") == 0 && port == 5100);
+  /* a tree group's update without the path is refused */
+  build_update (&f, ctl_key, 20, NULL, 0, 1000);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+         ev.status == MCSEC_ERR_MALFORMED);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_JOINING);
+  build_path_update (&f, &c, 21, me);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
+  CHECK (member_has_key (m, c.spi, mcsec_lkh_group_key (c.tree)));
+  output_has (m, MCSEC_MIKE_ACK, NULL);
+
+  /* a leave: one datagram; the member derives the new SA's key, takes the
+   * senders it lists, answers nothing over its connection */
+  REQUIRE (mcsec_lkh_leave (c.tree, others[0]) == MCSEC_OK);
+  s1 = tree_rekey (&c, c.tx);
+  deliver (m, c.tx, s1, t);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_UPDATED, &ev) && ev.seq == s1 &&
+         strcmp (ev.text, "rekey channel") == 0);
+  CHECK (member_has_key (m, c.spi, mcsec_lkh_group_key (c.tree)));
+  CHECK (output_has (m, MCSEC_MIKE_ACK, NULL) == 0);
+  {
+    mcsec_msa_t *msa = NULL;
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa->n_senders == 1 && msa->senders[0].sender_id == 7);
+    mcsec_msa_free (msa);
+  }
+  /* the same datagram again, and a forged one: nothing changes */
+  {
+    uint64_t gen = mcsec_member_generation (m);
+    const uint8_t *d;
+    size_t len;
+    len = mcsec_rekey_tx_datagram (c.tx, s1, 0, &d);
+    CHECK_STATUS (mcsec_member_datagram (m, d, len, t), MCSEC_ERR_STALE_UPDATE);
+    REQUIRE (mcsec_lkh_refresh (stranger.tree) == MCSEC_OK);
+    s2 = tree_rekey (&stranger, forger);
+    len = mcsec_rekey_tx_datagram (forger, s2, 0, &d);
+    CHECK_STATUS (mcsec_member_datagram (m, d, len, t), MCSEC_ERR_SIGNATURE);
+    CHECK (mcsec_member_generation (m) == gen);
+  }
+
+  /* a gap: the second of two rekeys arrives; after the repair delay the
+   * member asks from the first; the repair comes over the connection */
+  REQUIRE (mcsec_lkh_leave (c.tree, others[1]) == MCSEC_OK);
+  s2 = tree_rekey (&c, c.tx);
+  REQUIRE (mcsec_lkh_refresh (c.tree) == MCSEC_OK);
+  s3 = tree_rekey (&c, c.tx);
+  deliver (m, c.tx, s3, t);
+  mcsec_member_tick (m, t, &dead);
+  mcsec_member_tick (m, t + MCSEC_REKEY_REPAIR_DELAY_MS, &dead);
+  CHECK (output_has (m, MCSEC_MIKE_REPAIR, &seq) == 1 && seq == s2);
+  {
+    const uint8_t *d;
+    size_t len = mcsec_rekey_tx_datagram (c.tx, s2, 0, &d);
+    CHECK_STATUS (mcsec_member_receive (m, d, len, t + 60), MCSEC_OK);
+  }
+  CHECK (member_has_key (m, c.spi, mcsec_lkh_group_key (c.tree)));
+
+  /* a silent channel: after MCSEC_MIKE_CHANNEL_SILENT_MS the member polls
+   * for anything newer than what it has */
+  t += 100;
+  {
+    uint8_t hb[256];
+    size_t len;
+    REQUIRE (mcsec_rekey_tx_heartbeat (c.tx, hb, sizeof hb, &len) == MCSEC_OK);
+    CHECK_STATUS (mcsec_member_datagram (m, hb, len, t), MCSEC_OK);
+  }
+  mcsec_member_tick (m, t + MCSEC_MIKE_CHANNEL_SILENT_MS - 1, &dead);
+  CHECK (output_has (m, MCSEC_MIKE_REPAIR, NULL) == 0);
+  mcsec_member_tick (m, t + MCSEC_MIKE_CHANNEL_SILENT_MS, &dead);
+  CHECK (output_has (m, MCSEC_MIKE_REPAIR, &seq) == 1 && seq == s3 + 1);
+  t += MCSEC_MIKE_CHANNEL_SILENT_MS;
+
+  /* a rekey its path cannot open (a controller that lost its tree, here
+   * another tree under the same key): out of sync, it asks for its path
+   * (REPAIR 0) and follows again once it has it */
+  {
+    mcsec_rekey_tx_t *lost;
+    uint32_t x;
+    REQUIRE (mcsec_rekey_tx_new ("video", ctl_key, s3 + 1, &lost) == MCSEC_OK);
+    REQUIRE (mcsec_lkh_join (stranger.tree, &x) == MCSEC_OK);
+    tree_rekey (&stranger, lost);
+    deliver (m, lost, s3 + 1, t);
+    CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+           ev.status == MCSEC_ERR_OUT_OF_SYNC);
+    mcsec_member_tick (m, t, &dead);
+    CHECK (output_has (m, MCSEC_MIKE_REPAIR, &seq) == 1 && seq == 0);
+    mcsec_rekey_tx_free (lost);
+  }
+  /* the controller's answer: its path again, then its rekeys */
+  build_path_update (&f, &c, 30, me);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  mcsec_member_tick (m, t + 400, &dead);
+  CHECK (output_has (m, MCSEC_MIKE_REPAIR, &seq) == 0);
+  REQUIRE (mcsec_lkh_leave (c.tree, others[2]) == MCSEC_OK);
+  s1 = tree_rekey (&c, c.tx);
+  deliver (m, c.tx, s1, t + 500);
+  CHECK (member_has_key (m, c.spi, mcsec_lkh_group_key (c.tree)));
+  mcsec_member_channel_stats (m, &cs);
+  CHECK (cs.rekeys == 4 && cs.resyncs == 1 && cs.bad_signature == 1 &&
+         cs.repairs == 2);
+
+  /* evicted: no channel any more */
+  mcsec_mike_begin (&b, f.buf, sizeof f.buf, MCSEC_MIKE_EVICTED);
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, MCSEC_MIKE_REASON_EVICTED);
+  REQUIRE (mcsec_mike_finish (&b, &f.len) == MCSEC_OK);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t + 600), MCSEC_OK);
+  CHECK (mcsec_member_channel (m, NULL, 0, NULL) == 0);
+  {
+    const uint8_t *d;
+    size_t len = mcsec_rekey_tx_datagram (c.tx, s1, 0, &d);
+    CHECK_STATUS (mcsec_member_datagram (m, d, len, t + 600),
+                  MCSEC_ERR_INVALID_ARG);
+  }
+  mcsec_member_free (m);
+  mcsec_rekey_tx_free (forger);
+  mcsec_rekey_tx_free (c.tx);
+  mcsec_lkh_free (c.tree);
+  mcsec_lkh_free (stranger.tree);
+}
+
 int
 main (void)
 {
@@ -532,6 +832,7 @@ main (void)
   test_codec ();
   test_reader ();
   test_member ();
+  test_member_tree ();
   EVP_PKEY_free (ctl_key);
   EVP_PKEY_free (other_key);
   EVP_PKEY_free (sam_key);

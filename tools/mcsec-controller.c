@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,10 +34,13 @@
 #include <openssl/x509v3.h>
 
 #include <mcsec/mcsec-mike.h>
+#include <mcsec/mcsec-rekey.h>
 
 #define HANDSHAKE_TIMEOUT_MS MCSEC_MIKE_JOIN_TIMEOUT_MS
 #define SEQ_BLOCK 4096
 #define SENDER_ID_BLOCK 64
+#define REKEY_SEQ_BLOCK 1024
+#define RESYNC_MIN_MS 250 /* a member gets at most one new path this often */
 #define MAX_CONNECTIONS 20000
 
 typedef struct {
@@ -46,7 +50,10 @@ typedef struct {
   uint8_t key[MCSEC_MIKE_MAX_KEY_LEN];
   size_t key_len;
   gint64 created_ms, activate_ms;
-  guint senders_allocated; /* Sender-IDs handed out under this key */
+  /* Sender-IDs valid under this key: those members held when it was made
+   * and those handed out since; never handed out twice (a second sender
+   * with the same Sender-ID would repeat its nonces) */
+  GHashTable *ids;
 } GroupSa;
 
 typedef struct _Conn Conn;
@@ -68,6 +75,25 @@ typedef struct {
   guint64 rekeys, updates_sent;
   gint64 last_rekey_ms;
   gchar *last_rekey_reason;
+  /* key tree groups (rekey-channel set): docs/mike-protocol.md "Key tree",
+   * "Rekey channel" */
+  gchar *channel; /* "ADDRESS:PORT" as configured; NULL: unicast updates */
+  gchar *channel_address, *channel_interface;
+  guint16 channel_port;
+  struct sockaddr_storage channel_to;
+  socklen_t channel_to_len;
+  guint tree_degree, batch_ms, redundancy, channel_ttl;
+  mcsec_lkh_t *tree;
+  mcsec_rekey_tx_t *tx;
+  mcsec_counter_store_t *rekey_store; /* rekey SEQs never repeat */
+  guint64 rekey_next, rekey_limit;
+  int channel_fd;
+  guint batch_timer, heartbeat_timer;
+  gchar *batch_reason;
+  guint64 channel_rekeys, channel_datagrams, channel_bytes, channel_errors,
+      repairs_served, resyncs_served, repair_polls;
+  gsize last_rekey_bytes, last_rekey_entries;
+  guint last_rekey_datagrams;
 } Group;
 
 typedef enum { C_HANDSHAKE, C_AWAIT_JOIN, C_MEMBER, C_CLOSING } ConnState;
@@ -141,6 +167,11 @@ struct _Conn {
   gsize spki_len;
   gint64 started_ms, last_rx_ms, joined_real_us;
   guint64 acked_seq;
+  /* key tree groups: the member's leaf; its path goes out with the commit
+   * that places it */
+  guint32 leaf;
+  gboolean in_tree, awaiting_path;
+  gint64 last_resync_ms;
 };
 
 typedef struct {
@@ -356,14 +387,13 @@ config_list (GKeyFile *kf, const char *section, const char *key)
 }
 
 /* Wipe and drop the group's signed update (it holds the SA key). */
+static void wipe_bytes (GBytes *bytes);
+
 static void
 group_drop_update (Group *g)
 {
   if (g->update) {
-    gsize len;
-    guint8 *data = g_bytes_unref_to_data (g->update, &len);
-    OPENSSL_cleanse (data, len);
-    g_free (data);
+    wipe_bytes (g->update);
     g->update = NULL;
   }
 }
@@ -377,10 +407,108 @@ group_free (Group *g)
   g_hash_table_unref (g->receivers);
   g_hash_table_unref (g->evicted);
   g_list_free (g->members);
+  if (g->sa.ids)
+    g_hash_table_unref (g->sa.ids);
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
   group_drop_update (g);
   g_free (g->last_rekey_reason);
+  g_free (g->channel);
+  g_free (g->channel_address);
+  g_free (g->channel_interface);
+  g_free (g->batch_reason);
+  if (g->batch_timer)
+    g_source_remove (g->batch_timer);
+  if (g->heartbeat_timer)
+    g_source_remove (g->heartbeat_timer);
+  if (g->channel_fd > 0)
+    close (g->channel_fd);
+  mcsec_rekey_tx_free (g->tx);
+  mcsec_lkh_free (g->tree);
+  mcsec_counter_store_close (g->rekey_store);
   g_free (g);
+}
+
+/* A key tree group's settings: rekey-channel and what goes with it. */
+static gboolean
+load_channel (GKeyFile *kf, const char *section, Group *g, GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, "rekey-channel", NULL);
+  gchar *host = NULL, *colon;
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&g->channel_to;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&g->channel_to;
+  guint64 n;
+  gboolean ok = FALSE;
+
+  if (v == NULL)
+    return TRUE; /* unicast updates */
+  g_strstrip (v);
+  g->channel = g_strdup (v);
+  colon = strrchr (v, ':');
+  if (colon && v[0] == '[' && colon > v && colon[-1] == ']')
+    host = g_strndup (v + 1, (gsize)(colon - v - 2));
+  else if (colon)
+    host = g_strndup (v, (gsize)(colon - v));
+  n = colon ? g_ascii_strtoull (colon + 1, NULL, 10) : 0;
+  memset (&g->channel_to, 0, sizeof g->channel_to);
+  if (host && inet_pton (AF_INET, host, &in4->sin_addr) == 1 &&
+      IN_MULTICAST (ntohl (in4->sin_addr.s_addr))) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons ((guint16)n);
+    g->channel_to_len = sizeof *in4;
+  } else if (host && inet_pton (AF_INET6, host, &in6->sin6_addr) == 1 &&
+             IN6_IS_ADDR_MULTICAST (&in6->sin6_addr)) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons ((guint16)n);
+    g->channel_to_len = sizeof *in6;
+  }
+  if (g->channel_to_len == 0 || n < 1 || n > 65535 ||
+      !g_ascii_isdigit (colon[1])) {
+    config_fail (error, section, "rekey-channel",
+                 "'%s' is not a multicast ADDRESS:PORT (239.1.2.3:5100, "
+                 "[ff15::1]:5100)",
+                 v);
+    goto out;
+  }
+  g->channel_address = g_strdup (host);
+  g->channel_port = (guint16)n;
+  if (g->address && g_strcmp0 (g->address, host) == 0 && g->port == n) {
+    config_fail (error, section, "rekey-channel",
+                 "the rekey channel cannot be the media's address and port");
+    goto out;
+  }
+  if (!g->rekey_on_join || !g->rekey_on_leave) {
+    config_fail (error, section,
+                 g->rekey_on_join ? "rekey-on-leave" : "rekey-on-join",
+                 "a key tree group (rekey-channel) rekeys on every membership "
+                 "change; remove this setting or rekey-channel");
+    goto out;
+  }
+  g->channel_interface =
+      g_key_file_get_string (kf, section, "rekey-interface", NULL);
+  if (g->channel_interface &&
+      if_nametoindex (g_strstrip (g->channel_interface)) == 0) {
+    config_fail (error, section, "rekey-interface", "no network interface '%s'",
+                 g->channel_interface);
+    goto out;
+  }
+  if (!config_uint (kf, section, "key-tree-degree", MCSEC_LKH_DEGREE_DEFAULT, 2,
+                    MCSEC_LKH_DEGREE_MAX, &n, error))
+    goto out;
+  g->tree_degree = (guint)n;
+  if (!config_uint (kf, section, "batch-interval", 200, 0, 60000, &n, error))
+    goto out;
+  g->batch_ms = (guint)n;
+  if (!config_uint (kf, section, "rekey-redundancy", 0, 0, 3, &n, error))
+    goto out;
+  g->redundancy = (guint)n;
+  if (!config_uint (kf, section, "rekey-ttl", 1, 1, 255, &n, error))
+    goto out;
+  g->channel_ttl = (guint)n;
+  ok = TRUE;
+out:
+  g_free (host);
+  g_free (v);
+  return ok;
 }
 
 static Group *
@@ -450,6 +578,8 @@ load_group (GKeyFile *kf, const char *section, GError **error)
                     error) ||
       !config_bool (kf, section, "rekey-on-leave", TRUE, &g->rekey_on_leave,
                     error))
+    goto fail;
+  if (!load_channel (kf, section, g, error))
     goto fail;
   if (g_hash_table_size (g->senders) + g_hash_table_size (g->receivers) == 0) {
     config_fail (error, section, "receivers",
@@ -596,6 +726,97 @@ open_state (GError **error)
   return TRUE;
 }
 
+/* Key tree groups: the tree, the channel's sender, its socket and its
+ * durable rekey numbers (a file per group, named by a hash of the name). */
+static gboolean
+setup_channel (Group *g, GError **error)
+{
+  const char *sec = "group";
+  int fd, one = 1, ttl = (int)g->channel_ttl;
+  unsigned ifindex =
+      g->channel_interface ? if_nametoindex (g->channel_interface) : 0;
+  gchar *hash, *file, *path;
+  mcsec_status_t st;
+
+  fd = socket (g->channel_to.ss_family,
+               SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    config_fail (error, sec, "rekey-channel", "cannot make a socket: %s",
+                 g_strerror (errno));
+    return FALSE;
+  }
+  g->channel_fd = fd;
+  if (g->channel_to.ss_family == AF_INET) {
+    struct ip_mreqn mr = {0};
+    unsigned char t = (unsigned char)ttl, loop = 1;
+    mr.imr_ifindex = (int)ifindex;
+    if (setsockopt (fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) != 0 ||
+        setsockopt (fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) !=
+            0 ||
+        (ifindex &&
+         setsockopt (fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) != 0)) {
+      config_fail (error, sec, "rekey-interface", "%s: %s", g->name,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  } else {
+    if (setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) !=
+            0 ||
+        setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one) !=
+            0 ||
+        (ifindex && setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
+                                sizeof ifindex) != 0)) {
+      config_fail (error, sec, "rekey-interface", "%s: %s", g->name,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  }
+  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, g->name, -1);
+  file = g_strdup_printf ("rekey-%.16s.ctr", hash);
+  path = g_build_filename (ctl.state_dir, file, NULL);
+  st = mcsec_counter_store_open (path, REKEY_SEQ_BLOCK, &g->rekey_store,
+                                 &g->rekey_next, &g->rekey_limit);
+  g_free (hash);
+  g_free (file);
+  g_free (path);
+  if (st == MCSEC_OK && g->rekey_next == 0)
+    st = next_durable (g->rekey_store, &g->rekey_next, &g->rekey_limit,
+                       &(guint64){0})
+             ? MCSEC_OK
+             : MCSEC_ERR_IO; /* SEQ 0 means none */
+  if (st == MCSEC_OK)
+    st = mcsec_lkh_new (g->tree_degree, &g->tree);
+  if (st == MCSEC_OK)
+    st = mcsec_rekey_tx_new (g->name, ctl.update_key, g->rekey_next, &g->tx);
+  if (st) {
+    config_fail (error, "controller", "state-dir", "group %s: %s", g->name,
+                 mcsec_status_message (st));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean on_heartbeat (gpointer data);
+
+static gboolean
+setup_channels (GError **error)
+{
+  GHashTableIter it;
+  gpointer v;
+
+  g_hash_table_iter_init (&it, ctl.groups);
+  while (g_hash_table_iter_next (&it, NULL, &v)) {
+    Group *g = v;
+    if (g->channel == NULL)
+      continue;
+    if (!setup_channel (g, error))
+      return FALSE;
+    g->heartbeat_timer =
+        g_timeout_add (MCSEC_REKEY_HEARTBEAT_MS, on_heartbeat, g);
+  }
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Connections                                                                */
 
@@ -648,18 +869,42 @@ refuse (Conn *c, guint reason, const char *text, const char *group)
   conn_goodbye (c, MCSEC_MIKE_REFUSE, reason, text);
 }
 
+/* The Sender-IDs the group's members hold. */
+static GHashTable *
+members_ids (Group *g)
+{
+  GHashTable *set = g_hash_table_new (NULL, NULL);
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *m = l->data;
+    for (guint i = 0; i < m->n_sender_ids; i++)
+      g_hash_table_add (set, GUINT_TO_POINTER (m->sender_ids[i]));
+  }
+  return set;
+}
+
+/* The next Sender-ID of the durable counter that is not in `avoid` (it is
+ * added there); FALSE when there is none. */
 static gboolean
-new_sender_id (Group *g, guint32 *out)
+new_sender_id (Group *g, GHashTable *avoid, guint32 *out)
 {
   guint64 n, max = g->sender_id_bits == 32
                        ? G_GUINT64_CONSTANT (0xffffffff)
                        : (G_GUINT64_CONSTANT (1) << g->sender_id_bits) - 1;
-  do {
+  if (g_hash_table_size (avoid) >= max)
+    return FALSE;
+  for (;;) {
+    guint32 id;
     if (!next_durable (ctl.sid_store, &ctl.sid_next, &ctl.sid_limit, &n))
       return FALSE;
-  } while (n == 0);
-  *out = (guint32)(1 + (n - 1) % max);
-  return TRUE;
+    if (n == 0)
+      continue;
+    id = (guint32)(1 + (n - 1) % max);
+    if (!g_hash_table_contains (avoid, GUINT_TO_POINTER (id))) {
+      g_hash_table_add (avoid, GUINT_TO_POINTER (id));
+      *out = id;
+      return TRUE;
+    }
+  }
 }
 
 /* A new SA for the group: fresh SPI and key from RAND_bytes. */
@@ -675,10 +920,19 @@ group_new_sa (Group *g, const char *reason)
     if (RAND_bytes ((unsigned char *)&sa.spi, sizeof sa.spi) != 1)
       return FALSE;
   } while (sa.spi < MCSEC_SPI_MIN || (g->sa.valid && sa.spi == g->sa.spi));
-  if (mcsec_generate_key_material (sa.suite, sa.key, sa.key_len) != MCSEC_OK)
+  /* key tree groups: from the group key the commit just made, so the
+   * channel's rekey gives it to every member and nobody else */
+  if ((g->tree
+           ? mcsec_lkh_derive_sa_key (mcsec_lkh_group_key (g->tree), g->name,
+                                      sa.spi, sa.suite, sa.key, sa.key_len)
+           : mcsec_generate_key_material (sa.suite, sa.key, sa.key_len)) !=
+      MCSEC_OK) {
+    OPENSSL_cleanse (&sa, sizeof sa);
     return FALSE;
+  }
   sa.valid = 1;
   sa.created_ms = now;
+  sa.ids = members_ids (g);
   /* later SAs are used after the activation delay, once every member had
    * time to install them; a group's first SA at once, except after a
    * restart: then members may still hold the previous run's SA and be
@@ -688,6 +942,8 @@ group_new_sa (Group *g, const char *reason)
     sa.activate_ms = now + g->activation_ms;
   else
     sa.activate_ms = MAX (now, ctl.recovery_until_ms);
+  if (g->sa.ids)
+    g_hash_table_unref (g->sa.ids);
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
   g->sa = sa;
   OPENSSL_cleanse (&sa, sizeof sa);
@@ -703,11 +959,13 @@ group_new_sa (Group *g, const char *reason)
   return TRUE;
 }
 
-/* Build and sign the group's update (one signature for every member). */
-static gboolean
-group_build_update (Group *g)
+/* Build and sign an update: the group's SA and senders; for a key tree
+ * group's member (path_for), its path keys and the first rekey it follows
+ * on the channel.  NULL on failure (logged). */
+static GBytes *
+build_update (Group *g, Conn *path_for)
 {
-  gsize cap = 1024 + g_list_length (g->members) * (MCSEC_MIKE_MAX_SPKI + 8);
+  gsize cap = 2048 + g_list_length (g->members) * (MCSEC_MIKE_MAX_SPKI + 8);
   guint8 *buf;
   mcsec_mike_builder_t b;
   mcsec_mike_sa_t sa;
@@ -715,11 +973,12 @@ group_build_update (Group *g)
   size_t len;
   guint n_senders = 0;
   gint64 now = mono_ms ();
+  GBytes *out;
 
   if (!next_durable (ctl.seq_store, &ctl.seq_next, &ctl.seq_limit, &seq)) {
     log_event ("error", "what=\"cannot reserve update numbers in %s\"",
                ctl.state_dir);
-    return FALSE;
+    return NULL;
   }
   if (cap > MCSEC_MIKE_MAX_FRAME + 4)
     cap = MCSEC_MIKE_MAX_FRAME + 4;
@@ -744,19 +1003,77 @@ group_build_update (Group *g)
         n_senders++;
       }
   }
+  if (path_for) {
+    mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
+    size_t n =
+        mcsec_lkh_path (g->tree, path_for->leaf, path, G_N_ELEMENTS (path));
+    guint8 v[MCSEC_MIKE_PATH_KEY_LEN];
+    for (size_t i = 0; i < n; i++) {
+      v[0] = (guint8)(path[i].node >> 24);
+      v[1] = (guint8)(path[i].node >> 16);
+      v[2] = (guint8)(path[i].node >> 8);
+      v[3] = (guint8)path[i].node;
+      memcpy (v + 4, path[i].key, MCSEC_LKH_KEY_LEN);
+      mcsec_mike_put (&b, MCSEC_MIKE_A_PATH_KEY, v, sizeof v);
+    }
+    OPENSSL_cleanse (v, sizeof v);
+    OPENSSL_cleanse (path, sizeof path);
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY,
+                        mcsec_rekey_tx_next_seq (g->tx));
+  }
   mcsec_mike_sign (&b, ctl.update_key);
   if (mcsec_mike_finish (&b, &len) != MCSEC_OK) {
     OPENSSL_cleanse (buf, cap);
     g_free (buf);
     log_event ("error", "group=%s what=\"cannot build the update\"", g->name);
-    return FALSE;
+    return NULL;
   }
-  group_drop_update (g);
-  g->update = g_bytes_new (buf, len);
+  out = g_bytes_new (buf, len);
   OPENSSL_cleanse (buf, cap);
   g_free (buf);
   g->seq = seq;
+  return out;
+}
+
+/* The group's update for every member (unicast groups). */
+static gboolean
+group_build_update (Group *g)
+{
+  GBytes *u = build_update (g, NULL);
+  if (u == NULL)
+    return FALSE;
+  group_drop_update (g);
+  g->update = u;
   return TRUE;
+}
+
+/* Wipe and drop a signed update (it holds keys). */
+static void
+wipe_bytes (GBytes *bytes)
+{
+  gsize len;
+  guint8 *data = g_bytes_unref_to_data (bytes, &len);
+  OPENSSL_cleanse (data, len);
+  g_free (data);
+}
+
+/* A key tree group's member gets its path (after the commit that placed
+ * it, or to resynchronise). */
+static void
+send_path_update (Group *g, Conn *c)
+{
+  GBytes *u = build_update (g, c);
+  gsize len;
+  const guint8 *data;
+
+  if (u == NULL)
+    return;
+  data = g_bytes_get_data (u, &len);
+  conn_queue (c, data, len);
+  conn_update_watch (c);
+  wipe_bytes (u);
+  g->updates_sent++;
+  ctl.updates_sent++;
 }
 
 /* Send the current update to one member, or to all of them. */
@@ -780,10 +1097,252 @@ group_send_update (Group *g, Conn *only)
   }
 }
 
+/* ---- key tree groups: the rekey channel ---- */
+
+static void
+channel_send (Group *g, const guint8 *data, gsize len)
+{
+  ssize_t n = sendto (g->channel_fd, data, len, 0,
+                      (struct sockaddr *)&g->channel_to, g->channel_to_len);
+  if (n == (ssize_t)len) {
+    g->channel_datagrams++;
+    g->channel_bytes += len;
+    return;
+  }
+  /* members notice the silence and ask over their connections */
+  if (g->channel_errors++ % 1000 == 0)
+    log_event ("channel-error",
+               "group=%s channel=%s errors=%" G_GUINT64_FORMAT " error=\"%s\"",
+               g->name, g->channel, g->channel_errors,
+               n < 0 ? g_strerror (errno) : "short write");
+}
+
+static void
+channel_send_rekey (Group *g, guint64 seq)
+{
+  unsigned parts = mcsec_rekey_tx_parts (g->tx, seq);
+  for (unsigned p = 0; p < parts; p++) {
+    const guint8 *d;
+    gsize len = mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+    if (len)
+      channel_send (g, d, len);
+  }
+}
+
+static gboolean
+on_heartbeat (gpointer data)
+{
+  Group *g = data;
+  guint8 hb[MCSEC_REKEY_MAX_DATAGRAM];
+  size_t len;
+
+  if (mcsec_rekey_tx_heartbeat (g->tx, hb, sizeof hb, &len) == MCSEC_OK)
+    channel_send (g, hb, len);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_followup (gpointer data)
+{
+  on_heartbeat (data);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  Group *g;
+  guint64 seq;
+} Resend;
+
+/* rekey-redundancy: the datagrams of a rekey once more */
+static gboolean
+on_resend (gpointer data)
+{
+  Resend *r = data;
+  channel_send_rekey (r->g, r->seq);
+  return G_SOURCE_REMOVE;
+}
+
+/* Commit the tree's queued changes as one rekey: a new group key, the SA
+ * derived from it, one signed message on the channel for every member
+ * present before; newcomers get their path over their connections. */
+static void
+group_commit (Group *g, const char *reason)
+{
+  const mcsec_lkh_entry_t *e;
+  mcsec_mike_sender_t *senders =
+      g_new0 (mcsec_mike_sender_t, MCSEC_MIKE_MAX_SENDERS);
+  mcsec_mike_sa_t sa = {0};
+  mcsec_rekey_t r = {0};
+  size_t n, ns = 0, bytes = 0;
+  guint64 seq = 0, durable;
+  unsigned parts = 0;
+  gint64 now = mono_ms ();
+  mcsec_status_t st;
+
+  if (g->batch_timer) {
+    g_source_remove (g->batch_timer);
+    g->batch_timer = 0;
+  }
+  st = mcsec_lkh_commit (g->tree, &e, &n);
+  if (st == MCSEC_OK && !group_new_sa (g, reason))
+    st = MCSEC_ERR_CRYPTO;
+  if (st == MCSEC_OK &&
+      !next_durable (g->rekey_store, &g->rekey_next, &g->rekey_limit, &durable))
+    st = MCSEC_ERR_IO;
+  if (st == MCSEC_OK && durable != mcsec_rekey_tx_next_seq (g->tx))
+    st = MCSEC_ERR_INVALID_ARG; /* cannot happen: one counter each */
+  if (st) {
+    log_event ("error", "group=%s what=\"cannot rekey: %s\"", g->name,
+               mcsec_status_message (st));
+    g_free (senders);
+    return;
+  }
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *m = l->data;
+    for (guint i = 0; i < m->n_sender_ids && ns < MCSEC_MIKE_MAX_SENDERS; i++) {
+      senders[ns].sender_id = m->sender_ids[i];
+      senders[ns].spki = m->spki;
+      senders[ns++].spki_len = m->spki_len;
+    }
+  }
+  sa.spi = g->sa.spi;
+  sa.suite = g->sa.suite;
+  sa.activate_in_ms =
+      g->sa.activate_ms > now ? (uint32_t)(g->sa.activate_ms - now) : 0;
+  sa.lifetime_s = g->key_lifetime_s;
+  r.entries = e;
+  r.n = n;
+  r.sa = &sa;
+  r.deactivation_ms = g->deactivation_ms;
+  r.senders = senders;
+  r.n_senders = ns;
+  st = mcsec_rekey_tx_publish (g->tx, &r, &seq, &parts);
+  g_free (senders);
+  if (st) {
+    log_event ("error", "group=%s what=\"cannot publish the rekey: %s\"",
+               g->name, mcsec_status_message (st));
+    return;
+  }
+  channel_send_rekey (g, seq);
+  for (guint k = 1; k <= g->redundancy; k++) {
+    Resend *rs = g_new (Resend, 1);
+    rs->g = g;
+    rs->seq = seq;
+    g_timeout_add_full (G_PRIORITY_DEFAULT, k * MCSEC_REKEY_REPEAT_MS,
+                        on_resend, rs, g_free);
+  }
+  g_timeout_add (MCSEC_REKEY_FOLLOWUP1_MS, on_followup, g);
+  g_timeout_add (MCSEC_REKEY_FOLLOWUP2_MS, on_followup, g);
+  for (unsigned p = 0; p < parts; p++) {
+    const guint8 *d;
+    bytes += mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+  }
+  g->channel_rekeys++;
+  g->last_rekey_bytes = bytes;
+  g->last_rekey_entries = n;
+  g->last_rekey_datagrams = parts;
+  log_event ("rekey-sent",
+             "group=%s seq=%" G_GUINT64_FORMAT " wrapped-keys=%zu datagrams=%u "
+             "bytes=%zu members=%zu depth=%u",
+             g->name, seq, n, parts, bytes, mcsec_lkh_members (g->tree),
+             mcsec_lkh_depth (g->tree));
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *m = l->data;
+    if (m->awaiting_path) {
+      m->awaiting_path = FALSE;
+      send_path_update (g, m);
+    }
+  }
+}
+
+static gboolean
+on_batch (gpointer data)
+{
+  Group *g = data;
+  gchar *reason = g->batch_reason;
+
+  g->batch_timer = 0;
+  g->batch_reason = NULL;
+  group_commit (g, reason ? reason : "batch");
+  g_free (reason);
+  return G_SOURCE_REMOVE;
+}
+
+/* A join or leave of a key tree group: committed with the others of the
+ * batch interval. */
+static void
+group_batch (Group *g, const char *reason)
+{
+  if (g->batch_reason && strcmp (g->batch_reason, reason) != 0) {
+    g_free (g->batch_reason);
+    g->batch_reason = g_strdup ("batch"); /* joins and leaves */
+  } else if (g->batch_reason == NULL) {
+    g->batch_reason = g_strdup (reason);
+  }
+  if (g->batch_timer == 0)
+    g->batch_timer = g_timeout_add (g->batch_ms, on_batch, g);
+}
+
+static void
+tree_leave (Group *g, Conn *c)
+{
+  if (g->tree && c->in_tree) {
+    if (mcsec_lkh_leave (g->tree, c->leaf) != MCSEC_OK)
+      log_event ("error", "group=%s what=\"key tree: no leaf %u\"", g->name,
+                 c->leaf);
+    c->in_tree = FALSE;
+  }
+}
+
+/* A member asks for the channel's rekeys from SEQ on (it lacks them, or
+ * the channel is silent for it), or for its path (SEQ 0, or older than
+ * the controller keeps). */
+static void
+group_repair (Group *g, Conn *c, guint64 from)
+{
+  guint64 oldest, newest;
+  gint64 now = mono_ms ();
+
+  if (c->awaiting_path)
+    return; /* its path comes with the next commit */
+  mcsec_rekey_tx_range (g->tx, &oldest, &newest);
+  if (from == 0 || (newest && from < oldest)) {
+    if (now - c->last_resync_ms < RESYNC_MIN_MS)
+      return;
+    c->last_resync_ms = now;
+    g->resyncs_served++;
+    log_event ("resync", "group=%s identity=%s asked=%" G_GUINT64_FORMAT,
+               g->name, c->identity, from);
+    send_path_update (g, c);
+    return;
+  }
+  if (from > newest) {
+    g->repair_polls++; /* nothing newer: it was a silent channel's poll */
+    return;
+  }
+  g->repairs_served++;
+  for (guint64 seq = from; seq <= newest; seq++) {
+    unsigned parts = mcsec_rekey_tx_parts (g->tx, seq);
+    for (unsigned p = 0; p < parts; p++) {
+      const guint8 *d;
+      gsize len = mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+      conn_queue (c, d, len);
+    }
+  }
+  conn_update_watch (c);
+}
+
 /* Rekey (or only redistribute, when new_key is FALSE) to every member. */
 static void
 group_change (Group *g, gboolean new_key, const char *reason)
 {
+  if (g->tree) {
+    /* a new group key at once, with whatever the batch holds */
+    if (mcsec_lkh_refresh (g->tree) != MCSEC_OK)
+      log_event ("error", "group=%s what=\"key tree: out of memory\"", g->name);
+    group_commit (g, reason);
+    return;
+  }
   if (new_key || !g->sa.valid)
     if (!group_new_sa (g, reason))
       log_event ("error", "group=%s what=\"no random bytes for a key\"",
@@ -801,8 +1360,14 @@ member_left (Conn *c, const char *why)
   log_event ("left", "group=%s identity=%s sender-id=%u why=\"%s\"", g->name,
              c->identity, c->sender_id, why);
   c->group = NULL;
+  tree_leave (g, c);
   if (ctl.stopping)
     return;
+  if (g->tree) {
+    if (g->members)
+      group_batch (g, "leave");
+    return;
+  }
   /* forward secrecy: the departed member gets nothing new */
   if (g->rekey_on_leave && g->members)
     group_change (g, TRUE, "leave");
@@ -868,6 +1433,7 @@ handle_join (Conn *c, const mcsec_mike_msg_t *msg)
     if (g_strcmp0 (o->identity, c->identity) == 0) {
       g->members = g_list_remove (g->members, o);
       o->group = NULL;
+      tree_leave (g, o); /* the newcomer's join rekeys the tree */
       log_event ("replaced", "group=%s identity=%s", g->name, c->identity);
       conn_goodbye (o, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_DUPLICATE,
                     "the same identity joined again");
@@ -876,19 +1442,26 @@ handle_join (Conn *c, const mcsec_mike_msg_t *msg)
   }
   /* a new key when asked (backward secrecy), unless the newest SA is not in
    * use yet: nothing was protected with it, the newcomer may have it */
-  rekey = !g->sa.valid || (g->rekey_on_join && g->sa.activate_ms <= mono_ms ());
+  rekey = !g->sa.valid || g->tree ||
+          (g->rekey_on_join && g->sa.activate_ms <= mono_ms ());
   if (wants_send) {
     guint max =
         g->sender_id_bits == 32 ? G_MAXUINT : (1u << g->sender_id_bits) - 1;
     guint count = msg->sender_count ? msg->sender_count : 1;
-    if (!rekey && g->sa.senders_allocated + count > max)
+    GHashTable *avoid;
+    if (!rekey && g_hash_table_size (g->sa.ids) + count > max)
       rekey = TRUE; /* every Sender-ID of this key is used */
+    /* under the current key: none it ever had; under a new one: none a
+     * member holds (the new key starts with those) */
+    avoid = rekey ? members_ids (g) : g_hash_table_ref (g->sa.ids);
     for (guint i = 0; i < count; i++)
-      if (!new_sender_id (g, &c->sender_ids[i])) {
-        refuse (c, MCSEC_MIKE_REASON_SENDER_IDS_EXHAUSTED,
-                "cannot reserve a Sender-ID", name);
+      if (!new_sender_id (g, avoid, &c->sender_ids[i])) {
+        g_hash_table_unref (avoid);
+        refuse (c, MCSEC_MIKE_REASON_SENDER_IDS_EXHAUSTED, "no free Sender-ID",
+                name);
         goto out;
       }
+    g_hash_table_unref (avoid);
     c->n_sender_ids = count;
     c->sender_id = c->sender_ids[0];
   }
@@ -913,6 +1486,11 @@ handle_join (Conn *c, const mcsec_mike_msg_t *msg)
     mcsec_mike_put_string (&b, MCSEC_MIKE_A_ADDRESS, g->address);
   mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_PORT, g->port);
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SAM, g->sam);
+  if (g->tree) {
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_CHANNEL_ADDRESS,
+                           g->channel_address);
+    mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_CHANNEL_PORT, g->channel_port);
+  }
   if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
     conn_queue (c, wbuf, len);
   log_event ("joined",
@@ -922,13 +1500,22 @@ handle_join (Conn *c, const mcsec_mike_msg_t *msg)
              : c->role == MCSEC_MIKE_ROLE_SENDER ? "sender"
                                                  : "receiver",
              c->sender_id, c->n_sender_ids, c->peer);
-  if (rekey)
+  if (g->tree) {
+    if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK) {
+      g->members = g_list_remove (g->members, c);
+      c->group = NULL;
+      refuse (c, MCSEC_MIKE_REASON_SHUTTING_DOWN, "key tree: out of memory",
+              name);
+      goto out;
+    }
+    c->in_tree = c->awaiting_path = TRUE;
+    group_batch (g, "join");
+  } else if (rekey)
     group_change (g, TRUE, "join");
   else if (c->sender_id)
     group_change (g, FALSE, "sender-joined"); /* everyone needs its key */
   else
     group_send_update (g, c);
-  g->sa.senders_allocated += c->n_sender_ids;
 out:
   g_free (name);
 }
@@ -968,6 +1555,15 @@ handle_frame (Conn *c, const guint8 *frame, gsize len)
     break;
   case MCSEC_MIKE_PING:
     conn_queue_simple (c, MCSEC_MIKE_PONG, 0, NULL);
+    break;
+  case MCSEC_MIKE_REPAIR:
+    if (c->state != C_MEMBER || c->group->tree == NULL) {
+      ctl.rejected_messages++;
+      conn_close (c, "REPAIR outside a key tree group");
+      ok = FALSE;
+      break;
+    }
+    group_repair (c->group, c, msg->seq);
     break;
   case MCSEC_MIKE_PONG:
     break;
@@ -1295,6 +1891,26 @@ json_group (GString *s, Group *g, gboolean with_members)
     n += ((Conn *)l->data)->acked_seq == g->seq;
   g_string_append_printf (s, ",\"members-count\":%u,\"members-current\":%u",
                           g_list_length (g->members), n);
+  if (g->tree) {
+    g_string_append (s, ",\"rekey-channel\":");
+    json_string (s, g->channel);
+    g_string_append_printf (
+        s,
+        ",\"tree\":{\"degree\":%u,\"depth\":%u,\"members\":%zu,"
+        "\"pending\":%zu,\"memory-bytes\":%zu,\"batch-interval-ms\":%u},"
+        "\"channel\":{\"rekeys\":%" G_GUINT64_FORMAT
+        ",\"datagrams\":%" G_GUINT64_FORMAT ",\"bytes\":%" G_GUINT64_FORMAT
+        ",\"send-errors\":%" G_GUINT64_FORMAT ",\"repairs\":%" G_GUINT64_FORMAT
+        ",\"resyncs\":%" G_GUINT64_FORMAT ",\"polls\":%" G_GUINT64_FORMAT
+        ",\"last-rekey-bytes\":%zu,\"last-rekey-datagrams\":%u,"
+        "\"last-rekey-wrapped-keys\":%zu,\"next-seq\":%" G_GUINT64_FORMAT "}",
+        g->tree_degree, mcsec_lkh_depth (g->tree), mcsec_lkh_members (g->tree),
+        mcsec_lkh_pending (g->tree), mcsec_lkh_memory (g->tree), g->batch_ms,
+        g->channel_rekeys, g->channel_datagrams, g->channel_bytes,
+        g->channel_errors, g->repairs_served, g->resyncs_served,
+        g->repair_polls, g->last_rekey_bytes, g->last_rekey_datagrams,
+        g->last_rekey_entries, mcsec_rekey_tx_next_seq (g->tx));
+  }
   if (with_members) {
     g_string_append (s, ",\"members\":[");
     for (GList *l = g->members; l; l = l->next) {
@@ -1315,6 +1931,17 @@ json_group (GString *s, Group *g, gboolean with_members)
     }
     g_string_append (s, "]");
   }
+  g_string_append (s, "}");
+}
+
+/* Key tree groups: the SEQ of the last rekey on the channel; closes the
+ * object. */
+static void
+json_rekey_seq (GString *s, Group *g)
+{
+  if (g->tree)
+    g_string_append_printf (s, ",\"rekey-seq\":%" G_GUINT64_FORMAT,
+                            mcsec_rekey_tx_next_seq (g->tx) - 1);
   g_string_append (s, "}");
 }
 
@@ -1387,8 +2014,9 @@ admin_request (const char *line)
       g_string_append_printf (
           s,
           "{\"ok\":true,\"spi\":%u,\"seq\":%" G_GUINT64_FORMAT
-          ",\"members\":%u}",
+          ",\"members\":%u",
           g->sa.spi, g->seq, g_list_length (g->members));
+      json_rekey_seq (s, g);
     }
   } else if (n == 3 && strcmp (words[0], "evict") == 0) {
     Group *g = g_hash_table_lookup (ctl.groups, words[1]);
@@ -1408,6 +2036,7 @@ admin_request (const char *line)
         /* out of the group first: the new key must not reach it */
         g->members = g_list_remove (g->members, victim);
         victim->group = NULL;
+        tree_leave (g, victim);
         conn_goodbye (victim, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_EVICTED,
                       "evicted by an administrator");
       }
@@ -1415,8 +2044,9 @@ admin_request (const char *line)
         group_change (g, TRUE, "evict");
       g_string_append_printf (s,
                               "{\"ok\":true,\"was-connected\":%s,\"spi\":%u,"
-                              "\"seq\":%" G_GUINT64_FORMAT "}",
+                              "\"seq\":%" G_GUINT64_FORMAT,
                               victim ? "true" : "false", g->sa.spi, g->seq);
+      json_rekey_seq (s, g);
     }
   } else {
     g_string_append (s, "{\"ok\":false,\"error\":\"unknown request (list, "
@@ -1665,7 +2295,8 @@ main (int argc, char **argv)
     printf ("%s: OK (%u groups)\n", config, g_hash_table_size (ctl.groups));
     return 0;
   }
-  if (!open_state (&error) || !setup_listen (&error) || !setup_admin (&error)) {
+  if (!open_state (&error) || !setup_channels (&error) ||
+      !setup_listen (&error) || !setup_admin (&error)) {
     fprintf (stderr, "mcsec-controller: %s\n", error->message);
     return 1;
   }

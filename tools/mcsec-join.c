@@ -28,6 +28,22 @@ on_signal (int sig)
   stop = 1;
 }
 
+static mcsec_client_t *client;
+
+/* The SPI most recently added to the member's MSA (events come from the
+ * client's thread, outside its lock). */
+static unsigned
+newest_spi (void)
+{
+  mcsec_msa_t *msa = NULL;
+  unsigned spi = 0;
+  if (client && mcsec_client_msa (client, &msa) == MCSEC_OK && msa &&
+      msa->n_sas)
+    spi = msa->sas[msa->n_sas - 1].spi;
+  mcsec_msa_free (msa);
+  return spi;
+}
+
 static void
 on_event (const mcsec_member_event_t *ev, void *data)
 {
@@ -42,8 +58,9 @@ on_event (const mcsec_member_event_t *ev, void *data)
   case MCSEC_MEMBER_EV_JOINED:
   case MCSEC_MEMBER_EV_UPDATED:
   case MCSEC_MEMBER_EV_REJECTED:
-    printf ("%s seq=%llu%s%s\n", mcsec_member_event_name (ev->type),
-            (unsigned long long)ev->seq, ev->text[0] ? " text=" : "", ev->text);
+    printf ("%s seq=%llu newest-spi=0x%08x%s%s\n",
+            mcsec_member_event_name (ev->type), (unsigned long long)ev->seq,
+            newest_spi (), ev->text[0] ? " text=" : "", ev->text);
     if (ev->type == MCSEC_MEMBER_EV_JOINED)
       outcome = 1;
     break;
@@ -62,12 +79,15 @@ usage (FILE *f)
       "Usage: mcsec-join --controller HOST:PORT --group NAME\n"
       "                  --certificate FILE --private-key FILE --ca FILE\n"
       "                  [--role receiver|sender|both] [--signing-key FILE]\n"
-      "                  [--controller-name NAME] [--once] [--timeout S]\n"
+      "                  [--controller-name NAME] [--rekey-interface IFACE]\n"
+      "                  [--once] [--timeout S]\n"
       "\n"
       "Join an mcsec group and print the membership's events (never a "
       "key).\n"
       "--once exits after the join (0), a refusal (3) or a timeout (4);\n"
-      "otherwise it runs until SIGINT/SIGTERM or an eviction (5).\n");
+      "otherwise it runs until SIGINT/SIGTERM or an eviction (5).\n"
+      "Each update line names the SPI the member sends with (never a key);\n"
+      "at the end, the rekey channel's counters (key tree groups).\n");
 }
 
 int
@@ -100,6 +120,8 @@ main (int argc, char **argv)
       cfg.controller = v;
     else if (strcmp (a, "--controller-name") == 0)
       cfg.controller_name = v;
+    else if (strcmp (a, "--rekey-interface") == 0)
+      cfg.rekey_interface = v;
     else if (strcmp (a, "--group") == 0)
       cfg.member.group = v;
     else if (strcmp (a, "--certificate") == 0)
@@ -150,6 +172,7 @@ main (int argc, char **argv)
     return 2;
   }
   EVP_PKEY_free (key);
+  client = c;
   signal (SIGINT, on_signal);
   signal (SIGTERM, on_signal);
   if (mcsec_client_start (c) != MCSEC_OK) {
@@ -175,6 +198,20 @@ main (int argc, char **argv)
       mcsec_msa_free (msa);
     }
   }
+  mcsec_client_stop (c);
+  {
+    mcsec_member_channel_stats_t cs;
+    mcsec_client_channel_stats (c, &cs);
+    if (cs.datagrams + cs.heartbeats + cs.repairs + cs.rekeys)
+      printf (
+          "channel rekeys=%llu datagrams=%llu heartbeats=%llu "
+          "repairs=%llu resyncs=%llu dropped=%llu\n",
+          (unsigned long long)cs.rekeys, (unsigned long long)cs.datagrams,
+          (unsigned long long)cs.heartbeats, (unsigned long long)cs.repairs,
+          (unsigned long long)cs.resyncs,
+          (unsigned long long)(cs.bad_signature + cs.malformed + cs.too_far));
+  }
+  client = NULL;
   mcsec_client_free (c);
   rc = outcome == 1 ? 0 : outcome == 0 ? (once ? 4 : 0) : outcome;
   return rc;

@@ -120,9 +120,32 @@ print_group (JsonObject *g)
           num (g, "port"), str (g, "cipher"), str (g, "sam"), num (g, "spi"),
           num (g, "key-age-s"), num (g, "seq"), num (g, "rekeys"),
           *str (g, "last-rekey-reason") ? str (g, "last-rekey-reason") : "-");
-  printf ("  %" G_GINT64_FORMAT " members, %" G_GINT64_FORMAT
-          " on the current update\n",
-          num (g, "members-count"), num (g, "members-current"));
+  if (json_object_has_member (g, "tree")) {
+    JsonObject *t = json_object_get_object_member (g, "tree");
+    JsonObject *c = json_object_get_object_member (g, "channel");
+    printf ("  %" G_GINT64_FORMAT " members; key tree: degree %" G_GINT64_FORMAT
+            ", depth %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+            " changes pending (batch %" G_GINT64_FORMAT " ms), %.1f KB\n",
+            num (g, "members-count"), num (t, "degree"), num (t, "depth"),
+            num (t, "pending"), num (t, "batch-interval-ms"),
+            num (t, "memory-bytes") / 1024.0);
+    printf ("  rekey channel %s: %" G_GINT64_FORMAT " rekeys, %" G_GINT64_FORMAT
+            " datagrams, %" G_GINT64_FORMAT " bytes, %" G_GINT64_FORMAT
+            " send errors; last rekey %" G_GINT64_FORMAT
+            " bytes in %" G_GINT64_FORMAT " datagram(s), %" G_GINT64_FORMAT
+            " wrapped keys\n",
+            str (g, "rekey-channel"), num (c, "rekeys"), num (c, "datagrams"),
+            num (c, "bytes"), num (c, "send-errors"),
+            num (c, "last-rekey-bytes"), num (c, "last-rekey-datagrams"),
+            num (c, "last-rekey-wrapped-keys"));
+    printf ("  repairs %" G_GINT64_FORMAT ", resyncs %" G_GINT64_FORMAT
+            ", polls of silent members %" G_GINT64_FORMAT "\n",
+            num (c, "repairs"), num (c, "resyncs"), num (c, "polls"));
+  } else {
+    printf ("  %" G_GINT64_FORMAT " members, %" G_GINT64_FORMAT
+            " on the current update\n",
+            num (g, "members-count"), num (g, "members-current"));
+  }
   if (json_object_has_member (g, "members")) {
     JsonArray *a = json_object_get_array_member (g, "members");
     guint n = json_array_get_length (a);
@@ -204,18 +227,28 @@ admin (const char *socket_path, gboolean json, int argc, char **argv)
     for (guint i = 0; i < json_array_get_length (a); i++)
       print_group (json_array_get_object_element (a, i));
   } else if (rc == 0 && strcmp (argv[0], "rekey") == 0) {
-    printf ("group %s rekeyed: spi 0x%08" G_GINT64_MODIFIER
-            "x, update #%" G_GINT64_FORMAT " sent to %" G_GINT64_FORMAT
-            " members\n",
-            argv[1], num (o, "spi"), num (o, "seq"), num (o, "members"));
+    if (json_object_has_member (o, "rekey-seq"))
+      printf ("group %s rekeyed: spi 0x%08" G_GINT64_MODIFIER
+              "x, rekey #%" G_GINT64_FORMAT
+              " on the rekey channel for %" G_GINT64_FORMAT " members\n",
+              argv[1], num (o, "spi"), num (o, "rekey-seq"),
+              num (o, "members"));
+    else
+      printf ("group %s rekeyed: spi 0x%08" G_GINT64_MODIFIER
+              "x, update #%" G_GINT64_FORMAT " sent to %" G_GINT64_FORMAT
+              " members\n",
+              argv[1], num (o, "spi"), num (o, "seq"), num (o, "members"));
   } else if (rc == 0 && strcmp (argv[0], "evict") == 0) {
     printf ("%s evicted from %s (%s); new key spi 0x%08" G_GINT64_MODIFIER
-            "x, update #%" G_GINT64_FORMAT "\n",
+            "x, %s #%" G_GINT64_FORMAT "\n",
             argv[2], argv[1],
             json_object_get_boolean_member (o, "was-connected")
                 ? "was connected"
                 : "was not connected",
-            num (o, "spi"), num (o, "seq"));
+            num (o, "spi"),
+            json_object_has_member (o, "rekey-seq") ? "rekey" : "update",
+            json_object_has_member (o, "rekey-seq") ? num (o, "rekey-seq")
+                                                    : num (o, "seq"));
   }
   g_object_unref (parser);
   g_free (answer);

@@ -287,6 +287,9 @@ typedef enum {
   MCSEC_MEMBER_EV_REJECTED,        /* an update was rejected (status) */
   MCSEC_MEMBER_EV_CONNECTED,       /* (client) the controller took us in */
   MCSEC_MEMBER_EV_CONNECTION_LOST, /* (client) text: why */
+  MCSEC_MEMBER_EV_CHANNEL,         /* (client) the rekey channel: text says
+                                      where it listens, or why it cannot
+                                      (status set); repairs stand in then */
 } mcsec_member_event_type_t;
 
 typedef struct {
@@ -337,9 +340,9 @@ MCSEC_API int mcsec_member_channel (const mcsec_member_t *m, char *address,
                                     size_t size, uint16_t *port);
 /* A datagram from the rekey channel.  Bad ones are dropped and counted
  * (the status says why); never fatal, whatever the connection's state. */
-MCSEC_API mcsec_status_t
-mcsec_member_datagram (mcsec_member_t *m, const uint8_t *data, size_t len,
-                       uint64_t now_ms) MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t mcsec_member_datagram (mcsec_member_t *m,
+                                                const uint8_t *data, size_t len,
+                                                uint64_t now_ms);
 typedef struct {
   uint64_t rekeys;  /* applied */
   uint64_t repairs; /* REPAIRs sent: gaps, and silences of the channel */
@@ -402,6 +405,9 @@ typedef struct {
   const char *private_key;     /* PEM file: its key */
   const char *ca;              /* PEM file: the CA for the controller */
   mcsec_member_config_t member;
+  const char *rekey_interface;    /* key tree groups: the network interface
+                                    to receive the rekey channel on (a
+                                    name); NULL: the kernel's choice */
   mcsec_client_event_fn on_event; /* called from the client's thread */
   void *data;
 } mcsec_client_config_t;
@@ -416,6 +422,8 @@ MCSEC_API mcsec_status_t mcsec_client_start (mcsec_client_t *c)
 MCSEC_API void mcsec_client_stop (mcsec_client_t *c);
 MCSEC_API void mcsec_client_free (mcsec_client_t *c);
 MCSEC_API mcsec_member_state_t mcsec_client_state (mcsec_client_t *c);
+MCSEC_API void mcsec_client_channel_stats (mcsec_client_t *c,
+                                           mcsec_member_channel_stats_t *out);
 MCSEC_API mcsec_status_t mcsec_client_msa (mcsec_client_t *c,
                                            mcsec_msa_t **out) MCSEC_WARN_UNUSED;
 

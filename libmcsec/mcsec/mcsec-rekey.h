@@ -71,6 +71,8 @@ MCSEC_API size_t mcsec_rekey_tx_datagram (const mcsec_rekey_tx_t *tx,
                                           const uint8_t **data);
 MCSEC_API unsigned mcsec_rekey_tx_parts (const mcsec_rekey_tx_t *tx,
                                          uint64_t seq);
+/* The SEQ the next rekey will get. */
+MCSEC_API uint64_t mcsec_rekey_tx_next_seq (const mcsec_rekey_tx_t *tx);
 /* The oldest and newest SEQ kept (0, 0 before the first). */
 MCSEC_API void mcsec_rekey_tx_range (const mcsec_rekey_tx_t *tx,
                                      uint64_t *oldest, uint64_t *newest);

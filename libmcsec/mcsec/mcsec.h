@@ -83,6 +83,7 @@ typedef enum {
   MCSEC_ERR_STALE_UPDATE,    /* an update not newer than the last applied */
   MCSEC_ERR_TLS,             /* the TLS connection failed */
   MCSEC_ERR_BAD_CREDENTIALS, /* certificate, key or CA file unusable */
+  MCSEC_ERR_OUT_OF_SYNC,     /* a rekey this member's path keys cannot open */
   MCSEC_STATUS_COUNT_
 } mcsec_status_t;
 
