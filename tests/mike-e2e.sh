@@ -9,12 +9,12 @@
 # Every process runs under `timeout`; everything started is killed at exit.
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
-#   cases: config access traffic newcomer lifetime restart (default: all)
+#   cases: config access traffic newcomer lifetime restart tree (default: all)
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-config access traffic newcomer lifetime restart}
+cases=${*:-config access traffic newcomer lifetime restart tree}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -62,6 +62,7 @@ cd "$tmp"
 "$tools/mcsecctl" pki other intruder >/dev/null          # another CA
 "$tools/mcsecctl" pki pki --expired oldrx >/dev/null     # same CA, expired
 ctl_port=$(free_port SOCK_STREAM)
+chan_port=$(free_port SOCK_DGRAM)
 { controller_section "$ctl_port"; cat <<EOF
 rejoin-window = 4000
 
@@ -77,6 +78,14 @@ deactivation-delay = 1500
 receivers = rx1
 key-lifetime = 2
 activation-delay = 100
+
+[group tv]
+senders = cam1
+receivers = rx1;rx2;rx3
+rekey-channel = 239.255.77.1:$chan_port
+batch-interval = 100
+activation-delay = 300
+deactivation-delay = 1500
 EOF
 } > ctl.conf
 admin="$tools/mcsecctl --socket $tmp/state/admin.sock"
@@ -87,8 +96,8 @@ run_controller() {
   ctl_pid=$controller_pid
   pids+=("$ctl_pid")
 }
-member() { # member NAME: the credentials of NAME
-  echo --controller "127.0.0.1:$ctl_port" --group video --ca pki/ca.crt \
+member() { # member NAME: the credentials of NAME (group $grp, or video)
+  echo --controller "127.0.0.1:$ctl_port" --group "${grp:-video}" --ca pki/ca.crt \
     --certificate "pki/$1.crt" --private-key "pki/$1.key"
 }
 receiver() { # receiver NAME PORT DURATION
@@ -318,6 +327,53 @@ case_restart() {
     [ "$(val rx1.out received)" -ge $((sent - 32)) ]
   check "restart: keys changed after the restart (>= 2 SPIs used)" \
     [ "$(spis_used rx1.out)" -ge 2 ]
+}
+
+# ---- a key tree group: rekeys reach members once, on the rekey channel -----
+case_tree() {
+  local p1 p2 p3 evict_spi json
+  local grp=tv
+  p1=$(free_port SOCK_DGRAM)
+  p2=$(free_port SOCK_DGRAM)
+  p3=$(free_port SOCK_DGRAM)
+  receiver rx1 "$p1" 9
+  receiver rx2 "$p2" 9
+  receiver rx3 "$p3" 4.5 # leaves half way: a leave rekey
+  sleep 0.7
+  sender 7.5 400 "127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3"
+  sleep 2
+  $admin rekey tv >/dev/null
+  sleep 2.5
+  evict_spi=$($admin --json evict tv rx2 | python3 -c 'import json,sys; print("%08x" % json.load(sys.stdin)["spi"])')
+  wait_all
+  json=$($admin --json list)
+  tv() { python3 -c 'import json,sys; g=[g for g in json.load(sys.stdin)["groups"] if g["name"]=="tv"][0]; print(eval(sys.argv[1]))' "$1" <<<"$json"; }
+  local sent
+  sent=$(val cam1.out sent)
+  echo "  sent $sent; rx1: $(val rx1.out received) received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs; rx2: $(spis_used rx2.out) SPIs, $(val rx2.out dropped-unknown-spi) unknown-spi; controller: $(tv 'g["channel"]') tree $(tv 'g["tree"]') updates-sent $(tv 'g["updates-sent"]')"
+  check "tree: rx1 decrypted every datagram between its first and last" \
+    [ "$(val rx1.out missing)" -eq 0 ]
+  check "tree: rx1 got all but the last unsigned block ($(val rx1.out received)/$sent)" \
+    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
+  check "tree: rx1 decrypted under 4 SPIs (sender's join, admin, rx3's leave, eviction)" \
+    [ "$(spis_used rx1.out)" -ge 4 ]
+  check "tree: rx1 decrypted under the SPI made by the eviction" \
+    [ "$(val rx1.out "spi-$evict_spi")" -gt 0 ]
+  check "tree: rx2 decrypted nothing under the SPI made by the eviction" \
+    [ "$(val rx2.out "spi-$evict_spi")" -eq 0 ]
+  check "tree: rx2 dropped what came after the switch (unknown SPI)" \
+    [ "$(val rx2.out dropped-unknown-spi)" -gt 100 ]
+  check "tree: rx3 lost nothing until it left" [ "$(val rx3.out missing)" -eq 0 ]
+  check "tree: rx3 followed a rekey on the channel (2 SPIs)" \
+    [ "$(spis_used rx3.out)" -ge 2 ]
+  check "tree: the rekeys went out on the channel (>= 4)" \
+    [ "$(tv 'g["channel"]["rekeys"]')" -ge 4 ]
+  check "tree: one update per join over the connections, none per rekey" \
+    [ "$(tv 'g["updates-sent"]')" -eq 4 ]
+  check "tree: no member needed a repair or a new path" \
+    [ "$(tv 'g["channel"]["repairs"] + g["channel"]["resyncs"]')" -eq 0 ]
+  check "tree: mcsecctl shows the tree" \
+    bash -c "$admin list | grep -q 'key tree: degree 4'"
 }
 
 wait_all() { # every member of the case

@@ -5,8 +5,10 @@
  * test-rekey: the rekey channel (mcsec-rekey.h) with a key tree and 200
  * simulated members on a simulated clock.  Every 500 ms a batch of joins
  * and leaves is committed and its datagrams multicast; heartbeats every
- * 250 ms; the channel loses datagrams at the member (socket layer: 30%
- * at random, then bursts with about 29% loss); repairs go over a lossless
+ * 250 ms and 50 and 150 ms after each rekey; the channel loses datagrams
+ * at the member (socket layer: 30% at random, then bursts with about 29%
+ * loss, then 30% at random with every datagram sent twice 20 ms apart,
+ * rekey-redundancy = 1); repairs go over a lossless
  * unicast path with 10 ms each way.  Asserted: every member present at a
  * rekey applies it within 2 s, keys agree with the controller, and members
  * too far behind resynchronise.  Also: forged, foreign and damaged
@@ -413,8 +415,7 @@ main (void)
   test_rejects ();
   run (0, 0);
   run (1, 0);
-  run (0, 1);
-  run (1, 1);
+  run (0, 1); /* proactive copies: fewer repairs */
   free (q);
   return test_done ("test-rekey");
 }
