@@ -9,12 +9,13 @@
 # Every process runs under `timeout`; everything started is killed at exit.
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
-#   cases: config access traffic newcomer lifetime restart tree (default: all)
+#   cases: config access traffic newcomer lifetime restart tree tree_unreachable
+#   (default: all)
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-config access traffic newcomer lifetime restart tree}
+cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -58,7 +59,7 @@ val() { # val FILE KEY: the value of KEY= in FILE, or 0
 . "$src_dir/examples/controller-lib.sh"
 
 cd "$tmp"
-"$tools/mcsecctl" pki pki cam1 rx1 rx2 rx3 stranger >/dev/null
+"$tools/mcsecctl" pki pki cam1 rx1 rx2 rx3 rx4 stranger >/dev/null
 "$tools/mcsecctl" pki other intruder >/dev/null          # another CA
 "$tools/mcsecctl" pki pki --expired oldrx >/dev/null     # same CA, expired
 ctl_port=$(free_port SOCK_STREAM)
@@ -81,8 +82,9 @@ activation-delay = 100
 
 [group tv]
 senders = cam1
-receivers = rx1;rx2;rx3
+receivers = rx1;rx2;rx3;rx4
 rekey-channel = 239.255.77.1:$chan_port
+rekey-interface = lo
 batch-interval = 100
 activation-delay = 300
 deactivation-delay = 1500
@@ -97,6 +99,7 @@ run_controller() {
   pids+=("$ctl_pid")
 }
 member() { # member NAME: the credentials of NAME (group $grp, or video)
+  [ -n "${grp:-}" ] && echo --rekey-interface "${rekey_if:-lo}"
   echo --controller "127.0.0.1:$ctl_port" --group "${grp:-video}" --ca pki/ca.crt \
     --certificate "pki/$1.crt" --private-key "pki/$1.key"
 }
@@ -336,14 +339,15 @@ case_tree() {
   p1=$(free_port SOCK_DGRAM)
   p2=$(free_port SOCK_DGRAM)
   p3=$(free_port SOCK_DGRAM)
-  receiver rx1 "$p1" 9
-  receiver rx2 "$p2" 9
-  receiver rx3 "$p3" 4.5 # leaves half way: a leave rekey
+  # about 1.5 s between the rekeys: each SA carries traffic
+  receiver rx1 "$p1" 9.5
+  receiver rx2 "$p2" 9.5
+  receiver rx3 "$p3" 4 # leaves half way: a leave rekey
   sleep 0.7
-  sender 7.5 400 "127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3"
-  sleep 2
+  sender 8 400 "127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3"
+  sleep 1.5
   $admin rekey tv >/dev/null
-  sleep 2.5
+  sleep 3.3
   evict_spi=$($admin --json evict tv rx2 | python3 -c 'import json,sys; print("%08x" % json.load(sys.stdin)["spi"])')
   wait_all
   json=$($admin --json list)
@@ -374,6 +378,40 @@ case_tree() {
     [ "$(tv 'g["channel"]["repairs"] + g["channel"]["resyncs"]')" -eq 0 ]
   check "tree: mcsecctl shows the tree" \
     bash -c "$admin list | grep -q 'key tree: degree 4'"
+}
+
+# ---- a member the channel does not reach follows over its connection -------
+case_tree_unreachable() {
+  local p4 before after direct spi
+  local grp=tv rekey_if
+  # the channel is sent on lo; joined on another interface, it never arrives
+  rekey_if=$(ls /sys/class/net | grep -vx lo | head -1 || true)
+  if [ -z "$rekey_if" ]; then
+    echo "  SKIP: no network interface besides lo to miss the channel on"
+    return
+  fi
+  chan() { $admin --json list | python3 -c 'import json,sys; g=[g for g in json.load(sys.stdin)["groups"] if g["name"]=="tv"][0]["channel"]; print(eval(sys.argv[1]))' "$1"; }
+  polls() { chan 'g["polls"] + g["repairs"]'; }
+  before=$(polls)
+  direct=$(chan 'g["direct"]')
+  p4=$(free_port SOCK_DGRAM)
+  receiver rx4 "$p4" 7.5
+  sleep 0.7
+  sender 6 300 "127.0.0.1:$p4"
+  sleep 2
+  $admin rekey tv >/dev/null
+  sleep 2
+  spi=$($admin --json rekey tv | python3 -c 'import json,sys; print("%08x" % json.load(sys.stdin)["spi"])')
+  wait_all
+  after=$(polls)
+  direct=$(($(chan 'g["direct"]') - direct))
+  echo "  rx4 (channel joined on $rekey_if): $(val rx4.out received) received, $(val rx4.out missing) missing, $(spis_used rx4.out) SPIs; polls and repairs served: $((after - before)), rekeys sent to it directly: $direct"
+  check "tree_unreachable: rx4 lost nothing" [ "$(val rx4.out missing)" -eq 0 ]
+  check "tree_unreachable: rx4 followed both rekeys over its connection" \
+    [ "$(val rx4.out "spi-$spi")" -gt 0 ]
+  check "tree_unreachable: the controller answered its polls" \
+    [ "$((after - before))" -gt 2 ]
+  check "tree_unreachable: then sent it the rekeys directly" [ "$direct" -ge 2 ]
 }
 
 wait_all() { # every member of the case

@@ -29,7 +29,8 @@
 
 static struct {
   gboolean send;
-  const gchar *controller, *group, *cert, *key, *ca, *signing, *to, *sfile;
+  const gchar *controller, *group, *cert, *key, *ca, *signing, *to, *sfile,
+      *rekey_if;
   gint port;
   gdouble rate, duration;
   guint size, block;
@@ -283,6 +284,8 @@ main (int argc, char **argv)
       opt.ca = v;
     else if (!strcmp (k, "--signing-key"))
       opt.signing = v;
+    else if (!strcmp (k, "--rekey-interface"))
+      opt.rekey_if = v;
     else if (!strcmp (k, "--to"))
       opt.to = v;
     else if (!strcmp (k, "--port"))
@@ -311,6 +314,8 @@ main (int argc, char **argv)
       "mcseckeysrc name=k controller=%s group=%s certificate=%s "
       "private-key=%s ca=%s ",
       opt.controller, opt.group, opt.cert, opt.key, opt.ca);
+  if (opt.rekey_if)
+    g_string_append_printf (desc, "rekey-interface=%s ", opt.rekey_if);
   if (opt.send)
     g_string_append_printf (
         desc,

@@ -91,7 +91,7 @@ typedef struct {
   guint batch_timer, heartbeat_timer;
   gchar *batch_reason;
   guint64 channel_rekeys, channel_datagrams, channel_bytes, channel_errors,
-      repairs_served, resyncs_served, repair_polls;
+      repairs_served, resyncs_served, repair_polls, direct_rekeys;
   gsize last_rekey_bytes, last_rekey_entries;
   guint last_rekey_datagrams;
 } Group;
@@ -172,6 +172,8 @@ struct _Conn {
   guint32 leaf;
   gboolean in_tree, awaiting_path;
   gint64 last_resync_ms;
+  gint64 unreached_until_ms; /* the channel does not reach it: rekeys go
+                                over its connection too, until then */
 };
 
 typedef struct {
@@ -1162,6 +1164,8 @@ on_resend (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void queue_rekey (Conn *c, Group *g, guint64 first, guint64 last);
+
 /* Commit the tree's queued changes as one rekey: a new group key, the SA
  * derived from it, one signed message on the channel for every member
  * present before; newcomers get their path over their connections. */
@@ -1224,6 +1228,13 @@ group_commit (Group *g, const char *reason)
     return;
   }
   channel_send_rekey (g, seq);
+  for (GList *l = g->members; l; l = l->next) {
+    Conn *m = l->data;
+    if (!m->awaiting_path && m->unreached_until_ms > now) {
+      queue_rekey (m, g, seq, seq);
+      g->direct_rekeys++;
+    }
+  }
   for (guint k = 1; k <= g->redundancy; k++) {
     Resend *rs = g_new (Resend, 1);
     rs->g = g;
@@ -1294,6 +1305,21 @@ tree_leave (Group *g, Conn *c)
   }
 }
 
+/* The channel's datagrams of rekeys first..last, over a connection. */
+static void
+queue_rekey (Conn *c, Group *g, guint64 first, guint64 last)
+{
+  for (guint64 seq = first; seq <= last; seq++) {
+    unsigned parts = mcsec_rekey_tx_parts (g->tx, seq);
+    for (unsigned p = 0; p < parts; p++) {
+      const guint8 *d;
+      gsize len = mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+      conn_queue (c, d, len);
+    }
+  }
+  conn_update_watch (c);
+}
+
 /* A member asks for the channel's rekeys from SEQ on (it lacks them, or
  * the channel is silent for it), or for its path (SEQ 0, or older than
  * the controller keeps). */
@@ -1317,19 +1343,15 @@ group_repair (Group *g, Conn *c, guint64 from)
     return;
   }
   if (from > newest) {
-    g->repair_polls++; /* nothing newer: it was a silent channel's poll */
+    /* nothing newer: a poll of a member that hears no heartbeat; the
+     * channel does not reach it, so rekeys go to it directly for a while
+     * (it polls again every MCSEC_MIKE_CHANNEL_SILENT_MS while deaf) */
+    g->repair_polls++;
+    c->unreached_until_ms = now + 3 * MCSEC_MIKE_CHANNEL_SILENT_MS;
     return;
   }
   g->repairs_served++;
-  for (guint64 seq = from; seq <= newest; seq++) {
-    unsigned parts = mcsec_rekey_tx_parts (g->tx, seq);
-    for (unsigned p = 0; p < parts; p++) {
-      const guint8 *d;
-      gsize len = mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
-      conn_queue (c, d, len);
-    }
-  }
-  conn_update_watch (c);
+  queue_rekey (c, g, from, newest);
 }
 
 /* Rekey (or only redistribute, when new_key is FALSE) to every member. */
@@ -1892,6 +1914,9 @@ json_group (GString *s, Group *g, gboolean with_members)
   g_string_append_printf (s, ",\"members-count\":%u,\"members-current\":%u",
                           g_list_length (g->members), n);
   if (g->tree) {
+    guint unreached = 0;
+    for (GList *l = g->members; l; l = l->next)
+      unreached += ((Conn *)l->data)->unreached_until_ms > now;
     g_string_append (s, ",\"rekey-channel\":");
     json_string (s, g->channel);
     g_string_append_printf (
@@ -1902,14 +1927,16 @@ json_group (GString *s, Group *g, gboolean with_members)
         ",\"datagrams\":%" G_GUINT64_FORMAT ",\"bytes\":%" G_GUINT64_FORMAT
         ",\"send-errors\":%" G_GUINT64_FORMAT ",\"repairs\":%" G_GUINT64_FORMAT
         ",\"resyncs\":%" G_GUINT64_FORMAT ",\"polls\":%" G_GUINT64_FORMAT
+        ",\"direct\":%" G_GUINT64_FORMAT ",\"unreached-members\":%u"
         ",\"last-rekey-bytes\":%zu,\"last-rekey-datagrams\":%u,"
         "\"last-rekey-wrapped-keys\":%zu,\"next-seq\":%" G_GUINT64_FORMAT "}",
         g->tree_degree, mcsec_lkh_depth (g->tree), mcsec_lkh_members (g->tree),
         mcsec_lkh_pending (g->tree), mcsec_lkh_memory (g->tree), g->batch_ms,
         g->channel_rekeys, g->channel_datagrams, g->channel_bytes,
         g->channel_errors, g->repairs_served, g->resyncs_served,
-        g->repair_polls, g->last_rekey_bytes, g->last_rekey_datagrams,
-        g->last_rekey_entries, mcsec_rekey_tx_next_seq (g->tx));
+        g->repair_polls, g->direct_rekeys, unreached, g->last_rekey_bytes,
+        g->last_rekey_datagrams, g->last_rekey_entries,
+        mcsec_rekey_tx_next_seq (g->tx));
   }
   if (with_members) {
     g_string_append (s, ",\"members\":[");

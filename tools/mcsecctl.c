@@ -139,8 +139,11 @@ print_group (JsonObject *g)
             num (c, "last-rekey-bytes"), num (c, "last-rekey-datagrams"),
             num (c, "last-rekey-wrapped-keys"));
     printf ("  repairs %" G_GINT64_FORMAT ", resyncs %" G_GINT64_FORMAT
-            ", polls of silent members %" G_GINT64_FORMAT "\n",
-            num (c, "repairs"), num (c, "resyncs"), num (c, "polls"));
+            ", polls of silent members %" G_GINT64_FORMAT "; %" G_GINT64_FORMAT
+            " members the channel does not reach (%" G_GINT64_FORMAT
+            " rekeys sent to them directly)\n",
+            num (c, "repairs"), num (c, "resyncs"), num (c, "polls"),
+            num (c, "unreached-members"), num (c, "direct"));
   } else {
     printf ("  %" G_GINT64_FORMAT " members, %" G_GINT64_FORMAT
             " on the current update\n",
