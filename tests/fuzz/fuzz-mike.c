@@ -4,10 +4,11 @@
  *
  * libFuzzer target: MIKE bytes from a controller.  The input is parsed as
  * one frame (parser and signature check), then fed as a TLS byte stream to
- * a member that has just sent JOIN, and to a member that already holds a
+ * a member that has just sent JOIN, to a member that already holds a
  * WELCOME from the fixed controller key below (so that signed updates in
- * the seeds reach the update logic).  Nothing may crash or leak; every
- * outcome is an error code or an event.
+ * the seeds reach the update logic), and to one welcomed into a key tree
+ * group (path keys, rekeys repaired over the connection).  Nothing may crash or
+ * leak; every outcome is an error code or an event.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         abort ();
     }
   }
+  if (mcsec_mike_parse (data, size, &msg) == MCSEC_OK) {
+    /* so does every PATH_KEY */
+    for (size_t i = 0; i < msg.n_path; i++) {
+      uint32_t node;
+      const uint8_t *k;
+      mcsec_mike_path_key (&msg, i, &node, &k);
+      if (k < data || k + 16 > data + size)
+        abort ();
+    }
+  }
   if (mcsec_mike_parse (data, size, &msg) == MCSEC_OK &&
       msg.type == MCSEC_MIKE_UPDATE &&
       mcsec_mike_verify (&msg, ctl) == MCSEC_OK && msg.n_sas == 0 &&
@@ -75,12 +86,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     abort ();
 
   cfg.sam_key = sam;
-  for (int welcomed = 0; welcomed < 2; welcomed++) {
+  for (int welcomed = 0; welcomed < 3; welcomed++) {
     if (mcsec_member_new (&cfg, &m) != MCSEC_OK)
       return 0;
     mcsec_member_connected (m, 1000);
     if (welcomed) {
-      welcome_len = fuzz_mike_welcome (ctl, welcome, sizeof welcome);
+      welcome_len =
+          fuzz_mike_welcome (ctl, welcomed == 2, welcome, sizeof welcome);
       if (welcome_len == 0 ||
           mcsec_member_receive (m, welcome, welcome_len, 1000) != MCSEC_OK)
         abort ();

@@ -4,7 +4,7 @@
  *
  * The fixed controller of the MIKE fuzz target and its seed corpus: an
  * Ed25519 key from a fixed seed (test data, not a secret) and the WELCOME
- * it gives.
+ * it gives (for a key tree group: with a rekey channel).
  */
 #ifndef FUZZ_MIKE_H
 #define FUZZ_MIKE_H
@@ -23,7 +23,7 @@ fuzz_mike_controller_key (void)
 }
 
 static inline size_t
-fuzz_mike_welcome (EVP_PKEY *ctl, uint8_t *buf, size_t cap)
+fuzz_mike_welcome (EVP_PKEY *ctl, int tree, uint8_t *buf, size_t cap)
 {
   uint8_t spki[MCSEC_MIKE_MAX_SPKI];
   size_t spki_len, len;
@@ -39,6 +39,10 @@ fuzz_mike_welcome (EVP_PKEY *ctl, uint8_t *buf, size_t cap)
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_ID_BITS, 16);
   mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_SENDER_ID, 5);
   mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_SENDER_ID, 6);
+  if (tree) {
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_CHANNEL_ADDRESS, "239.255.0.9");
+    mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_CHANNEL_PORT, 5100);
+  }
   return mcsec_mike_finish (&b, &len) == MCSEC_OK ? len : 0;
 }
 

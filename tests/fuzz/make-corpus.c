@@ -34,6 +34,8 @@ write_file (const char *dir, const char *name, const uint8_t *data, size_t len)
   return fclose (f) != 0;
 }
 
+static int tree_corpus (const char *dir, EVP_PKEY *ctl);
+
 /* Updates, a ping, an eviction and a refusal signed by / from the fuzz
  * target's controller. */
 static int
@@ -92,7 +94,7 @@ mike_corpus (const char *dir)
   mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, MCSEC_MIKE_REASON_DUPLICATE);
   rc |=
       mcsec_mike_finish (&b, &len) || write_file (dir, "refuse.bin", buf, len);
-  len = fuzz_mike_welcome (ctl, buf, sizeof buf);
+  len = fuzz_mike_welcome (ctl, 0, buf, sizeof buf);
   rc |= len == 0 || write_file (dir, "welcome.bin", buf, len);
   mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
@@ -105,7 +107,73 @@ mike_corpus (const char *dir)
   }
   mcsec_mike_sign (&b, ctl);
   rc |= mcsec_mike_finish (&b, &len) || write_file (dir, "rekey.bin", buf, len);
+  rc |= tree_corpus (dir, ctl);
   EVP_PKEY_free (ctl);
+  return rc;
+}
+
+/* A key tree group's member: its path (a real tree, so the rekey that
+ * follows opens), then a rekey of that tree repaired over the connection. */
+static int
+tree_corpus (const char *dir, EVP_PKEY *ctl)
+{
+  mcsec_lkh_t *t;
+  mcsec_rekey_tx_t *tx;
+  mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
+  const mcsec_lkh_entry_t *e;
+  uint8_t buf[8192], key[20];
+  uint32_t me, other;
+  size_t n, len, np;
+  uint64_t seq;
+  unsigned parts;
+  mcsec_mike_builder_t b;
+  mcsec_mike_sa_t sa = {0x2000, MCSEC_SUITE_AES_128_GCM, 0, 60, key, 20};
+  mcsec_rekey_t r = {0};
+  int rc = 0;
+
+  memset (key, 0x24, sizeof key);
+  if (mcsec_lkh_new (2, &t) || mcsec_lkh_join (t, &me) ||
+      mcsec_lkh_join (t, &other) || mcsec_lkh_commit (t, &e, &n) ||
+      mcsec_rekey_tx_new (FUZZ_MIKE_GROUP, ctl, 7, &tx))
+    return 1;
+  np = mcsec_lkh_path (t, me, path, MCSEC_MIKE_MAX_PATH);
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_UPDATE);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 30);
+  mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, 1000);
+  mcsec_mike_put_sa (&b, &sa);
+  for (size_t i = 0; i < np; i++) {
+    uint8_t v[MCSEC_MIKE_PATH_KEY_LEN];
+    v[0] = (uint8_t)(path[i].node >> 24);
+    v[1] = (uint8_t)(path[i].node >> 16);
+    v[2] = (uint8_t)(path[i].node >> 8);
+    v[3] = (uint8_t)path[i].node;
+    memcpy (v + 4, path[i].key, 16);
+    mcsec_mike_put (&b, MCSEC_MIKE_A_PATH_KEY, v, sizeof v);
+  }
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY, 7);
+  mcsec_mike_sign (&b, ctl);
+  if (mcsec_mike_finish (&b, &len) || mcsec_lkh_leave (t, other) ||
+      mcsec_lkh_commit (t, &e, &n))
+    return 1;
+  sa.key = NULL;
+  sa.key_len = 0;
+  sa.spi++;
+  r.entries = e;
+  r.n = n;
+  r.sa = &sa;
+  r.deactivation_ms = 1000;
+  if (mcsec_rekey_tx_publish (tx, &r, &seq, &parts) || parts != 1)
+    return 1;
+  rc |= write_file (dir, "tree-path.bin", buf, len);
+  {
+    const uint8_t *d;
+    size_t dl = mcsec_rekey_tx_datagram (tx, seq, 0, &d);
+    memcpy (buf + len, d, dl);
+    rc |= write_file (dir, "tree-path-rekey.bin", buf, len + dl);
+  }
+  mcsec_rekey_tx_free (tx);
+  mcsec_lkh_free (t);
   return rc;
 }
 
