@@ -13,6 +13,7 @@
  * shallowest candidates are found through one list per depth, cleaned as
  * they are read.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,6 +57,7 @@ struct mcsec_lkh {
   mcsec_lkh_entry_t *entries;
   size_t n_entries, entries_cap;
   EVP_CIPHER_CTX *ctx;
+  EVP_CIPHER *wrap; /* fetched once: no name lookup per wrap */
 };
 
 static int
@@ -74,6 +76,23 @@ vec_push (vec_t *v, uint32_t x)
 }
 
 /* ---- SA keys of a key tree group ---- */
+
+static EVP_KDF *hkdf_kdf;
+
+static void
+hkdf_fetch (void)
+{
+  hkdf_kdf = EVP_KDF_fetch (NULL, "HKDF", NULL);
+}
+
+/* HKDF, fetched once for the process (a fetch looks the name up). */
+static EVP_KDF *
+hkdf (void)
+{
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once (&once, hkdf_fetch);
+  return hkdf_kdf;
+}
 
 mcsec_status_t
 mcsec_lkh_derive_sa_key (const uint8_t *group_key, const char *group,
@@ -99,9 +118,8 @@ mcsec_lkh_derive_sa_key (const uint8_t *group_key, const char *group,
   mcsec_store_be32 (info + ilen, spi);
   ilen += 4;
   info[ilen++] = (uint8_t)suite;
-  kdf = EVP_KDF_fetch (NULL, "HKDF", NULL);
+  kdf = hkdf ();
   kctx = kdf ? EVP_KDF_CTX_new (kdf) : NULL;
-  EVP_KDF_free (kdf);
   if (kctx == NULL)
     return MCSEC_ERR_CRYPTO;
   params[0] = OSSL_PARAM_construct_utf8_string (OSSL_KDF_PARAM_DIGEST,
@@ -119,13 +137,14 @@ mcsec_lkh_derive_sa_key (const uint8_t *group_key, const char *group,
 /* ---- key wrap (RFC 3394, AES-128) ---- */
 
 static mcsec_status_t
-wrap_with (EVP_CIPHER_CTX *ctx, int enc, const uint8_t *kek, const uint8_t *in,
-           size_t in_len, uint8_t *out, size_t want)
+wrap_with (EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher, int enc,
+           const uint8_t *kek, const uint8_t *in, size_t in_len, uint8_t *out,
+           size_t want)
 {
   int len = 0, fin = 0;
 
   EVP_CIPHER_CTX_set_flags (ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-  if (EVP_CipherInit_ex (ctx, EVP_aes_128_wrap (), NULL, kek, NULL, enc) != 1 ||
+  if (EVP_CipherInit_ex2 (ctx, cipher, kek, NULL, enc, NULL) != 1 ||
       EVP_CipherUpdate (ctx, out, &len, in, (int)in_len) != 1 ||
       EVP_CipherFinal_ex (ctx, out + len, &fin) != 1 ||
       (size_t)(len + fin) != want)
@@ -140,7 +159,7 @@ mcsec_lkh_wrap (const uint8_t *kek, const uint8_t *key, uint8_t *out)
   mcsec_status_t st;
   if (ctx == NULL)
     return MCSEC_ERR_NO_MEMORY;
-  st = wrap_with (ctx, 1, kek, key, MCSEC_LKH_KEY_LEN, out,
+  st = wrap_with (ctx, EVP_aes_128_wrap (), 1, kek, key, MCSEC_LKH_KEY_LEN, out,
                   MCSEC_LKH_WRAPPED_LEN);
   EVP_CIPHER_CTX_free (ctx);
   return st;
@@ -154,8 +173,8 @@ mcsec_lkh_unwrap (const uint8_t *kek, const uint8_t *wrapped, uint8_t *out)
   mcsec_status_t st;
   if (ctx == NULL)
     return MCSEC_ERR_NO_MEMORY;
-  st = wrap_with (ctx, 0, kek, wrapped, MCSEC_LKH_WRAPPED_LEN, tmp,
-                  MCSEC_LKH_KEY_LEN);
+  st = wrap_with (ctx, EVP_aes_128_wrap (), 0, kek, wrapped,
+                  MCSEC_LKH_WRAPPED_LEN, tmp, MCSEC_LKH_KEY_LEN);
   if (st == MCSEC_OK)
     memcpy (out, tmp, MCSEC_LKH_KEY_LEN);
   OPENSSL_cleanse (tmp, sizeof tmp);
@@ -267,7 +286,8 @@ mcsec_lkh_new (unsigned degree, mcsec_lkh_t **out)
     return MCSEC_ERR_NO_MEMORY;
   t->d = degree;
   t->ctx = EVP_CIPHER_CTX_new ();
-  if (t->ctx == NULL ||
+  t->wrap = EVP_CIPHER_fetch (NULL, "AES-128-WRAP", NULL);
+  if (t->ctx == NULL || t->wrap == NULL ||
       node_alloc (t, MCSEC_LKH_NO_NODE, 0, 0) != MCSEC_LKH_ROOT ||
       !vec_push (&t->open[0], MCSEC_LKH_ROOT)) {
     mcsec_lkh_free (t);
@@ -297,6 +317,7 @@ mcsec_lkh_free (mcsec_lkh_t *t)
     free (t->leaves[i].v);
   }
   EVP_CIPHER_CTX_free (t->ctx);
+  EVP_CIPHER_free (t->wrap);
   free (t);
 }
 
@@ -499,8 +520,8 @@ mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
       e = &t->entries[t->n_entries++];
       e->node = id;
       e->wrapper = k[c];
-      st = wrap_with (t->ctx, 1, child->key, key, sizeof key, e->wrapped,
-                      MCSEC_LKH_WRAPPED_LEN);
+      st = wrap_with (t->ctx, t->wrap, 1, child->key, key, sizeof key,
+                      e->wrapped, MCSEC_LKH_WRAPPED_LEN);
       if (st) {
         OPENSSL_cleanse (key, sizeof key);
         return st;
@@ -647,8 +668,8 @@ mcsec_lkh_keyring_apply (mcsec_lkh_keyring_t *kr,
     uint8_t key[MCSEC_LKH_KEY_LEN + 8];
     if (w < 0 || e->node == e->wrapper)
       continue;
-    if (wrap_with (ctx, 0, kr->keys[w].key, e->wrapped, MCSEC_LKH_WRAPPED_LEN,
-                   key, MCSEC_LKH_KEY_LEN) != MCSEC_OK) {
+    if (wrap_with (ctx, EVP_aes_128_wrap (), 0, kr->keys[w].key, e->wrapped,
+                   MCSEC_LKH_WRAPPED_LEN, key, MCSEC_LKH_KEY_LEN) != MCSEC_OK) {
       if (status)
         *status = MCSEC_ERR_AUTH;
       continue;

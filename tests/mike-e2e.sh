@@ -135,6 +135,18 @@ case_config() {
     '/^certificate/d'
   bad "nobody admitted" "[group short] receivers: the group admits nobody" \
     '/^receivers = rx1$/d'
+  bad "rekey channel not multicast" \
+    "[group tv] rekey-channel: '10.0.0.1:5100' is not a multicast ADDRESS:PORT" \
+    "s/^rekey-channel = .*/rekey-channel = 10.0.0.1:5100/"
+  bad "rekey channel without a port" "[group tv] rekey-channel:" \
+    "s/^rekey-channel = .*/rekey-channel = 239.255.77.1/"
+  bad "key tree without leave rekeys" \
+    "[group tv] rekey-on-leave: a key tree group (rekey-channel) rekeys on every membership change" \
+    "s/^batch-interval = 100$/batch-interval = 100\nrekey-on-leave = false/"
+  bad "no such interface" "[group tv] rekey-interface: no network interface 'nosuch0'" \
+    "s/^rekey-interface = lo$/rekey-interface = nosuch0/"
+  bad "tree degree" "[group tv] key-tree-degree: '1' is not a number from 2 to 16" \
+    "s/^batch-interval = 100$/batch-interval = 100\nkey-tree-degree = 1/"
   check "config: the test configuration itself is fine" \
     "$tools/mcsec-controller" --check ctl.conf
   # the installed sample, with this test's credentials and identities
