@@ -10,12 +10,12 @@
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
 #   cases: config access traffic newcomer lifetime restart tree tree_unreachable
-#   (default: all)
+#   sender_ids (default: all)
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable}
+cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable sender_ids}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -59,7 +59,7 @@ val() { # val FILE KEY: the value of KEY= in FILE, or 0
 . "$src_dir/examples/controller-lib.sh"
 
 cd "$tmp"
-"$tools/mcsecctl" pki pki cam1 rx1 rx2 rx3 rx4 stranger >/dev/null
+"$tools/mcsecctl" pki pki cam1 cam2 rx1 rx2 rx3 rx4 stranger >/dev/null
 "$tools/mcsecctl" pki other intruder >/dev/null          # another CA
 "$tools/mcsecctl" pki pki --expired oldrx >/dev/null     # same CA, expired
 ctl_port=$(free_port SOCK_STREAM)
@@ -79,6 +79,12 @@ deactivation-delay = 1500
 receivers = rx1
 key-lifetime = 2
 activation-delay = 100
+
+[group few]
+senders = cam1;cam2
+sender-id-bits = 8
+rekey-on-join = false
+rekey-on-leave = false
 
 [group tv]
 senders = cam1
@@ -424,6 +430,39 @@ case_tree_unreachable() {
   check "tree_unreachable: the controller answered its polls" \
     [ "$((after - before))" -gt 2 ]
   check "tree_unreachable: then sent it the rekeys directly" [ "$direct" -ge 2 ]
+}
+
+# ---- no Sender-ID twice under one key, however many senders come and go ----
+case_sender_ids() {
+  local grp=few p
+  # cam1 stays; cam2 joins and leaves 270 times: more than the 255
+  # Sender-IDs of 8 bits, without a rekey on join or leave
+  timeout 120 "$tools/mcsec-join" $(member cam1) --role sender \
+    --signing-key pki/cam1-sign.key > stay.out 2>&1 &
+  p=$!
+  pids+=("$p")
+  sleep 0.5
+  for i in $(seq 270); do
+    timeout 10 "$tools/mcsec-join" $(member cam2) --role sender \
+      --signing-key pki/cam2-sign.key --once 2>&1 |
+      sed -n 's/^joined.*newest-spi=\(0x[0-9a-f]*\).*/\1/p; s/^msa .*sender-id=\([0-9]*\).*/\1/p' |
+      paste -sd' ' >> pairs.txt
+  done
+  kill -INT "$p"
+  wait "$p" 2>/dev/null || true
+  # cam1's Sender-ID under every SPI it saw
+  local sid
+  sid=$(sed -n 's/^msa .*sender-id=\([0-9]*\).*/\1/p' stay.out | tail -1)
+  grep -o 'newest-spi=0x[0-9a-f]*' stay.out | cut -d= -f2 | sort -u |
+    sed "s/\$/ $sid/" >> pairs.txt
+  local n unique spis
+  n=$(grep -c . pairs.txt)
+  unique=$(sort -u pairs.txt | grep -c .)
+  spis=$(cut -d' ' -f1 pairs.txt | sort -u | grep -c .)
+  echo "  $n (SPI, Sender-ID) pairs, $unique distinct, under $spis SPIs (cam1: Sender-ID $sid)"
+  check "sender_ids: every join got its Sender-ID (270 + cam1's)" [ "$n" -ge 271 ]
+  check "sender_ids: no Sender-ID twice under one SPI" [ "$unique" -eq "$n" ]
+  check "sender_ids: the 8-bit space ran out once: a second key" [ "$spis" -ge 2 ]
 }
 
 wait_all() { # every member of the case
