@@ -10,12 +10,12 @@
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
 #   cases: config access traffic newcomer lifetime restart tree tree_unreachable
-#   sender_ids (default: all)
+#   sender_ids wireshark (default: all)
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable sender_ids}
+cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable sender_ids wireshark}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -463,6 +463,83 @@ case_sender_ids() {
   check "sender_ids: every join got its Sender-ID (270 + cam1's)" [ "$n" -ge 271 ]
   check "sender_ids: no Sender-ID twice under one SPI" [ "$unique" -eq "$n" ]
   check "sender_ids: the 8-bit space ran out once: a second key" [ "$spis" -ge 2 ]
+}
+
+# ---- mcsecctl wireshark-esp: Wireshark decrypts what mcsec sent ------------
+case_wireshark() {
+  local out rc up
+  out=$($admin wireshark-esp video 2>&1) && rc=0 || rc=$?
+  check "wireshark: key export refused unless the controller allows it" \
+    refused_with "$rc" 1 "key export is off" "$out"
+  if ! command -v tshark >/dev/null; then
+    echo "  SKIP: tshark is not installed (make deps installs it)"
+    return
+  fi
+  mkdir -p ws && cd ws && ln -sf ../pki pki
+  local ctl_port
+  ctl_port=$(free_port SOCK_STREAM)
+  up=$(free_port SOCK_DGRAM)
+  {
+    controller_section "$ctl_port"
+    printf 'allow-key-export = true\n\n[group video]\nsenders = cam1\n'
+    printf 'receivers = rx1\ncipher = aes-256-gcm\n'
+  } > ws.conf
+  start_controller "$tools" ws.conf || { cd ..; return; }
+  pids+=("$controller_pid")
+  # what a capture on the wire holds: the UDP payloads, written as a pcap of
+  # raw IPv4 packets (no capture privilege needed)
+  timeout 30 /usr/bin/python3 - "$up" <<'PY' &
+import socket, struct, sys, time
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", port))
+s.settimeout(1.5)
+out = open("cap.pcap", "wb")
+out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+n = 0
+while True:
+    try:
+        p, src = s.recvfrom(65535)
+    except socket.timeout:
+        if n:
+            break
+        continue
+    udp = struct.pack("!HHHH", src[1], port, 8 + len(p), 0) + p
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0,
+                     64, 17, 0, socket.inet_aton("127.0.0.1"),
+                     socket.inet_aton("127.0.0.1")) + udp
+    t = time.time()
+    out.write(struct.pack("<IIII", int(t), int(t % 1 * 1e6), len(ip), len(ip)))
+    out.write(ip)
+    n += 1
+out.close()
+PY
+  local cap=$!
+  sleep 0.3
+  sender 2 100 "127.0.0.1:$up"
+  sleep 1
+  "$tools/mcsecctl" --socket "$PWD/state/admin.sock" wireshark-esp video > esp_sa
+  wait "$cap" 2>/dev/null || true
+  kill "$controller_pid" 2>/dev/null || true
+  wait_all
+  mkdir -p cfg/wireshark && cp esp_sa cfg/wireshark/esp_sa
+  XDG_CONFIG_HOME=$PWD/cfg tshark -r cap.pcap -d "udp.port==$up,udpencap" \
+    -o esp.enable_encryption_decode:TRUE \
+    -o esp.enable_authentication_check:TRUE \
+    -T fields -e esp.icv_good -e esp.decrypted_data > dissected.txt 2>/dev/null || true
+  local sent good all key
+  sent=$(val cam1.out sent)
+  good=$(grep -c '^1.*5a5a5a5a' dissected.txt || true)
+  all=$(grep -c . dissected.txt || true)
+  key=$(sed -n 's/^"IPv4",.*,"0x\([0-9a-f]*\)","NULL".*/\1/p' esp_sa)
+  echo "  sent $sent, captured $all; Wireshark (tshark) decrypted with a good ICV: $good"
+  check "wireshark: the export has an AES-256-GCM row (key and salt, 36 bytes)" \
+    [ "${#key}" -eq 72 ]
+  check "wireshark: tshark decrypts packets with the exported SA" [ "$good" -gt 150 ]
+  check "wireshark: ... every one of them, ICV good" [ "$good" -eq "$all" ]
+  check "wireshark: the controller logged the export, without the key" \
+    bash -c "grep -q 'event=keys-exported group=video' controller.log && ! grep -q '$key' controller.log"
+  cd ..
 }
 
 wait_all() { # every member of the case

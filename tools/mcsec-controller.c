@@ -195,6 +195,7 @@ typedef struct {
   gint64 started_real_us;
   gint64 recovery_until_ms; /* restarted: first SAs wait for rejoins */
   guint rejoin_window_ms;
+  gboolean allow_key_export; /* mcsecctl wireshark-esp: off unless asked */
   /* statistics */
   guint64 connections, handshake_failures, registrations, refusals,
       refused_by[16], leaves, evictions, disconnects, updates_sent, acks,
@@ -635,6 +636,9 @@ load_config (GError **error)
       goto out;
     ctl.rejoin_window_ms = (guint)v;
   }
+  if (!config_bool (kf, c, "allow-key-export", FALSE, &ctl.allow_key_export,
+                    error))
+    goto out;
   if (ctl.admin_socket == NULL)
     ctl.admin_socket = g_build_filename (ctl.state_dir, "admin.sock", NULL);
 
@@ -2032,6 +2036,30 @@ admin_request (const char *line)
       }
     }
     g_string_append (s, "]}");
+  } else if (n == 2 && strcmp (words[0], "export-keys") == 0) {
+    Group *g = g_hash_table_lookup (ctl.groups, words[1]);
+    if (g == NULL) {
+      g_string_append (s, "{\"ok\":false,\"error\":\"no such group\"}");
+    } else if (!ctl.allow_key_export) {
+      log_event ("key-export-refused", "group=%s", g->name);
+      g_string_append (s, "{\"ok\":false,\"error\":\"key export is off: "
+                          "set allow-key-export = true in [controller]\"}");
+    } else {
+      /* sized once: appending the key never reallocates (no copy left) */
+      g_string_free (s, TRUE);
+      s = g_string_sized_new (512 + 2 * MCSEC_MIKE_MAX_KEY_LEN);
+      g_string_append (s, "{\"ok\":true,\"sas\":[");
+      if (g->sa.valid) {
+        g_string_append_printf (s, "{\"spi\":%u,\"suite\":\"%s\",\"key\":\"",
+                                g->sa.spi, mcsec_suite_name (g->sa.suite));
+        for (gsize i = 0; i < g->sa.key_len; i++)
+          g_string_append_printf (s, "%02x", g->sa.key[i]);
+        g_string_append (s, "\"}");
+      }
+      g_string_append (s, "]}");
+      log_event ("keys-exported", "group=%s spi=0x%08x", g->name,
+                 g->sa.valid ? g->sa.spi : 0);
+    }
   } else if (n == 2 && strcmp (words[0], "rekey") == 0) {
     Group *g = g_hash_table_lookup (ctl.groups, words[1]);
     if (g == NULL) {
@@ -2077,7 +2105,8 @@ admin_request (const char *line)
     }
   } else {
     g_string_append (s, "{\"ok\":false,\"error\":\"unknown request (list, "
-                        "stats, rekey GROUP, evict GROUP IDENTITY)\"}");
+                        "stats, rekey GROUP, evict GROUP IDENTITY, "
+                        "export-keys GROUP)\"}");
   }
   g_strfreev (argv);
   g_string_append_c (s, '\n');
@@ -2114,6 +2143,7 @@ on_admin (gint fd, GIOCondition cond, gpointer data)
     if (write (cfd, answer, strlen (answer)) < 0)
       log_event ("admin-error", "what=\"cannot answer: %s\"",
                  g_strerror (errno));
+    OPENSSL_cleanse (answer, strlen (answer)); /* export-keys holds keys */
     g_free (answer);
   }
   close (cfd);

@@ -38,6 +38,11 @@ usage (FILE *f)
       "  rekey GROUP               new key for GROUP now\n"
       "  evict GROUP IDENTITY      remove a member (and refuse it until the\n"
       "                            controller restarts), then rekey\n"
+      "  wireshark-esp GROUP       the group's current SA in Wireshark's ESP "
+      "SA\n"
+      "                            table format (esp_sa), KEYS INCLUDED: for\n"
+      "                            authorised debugging only; the controller\n"
+      "                            must allow it (allow-key-export = true)\n"
       "\n"
       "  --socket PATH   the controller's admin-socket (default: $MCSEC_ADMIN_"
       "SOCKET)\n"
@@ -167,11 +172,51 @@ print_group (JsonObject *g)
   }
 }
 
+/* Wireshark's ESP SA table (Preferences > Protocols > ESP > ESP SAs, the
+ * file esp_sa of a profile): one row per SA and IP version, any source and
+ * destination.  Wireshark 4.0 decrypts the AES-GCM suites (RFC 4106);
+ * other suites are named on standard error and left out. */
+static int
+print_esp_sa (const char *group, JsonArray *sas)
+{
+  guint n = sas ? json_array_get_length (sas) : 0, rows = 0;
+
+  printf ("# mcsec group %s: SECRET KEYS. Whoever reads this file decrypts "
+          "the group's\n# traffic under these SPIs: keep it private and "
+          "delete it after debugging.\n",
+          group);
+  for (guint i = 0; i < n; i++) {
+    JsonObject *sa = json_array_get_object_element (sas, i);
+    const char *suite = str (sa, "suite");
+    if (strcmp (suite, "aes-128-gcm") != 0 &&
+        strcmp (suite, "aes-256-gcm") != 0) {
+      fprintf (stderr,
+               "mcsecctl: SA 0x%08" G_GINT64_MODIFIER "x uses %s, which "
+               "Wireshark's ESP dissector does not decrypt; left out\n",
+               num (sa, "spi"), suite);
+      continue;
+    }
+    for (int v6 = 0; v6 < 2; v6++)
+      printf (
+          "\"%s\",\"*\",\"*\",\"0x%08" G_GINT64_MODIFIER "x\","
+          "\"AES-GCM with 16 octet ICV [RFC4106]\",\"0x%s\",\"NULL\",\"\"\n",
+          v6 ? "IPv6" : "IPv4", num (sa, "spi"), str (sa, "key"));
+    rows++;
+  }
+  if (rows == 0)
+    fprintf (stderr, "mcsecctl: group %s has no SA Wireshark can decrypt\n",
+             group);
+  return rows ? 0 : 1;
+}
+
 static int
 admin (const char *socket_path, gboolean json, int argc, char **argv)
 {
   GError *error = NULL;
-  gchar *line = g_strjoinv (" ", argv);
+  /* wireshark-esp asks for the keys themselves */
+  gchar *line = strcmp (argv[0], "wireshark-esp") == 0
+                    ? g_strconcat ("export-keys ", argv[1], NULL)
+                    : g_strjoinv (" ", argv);
   gchar *answer = request (socket_path, line, &error);
   JsonParser *parser;
   JsonObject *o;
@@ -252,8 +297,11 @@ admin (const char *socket_path, gboolean json, int argc, char **argv)
             json_object_has_member (o, "rekey-seq") ? "rekey" : "update",
             json_object_has_member (o, "rekey-seq") ? num (o, "rekey-seq")
                                                     : num (o, "seq"));
+  } else if (rc == 0 && strcmp (argv[0], "wireshark-esp") == 0) {
+    rc = print_esp_sa (argv[1], json_object_get_array_member (o, "sas"));
   }
   g_object_unref (parser);
+  OPENSSL_cleanse (answer, strlen (answer));
   g_free (answer);
   return rc;
 }
@@ -550,7 +598,8 @@ main (int argc, char **argv)
   if (!((strcmp (argv[i], "list") == 0 && argc - i == 1) ||
         (strcmp (argv[i], "stats") == 0 && argc - i == 1) ||
         (strcmp (argv[i], "rekey") == 0 && argc - i == 2) ||
-        (strcmp (argv[i], "evict") == 0 && argc - i == 3))) {
+        (strcmp (argv[i], "evict") == 0 && argc - i == 3) ||
+        (strcmp (argv[i], "wireshark-esp") == 0 && argc - i == 2))) {
     usage (stderr);
     return 2;
   }
