@@ -85,7 +85,9 @@ sleep $((seconds - seconds / 2))
 echo "== the group as the controller sees it"
 $admin list | sed 's/^/   /'
 frames3_at_end=$(ls viewer3 | wc -l)
-for p in "${pids[@]:1}"; do kill -INT "$p" 2>/dev/null || true; done
+# the frames are on disk as they come: stop everyone (TERM: through
+# `timeout`, whatever the pipelines are doing)
+for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; done
 for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
 echo "== frames each viewer decoded"
 ok=1
