@@ -7,6 +7,7 @@ BUILD ?= build
 BUILD_SAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
 FUZZ_SECONDS ?= 180
+SOAK_SECONDS ?= 600
 
 # Debian packages needed to build, test and benchmark.
 DEB_PACKAGES := gcc make meson ninja-build pkg-config libssl-dev \
@@ -20,7 +21,7 @@ DEB_FUZZ_PACKAGES := clang libclang-rt-14-dev
 MESON_OPTS := -Dwerror=true
 
 .PHONY: all deps build check test test-asan format format-check demo bench \
-	fuzz clean
+	fuzz soak clean
 
 C_SOURCES = $(shell find libmcsec tests bench examples tools gst -name '*.[ch]' | sort)
 
@@ -92,6 +93,12 @@ bench: build
 	@echo
 	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-mike \
 	  $(CURDIR)/$(BUILD)/tools $(CURDIR)/$(BUILD)/tests/mike-peer
+
+# A bounded soak of a key tree group under load (not in `make check`):
+# 5000 datagrams/s, rekeys every 4 s, members churning, memory and file
+# descriptors sampled (tests/soak.sh).
+soak: build
+	tests/soak.sh $(BUILD) $(SOAK_SECONDS)
 
 # libFuzzer, each target for FUZZ_SECONDS, with ASan + UBSan (clang).
 fuzz:

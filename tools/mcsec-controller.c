@@ -196,6 +196,7 @@ typedef struct {
   gint64 recovery_until_ms; /* restarted: first SAs wait for rejoins */
   guint rejoin_window_ms;
   gboolean allow_key_export; /* mcsecctl wireshark-esp: off unless asked */
+  gboolean log_quiet;        /* the fuzz targets: format, do not print */
   /* statistics */
   guint64 connections, handshake_failures, registrations, refusals,
       refused_by[16], leaves, evictions, disconnects, updates_sent, acks,
@@ -218,9 +219,11 @@ static void G_GNUC_PRINTF (2, 3)
   va_start (ap, fmt);
   rest = g_strdup_vprintf (fmt, ap);
   va_end (ap);
-  fprintf (stderr, "%s.%03dZ mcsec-controller event=%s %s\n", ts,
-           g_date_time_get_microsecond (now) / 1000, event, rest);
-  fflush (stderr);
+  if (!ctl.log_quiet) {
+    fprintf (stderr, "%s.%03dZ mcsec-controller event=%s %s\n", ts,
+             g_date_time_get_microsecond (now) / 1000, event, rest);
+    fflush (stderr);
+  }
   g_free (rest);
   g_free (ts);
   g_date_time_unref (now);
@@ -423,7 +426,7 @@ group_free (Group *g)
     g_source_remove (g->batch_timer);
   if (g->heartbeat_timer)
     g_source_remove (g->heartbeat_timer);
-  if (g->channel_fd > 0)
+  if (g->channel_fd >= 0)
     close (g->channel_fd);
   mcsec_rekey_tx_free (g->tx);
   mcsec_lkh_free (g->tree);
@@ -519,6 +522,8 @@ load_group (GKeyFile *kf, const char *section, GError **error)
 {
   Group *g = g_new0 (Group, 1);
   gchar *cipher, *sam;
+
+  g->channel_fd = -1;
   guint64 v;
 
   g->name = g_strdup (section + strlen ("group "));
@@ -732,8 +737,40 @@ open_state (GError **error)
   return TRUE;
 }
 
-/* Key tree groups: the tree, the channel's sender, its socket and its
- * durable rekey numbers (a file per group, named by a hash of the name). */
+/* Key tree groups: the tree, the channel's sender and its durable rekey
+ * numbers (a file per group, named by a hash of the name). */
+static gboolean
+setup_tree (Group *g, GError **error)
+{
+  gchar *hash, *file, *path;
+  mcsec_status_t st;
+
+  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, g->name, -1);
+  file = g_strdup_printf ("rekey-%.16s.ctr", hash);
+  path = g_build_filename (ctl.state_dir, file, NULL);
+  st = mcsec_counter_store_open (path, REKEY_SEQ_BLOCK, &g->rekey_store,
+                                 &g->rekey_next, &g->rekey_limit);
+  g_free (hash);
+  g_free (file);
+  g_free (path);
+  if (st == MCSEC_OK && g->rekey_next == 0)
+    st = next_durable (g->rekey_store, &g->rekey_next, &g->rekey_limit,
+                       &(guint64){0})
+             ? MCSEC_OK
+             : MCSEC_ERR_IO; /* SEQ 0 means none */
+  if (st == MCSEC_OK)
+    st = mcsec_lkh_new (g->tree_degree, &g->tree);
+  if (st == MCSEC_OK)
+    st = mcsec_rekey_tx_new (g->name, ctl.update_key, g->rekey_next, &g->tx);
+  if (st) {
+    config_fail (error, "controller", "state-dir", "group %s: %s", g->name,
+                 mcsec_status_message (st));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ... and the channel's socket. */
 static gboolean
 setup_channel (Group *g, GError **error)
 {
@@ -741,8 +778,6 @@ setup_channel (Group *g, GError **error)
   int fd, one = 1, ttl = (int)g->channel_ttl;
   unsigned ifindex =
       g->channel_interface ? if_nametoindex (g->channel_interface) : 0;
-  gchar *hash, *file, *path;
-  mcsec_status_t st;
 
   fd = socket (g->channel_to.ss_family,
                SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -777,29 +812,7 @@ setup_channel (Group *g, GError **error)
       return FALSE;
     }
   }
-  hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, g->name, -1);
-  file = g_strdup_printf ("rekey-%.16s.ctr", hash);
-  path = g_build_filename (ctl.state_dir, file, NULL);
-  st = mcsec_counter_store_open (path, REKEY_SEQ_BLOCK, &g->rekey_store,
-                                 &g->rekey_next, &g->rekey_limit);
-  g_free (hash);
-  g_free (file);
-  g_free (path);
-  if (st == MCSEC_OK && g->rekey_next == 0)
-    st = next_durable (g->rekey_store, &g->rekey_next, &g->rekey_limit,
-                       &(guint64){0})
-             ? MCSEC_OK
-             : MCSEC_ERR_IO; /* SEQ 0 means none */
-  if (st == MCSEC_OK)
-    st = mcsec_lkh_new (g->tree_degree, &g->tree);
-  if (st == MCSEC_OK)
-    st = mcsec_rekey_tx_new (g->name, ctl.update_key, g->rekey_next, &g->tx);
-  if (st) {
-    config_fail (error, "controller", "state-dir", "group %s: %s", g->name,
-                 mcsec_status_message (st));
-    return FALSE;
-  }
-  return TRUE;
+  return setup_tree (g, error);
 }
 
 static gboolean on_heartbeat (gpointer data);
@@ -1684,10 +1697,38 @@ conn_flush (Conn *c)
 
 static gboolean conn_io (gint fd, GIOCondition cond, gpointer data);
 
+/* Bytes a member sent: frames handled in order.  FALSE when the connection
+ * was closed (and freed). */
+static gboolean
+conn_input (Conn *c, const guint8 *buf, gsize n)
+{
+  const guint8 *frame;
+  gsize flen;
+
+  if (c->state == C_CLOSING)
+    return TRUE; /* nothing more is read from a refused member */
+  if (mcsec_mike_reader_feed (&c->reader, buf, n) != MCSEC_OK) {
+    ctl.rejected_messages++;
+    conn_close (c, "bad framing");
+    return FALSE;
+  }
+  while ((flen = mcsec_mike_reader_next (&c->reader, &frame)) > 0) {
+    if (!handle_frame (c, frame, flen))
+      return FALSE; /* closed: the source is gone with it */
+    if (c->state == C_CLOSING)
+      break;
+  }
+  return TRUE;
+}
+
 static void
 conn_update_watch (Conn *c)
 {
   GIOCondition want = G_IO_IN | ((c->out.len || c->want_write) ? G_IO_OUT : 0);
+  if (c->fd < 0) { /* no socket: the fuzz target's connections */
+    c->cond = want;
+    return;
+  }
   if (want != c->cond) {
     g_source_remove (c->watch);
     c->watch = g_unix_fd_add (c->fd, want, conn_io, c);
@@ -1751,8 +1792,6 @@ conn_io (gint fd, GIOCondition cond, gpointer data)
     }
   }
   for (;;) {
-    const guint8 *frame;
-    gsize flen;
     int n = SSL_read (c->ssl, buf, sizeof buf);
     if (n <= 0) {
       int e = SSL_get_error (c->ssl, n);
@@ -1765,23 +1804,9 @@ conn_io (gint fd, GIOCondition cond, gpointer data)
       return G_SOURCE_REMOVE;
     }
     c->last_rx_ms = mono_ms ();
-    if (c->state == C_CLOSING)
-      continue; /* nothing more is read from a refused member */
-    if (mcsec_mike_reader_feed (&c->reader, buf, (size_t)n) != MCSEC_OK) {
-      ctl.rejected_messages++;
-      c->watch = 0;
-      conn_close (c, "bad framing");
+    if (!conn_input (c, buf, (gsize)n)) {
+      c->watch = 0; /* removed by returning REMOVE */
       return G_SOURCE_REMOVE;
-    }
-    while ((flen = mcsec_mike_reader_next (&c->reader, &frame)) > 0) {
-      guint watch = c->watch;
-      if (!handle_frame (c, frame, flen)) {
-        /* closed: the source is gone with it */
-        (void)watch;
-        return G_SOURCE_REMOVE;
-      }
-      if (c->state == C_CLOSING)
-        break;
     }
   }
   if (!conn_flush (c))
@@ -2317,6 +2342,7 @@ usage (FILE *f)
            "  --help    show this text\n");
 }
 
+#ifndef MCSEC_CONTROLLER_NO_MAIN /* the fuzz targets have their own */
 int
 main (int argc, char **argv)
 {
@@ -2385,3 +2411,4 @@ main (int argc, char **argv)
   g_main_loop_unref (ctl.loop);
   return 0;
 }
+#endif

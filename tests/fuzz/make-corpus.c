@@ -6,7 +6,9 @@
  * the seed corpus in tests/fuzz/corpus/esp-unprotect was made with it.
  *   make-corpus DIR
  * With `make-corpus DIR mike`: frames of the MIKE fuzz target's controller
- * (tests/fuzz/corpus/mike).
+ * (tests/fuzz/corpus/mike); `rekey`: rekey channel datagrams; `controller`:
+ * what members send to the controller target (tests/fuzz/corpus/controller:
+ * byte 0 picks the identity and group, then frames).
  */
 #include <stdio.h>
 #include <string.h>
@@ -229,6 +231,62 @@ rekey_corpus (const char *dir)
   return rc;
 }
 
+/* Member to controller: [who] JOIN ... frames. */
+static size_t
+put_simple (uint8_t *out, size_t cap, mcsec_mike_type_t type, int with_seq,
+            uint64_t seq)
+{
+  mcsec_mike_builder_t b;
+  size_t len;
+  mcsec_mike_begin (&b, out, cap, type);
+  if (with_seq)
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
+  return mcsec_mike_finish (&b, &len) == MCSEC_OK ? len : 0;
+}
+
+static int
+controller_corpus (const char *dir)
+{
+  EVP_PKEY *sam = fuzz_mike_controller_key ();
+  uint8_t spki[MCSEC_MIKE_MAX_SPKI], out[4096];
+  size_t spki_len;
+  int rc = 0;
+
+  if (sam == NULL ||
+      mcsec_mike_public_key_der (sam, spki, sizeof spki, &spki_len) != MCSEC_OK)
+    return 1;
+  /* who: bits 0-1 cam1, rx1, rx2, eve; bit 2 the key tree group */
+  for (int who = 0; who < 8; who++) {
+    mcsec_mike_builder_t b;
+    size_t len = 1, n;
+    char name[32];
+    out[0] = (uint8_t)who;
+    mcsec_mike_begin (&b, out + len, sizeof out - len, MCSEC_MIKE_JOIN);
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, (who & 4) ? "tv" : "video");
+    if ((who & 3) == 0) {
+      mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, MCSEC_MIKE_ROLE_BOTH);
+      mcsec_mike_put (&b, MCSEC_MIKE_A_SIGNING_KEY, spki, spki_len);
+      mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_COUNT, 2);
+    } else {
+      mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, MCSEC_MIKE_ROLE_RECEIVER);
+    }
+    if (mcsec_mike_finish (&b, &n))
+      return 1;
+    len += n;
+    len += put_simple (out + len, sizeof out - len, MCSEC_MIKE_ACK, 1, 1);
+    len += put_simple (out + len, sizeof out - len, MCSEC_MIKE_PING, 0, 0);
+    len += put_simple (out + len, sizeof out - len, MCSEC_MIKE_REPAIR, 1, 0);
+    len += put_simple (out + len, sizeof out - len, MCSEC_MIKE_REPAIR, 1, 1);
+    len += put_simple (out + len, sizeof out - len, MCSEC_MIKE_REPAIR, 1,
+                       1u << 20);
+    len += put_simple (out + len, sizeof out - len, MCSEC_MIKE_LEAVE, 0, 0);
+    snprintf (name, sizeof name, "session-%d.bin", who);
+    rc |= write_file (dir, name, out, len);
+  }
+  EVP_PKEY_free (sam);
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -241,6 +299,8 @@ main (int argc, char **argv)
     return mike_corpus (argv[1]);
   if (argc == 3 && strcmp (argv[2], "rekey") == 0)
     return rekey_corpus (argv[1]);
+  if (argc == 3 && strcmp (argv[2], "controller") == 0)
+    return controller_corpus (argv[1]);
   if (argc != 2)
     return 2;
   for (int g = 0; g < 2; g++) {
