@@ -10,7 +10,9 @@
  * first decrypted datagram.  Output: key=value lines on standard output.
  *
  *   mike-peer send    --to HOST:PORT[,HOST:PORT...] [--rate PPS] ...
- *   mike-peer receive --port PORT ...
+ *   mike-peer receive --port PORT [--group-address ADDR] ...
+ * Both take --rekey-interface IFACE (the rekey channel's, and with
+ * --group-address the interface to join the media group on).
  * common: --controller --group --certificate --private-key --ca
  *         [--signing-key] [--duration S] [--size BYTES] [--sam-block-size N]
  *         [--stats-file FILE]  (rewritten with the stats every 100 ms)
@@ -30,7 +32,7 @@
 static struct {
   gboolean send;
   const gchar *controller, *group, *cert, *key, *ca, *signing, *to, *sfile,
-      *rekey_if;
+      *rekey_if, *group_addr;
   gint port;
   gdouble rate, duration;
   guint size, block;
@@ -286,6 +288,8 @@ main (int argc, char **argv)
       opt.signing = v;
     else if (!strcmp (k, "--rekey-interface"))
       opt.rekey_if = v;
+    else if (!strcmp (k, "--group-address"))
+      opt.group_addr = v;
     else if (!strcmp (k, "--to"))
       opt.to = v;
     else if (!strcmp (k, "--port"))
@@ -326,10 +330,13 @@ main (int argc, char **argv)
   else
     g_string_append_printf (
         desc,
-        "udpsrc port=%d buffer-size=4194304 ! mcsecdec name=d "
+        "udpsrc port=%d buffer-size=4194304 %s%s%s%s ! mcsecdec name=d "
         "caps=application/octet-stream ! appsink name=sink sync=false "
         "emit-signals=true",
-        opt.port);
+        opt.port, opt.group_addr ? "address=" : "",
+        opt.group_addr ? opt.group_addr : "",
+        opt.group_addr && opt.rekey_if ? " multicast-iface=" : "",
+        opt.group_addr && opt.rekey_if ? opt.rekey_if : "");
   pipeline = gst_parse_launch (desc->str, &error);
   g_string_free (desc, TRUE);
   if (pipeline == NULL || error != NULL) {
