@@ -1569,11 +1569,13 @@ handle_frame (Conn *c, const guint8 *frame, gsize len)
 
   if (st) {
     ctl.rejected_messages++;
-    if (c->state == C_AWAIT_JOIN)
+    if (c->state == C_AWAIT_JOIN) {
+      /* refused: open until the goodbye is written */
       refuse (c, MCSEC_MIKE_REASON_BAD_REQUEST, "malformed message", NULL);
-    else
-      conn_close (c, "malformed message");
-    ok = c->state == C_CLOSING;
+    } else {
+      conn_close (c, "malformed message"); /* c is gone */
+      ok = FALSE;
+    }
     goto out;
   }
   switch (msg->type) {
