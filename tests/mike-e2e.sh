@@ -20,7 +20,6 @@ tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
 pids=()
-failures=0
 
 cleanup() {
   # TERM: `timeout` passes it on to the process it runs
@@ -35,26 +34,12 @@ export GST_PLUGIN_PATH_1_0=$build/gst
 export GST_REGISTRY_1_0=$tmp/registry.bin
 export GST_REGISTRY_FORK=no
 
-check() { # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    echo "PASS $name"
-  else
-    echo "FAIL $name"
-    failures=$((failures + 1))
-  fi
-}
+. "$src_dir/tests/e2e-lib.sh"
 never_joined() { # never_joined RC OUTPUT: timed out (4), never "joined"
   [ "$1" -eq 4 ] && ! grep -q "^joined" <<<"$2"
 }
 refused_with() { # refused_with RC WANTED_RC TEXT OUTPUT
   [ "$1" -eq "$2" ] && grep -qF -- "$3" <<<"$4"
-}
-val() { # val FILE KEY: the value of KEY= in FILE, or 0
-  local v
-  v=$(grep -m1 "^$2=" "$1" | cut -d= -f2 || true)
-  echo "${v:-0}"
 }
 . "$src_dir/examples/controller-lib.sh"
 
@@ -119,7 +104,6 @@ sender() { # sender DURATION RATE TO
     --duration "$1" --rate "$2" --to "$3" > cam1.out 2> cam1.err &
   pids+=($!)
 }
-spis_used() { grep -E '^spi-[0-9a-f]+=[1-9]' "$1" | wc -l; }
 
 run_controller
 

@@ -29,8 +29,8 @@ if ! ip netns add "$tag-sw" 2>/dev/null; then
 fi
 tmp=$(mktemp -d)
 pids=()
-failures=0
 hosts=(ctl snd r1 r2 r3)
+. "$src_dir/tests/e2e-lib.sh"
 cleanup() {
   # `ip netns exec` forks: what runs in a namespace is found by namespace
   for h in "${hosts[@]}" sw; do
@@ -43,12 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'echo "error at line $LINENO (status $?)" >&2' ERR
-check() {
-  local name=$1
-  shift
-  if "$@"; then echo "PASS $name"; else echo "FAIL $name"; failures=$((failures + 1)); fi
-}
-val() { grep -m1 "^$2=" "$1" | cut -d= -f2 || echo 0; }
 in_ns() { local h=$1; shift; ip netns exec "$tag-$h" "$@"; }
 
 # ---- the network: a switch (bridge, IGMP snooping and querier), five hosts
@@ -130,7 +124,6 @@ evict_spi=$(admin --json evict tv r2 | /usr/bin/python3 -c 'import json,sys; pri
 for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
 json=$(admin --json list)
 chan() { /usr/bin/python3 -c 'import json,sys; g=json.load(sys.stdin)["groups"][0]["channel"]; print(eval(sys.argv[1]))' "$1" <<<"$json"; }
-spis_used() { grep -cE '^spi-[0-9a-f]+=[1-9]' "$1" || true; }
 
 sent=$(val cam1.out sent)
 echo "sent $sent; r1: $(val r1.out received) received, $(val r1.out missing) missing, $(spis_used r1.out) SPIs; r3 (lossy): $(val r3.out received) received, $(spis_used r3.out) SPIs; channel: $(chan 'g')"
