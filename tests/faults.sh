@@ -16,13 +16,18 @@
 #              rekey on joins): every packet on the wire (captured) has an
 #              (SPI, IV) of its own: no nonce repeated;
 #  burst       20 members join at once and leave at once: the receiver
-#              that stays loses nothing and follows the batched rekeys.
+#              that stays loses nothing and follows the batched rekeys;
+#  clock       (with libfaketime) a receiver whose wall clock jumps a day
+#              ahead and back loses nothing; one whose monotonic clock
+#              jumps 30 s ahead (its timers all fire, it thinks the
+#              controller went silent) rejoins and follows the next rekey,
+#              accepting nothing twice.
 #
 # usage: faults.sh BUILD_DIR [SCENARIO...]
 set -euo pipefail
 build=$(cd "$1" && pwd)
 shift
-scenarios=${*:-rekey_kill receiver sender burst}
+scenarios=${*:-rekey_kill receiver sender burst clock}
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
 tools=$build/tools
 peer=$build/tests/mike-peer
@@ -226,6 +231,53 @@ scenario_burst() {
     [ "$(val rx1.out missing)" -eq 0 ]
   check "burst: rx1 followed the batched rekeys (>= 3 SPIs)" \
     [ "$(spis_used rx1.out)" -ge 3 ]
+}
+
+# ---- clocks that jump ---------------------------------------------------------
+scenario_clock() {
+  local lib p1 p2 p3 spi
+  lib=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -1 || true)
+  if [ -z "$lib" ]; then
+    echo "  SKIP: libfaketime is not installed (make deps installs it)"
+    return
+  fi
+  p1=$(free_port SOCK_DGRAM)
+  p2=$(free_port SOCK_DGRAM)
+  p3=$(free_port SOCK_DGRAM)
+  echo "+0" > wall.txt
+  echo "+0" > mono.txt
+  receiver rx1 "$p1" 11
+  # rx2: only its wall clock is faked; rx3: its monotonic clock too
+  LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$PWD/wall.txt" FAKETIME_NO_CACHE=1 \
+    FAKETIME_DONT_FAKE_MONOTONIC=1 \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+    receiver rx2 "$p2" 11
+  LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$PWD/mono.txt" FAKETIME_NO_CACHE=1 \
+    FAKETIME_DONT_FAKE_MONOTONIC=0 \
+    ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
+    receiver m1 "$p3" 11 rx3
+  sleep 0.7
+  sender 9 300 "127.0.0.1:$p1,127.0.0.1:$p2,127.0.0.1:$p3"
+  sleep 2
+  echo "+1d" > wall.txt
+  echo "+30s" > mono.txt
+  sleep 1
+  $admin rekey tv >/dev/null
+  sleep 1.5
+  echo "-1d" > wall.txt
+  sleep 1
+  spi=$($admin --json rekey tv | /usr/bin/python3 -c 'import json,sys; print("%08x" % json.load(sys.stdin)["spi"])')
+  wait_members
+  report rx1
+  report rx2
+  report rx3
+  check "clock: rx1 (no fake clock) lost nothing" [ "$(val rx1.out missing)" -eq 0 ]
+  check "clock: rx2 lost nothing through wall-clock jumps of a day" \
+    [ "$(val rx2.out missing)" -eq 0 ]
+  check "clock: rx2 followed the rekeys" [ "$(val rx2.out "spi-$spi")" -gt 0 ]
+  check "clock: rx3 (monotonic jump) follows the rekey after it" \
+    [ "$(val rx3.out "spi-$spi")" -gt 0 ]
+  check "clock: rx3 accepted nothing twice" [ "$(val rx3.out duplicates)" -eq 0 ]
 }
 
 for s in $scenarios; do

@@ -32,6 +32,7 @@ trap cleanup EXIT
 export GST_PLUGIN_PATH_1_0=$build/gst
 export GST_REGISTRY_1_0=$tmp/registry.bin
 . "$src_dir/examples/controller-lib.sh"
+. "$src_dir/tests/e2e-lib.sh"
 cd "$tmp"
 
 churners=(c1 c2 c3 c4 c5 c6 c7 c8)
@@ -60,11 +61,12 @@ member() {
 
 p1=$(free_port SOCK_DGRAM)
 p2=$(free_port SOCK_DGRAM)
+# --rate: the receivers size their record of what arrived by it
 "$peer" receive $(member rx1) --port "$p1" --duration $((seconds + 8)) \
-  > rx1.out 2> rx1.err &
+  --rate "$rate" > rx1.out 2> rx1.err &
 rx1=$!
 "$peer" receive $(member rx2) --port "$p2" --duration $((seconds + 8)) \
-  > rx2.out 2> rx2.err &
+  --rate "$rate" > rx2.out 2> rx2.err &
 rx2=$!
 pids+=("$rx1" "$rx2")
 sleep 1.5
@@ -104,15 +106,15 @@ wait "$cam" || true
 wait "$rx1" "$rx2" || true
 json=$($admin --json list)
 
-val() { grep -m1 "^$2=" "$1" | cut -d= -f2 || echo 0; }
 sent=$(val cam1.out sent)
 rekeys=$(/usr/bin/python3 -c 'import json,sys; g=json.load(sys.stdin)["groups"][0]; print(g["rekeys"], g["channel"]["repairs"], g["channel"]["resyncs"])' <<<"$json")
 echo "== soak: ${seconds} s at ${rate}/s: sent $sent; rekeys, repairs, resyncs: $rekeys"
 ok=1
 for r in rx1 rx2; do
-  drops=$(grep -E '^dropped-[a-z-]+=' "$r.out" | awk -F= '{s += $2} END {print s + 0}')
-  spis=$(grep -cE '^spi-[0-9a-f]+=[1-9]' "$r.out" || true)
-  echo "   $r: received $(val "$r.out" received), missing $(val "$r.out" missing), dropped $drops, decrypted under $spis SPIs"
+  drops=$({ grep -E '^dropped-[a-z-]+=' "$r.out" || true; } |
+    awk -F= '{s += $2} END {print s + 0}')
+  why=$({ grep -E '^dropped-[a-z-]+=[1-9]' "$r.out" || true; } | paste -sd' ')
+  echo "   $r: received $(val "$r.out" received), missing $(val "$r.out" missing), dropped $drops ${why:+($why) }decrypted under $(spis_used "$r.out") SPIs"
   [ "$(val "$r.out" missing)" -eq 0 ] || ok=0
   [ "$drops" -eq 0 ] || ok=0
   [ "$(val "$r.out" received)" -ge $((sent - 64)) ] || ok=0
