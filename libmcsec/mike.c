@@ -507,6 +507,17 @@ mcsec_mike_put_sa (mcsec_mike_builder_t *b, const mcsec_mike_sa_t *sa)
 }
 
 void
+mcsec_mike_put_path_key (mcsec_mike_builder_t *b, uint32_t node,
+                         const uint8_t *key)
+{
+  uint8_t *p = put_header (b, MCSEC_MIKE_A_PATH_KEY, MCSEC_MIKE_PATH_KEY_LEN);
+  if (p == NULL)
+    return;
+  mcsec_store_be32 (p, node);
+  memcpy (p + 4, key, MCSEC_MIKE_PATH_KEY_LEN - 4);
+}
+
+void
 mcsec_mike_put_derived_sa (mcsec_mike_builder_t *b, const mcsec_mike_sa_t *sa)
 {
   uint8_t *p =

@@ -611,15 +611,8 @@ build_path_update (frame_t *f, tree_ctl_t *c, uint64_t seq, uint32_t leaf)
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
   mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, 1000);
   mcsec_mike_put_sa (&b, &sa);
-  for (size_t i = 0; i < n; i++) {
-    uint8_t v[MCSEC_MIKE_PATH_KEY_LEN];
-    v[0] = (uint8_t)(path[i].node >> 24);
-    v[1] = (uint8_t)(path[i].node >> 16);
-    v[2] = (uint8_t)(path[i].node >> 8);
-    v[3] = (uint8_t)path[i].node;
-    memcpy (v + 4, path[i].key, MCSEC_LKH_KEY_LEN);
-    mcsec_mike_put (&b, MCSEC_MIKE_A_PATH_KEY, v, sizeof v);
-  }
+  for (size_t i = 0; i < n; i++)
+    mcsec_mike_put_path_key (&b, path[i].node, path[i].key);
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY,
                       mcsec_rekey_tx_next_seq (c->tx));
   mcsec_mike_sign (&b, ctl_key);

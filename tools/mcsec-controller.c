@@ -1026,16 +1026,8 @@ build_update (Group *g, Conn *path_for)
     mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
     size_t n =
         mcsec_lkh_path (g->tree, path_for->leaf, path, G_N_ELEMENTS (path));
-    guint8 v[MCSEC_MIKE_PATH_KEY_LEN];
-    for (size_t i = 0; i < n; i++) {
-      v[0] = (guint8)(path[i].node >> 24);
-      v[1] = (guint8)(path[i].node >> 16);
-      v[2] = (guint8)(path[i].node >> 8);
-      v[3] = (guint8)path[i].node;
-      memcpy (v + 4, path[i].key, MCSEC_LKH_KEY_LEN);
-      mcsec_mike_put (&b, MCSEC_MIKE_A_PATH_KEY, v, sizeof v);
-    }
-    OPENSSL_cleanse (v, sizeof v);
+    for (size_t i = 0; i < n; i++)
+      mcsec_mike_put_path_key (&b, path[i].node, path[i].key);
     OPENSSL_cleanse (path, sizeof path);
     mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY,
                         mcsec_rekey_tx_next_seq (g->tx));

@@ -219,6 +219,10 @@ MCSEC_API void mcsec_mike_put_string (mcsec_mike_builder_t *b,
                                       mcsec_mike_attr_t attr, const char *s);
 MCSEC_API void mcsec_mike_put_sa (mcsec_mike_builder_t *b,
                                   const mcsec_mike_sa_t *sa);
+/* PATH_KEY: one node of a member's path and its 16-byte key (a run of them,
+ * leaf first, makes the path). */
+MCSEC_API void mcsec_mike_put_path_key (mcsec_mike_builder_t *b, uint32_t node,
+                                        const uint8_t *key);
 /* DERIVED_SA: sa's fields but the key. */
 MCSEC_API void mcsec_mike_put_derived_sa (mcsec_mike_builder_t *b,
                                           const mcsec_mike_sa_t *sa);

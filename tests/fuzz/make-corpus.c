@@ -144,15 +144,8 @@ tree_corpus (const char *dir, EVP_PKEY *ctl)
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 30);
   mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, 1000);
   mcsec_mike_put_sa (&b, &sa);
-  for (size_t i = 0; i < np; i++) {
-    uint8_t v[MCSEC_MIKE_PATH_KEY_LEN];
-    v[0] = (uint8_t)(path[i].node >> 24);
-    v[1] = (uint8_t)(path[i].node >> 16);
-    v[2] = (uint8_t)(path[i].node >> 8);
-    v[3] = (uint8_t)path[i].node;
-    memcpy (v + 4, path[i].key, 16);
-    mcsec_mike_put (&b, MCSEC_MIKE_A_PATH_KEY, v, sizeof v);
-  }
+  for (size_t i = 0; i < np; i++)
+    mcsec_mike_put_path_key (&b, path[i].node, path[i].key);
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY, 7);
   mcsec_mike_sign (&b, ctl);
   if (mcsec_mike_finish (&b, &len) || mcsec_lkh_leave (t, other) ||
