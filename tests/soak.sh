@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export GST_PLUGIN_PATH_1_0=$build/gst
-export GST_REGISTRY_1_0=$tmp/registry.bin
+export GST_REGISTRY_1_0=$tmp/registry.bin GST_REGISTRY_FORK=no
 . "$src_dir/examples/controller-lib.sh"
 . "$src_dir/tests/e2e-lib.sh"
 cd "$tmp"

@@ -1798,10 +1798,8 @@ conn_io (gint fd, GIOCondition cond, gpointer data)
       return G_SOURCE_REMOVE;
     }
     c->last_rx_ms = mono_ms ();
-    if (!conn_input (c, buf, (gsize)n)) {
-      c->watch = 0; /* removed by returning REMOVE */
-      return G_SOURCE_REMOVE;
-    }
+    if (!conn_input (c, buf, (gsize)n))
+      return G_SOURCE_REMOVE; /* closed: c and its source are gone */
   }
   if (!conn_flush (c))
     return G_SOURCE_REMOVE;
