@@ -774,11 +774,12 @@ setup_tree (Group *g, GError **error)
 static gboolean
 setup_channel (Group *g, GError **error)
 {
-  const char *sec = "group";
+  char sec[sizeof "group " + MCSEC_MIKE_MAX_STRING];
   int fd, one = 1, ttl = (int)g->channel_ttl;
   unsigned ifindex =
       g->channel_interface ? if_nametoindex (g->channel_interface) : 0;
 
+  g_snprintf (sec, sizeof sec, "group %s", g->name);
   fd = socket (g->channel_to.ss_family,
                SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -796,8 +797,7 @@ setup_channel (Group *g, GError **error)
             0 ||
         (ifindex &&
          setsockopt (fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) != 0)) {
-      config_fail (error, sec, "rekey-interface", "%s: %s", g->name,
-                   g_strerror (errno));
+      config_fail (error, sec, "rekey-interface", "%s", g_strerror (errno));
       return FALSE;
     }
   } else {
@@ -807,8 +807,7 @@ setup_channel (Group *g, GError **error)
             0 ||
         (ifindex && setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
                                 sizeof ifindex) != 0)) {
-      config_fail (error, sec, "rekey-interface", "%s: %s", g->name,
-                   g_strerror (errno));
+      config_fail (error, sec, "rekey-interface", "%s", g_strerror (errno));
       return FALSE;
     }
   }
