@@ -1,0 +1,279 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * check-util.c: what the element tests share: keys, numbered datagrams,
+ * harnesses for mcsecenc and mcsecdec, stats.
+ */
+#include "check-util.h"
+
+#include <openssl/pem.h>
+
+gchar *state_dir;
+
+GstBuffer *
+make_key (mcsec_suite_t suite)
+{
+  guint8 key[MCSEC_MAX_KEY_MATERIAL_LEN];
+  gsize len = mcsec_suite_key_material_len (suite);
+
+  fail_unless (mcsec_generate_key_material (suite, key, sizeof (key)) ==
+               MCSEC_OK);
+  return gst_buffer_new_memdup (key, len);
+}
+
+/* A datagram whose bytes all say `tag` (and its length). */
+GstBuffer *
+make_datagram (guint tag, gsize size)
+{
+  GstBuffer *b = gst_buffer_new_allocate (NULL, size, NULL);
+  gst_buffer_memset (b, 0, (guint8)tag, size);
+  GST_BUFFER_PTS (b) = tag * GST_MSECOND;
+  return b;
+}
+
+gboolean
+datagram_is (GstBuffer *b, guint tag, gsize size)
+{
+  GstMapInfo map;
+  gboolean ok;
+
+  if (b == NULL || !gst_buffer_map (b, &map, GST_MAP_READ))
+    return FALSE;
+  ok = map.size == size;
+  for (gsize i = 0; ok && i < size; i++)
+    ok = map.data[i] == (guint8)tag;
+  gst_buffer_unmap (b, &map);
+  return ok;
+}
+
+/* The next output of h is datagram (tag, size); the buffer is released. */
+gboolean
+pulled_is (GstHarness *h, guint tag, gsize size)
+{
+  GstBuffer *b = gst_harness_pull (h);
+  gboolean ok = datagram_is (b, tag, size);
+  if (b)
+    gst_buffer_unref (b);
+  return ok;
+}
+
+/* Whether the current caps of pad are a subset of str. */
+gboolean
+caps_are (GstPad *pad, const gchar *str)
+{
+  GstCaps *cur = gst_pad_get_current_caps (pad);
+  GstCaps *want = gst_caps_from_string (str);
+  gboolean ok = cur && gst_caps_is_subset (cur, want);
+  if (cur)
+    gst_caps_unref (cur);
+  gst_caps_unref (want);
+  return ok;
+}
+
+GstHarness *
+enc_harness (const gchar *cipher, GstBuffer *key, guint spi, guint sender)
+{
+  GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
+  GstHarness *h;
+
+  fail_unless (enc != NULL);
+  gst_util_set_object_arg (G_OBJECT (enc), "cipher", cipher);
+  g_object_set (enc, "key", key, "spi", spi, "sender-id", sender, NULL);
+  h = gst_harness_new_with_element (enc, "sink", "src");
+  gst_object_unref (enc);
+  gst_harness_set_src_caps_str (h, RTP_CAPS);
+  return h;
+}
+
+GstHarness *
+dec_harness (const gchar *cipher, GstBuffer *key, guint spi)
+{
+  GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
+  GstCaps *caps = gst_caps_from_string (RTP_CAPS ",media=video");
+  GstHarness *h;
+
+  fail_unless (dec != NULL);
+  if (key) {
+    gst_util_set_object_arg (G_OBJECT (dec), "cipher", cipher);
+    g_object_set (dec, "key", key, "spi", spi, NULL);
+  }
+  g_object_set (dec, "caps", caps, NULL);
+  gst_caps_unref (caps);
+  h = gst_harness_new_with_element (dec, "sink", "src");
+  gst_object_unref (dec);
+  gst_harness_set_src_caps_str (h, "application/x-mcsec");
+  return h;
+}
+
+GstStructure *
+get_stats (GstHarness *h)
+{
+  GstStructure *s = NULL;
+  g_object_get (h->element, "stats", &s, NULL);
+  fail_unless (s != NULL);
+  return s;
+}
+
+void
+assert_stats (GstHarness *h, const gchar *expected)
+{
+  GstStructure *s = get_stats (h);
+  GstStructure *want = gst_structure_from_string (expected, NULL);
+
+  fail_unless (want != NULL, "bad expectation %s", expected);
+  if (!gst_structure_is_subset (s, want)) {
+    gchar *got = gst_structure_to_string (s);
+    fail ("stats %s\n  do not contain %s", got, expected);
+    g_free (got);
+  }
+  gst_structure_free (want);
+  gst_structure_free (s);
+}
+
+/* The stats of one SA (by SPI) out of the decoder's `sas` array. */
+GstStructure *
+sa_stats (GstHarness *h, guint spi)
+{
+  GstStructure *s = get_stats (h), *found = NULL;
+  const GValue *sas = gst_structure_get_value (s, "sas");
+
+  for (guint i = 0; sas && i < gst_value_array_get_size (sas); i++) {
+    const GstStructure *sa =
+        gst_value_get_structure (gst_value_array_get_value (sas, i));
+    guint v = 0;
+    if (gst_structure_get_uint (sa, "spi", &v) && v == spi)
+      found = gst_structure_copy (sa);
+  }
+  gst_structure_free (s);
+  return found;
+}
+
+/* ---- source authentication ---- */
+
+/* PEM key files in the state directory: private and public of a sender. */
+void
+write_keys (const gchar *name, gchar **priv_path, gchar **pub_path)
+{
+  EVP_PKEY *k = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+  FILE *f;
+
+  fail_unless (k != NULL);
+  *priv_path = g_strdup_printf ("%s/%s.key", state_dir, name);
+  *pub_path = g_strdup_printf ("%s/%s.pub", state_dir, name);
+  f = fopen (*priv_path, "w");
+  fail_unless (f && PEM_write_PrivateKey (f, k, NULL, NULL, 0, NULL, NULL));
+  fclose (f);
+  f = fopen (*pub_path, "w");
+  fail_unless (f && PEM_write_PUBKEY (f, k));
+  fclose (f);
+  EVP_PKEY_free (k);
+}
+
+GstHarness *
+sam_enc_harness (GstBuffer *key, guint sender, const gchar *signing_key,
+                 const gchar *scheme, guint block)
+{
+  GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
+  GstHarness *h;
+
+  /* each signing key its own counter store: a forger on this host must not
+   * collide with the genuine sender's lock */
+  gchar *store = g_strdup_printf ("%s.ctr", signing_key);
+  g_object_set (enc, "key", key, "spi", SPI_A, "sender-id", sender,
+                "signing-key-file", signing_key, "sam-block-size", block,
+                "counter-file", store, NULL);
+  g_free (store);
+  gst_util_set_object_arg (G_OBJECT (enc), "sam-scheme", scheme);
+  h = gst_harness_new_with_element (enc, "sink", "src");
+  gst_object_unref (enc);
+  gst_harness_set_src_caps_str (h, RTP_CAPS);
+  return h;
+}
+
+GstHarness *
+sam_dec_harness_full (GstBuffer *key, const gchar *policy, const gchar *keys,
+                      guint max_hold, guint64 max_latency)
+{
+  GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
+  GstCaps *caps = gst_caps_from_string (RTP_CAPS);
+  GstHarness *h;
+
+  g_object_set (dec, "key", key, "spi", SPI_A, "caps", caps, "sender-keys",
+                keys, NULL);
+  gst_util_set_object_arg (G_OBJECT (dec), "sam-policy", policy);
+  if (max_hold)
+    g_object_set (dec, "sam-max-hold", max_hold, NULL);
+  if (max_latency)
+    g_object_set (dec, "sam-max-latency", max_latency, NULL);
+  gst_caps_unref (caps);
+  h = gst_harness_new_with_element (dec, "sink", "src");
+  gst_object_unref (dec);
+  gst_harness_set_src_caps_str (h, "application/x-mcsec");
+  return h;
+}
+
+GstHarness *
+sam_dec_harness (GstBuffer *key, const gchar *policy, const gchar *keys)
+{
+  return sam_dec_harness_full (key, policy, keys, 0, 0);
+}
+
+const gchar *
+source_mark (GstBuffer *b)
+{
+  GstCustomMeta *m = gst_buffer_get_custom_meta (b, "GstMcsecSourceMeta");
+  return m ? gst_structure_get_string (gst_custom_meta_get_structure (m), "sam")
+           : NULL;
+}
+
+/* Everything the encoder has output goes to the decoder; `drop` says
+ * which ESP packets the network loses (NULL: none). */
+guint
+forward (GstHarness *enc, GstHarness *dec, guint *sent,
+         gboolean (*drop) (guint))
+{
+  GstBuffer *b;
+  guint n = 0;
+  while ((b = gst_harness_try_pull (enc)) != NULL) {
+    if (drop && drop ((*sent)++)) {
+      gst_buffer_unref (b);
+      continue;
+    }
+    gst_harness_push (dec, b);
+    n++;
+  }
+  return n;
+}
+
+void
+end_stream (GstHarness *enc, GstHarness *dec, guint *sent,
+            gboolean (*drop) (guint))
+{
+  gst_harness_push_event (enc, gst_event_new_eos ());
+  forward (enc, dec, sent, drop);
+  gst_harness_push_event (dec, gst_event_new_eos ());
+}
+
+int
+check_main (int argc, char **argv, Suite *(*make_suite) (void),
+            const gchar *name)
+{
+  Suite *s;
+  int failed;
+
+  /* counter stores of the tests go to a private directory */
+  state_dir = g_dir_make_tmp ("mcsec-check-XXXXXX", NULL);
+  g_setenv ("XDG_STATE_HOME", state_dir, TRUE);
+  gst_check_init (&argc, &argv);
+  s = make_suite ();
+  failed = gst_check_run_suite (s, name, __FILE__);
+  {
+    gchar *cmd = g_strdup_printf ("rm -rf '%s'", state_dir);
+    if (system (cmd) != 0)
+      failed++;
+    g_free (cmd);
+  }
+  g_free (state_dir);
+  return failed != 0;
+}

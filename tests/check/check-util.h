@@ -1,0 +1,60 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * check-util.h: helpers shared by the GstHarness tests.
+ */
+#ifndef MCSEC_CHECK_UTIL_H
+#define MCSEC_CHECK_UTIL_H
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include <mcsec/mcsec.h>
+
+#define RTP_CAPS "application/x-rtp"
+#define SPI_A 0x1000
+#define SPI_B 0x2000
+
+/* a private directory for counter stores and key files (main() makes it) */
+extern gchar *state_dir;
+
+GstBuffer *make_key (mcsec_suite_t suite);
+/* A datagram whose bytes all say `tag` (and its length), PTS tag ms. */
+GstBuffer *make_datagram (guint tag, gsize size);
+gboolean datagram_is (GstBuffer *b, guint tag, gsize size);
+/* The next output of h is datagram (tag, size); the buffer is released. */
+gboolean pulled_is (GstHarness *h, guint tag, gsize size);
+gboolean caps_are (GstPad *pad, const gchar *str);
+GstHarness *enc_harness (const gchar *cipher, GstBuffer *key, guint spi,
+                         guint sender);
+GstHarness *dec_harness (const gchar *cipher, GstBuffer *key, guint spi);
+GstStructure *get_stats (GstHarness *h);
+void assert_stats (GstHarness *h, const gchar *expected);
+/* The stats of one SA (by SPI) out of the decoder's `sas` array. */
+GstStructure *sa_stats (GstHarness *h, guint spi);
+
+/* PEM key files in the state directory: private and public of a sender. */
+void write_keys (const gchar *name, gchar **priv_path, gchar **pub_path);
+GstHarness *sam_enc_harness (GstBuffer *key, guint sender,
+                             const gchar *signing_key, const gchar *scheme,
+                             guint block);
+GstHarness *sam_dec_harness_full (GstBuffer *key, const gchar *policy,
+                                  const gchar *keys, guint max_hold,
+                                  guint64 max_latency);
+GstHarness *sam_dec_harness (GstBuffer *key, const gchar *policy,
+                             const gchar *keys);
+const gchar *source_mark (GstBuffer *b);
+/* Everything the encoder has output goes to the decoder; `drop` says
+ * which ESP packets the network loses (NULL: none).  Returns the count. */
+guint forward (GstHarness *enc, GstHarness *dec, guint *sent,
+               gboolean (*drop) (guint));
+/* EOS through both, with what the encoder sends last forwarded. */
+void end_stream (GstHarness *enc, GstHarness *dec, guint *sent,
+                 gboolean (*drop) (guint));
+
+/* main() of a check program: a private state directory, the suite run. */
+int check_main (int argc, char **argv, Suite *(*make_suite) (void),
+                const gchar *name);
+
+#endif
