@@ -219,7 +219,7 @@ bench_scheme (EVP_PKEY *k, mcsec_sam_scheme_t scheme, unsigned block,
 
     memset (&d, 0, sizeof (d));
     if (mcsec_sam_verifier_new (on_event, &d, &v) ||
-        mcsec_sam_verifier_add_sender (v, 1, k))
+        mcsec_sam_verifier_add_sender (v, 0, 1, k))
       FAIL ("verifier\n");
     rng = 12345;
     t0 = now_ns ();
@@ -229,8 +229,8 @@ bench_scheme (EVP_PKEY *k, mcsec_sam_scheme_t scheme, unsigned block,
       if ((double)(rng % 1000000) / 1e6 < loss)
         continue;
       d.arrived_seq[w[i].counter] = ++d.seq;
-      if (mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].bytes, w[i].len,
-                            &res))
+      if (mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].counter, w[i].bytes,
+                            w[i].len, &res))
         FAIL ("verify\n");
       if (res.outcome == MCSEC_SAM_VERIFIED && scheme == MCSEC_SAM_PER_PACKET)
         d.decided++, d.verified++;

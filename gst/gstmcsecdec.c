@@ -55,11 +55,24 @@
 
 /* the reasons a receiver drops a packet, in stats order */
 static const mcsec_status_t drop_reasons[] = {
-    MCSEC_ERR_TOO_SHORT,   MCSEC_ERR_TOO_LONG, MCSEC_ERR_MALFORMED,
-    MCSEC_ERR_UNKNOWN_SPI, MCSEC_ERR_AUTH,     MCSEC_ERR_BAD_PADDING,
-    MCSEC_ERR_REPLAY,      MCSEC_ERR_TOO_OLD,  MCSEC_ERR_TOO_MANY_SENDERS,
+    MCSEC_ERR_TOO_SHORT,
+    MCSEC_ERR_TOO_LONG,
+    MCSEC_ERR_MALFORMED,
+    MCSEC_ERR_UNKNOWN_SPI,
+    MCSEC_ERR_AUTH,
+    MCSEC_ERR_BAD_PADDING,
+    MCSEC_ERR_REPLAY,
+    MCSEC_ERR_TOO_OLD,
+    MCSEC_ERR_TOO_MANY_SENDERS,
     MCSEC_ERR_HARD_LIMIT,
+    /* sam-policy=required: what the source check gave up or refused */
+    MCSEC_ERR_SIGNATURE,
+    MCSEC_ERR_UNVERIFIABLE,
+    MCSEC_ERR_UNSIGNED,
 };
+
+/* at most one warning on the bus about datagrams given up per this long */
+#define GIVE_UP_WARNING_INTERVAL_US (10 * G_USEC_PER_SEC)
 #define N_DROP_REASONS G_N_ELEMENTS (drop_reasons)
 
 typedef struct {
@@ -82,12 +95,17 @@ typedef struct {
   guint64 verified, failed, unverifiable, unsigned_, pending, carriers;
 } SamStats;
 
+/* A datagram held for its source's verdict (sam-policy=required).  Its
+ * ESP packet is tentative: the replay window of (spi, sender_id) moves
+ * only when the verdict is VERIFIED. */
 typedef struct {
   GstBuffer *buf;
-  guint32 sender_id;
-  guint64 iv;
+  guint32 spi, sender_id;
+  guint64 counter;
+  guint64 tag; /* unique: the verifier's events name it */
   GstClockTime arrival;
   mcsec_sam_outcome_t state; /* 0 while pending */
+  mcsec_status_t reason;     /* why it is dropped (state set, not VERIFIED) */
 } HeldEntry;
 
 struct _GstMcsecDec {
@@ -116,10 +134,13 @@ struct _GstMcsecDec {
   guint sam_max_hold;
   guint64 sam_max_latency;
   mcsec_sam_verifier_t *verifier;
-  GQueue held;            /* HeldEntry, in arrival order (required) */
-  GHashTable *held_by_iv; /* IV value (Sender-ID || counter) -> entry */
-  GstBufferList *ready;   /* released, to be pushed outside the lock */
-  GHashTable *sam_stats;  /* Sender-ID -> SamStats */
+  GQueue held;             /* HeldEntry, in arrival order (required) */
+  GHashTable *held_by_tag; /* tag -> entry */
+  guint64 next_tag;
+  guint64 given_up_unposted;   /* given up since the last bus warning */
+  gint64 last_give_up_warning; /* monotonic us, 0: never */
+  GstBufferList *ready;        /* released, to be pushed outside the lock */
+  GHashTable *sam_stats;       /* Sender-ID -> SamStats */
   SamStats sam_total;
   guint64 hold_max_ns, hold_sum_ns, hold_count;
   GstBufferPool *pool;
@@ -181,6 +202,8 @@ sa_stats_free (gpointer p)
   g_free (s);
 }
 
+static gboolean remove_sa (GstMcsecDec *self, guint32 spi);
+
 /* Called with the object lock.  Takes ownership of sa. */
 static gboolean
 add_sa (GstMcsecDec *self, mcsec_sa_t *sa)
@@ -188,11 +211,16 @@ add_sa (GstMcsecDec *self, mcsec_sa_t *sa)
   guint32 spi = mcsec_sa_spi (sa);
   SaStats *stats;
 
-  /* a key for an SPI we hold replaces it */
-  if (mcsec_sadb_lookup (self->db, spi) != NULL) {
-    (void)mcsec_sadb_remove (self->db, spi);
-    g_hash_table_remove (self->sa_stats, GUINT_TO_POINTER (spi));
+  /* the key in use again changes nothing: the SA keeps its replay windows
+   * (a new SA would accept every old packet once more) */
+  if (mcsec_sa_same_key (mcsec_sadb_lookup (self->db, spi), sa)) {
+    mcsec_sa_free (sa);
+    g_hash_table_remove (self->requested, GUINT_TO_POINTER (spi));
+    return TRUE;
   }
+  /* another key for an SPI we hold replaces it */
+  if (mcsec_sadb_lookup (self->db, spi) != NULL)
+    remove_sa (self, spi);
   if (mcsec_sadb_add (self->db, sa) != MCSEC_OK) {
     mcsec_sa_free (sa);
     return FALSE;
@@ -214,6 +242,8 @@ remove_sa (GstMcsecDec *self, guint32 spi)
   if (mcsec_sadb_remove (self->db, spi) != MCSEC_OK)
     return FALSE;
   g_hash_table_remove (self->sa_stats, GUINT_TO_POINTER (spi));
+  /* sender keys bound to this SA go with it */
+  mcsec_sam_verifier_retain (self->verifier, spi, NULL, 0);
   GST_INFO_OBJECT (self, "removed SA 0x%08x", spi);
   return TRUE;
 }
@@ -349,54 +379,83 @@ request_key (GstMcsecDec *self, guint32 spi)
 }
 
 static void
-count_drop (Counters *c, mcsec_status_t st)
+count_final (Counters *c, mcsec_status_t st)
 {
-  c->received++;
-  c->dropped++;
-  c->dropped_by[st]++;
+  if (st == MCSEC_OK) {
+    c->accepted++;
+  } else {
+    c->dropped++;
+    c->dropped_by[st]++;
+  }
 }
 
-/* Called with the object lock.  Account for one packet's outcome. */
+/* Called with the object lock: a datagram's final outcome (accepted, or
+ * dropped for st), overall, for its SA and for its sender.  `arrived`: its
+ * arrival is counted here too (else it was, by account()). */
 static void
-account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info)
+count_outcome_of (GstMcsecDec *self, guint32 spi, guint32 sender_id,
+                  guint64 counter, mcsec_status_t st, gboolean arrived)
 {
-  SaStats *sa = NULL;
+  SaStats *sa = g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (spi));
   SenderStats *snd = NULL;
+  gboolean created = FALSE;
 
-  if (info->has_header) {
-    sa = g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (info->spi));
-    if (sa) {
-      snd =
-          g_hash_table_lookup (sa->senders, GUINT_TO_POINTER (info->sender_id));
-      /* a sender gets its own entry only once a packet of it verified, so
-       * garbage cannot grow this table */
-      if (snd == NULL && st == MCSEC_OK) {
-        snd = g_new0 (SenderStats, 1);
-        g_hash_table_insert (sa->senders, GUINT_TO_POINTER (info->sender_id),
-                             snd);
-      }
+  if (sa) {
+    snd = g_hash_table_lookup (sa->senders, GUINT_TO_POINTER (sender_id));
+    /* a sender gets its own entry only once a packet of it was accepted,
+     * so garbage cannot grow this table */
+    if (snd == NULL && st == MCSEC_OK) {
+      snd = g_new0 (SenderStats, 1);
+      g_hash_table_insert (sa->senders, GUINT_TO_POINTER (sender_id), snd);
+      created = TRUE;
     }
   }
-  if (st == MCSEC_OK) {
+  if (arrived) {
     self->total.received++;
-    self->total.accepted++;
-    if (sa) {
+    if (sa)
       sa->c.received++;
-      sa->c.accepted++;
-    }
-    if (snd) {
+  }
+  if (snd && (arrived || created))
+    snd->c.received++;
+  count_final (&self->total, st);
+  if (sa)
+    count_final (&sa->c, st);
+  if (snd) {
+    count_final (&snd->c, st);
+    if (st == MCSEC_OK && counter > snd->highest_counter)
+      snd->highest_counter = counter;
+  }
+}
+
+/* Called with the object lock.  Account for one packet's ESP outcome; a
+ * tentative packet (its source to be checked) gets its final count from
+ * count_outcome_of() later. */
+static void
+account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info,
+         gboolean tentative)
+{
+  if (st == MCSEC_OK && tentative) {
+    SaStats *sa =
+        g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (info->spi));
+    SenderStats *snd = sa ? g_hash_table_lookup (
+                                sa->senders, GUINT_TO_POINTER (info->sender_id))
+                          : NULL;
+    self->total.received++;
+    if (sa)
+      sa->c.received++;
+    if (snd)
       snd->c.received++;
-      snd->c.accepted++;
-      if (info->counter > snd->highest_counter)
-        snd->highest_counter = info->counter;
-    }
     return;
   }
-  count_drop (&self->total, st);
-  if (sa)
-    count_drop (&sa->c, st);
-  if (snd)
-    count_drop (&snd->c, st);
+  if (!info->has_header) {
+    self->total.received++;
+    count_final (&self->total, st);
+  } else {
+    count_outcome_of (self, info->spi, info->sender_id, info->counter, st,
+                      TRUE);
+  }
+  if (st == MCSEC_OK)
+    return;
   if (!self->warned[st]) {
     self->warned[st] = TRUE;
     GST_WARNING_OBJECT (
@@ -448,12 +507,6 @@ sam_stats_for (GstMcsecDec *self, guint32 sender_id)
   return st;
 }
 
-static guint64
-iv_of (GstMcsecDec *self, guint32 sender_id, guint64 counter)
-{
-  return ((guint64)sender_id << (64 - self->sender_id_bits)) | counter;
-}
-
 static void
 mark_source (GstBuffer *buf, guint32 sender_id, const gchar *state)
 {
@@ -464,17 +517,35 @@ mark_source (GstBuffer *buf, guint32 sender_id, const gchar *state)
                        NULL);
 }
 
+/* Called with the object lock: the verdict on a held datagram.  A verified
+ * one is accepted by its SA's replay window now (the first copy wins); the
+ * others are dropped, for `reason`. */
+static void
+judge_held (GstMcsecDec *self, HeldEntry *e, mcsec_sam_outcome_t outcome)
+{
+  e->state = outcome;
+  if (outcome == MCSEC_SAM_VERIFIED) {
+    mcsec_sa_t *sa = mcsec_sadb_lookup (self->db, e->spi);
+    /* an SA removed meanwhile accepts nothing more: the datagram, checked
+     * against its window on arrival, is the only copy */
+    e->reason = sa ? mcsec_sa_accept (sa, e->sender_id, e->counter) : MCSEC_OK;
+  } else {
+    e->reason = outcome == MCSEC_SAM_FAILED ? MCSEC_ERR_SIGNATURE
+                                            : MCSEC_ERR_UNVERIFIABLE;
+  }
+}
+
 /* Called with the object lock, from inside mcsec_sam_verify or flush. */
 static void
 on_sam_event (const mcsec_sam_event_t *ev, void *data)
 {
   GstMcsecDec *self = data;
   SamStats *st = sam_stats_for (self, ev->sender_id);
-  guint64 iv = iv_of (self, ev->sender_id, ev->counter);
-  HeldEntry *e = g_hash_table_lookup (self->held_by_iv, &iv);
+  HeldEntry *e = g_hash_table_lookup (self->held_by_tag, &ev->tag);
 
   /* in the required policy a datagram given up already has its verdict */
-  if (self->sam_policy == GST_MCSEC_SAM_REQUIRED && e == NULL)
+  if (self->sam_policy == GST_MCSEC_SAM_REQUIRED &&
+      (e == NULL || e->state != 0))
     return;
   st->pending = st->pending ? st->pending - 1 : 0;
   self->sam_total.pending =
@@ -482,7 +553,7 @@ on_sam_event (const mcsec_sam_event_t *ev, void *data)
   count_outcome (st, ev->outcome);
   count_outcome (&self->sam_total, ev->outcome);
   if (e != NULL)
-    e->state = ev->outcome;
+    judge_held (self, e, ev->outcome);
 }
 
 /* Called with the object lock: hand decided datagrams at the head of the
@@ -502,7 +573,7 @@ release_held (GstMcsecDec *self, GstClockTime now, gboolean all)
       if (!(all || too_many || too_old))
         break;
       /* no verdict in time: it counts as unverifiable */
-      e->state = MCSEC_SAM_UNVERIFIABLE;
+      judge_held (self, e, MCSEC_SAM_UNVERIFIABLE);
       {
         SamStats *ss = sam_stats_for (self, e->sender_id);
         ss->unverifiable++;
@@ -511,10 +582,13 @@ release_held (GstMcsecDec *self, GstClockTime now, gboolean all)
       self->sam_total.unverifiable++;
       self->sam_total.pending =
           self->sam_total.pending ? self->sam_total.pending - 1 : 0;
+      if (!all)
+        self->given_up_unposted++;
     }
     g_queue_pop_head (&self->held);
-    g_hash_table_remove (self->held_by_iv, &e->iv);
-    if (e->state == MCSEC_SAM_VERIFIED) {
+    g_hash_table_remove (self->held_by_tag, &e->tag);
+    count_outcome_of (self, e->spi, e->sender_id, e->counter, e->reason, FALSE);
+    if (e->reason == MCSEC_OK) {
       if (GST_CLOCK_TIME_IS_VALID (now) &&
           GST_CLOCK_TIME_IS_VALID (e->arrival) && now >= e->arrival) {
         guint64 held_ns = now - e->arrival;
@@ -528,9 +602,11 @@ release_held (GstMcsecDec *self, GstClockTime now, gboolean all)
         self->ready = gst_buffer_list_new ();
       gst_buffer_list_add (self->ready, e->buf);
     } else {
-      GST_DEBUG_OBJECT (
-          self, "dropping a datagram of sender %u: source %s", e->sender_id,
-          e->state == MCSEC_SAM_FAILED ? "failed" : "unverifiable");
+      GST_DEBUG_OBJECT (self,
+                        "dropping a datagram of sender %u (spi 0x%08x "
+                        "counter %" G_GUINT64_FORMAT "): %s",
+                        e->sender_id, e->spi, e->counter,
+                        mcsec_status_name (e->reason));
       gst_buffer_unref (e->buf);
     }
     g_free (e);
@@ -592,7 +668,10 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
       mark_source (out, info->sender_id, "unverified");
       return out;
     }
-    gst_buffer_unref (out); /* required: no source data, no datagram */
+    /* required: no source data, no datagram */
+    count_outcome_of (self, info->spi, info->sender_id, info->counter,
+                      MCSEC_ERR_UNSIGNED, FALSE);
+    gst_buffer_unref (out);
     return NULL;
   }
   if (self->sam_policy == GST_MCSEC_SAM_OFF)
@@ -607,7 +686,8 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
     return NULL;
   }
   st = mcsec_sam_verify (self->verifier, info->spi, info->sender_id,
-                         info->counter, map.data, map.size, &res);
+                         info->counter, ++self->next_tag, map.data, map.size,
+                         &res);
   gst_buffer_unmap (out, &map);
   ss = sam_stats_for (self, info->sender_id);
   if (st) {
@@ -624,6 +704,9 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
       return strip_source (out, info->sender_id,
                            st == MCSEC_ERR_NO_SENDER_KEY ? "unverified"
                                                          : "failed");
+    count_outcome_of (self, info->spi, info->sender_id, info->counter,
+                      st == MCSEC_ERR_NO_SENDER_KEY ? MCSEC_ERR_UNSIGNED : st,
+                      FALSE);
     gst_buffer_unref (out);
     return NULL;
   }
@@ -632,8 +715,11 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
     self->sam_total.carriers++;
     gst_buffer_unref (out);
     /* its symbols may have decided held datagrams */
-    if (self->sam_policy == GST_MCSEC_SAM_REQUIRED)
+    if (self->sam_policy == GST_MCSEC_SAM_REQUIRED) {
+      count_outcome_of (self, info->spi, info->sender_id, info->counter,
+                        MCSEC_OK, FALSE);
       release_held (self, GST_CLOCK_TIME_NONE, FALSE);
+    }
     return NULL;
   }
   gst_buffer_resize (out, (gssize)res.payload_offset, (gssize)res.payload_len);
@@ -651,12 +737,15 @@ sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
   /* required: everything waits, in arrival order */
   e = g_new0 (HeldEntry, 1);
   e->buf = out;
+  e->spi = info->spi;
   e->sender_id = info->sender_id;
-  e->iv = iv_of (self, info->sender_id, info->counter);
+  e->counter = info->counter;
+  e->tag = self->next_tag;
   e->arrival = arrival_time (out);
-  e->state = res.outcome == MCSEC_SAM_PENDING ? 0 : res.outcome;
+  if (res.outcome != MCSEC_SAM_PENDING)
+    judge_held (self, e, res.outcome);
   g_queue_push_tail (&self->held, e);
-  g_hash_table_insert (self->held_by_iv, &e->iv, e);
+  g_hash_table_insert (self->held_by_tag, &e->tag, e);
   release_held (self, e->arrival, FALSE);
   return NULL;
 }
@@ -694,7 +783,8 @@ apply_sender_keys (GstMcsecDec *self, gchar **error)
       ok = FALSE;
       break;
     }
-    if (mcsec_sam_verifier_add_sender (self->verifier, (guint32)id, key)) {
+    /* keys of the sender-keys setting hold under any SA */
+    if (mcsec_sam_verifier_add_sender (self->verifier, 0, (guint32)id, key)) {
       *error = g_strdup_printf ("sender-keys: %s is not an Ed25519 or ECDSA "
                                 "P-256 public key",
                                 eq + 1);
@@ -720,7 +810,7 @@ gst_mcsec_dec_add_sender_key (GstMcsecDec *self, guint sender_id,
     return FALSE;
   }
   GST_OBJECT_LOCK (self);
-  ok = mcsec_sam_verifier_add_sender (self->verifier, sender_id, key) ==
+  ok = mcsec_sam_verifier_add_sender (self->verifier, 0, sender_id, key) ==
        MCSEC_OK;
   GST_OBJECT_UNLOCK (self);
   EVP_PKEY_free (key);
@@ -737,6 +827,10 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
   mcsec_rx_info_t info = {0};
   mcsec_status_t st = MCSEC_ERR_INVALID_ARG;
   gsize size = gst_buffer_get_size (buf);
+  /* a receiver that requires sources moves no replay window before the
+   * source is verified: an insider cannot make another sender's genuine
+   * packets "too old" */
+  gboolean tentative = self->sam_policy == GST_MCSEC_SAM_REQUIRED;
 
   if (self->db == NULL) {
     st = MCSEC_ERR_UNKNOWN_SPI;
@@ -745,8 +839,13 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
     /* in place: the datagram ends up at offset 16 of the same memory */
     gsize room =
         map.size > MCSEC_ESP_HEADER_LEN ? map.size - MCSEC_ESP_HEADER_LEN : 0;
-    st = mcsec_sadb_unprotect (self->db, map.data, map.size,
-                               map.data + MCSEC_ESP_HEADER_LEN, room, &info);
+    st = tentative
+             ? mcsec_sadb_unprotect_tentative (self->db, map.data, map.size,
+                                               map.data + MCSEC_ESP_HEADER_LEN,
+                                               room, &info)
+             : mcsec_sadb_unprotect (self->db, map.data, map.size,
+                                     map.data + MCSEC_ESP_HEADER_LEN, room,
+                                     &info);
     gst_buffer_unmap (buf, &map);
     if (st == MCSEC_OK) {
       gst_buffer_resize (buf, MCSEC_ESP_HEADER_LEN, info.payload_len);
@@ -757,8 +856,11 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
     /* shared buffer (a tee, a buffer list): into a pool buffer */
     out = gst_mcsec_buffer_new (self->pool, size);
     if (out && gst_buffer_map (out, &omap, GST_MAP_WRITE)) {
-      st = mcsec_sadb_unprotect (self->db, map.data, map.size, omap.data,
-                                 omap.size, &info);
+      st = tentative
+               ? mcsec_sadb_unprotect_tentative (self->db, map.data, map.size,
+                                                 omap.data, omap.size, &info)
+               : mcsec_sadb_unprotect (self->db, map.data, map.size, omap.data,
+                                       omap.size, &info);
       gst_buffer_unmap (out, &omap);
     } else {
       st = MCSEC_ERR_NO_MEMORY;
@@ -775,10 +877,13 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
   }
   if (buf)
     gst_buffer_unref (buf);
-  account (self, st, &info);
+  account (self, st, &info, tentative);
   if (st)
     return NULL;
   if (info.next_header == MCSEC_NEXT_HEADER_DUMMY) {
+    if (tentative)
+      count_outcome_of (self, info.spi, info.sender_id, info.counter, MCSEC_OK,
+                        FALSE);
     self->dummies++;
     gst_buffer_unref (out);
     return NULL;
@@ -887,16 +992,9 @@ sync_membership (GstMcsecDec *self)
       g_hash_table_iter_remove (&it);
     }
   }
-  for (gsize i = 0; msa && i < msa->n_senders; i++) {
-    const guint8 *p = msa->senders[i].spki;
-    EVP_PKEY *k = d2i_PUBKEY (NULL, &p, (long)msa->senders[i].spki_len);
-    if (k == NULL || self->verifier == NULL ||
-        mcsec_sam_verifier_add_sender (
-            self->verifier, msa->senders[i].sender_id, k) != MCSEC_OK)
-      GST_WARNING_OBJECT (self, "unusable key for sender-id %u",
-                          msa->senders[i].sender_id);
-    EVP_PKEY_free (k);
-  }
+  /* each SA trusts the senders the controller lists with it */
+  if (msa && mcsec_msa_bind_senders (msa, self->verifier) != MCSEC_OK)
+    GST_WARNING_OBJECT (self, "a sender's key in the membership is unusable");
   /* a group whose senders sign: check them unless told otherwise */
   if (msa && msa->sam && !self->sam_policy_set)
     self->sam_policy = GST_MCSEC_SAM_REQUIRED;
@@ -948,6 +1046,38 @@ process (GstMcsecDec *self, GstBuffer *buf)
   return out;
 }
 
+/* Not under the lock: say on the bus that datagrams were given up (at most
+ * once per GIVE_UP_WARNING_INTERVAL_US; the count covers the interval). */
+static void
+post_give_up_warning (GstMcsecDec *self)
+{
+  gint64 now = g_get_monotonic_time ();
+  guint64 n, latency, hold;
+
+  GST_OBJECT_LOCK (self);
+  n = self->given_up_unposted;
+  if (n == 0 ||
+      (self->last_give_up_warning != 0 &&
+       now - self->last_give_up_warning < GIVE_UP_WARNING_INTERVAL_US)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
+  self->given_up_unposted = 0;
+  self->last_give_up_warning = now;
+  latency = self->sam_max_latency;
+  hold = self->sam_max_hold;
+  GST_OBJECT_UNLOCK (self);
+  GST_ELEMENT_WARNING (
+      self, STREAM, DECRYPT,
+      ("Gave up %" G_GUINT64_FORMAT " datagrams whose source was not "
+       "verified within sam-max-latency (%" GST_TIME_FORMAT
+       ") or sam-max-hold (%" G_GUINT64_FORMAT " datagrams).",
+       n, GST_TIME_ARGS (latency), hold),
+      ("Counted in stats as dropped-unverifiable.  The sender's "
+       "sam-block-time (or sam-block-size) may be too large for these "
+       "limits, or the network lost the packets that carry signatures."));
+}
+
 static GstFlowReturn
 gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
@@ -956,6 +1086,7 @@ gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 
   (void)pad;
   out = process (self, buf);
+  post_give_up_warning (self);
   if (out == NULL)
     return push_ready (self);
   if (!ensure_caps (self)) {
@@ -983,6 +1114,7 @@ gst_mcsec_dec_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   (void)pad;
   list = gst_buffer_list_make_writable (list);
   gst_buffer_list_foreach (list, process_in_list, self);
+  post_give_up_warning (self);
   if (gst_buffer_list_length (list) == 0) {
     gst_buffer_list_unref (list);
     return push_ready (self);
@@ -1323,7 +1455,7 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
       gst_buffer_unref (e->buf);
       g_free (e);
     }
-    g_hash_table_remove_all (self->held_by_iv);
+    g_hash_table_remove_all (self->held_by_tag);
     g_clear_pointer (&self->ready, gst_buffer_list_unref);
     GST_OBJECT_UNLOCK (self);
     gst_mcsec_pool_free (pool);
@@ -1361,7 +1493,7 @@ gst_mcsec_dec_finalize (GObject *object)
     gst_buffer_unref (e->buf);
     g_free (e);
   }
-  g_hash_table_unref (self->held_by_iv);
+  g_hash_table_unref (self->held_by_tag);
   g_hash_table_unref (self->sam_stats);
   g_clear_pointer (&self->ready, gst_buffer_list_unref);
   mcsec_sam_verifier_free (self->verifier);
@@ -1617,7 +1749,7 @@ gst_mcsec_dec_init (GstMcsecDec *self)
   if (mcsec_sam_verifier_new (on_sam_event, self, &self->verifier) != MCSEC_OK)
     self->verifier = NULL;
   g_queue_init (&self->held);
-  self->held_by_iv = g_hash_table_new (g_int64_hash, g_int64_equal);
+  self->held_by_tag = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->sam_stats = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   gst_pad_set_query_function (self->srcpad, gst_mcsec_dec_src_query);
 }

@@ -74,6 +74,7 @@ struct _GstMcsecEnc {
   gchar *signing_key_file;
   mcsec_sam_scheme_t sam_scheme;
   guint sam_block_size;
+  guint64 sam_block_time;
   mcsec_sam_signer_t *signer;
   guint8 *sam_buf; /* the SAM-wrapped datagram, before ESP */
   gsize sam_buf_size;
@@ -107,12 +108,16 @@ enum {
   PROP_SIGNING_KEY_FILE,
   PROP_SAM_SCHEME,
   PROP_SAM_BLOCK_SIZE,
+  PROP_SAM_BLOCK_TIME,
   PROP_STATS,
 };
 
 enum { SIGNAL_SOFT_LIMIT, SIGNAL_HARD_LIMIT, SIGNAL_SET_KEY, N_SIGNALS };
 
 static guint signals[N_SIGNALS];
+
+/* a receiver's default sam-max-latency (1 s) is four of these */
+#define DEFAULT_SAM_BLOCK_TIME (250 * GST_MSECOND)
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE (
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
@@ -145,6 +150,8 @@ default_counter_file (guint spi, guint sender_id)
 
 /* Called with the object lock.  Builds the SA from the settings, with its
  * counters reserved in the counter store.  FALSE with *error set. */
+static void finish_block_before_change (GstMcsecEnc *self);
+
 static gboolean
 build_sa (GstMcsecEnc *self, gchar **error)
 {
@@ -189,6 +196,7 @@ build_sa (GstMcsecEnc *self, gchar **error)
     g_free (path);
     return FALSE;
   }
+  finish_block_before_change (self);
   reset_sa (self);
   self->sa = sa;
   self->store = store;
@@ -251,17 +259,17 @@ seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
   return outbuf;
 }
 
-/* Called with the object lock: close the current SAM block and add its
- * remaining authenticator symbols, sealed under the current SA, to list
- * (end of stream, or before the Sender-ID changes: a block belongs to one
- * Sender-ID). */
+/* Called with the object lock: add carrier packets, sealed under the
+ * current SA, to list: all that are pending, or (due_only) those the time
+ * budget says cannot wait for the next datagram. */
 static void
-end_sam_block (GstMcsecEnc *self, GstBufferList *list, PendingSignals *sig)
+send_carriers (GstMcsecEnc *self, GstBufferList *list, PendingSignals *sig,
+               gboolean due_only)
 {
-  if (self->signer == NULL || self->sa == NULL ||
-      mcsec_sam_end_block (self->signer) != MCSEC_OK)
+  if (self->signer == NULL || self->sa == NULL)
     return;
-  while (mcsec_sam_pending_symbols (self->signer) > 0) {
+  while (due_only ? mcsec_sam_carriers_due (self->signer)
+                  : mcsec_sam_pending_symbols (self->signer) > 0) {
     size_t len = 0;
     mcsec_status_t st;
     GstBuffer *b;
@@ -275,6 +283,45 @@ end_sam_block (GstMcsecEnc *self, GstBufferList *list, PendingSignals *sig)
     self->sam_carriers++;
     gst_buffer_list_add (list, b);
   }
+}
+
+/* Called with the object lock: close the current SAM block and add its
+ * remaining authenticator symbols, sealed under the current SA, to list
+ * (end of stream, or before the SA or the Sender-ID changes: a block
+ * belongs to one SA and one Sender-ID). */
+static void
+end_sam_block (GstMcsecEnc *self, GstBufferList *list, PendingSignals *sig)
+{
+  if (self->signer == NULL || self->sa == NULL ||
+      mcsec_sam_end_block (self->signer) != MCSEC_OK)
+    return;
+  send_carriers (self, list, sig, FALSE);
+}
+
+/* Called with the object lock: before the SA changes, the open block is
+ * finished under the old one (its carriers go out before the next
+ * packets). */
+static void
+finish_block_before_change (GstMcsecEnc *self)
+{
+  PendingSignals sig = {0};
+
+  if (self->sa == NULL || self->signer == NULL)
+    return;
+  if (self->pending == NULL)
+    self->pending = gst_buffer_list_new ();
+  end_sam_block (self, self->pending, &sig);
+}
+
+/* Called with the object lock: the time of the element's clock (the
+ * pipeline's), or of the system's monotonic clock before it has one. */
+static guint64
+enc_now (GstMcsecEnc *self)
+{
+  GstClock *clock = GST_ELEMENT_CLOCK (self);
+  if (clock != NULL)
+    return gst_clock_get_time (clock);
+  return (guint64)g_get_monotonic_time () * 1000;
 }
 
 /* Called with the object lock.  Consumes inbuf; returns the ESP packet or
@@ -300,9 +347,10 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
   if (self->signer) {
     /* the source signature covers the ESP counter this packet will get */
     size_t sam_len = 0;
-    st = mcsec_sam_sign (self->signer, mcsec_sa_spi (self->sa), self->sender_id,
-                         mcsec_sa_next_counter (self->sa), in.data, in.size,
-                         self->sam_buf, self->sam_buf_size, &sam_len);
+    st = mcsec_sam_sign_at (self->signer, enc_now (self),
+                            mcsec_sa_spi (self->sa), self->sender_id,
+                            mcsec_sa_next_counter (self->sa), in.data, in.size,
+                            self->sam_buf, self->sam_buf_size, &sam_len);
     if (st == MCSEC_OK)
       outbuf =
           seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, sam_len, sig, &st);
@@ -436,13 +484,8 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
       mcsec_msa_free (msa);
       return FALSE;
     }
-    if (self->sa && self->sender_id != sid) {
-      /* the open block is finished under the old Sender-ID */
-      PendingSignals sig = {0};
-      if (self->pending == NULL)
-        self->pending = gst_buffer_list_new ();
-      end_sam_block (self, self->pending, &sig);
-    }
+    if (self->sa && (self->sender_id != sid || self->spi != send->spi))
+      finish_block_before_change (self);
     reset_sa (self);
     self->sa = sa;
     self->spi = send->spi;
@@ -492,6 +535,9 @@ ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
     st = mcsec_sam_signer_new (self->sam_scheme, key, self->sam_block_size, 0,
                                &self->signer);
     EVP_PKEY_free (key);
+    if (st == MCSEC_OK)
+      st =
+          mcsec_sam_signer_set_time_budget (self->signer, self->sam_block_time);
     if (st) {
       *error =
           g_strdup_printf ("Cannot sign with signing-key-file %s: %s.",
@@ -562,7 +608,7 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   GstFlowReturn ret;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
-  GstBufferList *pending;
+  GstBufferList *pending, *due = NULL;
   GstBuffer *out;
 
   (void)pad;
@@ -576,16 +622,26 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   pending = self->pending;
   self->pending = NULL;
   out = protect_one (self, buf, &sig);
+  if (self->signer && mcsec_sam_carriers_due (self->signer)) {
+    /* the time budget: what the next datagram would carry too late */
+    due = gst_buffer_list_new ();
+    send_carriers (self, due, &sig, TRUE);
+  }
   GST_OBJECT_UNLOCK (self);
   emit_pending (self, &sig);
   if (pending && (ret = push_pending (self, pending)) != GST_FLOW_OK) {
     if (out)
       gst_buffer_unref (out);
+    if (due)
+      gst_buffer_list_unref (due);
     return ret;
   }
-  if (out == NULL)
-    return GST_FLOW_OK;
-  return gst_pad_push (self->srcpad, out);
+  if (out != NULL && (ret = gst_pad_push (self->srcpad, out)) != GST_FLOW_OK) {
+    if (due)
+      gst_buffer_list_unref (due);
+    return ret;
+  }
+  return due ? push_pending (self, due) : GST_FLOW_OK;
 }
 
 static GstFlowReturn
@@ -614,6 +670,7 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
         self, gst_buffer_ref (gst_buffer_list_get (list, i)), &sig);
     if (out)
       gst_buffer_list_add (outlist, out);
+    send_carriers (self, outlist, &sig, TRUE);
   }
   GST_OBJECT_UNLOCK (self);
   gst_buffer_list_unref (list);
@@ -764,6 +821,9 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_SAM_SCHEME:
     self->sam_scheme = g_value_get_enum (value);
     break;
+  case PROP_SAM_BLOCK_TIME:
+    self->sam_block_time = g_value_get_uint64 (value);
+    break;
   case PROP_SAM_BLOCK_SIZE:
     self->sam_block_size = g_value_get_uint (value);
     break;
@@ -814,6 +874,9 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_SAM_SCHEME:
     g_value_set_enum (value, self->sam_scheme);
+    break;
+  case PROP_SAM_BLOCK_TIME:
+    g_value_set_uint64 (value, self->sam_block_time);
     break;
   case PROP_SAM_BLOCK_SIZE:
     g_value_set_uint (value, self->sam_block_size);
@@ -1057,10 +1120,24 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
   g_object_class_install_property (
       gobject_class, PROP_SAM_BLOCK_SIZE,
       g_param_spec_uint ("sam-block-size", "SAM block size",
-                         "Packets per signed block", MCSEC_SAM_BLOCK_MIN,
-                         MCSEC_SAM_BLOCK_MAX, MCSEC_SAM_BLOCK_DEFAULT,
+                         "Packets per signed block, at most",
+                         MCSEC_SAM_BLOCK_MIN, MCSEC_SAM_BLOCK_MAX,
+                         MCSEC_SAM_BLOCK_DEFAULT,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SAM_BLOCK_TIME,
+      g_param_spec_uint64 (
+          "sam-block-time", "SAM block time",
+          "Time budget of a signed block (ns, of the pipeline clock): a "
+          "block closes when the next datagram is expected later than this "
+          "after its first, and its signature is sent within this after "
+          "that (in carrier packets when no datagram comes), so receivers "
+          "verify within about twice this at any rate. 0: blocks close on "
+          "their size only",
+          0, 10 * GST_SECOND, DEFAULT_SAM_BLOCK_TIME,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
   /**
    * GstMcsecEnc:stats:
    *
@@ -1140,6 +1217,7 @@ gst_mcsec_enc_init (GstMcsecEnc *self)
   self->sender_id_bits = MCSEC_SENDER_ID_BITS_DEFAULT;
   self->sam_scheme = MCSEC_SAM_BLOCK;
   self->sam_block_size = MCSEC_SAM_BLOCK_DEFAULT;
+  self->sam_block_time = DEFAULT_SAM_BLOCK_TIME;
   self->slot = -1;
   g_cond_init (&self->key_cond);
 }

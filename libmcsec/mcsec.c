@@ -84,6 +84,12 @@ static const struct {
     [MCSEC_ERR_OUT_OF_SYNC] = {"out-of-sync",
                                "the member's key tree path cannot open the "
                                "rekey (it asks the controller for a new one)"},
+    [MCSEC_ERR_UNVERIFIABLE] = {"unverifiable",
+                                "the datagram's source could not be verified "
+                                "within sam-max-latency / sam-max-hold"},
+    [MCSEC_ERR_UNSIGNED] = {"unsigned",
+                            "no source signature, or no key for its "
+                            "Sender-ID"},
 };
 
 const char *

@@ -1511,11 +1511,46 @@ mcsec_member_msa (const mcsec_member_t *m, mcsec_msa_t **out)
     d->key_len = m->sas[i].key_len;
     d->active = m->sas[i].active;
     d->sending = &m->sas[i] == sending;
+    d->listed = m->sas[i].retire_at == NEVER;
   }
   msa->n_senders = m->n_senders;
   memcpy (msa->senders, m->senders, m->n_senders * sizeof m->senders[0]);
   *out = msa;
   return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_msa_bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
+{
+  uint32_t ids[MCSEC_MIKE_MAX_SENDERS];
+  EVP_PKEY *keys[MCSEC_MIKE_MAX_SENDERS];
+  size_t n = 0;
+  mcsec_status_t st = MCSEC_OK;
+
+  if (msa == NULL || v == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  for (size_t i = 0; i < msa->n_senders && i < MCSEC_MIKE_MAX_SENDERS; i++) {
+    const uint8_t *p = msa->senders[i].spki;
+    EVP_PKEY *k = d2i_PUBKEY (NULL, &p, (long)msa->senders[i].spki_len);
+    if (k == NULL) {
+      st = MCSEC_ERR_BAD_SIGNING_KEY;
+      continue;
+    }
+    ids[n] = msa->senders[i].sender_id;
+    keys[n++] = k;
+  }
+  for (size_t s = 0; s < msa->n_sas; s++) {
+    uint32_t spi = msa->sas[s].spi;
+    if (!msa->sas[s].listed)
+      continue;
+    mcsec_sam_verifier_retain (v, spi, ids, n);
+    for (size_t i = 0; i < n; i++)
+      if (mcsec_sam_verifier_add_sender (v, spi, ids[i], keys[i]) != MCSEC_OK)
+        st = MCSEC_ERR_BAD_SIGNING_KEY;
+  }
+  for (size_t i = 0; i < n; i++)
+    EVP_PKEY_free (keys[i]);
+  return st;
 }
 
 void

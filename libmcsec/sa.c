@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "mcsec-private.h"
 
@@ -20,6 +21,9 @@ struct mcsec_sa {
   uint64_t counter_max; /* largest counter that fits in the IV */
   uint64_t soft_packets;
   uint64_t hard_packets;
+  /* SHA-256 of the key material: tells whether two SAs share a key without
+   * keeping a second copy of it */
+  uint8_t key_id[32];
 
   /* sending */
   mcsec_aead_t seal;
@@ -91,6 +95,14 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
     sa->soft_packets = sa->hard_packets - (sa->hard_packets >> 4);
   }
 
+  {
+    unsigned int id_len = 0;
+    if (EVP_Digest (cfg->key, cfg->key_len, sa->key_id, &id_len, EVP_sha256 (),
+                    NULL) != 1) {
+      st = MCSEC_ERR_CRYPTO;
+      goto fail;
+    }
+  }
   st = mcsec_aead_init (&sa->seal, cfg->suite, cfg->key, cfg->key_len, 1);
   if (st)
     goto fail;
@@ -124,6 +136,14 @@ uint32_t
 mcsec_sa_spi (const mcsec_sa_t *sa)
 {
   return sa->spi;
+}
+
+int
+mcsec_sa_same_key (const mcsec_sa_t *a, const mcsec_sa_t *b)
+{
+  return a != NULL && b != NULL && a->spi == b->spi && a->suite == b->suite &&
+         a->sender_id_bits == b->sender_id_bits &&
+         CRYPTO_memcmp (a->key_id, b->key_id, sizeof (a->key_id)) == 0;
 }
 
 mcsec_suite_t
@@ -270,9 +290,10 @@ mcsec_packet_spi (const uint8_t *packet, size_t len)
   return mcsec_load_be32 (packet);
 }
 
-mcsec_status_t
-mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
-                    uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
+/* Open one packet; with `accept`, the sender's replay window moves too. */
+static mcsec_status_t
+unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
+           size_t out_size, mcsec_rx_info_t *info, int accept)
 {
   mcsec_rx_info_t local;
   mcsec_replay_t *w;
@@ -335,12 +356,14 @@ mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
   }
 
   /* Authentic: now, and only now, the state moves. */
-  if (w == NULL) {
-    st = mcsec_sender_table_add (&sa->senders, info->sender_id, &w);
-    if (st)
-      goto fail;
+  if (accept) {
+    if (w == NULL) {
+      st = mcsec_sender_table_add (&sa->senders, info->sender_id, &w);
+      if (st)
+        goto fail;
+    }
+    mcsec_replay_update (w, sa->senders.window, info->counter);
   }
-  mcsec_replay_update (w, sa->senders.window, info->counter);
   sa->packets_received++;
   if (sa->packets_received == sa->soft_packets)
     info->events |= MCSEC_EVENT_SOFT_LIMIT;
@@ -351,6 +374,42 @@ mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
 fail:
   OPENSSL_cleanse (out, body_len);
   return st;
+}
+
+mcsec_status_t
+mcsec_sa_unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
+                    uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
+{
+  return unprotect (sa, packet, len, out, out_size, info, 1);
+}
+
+mcsec_status_t
+mcsec_sa_unprotect_tentative (mcsec_sa_t *sa, const uint8_t *packet, size_t len,
+                              uint8_t *out, size_t out_size,
+                              mcsec_rx_info_t *info)
+{
+  return unprotect (sa, packet, len, out, out_size, info, 0);
+}
+
+mcsec_status_t
+mcsec_sa_accept (mcsec_sa_t *sa, uint32_t sender_id, uint64_t counter)
+{
+  mcsec_replay_t *w;
+  mcsec_status_t st;
+
+  if (sa == NULL || counter == 0 || counter > sa->counter_max)
+    return MCSEC_ERR_INVALID_ARG;
+  w = mcsec_sender_table_find (&sa->senders, sender_id);
+  st = mcsec_replay_check (w, sa->senders.window, counter);
+  if (st)
+    return st;
+  if (w == NULL) {
+    st = mcsec_sender_table_add (&sa->senders, sender_id, &w);
+    if (st)
+      return st;
+  }
+  mcsec_replay_update (w, sa->senders.window, counter);
+  return MCSEC_OK;
 }
 
 void

@@ -147,9 +147,10 @@ mcsec_sadb_count (const mcsec_sadb_t *db)
   return db ? db->count : 0;
 }
 
-mcsec_status_t
-mcsec_sadb_unprotect (mcsec_sadb_t *db, const uint8_t *packet, size_t len,
-                      uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
+static mcsec_status_t
+sadb_unprotect (mcsec_sadb_t *db, const uint8_t *packet, size_t len,
+                uint8_t *out, size_t out_size, mcsec_rx_info_t *info,
+                int accept)
 {
   mcsec_sa_t *sa;
 
@@ -168,5 +169,22 @@ mcsec_sadb_unprotect (mcsec_sadb_t *db, const uint8_t *packet, size_t len,
     }
     return MCSEC_ERR_UNKNOWN_SPI;
   }
-  return mcsec_sa_unprotect (sa, packet, len, out, out_size, info);
+  return accept ? mcsec_sa_unprotect (sa, packet, len, out, out_size, info)
+                : mcsec_sa_unprotect_tentative (sa, packet, len, out, out_size,
+                                                info);
+}
+
+mcsec_status_t
+mcsec_sadb_unprotect (mcsec_sadb_t *db, const uint8_t *packet, size_t len,
+                      uint8_t *out, size_t out_size, mcsec_rx_info_t *info)
+{
+  return sadb_unprotect (db, packet, len, out, out_size, info, 1);
+}
+
+mcsec_status_t
+mcsec_sadb_unprotect_tentative (mcsec_sadb_t *db, const uint8_t *packet,
+                                size_t len, uint8_t *out, size_t out_size,
+                                mcsec_rx_info_t *info)
+{
+  return sadb_unprotect (db, packet, len, out, out_size, info, 0);
 }

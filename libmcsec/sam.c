@@ -442,9 +442,11 @@ block_message (uint8_t *buf, uint32_t sender, uint32_t block, unsigned n,
 typedef struct {
   int used;
   uint32_t block;
+  uint32_t spi, sender_id; /* the SA and sender of the block's members */
   unsigned n;
   unsigned total; /* 4 signature symbols + parity */
   unsigned next;  /* next symbol to send */
+  uint64_t due;   /* time budget: sent completely by then */
   uint8_t sym[MCSEC_SAM_MAX_SYMBOLS][MCSEC_SAM_SYMBOL_LEN];
 } auth_t;
 
@@ -461,7 +463,13 @@ struct mcsec_sam_signer {
   unsigned carry_acc;
   uint32_t block;
   unsigned index;
-  uint32_t sender_id; /* of the current block's members */
+  uint32_t spi, sender_id; /* of the current block's members */
+  /* time-closed blocks (mcsec_sam_sign_at): 0 when off */
+  uint64_t budget;
+  uint64_t block_start; /* time of the current block's first member */
+  uint64_t last_time;   /* time of the last datagram */
+  int timed;            /* last_time came from mcsec_sam_sign_at */
+  uint64_t gap;         /* expected time to the next datagram */
   uint8_t hashes[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
                 [MCSEC_SAM_SYMBOL_LEN];
   auth_t auth[AUTH_QUEUE]; /* FIFO: auth[head] first */
@@ -554,9 +562,10 @@ mcsec_sam_signer_free (mcsec_sam_signer_t *s)
   free (s);
 }
 
-/* Sign the block of s->index packets and queue its authenticator. */
+/* Sign the block of s->index packets and queue its authenticator (to be
+ * sent completely by `now` + the time budget). */
 static mcsec_status_t
-finish_block (mcsec_sam_signer_t *s)
+finish_block (mcsec_sam_signer_t *s, uint64_t now)
 {
   uint8_t *msg = s->msg;
   unsigned n = s->index, want, m, G, d0;
@@ -578,10 +587,11 @@ finish_block (mcsec_sam_signer_t *s)
   st = sign_raw (s->key, s->alg, msg, len, data[n]);
   if (st)
     return st;
-  /* symbols to send: about carry_percent/100 per packet of a block */
-  want = (s->n * s->carry_percent + 99) / 100;
-  if (want < MCSEC_SAM_SIG_SYMBOLS)
-    want = MCSEC_SAM_SIG_SYMBOLS;
+  /* symbols to send: about carry_percent/100 per packet of the block, and
+   * at least one parity symbol */
+  want = (n * s->carry_percent + 99) / 100;
+  if (want < MCSEC_SAM_SIG_SYMBOLS + 1)
+    want = MCSEC_SAM_SIG_SYMBOLS + 1;
   m = want - MCSEC_SAM_SIG_SYMBOLS;
   G = codes_of (n);
   /* every code's field: data + parity <= 256; and ids fit in a byte */
@@ -593,6 +603,9 @@ finish_block (mcsec_sam_signer_t *s)
   memset (a, 0, sizeof (*a));
   a->used = 1;
   a->block = s->block;
+  a->spi = s->spi;
+  a->sender_id = s->sender_id;
+  a->due = s->budget ? now + s->budget : UINT64_MAX;
   a->n = n;
   a->total = MCSEC_SAM_SIG_SYMBOLS + m;
   memcpy (a->sym, data[n], MCSEC_SAM_SIG_LEN);
@@ -623,7 +636,7 @@ mcsec_sam_end_block (mcsec_sam_signer_t *s)
     return MCSEC_ERR_INVALID_ARG;
   if (s->scheme != MCSEC_SAM_BLOCK)
     return MCSEC_OK;
-  return finish_block (s);
+  return finish_block (s, s->last_time);
 }
 
 size_t
@@ -644,6 +657,11 @@ write_block_header (mcsec_sam_signer_t *s, uint8_t type, uint32_t block,
                     unsigned index, unsigned quota, uint8_t *out)
 {
   auth_t *a = s->count ? &s->auth[s->head] : NULL;
+
+  /* symbols travel only with packets of the SA and sender they belong to
+   * (the receiver keeps blocks per SPI and Sender-ID) */
+  if (a && (a->spi != s->spi || a->sender_id != s->sender_id))
+    a = NULL;
   unsigned count = 0;
   uint8_t *p = out + MCSEC_SAM_BLOCK_HEADER_LEN;
 
@@ -674,10 +692,25 @@ write_block_header (mcsec_sam_signer_t *s, uint8_t type, uint32_t block,
   return MCSEC_SAM_BLOCK_HEADER_LEN + count * MCSEC_SAM_CARRIED_LEN;
 }
 
-mcsec_status_t
-mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
-                uint64_t counter, const uint8_t *datagram, size_t len,
-                uint8_t *out, size_t out_size, size_t *out_len)
+/* Authenticators of another SA or sender can no longer be sent (a caller
+ * that changes SA closes its block and sends carriers first): forget them. */
+static void
+drop_foreign_auths (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id)
+{
+  while (s->count > 0) {
+    auth_t *a = &s->auth[s->head];
+    if (a->spi == spi && a->sender_id == sender_id)
+      break;
+    a->used = 0;
+    s->head = (s->head + 1) % AUTH_QUEUE;
+    s->count--;
+  }
+}
+
+static mcsec_status_t
+sign_common (mcsec_sam_signer_t *s, int timed, uint64_t now, uint32_t spi,
+             uint32_t sender_id, uint64_t counter, const uint8_t *datagram,
+             size_t len, uint8_t *out, size_t out_size, size_t *out_len)
 {
   size_t head;
   mcsec_status_t st;
@@ -690,6 +723,7 @@ mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
     return MCSEC_ERR_BUFFER_TOO_SMALL;
 
   if (s->scheme == MCSEC_SAM_PER_PACKET) {
+    s->last_time = now;
     uint8_t digest[32];
     st = packet_digest (s->md, s->sha, spi, sender_id, counter, datagram, len,
                         digest);
@@ -705,13 +739,28 @@ mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
   }
 
   /* block member */
-  if (s->index > 0 && sender_id != s->sender_id) {
-    st = finish_block (s); /* a new identity starts a new block */
+  if (timed && s->budget && s->timed) {
+    /* the gap to the next datagram is expected to be about the longest of
+     * the recent ones (it decays by 1/8 a datagram) */
+    uint64_t gap = now > s->last_time ? now - s->last_time : 0;
+    s->gap -= s->gap / 8;
+    if (gap > s->gap)
+      s->gap = gap;
+  }
+  s->last_time = now;
+  s->timed = timed;
+  if (s->index > 0 && (sender_id != s->sender_id || spi != s->spi)) {
+    /* a block belongs to one SA and one Sender-ID */
+    st = finish_block (s, now);
     if (st)
       return st;
   }
-  if (s->index == 0)
+  if (s->index == 0) {
+    s->spi = spi;
     s->sender_id = sender_id;
+    s->block_start = now;
+  }
+  drop_foreign_auths (s, spi, sender_id);
   st = member_hash (s->md, s->sha, spi, sender_id, counter, s->block, s->index,
                     datagram, len, s->hashes[s->index]);
   if (st)
@@ -724,8 +773,53 @@ mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
   *out_len = head + len;
   s->index++;
   if (s->index == s->n)
-    return finish_block (s);
+    return finish_block (s, now);
+  /* time budget: close the block now when the next datagram is expected
+   * after the block's time is up */
+  if (timed && s->budget && now + s->gap >= s->block_start + s->budget)
+    return finish_block (s, now);
   return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_sam_sign (mcsec_sam_signer_t *s, uint32_t spi, uint32_t sender_id,
+                uint64_t counter, const uint8_t *datagram, size_t len,
+                uint8_t *out, size_t out_size, size_t *out_len)
+{
+  return sign_common (s, 0, s ? s->last_time : 0, spi, sender_id, counter,
+                      datagram, len, out, out_size, out_len);
+}
+
+mcsec_status_t
+mcsec_sam_sign_at (mcsec_sam_signer_t *s, uint64_t now, uint32_t spi,
+                   uint32_t sender_id, uint64_t counter,
+                   const uint8_t *datagram, size_t len, uint8_t *out,
+                   size_t out_size, size_t *out_len)
+{
+  return sign_common (s, 1, now, spi, sender_id, counter, datagram, len, out,
+                      out_size, out_len);
+}
+
+mcsec_status_t
+mcsec_sam_signer_set_time_budget (mcsec_sam_signer_t *s, uint64_t budget_ns)
+{
+  if (s == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  s->budget = budget_ns;
+  /* until datagrams show otherwise, the next one is assumed late: a
+   * stream's first datagram is not kept waiting for a second */
+  s->gap = budget_ns;
+  return MCSEC_OK;
+}
+
+int
+mcsec_sam_carriers_due (const mcsec_sam_signer_t *s)
+{
+  if (s == NULL || s->count == 0 || s->budget == 0)
+    return 0;
+  /* the next datagram would carry the oldest authenticator's symbols too
+   * late */
+  return s->last_time + s->gap >= s->auth[s->head].due;
 }
 
 mcsec_status_t
@@ -753,20 +847,32 @@ typedef struct {
    * (reordered) members are judged against the signed hashes */
   mcsec_sam_outcome_t decided;
   int n; /* the block's size, once an authenticator symbol told it; -1 */
+  uint64_t arrival; /* when the slot was made (the sender's serial) */
   uint8_t have[MCSEC_SAM_BLOCK_MAX];
+  /* what identifies each member for the caller: its ESP packet's SPI and
+   * counter, and the caller's tag */
+  uint32_t spi[MCSEC_SAM_BLOCK_MAX];
   uint64_t counter[MCSEC_SAM_BLOCK_MAX];
+  uint64_t tag[MCSEC_SAM_BLOCK_MAX];
   uint8_t hash[MCSEC_SAM_BLOCK_MAX + MCSEC_SAM_SIG_SYMBOLS]
               [MCSEC_SAM_SYMBOL_LEN];
   uint8_t sym_have[MCSEC_SAM_MAX_SYMBOLS];
   uint8_t sym[MCSEC_SAM_MAX_SYMBOLS][MCSEC_SAM_SYMBOL_LEN];
 } pending_t;
 
+/* A trusted key: for Sender-ID sender_id under SPI spi (0: under any SA),
+ * with the blocks of that sender under it. */
 typedef struct {
   uint32_t sender_id;
+  uint32_t spi;
   EVP_PKEY *key;
   int alg;
-  int seen; /* a block member arrived: newest is valid */
-  uint32_t newest;
+  /* the newest block whose signature verified: only the sender can move
+   * it, so only it decides which blocks are too old (an insider claiming
+   * this Sender-ID cannot make the receiver give the sender's blocks up) */
+  int seen; /* anchor is valid */
+  uint32_t anchor;
+  uint64_t arrivals; /* serial of block slots, for eviction order */
   pending_t pend[MCSEC_SAM_PENDING_BLOCKS + 1];
 } sender_t;
 
@@ -822,26 +928,78 @@ mcsec_sam_verifier_free (mcsec_sam_verifier_t *v)
   free (v);
 }
 
-static sender_t *
-find_sender (mcsec_sam_verifier_t *v, uint32_t sender_id)
+/* senders are sorted by (Sender-ID, SPI) */
+static int
+sender_before (const sender_t *s, uint32_t sender_id, uint32_t spi)
 {
-  /* senders are few (those a receiver trusts) and sorted: binary search */
+  return s->sender_id < sender_id ||
+         (s->sender_id == sender_id && s->spi < spi);
+}
+
+/* The entry for exactly (spi, sender_id), or where it would go. */
+static size_t
+sender_pos (const mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id)
+{
+  /* senders are few (those a receiver trusts): binary search */
   size_t lo = 0, hi = v->n_senders;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (v->senders[mid].sender_id == sender_id)
-      return &v->senders[mid];
-    if (v->senders[mid].sender_id < sender_id)
+    if (sender_before (&v->senders[mid], sender_id, spi))
       lo = mid + 1;
     else
       hi = mid;
   }
+  return lo;
+}
+
+static sender_t *
+find_exact (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id)
+{
+  size_t pos = sender_pos (v, spi, sender_id);
+  if (pos < v->n_senders && v->senders[pos].sender_id == sender_id &&
+      v->senders[pos].spi == spi)
+    return &v->senders[pos];
   return NULL;
 }
 
+/* The key for a packet of sender_id under spi: the one bound to that SA,
+ * else one trusted under any SA. */
+static sender_t *
+find_sender (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id)
+{
+  sender_t *s = spi ? find_exact (v, spi, sender_id) : NULL;
+  return s ? s : find_exact (v, 0, sender_id);
+}
+
+static void decide (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p,
+                    mcsec_sam_outcome_t outcome);
+static void anchor_at (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b);
+
+/* Give up on every undecided block of s and forget its blocks. */
+static void
+give_up_blocks (mcsec_sam_verifier_t *v, sender_t *s)
+{
+  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+    if (s->pend[k].used && !s->pend[k].decided)
+      decide (v, s, &s->pend[k], MCSEC_SAM_UNVERIFIABLE);
+    s->pend[k].used = 0;
+  }
+  s->seen = 0;
+}
+
+static void
+remove_at (mcsec_sam_verifier_t *v, size_t pos)
+{
+  give_up_blocks (v, &v->senders[pos]);
+  EVP_PKEY_free (v->senders[pos].key);
+  memmove (&v->senders[pos], &v->senders[pos + 1],
+           (v->n_senders - pos - 1) * sizeof (v->senders[0]));
+  v->n_senders--;
+}
+
 mcsec_status_t
-mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
-                               EVP_PKEY *key)
+mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t spi,
+                               uint32_t sender_id, EVP_PKEY *key)
 {
   sender_t *s, *grown;
   size_t pos;
@@ -851,10 +1009,15 @@ mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
     return MCSEC_ERR_INVALID_ARG;
   if (alg == 0)
     return MCSEC_ERR_BAD_SIGNING_KEY;
-  s = find_sender (v, sender_id);
-  if (s != NULL) { /* a new key for a known sender */
+  s = find_exact (v, spi, sender_id);
+  if (s != NULL) {
+    if (EVP_PKEY_eq (s->key, key) == 1)
+      return MCSEC_OK; /* the same key again: nothing changes */
+    /* another key (another member) for this Sender-ID: nothing it had
+     * pending can be judged with the new key */
     if (EVP_PKEY_up_ref (key) != 1)
       return MCSEC_ERR_CRYPTO;
+    give_up_blocks (v, s);
     EVP_PKEY_free (s->key);
     s->key = key;
     s->alg = alg;
@@ -864,8 +1027,7 @@ mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
   if (grown == NULL)
     return MCSEC_ERR_NO_MEMORY;
   v->senders = grown;
-  for (pos = 0; pos < v->n_senders && grown[pos].sender_id < sender_id; pos++)
-    ;
+  pos = sender_pos (v, spi, sender_id);
   memmove (&grown[pos + 1], &grown[pos],
            (v->n_senders - pos) * sizeof (*grown));
   memset (&grown[pos], 0, sizeof (grown[pos]));
@@ -875,10 +1037,43 @@ mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
     return MCSEC_ERR_CRYPTO;
   }
   grown[pos].sender_id = sender_id;
+  grown[pos].spi = spi;
   grown[pos].key = key;
   grown[pos].alg = alg;
   v->n_senders++;
   return MCSEC_OK;
+}
+
+mcsec_status_t
+mcsec_sam_verifier_remove_sender (mcsec_sam_verifier_t *v, uint32_t spi,
+                                  uint32_t sender_id)
+{
+  sender_t *s;
+
+  if (v == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  s = find_exact (v, spi, sender_id);
+  if (s == NULL)
+    return MCSEC_ERR_NO_SENDER_KEY;
+  remove_at (v, (size_t)(s - v->senders));
+  return MCSEC_OK;
+}
+
+void
+mcsec_sam_verifier_retain (mcsec_sam_verifier_t *v, uint32_t spi,
+                           const uint32_t *sender_ids, size_t n)
+{
+  size_t pos = 0;
+
+  while (v != NULL && pos < v->n_senders) {
+    int keep = v->senders[pos].spi != spi;
+    for (size_t i = 0; !keep && i < n; i++)
+      keep = sender_ids[i] == v->senders[pos].sender_id;
+    if (keep)
+      pos++;
+    else
+      remove_at (v, pos);
+  }
 }
 
 static void
@@ -888,7 +1083,9 @@ emit (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p, unsigned i,
   mcsec_sam_event_t ev;
 
   ev.sender_id = s->sender_id;
+  ev.spi = p->spi[i];
   ev.counter = p->counter[i];
+  ev.tag = p->tag[i];
   ev.block = p->block;
   ev.index = i;
   /* a member beyond the signed size cannot be one of the block's */
@@ -1013,11 +1210,58 @@ try_decode (mcsec_sam_verifier_t *v, sender_t *s, pending_t *p)
     if (!solve_code (v, p, n, g))
       return 0;
   len = block_message (msg, s->sender_id, p->block, n, p->hash);
-  decide (v, s, p,
-          verify_raw (s->key, s->alg, msg, len, p->hash[n]) == MCSEC_OK
-              ? MCSEC_SAM_VERIFIED
-              : MCSEC_SAM_FAILED);
+  if (verify_raw (s->key, s->alg, msg, len, p->hash[n]) == MCSEC_OK) {
+    decide (v, s, p, MCSEC_SAM_VERIFIED);
+    anchor_at (v, s, p->block);
+  } else {
+    decide (v, s, p, MCSEC_SAM_FAILED);
+  }
   return 1;
+}
+
+/* Block numbers further than this from the anchor belong to another run
+ * of the sender (a restarted sender's blocks start at random), or to an
+ * insider: they never count as newer or older than the anchor. */
+#define RESTART_DISTANCE 1024
+
+/* How far block b lies behind the anchor (negative: ahead); 0 without an
+ * anchor, or when b is RESTART_DISTANCE or more away. */
+static int32_t
+behind_anchor (const sender_t *s, uint32_t b)
+{
+  int32_t d = (int32_t)(s->anchor - b);
+  if (!s->seen || d >= RESTART_DISTANCE || d <= -RESTART_DISTANCE)
+    return 0;
+  return d;
+}
+
+/* The slot to reuse when all are taken.  Decided blocks go first (oldest
+ * first); then the undecided block least likely to be the sender's next
+ * ones: furthest from the anchor, or, without one, the oldest made. */
+static pending_t *
+slot_to_evict (sender_t *s)
+{
+  pending_t *best = NULL;
+  int64_t best_score = INT64_MIN;
+
+  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+    pending_t *p = &s->pend[k];
+    int64_t score;
+    if (p->decided) {
+      score = ((int64_t)1 << 50) + behind_anchor (s, p->block);
+    } else if (s->seen) {
+      int32_t d = (int32_t)(s->anchor - p->block);
+      int64_t dist = d < 0 ? -(int64_t)d : d;
+      score = ((int64_t)1 << 40) + dist;
+    } else {
+      score = -(int64_t)p->arrival;
+    }
+    if (best == NULL || score > best_score) {
+      best = p;
+      best_score = score;
+    }
+  }
+  return best;
 }
 
 /* The pending slot of block b, made when `create`; NULL if b is too old. */
@@ -1034,51 +1278,40 @@ pending_for (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b, int create)
   }
   if (!create)
     return NULL;
-  if (s->seen && (int32_t)(s->newest - b) >= MCSEC_SAM_PENDING_BLOCKS)
+  if (behind_anchor (s, b) >= MCSEC_SAM_PENDING_BLOCKS)
     return NULL; /* too old: already given up on */
   if (free_slot == NULL) {
-    /* give up on the oldest */
-    pending_t *old = &s->pend[0];
-    for (unsigned k = 1; k <= MCSEC_SAM_PENDING_BLOCKS; k++)
-      if ((int32_t)(s->pend[k].block - old->block) < 0)
-        old = &s->pend[k];
-    if (!old->decided)
-      decide (v, s, old, MCSEC_SAM_UNVERIFIABLE);
-    free_slot = old;
+    free_slot = slot_to_evict (s);
+    if (!free_slot->decided)
+      decide (v, s, free_slot, MCSEC_SAM_UNVERIFIABLE);
   }
   memset (free_slot, 0, sizeof (*free_slot));
   free_slot->used = 1;
   free_slot->block = b;
   free_slot->n = -1;
+  free_slot->arrival = ++s->arrivals;
   return free_slot;
 }
 
-/* Block numbers further than this from the newest one mean the sender
- * restarted (its blocks start at random): the sender's state starts over. */
-#define RESTART_DISTANCE 1024
-
-/* A newer block arrived: blocks now too old are given up on. */
+/* Block b verified: it becomes the anchor when newer (or from another run
+ * of the sender: a restart is followed once its first block verifies).
+ * Blocks now too old, or of another run, are given up on. */
 static void
-advance (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b)
+anchor_at (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b)
 {
-  int32_t d = (int32_t)(b - s->newest);
+  int32_t d = (int32_t)(b - s->anchor);
 
-  if (s->seen && (d > RESTART_DISTANCE || d < -RESTART_DISTANCE)) {
-    for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
-      if (s->pend[k].used && !s->pend[k].decided)
-        decide (v, s, &s->pend[k], MCSEC_SAM_UNVERIFIABLE);
-      s->pend[k].used = 0;
-    }
-    s->newest = b;
+  if (s->seen && d <= 0 && d > -RESTART_DISTANCE)
     return;
-  }
-  if (s->seen && d <= 0)
-    return;
-  s->newest = b;
+  s->anchor = b;
   s->seen = 1;
   for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
     pending_t *p = &s->pend[k];
-    if (p->used && (int32_t)(b - p->block) >= MCSEC_SAM_PENDING_BLOCKS) {
+    int32_t age = (int32_t)(b - p->block);
+    if (!p->used || p->block == b)
+      continue;
+    if (age >= MCSEC_SAM_PENDING_BLOCKS || age <= -RESTART_DISTANCE ||
+        age >= RESTART_DISTANCE) {
       if (!p->decided)
         decide (v, s, p, MCSEC_SAM_UNVERIFIABLE);
       p->used = 0;
@@ -1088,8 +1321,8 @@ advance (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b)
 
 mcsec_status_t
 mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
-                  uint64_t counter, const uint8_t *pkt, size_t len,
-                  mcsec_sam_result_t *res)
+                  uint64_t counter, uint64_t tag, const uint8_t *pkt,
+                  size_t len, mcsec_sam_result_t *res)
 {
   mcsec_sam_result_t local;
   sender_t *s;
@@ -1105,7 +1338,7 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
     return MCSEC_ERR_INVALID_ARG;
   if (len < 2)
     return MCSEC_ERR_TOO_SHORT;
-  s = find_sender (v, sender_id);
+  s = find_sender (v, spi, sender_id);
   if (s == NULL)
     return MCSEC_ERR_NO_SENDER_KEY;
   if (pkt[1] != s->alg)
@@ -1150,7 +1383,6 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
 
   /* this packet's own block */
   if (pkt[0] == MCSEC_SAM_TYPE_BLOCK) {
-    advance (v, s, block);
     p = pending_for (v, s, block, 1);
     if (p != NULL && p->decided && !p->have[index]) {
       /* a late member of a decided block: judged on the spot */
@@ -1159,14 +1391,20 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
                         pkt + res->payload_offset, res->payload_len, h);
       if (st)
         return st;
-      p->have[index] = 1;
-      p->counter[index] = counter;
       res->outcome =
           p->decided == MCSEC_SAM_VERIFIED && p->n > (int)index &&
                   CRYPTO_memcmp (h, p->hash[index], sizeof (h)) == 0
               ? MCSEC_SAM_VERIFIED
               : (p->decided == MCSEC_SAM_UNVERIFIABLE ? MCSEC_SAM_UNVERIFIABLE
                                                       : MCSEC_SAM_FAILED);
+      /* only the signed member takes the position: a forgery there does
+       * not keep the genuine one out */
+      if (res->outcome == MCSEC_SAM_VERIFIED) {
+        p->have[index] = 1;
+        p->spi[index] = spi;
+        p->counter[index] = counter;
+        p->tag[index] = tag;
+      }
       /* the verdict is in the result: no event for this one */
       p = NULL;
     } else if (p != NULL && !p->have[index]) {
@@ -1176,7 +1414,9 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
       if (st)
         return st;
       p->have[index] = 1;
+      p->spi[index] = spi;
       p->counter[index] = counter;
+      p->tag[index] = tag;
       res->outcome = MCSEC_SAM_PENDING;
     } else {
       /* a second packet at this position, or a block given up on */

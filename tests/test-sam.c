@@ -59,8 +59,8 @@ test_per_packet (int alg)
   REQUIRE (mcsec_sam_signer_new (MCSEC_SAM_PER_PACKET, kx, 0, 0, &sx) == 0);
   REQUIRE (mcsec_sam_signer_new (MCSEC_SAM_PER_PACKET, ky, 0, 0, &sy) == 0);
   REQUIRE (mcsec_sam_verifier_new (NULL, NULL, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, px) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 2, py) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, px) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 2, py) == 0);
   /* a public key cannot sign */
   {
     mcsec_sam_signer_t *bad = NULL;
@@ -72,34 +72,34 @@ test_per_packet (int alg)
                                 sizeof (pkt), &len),
                 MCSEC_OK);
   CHECK (len == sizeof (data) + MCSEC_SAM_SIGNED_HEADER_LEN);
-  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, 77, pkt, len, &res), MCSEC_OK);
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, 77, 77, pkt, len, &res), MCSEC_OK);
   CHECK (res.outcome == MCSEC_SAM_VERIFIED);
   CHECK (res.payload_len == sizeof (data));
   CHECK (memcmp (pkt + res.payload_offset, data, sizeof (data)) == 0);
   /* the same bytes under another ESP counter, SPI or sender: refused */
-  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, 78, pkt, len, &res),
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, 78, 78, pkt, len, &res),
                 MCSEC_ERR_SIGNATURE);
-  CHECK_STATUS (mcsec_sam_verify (v, SPI + 1, 1, 77, pkt, len, &res),
+  CHECK_STATUS (mcsec_sam_verify (v, SPI + 1, 1, 77, 77, pkt, len, &res),
                 MCSEC_ERR_SIGNATURE);
-  CHECK_STATUS (mcsec_sam_verify (v, SPI, 2, 77, pkt, len, &res),
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 2, 77, 77, pkt, len, &res),
                 MCSEC_ERR_SIGNATURE);
-  CHECK_STATUS (mcsec_sam_verify (v, SPI, 9, 77, pkt, len, &res),
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 9, 77, 77, pkt, len, &res),
                 MCSEC_ERR_NO_SENDER_KEY);
   /* every tampered byte is caught */
   for (size_t i = 2; i < len; i += 7) {
     pkt[i] ^= 0x20;
-    CHECK (mcsec_sam_verify (v, SPI, 1, 77, pkt, len, &res) != MCSEC_OK);
+    CHECK (mcsec_sam_verify (v, SPI, 1, 77, 77, pkt, len, &res) != MCSEC_OK);
     pkt[i] ^= 0x20;
   }
   /* insider: member 2 signs with its own key, claims to be member 1 */
   CHECK_STATUS (mcsec_sam_sign (sy, SPI, 1, 90, data, sizeof (data), pkt,
                                 sizeof (pkt), &len),
                 MCSEC_OK);
-  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, 90, pkt, len, &res),
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, 90, 90, pkt, len, &res),
                 MCSEC_ERR_SIGNATURE);
   CHECK (res.outcome == 0);
   for (size_t l = 0; l < MCSEC_SAM_SIGNED_HEADER_LEN; l++)
-    CHECK (mcsec_sam_verify (v, SPI, 2, 90, pkt, l, &res) != MCSEC_OK);
+    CHECK (mcsec_sam_verify (v, SPI, 2, 90, 90, pkt, l, &res) != MCSEC_OK);
   mcsec_sam_signer_free (sx);
   mcsec_sam_signer_free (sy);
   mcsec_sam_verifier_free (v);
@@ -202,7 +202,7 @@ run_loss (EVP_PKEY *key, EVP_PKEY *pub, unsigned block, double loss,
 
   memset (state, 0, sizeof (state));
   REQUIRE (mcsec_sam_verifier_new (on_event, &t, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, pub) == 0);
   if (reorder) { /* swap neighbours within a distance of 8 */
     for (size_t i = 0; i + 8 < n; i++) {
       size_t j = i + test_rand (&rng) % 8;
@@ -224,9 +224,9 @@ run_loss (EVP_PKEY *key, EVP_PKEY *pub, unsigned block, double loss,
     }
     if (lost)
       continue;
-    CHECK_STATUS (
-        mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].bytes, w[i].len, &res),
-        MCSEC_OK);
+    CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].counter,
+                                    w[i].bytes, w[i].len, &res),
+                  MCSEC_OK);
     /* a data packet is pending (verdict by event), or judged on the spot
      * when it arrives after its block was decided */
     if (res.outcome != MCSEC_SAM_CARRIER) {
@@ -307,15 +307,15 @@ test_block_insider (void)
 
   memset (state, 0, sizeof (state));
   REQUIRE (mcsec_sam_verifier_new (on_event, &t, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, px) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, px) == 0);
   (void)nf;
   for (size_t i = 0; i < n; i++) {
     mcsec_sam_result_t res;
     /* in block 2, the forger's packets replace X's (the genuine ones are
      * "lost"), with the forger's own block signature symbols */
     const wire_t *p = (i >= 64 && i < 96) ? &forged[i] : &w[i];
-    mcsec_status_t st =
-        mcsec_sam_verify (v, SPI, 1, p->counter, p->bytes, p->len, &res);
+    mcsec_status_t st = mcsec_sam_verify (v, SPI, 1, p->counter, p->counter,
+                                          p->bytes, p->len, &res);
     CHECK (st == MCSEC_OK || st == MCSEC_ERR_MALFORMED);
   }
   mcsec_sam_verifier_flush (v);
@@ -346,13 +346,13 @@ test_block_overhead_and_replay (void)
           (double)bytes / N);
   CHECK ((double)bytes / N <= 24.0);
   REQUIRE (mcsec_sam_verifier_new (NULL, NULL, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
-  CHECK_STATUS (
-      mcsec_sam_verify (v, SPI, 1, w[0].counter, w[0].bytes, w[0].len, &res),
-      MCSEC_OK);
-  CHECK_STATUS (
-      mcsec_sam_verify (v, SPI, 1, w[0].counter, w[0].bytes, w[0].len, &res),
-      MCSEC_ERR_REPLAY);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, pub) == 0);
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[0].counter, w[0].counter,
+                                  w[0].bytes, w[0].len, &res),
+                MCSEC_OK);
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[0].counter, w[0].counter,
+                                  w[0].bytes, w[0].len, &res),
+                MCSEC_ERR_REPLAY);
   mcsec_sam_verifier_free (v);
   EVP_PKEY_free (k);
   EVP_PKEY_free (pub);
@@ -373,7 +373,7 @@ test_block_signature_symbols_lost (void)
 
   memset (state, 0, sizeof (state));
   REQUIRE (mcsec_sam_verifier_new (on_event, &t, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, pub) == 0);
   for (size_t i = 0; i < n; i++) {
     mcsec_sam_result_t res;
     const uint8_t *p = w[i].bytes;
@@ -386,9 +386,9 @@ test_block_signature_symbols_lost (void)
       lost++;
       continue;
     }
-    CHECK_STATUS (
-        mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].bytes, w[i].len, &res),
-        MCSEC_OK);
+    CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].counter,
+                                    w[i].bytes, w[i].len, &res),
+                  MCSEC_OK);
     received += res.outcome != MCSEC_SAM_CARRIER;
   }
   mcsec_sam_verifier_flush (v);
@@ -420,12 +420,13 @@ test_block_restart (void)
   n[1] = make_stream_from (k, 32, N, w[1], MAX, 0, MAX + 1);
   memset (state, 0, sizeof (state));
   REQUIRE (mcsec_sam_verifier_new (on_event, &t, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, pub) == 0);
   for (int run = 0; run < 2; run++)
     for (size_t i = 0; i < n[run]; i++) {
       mcsec_sam_result_t res;
       CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[run][i].counter,
-                                      w[run][i].bytes, w[run][i].len, &res),
+                                      w[run][i].counter, w[run][i].bytes,
+                                      w[run][i].len, &res),
                     MCSEC_OK);
     }
   mcsec_sam_verifier_flush (v);
@@ -446,7 +447,7 @@ test_malformed (void)
   uint64_t rng = 99;
 
   REQUIRE (mcsec_sam_verifier_new (NULL, NULL, &v) == 0);
-  REQUIRE (mcsec_sam_verifier_add_sender (v, 1, pub) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, pub) == 0);
   for (int i = 0; i < 20000; i++) {
     size_t len = test_rand (&rng) % sizeof (buf);
     mcsec_sam_result_t res;
@@ -458,7 +459,8 @@ test_malformed (void)
     }
     if (len > 9 && (i & 4))
       buf[9] = (uint8_t)(i % 6);
-    if (mcsec_sam_verify (v, SPI, 1, (uint64_t)i, buf, len, &res) == MCSEC_OK)
+    if (mcsec_sam_verify (v, SPI, 1, (uint64_t)i, (uint64_t)i, buf, len,
+                          &res) == MCSEC_OK)
       CHECK (res.payload_offset + res.payload_len <= len);
   }
   mcsec_sam_verifier_free (v);

@@ -366,6 +366,9 @@ typedef struct {
   size_t key_len;
   int active;  /* senders may use it (activation time passed) */
   int sending; /* the one this member sends with: newest active */
+  int listed;  /* the latest update lists it: the senders below are its
+                  senders (an SA kept after it left the updates keeps the
+                  senders it had then) */
 } mcsec_msa_sa_t;
 
 typedef struct {
@@ -394,6 +397,14 @@ MCSEC_API mcsec_status_t mcsec_member_msa (const mcsec_member_t *m,
                                            mcsec_msa_t **out) MCSEC_WARN_UNUSED;
 MCSEC_API uint64_t mcsec_member_generation (const mcsec_member_t *m);
 MCSEC_API void mcsec_msa_free (mcsec_msa_t *msa);
+/* Bind the MSA's senders' keys to its SAs in a source verifier, as the
+ * controller's updates say: every SA the latest update lists trusts exactly
+ * the senders it lists (keys of Sender-IDs no longer listed are dropped);
+ * SAs kept from earlier updates keep what they had.  A sender whose key
+ * cannot be used is left out (MCSEC_ERR_BAD_SIGNING_KEY, the others bound
+ * all the same). */
+MCSEC_API mcsec_status_t mcsec_msa_bind_senders (const mcsec_msa_t *msa,
+                                                 mcsec_sam_verifier_t *v);
 
 /* ---- client: the member's I/O (a thread) ---- */
 

@@ -84,6 +84,9 @@ typedef enum {
   MCSEC_ERR_TLS,             /* the TLS connection failed */
   MCSEC_ERR_BAD_CREDENTIALS, /* certificate, key or CA file unusable */
   MCSEC_ERR_OUT_OF_SYNC,     /* a rekey this member's path keys cannot open */
+  /* source authentication, receivers that require it */
+  MCSEC_ERR_UNVERIFIABLE, /* its source could not be verified in time */
+  MCSEC_ERR_UNSIGNED,     /* no source data, or no key for its sender */
   MCSEC_STATUS_COUNT_
 } mcsec_status_t;
 
@@ -194,6 +197,24 @@ MCSEC_API mcsec_status_t mcsec_sa_unprotect (
     mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
     size_t out_size, mcsec_rx_info_t *info) MCSEC_WARN_UNUSED;
 
+/* The same as mcsec_sa_unprotect, except that the sender's replay window is
+ * only checked, not moved: the packet is tentative.  The caller accepts it
+ * with mcsec_sa_accept() once it trusts it (its source verified), or drops
+ * it; until then a copy of it passes again.  Receivers that check sources
+ * use this, so that only datagrams whose sender signed them move that
+ * sender's window (docs/threat-model.md). */
+MCSEC_API mcsec_status_t mcsec_sa_unprotect_tentative (
+    mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
+    size_t out_size, mcsec_rx_info_t *info) MCSEC_WARN_UNUSED;
+/* Accept a tentative packet: check the window again and move it.
+ * MCSEC_ERR_REPLAY / MCSEC_ERR_TOO_OLD when another copy was accepted
+ * meanwhile (drop this one), MCSEC_ERR_TOO_MANY_SENDERS when full. */
+MCSEC_API mcsec_status_t mcsec_sa_accept (mcsec_sa_t *sa, uint32_t sender_id,
+                                          uint64_t counter) MCSEC_WARN_UNUSED;
+/* 1 when both SAs have the same SPI, suite, Sender-ID width and key
+ * material (compared through a digest, in constant time). */
+MCSEC_API int mcsec_sa_same_key (const mcsec_sa_t *a, const mcsec_sa_t *b);
+
 /* Receive-side state of one remote sender. */
 typedef struct {
   uint32_t sender_id;
@@ -228,6 +249,11 @@ MCSEC_API mcsec_sa_t *mcsec_sadb_lookup (const mcsec_sadb_t *db, uint32_t spi);
 MCSEC_API size_t mcsec_sadb_count (const mcsec_sadb_t *db);
 /* mcsec_sa_unprotect on the SA named by the packet's SPI. */
 MCSEC_API mcsec_status_t mcsec_sadb_unprotect (
+    mcsec_sadb_t *db, const uint8_t *packet, size_t len, uint8_t *out,
+    size_t out_size, mcsec_rx_info_t *info) MCSEC_WARN_UNUSED;
+
+/* mcsec_sa_unprotect_tentative on the SA named by the packet's SPI. */
+MCSEC_API mcsec_status_t mcsec_sadb_unprotect_tentative (
     mcsec_sadb_t *db, const uint8_t *packet, size_t len, uint8_t *out,
     size_t out_size, mcsec_rx_info_t *info) MCSEC_WARN_UNUSED;
 
@@ -286,9 +312,31 @@ MCSEC_API mcsec_status_t mcsec_sam_sign (mcsec_sam_signer_t *signer,
                                          const uint8_t *datagram, size_t len,
                                          uint8_t *out, size_t out_size,
                                          size_t *out_len) MCSEC_WARN_UNUSED;
+/* Time-closed blocks.  With a budget (ns; 0: off, blocks close on their
+ * count only), a block closes when the next datagram is expected after
+ * budget_ns from its first one, and its authenticator is sent within
+ * budget_ns after that: a receiver's wait for a verdict stays about two
+ * budgets at any rate.  The expected gap to the next datagram is the
+ * longest recent one.  Times come from the caller (any monotonic ns clock)
+ * through mcsec_sam_sign_at(). */
+MCSEC_API mcsec_status_t mcsec_sam_signer_set_time_budget (
+    mcsec_sam_signer_t *signer, uint64_t budget_ns) MCSEC_WARN_UNUSED;
+/* mcsec_sam_sign at time now (ns).  Afterwards, while
+ * mcsec_sam_carriers_due() says so, send mcsec_sam_carrier() packets. */
+MCSEC_API mcsec_status_t mcsec_sam_sign_at (
+    mcsec_sam_signer_t *signer, uint64_t now, uint32_t spi, uint32_t sender_id,
+    uint64_t counter, const uint8_t *datagram, size_t len, uint8_t *out,
+    size_t out_size, size_t *out_len) MCSEC_WARN_UNUSED;
+/* 1 when the oldest pending authenticator cannot wait for the next
+ * datagram: send carrier packets now. */
+MCSEC_API int mcsec_sam_carriers_due (const mcsec_sam_signer_t *signer);
 MCSEC_API size_t mcsec_sam_max_overhead (void);
-/* Close the current block early (end of stream, rekey).  Its authenticator
- * then needs carrier packets: see mcsec_sam_carrier(). */
+/* Close the current block early (end of stream, a change of SA or
+ * Sender-ID).  Its authenticator then needs carrier packets: see
+ * mcsec_sam_carrier().  A block and its authenticator belong to one SA and
+ * one Sender-ID: a caller that changes either closes the block and sends
+ * the carriers, sealed under the old SA, first (what is left is dropped
+ * when a datagram of the new one is signed). */
 MCSEC_API mcsec_status_t mcsec_sam_end_block (mcsec_sam_signer_t *signer)
     MCSEC_WARN_UNUSED;
 /* Authenticator symbols not yet sent. */
@@ -320,10 +368,15 @@ typedef struct {
 } mcsec_sam_result_t;
 
 /* A block member whose fate is now known (VERIFIED, FAILED or
- * UNVERIFIABLE), with the ESP counter it arrived with. */
+ * UNVERIFIABLE): the SPI, Sender-ID and ESP counter it arrived with, and
+ * the tag the caller gave it, which tells this datagram from any other
+ * (the same Sender-ID and counter exist once per SA, and an insider can
+ * send copies of them). */
 typedef struct {
+  uint32_t spi;
   uint32_t sender_id;
   uint64_t counter;
+  uint64_t tag;
   uint32_t block;
   unsigned index;
   mcsec_sam_outcome_t outcome;
@@ -336,16 +389,30 @@ mcsec_sam_verifier_new (mcsec_sam_event_fn fn, void *data,
                         mcsec_sam_verifier_t **out) MCSEC_WARN_UNUSED;
 MCSEC_API void mcsec_sam_verifier_free (mcsec_sam_verifier_t *v);
 /* Trust key (Ed25519 or P-256 public key; a reference is taken) for the
- * packets of sender_id. */
-MCSEC_API mcsec_status_t
-mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t sender_id,
-                               EVP_PKEY *key) MCSEC_WARN_UNUSED;
+ * packets of sender_id under the SA spi, or under any SA when spi is 0 (a
+ * key bound to the SA wins).  Keys are bound as the key manager says: a
+ * Sender-ID is one member's under one key, and may be another's under the
+ * next.  The same key again changes nothing; another key for the same
+ * (spi, sender_id) gives up what the old one had pending. */
+MCSEC_API mcsec_status_t mcsec_sam_verifier_add_sender (
+    mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
+    EVP_PKEY *key) MCSEC_WARN_UNUSED;
+/* Forget the key of (spi, sender_id), giving up its pending blocks;
+ * MCSEC_ERR_NO_SENDER_KEY when there is none. */
+MCSEC_API mcsec_status_t mcsec_sam_verifier_remove_sender (
+    mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id);
+/* Forget every key bound to spi whose Sender-ID is not among the n
+ * sender_ids (n 0: all of spi's, when the SA goes). */
+MCSEC_API void mcsec_sam_verifier_retain (mcsec_sam_verifier_t *v, uint32_t spi,
+                                          const uint32_t *sender_ids, size_t n);
 /* Check one SAM packet (the ESP payload) from spi/sender_id/counter (as
- * mcsec_sa_unprotect reported them).  Events for earlier packets may be
+ * mcsec_sa_unprotect reported them).  tag is the caller's name for this
+ * datagram, given back in its event.  Events for earlier packets may be
  * delivered during the call. */
-MCSEC_API mcsec_status_t mcsec_sam_verify (
-    mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id, uint64_t counter,
-    const uint8_t *pkt, size_t len, mcsec_sam_result_t *res) MCSEC_WARN_UNUSED;
+MCSEC_API mcsec_status_t
+mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
+                  uint64_t counter, uint64_t tag, const uint8_t *pkt,
+                  size_t len, mcsec_sam_result_t *res) MCSEC_WARN_UNUSED;
 /* Where the datagram is in a SAM packet, without verifying anything (for
  * receivers that do not check sources).  A carrier gives length 0. */
 MCSEC_API mcsec_status_t mcsec_sam_locate (const uint8_t *pkt, size_t len,

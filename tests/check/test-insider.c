@@ -184,51 +184,62 @@ GST_START_TEST (test_forgery_across_sas)
 GST_END_TEST;
 
 /* Finding 2: one insider datagram claiming X with a counter far ahead must
- * not make X's genuine datagrams "too old". */
+ * not make X's genuine datagrams "too old"; nor may its block number make
+ * the receiver give X's pending blocks up (one far away used to read as a
+ * restart of X, one a few blocks ahead as X moving on).  What it carries:
+ * a block member of a far block, of a block 3 ahead, a per-packet
+ * signature that is not X's. */
+static const struct {
+  guint8 type;
+  gint32 block_ahead;
+} freezes[] = {
+    {MCSEC_SAM_TYPE_BLOCK, 5000},
+    {MCSEC_SAM_TYPE_BLOCK, 3},
+    {MCSEC_SAM_TYPE_SIGNED, 0},
+};
+
 GST_START_TEST (test_freeze_another_sender)
 {
-  static const guint8 types[] = {MCSEC_SAM_TYPE_BLOCK, MCSEC_SAM_TYPE_SIGNED};
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  gchar *priv, *pub, *keys, *name = g_strdup_printf ("ins2-%d", __i__);
+  GstHarness *enc, *dec;
+  Seen seen;
+  guint8 sam[256];
+  gsize len;
 
-  for (guint t = 0; t < G_N_ELEMENTS (types); t++) {
-    GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
-    gchar *priv, *pub, *keys, *name = g_strdup_printf ("ins2-%u", t);
-    GstHarness *enc, *dec;
-    Seen seen;
-    guint8 sam[256];
-    gsize len;
-
-    write_keys (name, &priv, &pub);
-    keys = g_strdup_printf ("%u=%s", X, pub);
-    enc = sam_enc_harness (key, X, priv, "block", 8);
-    dec = sam_dec_harness (key, "required", keys);
-    for (guint i = 0; i < 10; i++)
-      send_genuine (enc, dec, key, i, &seen);
-    if (types[t] == MCSEC_SAM_TYPE_BLOCK) {
-      len = forged_member (sam, seen.block, 5, 100);
-    } else {
-      /* a per-packet "signature" that is not X's */
-      sam[0] = MCSEC_SAM_TYPE_SIGNED;
-      sam[1] = MCSEC_SAM_ALG_ED25519;
-      memset (sam + 2, 0x42, MCSEC_SAM_SIG_LEN);
-      memset (sam + MCSEC_SAM_SIGNED_HEADER_LEN, FORGED, 100);
-      len = MCSEC_SAM_SIGNED_HEADER_LEN + 100;
-    }
-    gst_harness_push (
-        dec, insider_packet (key, SPI_A, X, seen.counter + 1000000, sam, len));
-    for (guint i = 10; i < 40; i++)
-      send_genuine (enc, dec, key, i, NULL);
-    end_stream (enc, dec, NULL, NULL);
-    expect_genuine (dec, 40);
-    assert_stats (dec, "application/x-mcsec-dec-stats, "
-                       "dropped-too-old=(guint64)0");
-    g_free (name);
-    g_free (keys);
-    g_free (priv);
-    g_free (pub);
-    gst_buffer_unref (key);
-    gst_harness_teardown (enc);
-    gst_harness_teardown (dec);
+  write_keys (name, &priv, &pub);
+  keys = g_strdup_printf ("%u=%s", X, pub);
+  enc = sam_enc_harness (key, X, priv, "block", 8);
+  dec = sam_dec_harness (key, "required", keys);
+  for (guint i = 0; i < 10; i++)
+    send_genuine (enc, dec, key, i, &seen);
+  if (freezes[__i__].type == MCSEC_SAM_TYPE_BLOCK) {
+    /* a position X's blocks of 8 never use: no pollution of X's blocks,
+     * only the window and the block number are tried */
+    len =
+        forged_member (sam, seen.block + freezes[__i__].block_ahead, 100, 100);
+  } else {
+    sam[0] = MCSEC_SAM_TYPE_SIGNED;
+    sam[1] = MCSEC_SAM_ALG_ED25519;
+    memset (sam + 2, 0x42, MCSEC_SAM_SIG_LEN);
+    memset (sam + MCSEC_SAM_SIGNED_HEADER_LEN, FORGED, 100);
+    len = MCSEC_SAM_SIGNED_HEADER_LEN + 100;
   }
+  gst_harness_push (
+      dec, insider_packet (key, SPI_A, X, seen.counter + 1000000, sam, len));
+  for (guint i = 10; i < 40; i++)
+    send_genuine (enc, dec, key, i, NULL);
+  end_stream (enc, dec, NULL, NULL);
+  expect_genuine (dec, 40);
+  assert_stats (dec, "application/x-mcsec-dec-stats, "
+                     "dropped-too-old=(guint64)0");
+  g_free (name);
+  g_free (keys);
+  g_free (priv);
+  g_free (pub);
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
 }
 
 GST_END_TEST;
@@ -441,7 +452,8 @@ insider_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_forgery_across_sas);
-  tcase_add_test (tc, test_freeze_another_sender);
+  tcase_add_loop_test (tc, test_freeze_another_sender, 0,
+                       G_N_ELEMENTS (freezes));
   tcase_add_test (tc, test_rewrite_keeps_replay_window);
   tcase_add_loop_test (tc, test_defaults_release_every_rate, 0,
                        G_N_ELEMENTS (rates));

@@ -42,7 +42,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                                         sizeof (seed));
   if (key == NULL || mcsec_sam_verifier_new (on_event, NULL, &v))
     return 0;
-  if (mcsec_sam_verifier_add_sender (v, 1, key)) {
+  if (mcsec_sam_verifier_add_sender (v, 0, 1, key)) {
     mcsec_sam_verifier_free (v);
     return 0;
   }
@@ -58,8 +58,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (copy == NULL)
       break;
     memcpy (copy, data + pos, len);
-    if (mcsec_sam_verify (v, 0x5a5a0001u, 1, counter, copy, len, &res) ==
-            MCSEC_OK &&
+    if (mcsec_sam_verify (v, 0x5a5a0001u, 1, counter, counter, copy, len,
+                          &res) == MCSEC_OK &&
         res.payload_offset + res.payload_len > len)
       abort ();
     free (copy);
