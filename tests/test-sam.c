@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "mcsec-private.h"
+#include "mcsec/mcsec-mike.h"
 #include "mcsec-test.h"
 
 #define SPI 0x5a5a0001u
@@ -438,6 +439,93 @@ test_block_restart (void)
 }
 
 /* Malformed SAM data: a status, never a crash. */
+/* Finding 5 of issue 13: a Sender-ID is one member's under one key and
+ * may be another's under the next.  Keys are bound to (SPI, Sender-ID) as
+ * the controller's updates say, and dropped when withdrawn. */
+static void
+set_sender (mcsec_msa_t *msa, size_t i, uint32_t id, EVP_PKEY *key)
+{
+  unsigned char *p = msa->senders[i].spki;
+  int len = i2d_PUBKEY (key, NULL);
+  REQUIRE (len > 0 && len <= (int)sizeof (msa->senders[i].spki));
+  REQUIRE (i2d_PUBKEY (key, &p) == len);
+  msa->senders[i].sender_id = id;
+  msa->senders[i].spki_len = (size_t)len;
+}
+
+static mcsec_status_t
+per_packet (mcsec_sam_verifier_t *v, mcsec_sam_signer_t *s, uint32_t spi,
+            uint32_t id, uint64_t counter)
+{
+  uint8_t data[40], pkt[200];
+  size_t len;
+  mcsec_sam_result_t res;
+
+  memset (data, 0x44, sizeof (data));
+  REQUIRE (mcsec_sam_sign (s, spi, id, counter, data, sizeof (data), pkt,
+                           sizeof (pkt), &len) == MCSEC_OK);
+  return mcsec_sam_verify (v, spi, id, counter, counter, pkt, len, &res);
+}
+
+static void
+test_keys_bound_to_sa (void)
+{
+  EVP_PKEY *alice = new_key (MCSEC_SAM_ALG_ED25519);
+  EVP_PKEY *mallory = new_key (MCSEC_SAM_ALG_ED25519);
+  mcsec_sam_signer_t *sa_, *sm;
+  mcsec_sam_verifier_t *v;
+  mcsec_msa_t *msa = calloc (1, sizeof (*msa));
+  const uint32_t A = SPI, B = SPI + 1;
+
+  REQUIRE (msa != NULL);
+  REQUIRE (mcsec_sam_signer_new (MCSEC_SAM_PER_PACKET, alice, 0, 0, &sa_) == 0);
+  REQUIRE (mcsec_sam_signer_new (MCSEC_SAM_PER_PACKET, mallory, 0, 0, &sm) ==
+           0);
+  REQUIRE (mcsec_sam_verifier_new (NULL, NULL, &v) == 0);
+  /* update 1: SA A, Alice is Sender-ID 5 */
+  msa->n_sas = 1;
+  msa->sas[0].spi = A;
+  msa->sas[0].listed = 1;
+  msa->n_senders = 1;
+  set_sender (msa, 0, 5, alice);
+  CHECK_STATUS (mcsec_msa_bind_senders (msa, v), MCSEC_OK);
+  CHECK_STATUS (per_packet (v, sa_, A, 5, 1), MCSEC_OK);
+  /* update 2 (a rekey, the 5s wrapped): SA B listed, A kept from before;
+   * Mallory is Sender-ID 5 under B */
+  msa->n_sas = 2;
+  msa->sas[0].listed = 0;
+  msa->sas[1].spi = B;
+  msa->sas[1].listed = 1;
+  set_sender (msa, 0, 5, mallory);
+  CHECK_STATUS (mcsec_msa_bind_senders (msa, v), MCSEC_OK);
+  CHECK_STATUS (per_packet (v, sa_, A, 5, 2), MCSEC_OK);
+  CHECK_STATUS (per_packet (v, sm, A, 5, 3), MCSEC_ERR_SIGNATURE);
+  CHECK_STATUS (per_packet (v, sm, B, 5, 4), MCSEC_OK);
+  CHECK_STATUS (per_packet (v, sa_, B, 5, 5), MCSEC_ERR_SIGNATURE);
+  /* update 3: Mallory's Sender-ID withdrawn from B */
+  msa->n_sas = 1;
+  msa->sas[0].spi = B;
+  msa->sas[0].listed = 1;
+  msa->n_senders = 0;
+  CHECK_STATUS (mcsec_msa_bind_senders (msa, v), MCSEC_OK);
+  CHECK_STATUS (per_packet (v, sm, B, 5, 6), MCSEC_ERR_NO_SENDER_KEY);
+  /* the SA goes: its keys too */
+  mcsec_sam_verifier_retain (v, A, NULL, 0);
+  CHECK_STATUS (per_packet (v, sa_, A, 5, 7), MCSEC_ERR_NO_SENDER_KEY);
+  /* a key trusted under any SA (spi 0) serves where no SA binds one */
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 5, alice) == MCSEC_OK);
+  CHECK_STATUS (per_packet (v, sa_, B, 5, 8), MCSEC_OK);
+  CHECK_STATUS (mcsec_sam_verifier_remove_sender (v, 0, 5), MCSEC_OK);
+  CHECK_STATUS (mcsec_sam_verifier_remove_sender (v, 0, 5),
+                MCSEC_ERR_NO_SENDER_KEY);
+  mcsec_msa_free (msa);
+  mcsec_sam_signer_free (sa_);
+  mcsec_sam_signer_free (sm);
+  mcsec_sam_verifier_free (v);
+  EVP_PKEY_free (alice);
+  EVP_PKEY_free (mallory);
+}
+
 static void
 test_malformed (void)
 {
@@ -481,6 +569,7 @@ main (void)
   test_block_overhead_and_replay ();
   test_block_restart ();
   test_block_signature_symbols_lost ();
+  test_keys_bound_to_sa ();
   test_malformed ();
   return test_done ("test-sam");
 }

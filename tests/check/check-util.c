@@ -171,8 +171,8 @@ write_keys (const gchar *name, gchar **priv_path, gchar **pub_path)
 }
 
 GstHarness *
-sam_enc_harness (GstBuffer *key, guint sender, const gchar *signing_key,
-                 const gchar *scheme, guint block)
+sam_enc_harness_timed (GstBuffer *key, guint sender, const gchar *signing_key,
+                       const gchar *scheme, guint block, gint64 block_time)
 {
   GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
   GstHarness *h;
@@ -183,12 +183,21 @@ sam_enc_harness (GstBuffer *key, guint sender, const gchar *signing_key,
   g_object_set (enc, "key", key, "spi", SPI_A, "sender-id", sender,
                 "signing-key-file", signing_key, "sam-block-size", block,
                 "counter-file", store, NULL);
+  if (block_time >= 0)
+    g_object_set (enc, "sam-block-time", (guint64)block_time, NULL);
   g_free (store);
   gst_util_set_object_arg (G_OBJECT (enc), "sam-scheme", scheme);
   h = gst_harness_new_with_element (enc, "sink", "src");
   gst_object_unref (enc);
   gst_harness_set_src_caps_str (h, RTP_CAPS);
   return h;
+}
+
+GstHarness *
+sam_enc_harness (GstBuffer *key, guint sender, const gchar *signing_key,
+                 const gchar *scheme, guint block)
+{
+  return sam_enc_harness_timed (key, sender, signing_key, scheme, block, -1);
 }
 
 GstHarness *

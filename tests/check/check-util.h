@@ -39,6 +39,11 @@ void write_keys (const gchar *name, gchar **priv_path, gchar **pub_path);
 GstHarness *sam_enc_harness (GstBuffer *key, guint sender,
                              const gchar *signing_key, const gchar *scheme,
                              guint block);
+/* The same with sam-block-time set (< 0: the default). */
+GstHarness *sam_enc_harness_timed (GstBuffer *key, guint sender,
+                                   const gchar *signing_key,
+                                   const gchar *scheme, guint block,
+                                   gint64 block_time);
 GstHarness *sam_dec_harness_full (GstBuffer *key, const gchar *policy,
                                   const gchar *keys, guint max_hold,
                                   guint64 max_latency);
