@@ -993,8 +993,12 @@ sync_membership (GstMcsecDec *self)
     }
   }
   /* each SA trusts the senders the controller lists with it */
-  if (msa && mcsec_msa_bind_senders (msa, self->verifier) != MCSEC_OK)
-    GST_WARNING_OBJECT (self, "a sender's key in the membership is unusable");
+  if (msa) {
+    mcsec_status_t st = mcsec_msa_bind_senders (msa, self->verifier);
+    if (st)
+      GST_WARNING_OBJECT (self, "a sender's key in the membership: %s",
+                          mcsec_status_message (st));
+  }
   /* a group whose senders sign: check them unless told otherwise */
   if (msa && msa->sam && !self->sam_policy_set)
     self->sam_policy = GST_MCSEC_SAM_REQUIRED;

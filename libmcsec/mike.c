@@ -1544,9 +1544,12 @@ mcsec_msa_bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
     if (!msa->sas[s].listed)
       continue;
     mcsec_sam_verifier_retain (v, spi, ids, n);
-    for (size_t i = 0; i < n; i++)
-      if (mcsec_sam_verifier_add_sender (v, spi, ids[i], keys[i]) != MCSEC_OK)
-        st = MCSEC_ERR_BAD_SIGNING_KEY;
+    for (size_t i = 0; i < n; i++) {
+      mcsec_status_t e =
+          mcsec_sam_verifier_add_sender (v, spi, ids[i], keys[i]);
+      if (e && st == MCSEC_OK)
+        st = e; /* the first failure; the other senders are bound */
+    }
   }
   for (size_t i = 0; i < n; i++)
     EVP_PKEY_free (keys[i]);

@@ -290,6 +290,21 @@ mcsec_packet_spi (const uint8_t *packet, size_t len)
   return mcsec_load_be32 (packet);
 }
 
+/* Move the replay window of sender_id (w: its window, NULL when it has
+ * none yet) to take counter, which mcsec_replay_check() passed. */
+static mcsec_status_t
+move_window (mcsec_sa_t *sa, mcsec_replay_t *w, uint32_t sender_id,
+             uint64_t counter)
+{
+  if (w == NULL) {
+    mcsec_status_t st = mcsec_sender_table_add (&sa->senders, sender_id, &w);
+    if (st)
+      return st;
+  }
+  mcsec_replay_update (w, sa->senders.window, counter);
+  return MCSEC_OK;
+}
+
 /* Open one packet; with `accept`, the sender's replay window moves too. */
 static mcsec_status_t
 unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
@@ -357,12 +372,9 @@ unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
 
   /* Authentic: now, and only now, the state moves. */
   if (accept) {
-    if (w == NULL) {
-      st = mcsec_sender_table_add (&sa->senders, info->sender_id, &w);
-      if (st)
-        goto fail;
-    }
-    mcsec_replay_update (w, sa->senders.window, info->counter);
+    st = move_window (sa, w, info->sender_id, info->counter);
+    if (st)
+      goto fail;
   }
   sa->packets_received++;
   if (sa->packets_received == sa->soft_packets)
@@ -403,13 +415,7 @@ mcsec_sa_accept (mcsec_sa_t *sa, uint32_t sender_id, uint64_t counter)
   st = mcsec_replay_check (w, sa->senders.window, counter);
   if (st)
     return st;
-  if (w == NULL) {
-    st = mcsec_sender_table_add (&sa->senders, sender_id, &w);
-    if (st)
-      return st;
-  }
-  mcsec_replay_update (w, sa->senders.window, counter);
-  return MCSEC_OK;
+  return move_window (sa, w, sender_id, counter);
 }
 
 void

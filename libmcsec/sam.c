@@ -723,8 +723,8 @@ sign_common (mcsec_sam_signer_t *s, int timed, uint64_t now, uint32_t spi,
     return MCSEC_ERR_BUFFER_TOO_SMALL;
 
   if (s->scheme == MCSEC_SAM_PER_PACKET) {
-    s->last_time = now;
     uint8_t digest[32];
+    s->last_time = now;
     st = packet_digest (s->md, s->sha, spi, sender_id, counter, datagram, len,
                         digest);
     if (st == MCSEC_OK)
@@ -750,10 +750,12 @@ sign_common (mcsec_sam_signer_t *s, int timed, uint64_t now, uint32_t spi,
   s->last_time = now;
   s->timed = timed;
   if (s->index > 0 && (sender_id != s->sender_id || spi != s->spi)) {
-    /* a block belongs to one SA and one Sender-ID */
-    st = finish_block (s, now);
-    if (st)
-      return st;
+    /* a block belongs to one SA and one Sender-ID, and its authenticator
+     * could only travel under the old ones: a caller that changes either
+     * closes the block first (mcsec_sam_end_block and carriers); one that
+     * did not loses the open block, unsigned */
+    s->index = 0;
+    s->block++;
   }
   if (s->index == 0) {
     s->spi = spi;
@@ -873,8 +875,12 @@ typedef struct {
   int seen; /* anchor is valid */
   uint32_t anchor;
   uint64_t arrivals; /* serial of block slots, for eviction order */
-  pending_t pend[MCSEC_SAM_PENDING_BLOCKS + 1];
+  /* N_SLOTS blocks, made when the first block member arrives (a key bound
+   * to an SA its sender no longer uses never needs them) */
+  pending_t *pend;
 } sender_t;
+
+#define N_SLOTS (MCSEC_SAM_PENDING_BLOCKS + 1)
 
 #define DECODE_MAX (MCSEC_SAM_ONE_CODE_MAX + MCSEC_SAM_SIG_SYMBOLS)
 
@@ -887,8 +893,10 @@ struct mcsec_sam_verifier {
   uint8_t rhs[DECODE_MAX][MCSEC_SAM_SYMBOL_LEN];
   EVP_MD *sha;
   EVP_MD_CTX *md;
-  sender_t *senders;
-  size_t n_senders;
+  /* sorted by (Sender-ID, SPI); pointers, so that inserting and removing
+   * moves 8 bytes an entry, not its blocks */
+  sender_t **senders;
+  size_t n_senders, cap_senders;
 };
 
 mcsec_status_t
@@ -915,13 +923,21 @@ mcsec_sam_verifier_new (mcsec_sam_event_fn fn, void *data,
   return MCSEC_OK;
 }
 
+static void
+sender_free (sender_t *s)
+{
+  EVP_PKEY_free (s->key);
+  free (s->pend);
+  free (s);
+}
+
 void
 mcsec_sam_verifier_free (mcsec_sam_verifier_t *v)
 {
   if (v == NULL)
     return;
   for (size_t i = 0; i < v->n_senders; i++)
-    EVP_PKEY_free (v->senders[i].key);
+    sender_free (v->senders[i]);
   free (v->senders);
   EVP_MD_free (v->sha);
   EVP_MD_CTX_free (v->md);
@@ -944,7 +960,7 @@ sender_pos (const mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id)
   size_t lo = 0, hi = v->n_senders;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    if (sender_before (&v->senders[mid], sender_id, spi))
+    if (sender_before (v->senders[mid], sender_id, spi))
       lo = mid + 1;
     else
       hi = mid;
@@ -956,9 +972,9 @@ static sender_t *
 find_exact (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id)
 {
   size_t pos = sender_pos (v, spi, sender_id);
-  if (pos < v->n_senders && v->senders[pos].sender_id == sender_id &&
-      v->senders[pos].spi == spi)
-    return &v->senders[pos];
+  if (pos < v->n_senders && v->senders[pos]->sender_id == sender_id &&
+      v->senders[pos]->spi == spi)
+    return v->senders[pos];
   return NULL;
 }
 
@@ -979,7 +995,7 @@ static void anchor_at (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b);
 static void
 give_up_blocks (mcsec_sam_verifier_t *v, sender_t *s)
 {
-  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+  for (unsigned k = 0; s->pend != NULL && k < N_SLOTS; k++) {
     if (s->pend[k].used && !s->pend[k].decided)
       decide (v, s, &s->pend[k], MCSEC_SAM_UNVERIFIABLE);
     s->pend[k].used = 0;
@@ -990,8 +1006,8 @@ give_up_blocks (mcsec_sam_verifier_t *v, sender_t *s)
 static void
 remove_at (mcsec_sam_verifier_t *v, size_t pos)
 {
-  give_up_blocks (v, &v->senders[pos]);
-  EVP_PKEY_free (v->senders[pos].key);
+  give_up_blocks (v, v->senders[pos]);
+  sender_free (v->senders[pos]);
   memmove (&v->senders[pos], &v->senders[pos + 1],
            (v->n_senders - pos - 1) * sizeof (v->senders[0]));
   v->n_senders--;
@@ -1001,7 +1017,7 @@ mcsec_status_t
 mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t spi,
                                uint32_t sender_id, EVP_PKEY *key)
 {
-  sender_t *s, *grown;
+  sender_t *s;
   size_t pos;
   int alg = key_alg (key);
 
@@ -1023,23 +1039,29 @@ mcsec_sam_verifier_add_sender (mcsec_sam_verifier_t *v, uint32_t spi,
     s->alg = alg;
     return MCSEC_OK;
   }
-  grown = realloc (v->senders, (v->n_senders + 1) * sizeof (*grown));
-  if (grown == NULL)
+  if (v->n_senders == v->cap_senders) {
+    size_t cap = v->cap_senders ? 2 * v->cap_senders : 8;
+    sender_t **grown = realloc (v->senders, cap * sizeof (*grown));
+    if (grown == NULL)
+      return MCSEC_ERR_NO_MEMORY;
+    v->senders = grown;
+    v->cap_senders = cap;
+  }
+  s = calloc (1, sizeof (*s));
+  if (s == NULL)
     return MCSEC_ERR_NO_MEMORY;
-  v->senders = grown;
-  pos = sender_pos (v, spi, sender_id);
-  memmove (&grown[pos + 1], &grown[pos],
-           (v->n_senders - pos) * sizeof (*grown));
-  memset (&grown[pos], 0, sizeof (grown[pos]));
   if (EVP_PKEY_up_ref (key) != 1) {
-    memmove (&grown[pos], &grown[pos + 1],
-             (v->n_senders - pos) * sizeof (*grown));
+    free (s);
     return MCSEC_ERR_CRYPTO;
   }
-  grown[pos].sender_id = sender_id;
-  grown[pos].spi = spi;
-  grown[pos].key = key;
-  grown[pos].alg = alg;
+  s->sender_id = sender_id;
+  s->spi = spi;
+  s->key = key;
+  s->alg = alg;
+  pos = sender_pos (v, spi, sender_id);
+  memmove (&v->senders[pos + 1], &v->senders[pos],
+           (v->n_senders - pos) * sizeof (v->senders[0]));
+  v->senders[pos] = s;
   v->n_senders++;
   return MCSEC_OK;
 }
@@ -1055,7 +1077,7 @@ mcsec_sam_verifier_remove_sender (mcsec_sam_verifier_t *v, uint32_t spi,
   s = find_exact (v, spi, sender_id);
   if (s == NULL)
     return MCSEC_ERR_NO_SENDER_KEY;
-  remove_at (v, (size_t)(s - v->senders));
+  remove_at (v, sender_pos (v, spi, sender_id));
   return MCSEC_OK;
 }
 
@@ -1066,9 +1088,9 @@ mcsec_sam_verifier_retain (mcsec_sam_verifier_t *v, uint32_t spi,
   size_t pos = 0;
 
   while (v != NULL && pos < v->n_senders) {
-    int keep = v->senders[pos].spi != spi;
+    int keep = v->senders[pos]->spi != spi;
     for (size_t i = 0; !keep && i < n; i++)
-      keep = sender_ids[i] == v->senders[pos].sender_id;
+      keep = sender_ids[i] == v->senders[pos]->sender_id;
     if (keep)
       pos++;
     else
@@ -1244,7 +1266,7 @@ slot_to_evict (sender_t *s)
   pending_t *best = NULL;
   int64_t best_score = INT64_MIN;
 
-  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+  for (unsigned k = 0; k < N_SLOTS; k++) {
     pending_t *p = &s->pend[k];
     int64_t score;
     if (p->decided) {
@@ -1270,14 +1292,14 @@ pending_for (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b, int create)
 {
   pending_t *free_slot = NULL;
 
-  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+  for (unsigned k = 0; s->pend != NULL && k < N_SLOTS; k++) {
     if (s->pend[k].used && s->pend[k].block == b)
       return &s->pend[k];
     if (!s->pend[k].used && free_slot == NULL)
       free_slot = &s->pend[k];
   }
-  if (!create)
-    return NULL;
+  if (!create || s->pend == NULL)
+    return NULL; /* (the caller makes the slots before creating) */
   if (behind_anchor (s, b) >= MCSEC_SAM_PENDING_BLOCKS)
     return NULL; /* too old: already given up on */
   if (free_slot == NULL) {
@@ -1305,7 +1327,7 @@ anchor_at (mcsec_sam_verifier_t *v, sender_t *s, uint32_t b)
     return;
   s->anchor = b;
   s->seen = 1;
-  for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++) {
+  for (unsigned k = 0; k < N_SLOTS; k++) {
     pending_t *p = &s->pend[k];
     int32_t age = (int32_t)(b - p->block);
     if (!p->used || p->block == b)
@@ -1383,6 +1405,9 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
 
   /* this packet's own block */
   if (pkt[0] == MCSEC_SAM_TYPE_BLOCK) {
+    if (s->pend == NULL &&
+        (s->pend = calloc (N_SLOTS, sizeof (*s->pend))) == NULL)
+      return MCSEC_ERR_NO_MEMORY;
     p = pending_for (v, s, block, 1);
     if (p != NULL && p->decided && !p->have[index]) {
       /* a late member of a decided block: judged on the spot */
@@ -1459,14 +1484,15 @@ mcsec_sam_verify (mcsec_sam_verifier_t *v, uint32_t spi, uint32_t sender_id,
 void
 mcsec_sam_verifier_flush (mcsec_sam_verifier_t *v)
 {
-  for (size_t i = 0; v && i < v->n_senders; i++)
-    for (unsigned k = 0; k <= MCSEC_SAM_PENDING_BLOCKS; k++)
-      if (v->senders[i].pend[k].used) {
-        sender_t *s = &v->senders[i];
+  for (size_t i = 0; v && i < v->n_senders; i++) {
+    sender_t *s = v->senders[i];
+    for (unsigned k = 0; s->pend != NULL && k < N_SLOTS; k++)
+      if (s->pend[k].used) {
         if (!try_decode (v, s, &s->pend[k]))
           decide (v, s, &s->pend[k], MCSEC_SAM_UNVERIFIABLE);
         s->pend[k].used = 0;
       }
+  }
 }
 
 mcsec_status_t

@@ -401,8 +401,9 @@ MCSEC_API void mcsec_msa_free (mcsec_msa_t *msa);
  * controller's updates say: every SA the latest update lists trusts exactly
  * the senders it lists (keys of Sender-IDs no longer listed are dropped);
  * SAs kept from earlier updates keep what they had.  A sender whose key
- * cannot be used is left out (MCSEC_ERR_BAD_SIGNING_KEY, the others bound
- * all the same). */
+ * cannot be used is left out and the others bound all the same; the
+ * status is then the first failure (MCSEC_ERR_BAD_SIGNING_KEY for a key
+ * that does not parse). */
 MCSEC_API mcsec_status_t mcsec_msa_bind_senders (const mcsec_msa_t *msa,
                                                  mcsec_sam_verifier_t *v);
 
