@@ -433,6 +433,79 @@ test_dummy_and_wrong_key (void)
   mcsec_sa_free (wrong);
 }
 
+/* Tentative packets (a receiver that checks sources first): the window
+ * is checked, not moved, until the packet is accepted; the first accepted
+ * copy wins. */
+static void
+test_tentative_and_accept (void)
+{
+  uint8_t pkt[128], far_pkt[128], out[128];
+  mcsec_sa_t *tx = sender_sa (MCSEC_SUITE_AES_128_GCM, 7);
+  mcsec_sa_t *far = test_sa_new (MCSEC_SUITE_AES_128_GCM, SPI, key_material);
+  mcsec_sa_t *rx = test_sa_new (MCSEC_SUITE_AES_128_GCM, SPI, key_material);
+  mcsec_rx_info_t info;
+  size_t len, far_len;
+
+  REQUIRE (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM,
+                             (const uint8_t *)"a", 1, pkt, sizeof (pkt), &len,
+                             NULL) == MCSEC_OK);
+  /* a packet of the same sender far ahead, never accepted: moves nothing */
+  REQUIRE (mcsec_sa_set_sender (far, 7, 5000000, 0) == MCSEC_OK);
+  REQUIRE (mcsec_sa_protect (far, MCSEC_NEXT_HEADER_DATAGRAM,
+                             (const uint8_t *)"b", 1, far_pkt, sizeof (far_pkt),
+                             &far_len, NULL) == MCSEC_OK);
+  CHECK_STATUS (mcsec_sa_unprotect_tentative (rx, far_pkt, far_len, out,
+                                              sizeof (out), &info),
+                MCSEC_OK);
+  CHECK (info.counter == 5000000 && info.sender_id == 7);
+  for (int i = 0; i < 2; i++) {
+    CHECK_STATUS (
+        mcsec_sa_unprotect_tentative (rx, pkt, len, out, sizeof (out), &info),
+        MCSEC_OK);
+    CHECK (info.counter == 1);
+  }
+  CHECK (mcsec_sa_n_senders (rx) == 0);
+  CHECK_STATUS (mcsec_sa_accept (rx, 7, 1), MCSEC_OK);
+  CHECK_STATUS (mcsec_sa_accept (rx, 7, 1), MCSEC_ERR_REPLAY);
+  CHECK_STATUS (
+      mcsec_sa_unprotect_tentative (rx, pkt, len, out, sizeof (out), &info),
+      MCSEC_ERR_REPLAY);
+  CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof (out), &info),
+                MCSEC_ERR_REPLAY);
+  /* accepting far ahead makes the old counter too old, as unprotect would */
+  CHECK_STATUS (mcsec_sa_accept (rx, 7, 5000000), MCSEC_OK);
+  CHECK_STATUS (mcsec_sa_accept (rx, 7, 2), MCSEC_ERR_TOO_OLD);
+  CHECK_STATUS (mcsec_sa_accept (rx, 7, 0), MCSEC_ERR_INVALID_ARG);
+  CHECK_STATUS (mcsec_sa_accept (NULL, 7, 3), MCSEC_ERR_INVALID_ARG);
+  mcsec_sa_free (tx);
+  mcsec_sa_free (far);
+  mcsec_sa_free (rx);
+}
+
+/* Two SAs have the same key when SPI, suite, Sender-ID width and key
+ * material all match. */
+static void
+test_same_key (void)
+{
+  uint8_t other[MCSEC_MAX_KEY_MATERIAL_LEN];
+  mcsec_sa_t *a = test_sa_new (MCSEC_SUITE_AES_256_GCM, SPI, key_material);
+  mcsec_sa_t *b = test_sa_new (MCSEC_SUITE_AES_256_GCM, SPI, key_material);
+  mcsec_sa_t *c, *d;
+
+  memcpy (other, key_material, sizeof (other));
+  other[31] ^= 1; /* the last key byte, before the salt */
+  c = test_sa_new (MCSEC_SUITE_AES_256_GCM, SPI, other);
+  d = test_sa_new (MCSEC_SUITE_AES_256_GCM, SPI + 1, key_material);
+  CHECK (mcsec_sa_same_key (a, b));
+  CHECK (!mcsec_sa_same_key (a, c));
+  CHECK (!mcsec_sa_same_key (a, d));
+  CHECK (!mcsec_sa_same_key (a, NULL));
+  mcsec_sa_free (a);
+  mcsec_sa_free (b);
+  mcsec_sa_free (c);
+  mcsec_sa_free (d);
+}
+
 int
 main (void)
 {
@@ -447,5 +520,7 @@ main (void)
   test_config_errors ();
   test_lifetimes ();
   test_dummy_and_wrong_key ();
+  test_tentative_and_accept ();
+  test_same_key ();
   return test_done ("test-esp");
 }

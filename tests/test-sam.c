@@ -330,6 +330,47 @@ test_block_insider (void)
   EVP_PKEY_free (ky);
 }
 
+/* A member that arrives after its block was decided is judged on the spot;
+ * an insider's forgery at that position fails and does not keep the
+ * genuine member (late, reordered) out. */
+static void
+test_late_member_not_taken (void)
+{
+  enum { N = 64, MAX = 100 };
+  static wire_t w[MAX], forged;
+  EVP_PKEY *kx = new_key (MCSEC_SAM_ALG_ED25519), *px = public_of (kx);
+  mcsec_sam_verifier_t *v;
+  mcsec_sam_result_t res;
+  size_t n = make_stream (kx, 16, N, w, MAX);
+
+  REQUIRE (mcsec_sam_verifier_new (NULL, NULL, &v) == 0);
+  REQUIRE (mcsec_sam_verifier_add_sender (v, 0, 1, px) == 0);
+  /* the first block but its member 5, which comes late, and the next
+   * block, which carries the first's signature: the first is decided */
+  REQUIRE (n > 32);
+  for (size_t i = 0; i < 32; i++)
+    if (i != 5)
+      REQUIRE (mcsec_sam_verify (v, SPI, 1, w[i].counter, w[i].counter,
+                                 w[i].bytes, w[i].len, &res) == MCSEC_OK);
+  forged = w[5];
+  forged.bytes[forged.len - 1] ^= 0x01; /* other content, same position */
+  CHECK_STATUS (
+      mcsec_sam_verify (v, SPI, 1, 1000, 1000, forged.bytes, forged.len, &res),
+      MCSEC_OK);
+  CHECK (res.outcome == MCSEC_SAM_FAILED);
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[5].counter, w[5].counter,
+                                  w[5].bytes, w[5].len, &res),
+                MCSEC_OK);
+  CHECK (res.outcome == MCSEC_SAM_VERIFIED);
+  /* once taken by the genuine member, the position is closed */
+  CHECK_STATUS (mcsec_sam_verify (v, SPI, 1, w[5].counter, w[5].counter,
+                                  w[5].bytes, w[5].len, &res),
+                MCSEC_ERR_REPLAY);
+  mcsec_sam_verifier_free (v);
+  EVP_PKEY_free (kx);
+  EVP_PKEY_free (px);
+}
+
 /* Bytes added per packet on average, and a replay of a member. */
 static void
 test_block_overhead_and_replay (void)
@@ -570,6 +611,7 @@ main (void)
   test_block_restart ();
   test_block_signature_symbols_lost ();
   test_keys_bound_to_sa ();
+  test_late_member_not_taken ();
   test_malformed ();
   return test_done ("test-sam");
 }

@@ -11,6 +11,30 @@
 
 gchar *state_dir;
 
+GstHarness *
+harness_start (GstElement *element, const gchar *src_caps)
+{
+  GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
+  gst_object_unref (element);
+  gst_harness_set_src_caps_str (h, src_caps);
+  return h;
+}
+
+void
+sender_keys_init (SenderKeys *k, const gchar *name, guint sender_id)
+{
+  write_keys (name, &k->priv, &k->pub);
+  k->keys = g_strdup_printf ("%u=%s", sender_id, k->pub);
+}
+
+void
+sender_keys_clear (SenderKeys *k)
+{
+  g_free (k->priv);
+  g_free (k->pub);
+  g_free (k->keys);
+}
+
 GstBuffer *
 make_key (mcsec_suite_t suite)
 {
@@ -75,15 +99,11 @@ GstHarness *
 enc_harness (const gchar *cipher, GstBuffer *key, guint spi, guint sender)
 {
   GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
-  GstHarness *h;
 
   fail_unless (enc != NULL);
   gst_util_set_object_arg (G_OBJECT (enc), "cipher", cipher);
   g_object_set (enc, "key", key, "spi", spi, "sender-id", sender, NULL);
-  h = gst_harness_new_with_element (enc, "sink", "src");
-  gst_object_unref (enc);
-  gst_harness_set_src_caps_str (h, RTP_CAPS);
-  return h;
+  return harness_start (enc, RTP_CAPS);
 }
 
 GstHarness *
@@ -91,7 +111,6 @@ dec_harness (const gchar *cipher, GstBuffer *key, guint spi)
 {
   GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
   GstCaps *caps = gst_caps_from_string (RTP_CAPS ",media=video");
-  GstHarness *h;
 
   fail_unless (dec != NULL);
   if (key) {
@@ -100,10 +119,7 @@ dec_harness (const gchar *cipher, GstBuffer *key, guint spi)
   }
   g_object_set (dec, "caps", caps, NULL);
   gst_caps_unref (caps);
-  h = gst_harness_new_with_element (dec, "sink", "src");
-  gst_object_unref (dec);
-  gst_harness_set_src_caps_str (h, "application/x-mcsec");
-  return h;
+  return harness_start (dec, "application/x-mcsec");
 }
 
 GstStructure *
@@ -175,7 +191,6 @@ sam_enc_harness_timed (GstBuffer *key, guint sender, const gchar *signing_key,
                        const gchar *scheme, guint block, gint64 block_time)
 {
   GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
-  GstHarness *h;
 
   /* each signing key its own counter store: a forger on this host must not
    * collide with the genuine sender's lock */
@@ -187,10 +202,7 @@ sam_enc_harness_timed (GstBuffer *key, guint sender, const gchar *signing_key,
     g_object_set (enc, "sam-block-time", (guint64)block_time, NULL);
   g_free (store);
   gst_util_set_object_arg (G_OBJECT (enc), "sam-scheme", scheme);
-  h = gst_harness_new_with_element (enc, "sink", "src");
-  gst_object_unref (enc);
-  gst_harness_set_src_caps_str (h, RTP_CAPS);
-  return h;
+  return harness_start (enc, RTP_CAPS);
 }
 
 GstHarness *
@@ -206,7 +218,6 @@ sam_dec_harness_full (GstBuffer *key, const gchar *policy, const gchar *keys,
 {
   GstElement *dec = gst_element_factory_make ("mcsecdec", NULL);
   GstCaps *caps = gst_caps_from_string (RTP_CAPS);
-  GstHarness *h;
 
   g_object_set (dec, "key", key, "spi", SPI_A, "caps", caps, "sender-keys",
                 keys, NULL);
@@ -216,10 +227,7 @@ sam_dec_harness_full (GstBuffer *key, const gchar *policy, const gchar *keys,
   if (max_latency)
     g_object_set (dec, "sam-max-latency", max_latency, NULL);
   gst_caps_unref (caps);
-  h = gst_harness_new_with_element (dec, "sink", "src");
-  gst_object_unref (dec);
-  gst_harness_set_src_caps_str (h, "application/x-mcsec");
-  return h;
+  return harness_start (dec, "application/x-mcsec");
 }
 
 GstHarness *

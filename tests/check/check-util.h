@@ -19,6 +19,8 @@
 /* a private directory for counter stores and key files (main() makes it) */
 extern gchar *state_dir;
 
+/* A harness around element (its reference taken), input caps src_caps. */
+GstHarness *harness_start (GstElement *element, const gchar *src_caps);
 GstBuffer *make_key (mcsec_suite_t suite);
 /* A datagram whose bytes all say `tag` (and its length), PTS tag ms. */
 GstBuffer *make_datagram (guint tag, gsize size);
@@ -36,6 +38,12 @@ GstStructure *sa_stats (GstHarness *h, guint spi);
 
 /* PEM key files in the state directory: private and public of a sender. */
 void write_keys (const gchar *name, gchar **priv_path, gchar **pub_path);
+/* A sender's key files and the sender-keys entry ("ID=PUB") trusting it. */
+typedef struct {
+  gchar *priv, *pub, *keys;
+} SenderKeys;
+void sender_keys_init (SenderKeys *k, const gchar *name, guint sender_id);
+void sender_keys_clear (SenderKeys *k);
 GstHarness *sam_enc_harness (GstBuffer *key, guint sender,
                              const gchar *signing_key, const gchar *scheme,
                              guint block);
