@@ -123,6 +123,10 @@ scenario_rekey_kill() {
   wait "$ctl_pid" 2>/dev/null || true
   sleep 1
   run_controller
+  # a newcomer inside the rejoin window: its join is a commit (a new SA),
+  # which must not be used before the window ends either
+  sleep 1.5
+  receiver m1 "$(free_port SOCK_DGRAM)" 2
   wait_members
   local sent
   sent=$(val cam1.out sent)
@@ -135,6 +139,26 @@ scenario_rekey_kill() {
     check "rekey_kill: $r went on under the restarted controller's keys" \
       [ "$(spis_used $r.out)" -ge 2 ]
   done
+  check "rekey_kill: no SA made in the rejoin window is used before it ends" \
+    /usr/bin/python3 - controller.log <<'PY'
+import datetime, re, sys
+def at(line):
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%dT%H:%M:%S.%f")
+lines = open(sys.argv[1]).read().splitlines()
+start = max(i for i, l in enumerate(lines) if " event=started " in l)
+window = int(re.search(r"rejoin-window-ms=(\d+)", lines[start]).group(1))
+end = at(lines[start]) + datetime.timedelta(milliseconds=window)
+early = made = 0
+for l in lines[start + 1:]:
+    m = re.search(r" event=rekey .*activate-in-ms=(\d+)", l)
+    if m and at(l) < end:
+        made += 1
+        use = at(l) + datetime.timedelta(milliseconds=int(m.group(1)))
+        # the log's wall clock and the controller's monotonic one: 50 ms
+        early += use < end - datetime.timedelta(milliseconds=50)
+print("  rekeys in the rejoin window: %d, used before its end: %d" % (made, early))
+sys.exit(0 if window > 0 and made >= 2 and early == 0 else 1)
+PY
   check "rekey_kill: rx1 got all but the last unsigned block" \
     [ "$(val rx1.out received)" -ge $((sent - 32)) ]
 }

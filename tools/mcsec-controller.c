@@ -952,14 +952,14 @@ group_new_sa (Group *g, const char *reason)
   sa.created_ms = now;
   sa.ids = members_ids (g);
   /* later SAs are used after the activation delay, once every member had
-   * time to install them; a group's first SA at once, except after a
-   * restart: then members may still hold the previous run's SA and be
-   * reconnecting, so nobody switches before the rejoin window ends (every
-   * rejoin until then gets this SA, unused so far) */
-  if (g->sa.valid)
-    sa.activate_ms = now + g->activation_ms;
-  else
-    sa.activate_ms = MAX (now, ctl.recovery_until_ms);
+   * time to install them; a group's first SA at once.  After a restart
+   * members may still hold the previous run's SA and be reconnecting, so no
+   * SA made before the rejoin window ends is used before it ends: a key
+   * tree group commits each rejoin with a new SA, and one used at once
+   * would reach members that rejoined earlier while later ones (which get
+   * only the newest) cannot read it */
+  sa.activate_ms =
+      MAX (now + (g->sa.valid ? g->activation_ms : 0), ctl.recovery_until_ms);
   if (g->sa.ids)
     g_hash_table_unref (g->sa.ids);
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
