@@ -71,7 +71,9 @@ MCSEC_API size_t mcsec_lkh_pending (const mcsec_lkh_t *t);
  * affected path gets a new key; *entries (owned by the tree, valid until
  * the next call) are the wrapped keys, children before parents, none under
  * the key of a member that joined in this batch (it gets its path over its
- * unicast connection).  *n is 0 when nothing was pending. */
+ * unicast connection).  *n is 0 when nothing was pending.  All or
+ * nothing: when it fails the tree and its queued changes are as they were
+ * before the call. */
 MCSEC_API mcsec_status_t mcsec_lkh_commit (mcsec_lkh_t *t,
                                            const mcsec_lkh_entry_t **entries,
                                            size_t *n) MCSEC_WARN_UNUSED;

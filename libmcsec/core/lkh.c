@@ -463,10 +463,30 @@ sort_marked (mcsec_lkh_t *t)
   return MCSEC_OK;
 }
 
+/* Put back the keys and marks of the first `done` marked nodes: a commit
+ * that fails leaves the tree as it was. */
+static void
+commit_undo (mcsec_lkh_t *t, const uint8_t *old_keys, size_t done)
+{
+  for (size_t i = 0; i < done; i++) {
+    node_t *node = &t->nodes[t->marked.v[i]];
+    const uint8_t *old = old_keys + i * (MCSEC_LKH_KEY_LEN + 1);
+    if (!old[MCSEC_LKH_KEY_LEN])
+      continue; /* skipped: freed since it was marked */
+    memcpy (node->key, old, MCSEC_LKH_KEY_LEN);
+    node->flags |= N_MARKED;
+  }
+  if (t->n_entries)
+    OPENSSL_cleanse (t->entries, t->n_entries * sizeof *t->entries);
+  t->n_entries = 0;
+}
+
 mcsec_status_t
 mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
 {
   mcsec_status_t st;
+  size_t need = 0, done = 0;
+  uint8_t *old_keys;
 
   if (t == NULL || entries == NULL || n == NULL)
     return MCSEC_ERR_INVALID_ARG;
@@ -482,35 +502,46 @@ mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
   st = sort_marked (t);
   if (st)
     return st;
+  /* all or nothing: every allocation first, the old keys kept until the
+   * last wrap succeeded */
   for (size_t i = 0; i < t->marked.n; i++) {
-    uint32_t id = t->marked.v[i];
+    node_t *node = &t->nodes[t->marked.v[i]];
+    if ((node->flags & (N_ALIVE | N_MARKED)) == (N_ALIVE | N_MARKED))
+      need += node->n_children;
+  }
+  if (need > t->entries_cap) {
+    size_t cap = t->entries_cap ? t->entries_cap * 2 : 64;
+    mcsec_lkh_entry_t *ne;
+    while (cap < need)
+      cap *= 2;
+    ne = malloc (cap * sizeof *ne);
+    if (ne == NULL)
+      return MCSEC_ERR_NO_MEMORY;
+    if (t->entries) {
+      OPENSSL_cleanse (t->entries, t->entries_cap * sizeof *ne);
+      free (t->entries);
+    }
+    t->entries = ne;
+    t->entries_cap = cap;
+    *entries = t->entries;
+  }
+  old_keys = calloc (t->marked.n, MCSEC_LKH_KEY_LEN + 1);
+  if (old_keys == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  for (done = 0; done < t->marked.n; done++) {
+    uint32_t id = t->marked.v[done];
     node_t *node = &t->nodes[id];
     uint32_t *k = kids (t, id);
     uint8_t key[MCSEC_LKH_KEY_LEN];
+    uint8_t *old = old_keys + done * (MCSEC_LKH_KEY_LEN + 1);
     /* a node freed (or freed and reused) since it was marked */
     if ((node->flags & (N_ALIVE | N_MARKED)) != (N_ALIVE | N_MARKED))
       continue;
-    node->flags &= (uint8_t)~N_MARKED;
-    if (RAND_bytes (key, sizeof key) != 1)
-      return MCSEC_ERR_CRYPTO;
-    if (t->n_entries + node->n_children > t->entries_cap) {
-      size_t cap = t->entries_cap ? t->entries_cap * 2 : 64;
-      mcsec_lkh_entry_t *ne;
-      while (cap < t->n_entries + node->n_children)
-        cap *= 2;
-      ne = malloc (cap * sizeof *ne);
-      if (ne == NULL) {
-        OPENSSL_cleanse (key, sizeof key);
-        return MCSEC_ERR_NO_MEMORY;
-      }
-      if (t->n_entries)
-        memcpy (ne, t->entries, t->n_entries * sizeof *ne);
-      if (t->entries) {
-        OPENSSL_cleanse (t->entries, t->entries_cap * sizeof *ne);
-        free (t->entries);
-      }
-      t->entries = ne;
-      t->entries_cap = cap;
+    memcpy (old, node->key, MCSEC_LKH_KEY_LEN);
+    old[MCSEC_LKH_KEY_LEN] = 1;
+    if (RAND_bytes (key, sizeof key) != 1) {
+      st = MCSEC_ERR_CRYPTO;
+      goto undo;
     }
     for (unsigned c = 0; c < node->n_children; c++) {
       node_t *child = &t->nodes[k[c]];
@@ -524,12 +555,15 @@ mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
                       e->wrapped, MCSEC_LKH_WRAPPED_LEN);
       if (st) {
         OPENSSL_cleanse (key, sizeof key);
-        return st;
+        goto undo;
       }
     }
+    node->flags &= (uint8_t)~N_MARKED;
     memcpy (node->key, key, sizeof key);
     OPENSSL_cleanse (key, sizeof key);
   }
+  OPENSSL_cleanse (old_keys, t->marked.n * (MCSEC_LKH_KEY_LEN + 1));
+  free (old_keys);
   for (size_t i = 0; i < t->new_leaves.n; i++)
     t->nodes[t->new_leaves.v[i]].flags &= (uint8_t)~N_NEW;
   t->new_leaves.n = 0;
@@ -538,6 +572,12 @@ mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
   *entries = t->entries;
   *n = t->n_entries;
   return MCSEC_OK;
+
+undo:
+  commit_undo (t, old_keys, done);
+  OPENSSL_cleanse (old_keys, t->marked.n * (MCSEC_LKH_KEY_LEN + 1));
+  free (old_keys);
+  return st;
 }
 
 size_t

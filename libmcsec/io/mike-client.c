@@ -3,10 +3,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * mike-client.c: the member's I/O.  One thread per client runs TLS 1.3 to
- * the controller, feeds the member state machine (mike.c) and reconnects
- * with backoff when the connection is lost; the keys stay in the member
- * meanwhile.  Events go to the caller's callback from that thread, outside
- * the client's lock.
+ * the controller, feeds the member state machine (core/member.c) and
+ * reconnects with backoff when the connection is lost; the keys stay in the
+ * member meanwhile.  Events go to the caller's callback from that thread,
+ * outside the client's lock.
  */
 #include <errno.h>
 #include <fcntl.h>

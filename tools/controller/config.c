@@ -1,0 +1,500 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The controller's configuration file (config.h, docs/controller.md).
+ */
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include <mcsec/mcsec-lkh.h>
+
+#include "config.h"
+
+typedef struct {
+  const char *path, *text;
+} Src;
+
+/* The line of `key` in [section] of the text, for error messages; 0 if not
+ * found. */
+static int
+config_line (const Src *src, const char *section, const char *key)
+{
+  gchar **lines;
+  gboolean in_section = section == NULL;
+  int found = 0;
+
+  if (src->text == NULL)
+    return 0;
+  lines = g_strsplit (src->text, "\n", -1);
+  for (int i = 0; lines[i] && !found; i++) {
+    gchar *l = g_strstrip (lines[i]);
+    if (l[0] == '[') {
+      gchar *want = g_strdup_printf ("[%s]", section ? section : "");
+      in_section = g_strcmp0 (l, want) == 0;
+      g_free (want);
+    } else if (in_section && g_str_has_prefix (l, key)) {
+      const char *r = l + strlen (key);
+      while (*r == ' ' || *r == '\t')
+        r++;
+      if (*r == '=')
+        found = i + 1;
+    }
+  }
+  g_strfreev (lines);
+  return found;
+}
+
+static void G_GNUC_PRINTF (5, 6)
+    config_fail (const Src *src, GError **error, const char *section,
+                 const char *key, const char *fmt, ...)
+{
+  gchar *msg;
+  va_list ap;
+  int line = config_line (src, section, key);
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  if (line)
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                 "%s:%d: [%s] %s: %s", src->path, line, section, key, msg);
+  else
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                 "%s: [%s] %s: %s", src->path, section, key, msg);
+  g_free (msg);
+}
+
+/* A string setting; paths relative to the config file's folder. */
+static gchar *
+config_path_setting (const Src *src, GKeyFile *kf, const char *section,
+                     const char *key, gboolean required, GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, key, NULL);
+  gchar *dir, *abs;
+
+  if (v == NULL || *g_strstrip (v) == '\0') {
+    g_free (v);
+    if (required)
+      config_fail (src, error, section, key, "missing (required)");
+    return NULL;
+  }
+  if (g_path_is_absolute (v))
+    return v;
+  dir = g_path_get_dirname (src->path);
+  abs = g_build_filename (dir, v, NULL);
+  g_free (dir);
+  g_free (v);
+  return abs;
+}
+
+static gboolean
+config_uint (const Src *src, GKeyFile *kf, const char *section, const char *key,
+             guint64 def, guint64 min, guint64 max, guint64 *out,
+             GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, key, NULL);
+  guint64 n;
+  gchar *end;
+
+  if (v == NULL) {
+    *out = def;
+    return TRUE;
+  }
+  g_strstrip (v);
+  n = g_ascii_strtoull (v, &end, 10);
+  if (*v == '\0' || *end != '\0' || n < min || n > max) {
+    config_fail (src, error, section, key,
+                 "'%s' is not a number from %" G_GUINT64_FORMAT
+                 " to %" G_GUINT64_FORMAT,
+                 v, min, max);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (v);
+  *out = n;
+  return TRUE;
+}
+
+static gboolean
+config_bool (const Src *src, GKeyFile *kf, const char *section, const char *key,
+             gboolean def, gboolean *out, GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, key, NULL);
+  if (v == NULL) {
+    *out = def;
+    return TRUE;
+  }
+  g_strstrip (v);
+  if (g_ascii_strcasecmp (v, "true") == 0 || strcmp (v, "1") == 0)
+    *out = TRUE;
+  else if (g_ascii_strcasecmp (v, "false") == 0 || strcmp (v, "0") == 0)
+    *out = FALSE;
+  else {
+    config_fail (src, error, section, key, "'%s' is not true or false", v);
+    g_free (v);
+    return FALSE;
+  }
+  g_free (v);
+  return TRUE;
+}
+
+static gchar **
+config_list (GKeyFile *kf, const char *section, const char *key)
+{
+  GPtrArray *out = g_ptr_array_new ();
+  gchar **items = g_key_file_get_string_list (kf, section, key, NULL, NULL);
+  for (int i = 0; items && items[i]; i++) {
+    gchar *s = g_strstrip (items[i]);
+    if (*s)
+      g_ptr_array_add (out, g_strdup (s));
+  }
+  g_strfreev (items);
+  g_ptr_array_add (out, NULL);
+  return (gchar **)g_ptr_array_free (out, FALSE);
+}
+
+static void
+channel_free (CtlChannelConfig *ch)
+{
+  if (ch) {
+    g_free (ch->interface);
+    g_free (ch);
+  }
+}
+
+/* A key tree group's settings: rekey-channel and what goes with it. */
+static gboolean
+load_channel (const Src *src, GKeyFile *kf, const char *section,
+              mcsec_ctl_group_config_t *g, CtlChannelConfig **out,
+              GError **error)
+{
+  gchar *v = g_key_file_get_string (kf, section, "rekey-channel", NULL);
+  gchar *host = NULL, *colon;
+  CtlChannelConfig *ch;
+  struct sockaddr_in *in4;
+  struct sockaddr_in6 *in6;
+  guint64 n;
+  gboolean ok = FALSE;
+
+  *out = NULL;
+  if (v == NULL)
+    return TRUE; /* unicast updates */
+  ch = g_new0 (CtlChannelConfig, 1);
+  in4 = (struct sockaddr_in *)&ch->to;
+  in6 = (struct sockaddr_in6 *)&ch->to;
+  g_strstrip (v);
+  g->channel = g_strdup (v);
+  colon = strrchr (v, ':');
+  if (colon && v[0] == '[' && colon > v && colon[-1] == ']')
+    host = g_strndup (v + 1, (gsize)(colon - v - 2));
+  else if (colon)
+    host = g_strndup (v, (gsize)(colon - v));
+  n = colon ? g_ascii_strtoull (colon + 1, NULL, 10) : 0;
+  if (host && inet_pton (AF_INET, host, &in4->sin_addr) == 1 &&
+      IN_MULTICAST (ntohl (in4->sin_addr.s_addr))) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons ((guint16)n);
+    ch->to_len = sizeof *in4;
+  } else if (host && inet_pton (AF_INET6, host, &in6->sin6_addr) == 1 &&
+             IN6_IS_ADDR_MULTICAST (&in6->sin6_addr)) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons ((guint16)n);
+    ch->to_len = sizeof *in6;
+  }
+  if (ch->to_len == 0 || n < 1 || n > 65535 || !g_ascii_isdigit (colon[1])) {
+    config_fail (src, error, section, "rekey-channel",
+                 "'%s' is not a multicast ADDRESS:PORT (239.1.2.3:5100, "
+                 "[ff15::1]:5100)",
+                 v);
+    goto out;
+  }
+  g->channel_address = g_strdup (host);
+  g->channel_port = (guint16)n;
+  if (g->address && g_strcmp0 (g->address, host) == 0 && g->port == n) {
+    config_fail (src, error, section, "rekey-channel",
+                 "the rekey channel cannot be the media's address and port");
+    goto out;
+  }
+  if (!g->rekey_on_join || !g->rekey_on_leave) {
+    config_fail (src, error, section,
+                 g->rekey_on_join ? "rekey-on-leave" : "rekey-on-join",
+                 "a key tree group (rekey-channel) rekeys on every membership "
+                 "change; remove this setting or rekey-channel");
+    goto out;
+  }
+  ch->interface = g_key_file_get_string (kf, section, "rekey-interface", NULL);
+  if (ch->interface && if_nametoindex (g_strstrip (ch->interface)) == 0) {
+    config_fail (src, error, section, "rekey-interface",
+                 "no network interface '%s'", ch->interface);
+    goto out;
+  }
+  if (!config_uint (src, kf, section, "key-tree-degree",
+                    MCSEC_LKH_DEGREE_DEFAULT, 2, MCSEC_LKH_DEGREE_MAX, &n,
+                    error))
+    goto out;
+  g->tree_degree = (guint)n;
+  if (!config_uint (src, kf, section, "batch-interval", 200, 0, 60000, &n,
+                    error))
+    goto out;
+  g->batch_ms = (guint)n;
+  if (!config_uint (src, kf, section, "rekey-redundancy", 0, 0, 3, &n, error))
+    goto out;
+  g->redundancy = (guint)n;
+  if (!config_uint (src, kf, section, "rekey-ttl", 1, 1, 255, &n, error))
+    goto out;
+  ch->ttl = (guint)n;
+  ok = TRUE;
+out:
+  g_free (host);
+  g_free (v);
+  if (ok)
+    *out = ch;
+  else
+    channel_free (ch);
+  return ok;
+}
+
+static mcsec_ctl_group_config_t *
+load_group (const Src *src, GKeyFile *kf, const char *section,
+            CtlChannelConfig **channel, GError **error)
+{
+  mcsec_ctl_group_config_t *g = g_new0 (mcsec_ctl_group_config_t, 1);
+  gchar *cipher, *sam;
+  guint64 v;
+
+  g->name = g_strdup (section + strlen ("group "));
+  g_strstrip (g->name);
+  if (*g->name == '\0' || strlen (g->name) > MCSEC_MIKE_MAX_STRING) {
+    config_fail (src, error, section, "name",
+                 "a group needs a name of 1-255 bytes");
+    goto fail;
+  }
+  g->senders = config_list (kf, section, "senders");
+  g->receivers = config_list (kf, section, "receivers");
+  g->address = g_key_file_get_string (kf, section, "address", NULL);
+  if (g->address)
+    g_strstrip (g->address);
+  if (!config_uint (src, kf, section, "port", 5004, 1, 65535, &v, error))
+    goto fail;
+  g->port = (guint16)v;
+  cipher = g_key_file_get_string (kf, section, "cipher", NULL);
+  g->suite = cipher ? mcsec_suite_from_name (g_strstrip (cipher))
+                    : MCSEC_SUITE_AES_128_GCM;
+  if (g->suite == 0) {
+    config_fail (src, error, section, "cipher",
+                 "unknown cipher '%s' (aes-128-gcm, aes-256-gcm, "
+                 "chacha20-poly1305, aes-128-gmac, aes-256-gmac)",
+                 cipher);
+    g_free (cipher);
+    goto fail;
+  }
+  g_free (cipher);
+  sam = g_key_file_get_string (kf, section, "sam", NULL);
+  if (sam == NULL || strcmp (g_strstrip (sam), "block") == 0)
+    g->sam = MCSEC_SAM_BLOCK;
+  else if (strcmp (sam, "per-packet") == 0)
+    g->sam = MCSEC_SAM_PER_PACKET;
+  else if (strcmp (sam, "none") == 0)
+    g->sam = 0;
+  else {
+    config_fail (src, error, section, "sam",
+                 "'%s' is not block, per-packet or none", sam);
+    g_free (sam);
+    goto fail;
+  }
+  g_free (sam);
+  if (!config_uint (src, kf, section, "sender-id-bits",
+                    MCSEC_SENDER_ID_BITS_DEFAULT, MCSEC_SENDER_ID_BITS_MIN,
+                    MCSEC_SENDER_ID_BITS_MAX, &v, error))
+    goto fail;
+  g->sender_id_bits = (guint)v;
+  if (!config_uint (src, kf, section, "key-lifetime", 3600, 1, 7 * 86400, &v,
+                    error))
+    goto fail;
+  g->key_lifetime_s = (guint)v;
+  if (!config_uint (src, kf, section, "activation-delay", 500, 0, 60000, &v,
+                    error))
+    goto fail;
+  g->activation_ms = (guint)v;
+  if (!config_uint (src, kf, section, "deactivation-delay", 2000, 0, 600000, &v,
+                    error))
+    goto fail;
+  g->deactivation_ms = (guint)v;
+  if (!config_bool (src, kf, section, "rekey-on-join", TRUE, &g->rekey_on_join,
+                    error) ||
+      !config_bool (src, kf, section, "rekey-on-leave", TRUE,
+                    &g->rekey_on_leave, error))
+    goto fail;
+  if (!load_channel (src, kf, section, g, channel, error))
+    goto fail;
+  if (g_strv_length (g->senders) + g_strv_length (g->receivers) == 0) {
+    config_fail (src, error, section, "receivers",
+                 "the group admits nobody: list identities in senders and/or "
+                 "receivers");
+    channel_free (*channel);
+    *channel = NULL;
+    goto fail;
+  }
+  return g;
+
+fail:
+  mcsec_ctl_group_config_free (g);
+  return NULL;
+}
+
+void
+ctl_config_free (CtlConfig *c)
+{
+  if (c == NULL)
+    return;
+  g_free (c->path);
+  g_free (c->text);
+  g_free (c->listen);
+  g_free (c->certificate);
+  g_free (c->private_key);
+  g_free (c->ca);
+  g_free (c->signing_key);
+  g_free (c->state_dir);
+  g_free (c->admin_socket);
+  if (c->groups)
+    g_ptr_array_unref (c->groups);
+  if (c->channels)
+    g_ptr_array_unref (c->channels);
+  g_free (c);
+}
+
+CtlConfig *
+ctl_config_load (const char *path, const char *text, GError **error)
+{
+  GKeyFile *kf = g_key_file_new ();
+  gchar **sections = NULL, *owned = NULL;
+  gboolean ok = FALSE;
+  const char *c = "controller";
+  CtlConfig *cfg = g_new0 (CtlConfig, 1);
+  Src src = {path, text};
+  guint64 v;
+
+  cfg->path = g_strdup (path);
+  cfg->groups = g_ptr_array_new_with_free_func (
+      (GDestroyNotify)mcsec_ctl_group_config_free);
+  cfg->channels = g_ptr_array_new_with_free_func ((GDestroyNotify)channel_free);
+  if (text == NULL) {
+    if (!g_file_get_contents (path, &owned, NULL, error)) {
+      g_prefix_error (error, "%s: ", path);
+      goto out;
+    }
+    src.text = owned;
+  }
+  cfg->text = g_strdup (src.text);
+  if (!g_key_file_load_from_data (kf, src.text, (gsize)-1, G_KEY_FILE_NONE,
+                                  error)) {
+    g_prefix_error (error, "%s: ", path);
+    goto out;
+  }
+  cfg->listen = g_key_file_get_string (kf, c, "listen", NULL);
+  if (cfg->listen == NULL)
+    cfg->listen = g_strdup ("127.0.0.1:7700");
+  g_strstrip (cfg->listen);
+  if (!(cfg->certificate =
+            config_path_setting (&src, kf, c, "certificate", TRUE, error)) ||
+      !(cfg->private_key =
+            config_path_setting (&src, kf, c, "private-key", TRUE, error)) ||
+      !(cfg->ca = config_path_setting (&src, kf, c, "ca", TRUE, error)) ||
+      !(cfg->signing_key =
+            config_path_setting (&src, kf, c, "signing-key", TRUE, error)) ||
+      !(cfg->state_dir =
+            config_path_setting (&src, kf, c, "state-dir", TRUE, error)))
+    goto out;
+  cfg->admin_socket =
+      config_path_setting (&src, kf, c, "admin-socket", FALSE, NULL);
+  if (!config_uint (&src, kf, c, "rejoin-window", 7000, 0, 600000, &v, error))
+    goto out;
+  cfg->rejoin_window_ms = (guint)v;
+  if (!config_bool (&src, kf, c, "allow-key-export", FALSE,
+                    &cfg->allow_key_export, error))
+    goto out;
+  if (!config_uint (&src, kf, c, "max-handshakes", 1024, 1, 1000000, &v, error))
+    goto out;
+  cfg->max_handshakes = (guint)v;
+  if (!config_uint (&src, kf, c, "max-handshakes-per-source", 64, 1, 1000000,
+                    &v, error))
+    goto out;
+  cfg->max_handshakes_per_source = (guint)v;
+  if (!config_uint (&src, kf, c, "handshake-timeout", 5000, 100, 60000, &v,
+                    error))
+    goto out;
+  cfg->handshake_timeout_ms = (guint)v;
+  if (!config_uint (&src, kf, c, "workers", 0, 0, 256, &v, error))
+    goto out;
+  cfg->workers = (guint)v; /* 0: one per core */
+  if (!config_uint (&src, kf, c, "max-output", MCSEC_CTL_MAX_OUTPUT_DEFAULT,
+                    256 * 1024, G_GUINT64_CONSTANT (1) << 30, &v, error))
+    goto out;
+  cfg->max_output = (gsize)v;
+  if (!config_uint (&src, kf, c, "repair-rate", MCSEC_CTL_REPAIR_PER_S_DEFAULT,
+                    1, 1000, &v, error))
+    goto out;
+  cfg->repair_per_s = (guint)v;
+  if (cfg->admin_socket == NULL)
+    cfg->admin_socket = g_build_filename (cfg->state_dir, "admin.sock", NULL);
+
+  sections = g_key_file_get_groups (kf, NULL);
+  for (int i = 0; sections[i]; i++) {
+    mcsec_ctl_group_config_t *g;
+    CtlChannelConfig *ch = NULL;
+    if (strcmp (sections[i], c) == 0)
+      continue;
+    if (!g_str_has_prefix (sections[i], "group ")) {
+      config_fail (&src, error, sections[i], "section",
+                   "unknown section (expected [controller] or [group NAME])");
+      goto out;
+    }
+    g = load_group (&src, kf, sections[i], &ch, error);
+    if (g == NULL)
+      goto out;
+    for (guint k = 0; k < cfg->groups->len; k++)
+      if (strcmp (((mcsec_ctl_group_config_t *)cfg->groups->pdata[k])->name,
+                  g->name) == 0) {
+        config_fail (&src, error, sections[i], "name",
+                     "group %s is defined twice", g->name);
+        mcsec_ctl_group_config_free (g);
+        channel_free (ch);
+        goto out;
+      }
+    g_ptr_array_add (cfg->groups, g);
+    g_ptr_array_add (cfg->channels, ch);
+  }
+  if (cfg->groups->len == 0) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                 "%s: no [group NAME] section: nothing to control", path);
+    goto out;
+  }
+  ok = TRUE;
+out:
+  g_strfreev (sections);
+  g_key_file_free (kf);
+  g_free (owned);
+  if (!ok) {
+    ctl_config_free (cfg);
+    return NULL;
+  }
+  return cfg;
+}
+
+void
+ctl_config_error (const CtlConfig *c, GError **error, const char *section,
+                  const char *key, const char *fmt, ...)
+{
+  Src src = {c->path, c->text};
+  gchar *msg;
+  va_list ap;
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  config_fail (&src, error, section, key, "%s", msg);
+  g_free (msg);
+}

@@ -1,0 +1,49 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The controller's configuration file (docs/controller.md): [controller]
+ * and [group NAME] sections, checked with errors that name the file, line,
+ * section and setting.
+ */
+#ifndef MCSEC_CTL_CONFIG_H
+#define MCSEC_CTL_CONFIG_H
+
+#include <sys/socket.h>
+
+#include "core/ctl-core.h"
+
+typedef struct {
+  gchar *path, *text;
+  gchar *listen, *certificate, *private_key, *ca, *signing_key, *state_dir,
+      *admin_socket;
+  guint rejoin_window_ms;
+  gboolean allow_key_export;
+  /* against outsiders: TLS handshakes in flight, in total and per source
+   * address; how long one may take; worker threads for them */
+  guint max_handshakes, max_handshakes_per_source, handshake_timeout_ms,
+      workers;
+  gsize max_output;
+  guint repair_per_s;
+  GPtrArray *groups; /* mcsec_ctl_group_config_t */
+  /* per group, in the same order: the rekey channel's socket settings */
+  GPtrArray *channels; /* CtlChannelConfig, NULL for unicast groups */
+} CtlConfig;
+
+typedef struct {
+  struct sockaddr_storage to;
+  socklen_t to_len;
+  gchar *interface;
+  guint ttl;
+} CtlChannelConfig;
+
+/* text: the file's contents (NULL: read path). */
+CtlConfig *ctl_config_load (const char *path, const char *text, GError **error);
+void ctl_config_free (CtlConfig *c);
+/* An error about a setting, with the file's line when it is there:
+ * "FILE:LINE: [SECTION] KEY: what". */
+void ctl_config_error (const CtlConfig *c, GError **error, const char *section,
+                       const char *key, const char *fmt, ...)
+    G_GNUC_PRINTF (5, 6);
+
+#endif

@@ -1,0 +1,190 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The controller's core: every decision of MIKE's group controller (join,
+ * refuse, rekey, key tree commits, repairs, evictions, the administrator's
+ * verbs) without I/O.  Shaped like the member state machine
+ * (mcsec_member_t): the daemon hands it bytes a member sent, the end of a
+ * connection and the current time; it gives back bytes per connection and
+ * actions (write to a connection, close one, send on a group's rekey
+ * channel, log an event).  No sockets, clock, files, threads or main loop:
+ * GLib's data structures only (tests/layers.sh checks the object's imports).
+ *
+ * Durable state (evictions, SPI, Sender-ID and update number allocations)
+ * goes through mcsec_ctl_store_t, one small key-value interface with atomic
+ * batches: tools/controller/store-file.c keeps it in files, a test keeps it
+ * in memory, the cluster (docs/cluster.md) in etcd.
+ *
+ * Ownership: the core never frees a connection by itself.  When it decides
+ * one ends, the connection leaves its group at once (nothing more reaches
+ * it) and a CLOSE action asks the daemon to close the socket; the daemon
+ * then calls mcsec_ctl_conn_free() outside any core call.  docs/controller.md
+ * "Inside the controller" describes the shape.
+ */
+#ifndef MCSEC_CTL_CORE_H
+#define MCSEC_CTL_CORE_H
+
+#include <glib.h>
+#include <openssl/evp.h>
+
+#include <mcsec/mcsec-mike.h>
+
+G_BEGIN_DECLS
+
+typedef struct _McsecCtl mcsec_ctl_t;
+typedef struct _McsecCtlConn mcsec_ctl_conn_t;
+typedef struct _McsecCtlGroup mcsec_ctl_group_t;
+
+/* ---- durable state ---- */
+
+typedef struct _McsecCtlStore mcsec_ctl_store_t;
+struct _McsecCtlStore {
+  /* The value of key, or NULL when there is none (*error unset) or it
+   * cannot be read (*error set). */
+  GBytes *(*get) (mcsec_ctl_store_t *store, const char *key, GError **error);
+  /* Keys that start with prefix, sorted; NULL on a read error. */
+  GPtrArray *(*list) (mcsec_ctl_store_t *store, const char *prefix,
+                      GError **error);
+  /* Write n pairs in one atomic, durable step: all or none, on stable
+   * storage when it returns TRUE.  A NULL value deletes the key. */
+  gboolean (*put) (mcsec_ctl_store_t *store, const char *const *keys,
+                   GBytes *const *values, guint n, GError **error);
+  void (*free) (mcsec_ctl_store_t *store);
+};
+
+/* A store in memory (tests, fuzzing).  fail_puts: from now on, the first
+ * fail_after puts succeed and every later one fails (a full disk, a lost
+ * quorum); -1 lets every put succeed again.  puts: how many succeeded. */
+mcsec_ctl_store_t *mcsec_ctl_memory_store_new (void);
+void mcsec_ctl_memory_store_fail_puts (mcsec_ctl_store_t *store,
+                                       gint fail_after);
+guint mcsec_ctl_memory_store_puts (mcsec_ctl_store_t *store);
+
+/* ---- configuration (parsed by the daemon, tools/controller/config.c) ---- */
+
+typedef struct {
+  gchar *name, *address;
+  guint16 port;
+  mcsec_suite_t suite;
+  guint8 sam;
+  guint sender_id_bits;
+  guint key_lifetime_s, activation_ms, deactivation_ms;
+  gboolean rekey_on_join, rekey_on_leave;
+  gchar **senders, **receivers; /* identities, NULL-terminated */
+  /* key tree groups: the rekey channel ("ADDRESS:PORT"), NULL: unicast */
+  gchar *channel, *channel_address;
+  guint16 channel_port;
+  guint tree_degree, batch_ms, redundancy;
+} mcsec_ctl_group_config_t;
+
+void mcsec_ctl_group_config_free (mcsec_ctl_group_config_t *gc);
+
+typedef struct {
+  EVP_PKEY *update_key;   /* Ed25519; the core takes a reference */
+  guint rejoin_window_ms; /* after a restart (the store held state) */
+  gboolean allow_key_export;
+  /* limits against members that misbehave (0: the defaults) */
+  gsize max_output;      /* bytes queued to one connection */
+  guint output_stall_ms; /* queued output that does not move */
+  guint repair_per_s;    /* REPAIR requests answered, per member */
+  guint repair_burst;
+} mcsec_ctl_config_t;
+
+#define MCSEC_CTL_MAX_OUTPUT_DEFAULT (1024 * 1024)
+#define MCSEC_CTL_OUTPUT_STALL_MS_DEFAULT 10000
+#define MCSEC_CTL_REPAIR_PER_S_DEFAULT 4
+#define MCSEC_CTL_REPAIR_BURST_DEFAULT 8
+
+/* What the daemon counts (its sockets and TLS), shown by the `stats` verb;
+ * the daemon writes the fields, the core only reads them. */
+typedef struct {
+  guint64 connections, handshake_failures, handshake_timeouts,
+      refused_per_source, refused_total, accept_errors, accept_backoffs;
+  guint open_connections, pending_handshakes, workers;
+} mcsec_ctl_io_stats_t;
+
+/* ---- the core ---- */
+
+/* groups: taken (freed by the core); now_ms: a monotonic clock. */
+mcsec_ctl_t *mcsec_ctl_new (const mcsec_ctl_config_t *config,
+                            mcsec_ctl_store_t *store, GPtrArray *groups,
+                            gint64 now_ms, GError **error);
+/* Frees every connection left (the daemon closed their sockets without a
+ * word: members keep their keys and reconnect to the next controller). */
+void mcsec_ctl_free (mcsec_ctl_t *ctl);
+/* The daemon stops: departures from now on rekey nothing. */
+void mcsec_ctl_stop (mcsec_ctl_t *ctl);
+void mcsec_ctl_set_io_stats (mcsec_ctl_t *ctl,
+                             const mcsec_ctl_io_stats_t *stats);
+/* TRUE when the store held state: the controller restarted. */
+gboolean mcsec_ctl_restarted (const mcsec_ctl_t *ctl);
+guint mcsec_ctl_n_groups (const mcsec_ctl_t *ctl);
+
+/* Run what is due (batches, heartbeats, deadlines, key lifetimes); the
+ * next time something is due. */
+gint64 mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now_ms);
+
+/* ---- connections (after the TLS handshake) ---- */
+
+/* identity: the certificate's common name; peer: "ADDRESS:PORT". */
+mcsec_ctl_conn_t *mcsec_ctl_conn_new (mcsec_ctl_t *ctl, const char *peer,
+                                      const char *identity, gint64 now_ms,
+                                      gint64 real_us);
+void mcsec_ctl_conn_set_user_data (mcsec_ctl_conn_t *c, gpointer data);
+gpointer mcsec_ctl_conn_get_user_data (const mcsec_ctl_conn_t *c);
+const char *mcsec_ctl_conn_identity (const mcsec_ctl_conn_t *c);
+/* Bytes the member sent (decrypted TLS records). */
+void mcsec_ctl_conn_input (mcsec_ctl_conn_t *c, const guint8 *data, gsize len,
+                           gint64 now_ms);
+/* What waits to be written, and how much of it was. */
+gsize mcsec_ctl_conn_output (const mcsec_ctl_conn_t *c, const guint8 **data);
+void mcsec_ctl_conn_written (mcsec_ctl_conn_t *c, gsize n, gint64 now_ms);
+/* The socket ended (why: for the log); the connection leaves its group. */
+void mcsec_ctl_conn_lost (mcsec_ctl_conn_t *c, const char *why, gint64 now_ms);
+/* After its CLOSE action (or conn_lost): no core call uses it again. */
+void mcsec_ctl_conn_free (mcsec_ctl_conn_t *c);
+
+/* ---- actions ---- */
+
+typedef enum {
+  MCSEC_CTL_ACTION_WRITE = 1, /* conn has output */
+  MCSEC_CTL_ACTION_CLOSE,     /* close conn (after its output if flush) */
+  MCSEC_CTL_ACTION_CHANNEL,   /* send data on group's rekey channel */
+  MCSEC_CTL_ACTION_LOG,       /* event and text (key=value ...) */
+} mcsec_ctl_action_type_t;
+
+typedef struct {
+  mcsec_ctl_action_type_t type;
+  mcsec_ctl_conn_t *conn;
+  mcsec_ctl_group_t *group;
+  gboolean flush;
+  GBytes *data;
+  const char *event;
+  gchar *text;
+} mcsec_ctl_action_t;
+
+gboolean mcsec_ctl_next_action (mcsec_ctl_t *ctl, mcsec_ctl_action_t *action);
+void mcsec_ctl_action_clear (mcsec_ctl_action_t *action);
+
+/* ---- groups, for the daemon's rekey channel sockets ---- */
+
+mcsec_ctl_group_t *mcsec_ctl_group_nth (mcsec_ctl_t *ctl, guint i);
+const mcsec_ctl_group_config_t *
+mcsec_ctl_group_config (const mcsec_ctl_group_t *g);
+guint mcsec_ctl_group_members (const mcsec_ctl_group_t *g);
+void mcsec_ctl_group_set_user_data (mcsec_ctl_group_t *g, gpointer data);
+gpointer mcsec_ctl_group_get_user_data (const mcsec_ctl_group_t *g);
+/* The daemon's account of a CHANNEL action: sent or not (error text). */
+void mcsec_ctl_channel_sent (mcsec_ctl_group_t *g, gsize len,
+                             const char *error);
+
+/* ---- administration: one request line, one JSON answer ---- */
+
+/* The answer may hold keys (export-keys): wipe it before freeing. */
+gchar *mcsec_ctl_admin (mcsec_ctl_t *ctl, const char *line, gint64 now_ms,
+                        gint64 real_us);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,1224 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsec-controller: the group controller of MIKE (docs/mike-protocol.md,
+ * docs/controller.md).  This file is the daemon's shell around the I/O-free
+ * core (core/ctl-core.c, which makes every decision): configuration, TLS
+ * and sockets, the admin socket, durable state (store-file.c) and logs.
+ *
+ *  - The main thread runs an epoll loop over the connections that have
+ *    work: its cost follows active connections, not all of them.  It
+ *    accepts, reads and writes members' TLS records, answers the admin
+ *    socket without ever blocking on a client, sends on the rekey channels
+ *    and runs the core's timers.
+ *  - TLS handshakes (the expensive part of a registration) run on worker
+ *    threads, one per core by default; a finished handshake hands the
+ *    connection and the certificate's identity to the main thread.
+ *  - Against outsiders: the open-file limit is raised to the hard limit;
+ *    handshakes in flight are capped per source address and in total, and
+ *    each has a deadline; accept errors back off instead of spinning.
+ *    Against members: the core caps each connection's queued output and
+ *    rate-limits REPAIR; a member that does not read is disconnected.
+ *  - Key memory never reaches a core file: RLIMIT_CORE 0 and the process
+ *    is not dumpable.  Keys never reach a log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <glib.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "core/ctl-core.h"
+#include "store-file.h"
+
+#define ACCEPT_BATCH 64
+#define ADMIN_MAX_CLIENTS 16
+#define ADMIN_TIMEOUT_MS 2000
+#define ADMIN_LINE_MAX 1024
+#define CLOSE_FLUSH_MS 2000 /* a goodbye gets this long to go out */
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 1000
+
+typedef enum {
+  K_LISTEN = 1,
+  K_ADMIN_LISTEN,
+  K_ADMIN,
+  K_MEMBER,
+  K_INBOX,
+  K_SIGNAL,
+} Kind;
+
+typedef struct {
+  Kind kind;
+} Watch;
+
+typedef struct {
+  Watch w;
+  GList link; /* in d.members */
+  int fd;
+  SSL *ssl;
+  mcsec_ctl_conn_t *core;
+  guint32 events;
+  gboolean closing, dead;
+  gint64 close_deadline;
+  gchar peer[INET6_ADDRSTRLEN + 8];
+} Member;
+
+typedef struct {
+  Watch w;
+  GList link; /* in d.admins */
+  int fd;
+  char line[ADMIN_LINE_MAX];
+  gsize n;
+  gchar *answer;
+  gsize off, len;
+  gint64 deadline;
+  gboolean dead;
+} AdminClient;
+
+/* A connection between accept and the end of its TLS handshake. */
+typedef struct {
+  int fd;
+  SSL *ssl;
+  gint64 deadline;
+  guint32 events;
+  gchar host[INET6_ADDRSTRLEN];
+  gchar peer[INET6_ADDRSTRLEN + 8];
+  /* the result, for the main thread */
+  gchar *identity;
+  gchar *why; /* NULL: done */
+  gboolean timed_out;
+} Handshake;
+
+typedef struct {
+  pthread_t thread;
+  int epfd, inbox; /* eventfd: new handshakes in `in` */
+  GMutex lock;
+  GQueue in;
+  GList *active;
+} Worker;
+
+static struct {
+  CtlConfig *cfg;
+  SSL_CTX *ctx;
+  EVP_PKEY *update_key;
+  mcsec_ctl_store_t *store;
+  mcsec_ctl_t *core;
+  int epfd, listen_fd, admin_fd, sig_fd;
+  Watch listen_w, admin_w, sig_w, inbox_w;
+  int inbox; /* eventfd: finished handshakes in `done` */
+  GMutex done_lock;
+  GQueue done;
+  Worker *workers;
+  guint n_workers, next_worker;
+  volatile gint stopping_workers;
+  GHashTable *pending_by_host; /* host -> count of handshakes in flight */
+  GQueue members;              /* Member */
+  GQueue admins;               /* AdminClient */
+  GQueue closing;              /* Member, flushing a goodbye */
+  GPtrArray *graveyard;        /* freed at the end of a loop turn */
+  guint n_admin;
+  gboolean listen_paused, stopping;
+  gint64 accept_resume_ms;
+  guint backoff_ms;
+  int *channel_fds;
+  mcsec_ctl_io_stats_t io;
+} d;
+
+/* ------------------------------------------------------------------------ */
+
+/* eventfd counters: a wake-up, and taking it */
+static void
+efd_signal (int fd)
+{
+  guint64 v = 1;
+  ssize_t r = write (fd, &v, sizeof v);
+  (void)r; /* EAGAIN: the counter is already non-zero */
+}
+
+static void
+efd_drain (int fd)
+{
+  guint64 v;
+  ssize_t r = read (fd, &v, sizeof v);
+  (void)r;
+}
+
+static gint64
+mono_ms (void)
+{
+  return g_get_monotonic_time () / 1000;
+}
+
+static void
+log_line (const char *event, const char *text)
+{
+  GDateTime *now = g_date_time_new_now_utc ();
+  gchar *ts = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S");
+  fprintf (stderr, "%s.%03dZ mcsec-controller event=%s %s\n", ts,
+           g_date_time_get_microsecond (now) / 1000, event, text);
+  fflush (stderr);
+  g_free (ts);
+  g_date_time_unref (now);
+}
+
+static void G_GNUC_PRINTF (2, 3)
+    log_event (const char *event, const char *fmt, ...)
+{
+  gchar *text;
+  va_list ap;
+  va_start (ap, fmt);
+  text = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  log_line (event, text);
+  g_free (text);
+}
+
+static void
+epoll_set (int fd, void *ptr, guint32 events, int op)
+{
+  struct epoll_event ev = {.events = events, .data.ptr = ptr};
+  if (epoll_ctl (d.epfd, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL)
+    log_event ("error", "what=\"epoll: %s\"", g_strerror (errno));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Members: TLS records in and out                                            */
+
+static void run_actions (void);
+
+static void
+member_finish (Member *m)
+{
+  if (m->dead)
+    return;
+  m->dead = TRUE;
+  if (m->closing)
+    g_queue_remove (&d.closing, m);
+  epoll_ctl (d.epfd, EPOLL_CTL_DEL, m->fd, NULL);
+  if (m->closing)
+    SSL_shutdown (m->ssl);
+  SSL_free (m->ssl);
+  m->ssl = NULL;
+  close (m->fd);
+  mcsec_ctl_conn_free (m->core);
+  m->core = NULL;
+  g_queue_unlink (&d.members, &m->link);
+  d.io.open_connections--;
+  g_ptr_array_add (d.graveyard, m);
+}
+
+static void
+member_events (Member *m, guint32 want)
+{
+  if (!m->dead && want != m->events) {
+    m->events = want;
+    epoll_set (m->fd, m, want, EPOLL_CTL_MOD);
+  }
+}
+
+/* The socket ended or failed: the core hears it, the member goes. */
+static void
+member_lost (Member *m, const char *why)
+{
+  if (m->dead)
+    return;
+  mcsec_ctl_conn_lost (m->core, why, mono_ms ());
+  member_finish (m);
+}
+
+/* Write what the core queued; TRUE while the member lives. */
+static gboolean
+member_flush (Member *m)
+{
+  const guint8 *data;
+  gsize len;
+
+  while ((len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
+    int n = SSL_write (m->ssl, data, (int)MIN (len, 16384));
+    if (n <= 0) {
+      int e = SSL_get_error (m->ssl, n);
+      ERR_clear_error ();
+      if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        member_events (m, EPOLLIN | EPOLLOUT);
+        return TRUE;
+      }
+      member_lost (m, "write failed");
+      return FALSE;
+    }
+    mcsec_ctl_conn_written (m->core, (gsize)n, mono_ms ());
+  }
+  if (m->closing) {
+    member_finish (m);
+    return FALSE;
+  }
+  member_events (m, EPOLLIN);
+  return TRUE;
+}
+
+static void
+member_io (Member *m, guint32 events)
+{
+  guint8 buf[16384];
+
+  if (m->dead)
+    return;
+  if (events & EPOLLOUT) {
+    if (!member_flush (m))
+      return;
+  }
+  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || m->closing)
+    return;
+  for (;;) {
+    int n = SSL_read (m->ssl, buf, sizeof buf);
+    if (n <= 0) {
+      int e = SSL_get_error (m->ssl, n);
+      ERR_clear_error ();
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        break;
+      member_lost (m, e == SSL_ERROR_ZERO_RETURN ? "connection closed"
+                                                 : "connection lost");
+      OPENSSL_cleanse (buf, sizeof buf);
+      return;
+    }
+    mcsec_ctl_conn_input (m->core, buf, (gsize)n, mono_ms ());
+    run_actions ();
+    if (m->dead || m->closing)
+      break;
+  }
+  OPENSSL_cleanse (buf, sizeof buf);
+}
+
+/* What the core decided: writes, closes, channel datagrams, log lines. */
+static void
+run_actions (void)
+{
+  mcsec_ctl_action_t a;
+
+  while (mcsec_ctl_next_action (d.core, &a)) {
+    Member *m = a.conn ? mcsec_ctl_conn_get_user_data (a.conn) : NULL;
+    switch (a.type) {
+    case MCSEC_CTL_ACTION_WRITE:
+      if (m && !m->dead && !m->closing)
+        member_flush (m);
+      break;
+    case MCSEC_CTL_ACTION_CLOSE:
+      if (m && !m->dead) {
+        if (a.flush) {
+          m->closing = TRUE;
+          m->close_deadline = mono_ms () + CLOSE_FLUSH_MS;
+          g_queue_push_tail (&d.closing, m);
+          member_flush (m);
+        } else {
+          member_finish (m);
+        }
+      }
+      break;
+    case MCSEC_CTL_ACTION_CHANNEL: {
+      guint i = GPOINTER_TO_UINT (mcsec_ctl_group_get_user_data (a.group));
+      CtlChannelConfig *ch = d.cfg->channels->pdata[i];
+      gsize len;
+      const guint8 *p = g_bytes_get_data (a.data, &len);
+      ssize_t n = sendto (d.channel_fds[i], p, len, 0,
+                          (struct sockaddr *)&ch->to, ch->to_len);
+      mcsec_ctl_channel_sent (a.group, len,
+                              n == (ssize_t)len ? NULL
+                              : n < 0           ? g_strerror (errno)
+                                                : "short write");
+      break;
+    }
+    case MCSEC_CTL_ACTION_LOG:
+      log_line (a.event, a.text);
+      break;
+    }
+    mcsec_ctl_action_clear (&a);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS handshakes on worker threads                                           */
+
+static gchar *
+peer_identity (SSL *ssl)
+{
+  X509 *cert = SSL_get1_peer_certificate (ssl);
+  char cn[MCSEC_MIKE_MAX_STRING + 1];
+  int n;
+
+  if (cert == NULL)
+    return NULL;
+  n = X509_NAME_get_text_by_NID (X509_get_subject_name (cert), NID_commonName,
+                                 cn, sizeof cn);
+  X509_free (cert);
+  if (n <= 0 || (size_t)n != strlen (cn))
+    return NULL;
+  return g_strdup (cn);
+}
+
+static void
+handshake_done (Worker *w, Handshake *h)
+{
+  epoll_ctl (w->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+  w->active = g_list_remove (w->active, h);
+  g_mutex_lock (&d.done_lock);
+  g_queue_push_tail (&d.done, h);
+  g_mutex_unlock (&d.done_lock);
+  efd_signal (d.inbox);
+}
+
+/* Advance a handshake; TRUE when it ended (done or failed). */
+static gboolean
+handshake_step (Worker *w, Handshake *h)
+{
+  int r = SSL_do_handshake (h->ssl);
+  guint32 want;
+
+  if (r == 1) {
+    h->identity = peer_identity (h->ssl);
+    if (h->identity == NULL)
+      h->why = g_strdup ("certificate without a usable common name");
+    return TRUE;
+  }
+  switch (SSL_get_error (h->ssl, r)) {
+  case SSL_ERROR_WANT_READ:
+    want = EPOLLIN;
+    break;
+  case SSL_ERROR_WANT_WRITE:
+    want = EPOLLOUT;
+    break;
+  default: {
+    long vr = SSL_get_verify_result (h->ssl);
+    unsigned long e = ERR_peek_last_error ();
+    if (vr != X509_V_OK)
+      h->why = g_strdup_printf ("member certificate rejected: %s",
+                                X509_verify_cert_error_string (vr));
+    else
+      h->why = g_strdup_printf ("TLS: %s", e ? ERR_reason_error_string (e)
+                                             : "connection closed");
+    ERR_clear_error ();
+    return TRUE;
+  }
+  }
+  if (want != h->events) {
+    struct epoll_event ev = {.events = want, .data.ptr = h};
+    epoll_ctl (w->epfd, EPOLL_CTL_MOD, h->fd, &ev);
+    h->events = want;
+  }
+  return FALSE;
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *w = data;
+  struct epoll_event evs[64];
+  /* a worker's thread never takes the signals the main loop reads */
+  sigset_t all;
+  sigfillset (&all);
+  pthread_sigmask (SIG_BLOCK, &all, NULL);
+
+  while (!g_atomic_int_get (&d.stopping_workers)) {
+    gint64 now = mono_ms (), next = now + 1000;
+    int n, timeout;
+    for (GList *l = w->active; l; l = l->next)
+      next = MIN (next, ((Handshake *)l->data)->deadline);
+    timeout = next > now ? (int)(next - now) : 0;
+    n = epoll_wait (w->epfd, evs, G_N_ELEMENTS (evs), timeout);
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.ptr == w) {
+        Handshake *h;
+        efd_drain (w->inbox);
+        for (;;) {
+          g_mutex_lock (&w->lock);
+          h = g_queue_pop_head (&w->in);
+          g_mutex_unlock (&w->lock);
+          if (h == NULL)
+            break;
+          {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = h};
+            h->events = EPOLLIN;
+            epoll_ctl (w->epfd, EPOLL_CTL_ADD, h->fd, &ev);
+          }
+          w->active = g_list_prepend (w->active, h);
+          if (handshake_step (w, h))
+            handshake_done (w, h);
+        }
+        continue;
+      }
+      if (handshake_step (w, evs[i].data.ptr))
+        handshake_done (w, evs[i].data.ptr);
+    }
+    now = mono_ms ();
+    for (GList *l = w->active, *next_l; l; l = next_l) {
+      Handshake *h = l->data;
+      next_l = l->next;
+      if (now >= h->deadline) {
+        h->timed_out = TRUE;
+        h->why = g_strdup ("handshake too slow");
+        handshake_done (w, h);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void
+handshake_free (Handshake *h)
+{
+  if (h->ssl)
+    SSL_free (h->ssl);
+  if (h->fd >= 0)
+    close (h->fd);
+  g_free (h->identity);
+  g_free (h->why);
+  g_free (h);
+}
+
+static void
+pending_release (const char *host)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (d.pending_by_host, host));
+  if (n <= 1)
+    g_hash_table_remove (d.pending_by_host, host);
+  else
+    g_hash_table_insert (d.pending_by_host, g_strdup (host),
+                         GUINT_TO_POINTER (n - 1));
+  d.io.pending_handshakes--;
+}
+
+/* Finished handshakes become members of the core (main thread). */
+static void
+take_handshakes (void)
+{
+  Handshake *h;
+
+  efd_drain (d.inbox);
+  for (;;) {
+    g_mutex_lock (&d.done_lock);
+    h = g_queue_pop_head (&d.done);
+    g_mutex_unlock (&d.done_lock);
+    if (h == NULL)
+      break;
+    pending_release (h->host);
+    if (h->why) {
+      d.io.handshake_failures++;
+      if (h->timed_out)
+        d.io.handshake_timeouts++;
+      log_event ("handshake-failed", "peer=%s why=\"%s\"", h->peer, h->why);
+      handshake_free (h);
+      continue;
+    }
+    {
+      Member *m = g_new0 (Member, 1);
+      m->w.kind = K_MEMBER;
+      m->link.data = m;
+      g_queue_push_tail_link (&d.members, &m->link);
+      m->fd = h->fd;
+      m->ssl = h->ssl;
+      g_strlcpy (m->peer, h->peer, sizeof m->peer);
+      h->fd = -1;
+      h->ssl = NULL;
+      m->events = EPOLLIN;
+      epoll_set (m->fd, m, EPOLLIN, EPOLL_CTL_ADD);
+      d.io.open_connections++;
+      m->core = mcsec_ctl_conn_new (d.core, m->peer, h->identity, mono_ms (),
+                                    g_get_real_time ());
+      mcsec_ctl_conn_set_user_data (m->core, m);
+      handshake_free (h);
+      run_actions ();
+      /* the member may have sent its JOIN with the handshake's last flight */
+      if (!m->dead)
+        member_io (m, EPOLLIN);
+    }
+  }
+}
+
+static void
+on_accept (void)
+{
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    int one = 1;
+    guint n;
+    Handshake *h;
+    Worker *w;
+    int fd = accept4 (d.listen_fd, (struct sockaddr *)&ss, &sl,
+                      SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+        return;
+      /* out of descriptors or memory: stop accepting for a while rather
+       * than spin on a listen socket that stays readable */
+      d.io.accept_errors++;
+      d.io.accept_backoffs++;
+      d.backoff_ms = d.backoff_ms ? MIN (d.backoff_ms * 2, BACKOFF_MAX_MS)
+                                  : BACKOFF_MIN_MS;
+      if (d.io.accept_backoffs % 100 == 1)
+        log_event ("accept-error",
+                   "error=\"%s\" backoff-ms=%u backoffs=%" G_GUINT64_FORMAT,
+                   g_strerror (errno), d.backoff_ms, d.io.accept_backoffs);
+      epoll_ctl (d.epfd, EPOLL_CTL_DEL, d.listen_fd, NULL);
+      d.listen_paused = TRUE;
+      d.accept_resume_ms = mono_ms () + d.backoff_ms;
+      return;
+    }
+    d.backoff_ms = 0;
+    d.io.connections++;
+    getnameinfo ((struct sockaddr *)&ss, sl, host, sizeof host, port,
+                 sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+    n = GPOINTER_TO_UINT (g_hash_table_lookup (d.pending_by_host, host));
+    if (d.io.pending_handshakes >= d.cfg->max_handshakes) {
+      d.io.refused_total++;
+      close (fd);
+      continue;
+    }
+    if (n >= d.cfg->max_handshakes_per_source) {
+      d.io.refused_per_source++;
+      if (d.io.refused_per_source % 1000 == 1)
+        log_event ("connections-refused",
+                   "peer=%s why=\"too many handshakes from this address\" "
+                   "max-handshakes-per-source=%u refused=%" G_GUINT64_FORMAT,
+                   host, d.cfg->max_handshakes_per_source,
+                   d.io.refused_per_source);
+      close (fd);
+      continue;
+    }
+    g_hash_table_insert (d.pending_by_host, g_strdup (host),
+                         GUINT_TO_POINTER (n + 1));
+    d.io.pending_handshakes++;
+    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    h = g_new0 (Handshake, 1);
+    h->fd = fd;
+    h->ssl = SSL_new (d.ctx);
+    SSL_set_fd (h->ssl, fd);
+    SSL_set_accept_state (h->ssl);
+    h->deadline = mono_ms () + d.cfg->handshake_timeout_ms;
+    g_strlcpy (h->host, host, sizeof h->host);
+    g_snprintf (h->peer, sizeof h->peer, "%s:%s", host, port);
+    w = &d.workers[d.next_worker++ % d.n_workers];
+    g_mutex_lock (&w->lock);
+    g_queue_push_tail (&w->in, h);
+    g_mutex_unlock (&w->lock);
+    efd_signal (w->inbox);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The admin socket: one line in, one JSON answer out, never blocking        */
+
+static void
+admin_finish (AdminClient *a)
+{
+  if (a->dead)
+    return;
+  a->dead = TRUE;
+  epoll_ctl (d.epfd, EPOLL_CTL_DEL, a->fd, NULL);
+  close (a->fd);
+  if (a->answer) {
+    OPENSSL_cleanse (a->answer, a->len); /* export-keys holds keys */
+    g_free (a->answer);
+    a->answer = NULL;
+  }
+  d.n_admin--;
+  g_queue_unlink (&d.admins, &a->link);
+  g_ptr_array_add (d.graveyard, a);
+}
+
+static void
+admin_write (AdminClient *a)
+{
+  while (a->off < a->len) {
+    ssize_t n = write (a->fd, a->answer + a->off, a->len - a->off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno == EAGAIN) {
+      epoll_set (a->fd, a, EPOLLOUT, EPOLL_CTL_MOD);
+      return;
+    }
+    if (n <= 0) {
+      admin_finish (a);
+      return;
+    }
+    a->off += (gsize)n;
+  }
+  admin_finish (a);
+}
+
+static void
+admin_io (AdminClient *a, guint32 events)
+{
+  if (a->dead)
+    return;
+  if (a->answer) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+      admin_write (a);
+    return;
+  }
+  for (;;) {
+    ssize_t r = read (a->fd, a->line + a->n, sizeof a->line - 1 - a->n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && errno == EAGAIN)
+      return;
+    if (r <= 0 && a->n == 0) {
+      admin_finish (a);
+      return;
+    }
+    if (r > 0)
+      a->n += (gsize)r;
+    if (r <= 0 || memchr (a->line, '\n', a->n) || a->n == sizeof a->line - 1)
+      break;
+  }
+  a->line[a->n] = '\0';
+  a->answer = mcsec_ctl_admin (d.core, a->line, mono_ms (), g_get_real_time ());
+  a->len = strlen (a->answer);
+  run_actions ();
+  admin_write (a);
+}
+
+static void
+on_admin_accept (void)
+{
+  for (;;) {
+    int fd = accept4 (d.admin_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    AdminClient *a;
+    if (fd < 0)
+      return;
+    if (d.n_admin >= ADMIN_MAX_CLIENTS) {
+      close (fd);
+      continue;
+    }
+    a = g_new0 (AdminClient, 1);
+    a->w.kind = K_ADMIN;
+    a->link.data = a;
+    g_queue_push_tail_link (&d.admins, &a->link);
+    a->fd = fd;
+    a->deadline = mono_ms () + ADMIN_TIMEOUT_MS;
+    d.n_admin++;
+    epoll_set (fd, a, EPOLLIN, EPOLL_CTL_ADD);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Set-up                                                                     */
+
+/* OpenSSL's reason for the last failure, or the system's (a missing or
+ * unreadable file has no OpenSSL reason string). */
+static const char *
+tls_reason (unsigned long e, const char *path)
+{
+  const char *r = e ? ERR_reason_error_string (e) : NULL;
+  if (access (path, R_OK) != 0)
+    return g_strerror (errno);
+  return r ? r : "not PEM";
+}
+
+static gboolean
+setup_tls (GError **error)
+{
+  CtlConfig *c = d.cfg;
+  FILE *f;
+  STACK_OF (X509_NAME) * cas;
+  unsigned long e;
+  guint8 spki[MCSEC_MIKE_MAX_SPKI];
+  size_t spki_len;
+
+  d.ctx = SSL_CTX_new (TLS_server_method ());
+  SSL_CTX_set_min_proto_version (d.ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version (d.ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify (d.ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                      NULL);
+  SSL_CTX_set_num_tickets (d.ctx, 0);
+  SSL_CTX_set_session_cache_mode (d.ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode (d.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                               SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_use_certificate_chain_file (d.ctx, c->certificate) != 1) {
+    e = ERR_get_error ();
+    ctl_config_error (c, error, "controller", "certificate",
+                      "cannot use %s: %s", c->certificate,
+                      tls_reason (e, c->certificate));
+    return FALSE;
+  }
+  if (SSL_CTX_use_PrivateKey_file (d.ctx, c->private_key, SSL_FILETYPE_PEM) !=
+          1 ||
+      SSL_CTX_check_private_key (d.ctx) != 1) {
+    e = ERR_get_error ();
+    ctl_config_error (c, error, "controller", "private-key",
+                      "cannot use %s (or it does not "
+                      "match the certificate): %s",
+                      c->private_key, tls_reason (e, c->private_key));
+    return FALSE;
+  }
+  if (SSL_CTX_load_verify_locations (d.ctx, c->ca, NULL) != 1 ||
+      (cas = SSL_load_client_CA_file (c->ca)) == NULL) {
+    e = ERR_get_error ();
+    ctl_config_error (c, error, "controller", "ca", "cannot load %s: %s", c->ca,
+                      tls_reason (e, c->ca));
+    return FALSE;
+  }
+  SSL_CTX_set_client_CA_list (d.ctx, cas);
+  f = fopen (c->signing_key, "r");
+  if (f == NULL) {
+    ctl_config_error (c, error, "controller", "signing-key",
+                      "cannot read %s: %s", c->signing_key, g_strerror (errno));
+    return FALSE;
+  }
+  d.update_key = PEM_read_PrivateKey (f, NULL, NULL, NULL);
+  fclose (f);
+  if (d.update_key == NULL ||
+      EVP_PKEY_get_base_id (d.update_key) != EVP_PKEY_ED25519 ||
+      mcsec_mike_public_key_der (d.update_key, spki, sizeof spki, &spki_len) !=
+          MCSEC_OK) {
+    ctl_config_error (c, error, "controller", "signing-key",
+                      "%s is not a PEM Ed25519 "
+                      "private key",
+                      c->signing_key);
+    return FALSE;
+  }
+  ERR_clear_error ();
+  return TRUE;
+}
+
+static gboolean
+setup_listen (GError **error)
+{
+  struct addrinfo hints = {0}, *res = NULL;
+  gchar *host = NULL, *port = NULL;
+  const char *listen_at = d.cfg->listen;
+  const char *colon = strrchr (listen_at, ':');
+  int one = 1, rc;
+  gboolean ok = FALSE;
+
+  if (colon == NULL || colon == listen_at) {
+    ctl_config_error (d.cfg, error, "controller", "listen",
+                      "'%s' is not HOST:PORT", listen_at);
+    return FALSE;
+  }
+  host = g_strndup (listen_at, (gsize)(colon - listen_at));
+  if (host[0] == '[' && host[strlen (host) - 1] == ']') {
+    gchar *h = g_strndup (host + 1, strlen (host) - 2);
+    g_free (host);
+    host = h;
+  }
+  port = g_strdup (colon + 1);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  rc = getaddrinfo (host, port, &hints, &res);
+  if (rc != 0) {
+    ctl_config_error (d.cfg, error, "controller", "listen", "'%s': %s",
+                      listen_at, gai_strerror (rc));
+    goto out;
+  }
+  d.listen_fd =
+      socket (res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (d.listen_fd < 0 ||
+      setsockopt (d.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) !=
+          0 ||
+      bind (d.listen_fd, res->ai_addr, res->ai_addrlen) != 0 ||
+      listen (d.listen_fd, 4096) != 0) {
+    ctl_config_error (d.cfg, error, "controller", "listen",
+                      "cannot listen on %s: %s", listen_at, g_strerror (errno));
+    freeaddrinfo (res);
+    goto out;
+  }
+  freeaddrinfo (res);
+  ok = TRUE;
+out:
+  g_free (host);
+  g_free (port);
+  return ok;
+}
+
+static gboolean
+setup_admin (GError **error)
+{
+  struct sockaddr_un sa = {0};
+  mode_t old;
+  const char *path = d.cfg->admin_socket;
+
+  if (strlen (path) >= sizeof sa.sun_path) {
+    ctl_config_error (d.cfg, error, "controller", "admin-socket",
+                      "path too long");
+    return FALSE;
+  }
+  sa.sun_family = AF_UNIX;
+  strcpy (sa.sun_path, path);
+  unlink (path);
+  d.admin_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  old = umask (0077); /* only the controller's user may administer it */
+  if (d.admin_fd < 0 ||
+      bind (d.admin_fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen (d.admin_fd, 16) != 0) {
+    umask (old);
+    ctl_config_error (d.cfg, error, "controller", "admin-socket",
+                      "cannot listen on %s: %s", path, g_strerror (errno));
+    return FALSE;
+  }
+  umask (old);
+  return TRUE;
+}
+
+/* The rekey channels' sockets, one per key tree group. */
+static gboolean
+setup_channels (GError **error)
+{
+  guint n = mcsec_ctl_n_groups (d.core);
+  d.channel_fds = g_new (int, n);
+  for (guint i = 0; i < n; i++) {
+    CtlChannelConfig *ch = d.cfg->channels->pdata[i];
+    mcsec_ctl_group_t *g = mcsec_ctl_group_nth (d.core, i);
+    int fd, one = 1, ttl;
+    unsigned ifindex;
+    gboolean ok;
+
+    d.channel_fds[i] = -1;
+    mcsec_ctl_group_set_user_data (g, GUINT_TO_POINTER (i));
+    if (ch == NULL)
+      continue;
+    ttl = (int)ch->ttl;
+    ifindex = ch->interface ? if_nametoindex (ch->interface) : 0;
+    fd =
+        socket (ch->to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    d.channel_fds[i] = fd;
+    if (ch->to.ss_family == AF_INET) {
+      struct ip_mreqn mr = {0};
+      unsigned char t = (unsigned char)ttl, loop = 1;
+      mr.imr_ifindex = (int)ifindex;
+      ok = fd >= 0 &&
+           setsockopt (fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof t) == 0 &&
+           setsockopt (fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop) ==
+               0 &&
+           (!ifindex ||
+            setsockopt (fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) == 0);
+    } else {
+      ok = fd >= 0 &&
+           setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl,
+                       sizeof ttl) == 0 &&
+           setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one,
+                       sizeof one) == 0 &&
+           (!ifindex || setsockopt (fd, IPPROTO_IPV6, IPV6_MULTICAST_IF,
+                                    &ifindex, sizeof ifindex) == 0);
+    }
+    if (!ok) {
+      gchar *sec =
+          g_strdup_printf ("group %s", mcsec_ctl_group_config (g)->name);
+      ctl_config_error (d.cfg, error, sec, "rekey-interface", "%s",
+                        g_strerror (errno));
+      g_free (sec);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Descriptors for every member, and no key in a core file. */
+static void
+setup_limits (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+      log_event ("warning", "what=\"cannot raise the open-file limit: %s\"",
+                 g_strerror (errno));
+  }
+  rl.rlim_cur = rl.rlim_max = 0;
+  if (setrlimit (RLIMIT_CORE, &rl) != 0 ||
+      prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    log_event ("warning", "what=\"cannot keep keys out of core dumps: %s\"",
+               g_strerror (errno));
+}
+
+static gboolean
+setup_workers (GError **error)
+{
+  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+  d.n_workers = d.cfg->workers ? d.cfg->workers : (guint)MAX (cpus, 1);
+  d.io.workers = d.n_workers;
+  d.workers = g_new0 (Worker, d.n_workers);
+  for (guint i = 0; i < d.n_workers; i++) {
+    Worker *w = &d.workers[i];
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+    g_mutex_init (&w->lock);
+    g_queue_init (&w->in);
+    w->epfd = epoll_create1 (EPOLL_CLOEXEC);
+    w->inbox = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->epfd < 0 || w->inbox < 0 ||
+        epoll_ctl (w->epfd, EPOLL_CTL_ADD, w->inbox, &ev) != 0 ||
+        pthread_create (&w->thread, NULL, worker_main, w) != 0) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                   "cannot start TLS worker %u: %s", i, g_strerror (errno));
+      d.n_workers = i;
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+static void
+stop_workers (void)
+{
+  g_atomic_int_set (&d.stopping_workers, 1);
+  for (guint i = 0; i < d.n_workers; i++) {
+    Worker *w = &d.workers[i];
+    Handshake *h;
+    efd_signal (w->inbox);
+    pthread_join (w->thread, NULL);
+    while ((h = g_queue_pop_head (&w->in)) != NULL)
+      handshake_free (h);
+    g_list_free_full (w->active, (GDestroyNotify)handshake_free);
+    close (w->epfd);
+    close (w->inbox);
+    g_mutex_clear (&w->lock);
+  }
+  {
+    Handshake *h;
+    while ((h = g_queue_pop_head (&d.done)) != NULL)
+      handshake_free (h);
+  }
+  g_free (d.workers);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                   */
+
+static void
+loop_run (void)
+{
+  struct epoll_event evs[256];
+  gint64 next = mcsec_ctl_tick (d.core, mono_ms ());
+
+  run_actions ();
+  while (!d.stopping) {
+    gint64 now = mono_ms ();
+    gint64 due = next;
+    int timeout, n;
+
+    if (d.listen_paused)
+      due = MIN (due, d.accept_resume_ms);
+    for (GList *l = d.closing.head; l; l = l->next)
+      due = MIN (due, ((Member *)l->data)->close_deadline);
+    if (d.n_admin)
+      due = MIN (due, now + 200); /* admin deadlines, checked below */
+    timeout = due > now ? (int)MIN (due - now, 1000) : 0;
+    mcsec_ctl_set_io_stats (d.core, &d.io);
+    n = epoll_wait (d.epfd, evs, G_N_ELEMENTS (evs), timeout);
+    for (int i = 0; i < n; i++) {
+      Watch *w = evs[i].data.ptr;
+      switch (w->kind) {
+      case K_LISTEN:
+        on_accept ();
+        break;
+      case K_ADMIN_LISTEN:
+        on_admin_accept ();
+        break;
+      case K_ADMIN:
+        admin_io ((AdminClient *)w, evs[i].events);
+        break;
+      case K_MEMBER:
+        member_io ((Member *)w, evs[i].events);
+        break;
+      case K_INBOX:
+        take_handshakes ();
+        break;
+      case K_SIGNAL: {
+        struct signalfd_siginfo si;
+        if (read (d.sig_fd, &si, sizeof si) == sizeof si)
+          d.stopping = TRUE;
+        break;
+      }
+      }
+    }
+    now = mono_ms ();
+    if (d.listen_paused && now >= d.accept_resume_ms) {
+      d.listen_paused = FALSE;
+      epoll_set (d.listen_fd, &d.listen_w, EPOLLIN, EPOLL_CTL_ADD);
+    }
+    for (GList *l = d.closing.head, *nl; l; l = nl) {
+      Member *m = l->data;
+      nl = l->next;
+      if (now >= m->close_deadline)
+        member_finish (m); /* its goodbye could not go out */
+    }
+    /* admin clients that say nothing are closed: they never hold the
+     * loop, and only ADMIN_MAX_CLIENTS may wait at once */
+    for (GList *l = d.admins.head, *nl; l; l = nl) {
+      AdminClient *a = l->data;
+      nl = l->next;
+      if (now >= a->deadline)
+        admin_finish (a);
+    }
+    next = mcsec_ctl_tick (d.core, now);
+    run_actions ();
+    for (guint i = 0; i < d.graveyard->len; i++)
+      g_free (d.graveyard->pdata[i]);
+    g_ptr_array_set_size (d.graveyard, 0);
+  }
+}
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+           "Usage: mcsec-controller [--check] CONFIG\n"
+           "\n"
+           "Run the mcsec group controller with the configuration CONFIG\n"
+           "(docs/controller.md).  Logs go to standard error, one event per\n"
+           "line.  SIGINT or SIGTERM stops it.\n"
+           "\n"
+           "  --check   load and check the configuration and credentials,\n"
+           "            then exit (0: usable)\n"
+           "  --help    show this text\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  gboolean check = FALSE;
+  const char *config = NULL;
+  sigset_t sigs;
+  mcsec_ctl_config_t cc = {0};
+
+  for (int i = 1; i < argc; i++) {
+    if (strcmp (argv[i], "--help") == 0) {
+      usage (stdout);
+      return 0;
+    } else if (strcmp (argv[i], "--check") == 0) {
+      check = TRUE;
+    } else if (argv[i][0] == '-' || config) {
+      usage (stderr);
+      return 2;
+    } else {
+      config = argv[i];
+    }
+  }
+  if (config == NULL) {
+    usage (stderr);
+    return 2;
+  }
+  signal (SIGPIPE, SIG_IGN);
+  d.listen_fd = d.admin_fd = -1;
+  d.cfg = ctl_config_load (config, NULL, &error);
+  if (d.cfg == NULL || !setup_tls (&error)) {
+    fprintf (stderr, "mcsec-controller: %s\n", error->message);
+    return 1;
+  }
+  if (check) {
+    printf ("%s: OK (%u groups)\n", config, d.cfg->groups->len);
+    return 0;
+  }
+  setup_limits ();
+  d.store = ctl_file_store_open (d.cfg->state_dir, &error);
+  if (d.store == NULL) {
+    GError *e2 = NULL;
+    ctl_config_error (d.cfg, &e2, "controller", "state-dir", "%s",
+                      error->message);
+    fprintf (stderr, "mcsec-controller: %s\n", e2->message);
+    return 1;
+  }
+  cc.update_key = d.update_key;
+  cc.rejoin_window_ms = d.cfg->rejoin_window_ms;
+  cc.allow_key_export = d.cfg->allow_key_export;
+  cc.max_output = d.cfg->max_output;
+  cc.repair_per_s = d.cfg->repair_per_s;
+  d.core = mcsec_ctl_new (&cc, d.store, g_ptr_array_ref (d.cfg->groups),
+                          mono_ms (), &error);
+  if (d.core == NULL) {
+    GError *e2 = NULL;
+    ctl_config_error (d.cfg, &e2, "controller", "state-dir", "%s",
+                      error->message);
+    fprintf (stderr, "mcsec-controller: %s\n", e2->message);
+    return 1;
+  }
+  /* the core took the group settings: the daemon keeps only its channels */
+  g_ptr_array_set_size (d.cfg->groups, 0);
+  d.epfd = epoll_create1 (EPOLL_CLOEXEC);
+  d.inbox = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGINT);
+  sigaddset (&sigs, SIGTERM);
+  sigprocmask (SIG_BLOCK, &sigs, NULL);
+  d.sig_fd = signalfd (-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+  d.pending_by_host =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  d.graveyard = g_ptr_array_new ();
+  g_mutex_init (&d.done_lock);
+  if (!setup_channels (&error) || !setup_listen (&error) ||
+      !setup_admin (&error) || !setup_workers (&error)) {
+    fprintf (stderr, "mcsec-controller: %s\n", error->message);
+    return 1;
+  }
+  d.listen_w.kind = K_LISTEN;
+  d.admin_w.kind = K_ADMIN_LISTEN;
+  d.inbox_w.kind = K_INBOX;
+  d.sig_w.kind = K_SIGNAL;
+  epoll_set (d.listen_fd, &d.listen_w, EPOLLIN, EPOLL_CTL_ADD);
+  epoll_set (d.admin_fd, &d.admin_w, EPOLLIN, EPOLL_CTL_ADD);
+  epoll_set (d.inbox, &d.inbox_w, EPOLLIN, EPOLL_CTL_ADD);
+  epoll_set (d.sig_fd, &d.sig_w, EPOLLIN, EPOLL_CTL_ADD);
+  {
+    struct rlimit rl = {0};
+    getrlimit (RLIMIT_NOFILE, &rl);
+    log_event ("started",
+               "listen=%s groups=%u admin-socket=%s rejoin-window-ms=%u "
+               "workers=%u max-open-files=%llu",
+               d.cfg->listen, mcsec_ctl_n_groups (d.core), d.cfg->admin_socket,
+               mcsec_ctl_restarted (d.core) ? d.cfg->rejoin_window_ms : 0,
+               d.n_workers, (unsigned long long)rl.rlim_cur);
+  }
+  loop_run ();
+
+  /* members keep their keys and reconnect to the next controller: close
+   * without a word (an EVICTED would end their membership), no rekey */
+  mcsec_ctl_stop (d.core);
+  stop_workers ();
+  while (d.members.head)
+    member_finish (d.members.head->data);
+  while (d.admins.head)
+    admin_finish (d.admins.head->data);
+  for (guint i = 0; i < d.graveyard->len; i++)
+    g_free (d.graveyard->pdata[i]);
+  g_ptr_array_unref (d.graveyard);
+  log_event ("stopped", "connections=%" G_GUINT64_FORMAT, d.io.connections);
+  unlink (d.cfg->admin_socket);
+  mcsec_ctl_free (d.core);
+  d.store->free (d.store);
+  EVP_PKEY_free (d.update_key);
+  SSL_CTX_free (d.ctx);
+  for (guint i = 0; i < d.cfg->channels->len; i++)
+    if (d.channel_fds[i] >= 0)
+      close (d.channel_fds[i]);
+  g_free (d.channel_fds);
+  g_hash_table_unref (d.pending_by_host);
+  ctl_config_free (d.cfg);
+  return 0;
+}

@@ -1,0 +1,284 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsec_ctl_store_t in files (store-file.h).  The file `state` holds one
+ * pair per line, key and value percent-escaped:
+ *
+ *   mcsec-controller-state 1
+ *   counter/update-seq 8192
+ *   evicted/studio/camera-3
+ *
+ * It holds no key: counters, SPIs in use, evicted identities.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store-file.h"
+
+#define MAGIC "mcsec-controller-state 1"
+
+typedef struct {
+  mcsec_ctl_store_t parent;
+  gchar *dir, *path, *tmp;
+  int lock_fd;
+  GTree *kv; /* key -> GBytes */
+} FileStore;
+
+static gint
+key_cmp (gconstpointer a, gconstpointer b, gpointer data)
+{
+  (void)data;
+  return strcmp (a, b);
+}
+
+static GTree *
+kv_new (void)
+{
+  return g_tree_new_full (key_cmp, NULL, g_free, (GDestroyNotify)g_bytes_unref);
+}
+
+static GBytes *
+fs_get (mcsec_ctl_store_t *store, const char *key, GError **error)
+{
+  GBytes *v = g_tree_lookup (((FileStore *)store)->kv, key);
+  (void)error;
+  return v ? g_bytes_ref (v) : NULL;
+}
+
+typedef struct {
+  const char *prefix;
+  GPtrArray *out;
+  GString *text;
+} Walk;
+
+static gboolean
+list_one (gpointer key, gpointer value, gpointer data)
+{
+  Walk *w = data;
+  (void)value;
+  if (g_str_has_prefix (key, w->prefix))
+    g_ptr_array_add (w->out, g_strdup (key));
+  return FALSE;
+}
+
+static GPtrArray *
+fs_list (mcsec_ctl_store_t *store, const char *prefix, GError **error)
+{
+  Walk w = {prefix, g_ptr_array_new_with_free_func (g_free), NULL};
+  (void)error;
+  g_tree_foreach (((FileStore *)store)->kv, list_one, &w);
+  return w.out;
+}
+
+static gboolean
+copy_one (gpointer key, gpointer value, gpointer data)
+{
+  g_tree_insert (data, g_strdup (key), g_bytes_ref (value));
+  return FALSE;
+}
+
+static gboolean
+write_one (gpointer key, gpointer value, gpointer data)
+{
+  Walk *w = data;
+  gsize len;
+  const char *d = g_bytes_get_data (value, &len);
+  gchar *v = g_strndup (d, len);
+  gchar *ek = g_uri_escape_string (key, "/", FALSE);
+  gchar *ev = g_uri_escape_string (v, NULL, FALSE);
+  g_string_append_printf (w->text, "%s %s\n", ek, ev);
+  g_free (ek);
+  g_free (ev);
+  g_free (v);
+  return FALSE;
+}
+
+static gboolean
+write_all (int fd, const char *p, gsize n)
+{
+  while (n) {
+    ssize_t w = write (fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return FALSE;
+    p += w;
+    n -= (gsize)w;
+  }
+  return TRUE;
+}
+
+/* The whole state to `state.tmp`, on disk, then renamed over `state`, and
+ * the rename on disk. */
+static gboolean
+save (FileStore *s, GTree *kv, GError **error)
+{
+  Walk w = {NULL, NULL, g_string_new (MAGIC "\n")};
+  int fd, dfd, e = 0;
+  gboolean ok;
+
+  g_tree_foreach (kv, write_one, &w);
+  fd = open (s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ok = fd >= 0 && write_all (fd, w.text->str, w.text->len) && fsync (fd) == 0;
+  if (!ok)
+    e = errno;
+  if (fd >= 0 && close (fd) != 0 && ok) {
+    ok = FALSE;
+    e = errno;
+  }
+  if (ok && rename (s->tmp, s->path) != 0) {
+    ok = FALSE;
+    e = errno;
+  }
+  if (ok) {
+    dfd = open (s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync (dfd) != 0) {
+      ok = FALSE;
+      e = errno;
+    }
+    if (dfd >= 0)
+      close (dfd);
+  }
+  g_string_free (w.text, TRUE);
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                 "cannot write %s: %s", s->path, g_strerror (e));
+  return ok;
+}
+
+static gboolean
+fs_put (mcsec_ctl_store_t *store, const char *const *keys,
+        GBytes *const *values, guint n, GError **error)
+{
+  FileStore *s = (FileStore *)store;
+  GTree *next = kv_new ();
+
+  g_tree_foreach (s->kv, copy_one, next);
+  for (guint i = 0; i < n; i++) {
+    if (values[i])
+      g_tree_insert (next, g_strdup (keys[i]), g_bytes_ref (values[i]));
+    else
+      g_tree_remove (next, keys[i]);
+  }
+  if (!save (s, next, error)) {
+    g_tree_unref (next); /* all or none: the old state stays */
+    return FALSE;
+  }
+  g_tree_unref (s->kv);
+  s->kv = next;
+  return TRUE;
+}
+
+static void
+fs_free (mcsec_ctl_store_t *store)
+{
+  FileStore *s = (FileStore *)store;
+  if (s == NULL)
+    return;
+  if (s->kv)
+    g_tree_unref (s->kv);
+  if (s->lock_fd >= 0)
+    close (s->lock_fd);
+  g_free (s->dir);
+  g_free (s->path);
+  g_free (s->tmp);
+  g_free (s);
+}
+
+static gboolean
+load (FileStore *s, GError **error)
+{
+  gchar *text = NULL, **lines;
+  GError *err = NULL;
+  gboolean ok = TRUE;
+
+  if (!g_file_get_contents (s->path, &text, NULL, &err)) {
+    if (g_error_matches (err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+      g_error_free (err);
+      return TRUE; /* a first start */
+    }
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  lines = g_strsplit (text, "\n", -1);
+  if (g_strcmp0 (lines[0], MAGIC) != 0)
+    ok = FALSE;
+  for (guint i = 1; ok && lines[i]; i++) {
+    gchar *sp, *k, *v;
+    if (lines[i][0] == '\0')
+      continue;
+    sp = strchr (lines[i], ' ');
+    if (sp == NULL) {
+      ok = FALSE;
+      break;
+    }
+    *sp = '\0';
+    k = g_uri_unescape_string (lines[i], NULL);
+    v = g_uri_unescape_string (sp + 1, NULL);
+    if (k == NULL || v == NULL) {
+      g_free (k);
+      g_free (v);
+      ok = FALSE;
+      break;
+    }
+    g_tree_insert (s->kv, k, g_bytes_new_take (v, strlen (v)));
+  }
+  g_strfreev (lines);
+  g_free (text);
+  if (!ok)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                 "%s is damaged (not a controller state file); move it away "
+                 "only if no member may hold keys of this controller",
+                 s->path);
+  return ok;
+}
+
+mcsec_ctl_store_t *
+ctl_file_store_open (const char *dir, GError **error)
+{
+  FileStore *s = g_new0 (FileStore, 1);
+  gchar *lock;
+  int e;
+
+  s->parent.get = fs_get;
+  s->parent.list = fs_list;
+  s->parent.put = fs_put;
+  s->parent.free = fs_free;
+  s->lock_fd = -1;
+  s->kv = kv_new ();
+  s->dir = g_strdup (dir);
+  s->path = g_build_filename (dir, "state", NULL);
+  s->tmp = g_build_filename (dir, "state.tmp", NULL);
+  if (g_mkdir_with_parents (dir, 0700) != 0) {
+    e = errno;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                 "cannot create %s: %s", dir, g_strerror (e));
+    goto fail;
+  }
+  lock = g_build_filename (dir, "lock", NULL);
+  s->lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  e = errno;
+  g_free (lock);
+  if (s->lock_fd < 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                 "cannot open the lock file in %s: %s", dir, g_strerror (e));
+    goto fail;
+  }
+  if (flock (s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                 "%s is in use: is another controller running?", dir);
+    goto fail;
+  }
+  if (!load (s, error))
+    goto fail;
+  return &s->parent;
+fail:
+  fs_free (&s->parent);
+  return NULL;
+}
