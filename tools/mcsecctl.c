@@ -36,8 +36,9 @@ usage (FILE *f)
       "  list                      groups and their members\n"
       "  stats                     controller counters\n"
       "  rekey GROUP               new key for GROUP now\n"
-      "  evict GROUP IDENTITY      remove a member (and refuse it until the\n"
-      "                            controller restarts), then rekey\n"
+      "  evict GROUP IDENTITY      remove a member, then rekey; it is refused\n"
+      "                            from then on, across restarts, until\n"
+      "  unevict GROUP IDENTITY    lifts the eviction (it may join again)\n"
       "  wireshark-esp GROUP       the group's current SA in Wireshark's ESP "
       "SA\n"
       "                            table format (esp_sa), KEYS INCLUDED: for\n"
@@ -170,6 +171,21 @@ print_group (JsonObject *g)
               str (m, "peer"));
     }
   }
+  if (json_object_has_member (g, "rotation-failed") &&
+      json_object_get_boolean_member (g, "rotation-failed"))
+    printf ("  KEY ROTATION FAILED (%s): the key is withheld from newcomers; "
+            "retrying\n",
+            str (g, "rotation-failed-reason"));
+  if (json_object_has_member (g, "evicted-identities")) {
+    JsonArray *a = json_object_get_array_member (g, "evicted-identities");
+    guint n = json_array_get_length (a);
+    if (n) {
+      printf ("  evicted (until mcsecctl unevict):");
+      for (guint i = 0; i < n; i++)
+        printf ("%s %s", i ? "," : "", json_array_get_string_element (a, i));
+      printf ("\n");
+    }
+  }
 }
 
 /* Wireshark's ESP SA table (Preferences > Protocols > ESP > ESP SAs, the
@@ -297,6 +313,11 @@ admin (const char *socket_path, gboolean json, int argc, char **argv)
             json_object_has_member (o, "rekey-seq") ? "rekey" : "update",
             json_object_has_member (o, "rekey-seq") ? num (o, "rekey-seq")
                                                     : num (o, "seq"));
+  } else if (rc == 0 && strcmp (argv[0], "unevict") == 0) {
+    printf ("%s %s\n", argv[2],
+            json_object_get_boolean_member (o, "was-evicted")
+                ? "may join again"
+                : "was not evicted");
   } else if (rc == 0 && strcmp (argv[0], "wireshark-esp") == 0) {
     rc = print_esp_sa (argv[1], json_object_get_array_member (o, "sas"));
   }
@@ -599,6 +620,7 @@ main (int argc, char **argv)
         (strcmp (argv[i], "stats") == 0 && argc - i == 1) ||
         (strcmp (argv[i], "rekey") == 0 && argc - i == 2) ||
         (strcmp (argv[i], "evict") == 0 && argc - i == 3) ||
+        (strcmp (argv[i], "unevict") == 0 && argc - i == 3) ||
         (strcmp (argv[i], "wireshark-esp") == 0 && argc - i == 2))) {
     usage (stderr);
     return 2;

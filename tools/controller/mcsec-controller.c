@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -43,6 +44,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 
 #include <glib.h>
@@ -62,6 +64,7 @@
 #define CLOSE_FLUSH_MS 2000 /* a goodbye gets this long to go out */
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
+#define WINDOW_SWEEP_MS 2000 /* members whose window stays shut */
 
 typedef enum {
   K_LISTEN = 1,
@@ -85,6 +88,7 @@ typedef struct {
   guint32 events;
   gboolean closing, dead;
   gint64 close_deadline;
+  gint64 shut_since; /* its TCP receive window is shut since */
   gchar peer[INET6_ADDRSTRLEN + 8];
 } Member;
 
@@ -143,6 +147,8 @@ static struct {
   GPtrArray *graveyard;        /* freed at the end of a loop turn */
   guint n_admin;
   gboolean listen_paused, stopping;
+  gint64 window_sweep_ms;
+  guint output_stall_ms;
   gint64 accept_resume_ms;
   guint backoff_ms;
   int *channel_fds;
@@ -356,6 +362,41 @@ run_actions (void)
       break;
     }
     mcsec_ctl_action_clear (&a);
+  }
+}
+
+/* A member that does not read: the controller's own queue stays small (it
+ * writes into the kernel), but the member's TCP receive window stays shut
+ * while bytes wait for it.  Checked every WINDOW_SWEEP_MS; shut for
+ * output-stall (10 s) and the member goes. */
+static void
+window_sweep (gint64 now)
+{
+  for (GList *l = d.members.head, *nl; l; l = nl) {
+    Member *m = l->data;
+    int queued = 0, unsent = 0;
+    gboolean shut;
+
+    nl = l->next;
+    if (m->dead || m->closing)
+      continue;
+    /* bytes wait to be sent, and none is in flight: the peer's window is
+     * shut (a slow but reading peer has bytes in flight) */
+    shut = ioctl (m->fd, SIOCOUTQ, &queued) == 0 &&
+           ioctl (m->fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0 &&
+           queued - unsent <= 1;
+    if (!shut) {
+      m->shut_since = 0;
+    } else if (m->shut_since == 0) {
+      m->shut_since = now;
+    } else if (now - m->shut_since >= d.output_stall_ms) {
+      gchar *detail = g_strdup_printf (
+          "receive window shut for %" G_GINT64_FORMAT " ms, %d bytes waiting",
+          now - m->shut_since, queued);
+      mcsec_ctl_conn_not_reading (m->core, detail, now);
+      g_free (detail);
+      run_actions ();
+    }
   }
 }
 
@@ -1076,6 +1117,10 @@ loop_run (void)
       if (now >= a->deadline)
         admin_finish (a);
     }
+    if (now >= d.window_sweep_ms) {
+      d.window_sweep_ms = now + WINDOW_SWEEP_MS;
+      window_sweep (now);
+    }
     next = mcsec_ctl_tick (d.core, now);
     run_actions ();
     for (guint i = 0; i < d.graveyard->len; i++)
@@ -1150,6 +1195,7 @@ main (int argc, char **argv)
   cc.allow_key_export = d.cfg->allow_key_export;
   cc.max_output = d.cfg->max_output;
   cc.repair_per_s = d.cfg->repair_per_s;
+  cc.output_stall_ms = d.output_stall_ms = MCSEC_CTL_OUTPUT_STALL_MS_DEFAULT;
   d.core = mcsec_ctl_new (&cc, d.store, g_ptr_array_ref (d.cfg->groups),
                           mono_ms (), &error);
   if (d.core == NULL) {

@@ -1562,6 +1562,19 @@ mcsec_ctl_conn_lost (mcsec_ctl_conn_t *c, const char *why, gint64 now_ms)
   run_deferred (c->ctl, now_ms);
 }
 
+void
+mcsec_ctl_conn_not_reading (mcsec_ctl_conn_t *c, const char *detail,
+                            gint64 now_ms)
+{
+  if (c->state == C_CLOSED)
+    return;
+  c->ctl->not_reading++;
+  log_event (c->ctl, "not-reading", "peer=%s identity=%s detail=\"%s\"",
+             c->peer, c->identity ? c->identity : "-", detail);
+  conn_end (c, "does not read", FALSE, now_ms);
+  run_deferred (c->ctl, now_ms);
+}
+
 static gboolean
 action_is_for (gconstpointer a, gconstpointer c)
 {

@@ -142,6 +142,10 @@ gsize mcsec_ctl_conn_output (const mcsec_ctl_conn_t *c, const guint8 **data);
 void mcsec_ctl_conn_written (mcsec_ctl_conn_t *c, gsize n, gint64 now_ms);
 /* The socket ended (why: for the log); the connection leaves its group. */
 void mcsec_ctl_conn_lost (mcsec_ctl_conn_t *c, const char *why, gint64 now_ms);
+/* The daemon saw the member stop reading (its TCP window stays shut):
+ * counted and logged as not-reading, and closed (a CLOSE action). */
+void mcsec_ctl_conn_not_reading (mcsec_ctl_conn_t *c, const char *detail,
+                                 gint64 now_ms);
 /* After its CLOSE action (or conn_lost): no core call uses it again. */
 void mcsec_ctl_conn_free (mcsec_ctl_conn_t *c);
 

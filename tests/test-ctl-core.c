@@ -1,0 +1,693 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * test-ctl-core: the controller's I/O-free core against real member state
+ * machines (mcsec_member_t), in one process, with simulated time and a
+ * lossy rekey channel: joins, leaves, evictions that survive restarts,
+ * repairs and resynchronisation, a store that fails (fail closed), members
+ * that flood REPAIR or stop reading.  No socket, no thread, no sleep.
+ */
+#include <string.h>
+
+#include "core/ctl-core.h"
+#include "mcsec-test.h"
+
+#include <mcsec/mcsec-rekey.h>
+
+typedef struct Sim Sim;
+
+typedef struct {
+  Sim *sim;
+  gchar *identity, *group;
+  gboolean sender;
+  mcsec_member_t *m;
+  mcsec_ctl_conn_t *c;
+  gboolean reads;      /* FALSE: never reads what the controller sends */
+  gboolean reconnect;  /* reconnects after a lost connection */
+  double channel_loss; /* of this member's rekey channel datagrams */
+  gint64 reconnect_at;
+  guint closes; /* connections the controller closed */
+} Peer;
+
+struct Sim {
+  mcsec_ctl_store_t *store;
+  mcsec_ctl_t *core;
+  EVP_PKEY *update_key;
+  gint64 now;
+  GPtrArray *peers;
+  GPtrArray *log; /* "event text" lines */
+  GRand *rand;
+  gsize max_queued; /* the most output the core held for one connection */
+  gsize max_output;
+};
+
+static const char *const config_groups[] = {"video", "tv"};
+
+static GPtrArray *
+make_groups (void)
+{
+  GPtrArray *a = g_ptr_array_new ();
+  mcsec_ctl_group_config_t *g;
+  gchar *rx[] = {"rx1", "rx2", "rx3", "rx4", "rx5", "rx6", "rx7", "rx8", NULL};
+  gchar *tx[] = {"cam1", "cam2", NULL};
+
+  for (guint i = 0; i < 2; i++) {
+    g = g_new0 (mcsec_ctl_group_config_t, 1);
+    g->name = g_strdup (config_groups[i]);
+    g->address = g_strdup ("239.255.0.1");
+    g->port = 5004;
+    g->suite = MCSEC_SUITE_AES_128_GCM;
+    g->sam = 0;
+    g->sender_id_bits = 16;
+    g->key_lifetime_s = 3600;
+    g->activation_ms = 100;
+    g->deactivation_ms = 1000;
+    g->rekey_on_join = g->rekey_on_leave = TRUE;
+    g->senders = g_strdupv (tx);
+    g->receivers = g_strdupv (rx);
+    if (i == 1) {
+      g->channel = g_strdup ("239.255.0.2:5100");
+      g->channel_address = g_strdup ("239.255.0.2");
+      g->channel_port = 5100;
+      g->tree_degree = 4;
+      g->batch_ms = 50;
+      g->redundancy = 0;
+    }
+    g_ptr_array_add (a, g);
+  }
+  return a;
+}
+
+static void
+sim_start_core (Sim *s)
+{
+  mcsec_ctl_config_t cc = {0};
+  GError *error = NULL;
+  cc.update_key = s->update_key;
+  cc.rejoin_window_ms = 500;
+  cc.max_output = s->max_output;
+  s->core = mcsec_ctl_new (&cc, s->store, make_groups (), s->now, &error);
+  if (s->core == NULL) {
+    fprintf (stderr, "core: %s\n", error->message);
+    abort ();
+  }
+}
+
+static Sim *
+sim_new (gsize max_output)
+{
+  Sim *s = g_new0 (Sim, 1);
+  s->store = mcsec_ctl_memory_store_new ();
+  s->update_key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+  s->now = 1000000;
+  s->peers = g_ptr_array_new ();
+  s->log = g_ptr_array_new_with_free_func (g_free);
+  s->rand = g_rand_new_with_seed (14);
+  s->max_output = max_output;
+  sim_start_core (s);
+  return s;
+}
+
+static gboolean
+logged (Sim *s, const char *needle)
+{
+  for (guint i = 0; i < s->log->len; i++)
+    if (strstr (s->log->pdata[i], needle))
+      return TRUE;
+  return FALSE;
+}
+
+static Peer *
+peer_of (Sim *s, mcsec_ctl_conn_t *c)
+{
+  for (guint i = 0; i < s->peers->len; i++)
+    if (((Peer *)s->peers->pdata[i])->c == c)
+      return s->peers->pdata[i];
+  return NULL;
+}
+
+static void
+peer_connect (Peer *p)
+{
+  Sim *s = p->sim;
+  p->c = mcsec_ctl_conn_new (s->core, "sim:1", p->identity, s->now, 0);
+  mcsec_member_connected (p->m, (uint64_t)s->now);
+}
+
+static Peer *
+peer_new (Sim *s, const char *identity, const char *group, gboolean sender)
+{
+  Peer *p = g_new0 (Peer, 1);
+  mcsec_member_config_t mc = {0};
+  EVP_PKEY *k = NULL;
+
+  p->sim = s;
+  p->identity = g_strdup (identity);
+  p->group = g_strdup (group);
+  p->sender = sender;
+  p->reads = TRUE;
+  p->reconnect = TRUE;
+  mc.group = group;
+  mc.role = sender ? MCSEC_MIKE_ROLE_BOTH : MCSEC_MIKE_ROLE_RECEIVER;
+  if (sender) {
+    k = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+    mc.sam_key = k;
+  }
+  if (mcsec_member_new (&mc, &p->m) != MCSEC_OK)
+    abort ();
+  EVP_PKEY_free (k);
+  g_ptr_array_add (s->peers, p);
+  peer_connect (p);
+  return p;
+}
+
+/* The connection is gone (closed by the controller, or lost). */
+static void
+peer_gone (Peer *p)
+{
+  Sim *s = p->sim;
+  mcsec_ctl_conn_free (p->c);
+  p->c = NULL;
+  mcsec_member_disconnected (p->m, (uint64_t)s->now);
+  p->reconnect_at = s->now + 300;
+}
+
+static void
+deliver (Peer *p)
+{
+  const guint8 *d;
+  gsize n;
+  Sim *s = p->sim;
+
+  n = mcsec_ctl_conn_output (p->c, &d);
+  s->max_queued = MAX (s->max_queued, n);
+  if (!p->reads || n == 0)
+    return;
+  if (mcsec_member_receive (p->m, d, n, (uint64_t)s->now) != MCSEC_OK) {
+    mcsec_ctl_conn_written (p->c, n, s->now);
+    mcsec_ctl_conn_lost (p->c, "member closed", s->now);
+    peer_gone (p);
+    return;
+  }
+  mcsec_ctl_conn_written (p->c, n, s->now);
+}
+
+static void
+run_actions (Sim *s)
+{
+  mcsec_ctl_action_t a;
+
+  while (mcsec_ctl_next_action (s->core, &a)) {
+    Peer *p = a.conn ? peer_of (s, a.conn) : NULL;
+    switch (a.type) {
+    case MCSEC_CTL_ACTION_WRITE:
+      if (p)
+        deliver (p);
+      break;
+    case MCSEC_CTL_ACTION_CLOSE:
+      if (p) {
+        if (a.flush)
+          deliver (p);
+        p->closes++;
+        if (p->c)
+          peer_gone (p);
+      }
+      break;
+    case MCSEC_CTL_ACTION_CHANNEL: {
+      gsize len;
+      const guint8 *d = g_bytes_get_data (a.data, &len);
+      const char *g = mcsec_ctl_group_config (a.group)->name;
+      mcsec_ctl_channel_sent (a.group, len, NULL);
+      for (guint i = 0; i < s->peers->len; i++) {
+        Peer *q = s->peers->pdata[i];
+        if (strcmp (q->group, g) != 0 ||
+            g_rand_double (s->rand) < q->channel_loss)
+          continue;
+        (void)mcsec_member_datagram (q->m, d, len, (uint64_t)s->now);
+      }
+      break;
+    }
+    case MCSEC_CTL_ACTION_LOG:
+      g_ptr_array_add (s->log, g_strdup_printf ("%s %s", a.event, a.text));
+      break;
+    }
+    mcsec_ctl_action_clear (&a);
+  }
+}
+
+/* Everything that is ready moves: members' bytes, the controller's. */
+static void
+pump (Sim *s)
+{
+  for (int round = 0; round < 20; round++) {
+    gboolean moved = FALSE;
+    for (guint i = 0; i < s->peers->len; i++) {
+      Peer *p = s->peers->pdata[i];
+      const uint8_t *d;
+      size_t n;
+      mcsec_member_event_t ev;
+      while (mcsec_member_next_event (p->m, &ev))
+        ;
+      if (p->c == NULL)
+        continue;
+      n = mcsec_member_output (p->m, &d);
+      if (n) {
+        guint8 *copy = g_memdup2 (d, n);
+        mcsec_member_written (p->m, n);
+        mcsec_ctl_conn_input (p->c, copy, n, s->now);
+        g_free (copy);
+        moved = TRUE;
+      }
+      run_actions (s);
+    }
+    run_actions (s);
+    if (!moved)
+      break;
+  }
+}
+
+/* Time passes in steps of 10 ms. */
+static void
+sim_run (Sim *s, gint64 ms)
+{
+  gint64 end = s->now + ms;
+  while (s->now < end) {
+    s->now += 10;
+    mcsec_ctl_tick (s->core, s->now);
+    run_actions (s);
+    for (guint i = 0; i < s->peers->len; i++) {
+      Peer *p = s->peers->pdata[i];
+      int dead = 0;
+      mcsec_member_state_t st = mcsec_member_state (p->m);
+      mcsec_member_tick (p->m, (uint64_t)s->now, &dead);
+      if (p->c && dead && p->reads) {
+        mcsec_ctl_conn_lost (p->c, "silent controller", s->now);
+        peer_gone (p);
+      } else if (p->c == NULL && p->reconnect && s->now >= p->reconnect_at &&
+                 st != MCSEC_MEMBER_REFUSED && st != MCSEC_MEMBER_EVICTED) {
+        peer_connect (p);
+      }
+    }
+    pump (s);
+  }
+}
+
+static void
+peer_leave (Peer *p)
+{
+  mcsec_member_leave (p->m);
+  p->reconnect = FALSE;
+  pump (p->sim);
+  if (p->c) {
+    mcsec_ctl_conn_lost (p->c, "left", p->sim->now);
+    peer_gone (p);
+  }
+}
+
+/* The controller restarts on the same store: every connection drops. */
+static void
+sim_restart (Sim *s)
+{
+  for (guint i = 0; i < s->peers->len; i++) {
+    Peer *p = s->peers->pdata[i];
+    if (p->c) {
+      p->c = NULL;
+      mcsec_member_disconnected (p->m, (uint64_t)s->now);
+      p->reconnect_at = s->now + 300;
+    }
+  }
+  mcsec_ctl_stop (s->core);
+  mcsec_ctl_free (s->core);
+  s->now += 50;
+  sim_start_core (s);
+}
+
+static void
+sim_free (Sim *s)
+{
+  for (guint i = 0; i < s->peers->len; i++) {
+    Peer *p = s->peers->pdata[i];
+    if (p->c)
+      mcsec_ctl_conn_free (p->c);
+    mcsec_member_free (p->m);
+    g_free (p->identity);
+    g_free (p->group);
+    g_free (p);
+  }
+  mcsec_ctl_free (s->core);
+  s->store->free (s->store);
+  EVP_PKEY_free (s->update_key);
+  g_ptr_array_unref (s->peers);
+  g_ptr_array_unref (s->log);
+  g_rand_free (s->rand);
+  g_free (s);
+}
+
+/* The SPI the member would send with, or receive the newest with. */
+static guint32
+newest_spi (Peer *p)
+{
+  mcsec_msa_t *msa = NULL;
+  guint32 spi = 0;
+  if (mcsec_member_msa (p->m, &msa) != MCSEC_OK || msa == NULL)
+    return 0;
+  for (size_t i = 0; i < msa->n_sas; i++)
+    if (msa->sas[i].listed)
+      spi = msa->sas[i].spi;
+  mcsec_msa_free (msa);
+  return spi;
+}
+
+static gboolean
+holds_spi (Peer *p, guint32 spi)
+{
+  mcsec_msa_t *msa = NULL;
+  gboolean found = FALSE;
+  if (mcsec_member_msa (p->m, &msa) != MCSEC_OK || msa == NULL)
+    return FALSE;
+  for (size_t i = 0; i < msa->n_sas; i++)
+    found |= msa->sas[i].spi == spi;
+  mcsec_msa_free (msa);
+  return found;
+}
+
+/* An admin request's answer, JSON as one string. */
+static gchar *
+admin (Sim *s, const char *line)
+{
+  gchar *a = mcsec_ctl_admin (s->core, line, s->now, 0);
+  run_actions (s);
+  pump (s);
+  return a;
+}
+
+static gboolean
+admin_says (Sim *s, const char *line, const char *needle)
+{
+  gchar *a = admin (s, line);
+  gboolean ok = strstr (a, needle) != NULL;
+  if (!ok)
+    fprintf (stderr, "  '%s' answered %s", line, a);
+  g_free (a);
+  return ok;
+}
+
+static guint32
+sender_id (Peer *p)
+{
+  mcsec_msa_t *msa = NULL;
+  guint32 id = 0;
+  if (mcsec_member_msa (p->m, &msa) == MCSEC_OK && msa) {
+    id = msa->sender_id;
+    mcsec_msa_free (msa);
+  }
+  return id;
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* Unicast group: joins, a leave rekeys, the departed member gets nothing
+ * of the new SA; one connection per identity. */
+static void
+test_unicast_join_leave (void)
+{
+  Sim *s = sim_new (0);
+  Peer *cam = peer_new (s, "cam1", "video", TRUE);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  guint32 before, after;
+
+  sim_run (s, 500);
+  CHECK (mcsec_member_state (cam->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_JOINED);
+  before = newest_spi (rx1);
+  CHECK (before != 0 && newest_spi (rx2) == before &&
+         newest_spi (cam) == before);
+  peer_leave (rx2);
+  sim_run (s, 300);
+  after = newest_spi (rx1);
+  CHECK (after != 0 && after != before);
+  CHECK (newest_spi (cam) == after);
+  CHECK (!holds_spi (rx2, after)); /* forward secrecy */
+  CHECK (logged (s, "rekey group=video reason=leave"));
+  /* the same identity again: the newer connection wins */
+  {
+    Peer *again = peer_new (s, "rx1", "video", FALSE);
+    sim_run (s, 300);
+    CHECK (mcsec_member_state (again->m) == MCSEC_MEMBER_JOINED);
+    CHECK (rx1->closes >= 1);
+    CHECK (logged (s, "replaced group=video identity=rx1"));
+    rx1->reconnect = FALSE;
+  }
+  sim_free (s);
+}
+
+/* Evictions are durable: refused after restarts until unevict; Sender-IDs,
+ * update numbers and SPIs never repeat across a restart. */
+static void
+test_evictions_survive_restarts (void)
+{
+  Sim *s = sim_new (0);
+  Peer *cam = peer_new (s, "cam1", "video", TRUE);
+  Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  Peer *back, *cam_again;
+  guint32 id1, spi1;
+  guint64 seq1;
+
+  sim_run (s, 500);
+  id1 = sender_id (cam);
+  spi1 = newest_spi (cam);
+  seq1 = mcsec_member_last_seq (cam->m);
+  CHECK (admin_says (s, "evict video rx2", "\"ok\":true"));
+  sim_run (s, 100);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_EVICTED);
+  CHECK (!holds_spi (rx2, newest_spi (cam)));
+  for (int r = 0; r < 2; r++) {
+    sim_restart (s);
+    back = peer_new (s, "rx2", "video", FALSE);
+    sim_run (s, 1000);
+    CHECK (mcsec_member_state (back->m) == MCSEC_MEMBER_REFUSED);
+    back->reconnect = FALSE;
+  }
+  CHECK (admin_says (s, "list", "\"evicted-identities\":[\"rx2\"]"));
+  /* the cam rejoined each restart: new Sender-IDs, new SPIs, higher SEQs */
+  CHECK (mcsec_member_state (cam->m) == MCSEC_MEMBER_JOINED);
+  CHECK (sender_id (cam) != id1);
+  CHECK (newest_spi (cam) != spi1);
+  CHECK (mcsec_member_last_seq (cam->m) > seq1);
+  cam_again = peer_new (s, "cam2", "video", TRUE);
+  sim_run (s, 500);
+  CHECK (sender_id (cam_again) != sender_id (cam) &&
+         sender_id (cam_again) != id1);
+  CHECK (admin_says (s, "unevict video rx2", "\"was-evicted\":true"));
+  sim_restart (s);
+  back = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 1000);
+  CHECK (mcsec_member_state (back->m) == MCSEC_MEMBER_JOINED);
+  CHECK (admin_says (s, "unevict video rx2", "\"was-evicted\":false"));
+  CHECK (admin_says (s, "evict nosuch rx2", "no such group"));
+  CHECK (admin_says (s, "evict video", "usage: evict GROUP IDENTITY"));
+  CHECK (admin_says (s, "frobnicate", "unknown request"));
+  sim_free (s);
+}
+
+/* Fail closed: a leave whose rekey cannot be made (the store refuses the
+ * new SPI) hands the old key to nobody, says so, and heals. */
+static void
+test_fail_closed_unicast (void)
+{
+  Sim *s = sim_new (0);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  Peer *rx3;
+  guint32 before, after;
+  guint64 seq;
+
+  sim_run (s, 500);
+  before = newest_spi (rx1);
+  seq = mcsec_member_last_seq (rx1->m);
+  mcsec_ctl_memory_store_fail_puts (s->store, 0);
+  peer_leave (rx2);
+  sim_run (s, 200);
+  CHECK (logged (s, "rekey-failed group=video"));
+  CHECK (admin_says (s, "stats", "\"rotation-failed\":true"));
+  /* nothing was sent on with the key rx2 holds */
+  CHECK (mcsec_member_last_seq (rx1->m) == seq);
+  CHECK (newest_spi (rx1) == before);
+  /* a newcomer is not handed the old key */
+  rx3 = peer_new (s, "rx3", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx3->m) != MCSEC_MEMBER_JOINED);
+  CHECK (!holds_spi (rx3, before));
+  CHECK (logged (s, "join-deferred group=video identity=rx3"));
+  CHECK (admin_says (s, "rekey video", "\"ok\":false"));
+  /* the store works again: one retry later everyone is on a new key */
+  mcsec_ctl_memory_store_fail_puts (s->store, -1);
+  sim_run (s, 2500);
+  after = newest_spi (rx1);
+  CHECK (after != before && after != 0);
+  CHECK (mcsec_member_state (rx3->m) == MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (rx3) == after);
+  CHECK (!holds_spi (rx2, after));
+  CHECK (logged (s, "rekey-recovered group=video"));
+  CHECK (admin_says (s, "stats", "\"rotation-failed\":false"));
+  sim_free (s);
+}
+
+/* Key tree group over a lossy channel: members join and leave; every
+ * member present ends on the group's SA, by repairs where the channel lost
+ * rekeys and over its connection where the channel never reaches it. */
+static void
+test_tree_with_loss (void)
+{
+  Sim *s = sim_new (0);
+  Peer *p[8];
+  gchar name[8];
+  guint32 spi;
+  guint in_step = 0;
+  gchar *stats;
+
+  for (int i = 0; i < 8; i++) {
+    g_snprintf (name, sizeof name, "rx%d", i + 1);
+    p[i] = peer_new (s, name, "tv", FALSE);
+    p[i]->channel_loss = i == 7 ? 1.0 : 0.3; /* rx8: the channel never */
+  }
+  sim_run (s, 1000);
+  for (int round = 0; round < 6; round++) {
+    gchar *a = admin (s, "rekey tv");
+    g_free (a);
+    sim_run (s, 400);
+  }
+  peer_leave (p[2]);
+  sim_run (s, 3000);
+  spi = newest_spi (p[0]);
+  for (int i = 0; i < 8; i++)
+    if (i != 2)
+      in_step += newest_spi (p[i]) == spi;
+  CHECK (spi != 0);
+  CHECK (in_step == 7);
+  CHECK (!holds_spi (p[2], spi));
+  stats = admin (s, "stats");
+  CHECK (strstr (stats, "\"repairs\":0,") == NULL); /* loss was repaired */
+  g_free (stats);
+  sim_free (s);
+}
+
+/* A key tree commit that cannot be made leaves the tree whole; members
+ * stay in step once it heals. */
+static void
+test_fail_closed_tree (void)
+{
+  Sim *s = sim_new (0);
+  Peer *a = peer_new (s, "rx1", "tv", FALSE);
+  Peer *b = peer_new (s, "rx2", "tv", FALSE);
+  Peer *c;
+  guint32 before;
+
+  sim_run (s, 1000);
+  before = newest_spi (a);
+  CHECK (before != 0 && newest_spi (b) == before);
+  mcsec_ctl_memory_store_fail_puts (s->store, 0);
+  peer_leave (b);
+  c = peer_new (s, "rx3", "tv", FALSE);
+  sim_run (s, 500);
+  CHECK (logged (s, "rekey-failed group=tv"));
+  CHECK (mcsec_member_state (c->m) != MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (a) == before);
+  mcsec_ctl_memory_store_fail_puts (s->store, -1);
+  sim_run (s, 3000);
+  CHECK (mcsec_member_state (c->m) == MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (a) != before && newest_spi (a) == newest_spi (c));
+  CHECK (!holds_spi (b, newest_spi (a)));
+  sim_free (s);
+}
+
+/* A member that floods REPAIR and never reads: the controller's memory
+ * for it stays under max-output, its requests beyond the rate are
+ * ignored, and it is disconnected; the others are served. */
+static void
+test_repair_flood (void)
+{
+  Sim *s = sim_new (256 * 1024);
+  Peer *good = peer_new (s, "rx1", "tv", FALSE);
+  Peer *bad = peer_new (s, "rx2", "tv", FALSE);
+  guint8 frame[64];
+  mcsec_mike_builder_t b;
+  size_t len;
+  gchar *stats;
+
+  sim_run (s, 1000);
+  for (int i = 0; i < 5; i++) {
+    gchar *a = admin (s, "rekey tv");
+    g_free (a);
+    sim_run (s, 100);
+  }
+  bad->reads = FALSE;
+  bad->reconnect = FALSE;
+  mcsec_mike_begin (&b, frame, sizeof frame, MCSEC_MIKE_REPAIR);
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 1);
+  CHECK_STATUS (mcsec_mike_finish (&b, &len), MCSEC_OK);
+  /* 1 MB of REPAIR frames, 100 per 10 ms */
+  for (int i = 0; i < 1000000 / (int)len && bad->c; i++) {
+    mcsec_ctl_conn_input (bad->c, frame, len, s->now);
+    run_actions (s);
+    if (i % 100 == 99)
+      sim_run (s, 10);
+  }
+  sim_run (s, 12000);
+  CHECK (s->max_queued <= 256 * 1024);
+  CHECK (bad->c == NULL && bad->closes >= 1);
+  CHECK (logged (s, "not-reading") || logged (s, "does not read"));
+  stats = admin (s, "stats");
+  CHECK (strstr (stats, "\"repairs-limited\":0,") == NULL);
+  CHECK (strstr (stats, "\"not-reading\":0,") == NULL);
+  g_free (stats);
+  CHECK (mcsec_member_state (good->m) == MCSEC_MEMBER_JOINED);
+  sim_free (s);
+}
+
+/* A member that stops reading while updates keep coming: its queue stops
+ * at max-output and it is disconnected at once; the others are served. */
+static void
+test_output_cap (void)
+{
+  Sim *s = sim_new (256 * 1024);
+  Peer *good = peer_new (s, "rx1", "video", FALSE);
+  Peer *deaf = peer_new (s, "rx2", "video", FALSE);
+  gchar *stats;
+  int i;
+
+  sim_run (s, 500);
+  deaf->reads = FALSE;
+  deaf->reconnect = FALSE;
+  for (i = 0; i < 5000 && deaf->c; i++) {
+    s->now += 1; /* no sweep in between: the cap alone */
+    g_free (admin (s, "rekey video"));
+  }
+  CHECK (deaf->c == NULL && deaf->closes == 1);
+  CHECK (i < 5000);
+  CHECK (s->max_queued <= 256 * 1024);
+  CHECK (logged (s, "not-reading peer=sim:1 identity=rx2 queued="));
+  stats = admin (s, "stats");
+  CHECK (strstr (stats, "\"not-reading\":1,") != NULL);
+  g_free (stats);
+  sim_run (s, 500);
+  CHECK (mcsec_member_state (good->m) == MCSEC_MEMBER_JOINED);
+  CHECK (!holds_spi (deaf, newest_spi (good)));
+  sim_free (s);
+}
+
+int
+main (void)
+{
+  test_unicast_join_leave ();
+  test_evictions_survive_restarts ();
+  test_fail_closed_unicast ();
+  test_tree_with_loss ();
+  test_fail_closed_tree ();
+  test_repair_flood ();
+  test_output_cap ();
+  return test_done ("test-ctl-core");
+}
