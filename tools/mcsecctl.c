@@ -245,6 +245,13 @@ admin (const char *socket_path, gboolean json, int argc, char **argv)
     g_error_free (error);
     return 1;
   }
+  if (*answer == '\0') {
+    fprintf (stderr, "mcsecctl: the controller at %s closed the connection "
+                     "without an answer (did it stop?)\n",
+             socket_path);
+    g_free (answer);
+    return 1;
+  }
   parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, answer, -1, &error) ||
       !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
