@@ -1528,6 +1528,9 @@ mcsec_ctl_conn_input (mcsec_ctl_conn_t *c, const guint8 *data, gsize len,
     while (c->state != C_CLOSED &&
            (flen = mcsec_mike_reader_next (&c->reader, &frame)) > 0)
       handle_frame (c, frame, flen, now_ms);
+    /* nothing partial left: the buffer goes (50,000 idle members) */
+    if (c->state != C_CLOSED && c->reader.len == 0)
+      mcsec_mike_reader_clear (&c->reader);
   }
   run_deferred (c->ctl, now_ms);
 }
