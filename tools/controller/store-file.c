@@ -89,7 +89,8 @@ write_one (gpointer key, gpointer value, gpointer data)
   Walk *w = data;
   gsize len;
   const char *d = g_bytes_get_data (value, &len);
-  gchar *v = g_strndup (d, len);
+  /* an empty GBytes may have no data at all */
+  gchar *v = len ? g_strndup (d, len) : g_strdup ("");
   gchar *ek = g_uri_escape_string (key, "/", FALSE);
   gchar *ev = g_uri_escape_string (v, NULL, FALSE);
   g_string_append_printf (w->text, "%s %s\n", ek, ev);
