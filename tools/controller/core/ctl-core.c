@@ -302,7 +302,7 @@ counter_open (mcsec_ctl_t *ctl, Counter *c, const char *key, guint64 block,
   if (v) {
     gsize len;
     const char *d = g_bytes_get_data (v, &len);
-    gchar *s = g_strndup (d, len), *end;
+    gchar *s = len ? g_strndup (d, len) : g_strdup (""), *end;
     guint64 n = g_ascii_strtoull (s, &end, 10);
     gboolean ok = *s && *end == '\0';
     g_free (s);
@@ -440,7 +440,7 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
   if (spis) {
     gsize len;
     const char *d = g_bytes_get_data (spis, &len);
-    gchar *s = g_strndup (d, len);
+    gchar *s = len ? g_strndup (d, len) : g_strdup ("");
     gchar **v = g_strsplit (s, " ", -1);
     for (guint i = 0; v[i] && g->n_recent_spis < SPIS_KEPT; i++)
       if (*v[i])
