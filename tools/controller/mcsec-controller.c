@@ -148,6 +148,9 @@ static struct {
   guint n_admin;
   gboolean listen_paused, stopping;
   gint64 window_sweep_ms;
+  dev_t admin_dev;
+  ino_t admin_ino; /* the socket file we bound: a newer controller may have
+                      replaced it by the time we stop */
   guint output_stall_ms;
   gint64 accept_resume_ms;
   guint backoff_ms;
@@ -923,6 +926,13 @@ setup_admin (GError **error)
     return FALSE;
   }
   umask (old);
+  {
+    struct stat st;
+    if (stat (path, &st) == 0) {
+      d.admin_dev = st.st_dev;
+      d.admin_ino = st.st_ino;
+    }
+  }
   return TRUE;
 }
 
@@ -1247,15 +1257,22 @@ main (int argc, char **argv)
    * without a word (an EVICTED would end their membership), no rekey */
   mcsec_ctl_stop (d.core);
   stop_workers ();
-  while (d.members.head)
+  while (d.members.head) {
     member_finish (d.members.head->data);
+    run_actions (); /* the "left" lines; no rekey while stopping */
+  }
   while (d.admins.head)
     admin_finish (d.admins.head->data);
   for (guint i = 0; i < d.graveyard->len; i++)
     g_free (d.graveyard->pdata[i]);
   g_ptr_array_unref (d.graveyard);
   log_event ("stopped", "connections=%" G_GUINT64_FORMAT, d.io.connections);
-  unlink (d.cfg->admin_socket);
+  {
+    struct stat st;
+    if (stat (d.cfg->admin_socket, &st) == 0 && st.st_dev == d.admin_dev &&
+        st.st_ino == d.admin_ino)
+      unlink (d.cfg->admin_socket);
+  }
   mcsec_ctl_free (d.core);
   d.store->free (d.store);
   EVP_PKEY_free (d.update_key);

@@ -129,6 +129,7 @@ struct _McsecCtlConn {
   gint64 started_ms, last_rx_ms, joined_real_us, progress_ms;
   guint64 acked_seq;
   gboolean write_queued;
+  guint n_actions; /* queued actions that name it */
   /* REPAIR requests: a token bucket */
   double repair_tokens;
   gint64 repair_tokens_ms;
@@ -191,7 +192,7 @@ out_consume (OutBuf *o, gsize n)
   OPENSSL_cleanse (o->data + o->len - n, n);
   o->len -= n;
   /* a drained buffer goes back to nothing: 50,000 idle members */
-  if (o->len == 0 && o->cap > 4096) {
+  if (o->len == 0) {
     OPENSSL_cleanse (o->data, o->cap);
     g_free (o->data);
     o->data = NULL;
@@ -232,6 +233,8 @@ push_action (mcsec_ctl_t *ctl, mcsec_ctl_action_type_t type,
   a->type = type;
   a->conn = c;
   a->group = g;
+  if (c)
+    c->n_actions++;
   g_queue_push_tail (&ctl->actions, a);
 }
 
@@ -256,6 +259,8 @@ mcsec_ctl_next_action (mcsec_ctl_t *ctl, mcsec_ctl_action_t *action)
     return FALSE;
   *action = *a;
   g_free (a);
+  if (action->conn)
+    action->conn->n_actions--;
   if (action->type == MCSEC_CTL_ACTION_WRITE)
     action->conn->write_queued = FALSE;
   return TRUE;
@@ -801,11 +806,16 @@ group_send_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *only, gint64 now)
   if (g->update == NULL)
     return;
   data = g_bytes_get_data (g->update, &len);
+  if (only) {
+    if (conn_queue (only, data, len, now)) {
+      g->updates_sent++;
+      g->ctl->updates_sent++;
+    }
+    return;
+  }
   for (l = g->members.head; l; l = next) {
     mcsec_ctl_conn_t *m = l->data;
     next = l->next; /* a member that does not read leaves the list */
-    if (only && m != only)
-      continue;
     if (conn_queue (m, data, len, now)) {
       g->updates_sent++;
       g->ctl->updates_sent++;
@@ -1592,10 +1602,13 @@ mcsec_ctl_conn_free (mcsec_ctl_conn_t *c)
 
   if (c->state != C_CLOSED)
     mcsec_ctl_conn_lost (c, "freed", c->last_rx_ms);
-  /* no action may name it any more */
-  while ((l = g_queue_find_custom (&ctl->actions, c,
+  /* no action may name it any more (a walk only when one does: freeing
+   * 50,000 connections at a stop stays linear) */
+  while (c->n_actions &&
+         (l = g_queue_find_custom (&ctl->actions, c,
                                    (GCompareFunc)action_is_for)) != NULL) {
     mcsec_ctl_action_t *a = l->data;
+    c->n_actions--;
     g_queue_delete_link (&ctl->actions, l);
     mcsec_ctl_action_clear (a);
     g_free (a);
@@ -1798,11 +1811,15 @@ mcsec_ctl_free (mcsec_ctl_t *ctl)
   if (ctl == NULL)
     return;
   ctl->stopping = TRUE;
-  while (ctl->conns.head)
-    mcsec_ctl_conn_free (ctl->conns.head->data);
-  while ((a = g_queue_pop_head (&ctl->actions)) != NULL) {
-    mcsec_ctl_action_clear (a);
-    g_free (a);
+  for (int round = 0; round < 2; round++) {
+    while ((a = g_queue_pop_head (&ctl->actions)) != NULL) {
+      if (a->conn)
+        a->conn->n_actions--;
+      mcsec_ctl_action_clear (a);
+      g_free (a);
+    }
+    while (round == 0 && ctl->conns.head)
+      mcsec_ctl_conn_free (ctl->conns.head->data);
   }
   g_ptr_array_unref (ctl->groups);
   g_hash_table_unref (ctl->group_names);
