@@ -246,8 +246,9 @@ admin (const char *socket_path, gboolean json, int argc, char **argv)
     return 1;
   }
   if (*answer == '\0') {
-    fprintf (stderr, "mcsecctl: the controller at %s closed the connection "
-                     "without an answer (did it stop?)\n",
+    fprintf (stderr,
+             "mcsecctl: the controller at %s closed the connection "
+             "without an answer (did it stop?)\n",
              socket_path);
     g_free (answer);
     return 1;
