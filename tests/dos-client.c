@@ -81,7 +81,7 @@ typedef struct {
   const char *connect, *source, *group, *ca, *certificate, *private_key,
       *socket_path, *clients;
   long count, hold_s, rcvbuf, bytes, seq, flood_timeout_s, ping_ms,
-      connect_timeout_s;
+      connect_timeout_s, pong, no_join;
 } Opts;
 
 static void
@@ -94,6 +94,8 @@ usage (void)
            "--certificate F --private-key F\n"
            "                  [--rcvbuf B] [--bytes N] [--seq N] "
            "[--flood-timeout S] [--ping-ms MS] --hold S\n"
+           "                  [--pong 1: PONG frames instead of REPAIR]\n"
+           "                  [--no-join 1: flood right after the handshake]\n"
            "       dos-client admin --socket PATH --clients silent,partial,... "
            "--hold S\n");
 }
@@ -140,6 +142,8 @@ parse_opts (int argc, char **argv, Opts *o)
     NUM ("flood-timeout", flood_timeout_s)
     NUM ("ping-ms", ping_ms)
     NUM ("connect-timeout", connect_timeout_s)
+    NUM ("pong", pong)
+    NUM ("no-join", no_join)
 #undef STR
 #undef NUM
     return -1;
@@ -514,6 +518,10 @@ cmd_repair (const Opts *o)
     ERR_print_errors_fp (stderr);
     return 3;
   }
+  if (o->no_join) {
+    printf ("joined ms=0 update-seq=0 next-rekey=0 (no JOIN sent)\n");
+    goto flood;
+  }
   mcsec_mike_begin (&b, frame, sizeof frame, MCSEC_MIKE_JOIN);
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, o->group);
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, MCSEC_MIKE_ROLE_RECEIVER);
@@ -561,10 +569,13 @@ cmd_repair (const Opts *o)
           (long long)(now_ms () - t0), (unsigned long long)msg.seq,
           msg.has_next_rekey ? (unsigned long long)msg.next_rekey : 0ULL);
 
+flood:
   /* from here on nothing is read; writes never block */
   fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK);
-  mcsec_mike_begin (&b, frame, sizeof frame, MCSEC_MIKE_REPAIR);
-  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, (uint64_t)o->seq);
+  mcsec_mike_begin (&b, frame, sizeof frame,
+                    o->pong ? MCSEC_MIKE_PONG : MCSEC_MIKE_REPAIR);
+  if (!o->pong)
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, (uint64_t)o->seq);
   if (mcsec_mike_finish (&b, &flen) != MCSEC_OK)
     return 2;
   for (clen = 0; clen + flen <= sizeof chunk; clen += flen)

@@ -35,7 +35,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 shift
-cases=${*:-idle-flood repair-flood evict-restart admin-stall limits handshake-cap}
+cases=${*:-idle-flood repair-flood evict-restart admin-stall limits handshake-cap pong-flood}
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
 tools=$build/tools
 client=$build/tests/dos-client
@@ -55,7 +55,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 . "$src_dir/tests/e2e-lib.sh"
 cd "$tmp"
 
-"$tools/mcsecctl" pki pki rx1 rx2 rx3 rx4 rf >/dev/null
+"$tools/mcsecctl" pki pki rx1 rx2 rx3 rx4 rf eve >/dev/null
 hz=$(getconf CLK_TCK)
 
 # ---- helpers ------------------------------------------------------------------
@@ -265,6 +265,40 @@ case_repair_flood() {
     [ "$(fld summary disconnected repair.out)" = 1 ] &&
       echo "$how after $left_ms ms" || echo "still connected after $(fld summary held-ms repair.out) ms"))" \
     [ "$(fld summary disconnected repair.out)" = 1 ]
+  stop_ctl
+}
+
+# ---- a stream of tiny frames after the handshake -----------------------------
+# Three flooders write 8-byte PONG frames as fast as TLS takes them, never
+# reading: eve (a certificate of the CA, in no access list) and rf (listed)
+# without a JOIN, and rf again after its JOIN.  Each used to hold the
+# controller's loop for as long as it kept writing (no join served, no
+# timer run).  Each must be cut off at once, and members join meanwhile.
+case_pong_flood() {
+  local who nojoin out p
+  write_conf pong-flood
+  start_ctl || return 0
+  for who in eve:1 rf:1 rf:0; do
+    nojoin=${who#*:}
+    who=${who%:*}
+    out=pong-$who-$nojoin.out
+    "$client" repair --pong 1 --no-join "$nojoin" --connect "127.0.0.1:$ctl_port" \
+      --group tv --ca pki/ca.crt --certificate "pki/$who.crt" \
+      --private-key "pki/$who.key" --rcvbuf 4096 --bytes 67108864 \
+      --flood-timeout 10 --hold 10 > "$out" 2>&1 &
+    p=$!
+    pids+=("$p")
+    sleep 0.3
+    timed_join rx1 video 8 pong-join.out
+    check "pong-flood: a member joins within 2 s while $who floods PONG ($([ "$nojoin" = 1 ] && echo before || echo after) a JOIN; rc $join_rc, $join_ms ms)" \
+      joined_within 2000
+    wait_until 15 grep -qs '^summary' "$out" || true
+    stop_helper "$p"
+    echo "  flooder: $(grep '^flooded' "$out" | cut -d' ' -f2-); $(grep '^summary' "$out" | cut -d' ' -f2-)"
+    check "pong-flood: $who was cut off before it could write its 64 MB ($(fld summary how "$out") after $(fld flooded bytes "$out") bytes)" \
+      [ "$(fld flooded complete "$out")" = 0 ] && [ "$(fld summary disconnected "$out")" = 1 ]
+  done
+  echo "  controller: $(grep -c 'event=flooding' pong-flood.log || true) cut off as flooding, $(admin --json stats | grep -o '"unlisted-identities":[0-9]*')"
   stop_ctl
 }
 

@@ -42,7 +42,7 @@ struct Sim {
   gsize max_output;
 };
 
-static const char *const config_groups[] = {"video", "tv"};
+static const char *const config_groups[] = {"video", "tv", "quiet"};
 
 static GPtrArray *
 make_groups (void)
@@ -52,7 +52,7 @@ make_groups (void)
   gchar *rx[] = {"rx1", "rx2", "rx3", "rx4", "rx5", "rx6", "rx7", "rx8", NULL};
   gchar *tx[] = {"cam1", "cam2", NULL};
 
-  for (guint i = 0; i < 2; i++) {
+  for (guint i = 0; i < 3; i++) {
     g = g_new0 (mcsec_ctl_group_config_t, 1);
     g->name = g_strdup (config_groups[i]);
     g->address = g_strdup ("239.255.0.1");
@@ -64,6 +64,8 @@ make_groups (void)
     g->activation_ms = 100;
     g->deactivation_ms = 1000;
     g->rekey_on_join = g->rekey_on_leave = TRUE;
+    if (i == 2)
+      g->rekey_on_join = FALSE; /* "quiet": newcomers share the key */
     g->senders = g_strdupv (tx);
     g->receivers = g_strdupv (rx);
     if (i == 1) {
@@ -604,47 +606,122 @@ test_fail_closed_tree (void)
   sim_free (s);
 }
 
-/* A member that floods REPAIR and never reads: the controller's memory
- * for it stays under max-output, its requests beyond the rate are
- * ignored, and it is disconnected; the others are served. */
+/* Members that flood REPAIR and never read.  One asks 40 times a second
+ * (under the frame limit): the repairs beyond repair-rate are ignored, its
+ * queue stays under max-output, and it is disconnected when its output
+ * stops moving.  One pours 1 MB of REPAIR frames at once (PONGs, before or
+ * after a JOIN, would do the same): disconnected as a flood after the
+ * first FRAMES_BURST.  The others are served meanwhile. */
 static void
 test_repair_flood (void)
 {
   Sim *s = sim_new (256 * 1024);
   Peer *good = peer_new (s, "rx1", "tv", FALSE);
-  Peer *bad = peer_new (s, "rx2", "tv", FALSE);
+  Peer *slow = peer_new (s, "rx2", "tv", FALSE);
+  Peer *fast = peer_new (s, "rx3", "tv", FALSE);
   guint8 frame[64];
   mcsec_mike_builder_t b;
   size_t len;
   gchar *stats;
+  int sent = 0;
 
   sim_run (s, 1000);
   for (int i = 0; i < 5; i++) {
-    gchar *a = admin (s, "rekey tv");
-    g_free (a);
+    g_free (admin (s, "rekey tv"));
     sim_run (s, 100);
   }
-  bad->reads = FALSE;
-  bad->reconnect = FALSE;
+  slow->reads = fast->reads = FALSE;
+  slow->reconnect = fast->reconnect = FALSE;
   mcsec_mike_begin (&b, frame, sizeof frame, MCSEC_MIKE_REPAIR);
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 1);
   CHECK_STATUS (mcsec_mike_finish (&b, &len), MCSEC_OK);
-  /* 1 MB of REPAIR frames, 100 per 10 ms */
-  for (int i = 0; i < 1000000 / (int)len && bad->c; i++) {
-    mcsec_ctl_conn_input (bad->c, frame, len, s->now);
+  /* the fast one: 1 MB in one go, as TLS records would bring it */
+  {
+    gsize total = 1000000 / len * len;
+    guint8 *flood = g_malloc (total);
+    for (gsize off = 0; off < total; off += len)
+      memcpy (flood + off, frame, len);
+    mcsec_ctl_conn_input (fast->c, flood, total, s->now);
     run_actions (s);
-    if (i % 100 == 99)
-      sim_run (s, 10);
+    g_free (flood);
   }
-  sim_run (s, 12000);
+  CHECK (fast->c == NULL && fast->closes == 1);
+  CHECK (logged (s, "flooding peer=sim:1 identity=rx3"));
+  /* the slow one: 40 a second for 20 s */
+  for (int t = 0; t < 2000 && slow->c; t++) {
+    if (t % 2 == 0) {
+      mcsec_ctl_conn_input (slow->c, frame, len, s->now);
+      run_actions (s);
+      sent++;
+    }
+    sim_run (s, 10);
+  }
+  CHECK (sent > 300);
   CHECK (s->max_queued <= 256 * 1024);
-  CHECK (bad->c == NULL && bad->closes >= 1);
-  CHECK (logged (s, "not-reading") || logged (s, "does not read"));
+  CHECK (slow->c == NULL && slow->closes >= 1);
+  CHECK (logged (s, "not-reading peer=sim:1 identity=rx2"));
   stats = admin (s, "stats");
   CHECK (strstr (stats, "\"repairs-limited\":0,") == NULL);
-  CHECK (strstr (stats, "\"not-reading\":0,") == NULL);
+  CHECK (strstr (stats, "\"not-reading\":1,") != NULL);
+  CHECK (strstr (stats, "\"flooding\":1,") != NULL);
   g_free (stats);
   CHECK (mcsec_member_state (good->m) == MCSEC_MEMBER_JOINED);
+  sim_free (s);
+}
+
+/* Before its JOIN a connection may send nothing else, and little: a PING
+ * or an endless partial frame closes it; an identity in no access list is
+ * closed at once; one identity may have AWAIT_PER_IDENTITY connections
+ * waiting to join. */
+static void
+test_before_join (void)
+{
+  Sim *s = sim_new (0);
+  guint8 frame[64], big[8192] = {0};
+  mcsec_mike_builder_t b;
+  size_t len;
+  mcsec_ctl_conn_t *c[7];
+  gchar *stats;
+  Peer *p;
+
+  mcsec_mike_begin (&b, frame, sizeof frame, MCSEC_MIKE_PING);
+  CHECK_STATUS (mcsec_mike_finish (&b, &len), MCSEC_OK);
+  c[0] = mcsec_ctl_conn_new (s->core, "sim:9", "rx1", s->now, 0);
+  mcsec_ctl_conn_input (c[0], frame, len, s->now);
+  run_actions (s);
+  CHECK (logged (s, "reason=bad-request text=\"malformed message\""));
+  /* a frame header announcing 60 kB, then bytes that never end it */
+  big[1] = 0x00, big[2] = 0xea, big[3] = 0x60;
+  c[1] = mcsec_ctl_conn_new (s->core, "sim:9", "rx1", s->now, 0);
+  mcsec_ctl_conn_input (c[1], big, sizeof big, s->now);
+  run_actions (s);
+  stats = admin (s, "stats");
+  CHECK (strstr (stats, "\"rejected-messages\":2,") != NULL);
+  g_free (stats);
+  /* a certificate for nobody the configuration lists */
+  c[2] = mcsec_ctl_conn_new (s->core, "sim:9", "eve", s->now, 0);
+  run_actions (s);
+  stats = admin (s, "stats");
+  CHECK (strstr (stats, "\"unlisted-identities\":1,") != NULL);
+  g_free (stats);
+  /* five connections of rx2 that say nothing: the fifth is closed */
+  for (int i = 0; i < 5; i++) {
+    mcsec_ctl_conn_t *w =
+        mcsec_ctl_conn_new (s->core, "sim:9", "rx2", s->now, 0);
+    run_actions (s);
+    if (i < 4)
+      c[3 + i] = w;
+    else {
+      CHECK (logged (s, "4 connections of this identity wait to join"));
+      mcsec_ctl_conn_free (w);
+    }
+  }
+  for (int i = 0; i < 7; i++)
+    mcsec_ctl_conn_free (c[i]);
+  /* with those gone, rx2 joins */
+  p = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (p->m) == MCSEC_MEMBER_JOINED);
   sim_free (s);
 }
 
@@ -679,6 +756,49 @@ test_output_cap (void)
   sim_free (s);
 }
 
+/* The last member out of a group, by leave or eviction, holds its SA: the
+ * next member gets a new one even where joins do not rekey. */
+static void
+test_last_one_out (void)
+{
+  Sim *s = sim_new (0);
+  const char *how[2] = {"leave", "evict"};
+
+  for (int k = 0; k < 2; k++) {
+    gchar *who = g_strdup_printf ("rx%d", 1 + 2 * k);
+    gchar *next = g_strdup_printf ("rx%d", 2 + 2 * k);
+    Peer *d = peer_new (s, who, "quiet", FALSE), *n;
+    guint32 spi;
+    sim_run (s, 300);
+    spi = newest_spi (d);
+    CHECK (spi != 0);
+    if (k == 0) {
+      peer_leave (d);
+    } else {
+      gchar *line = g_strdup_printf ("evict quiet %s", who);
+      CHECK (admin_says (s, line, "\"ok\":true"));
+      g_free (line);
+    }
+    sim_run (s, 100);
+    n = peer_new (s, next, "quiet", FALSE);
+    sim_run (s, 300);
+    CHECK (mcsec_member_state (n->m) == MCSEC_MEMBER_JOINED);
+    if (newest_spi (n) == spi || holds_spi (n, spi) ||
+        holds_spi (d, newest_spi (n)))
+      fprintf (stderr,
+               "  after a %s: the newcomer got the SA of the last "
+               "one out\n",
+               how[k]);
+    CHECK (newest_spi (n) != spi && !holds_spi (n, spi));
+    CHECK (!holds_spi (d, newest_spi (n)));
+    peer_leave (n);
+    sim_run (s, 100);
+    g_free (who);
+    g_free (next);
+  }
+  sim_free (s);
+}
+
 int
 main (void)
 {
@@ -689,5 +809,7 @@ main (void)
   test_fail_closed_tree ();
   test_repair_flood ();
   test_output_cap ();
+  test_before_join ();
+  test_last_one_out ();
   return test_done ("test-ctl-core");
 }

@@ -107,6 +107,24 @@ main (void)
   g_free (text);
   st->free (st);
 
+  /* cut short at a line's end (the magic line alone, or a pair less) */
+  REQUIRE (g_file_set_contents (state, "mcsec-controller-state 1\n", -1, NULL));
+  st = ctl_file_store_open (dir, &error);
+  CHECK (st == NULL && error && strstr (error->message, "cut short"));
+  g_clear_error (&error);
+  REQUIRE (g_file_set_contents (
+      state, "mcsec-controller-state 1\ncounter/update-seq 8192\n", -1, NULL));
+  st = ctl_file_store_open (dir, &error);
+  CHECK (st == NULL && error);
+  g_clear_error (&error);
+  REQUIRE (g_file_set_contents (state,
+                                "mcsec-controller-state 1\ncounter/update-seq "
+                                "8192\nend 1\n",
+                                -1, NULL));
+  st = ctl_file_store_open (dir, &error);
+  CHECK (st != NULL && has (st, "counter/update-seq", "8192"));
+  if (st)
+    st->free (st);
   /* a damaged file: an error naming it, never a silent fresh start */
   REQUIRE (g_file_set_contents (state, "not a state file\n", -1, NULL));
   st = ctl_file_store_open (dir, &error);

@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,10 +575,18 @@ static void *
 client_thread (void *arg)
 {
   mcsec_client_t *c = arg;
+  sigset_t pipe_set;
   uint64_t backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
   int was_up = 1; /* report the first failure too */
   char why[MCSEC_MIKE_MAX_STRING + 1];
 
+  /* a controller that closes the connection while we write (a restart,
+   * its handshake caps) must not kill the application with SIGPIPE:
+   * OpenSSL writes with write(2); blocked here, the write fails with EPIPE
+   * and the signal stays pending on this thread, which never takes it */
+  sigemptyset (&pipe_set);
+  sigaddset (&pipe_set, SIGPIPE);
+  pthread_sigmask (SIG_BLOCK, &pipe_set, NULL);
   while (!c->stop && !final_state (c)) {
     int fd = tcp_connect (c, why, sizeof why);
     SSL *ssl = NULL;

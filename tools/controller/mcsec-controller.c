@@ -65,6 +65,10 @@
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
 #define WINDOW_SWEEP_MS 2000 /* members whose window stays shut */
+#define READ_BUDGET                                                            \
+  65536 /* bytes read from one member per loop turn: one                       \
+           member cannot hold the loop (level-triggered                        \
+           epoll, and d.again, bring the rest) */
 
 typedef enum {
   K_LISTEN = 1,
@@ -89,6 +93,7 @@ typedef struct {
   gboolean closing, dead;
   gint64 close_deadline;
   gint64 shut_since; /* its TCP receive window is shut since */
+  gboolean again;    /* more to read next turn (d.again) */
   gchar peer[INET6_ADDRSTRLEN + 8];
 } Member;
 
@@ -110,7 +115,7 @@ typedef struct {
   SSL *ssl;
   gint64 deadline;
   guint32 events;
-  gchar host[INET6_ADDRSTRLEN];
+  gchar host[INET6_ADDRSTRLEN + 8]; /* the source the caps count */
   gchar peer[INET6_ADDRSTRLEN + 8];
   /* the result, for the main thread */
   gchar *identity;
@@ -142,12 +147,15 @@ static struct {
   volatile gint stopping_workers;
   GHashTable *pending_by_host; /* host -> count of handshakes in flight */
   GQueue members;              /* Member */
+  GPtrArray *again;            /* Member: read budget spent, more waits */
   GQueue admins;               /* AdminClient */
   GQueue closing;              /* Member, flushing a goodbye */
   GPtrArray *graveyard;        /* freed at the end of a loop turn */
   guint n_admin;
   gboolean listen_paused, stopping;
   gint64 window_sweep_ms;
+  gint64 hf_window_ms; /* handshake-failed lines: at most 10 a second */
+  guint hf_logged, hf_quiet;
   dev_t admin_dev;
   ino_t admin_ino; /* the socket file we bound: a newer controller may have
                       replaced it by the time we stop */
@@ -228,6 +236,8 @@ member_finish (Member *m)
   m->dead = TRUE;
   if (m->closing)
     g_queue_remove (&d.closing, m);
+  if (m->again)
+    g_ptr_array_remove (d.again, m);
   epoll_ctl (d.epfd, EPOLL_CTL_DEL, m->fd, NULL);
   if (m->closing)
     SSL_shutdown (m->ssl);
@@ -302,8 +312,18 @@ member_io (Member *m, guint32 events)
   }
   if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || m->closing)
     return;
-  for (;;) {
-    int n = SSL_read (m->ssl, buf, sizeof buf);
+  for (gsize budget = 0;; budget += sizeof buf) {
+    int n;
+    if (budget >= READ_BUDGET) {
+      /* the rest next turn, after the others and the timers; TLS may hold
+       * decrypted records epoll does not see */
+      if (!m->again) {
+        m->again = TRUE;
+        g_ptr_array_add (d.again, m);
+      }
+      break;
+    }
+    n = SSL_read (m->ssl, buf, sizeof buf);
     if (n <= 0) {
       int e = SSL_get_error (m->ssl, n);
       ERR_clear_error ();
@@ -569,10 +589,24 @@ take_handshakes (void)
       break;
     pending_release (h->host);
     if (h->why) {
+      gint64 now = mono_ms ();
       d.io.handshake_failures++;
       if (h->timed_out)
         d.io.handshake_timeouts++;
-      log_event ("handshake-failed", "peer=%s why=\"%s\"", h->peer, h->why);
+      /* at most 10 lines a second: a flood of strangers must not bury the
+       * other events (the count says how many were not logged) */
+      if (now - d.hf_window_ms >= 1000) {
+        if (d.hf_quiet)
+          log_event ("handshake-failed",
+                     "peer=- why=\"%u more failed handshakes not logged\"",
+                     d.hf_quiet);
+        d.hf_window_ms = now;
+        d.hf_logged = d.hf_quiet = 0;
+      }
+      if (d.hf_logged++ < 10)
+        log_event ("handshake-failed", "peer=%s why=\"%s\"", h->peer, h->why);
+      else
+        d.hf_quiet++;
       handshake_free (h);
       continue;
     }
@@ -601,13 +635,30 @@ take_handshakes (void)
   }
 }
 
+/* Whom the handshake caps count a connection against: an IPv4 address,
+ * or an IPv6 /64 (one host commonly holds a whole /64). */
+static void
+source_of (const struct sockaddr_storage *ss, const char *host, char *out,
+           gsize size)
+{
+  const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+  if (ss->ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED (&in6->sin6_addr)) {
+    const guint8 *a = in6->sin6_addr.s6_addr;
+    g_snprintf (out, size, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", a[0],
+                a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+  } else {
+    g_strlcpy (out, host, size);
+  }
+}
+
 static void
 on_accept (void)
 {
   for (int i = 0; i < ACCEPT_BATCH; i++) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    char host[INET6_ADDRSTRLEN + 8] = "?", port[8] = "?";
+    char peer[INET6_ADDRSTRLEN + 8];
     int one = 1;
     guint n;
     Handshake *h;
@@ -636,6 +687,8 @@ on_accept (void)
     d.io.connections++;
     getnameinfo ((struct sockaddr *)&ss, sl, host, sizeof host, port,
                  sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+    g_snprintf (peer, sizeof peer, "%s:%s", host, port);
+    source_of (&ss, host, host, sizeof host);
     n = GPOINTER_TO_UINT (g_hash_table_lookup (d.pending_by_host, host));
     if (d.io.pending_handshakes >= d.cfg->max_handshakes) {
       d.io.refused_total++;
@@ -660,11 +713,17 @@ on_accept (void)
     h = g_new0 (Handshake, 1);
     h->fd = fd;
     h->ssl = SSL_new (d.ctx);
+    if (h->ssl == NULL) {
+      ERR_clear_error ();
+      pending_release (host);
+      handshake_free (h);
+      continue;
+    }
     SSL_set_fd (h->ssl, fd);
     SSL_set_accept_state (h->ssl);
     h->deadline = mono_ms () + d.cfg->handshake_timeout_ms;
     g_strlcpy (h->host, host, sizeof h->host);
-    g_snprintf (h->peer, sizeof h->peer, "%s:%s", host, port);
+    g_strlcpy (h->peer, peer, sizeof h->peer);
     w = &d.workers[d.next_worker++ % d.n_workers];
     g_mutex_lock (&w->lock);
     g_queue_push_tail (&w->in, h);
@@ -1080,8 +1139,21 @@ loop_run (void)
     if (d.n_admin)
       due = MIN (due, now + 200); /* admin deadlines, checked below */
     timeout = due > now ? (int)MIN (due - now, 1000) : 0;
+    if (d.again->len)
+      timeout = 0;
     mcsec_ctl_set_io_stats (d.core, &d.io);
     n = epoll_wait (d.epfd, evs, G_N_ELEMENTS (evs), timeout);
+    /* members whose read budget ran out last turn */
+    if (d.again->len) {
+      GPtrArray *todo = d.again;
+      d.again = g_ptr_array_new ();
+      for (guint i = 0; i < todo->len; i++) {
+        Member *m = todo->pdata[i];
+        m->again = FALSE;
+        member_io (m, EPOLLIN);
+      }
+      g_ptr_array_unref (todo);
+    }
     for (int i = 0; i < n; i++) {
       Watch *w = evs[i].data.ptr;
       switch (w->kind) {
@@ -1227,6 +1299,7 @@ main (int argc, char **argv)
   d.pending_by_host =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   d.graveyard = g_ptr_array_new ();
+  d.again = g_ptr_array_new ();
   g_mutex_init (&d.done_lock);
   if (!setup_channels (&error) || !setup_listen (&error) ||
       !setup_admin (&error) || !setup_workers (&error)) {

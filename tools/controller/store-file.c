@@ -7,8 +7,11 @@
  *
  *   mcsec-controller-state 1
  *   counter/update-seq 8192
- *   evicted/studio/camera-3
+ *   evicted/studio/camera-3 (an empty value)
+ *   end 2
  *
+ * The last line counts the pairs: a file cut short, even at a line's end,
+ * is refused rather than read as a smaller state.
  * It holds no key: counters, SPIs in use, evicted identities.
  */
 #include <errno.h>
@@ -118,13 +121,14 @@ write_all (int fd, const char *p, gsize n)
 /* The whole state to `state.tmp`, on disk, then renamed over `state`, and
  * the rename on disk. */
 static gboolean
-save (FileStore *s, GTree *kv, GError **error)
+save (FileStore *s, GTree *kv, gboolean *renamed, GError **error)
 {
   Walk w = {NULL, NULL, g_string_new (MAGIC "\n")};
   int fd, dfd, e = 0;
   gboolean ok;
 
   g_tree_foreach (kv, write_one, &w);
+  g_string_append_printf (w.text, "end %d\n", g_tree_nnodes (kv));
   fd = open (s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   ok = fd >= 0 && write_all (fd, w.text->str, w.text->len) && fsync (fd) == 0;
   if (!ok)
@@ -138,6 +142,7 @@ save (FileStore *s, GTree *kv, GError **error)
     e = errno;
   }
   if (ok) {
+    *renamed = TRUE;
     dfd = open (s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync (dfd) != 0) {
       ok = FALSE;
@@ -159,6 +164,7 @@ fs_put (mcsec_ctl_store_t *store, const char *const *keys,
 {
   FileStore *s = (FileStore *)store;
   GTree *next = kv_new ();
+  gboolean renamed = FALSE;
 
   g_tree_foreach (s->kv, copy_one, next);
   for (guint i = 0; i < n; i++) {
@@ -167,8 +173,16 @@ fs_put (mcsec_ctl_store_t *store, const char *const *keys,
     else
       g_tree_remove (next, keys[i]);
   }
-  if (!save (s, next, error)) {
-    g_tree_unref (next); /* all or none: the old state stays */
+  if (!save (s, next, &renamed, error)) {
+    if (renamed) {
+      /* the new file is in place but perhaps not on disk: it is the state
+       * from now on (the next write must not bring the old one back), yet
+       * the caller hears of the failure and uses none of it */
+      g_tree_unref (s->kv);
+      s->kv = next;
+    } else {
+      g_tree_unref (next); /* all or none: the old state stays */
+    }
     return FALSE;
   }
   g_tree_unref (s->kv);
@@ -197,7 +211,7 @@ load (FileStore *s, GError **error)
 {
   gchar *text = NULL, **lines;
   GError *err = NULL;
-  gboolean ok = TRUE;
+  gboolean ok = TRUE, complete = FALSE;
 
   if (!g_file_get_contents (s->path, &text, NULL, &err)) {
     if (g_error_matches (err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -214,6 +228,14 @@ load (FileStore *s, GError **error)
     gchar *sp, *k, *v;
     if (lines[i][0] == '\0')
       continue;
+    if (g_str_has_prefix (lines[i], "end ")) {
+      gchar *end;
+      guint64 n = g_ascii_strtoull (lines[i] + 4, &end, 10);
+      complete = *end == '\0' && n == (guint64)g_tree_nnodes (s->kv) &&
+                 (lines[i + 1] == NULL ||
+                  (lines[i + 1][0] == '\0' && lines[i + 2] == NULL));
+      break;
+    }
     sp = strchr (lines[i], ' ');
     if (sp == NULL) {
       ok = FALSE;
@@ -232,9 +254,11 @@ load (FileStore *s, GError **error)
   }
   g_strfreev (lines);
   g_free (text);
+  ok = ok && complete;
   if (!ok)
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                 "%s is damaged (not a controller state file); move it away "
+                 "%s is damaged (not a controller state file, or cut short); "
+                 "move it away "
                  "only if no member may hold keys of this controller",
                  s->path);
   return ok;

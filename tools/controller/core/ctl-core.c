@@ -34,6 +34,13 @@
 #define SWEEP_MS 1000
 #define RETRY_MS 1000 /* a group that failed to rotate tries again */
 #define SPIS_KEPT 8   /* a group's recent SPIs, never reused */
+#define FEED_SLICE                                                             \
+  2048                  /* bytes fed to a reader at once: a flood of tiny      \
+                           frames costs linear time, not quadratic */
+#define JOIN_MAX 4096   /* bytes a connection may send before its JOIN */
+#define FRAMES_PER_S 50 /* a member's frames (pings, ACKs, repairs) */
+#define FRAMES_BURST 200
+#define AWAIT_PER_IDENTITY 4 /* connections of one identity before JOIN */
 
 /* ------------------------------------------------------------------------ */
 
@@ -86,6 +93,9 @@ struct _McsecCtlGroup {
   guint64 rotation_failures;
   /* departures wait for the end of the operation (run_deferred) */
   gboolean leave_pending, sender_left_pending;
+  /* a member that held the current SA left an empty group, or was
+   * evicted: the next member gets a new SA whatever rekey-on-join says */
+  gboolean sa_stale;
   /* key tree groups */
   mcsec_lkh_t *tree;
   mcsec_rekey_tx_t *tx;
@@ -129,7 +139,10 @@ struct _McsecCtlConn {
   gint64 started_ms, last_rx_ms, joined_real_us, progress_ms;
   guint64 acked_seq;
   gboolean write_queued;
-  guint n_actions; /* queued actions that name it */
+  guint n_actions;           /* queued actions that name it */
+  double frame_tokens;       /* frames it may still send now */
+  gboolean counted_awaiting; /* in ctl->awaiting */
+  gint64 frame_tokens_ms;
   /* REPAIR requests: a token bucket */
   double repair_tokens;
   gint64 repair_tokens_ms;
@@ -152,12 +165,17 @@ struct _McsecCtl {
   GQueue conns;
   GQueue actions;
   Counter seq_ctr, sid_ctr;
+  mcsec_mike_msg_t *msg; /* parsed frames, reused (no alloc per frame) */
+  GHashTable *awaiting;  /* identity -> connections before their JOIN */
+  GHashTable *admitted;  /* identities in some access list */
+  guint n_awaiting;
   gboolean restarted, stopping;
   gint64 started_ms, recovery_until_ms, sweep_due;
   mcsec_ctl_io_stats_t io;
   guint64 registrations, refusals, refused_by[16], leaves, evictions,
       unevictions, disconnects, not_reading, updates_sent, acks,
-      rejected_messages, store_errors;
+      rejected_messages, store_errors, flooding, unlisted;
+  gint64 unlisted_log_ms;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -361,10 +379,26 @@ counter_ensure (mcsec_ctl_t *ctl, Counter *c, guint64 value)
   return counter_next (ctl, c, &v);
 }
 
+/* The store's key of a group's fact: names are escaped ('/' included),
+ * so no group name or identity can reach another's key. */
+static gchar *
+group_key (const char *what, const char *group)
+{
+  gchar *g = g_uri_escape_string (group, NULL, FALSE);
+  gchar *key = g_strdup_printf ("%s/%s", what, g);
+  g_free (g);
+  return key;
+}
+
 static gchar *
 evicted_key (const char *group, const char *identity)
 {
-  return g_strdup_printf ("evicted/%s/%s", group, identity);
+  gchar *g = g_uri_escape_string (group, NULL, FALSE);
+  gchar *i = g_uri_escape_string (identity, NULL, FALSE);
+  gchar *key = g_strdup_printf ("evicted/%s/%s", g, i);
+  g_free (g);
+  g_free (i);
+  return key;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -427,17 +461,21 @@ static gboolean
 group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
 {
   mcsec_ctl_t *ctl = g->ctl;
-  gchar *prefix = g_strdup_printf ("evicted/%s/", g->cfg->name);
-  gchar *key = g_strdup_printf ("spis/%s", g->cfg->name);
+  gchar *pg = group_key ("evicted", g->cfg->name);
+  gchar *prefix = g_strconcat (pg, "/", NULL);
+  gchar *key = group_key ("spis", g->cfg->name);
   GPtrArray *keys = ctl->store->list (ctl->store, prefix, error);
   GBytes *spis = NULL;
   gboolean ok = FALSE;
 
   if (keys == NULL)
     goto out;
-  for (guint i = 0; i < keys->len; i++)
-    g_hash_table_add (
-        g->evicted, g_strdup ((const char *)keys->pdata[i] + strlen (prefix)));
+  for (guint i = 0; i < keys->len; i++) {
+    gchar *id = g_uri_unescape_string (
+        (const char *)keys->pdata[i] + strlen (prefix), NULL);
+    if (id)
+      g_hash_table_add (g->evicted, id);
+  }
   g_ptr_array_unref (keys);
   spis = ctl->store->get (ctl->store, key, error);
   if (error && *error)
@@ -455,7 +493,7 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
     g_free (s);
   }
   if (g->cfg->channel) {
-    gchar *ck = g_strdup_printf ("counter/rekey/%s", g->cfg->name);
+    gchar *ck = group_key ("counter/rekey", g->cfg->name);
     mcsec_status_t st;
     guint64 zero;
     ok = counter_open (ctl, &g->rekey_ctr, ck, REKEY_SEQ_BLOCK, NULL, error);
@@ -485,6 +523,7 @@ out:
   if (spis)
     g_bytes_unref (spis);
   g_free (prefix);
+  g_free (pg);
   g_free (key);
   return ok;
 }
@@ -493,6 +532,7 @@ out:
 /* Connections                                                                */
 
 static void member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now);
+static void awaiting_done (mcsec_ctl_conn_t *c);
 
 static void
 conn_want_write (mcsec_ctl_conn_t *c)
@@ -510,6 +550,7 @@ conn_end (mcsec_ctl_conn_t *c, const char *why, gboolean flush, gint64 now)
 {
   if (c->state == C_CLOSED)
     return;
+  awaiting_done (c);
   if (c->group)
     member_left (c, why, now);
   c->state = C_CLOSED;
@@ -662,7 +703,7 @@ new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
     kept[n++] = g->recent_spis[i];
   for (guint i = 0; i < n; i++)
     g_string_append_printf (s, "%s%08x", i ? " " : "", kept[i]);
-  key = g_strdup_printf ("spis/%s", g->cfg->name);
+  key = group_key ("spis", g->cfg->name);
   v = g_bytes_new (s->str, s->len);
   ok = store_put1 (g->ctl, key, v, error);
   g_bytes_unref (v);
@@ -714,6 +755,7 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
   g->sa = *sa;
   g->sa.ids = members_ids (g);
+  g->sa_stale = FALSE;
   OPENSSL_cleanse (sa, sizeof *sa);
   g->rekeys++;
   g->last_rekey_ms = now;
@@ -1212,6 +1254,10 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
     c->state = C_AWAIT_JOIN;
   if (g->ctl->stopping)
     return;
+  /* the last one out: no rekey now (nobody to send it to), but the next
+   * member must not be given the SA the departed one holds */
+  if (g->members.length == 0 && g->cfg->rekey_on_leave)
+    g->sa_stale = TRUE;
   /* forward secrecy: the departed member gets nothing new; the rekey
    * runs when the operation that removed it ends (run_deferred) */
   if (g->tree || g->cfg->rekey_on_leave)
@@ -1267,6 +1313,23 @@ role_name (guint role)
   return role == MCSEC_MIKE_ROLE_BOTH     ? "both"
          : role == MCSEC_MIKE_ROLE_SENDER ? "sender"
                                           : "receiver";
+}
+
+/* The connection no longer waits for its JOIN (joined, or gone). */
+static void
+awaiting_done (mcsec_ctl_conn_t *c)
+{
+  mcsec_ctl_t *ctl = c->ctl;
+  guint n;
+  if (!c->counted_awaiting)
+    return;
+  c->counted_awaiting = FALSE;
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (ctl->awaiting, c->identity));
+  if (n <= 1)
+    g_hash_table_remove (ctl->awaiting, c->identity);
+  else
+    g_hash_table_insert (ctl->awaiting, g_strdup (c->identity),
+                         GUINT_TO_POINTER (n - 1));
 }
 
 static void
@@ -1346,7 +1409,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   }
   /* a new key when asked (backward secrecy), unless the newest SA is not in
    * use yet: nothing was protected with it, the newcomer may have it */
-  rekey = !g->sa.valid || g->tree ||
+  rekey = !g->sa.valid || g->tree || g->sa_stale ||
           (g->cfg->rekey_on_join && g->sa.activate_ms <= now);
   if (wants_send) {
     guint max = g->cfg->sender_id_bits == 32
@@ -1373,6 +1436,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   c->role = msg->role;
   c->group = g;
   c->state = C_MEMBER;
+  awaiting_done (c);
   g_queue_push_tail_link (&g->members, &c->group_link);
   g_hash_table_insert (g->by_identity, c->identity, c);
   ctl->registrations++;
@@ -1427,9 +1491,28 @@ static void
 handle_frame (mcsec_ctl_conn_t *c, const guint8 *frame, gsize len, gint64 now)
 {
   mcsec_ctl_t *ctl = c->ctl;
-  mcsec_mike_msg_t *msg = g_malloc (sizeof *msg);
-  mcsec_status_t st = mcsec_mike_parse (frame, len, msg);
+  mcsec_mike_msg_t *msg = ctl->msg;
+  mcsec_status_t st;
 
+  /* a member sends a ping every 2 s, an ACK per update and repairs at
+   * most repair-rate a second: more than FRAMES_PER_S is a flood */
+  c->frame_tokens += (double)(now - c->frame_tokens_ms) * FRAMES_PER_S / 1000.0;
+  c->frame_tokens_ms = now;
+  if (c->frame_tokens > FRAMES_BURST)
+    c->frame_tokens = FRAMES_BURST;
+  if (c->frame_tokens < 1.0) {
+    ctl->flooding++;
+    log_event (ctl, "flooding", "peer=%s identity=%s frames-per-s-max=%d",
+               c->peer, c->identity, FRAMES_PER_S);
+    conn_end (c, "sends too many messages", FALSE, now);
+    return;
+  }
+  c->frame_tokens -= 1.0;
+  c->last_rx_ms = now; /* alive: a whole message, not a trickle of bytes */
+  st = mcsec_mike_parse (frame, len, msg);
+  if (st == MCSEC_OK && c->state == C_AWAIT_JOIN &&
+      msg->type != MCSEC_MIKE_JOIN)
+    st = MCSEC_ERR_MALFORMED; /* nothing but a JOIN before the JOIN */
   if (st) {
     ctl->rejected_messages++;
     if (c->state == C_AWAIT_JOIN)
@@ -1475,7 +1558,6 @@ handle_frame (mcsec_ctl_conn_t *c, const guint8 *frame, gsize len, gint64 now)
   }
 out:
   OPENSSL_cleanse (msg, sizeof *msg);
-  g_free (msg);
 }
 
 mcsec_ctl_conn_t *
@@ -1493,12 +1575,45 @@ mcsec_ctl_conn_new (mcsec_ctl_t *ctl, const char *peer, const char *identity,
   c->joined_real_us = real_us;
   c->repair_tokens = ctl->cfg.repair_burst;
   c->repair_tokens_ms = now_ms;
+  c->frame_tokens = FRAMES_BURST;
+  c->frame_tokens_ms = now_ms;
   c->state = C_AWAIT_JOIN;
   g_queue_push_tail_link (&ctl->conns, &c->all_link);
   if (c->identity == NULL) {
     log_event (ctl, "handshake-failed", "peer=%s why=\"%s\"", c->peer,
                "certificate without a usable common name");
     conn_end (c, "no identity", FALSE, now_ms);
+  } else if (!g_hash_table_contains (ctl->admitted, c->identity)) {
+    /* a certificate of the CA for nobody the configuration lists: told so
+     * and closed at once, before it can hold anything (before its JOIN);
+     * logged once a second at most, with the count */
+    ctl->unlisted++;
+    ctl->refusals++;
+    ctl->refused_by[MCSEC_MIKE_REASON_NOT_AUTHORISED]++;
+    if (now_ms - ctl->unlisted_log_ms >= 1000) {
+      ctl->unlisted_log_ms = now_ms;
+      log_event (ctl, "refused",
+                 "peer=%s identity=%s group=- reason=not-authorised "
+                 "text=\"identity in no access list\" "
+                 "count=%" G_GUINT64_FORMAT,
+                 c->peer, c->identity, ctl->unlisted);
+    }
+    conn_goodbye (c, MCSEC_MIKE_REFUSE, MCSEC_MIKE_REASON_NOT_AUTHORISED,
+                  "identity not in the group's access lists", now_ms);
+  } else {
+    guint n =
+        GPOINTER_TO_UINT (g_hash_table_lookup (ctl->awaiting, c->identity));
+    if (n >= AWAIT_PER_IDENTITY) {
+      log_event (ctl, "refused",
+                 "peer=%s identity=%s group=- reason=duplicate "
+                 "text=\"%u connections of this identity wait to join\"",
+                 c->peer, c->identity, n);
+      conn_end (c, "too many connections before JOIN", FALSE, now_ms);
+    } else {
+      g_hash_table_insert (ctl->awaiting, g_strdup (c->identity),
+                           GUINT_TO_POINTER (n + 1));
+      c->counted_awaiting = TRUE;
+    }
   }
   return c;
 }
@@ -1528,20 +1643,29 @@ mcsec_ctl_conn_input (mcsec_ctl_conn_t *c, const guint8 *data, gsize len,
   const guint8 *frame;
   gsize flen;
 
-  if (c->state == C_CLOSED)
-    return; /* nothing more is read from a refused member */
-  c->last_rx_ms = now_ms;
-  if (mcsec_mike_reader_feed (&c->reader, data, len) != MCSEC_OK) {
-    c->ctl->rejected_messages++;
-    conn_end (c, "bad framing", FALSE, now_ms);
-  } else {
+  /* in slices: each frame taken out of the reader moves what follows it,
+   * so a flood of tiny frames must not sit in one big buffer */
+  while (len && c->state != C_CLOSED) {
+    gsize n = MIN (len, FEED_SLICE);
+    if (c->state == C_AWAIT_JOIN && c->reader.len + n > JOIN_MAX) {
+      c->ctl->rejected_messages++;
+      conn_end (c, "too much before its JOIN", FALSE, now_ms);
+      break;
+    }
+    if (mcsec_mike_reader_feed (&c->reader, data, n) != MCSEC_OK) {
+      c->ctl->rejected_messages++;
+      conn_end (c, "bad framing", FALSE, now_ms);
+      break;
+    }
+    data += n;
+    len -= n;
     while (c->state != C_CLOSED &&
            (flen = mcsec_mike_reader_next (&c->reader, &frame)) > 0)
       handle_frame (c, frame, flen, now_ms);
-    /* nothing partial left: the buffer goes (50,000 idle members) */
-    if (c->state != C_CLOSED && c->reader.len == 0)
-      mcsec_mike_reader_clear (&c->reader);
   }
+  /* nothing partial left: the buffer goes (50,000 idle members) */
+  if (c->state != C_CLOSED && c->reader.len == 0)
+    mcsec_mike_reader_clear (&c->reader);
   run_deferred (c->ctl, now_ms);
 }
 
@@ -1566,6 +1690,7 @@ mcsec_ctl_conn_lost (mcsec_ctl_conn_t *c, const char *why, gint64 now_ms)
 {
   if (c->state == C_CLOSED)
     return;
+  awaiting_done (c);
   if (c->group && g_strcmp0 (why, "left") != 0)
     c->ctl->disconnects++;
   if (c->group)
@@ -1746,6 +1871,9 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
   ctl->started_ms = now_ms;
   ctl->sweep_due = now_ms + SWEEP_MS;
   ctl->groups = g_ptr_array_new_with_free_func ((GDestroyNotify)group_free);
+  ctl->msg = g_malloc0 (sizeof *ctl->msg);
+  ctl->awaiting = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ctl->admitted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ctl->group_names = g_hash_table_new (g_str_hash, g_str_equal);
   if (mcsec_mike_public_key_der (ctl->cfg.update_key, ctl->update_spki,
                                  sizeof ctl->update_spki,
@@ -1769,6 +1897,10 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
     groups->pdata[i] = NULL;
     g->senders = identity_set (g->cfg->senders);
     g->receivers = identity_set (g->cfg->receivers);
+    for (guint k = 0; g->cfg->senders && g->cfg->senders[k]; k++)
+      g_hash_table_add (ctl->admitted, g_strdup (g->cfg->senders[k]));
+    for (guint k = 0; g->cfg->receivers && g->cfg->receivers[k]; k++)
+      g_hash_table_add (ctl->admitted, g_strdup (g->cfg->receivers[k]));
     g->evicted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
     g->by_identity = g_hash_table_new (g_str_hash, g_str_equal);
     g->timers = g_array_new (FALSE, FALSE, sizeof (GroupTimer));
@@ -1823,6 +1955,10 @@ mcsec_ctl_free (mcsec_ctl_t *ctl)
   }
   g_ptr_array_unref (ctl->groups);
   g_hash_table_unref (ctl->group_names);
+  g_hash_table_unref (ctl->awaiting);
+  g_hash_table_unref (ctl->admitted);
+  OPENSSL_cleanse (ctl->msg, sizeof *ctl->msg);
+  g_free (ctl->msg);
   g_free (ctl->seq_ctr.key);
   g_free (ctl->sid_ctr.key);
   EVP_PKEY_free (ctl->cfg.update_key);
@@ -2052,10 +2188,11 @@ verb_stats (AdminReq *r, GString *s)
       ",\"unevictions\":%" G_GUINT64_FORMAT
       ",\"updates-sent\":%" G_GUINT64_FORMAT ",\"acks\":%" G_GUINT64_FORMAT
       ",\"rejected-messages\":%" G_GUINT64_FORMAT
-      ",\"store-errors\":%" G_GUINT64_FORMAT ",\"groups\":[",
+      ",\"store-errors\":%" G_GUINT64_FORMAT ",\"flooding\":%" G_GUINT64_FORMAT
+      ",\"unlisted-identities\":%" G_GUINT64_FORMAT ",\"groups\":[",
       ctl->leaves, ctl->disconnects, ctl->not_reading, ctl->evictions,
       ctl->unevictions, ctl->updates_sent, ctl->acks, ctl->rejected_messages,
-      ctl->store_errors);
+      ctl->store_errors, ctl->flooding, ctl->unlisted);
   for (guint i = 0; i < ctl->groups->len; i++) {
     if (i)
       g_string_append_c (s, ',');
@@ -2079,8 +2216,12 @@ verb_export_keys (AdminReq *r, GString *s)
   if (g->sa.valid) {
     g_string_append_printf (s, "{\"spi\":%u,\"suite\":\"%s\",\"key\":\"",
                             g->sa.spi, mcsec_suite_name (g->sa.suite));
-    for (gsize i = 0; i < g->sa.key_len; i++)
-      g_string_append_printf (s, "%02x", g->sa.key[i]);
+    /* digit by digit: a printf would leave pieces of the key in its own
+     * buffers */
+    for (gsize i = 0; i < g->sa.key_len; i++) {
+      g_string_append_c (s, "0123456789abcdef"[g->sa.key[i] >> 4]);
+      g_string_append_c (s, "0123456789abcdef"[g->sa.key[i] & 15]);
+    }
     g_string_append (s, "\"}");
   }
   g_string_append (s, "]}");
@@ -2135,6 +2276,8 @@ verb_evict (AdminReq *r, GString *s)
   }
   if (g->members.length)
     group_change (g, TRUE, "evict", r->now);
+  else
+    g->sa_stale = TRUE; /* whoever joins next gets a new SA */
   if (!durable) {
     g_string_append (s, "{\"ok\":false,\"error\":");
     {
