@@ -1,0 +1,915 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A group's keys (ctl-private.h): durable numbers through the store, SAs
+ * and signed updates computed whole and only then installed, key tree
+ * commits and the rekey channel, repairs, fail closed, departures.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "ctl-private.h"
+
+/* ------------------------------------------------------------------------ */
+/* Durable state                                                              */
+
+gboolean
+store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value, GError **error)
+{
+  const char *keys[1] = {key};
+  GBytes *values[1] = {value};
+  gboolean ok = ctl->store->put (ctl->store, keys, values, 1, error);
+  if (!ok)
+    ctl->store_errors++;
+  return ok;
+}
+
+gboolean
+counter_open (mcsec_ctl_t *ctl, Counter *c, const char *key, guint64 block,
+              gboolean *existed, GError **error)
+{
+  GError *err = NULL;
+  GBytes *v = ctl->store->get (ctl->store, key, &err);
+  c->key = g_strdup (key);
+  c->block = block;
+  c->next = c->limit = 0;
+  if (err) {
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  if (existed)
+    *existed = v != NULL;
+  if (v) {
+    gsize len;
+    const char *d = g_bytes_get_data (v, &len);
+    gchar *s = len ? g_strndup (d, len) : g_strdup (""), *end;
+    guint64 n = g_ascii_strtoull (s, &end, 10);
+    gboolean ok = *s && *end == '\0';
+    g_free (s);
+    g_bytes_unref (v);
+    if (!ok) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "the state's %s is not a number", key);
+      return FALSE;
+    }
+    /* every value below the recorded limit may have been used */
+    c->next = c->limit = n;
+  }
+  return TRUE;
+}
+
+/* The next value of a durable counter: FALSE when no more can be reserved
+ * (nothing changes then). */
+gboolean
+counter_next (mcsec_ctl_t *ctl, Counter *c, guint64 *out)
+{
+  if (c->next >= c->limit) {
+    guint64 limit = c->next + c->block;
+    gchar *s = g_strdup_printf ("%" G_GUINT64_FORMAT, limit);
+    GBytes *v = g_bytes_new_take (s, strlen (s));
+    GError *err = NULL;
+    gboolean ok = store_put1 (ctl, c->key, v, &err);
+    g_bytes_unref (v);
+    if (!ok) {
+      ctl_log (ctl, "error", "what=\"cannot reserve %s: %s\"", c->key,
+               err->message);
+      g_error_free (err);
+      return FALSE;
+    }
+    c->limit = limit;
+  }
+  *out = c->next++;
+  return TRUE;
+}
+
+/* Values up to `value` may be used: the store records a limit above it
+ * (the key tree's rekey numbers, which the channel's sender counts). */
+static gboolean
+counter_ensure (mcsec_ctl_t *ctl, Counter *c, guint64 value)
+{
+  guint64 v;
+  if (value < c->limit) {
+    c->next = MAX (c->next, value + 1);
+    return TRUE;
+  }
+  c->next = value;
+  return counter_next (ctl, c, &v);
+}
+
+/* The store's key of a group's fact: names are escaped ('/' included),
+ * so no group name or identity can reach another's key. */
+static gchar *
+group_key (const char *what, const char *group)
+{
+  gchar *g = g_uri_escape_string (group, NULL, FALSE);
+  gchar *key = g_strdup_printf ("%s/%s", what, g);
+  g_free (g);
+  return key;
+}
+
+gchar *
+evicted_key (const char *group, const char *identity)
+{
+  gchar *g = g_uri_escape_string (group, NULL, FALSE);
+  gchar *i = g_uri_escape_string (identity, NULL, FALSE);
+  gchar *key = g_strdup_printf ("evicted/%s/%s", g, i);
+  g_free (g);
+  g_free (i);
+  return key;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Groups                                                                     */
+
+void
+mcsec_ctl_group_config_free (mcsec_ctl_group_config_t *gc)
+{
+  if (gc == NULL)
+    return;
+  g_free (gc->name);
+  g_free (gc->address);
+  g_strfreev (gc->senders);
+  g_strfreev (gc->receivers);
+  g_free (gc->channel);
+  g_free (gc->channel_address);
+  g_free (gc);
+}
+
+GHashTable *
+identity_set (gchar **v)
+{
+  GHashTable *set =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; v && v[i]; i++)
+    g_hash_table_add (set, g_strdup (v[i]));
+  return set;
+}
+
+static void
+group_drop_update (mcsec_ctl_group_t *g)
+{
+  wipe_bytes (g->update);
+  g->update = NULL;
+}
+
+void
+group_free (mcsec_ctl_group_t *g)
+{
+  g_hash_table_unref (g->senders);
+  g_hash_table_unref (g->receivers);
+  g_hash_table_unref (g->evicted);
+  g_hash_table_unref (g->by_identity);
+  if (g->sa.ids)
+    g_hash_table_unref (g->sa.ids);
+  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  group_drop_update (g);
+  g_free (g->last_rekey_reason);
+  g_free (g->failed_reason);
+  g_free (g->batch_reason);
+  g_free (g->rekey_ctr.key);
+  g_array_unref (g->timers);
+  mcsec_rekey_tx_free (g->tx);
+  mcsec_lkh_free (g->tree);
+  mcsec_ctl_group_config_free (g->cfg);
+  g_free (g);
+}
+
+gboolean
+group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  gchar *pg = group_key ("evicted", g->cfg->name);
+  gchar *prefix = g_strconcat (pg, "/", NULL);
+  gchar *key = group_key ("spis", g->cfg->name);
+  GPtrArray *keys = ctl->store->list (ctl->store, prefix, error);
+  GBytes *spis = NULL;
+  gboolean ok = FALSE;
+
+  if (keys == NULL)
+    goto out;
+  for (guint i = 0; i < keys->len; i++) {
+    gchar *id = g_uri_unescape_string (
+        (const char *)keys->pdata[i] + strlen (prefix), NULL);
+    if (id)
+      g_hash_table_add (g->evicted, id);
+  }
+  g_ptr_array_unref (keys);
+  spis = ctl->store->get (ctl->store, key, error);
+  if (error && *error)
+    goto out;
+  if (spis) {
+    gsize len;
+    const char *d = g_bytes_get_data (spis, &len);
+    gchar *s = len ? g_strndup (d, len) : g_strdup ("");
+    gchar **v = g_strsplit (s, " ", -1);
+    for (guint i = 0; v[i] && g->n_recent_spis < SPIS_KEPT; i++)
+      if (*v[i])
+        g->recent_spis[g->n_recent_spis++] =
+            (guint32)g_ascii_strtoull (v[i], NULL, 16);
+    g_strfreev (v);
+    g_free (s);
+  }
+  if (g->cfg->channel) {
+    gchar *ck = group_key ("counter/rekey", g->cfg->name);
+    mcsec_status_t st;
+    guint64 zero;
+    ok = counter_open (ctl, &g->rekey_ctr, ck, REKEY_SEQ_BLOCK, NULL, error);
+    g_free (ck);
+    if (!ok)
+      goto out;
+    ok = FALSE;
+    /* SEQ 0 means none */
+    if (g->rekey_ctr.next == 0 && !counter_next (ctl, &g->rekey_ctr, &zero)) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO,
+                   "group %s: cannot reserve rekey numbers", g->cfg->name);
+      goto out;
+    }
+    st = mcsec_lkh_new (g->cfg->tree_degree, &g->tree);
+    if (st == MCSEC_OK)
+      st = mcsec_rekey_tx_new (g->cfg->name, ctl->cfg.update_key,
+                               g->rekey_ctr.next, &g->tx);
+    if (st) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "group %s: %s",
+                   g->cfg->name, mcsec_status_message (st));
+      goto out;
+    }
+    g->heartbeat_due = now + MCSEC_REKEY_HEARTBEAT_MS;
+  }
+  ok = TRUE;
+out:
+  if (spis)
+    g_bytes_unref (spis);
+  g_free (prefix);
+  g_free (pg);
+  g_free (key);
+  return ok;
+}
+
+/* The Sender-IDs the group's members hold. */
+GHashTable *
+members_ids (mcsec_ctl_group_t *g)
+{
+  GHashTable *set = g_hash_table_new (NULL, NULL);
+  for (GList *l = g->members.head; l; l = l->next) {
+    mcsec_ctl_conn_t *m = l->data;
+    for (guint i = 0; i < m->n_sender_ids; i++)
+      g_hash_table_add (set, GUINT_TO_POINTER (m->sender_ids[i]));
+  }
+  return set;
+}
+
+/* The next Sender-ID of the durable counter that is not in `avoid` (it is
+ * added there); FALSE when there is none. */
+gboolean
+new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out)
+{
+  guint64 n, max = g->cfg->sender_id_bits == 32
+                       ? G_GUINT64_CONSTANT (0xffffffff)
+                       : (G_GUINT64_CONSTANT (1) << g->cfg->sender_id_bits) - 1;
+  if (g_hash_table_size (avoid) >= max)
+    return FALSE;
+  for (;;) {
+    guint32 id;
+    if (!counter_next (g->ctl, &g->ctl->sid_ctr, &n))
+      return FALSE;
+    if (n == 0)
+      continue;
+    id = (guint32)(1 + (n - 1) % max);
+    if (!g_hash_table_contains (avoid, GUINT_TO_POINTER (id))) {
+      g_hash_table_add (avoid, GUINT_TO_POINTER (id));
+      *out = id;
+      return TRUE;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* SAs and updates: computed whole, then installed                            */
+
+static gboolean
+spi_recent (mcsec_ctl_group_t *g, guint32 spi)
+{
+  for (guint i = 0; i < g->n_recent_spis; i++)
+    if (g->recent_spis[i] == spi)
+      return TRUE;
+  return g->sa.valid && g->sa.spi == spi;
+}
+
+/* A fresh SPI for the group, recorded in the store before it is used: no
+ * restart hands out one the group used lately (members may still hold it
+ * under another key). */
+static gboolean
+new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
+{
+  guint32 spi, kept[SPIS_KEPT];
+  guint n = 0;
+  GString *s = g_string_new (NULL);
+  gchar *key;
+  GBytes *v;
+  gboolean ok;
+
+  do {
+    if (RAND_bytes ((unsigned char *)&spi, sizeof spi) != 1) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                   "no random bytes for an SPI");
+      g_string_free (s, TRUE);
+      return FALSE;
+    }
+  } while (spi < MCSEC_SPI_MIN || spi_recent (g, spi));
+  kept[n++] = spi;
+  for (guint i = 0; i < g->n_recent_spis && n < SPIS_KEPT; i++)
+    kept[n++] = g->recent_spis[i];
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%08x", i ? " " : "", kept[i]);
+  key = group_key ("spis", g->cfg->name);
+  v = g_bytes_new (s->str, s->len);
+  ok = store_put1 (g->ctl, key, v, error);
+  g_bytes_unref (v);
+  g_free (key);
+  g_string_free (s, TRUE);
+  if (ok) {
+    memcpy (g->recent_spis, kept, n * sizeof *kept);
+    g->n_recent_spis = n;
+    *out = spi;
+  }
+  return ok;
+}
+
+/* A new SA for the group (not installed): fresh SPI, key from RAND_bytes,
+ * or from the key tree's group key `group_key`. */
+static gboolean
+make_sa (mcsec_ctl_group_t *g, GroupSa *sa, guint32 spi,
+         const guint8 *group_key, gint64 now)
+{
+  memset (sa, 0, sizeof *sa);
+  sa->suite = g->cfg->suite;
+  sa->key_len = mcsec_suite_key_material_len (g->cfg->suite);
+  sa->spi = spi;
+  /* key tree groups: from the group key the commit just made, so the
+   * channel's rekey gives it to every member and nobody else */
+  if ((group_key ? mcsec_lkh_derive_sa_key (group_key, g->cfg->name, sa->spi,
+                                            sa->suite, sa->key, sa->key_len)
+                 : mcsec_generate_key_material (sa->suite, sa->key,
+                                                sa->key_len)) != MCSEC_OK) {
+    OPENSSL_cleanse (sa, sizeof *sa);
+    return FALSE;
+  }
+  sa->valid = 1;
+  sa->created_ms = now;
+  /* later SAs are used after the activation delay, once every member had
+   * time to install them; a group's first SA at once.  After a restart
+   * members may still hold the previous run's SA and be reconnecting, so no
+   * SA made before the rejoin window ends is used before it ends */
+  sa->activate_ms = MAX (now + (g->sa.valid ? g->cfg->activation_ms : 0),
+                         g->ctl->recovery_until_ms);
+  return TRUE;
+}
+
+static void
+install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
+{
+  if (g->sa.ids)
+    g_hash_table_unref (g->sa.ids);
+  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  g->sa = *sa;
+  g->sa.ids = members_ids (g);
+  g->sa_stale = FALSE;
+  OPENSSL_cleanse (sa, sizeof *sa);
+  g->rekeys++;
+  g->last_rekey_ms = now;
+  g_free (g->last_rekey_reason);
+  g->last_rekey_reason = g_strdup (reason);
+  ctl_log (g->ctl, "rekey",
+           "group=%s reason=%s spi=0x%08x suite=%s activate-in-ms=%u "
+           "members=%u",
+           g->cfg->name, reason, g->sa.spi, mcsec_suite_name (g->cfg->suite),
+           (guint)(g->sa.activate_ms - now), g->members.length);
+}
+
+/* Build and sign an update with the SA `sa` and the group's senders; for a
+ * key tree group's member (path_for), its path keys and the first rekey it
+ * follows on the channel.  NULL on failure (logged); *seq_out: its number. */
+static GBytes *
+build_update (mcsec_ctl_group_t *g, const GroupSa *gsa,
+              mcsec_ctl_conn_t *path_for, guint64 *seq_out, gint64 now)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  gsize cap = 2048 + MIN (g->members.length, MCSEC_MIKE_MAX_SENDERS) *
+                         (MCSEC_MIKE_MAX_SPKI + 8);
+  guint8 *buf;
+  mcsec_mike_builder_t b;
+  mcsec_mike_sa_t sa;
+  guint64 seq;
+  size_t len;
+  guint n_senders = 0;
+  GBytes *out;
+
+  if (!counter_next (ctl, &ctl->seq_ctr, &seq))
+    return NULL;
+  if (cap > MCSEC_MIKE_MAX_FRAME + 4)
+    cap = MCSEC_MIKE_MAX_FRAME + 4;
+  buf = g_malloc (cap);
+  mcsec_mike_begin (&b, buf, cap, MCSEC_MIKE_UPDATE);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, g->cfg->name);
+  mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, seq);
+  mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, g->cfg->deactivation_ms);
+  sa.spi = gsa->spi;
+  sa.suite = gsa->suite;
+  sa.key = gsa->key;
+  sa.key_len = gsa->key_len;
+  sa.activate_in_ms =
+      gsa->activate_ms > now ? (uint32_t)(gsa->activate_ms - now) : 0;
+  sa.lifetime_s = g->cfg->key_lifetime_s;
+  mcsec_mike_put_sa (&b, &sa);
+  for (GList *l = g->members.head; l && n_senders < MCSEC_MIKE_MAX_SENDERS;
+       l = l->next) {
+    mcsec_ctl_conn_t *m = l->data;
+    for (guint i = 0; i < m->n_sender_ids; i++)
+      if (n_senders < MCSEC_MIKE_MAX_SENDERS) {
+        mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
+        n_senders++;
+      }
+  }
+  if (path_for) {
+    mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
+    size_t n =
+        mcsec_lkh_path (g->tree, path_for->leaf, path, G_N_ELEMENTS (path));
+    for (size_t i = 0; i < n; i++)
+      mcsec_mike_put_path_key (&b, path[i].node, path[i].key);
+    OPENSSL_cleanse (path, sizeof path);
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_NEXT_REKEY,
+                        mcsec_rekey_tx_next_seq (g->tx));
+  }
+  mcsec_mike_sign (&b, ctl->cfg.update_key);
+  if (mcsec_mike_finish (&b, &len) != MCSEC_OK) {
+    OPENSSL_cleanse (buf, cap);
+    g_free (buf);
+    ctl_log (ctl, "error", "group=%s what=\"cannot build the update\"",
+             g->cfg->name);
+    return NULL;
+  }
+  out = g_bytes_new (buf, len);
+  OPENSSL_cleanse (buf, cap);
+  g_free (buf);
+  *seq_out = seq;
+  return out;
+}
+
+/* Send the current update to one member, or to all of them. */
+void
+group_send_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *only, gint64 now)
+{
+  gsize len;
+  const guint8 *data;
+  GList *l, *next;
+
+  if (g->update == NULL)
+    return;
+  data = g_bytes_get_data (g->update, &len);
+  if (only) {
+    if (conn_queue (only, data, len, now)) {
+      g->updates_sent++;
+      g->ctl->updates_sent++;
+    }
+    return;
+  }
+  for (l = g->members.head; l; l = next) {
+    mcsec_ctl_conn_t *m = l->data;
+    next = l->next; /* a member that does not read leaves the list */
+    if (conn_queue (m, data, len, now)) {
+      g->updates_sent++;
+      g->ctl->updates_sent++;
+    }
+  }
+}
+
+/* Fail closed: the group's key could not be rotated.  Nobody gets the old
+ * key from now on (the update that carries it is dropped, joins wait);
+ * the members keep what they have; tick() tries again. */
+static void
+group_fail (mcsec_ctl_group_t *g, const char *why, gint64 now)
+{
+  g->rotation_failures++;
+  group_drop_update (g);
+  if (!g->failed || g_strcmp0 (g->failed_reason, why) != 0)
+    ctl_log (g->ctl, "rekey-failed",
+             "group=%s why=\"%s\" members=%u action=\"key withheld; "
+             "retrying every %u ms\"",
+             g->cfg->name, why, g->members.length, RETRY_MS);
+  g->failed = TRUE;
+  g_free (g->failed_reason);
+  g->failed_reason = g_strdup (why);
+  g->retry_due = now + RETRY_MS;
+}
+
+static void
+group_recovered (mcsec_ctl_group_t *g)
+{
+  if (g->failed)
+    ctl_log (g->ctl, "rekey-recovered", "group=%s after=\"%s\"", g->cfg->name,
+             g->failed_reason);
+  g->failed = FALSE;
+  g->retry_due = 0;
+  g_free (g->failed_reason);
+  g->failed_reason = NULL;
+}
+
+/* Unicast groups: a new SA (new_key) or the same one to a new member set;
+ * one signed update for everyone.  All or nothing. */
+gboolean
+group_rotate (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
+              gint64 now)
+{
+  GroupSa sa;
+  GBytes *u;
+  guint64 seq;
+  GError *err = NULL;
+  guint32 spi;
+
+  if (new_key || !g->sa.valid) {
+    if (!new_spi (g, &spi, &err)) {
+      gchar *why = g_strdup_printf ("no SPI: %s", err->message);
+      g_error_free (err);
+      group_fail (g, why, now);
+      g_free (why);
+      return FALSE;
+    }
+    if (!make_sa (g, &sa, spi, NULL, now)) {
+      group_fail (g, "no random bytes for a key", now);
+      return FALSE;
+    }
+  } else {
+    sa = g->sa;
+    sa.ids = NULL;
+  }
+  u = build_update (g, &sa, NULL, &seq, now);
+  if (u == NULL) {
+    OPENSSL_cleanse (&sa, sizeof sa);
+    group_fail (g, "cannot number or sign the update", now);
+    return FALSE;
+  }
+  /* commit */
+  if (new_key || !g->sa.valid)
+    install_sa (g, &sa, reason, now);
+  OPENSSL_cleanse (&sa, sizeof sa);
+  group_drop_update (g);
+  g->update = u;
+  g->seq = seq;
+  group_recovered (g);
+  group_send_update (g, NULL, now);
+  return TRUE;
+}
+
+/* ---- key tree groups: the rekey channel ---- */
+
+void
+channel_send_rekey (mcsec_ctl_group_t *g, guint64 seq)
+{
+  unsigned parts = mcsec_rekey_tx_parts (g->tx, seq);
+  for (unsigned p = 0; p < parts; p++) {
+    const guint8 *d;
+    gsize len = mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+    if (len) {
+      push_action (g->ctl, MCSEC_CTL_ACTION_CHANNEL, NULL, g);
+      ((mcsec_ctl_action_t *)g_queue_peek_tail (&g->ctl->actions))->data =
+          g_bytes_new (d, len);
+    }
+  }
+}
+
+void
+channel_heartbeat (mcsec_ctl_group_t *g)
+{
+  guint8 hb[MCSEC_REKEY_MAX_DATAGRAM];
+  size_t len;
+  if (mcsec_rekey_tx_heartbeat (g->tx, hb, sizeof hb, &len) == MCSEC_OK) {
+    push_action (g->ctl, MCSEC_CTL_ACTION_CHANNEL, NULL, g);
+    ((mcsec_ctl_action_t *)g_queue_peek_tail (&g->ctl->actions))->data =
+        g_bytes_new (hb, len);
+  }
+}
+
+void
+mcsec_ctl_channel_sent (mcsec_ctl_group_t *g, gsize len, const char *error)
+{
+  if (error == NULL) {
+    g->channel_datagrams++;
+    g->channel_bytes += len;
+    return;
+  }
+  /* members notice the silence and ask over their connections */
+  if (g->channel_errors++ % 1000 == 0)
+    ctl_log (g->ctl, "channel-error",
+             "group=%s channel=%s errors=%" G_GUINT64_FORMAT " error=\"%s\"",
+             g->cfg->name, g->cfg->channel, g->channel_errors, error);
+}
+
+static void
+add_timer (mcsec_ctl_group_t *g, gint64 due, TimerKind kind, guint64 seq)
+{
+  GroupTimer t = {due, kind, seq};
+  g_array_append_val (g->timers, t);
+}
+
+/* The channel's datagrams of rekeys first..last, over a connection. */
+static void
+queue_rekey (mcsec_ctl_conn_t *c, mcsec_ctl_group_t *g, guint64 first,
+             guint64 last, gint64 now)
+{
+  for (guint64 seq = first; seq <= last; seq++) {
+    unsigned parts = mcsec_rekey_tx_parts (g->tx, seq);
+    for (unsigned p = 0; p < parts; p++) {
+      const guint8 *d;
+      gsize len = mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+      if (!conn_queue (c, d, len, now))
+        return;
+    }
+  }
+}
+
+/* A key tree group's member gets its path (after the commit that placed
+ * it, or to resynchronise). */
+static void
+send_path_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now)
+{
+  guint64 seq;
+  GBytes *u = build_update (g, &g->sa, c, &seq, now);
+  gsize len;
+  const guint8 *data;
+
+  if (u == NULL)
+    return;
+  g->seq = MAX (g->seq, seq);
+  data = g_bytes_get_data (u, &len);
+  if (conn_queue (c, data, len, now)) {
+    g->updates_sent++;
+    g->ctl->updates_sent++;
+  }
+  wipe_bytes (u);
+}
+
+/* Commit the tree's queued changes as one rekey: a new group key, the SA
+ * derived from it, one signed message on the channel for every member
+ * present before; newcomers get their path over their connections.  The
+ * durable numbers and the SPI are reserved before the tree changes; the
+ * tree's commit is all or nothing (mcsec_lkh_commit). */
+void
+group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  const mcsec_lkh_entry_t *e;
+  mcsec_mike_sender_t *senders;
+  mcsec_mike_sa_t msa = {0};
+  mcsec_rekey_t r = {0};
+  GroupSa sa;
+  size_t n, ns = 0, bytes = 0;
+  guint64 seq = 0;
+  guint32 spi;
+  unsigned parts = 0;
+  mcsec_status_t st;
+  GError *err = NULL;
+  GList *l, *next;
+
+  g->batch_due = 0;
+  g_clear_pointer (&g->batch_reason, g_free);
+  /* 1. everything that can fail without touching the tree */
+  if (!counter_ensure (ctl, &g->rekey_ctr, mcsec_rekey_tx_next_seq (g->tx))) {
+    group_fail (g, "cannot reserve a rekey number", now);
+    return;
+  }
+  if (!new_spi (g, &spi, &err)) {
+    gchar *why = g_strdup_printf ("no SPI: %s", err->message);
+    g_error_free (err);
+    group_fail (g, why, now);
+    g_free (why);
+    return;
+  }
+  /* 2. the tree: all or nothing */
+  st = mcsec_lkh_commit (g->tree, &e, &n);
+  if (st) {
+    gchar *why = g_strdup_printf ("key tree: %s", mcsec_status_message (st));
+    group_fail (g, why, now);
+    g_free (why);
+    return;
+  }
+  /* 3. after the tree moved, members must follow it: if the rekey cannot
+   * be made, each gets its path over its connection once it can */
+  if (!make_sa (g, &sa, spi, mcsec_lkh_group_key (g->tree), now)) {
+    g->resync_all = TRUE;
+    group_fail (g, "cannot derive the SA key", now);
+    return;
+  }
+  senders = g_new0 (mcsec_mike_sender_t, MCSEC_MIKE_MAX_SENDERS);
+  for (l = g->members.head; l; l = l->next) {
+    mcsec_ctl_conn_t *m = l->data;
+    for (guint i = 0; i < m->n_sender_ids && ns < MCSEC_MIKE_MAX_SENDERS; i++) {
+      senders[ns].sender_id = m->sender_ids[i];
+      senders[ns].spki = m->spki;
+      senders[ns++].spki_len = m->spki_len;
+    }
+  }
+  msa.spi = sa.spi;
+  msa.suite = sa.suite;
+  msa.activate_in_ms =
+      sa.activate_ms > now ? (uint32_t)(sa.activate_ms - now) : 0;
+  msa.lifetime_s = g->cfg->key_lifetime_s;
+  r.entries = e;
+  r.n = n;
+  r.sa = &msa;
+  r.deactivation_ms = g->cfg->deactivation_ms;
+  r.senders = senders;
+  r.n_senders = ns;
+  st = mcsec_rekey_tx_publish (g->tx, &r, &seq, &parts);
+  g_free (senders);
+  if (st) {
+    gchar *why = g_strdup_printf ("cannot publish the rekey: %s",
+                                  mcsec_status_message (st));
+    OPENSSL_cleanse (&sa, sizeof sa);
+    g->resync_all = TRUE;
+    group_fail (g, why, now);
+    g_free (why);
+    return;
+  }
+  /* 4. commit */
+  install_sa (g, &sa, reason, now);
+  channel_send_rekey (g, seq);
+  for (guint k = 1; k <= g->cfg->redundancy; k++)
+    add_timer (g, now + k * MCSEC_REKEY_REPEAT_MS, TIMER_RESEND, seq);
+  add_timer (g, now + MCSEC_REKEY_FOLLOWUP1_MS, TIMER_FOLLOWUP, 0);
+  add_timer (g, now + MCSEC_REKEY_FOLLOWUP2_MS, TIMER_FOLLOWUP, 0);
+  for (unsigned p = 0; p < parts; p++) {
+    const guint8 *d;
+    bytes += mcsec_rekey_tx_datagram (g->tx, seq, p, &d);
+  }
+  g->channel_rekeys++;
+  g->last_rekey_bytes = bytes;
+  g->last_rekey_entries = n;
+  g->last_rekey_datagrams = parts;
+  ctl_log (ctl, "rekey-sent",
+           "group=%s seq=%" G_GUINT64_FORMAT " wrapped-keys=%zu datagrams=%u "
+           "bytes=%zu members=%zu depth=%u",
+           g->cfg->name, seq, n, parts, bytes, mcsec_lkh_members (g->tree),
+           mcsec_lkh_depth (g->tree));
+  for (l = g->members.head; l; l = next) {
+    mcsec_ctl_conn_t *m = l->data;
+    next = l->next;
+    if (m->awaiting_path || g->resync_all) {
+      m->awaiting_path = FALSE;
+      send_path_update (g, m, now);
+    } else if (m->unreached_until_ms > now) {
+      queue_rekey (m, g, seq, seq, now);
+      g->direct_rekeys++;
+    }
+  }
+  g->resync_all = FALSE;
+  group_recovered (g);
+}
+
+/* A join or leave of a key tree group: committed with the others of the
+ * batch interval. */
+void
+group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now)
+{
+  if (g->batch_reason && strcmp (g->batch_reason, reason) != 0) {
+    g_free (g->batch_reason);
+    g->batch_reason = g_strdup ("batch"); /* joins and leaves */
+  } else if (g->batch_reason == NULL) {
+    g->batch_reason = g_strdup (reason);
+  }
+  if (g->batch_due == 0)
+    g->batch_due = now + g->cfg->batch_ms;
+}
+
+void
+tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+{
+  if (g->tree && c->in_tree) {
+    if (mcsec_lkh_leave (g->tree, c->leaf) != MCSEC_OK)
+      ctl_log (g->ctl, "error", "group=%s what=\"key tree: no leaf %u\"",
+               g->cfg->name, c->leaf);
+    c->in_tree = FALSE;
+  }
+}
+
+/* A member asks for the channel's rekeys from SEQ on (it lacks them, or
+ * the channel is silent for it), or for its path (SEQ 0, or older than
+ * the controller keeps).  At most repair-per-s a second (a burst of
+ * repair-burst): what a member asks beyond that is ignored, and a member
+ * that asks without reading is disconnected by its output cap. */
+void
+group_repair (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, guint64 from,
+              gint64 now)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  guint64 oldest, newest;
+
+  c->repair_tokens +=
+      (double)(now - c->repair_tokens_ms) * ctl->cfg.repair_per_s / 1000.0;
+  c->repair_tokens_ms = now;
+  if (c->repair_tokens > ctl->cfg.repair_burst)
+    c->repair_tokens = ctl->cfg.repair_burst;
+  if (c->repair_tokens < 1.0) {
+    g->repairs_limited++;
+    return;
+  }
+  c->repair_tokens -= 1.0;
+  if (c->awaiting_path || g->failed)
+    return; /* its path comes with the next commit */
+  mcsec_rekey_tx_range (g->tx, &oldest, &newest);
+  if (from == 0 || (newest && from < oldest)) {
+    if (now - c->last_resync_ms < RESYNC_MIN_MS)
+      return;
+    c->last_resync_ms = now;
+    g->resyncs_served++;
+    ctl_log (ctl, "resync", "group=%s identity=%s asked=%" G_GUINT64_FORMAT,
+             g->cfg->name, c->identity, from);
+    send_path_update (g, c, now);
+    return;
+  }
+  if (from > newest) {
+    /* nothing newer: a poll of a member that hears no heartbeat; the
+     * channel does not reach it, so rekeys go to it directly for a while
+     * (it polls again every MCSEC_MIKE_CHANNEL_SILENT_MS while deaf) */
+    g->repair_polls++;
+    c->unreached_until_ms = now + 3 * MCSEC_MIKE_CHANNEL_SILENT_MS;
+    return;
+  }
+  g->repairs_served++;
+  queue_rekey (c, g, from, newest, now);
+}
+
+/* Rekey (or only redistribute, when new_key is FALSE) to every member. */
+void
+group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
+              gint64 now)
+{
+  if (g->tree) {
+    /* a new group key at once, with whatever the batch holds */
+    if (mcsec_lkh_refresh (g->tree) != MCSEC_OK) {
+      group_fail (g, "key tree: out of memory", now);
+      return;
+    }
+    group_commit (g, reason, now);
+    return;
+  }
+  group_rotate (g, new_key, reason, now);
+}
+
+void
+member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
+{
+  mcsec_ctl_group_t *g = c->group;
+
+  (void)now;
+  g_queue_unlink (&g->members, &c->group_link);
+  if (g_hash_table_lookup (g->by_identity, c->identity) == c)
+    g_hash_table_remove (g->by_identity, c->identity);
+  ctl_log (g->ctl, "left", "group=%s identity=%s sender-id=%u why=\"%s\"",
+           g->cfg->name, c->identity, c->sender_id, why);
+  c->group = NULL;
+  tree_leave (g, c);
+  if (c->state == C_MEMBER)
+    c->state = C_AWAIT_JOIN;
+  if (g->ctl->stopping)
+    return;
+  /* the last one out: no rekey now (nobody to send it to), but the next
+   * member must not be given the SA the departed one holds */
+  if (g->members.length == 0 && g->cfg->rekey_on_leave)
+    g->sa_stale = TRUE;
+  /* forward secrecy: the departed member gets nothing new; the rekey
+   * runs when the operation that removed it ends (run_deferred) */
+  if (g->tree || g->cfg->rekey_on_leave)
+    g->leave_pending = TRUE;
+  else if (c->sender_id)
+    g->sender_left_pending = TRUE;
+}
+
+void
+run_deferred (mcsec_ctl_t *ctl, gint64 now)
+{
+  for (guint round = 0; round < 8; round++) {
+    gboolean any = FALSE;
+    for (guint i = 0; i < ctl->groups->len; i++) {
+      mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+      gboolean leave = g->leave_pending, sender = g->sender_left_pending;
+      g->leave_pending = g->sender_left_pending = FALSE;
+      if (!(leave || sender) || ctl->stopping)
+        continue;
+      any = TRUE;
+      if (g->members.length == 0)
+        continue;
+      if (g->tree)
+        group_batch (g, "leave", now);
+      else if (leave)
+        group_change (g, TRUE, "leave", now);
+      else
+        group_change (g, FALSE, "sender-left", now);
+    }
+    if (!any)
+      return;
+  }
+}

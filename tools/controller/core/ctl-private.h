@@ -1,0 +1,215 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The controller core's insides, shared by its three files:
+ *   ctl-core.c   connections, members' messages (join), time, the core's
+ *                life: what the daemon calls (ctl-core.h)
+ *   ctl-group.c  a group's keys: durable numbers, SAs and updates computed
+ *                whole then installed, key tree commits, repairs, fail
+ *                closed, departures
+ *   ctl-admin.c  the administrator's verbs, one table, and their JSON
+ * Nothing here is for the daemon.
+ */
+#ifndef MCSEC_CTL_PRIVATE_H
+#define MCSEC_CTL_PRIVATE_H
+
+#include <mcsec/mcsec-lkh.h>
+#include <mcsec/mcsec-rekey.h>
+
+#include "ctl-core.h"
+
+#define SEQ_BLOCK 4096
+#define SENDER_ID_BLOCK 64
+#define REKEY_SEQ_BLOCK 1024
+#define RESYNC_MIN_MS 250 /* a member gets at most one new path this often */
+#define JOIN_TIMEOUT_MS MCSEC_MIKE_JOIN_TIMEOUT_MS
+#define SWEEP_MS 1000
+#define RETRY_MS 1000 /* a group that failed to rotate tries again */
+#define SPIS_KEPT 8   /* a group's recent SPIs, never reused */
+#define FEED_SLICE                                                             \
+  2048                  /* bytes fed to a reader at once: a flood of tiny      \
+                           frames costs linear time, not quadratic */
+#define JOIN_MAX 4096   /* bytes a connection may send before its JOIN */
+#define FRAMES_PER_S 50 /* a member's frames (pings, ACKs, repairs) */
+#define FRAMES_BURST 200
+#define AWAIT_PER_IDENTITY 4 /* connections of one identity before JOIN */
+
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+  int valid;
+  guint32 spi;
+  mcsec_suite_t suite;
+  guint8 key[MCSEC_MIKE_MAX_KEY_LEN];
+  gsize key_len;
+  gint64 created_ms, activate_ms;
+  /* Sender-IDs valid under this key: those members held when it was made
+   * and those handed out since; never handed out twice (a second sender
+   * with the same Sender-ID would repeat its nonces) */
+  GHashTable *ids;
+} GroupSa;
+
+typedef enum { TIMER_RESEND, TIMER_FOLLOWUP } TimerKind;
+
+typedef struct {
+  gint64 due;
+  TimerKind kind;
+  guint64 seq;
+} GroupTimer;
+
+/* A durable counter: values below limit may have been used. */
+typedef struct {
+  gchar *key;
+  guint64 next, limit, block;
+} Counter;
+
+struct _McsecCtlGroup {
+  mcsec_ctl_t *ctl;
+  mcsec_ctl_group_config_t *cfg;
+  GHashTable *senders, *receivers; /* identity sets */
+  GHashTable *evicted;             /* durable (store "evicted/G/ID") */
+  GQueue members;                  /* mcsec_ctl_conn_t, by group_link */
+  GHashTable *by_identity;         /* identity -> member */
+  GroupSa sa;
+  guint32 recent_spis[SPIS_KEPT]; /* durable (store "spis/G") */
+  guint n_recent_spis;
+  guint64 seq;    /* of the last update */
+  GBytes *update; /* the signed update frame, for everyone */
+  guint64 rekeys, updates_sent;
+  gint64 last_rekey_ms;
+  gchar *last_rekey_reason;
+  /* fail closed: the key could not be rotated */
+  gboolean failed, resync_all;
+  gchar *failed_reason;
+  gint64 retry_due;
+  guint64 rotation_failures;
+  /* departures wait for the end of the operation (run_deferred) */
+  gboolean leave_pending, sender_left_pending;
+  /* a member that held the current SA left an empty group, or was
+   * evicted: the next member gets a new SA whatever rekey-on-join says */
+  gboolean sa_stale;
+  /* key tree groups */
+  mcsec_lkh_t *tree;
+  mcsec_rekey_tx_t *tx;
+  Counter rekey_ctr;
+  gint64 batch_due, heartbeat_due;
+  gchar *batch_reason;
+  GArray *timers; /* GroupTimer */
+  guint64 channel_rekeys, channel_datagrams, channel_bytes, channel_errors,
+      repairs_served, repairs_limited, resyncs_served, repair_polls,
+      direct_rekeys;
+  gsize last_rekey_bytes, last_rekey_entries;
+  guint last_rekey_datagrams;
+  gpointer user_data;
+};
+
+typedef enum { C_AWAIT_JOIN, C_MEMBER, C_CLOSED } ConnState;
+
+/* What waits to be written to a member: updates hold keys, so the buffer
+ * grows and shrinks by hand, wiping what it leaves behind (a realloc or a
+ * GByteArray would leave copies in freed or unused memory). */
+typedef struct {
+  guint8 *data;
+  gsize len, cap;
+} OutBuf;
+
+struct _McsecCtlConn {
+  mcsec_ctl_t *ctl;
+  gpointer user_data;
+  GList all_link, group_link;
+  ConnState state;
+  mcsec_mike_reader_t reader;
+  OutBuf out;
+  gchar *peer, *identity;
+  mcsec_ctl_group_t *group;
+  guint role;
+  guint32 sender_id; /* the first of sender_ids, 0 for receivers */
+  guint n_sender_ids;
+  guint32 sender_ids[MCSEC_MIKE_MAX_SENDER_IDS];
+  guint8 spki[MCSEC_MIKE_MAX_SPKI];
+  gsize spki_len;
+  gint64 started_ms, last_rx_ms, joined_real_us, progress_ms;
+  guint64 acked_seq;
+  gboolean write_queued;
+  guint n_actions;           /* queued actions that name it */
+  double frame_tokens;       /* frames it may still send now */
+  gboolean counted_awaiting; /* in ctl->awaiting */
+  gint64 frame_tokens_ms;
+  /* REPAIR requests: a token bucket */
+  double repair_tokens;
+  gint64 repair_tokens_ms;
+  /* key tree groups: the member's leaf; its path goes out with the commit
+   * that places it */
+  guint32 leaf;
+  gboolean in_tree, awaiting_path;
+  gint64 last_resync_ms;
+  gint64 unreached_until_ms; /* the channel does not reach it: rekeys go
+                                over its connection too, until then */
+};
+
+struct _McsecCtl {
+  mcsec_ctl_config_t cfg;
+  mcsec_ctl_store_t *store;
+  GPtrArray *groups;       /* mcsec_ctl_group_t */
+  GHashTable *group_names; /* name -> group */
+  guint8 update_spki[MCSEC_MIKE_MAX_SPKI];
+  gsize update_spki_len;
+  GQueue conns;
+  GQueue actions;
+  Counter seq_ctr, sid_ctr;
+  mcsec_mike_msg_t *msg; /* parsed frames, reused (no alloc per frame) */
+  GHashTable *awaiting;  /* identity -> connections before their JOIN */
+  GHashTable *admitted;  /* identities in some access list */
+  guint n_awaiting;
+  gboolean restarted, stopping;
+  gint64 started_ms, recovery_until_ms, sweep_due;
+  mcsec_ctl_io_stats_t io;
+  guint64 registrations, refusals, refused_by[16], leaves, evictions,
+      unevictions, disconnects, not_reading, updates_sent, acks,
+      rejected_messages, store_errors, flooding, unlisted;
+  gint64 unlisted_log_ms;
+};
+
+/* ctl-core.c */
+/* a LOG action: one key=value line, never a key byte */
+void ctl_log (mcsec_ctl_t *ctl, const char *event, const char *fmt, ...)
+    G_GNUC_PRINTF (3, 4);
+void conn_goodbye (mcsec_ctl_conn_t *c, mcsec_mike_type_t type, guint reason,
+                   const char *text, gint64 now);
+gboolean conn_queue (mcsec_ctl_conn_t *c, const guint8 *frame, gsize len,
+                     gint64 now);
+void push_action (mcsec_ctl_t *ctl, mcsec_ctl_action_type_t type,
+                  mcsec_ctl_conn_t *c, mcsec_ctl_group_t *g);
+const char *role_name (guint role);
+void wipe_bytes (GBytes *bytes);
+
+/* ctl-group.c */
+void channel_heartbeat (mcsec_ctl_group_t *g);
+void channel_send_rekey (mcsec_ctl_group_t *g, guint64 seq);
+gboolean counter_next (mcsec_ctl_t *ctl, Counter *c, guint64 *out);
+gboolean counter_open (mcsec_ctl_t *ctl, Counter *c, const char *key,
+                       guint64 block, gboolean *existed, GError **error);
+gchar *evicted_key (const char *group, const char *identity);
+void group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now);
+void group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
+                   gint64 now);
+void group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now);
+void group_free (mcsec_ctl_group_t *g);
+gboolean group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error);
+void group_repair (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, guint64 from,
+                   gint64 now);
+gboolean group_rotate (mcsec_ctl_group_t *g, gboolean new_key,
+                       const char *reason, gint64 now);
+void group_send_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *only,
+                        gint64 now);
+GHashTable *identity_set (gchar **v);
+void member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now);
+GHashTable *members_ids (mcsec_ctl_group_t *g);
+gboolean new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out);
+void run_deferred (mcsec_ctl_t *ctl, gint64 now);
+gboolean store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value,
+                     GError **error);
+void tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+
+#endif
