@@ -35,7 +35,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 shift
-cases=${*:-idle-flood repair-flood evict-restart admin-stall limits handshake-cap pong-flood}
+cases=${*:-idle-flood repair-flood evict-restart admin-stall limits handshake-cap pong-flood fd-exhaustion}
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
 tools=$build/tools
 client=$build/tests/dos-client
@@ -128,6 +128,7 @@ fi
 start_ctl() {
   (
     ulimit -S -n "$start_nofile"
+    if [ -n "${hard_nofile:-}" ]; then ulimit -H -n "$hard_nofile"; fi
     [ "${1:-}" = core ] && ulimit -S -c "$(ulimit -H -c)"
     exec "$tools/mcsec-controller" "$case_name.conf"
   ) 2>>"$case_name.log" &
@@ -299,6 +300,44 @@ case_pong_flood() {
       [ "$(fld flooded complete "$out")" = 0 ] && [ "$(fld summary disconnected "$out")" = 1 ]
   done
   echo "  controller: $(grep -c 'event=flooding' pong-flood.log || true) cut off as flooding, $(admin --json stats | grep -o '"unlisted-identities":[0-9]*')"
+  stop_ctl
+}
+
+# ---- out of descriptors ---------------------------------------------------------
+# The controller runs with a hard open-file limit of 128 (it cannot raise
+# it); 8 addresses hold 40 idle connections each, under the per-source cap
+# but over the descriptors: accept fails with EMFILE.  The old controller
+# spun on the readable listening socket; this one backs off.  Once the
+# stalled handshakes time out, a member joins.
+case_fd_exhaustion() {
+  local a fps=() c0 c1 m0 m1 pct
+  write_conf fd-exhaustion
+  hard_nofile=128 start_nofile=128 start_ctl || { hard_nofile=; start_nofile=1024; return 0; }
+  hard_nofile=
+  start_nofile=1024
+  for a in 2 3 4 5 6 7 8 9; do
+    "$client" flood --connect "127.0.0.1:$ctl_port" --source "127.0.1.$a" \
+      --count 40 --hold 30 > "fd-flood-$a.out" 2>&1 &
+    fps+=($!)
+    pids+=($!)
+  done
+  wait_until 20 grep -qs '^ready' fd-flood-9.out || true
+  sleep 1
+  c0=$(cpu_ticks "$ctl_pid")
+  m0=$(now_ms)
+  sleep 3
+  c1=$(cpu_ticks "$ctl_pid")
+  m1=$(now_ms)
+  pct=$(((c1 - c0) * 100000 / (hz * (m1 - m0))))
+  echo "  controller: $(ls "/proc/$ctl_pid/fd" 2>/dev/null | wc -l) descriptors of 128; $(admin --json stats | grep -o '"accept-errors":[0-9]*,"accept-backoffs":[0-9]*' || echo 'stats: no answer')"
+  check "fd-exhaustion: controller CPU while accept fails: $pct% of one core over $((m1 - m0)) ms (< 50%)" \
+    [ "$pct" -lt 50 ]
+  # the stalled handshakes end after handshake-timeout (5 s), then a
+  # member gets a descriptor (the attackers hold the rest in the backlog)
+  timed_join rx1 video 20 fd-join.out
+  check "fd-exhaustion: a member joins within 15 s (rc $join_rc, $join_ms ms)" \
+    joined_within 15000
+  for a in "${fps[@]}"; do stop_helper "$a"; done
   stop_ctl
 }
 
