@@ -26,81 +26,72 @@
 
 #define MAGIC "mcsec-controller-state 1"
 
+/* The state in memory is a memory store (core/ctl-store-memory.c); this
+ * file only adds the disk under it. */
 typedef struct {
   mcsec_ctl_store_t parent;
   gchar *dir, *path, *tmp;
   int lock_fd;
-  GTree *kv; /* key -> GBytes */
+  mcsec_ctl_store_t *mem;
 } FileStore;
-
-static gint
-key_cmp (gconstpointer a, gconstpointer b, gpointer data)
-{
-  (void)data;
-  return strcmp (a, b);
-}
-
-static GTree *
-kv_new (void)
-{
-  return g_tree_new_full (key_cmp, NULL, g_free, (GDestroyNotify)g_bytes_unref);
-}
 
 static GBytes *
 fs_get (mcsec_ctl_store_t *store, const char *key, GError **error)
 {
-  GBytes *v = g_tree_lookup (((FileStore *)store)->kv, key);
-  (void)error;
-  return v ? g_bytes_ref (v) : NULL;
-}
-
-typedef struct {
-  const char *prefix;
-  GPtrArray *out;
-  GString *text;
-} Walk;
-
-static gboolean
-list_one (gpointer key, gpointer value, gpointer data)
-{
-  Walk *w = data;
-  (void)value;
-  if (g_str_has_prefix (key, w->prefix))
-    g_ptr_array_add (w->out, g_strdup (key));
-  return FALSE;
+  FileStore *s = (FileStore *)store;
+  return s->mem->get (s->mem, key, error);
 }
 
 static GPtrArray *
 fs_list (mcsec_ctl_store_t *store, const char *prefix, GError **error)
 {
-  Walk w = {prefix, g_ptr_array_new_with_free_func (g_free), NULL};
-  (void)error;
-  g_tree_foreach (((FileStore *)store)->kv, list_one, &w);
-  return w.out;
+  FileStore *s = (FileStore *)store;
+  return s->mem->list (s->mem, prefix, error);
 }
 
-static gboolean
-copy_one (gpointer key, gpointer value, gpointer data)
+/* A memory store holding m's pairs with the batch applied. */
+static mcsec_ctl_store_t *
+with_batch (mcsec_ctl_store_t *m, const char *const *keys,
+            GBytes *const *values, guint n)
 {
-  g_tree_insert (data, g_strdup (key), g_bytes_ref (value));
-  return FALSE;
+  mcsec_ctl_store_t *next = mcsec_ctl_memory_store_new ();
+  GPtrArray *all = m->list (m, "", NULL);
+  GPtrArray *v = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+
+  for (guint i = 0; i < all->len; i++)
+    g_ptr_array_add (v, m->get (m, all->pdata[i], NULL));
+  next->put (next, (const char *const *)all->pdata, (GBytes *const *)v->pdata,
+             all->len, NULL);
+  next->put (next, keys, values, n, NULL);
+  g_ptr_array_unref (v);
+  g_ptr_array_unref (all);
+  return next;
 }
 
-static gboolean
-write_one (gpointer key, gpointer value, gpointer data)
+/* One "key value" line per pair (percent-escaped), then the count. */
+static GString *
+render (mcsec_ctl_store_t *m)
 {
-  Walk *w = data;
-  gsize len;
-  const char *d = g_bytes_get_data (value, &len);
-  /* an empty GBytes may have no data at all */
-  gchar *v = len ? g_strndup (d, len) : g_strdup ("");
-  gchar *ek = g_uri_escape_string (key, "/", FALSE);
-  gchar *ev = g_uri_escape_string (v, NULL, FALSE);
-  g_string_append_printf (w->text, "%s %s\n", ek, ev);
-  g_free (ek);
-  g_free (ev);
-  g_free (v);
-  return FALSE;
+  GString *text = g_string_new (MAGIC "\n");
+  GPtrArray *all = m->list (m, "", NULL);
+
+  for (guint i = 0; i < all->len; i++) {
+    GBytes *value = m->get (m, all->pdata[i], NULL);
+    gsize len;
+    const char *d = g_bytes_get_data (value, &len);
+    /* an empty GBytes may have no data at all */
+    gchar *v = len ? g_strndup (d, len) : g_strdup ("");
+    gchar *ek = g_uri_escape_string (all->pdata[i], "/", FALSE);
+    gchar *ev = g_uri_escape_string (v, NULL, FALSE);
+    g_string_append_printf (text, "%s %s\n", ek, ev);
+    g_free (ek);
+    g_free (ev);
+    g_free (v);
+    g_bytes_unref (value);
+  }
+  g_string_append_printf (text, "end %u\n", all->len);
+  g_ptr_array_unref (all);
+  return text;
 }
 
 static gboolean
@@ -121,16 +112,14 @@ write_all (int fd, const char *p, gsize n)
 /* The whole state to `state.tmp`, on disk, then renamed over `state`, and
  * the rename on disk. */
 static gboolean
-save (FileStore *s, GTree *kv, gboolean *renamed, GError **error)
+save (FileStore *s, mcsec_ctl_store_t *m, gboolean *renamed, GError **error)
 {
-  Walk w = {NULL, NULL, g_string_new (MAGIC "\n")};
+  GString *text = render (m);
   int fd, dfd, e = 0;
   gboolean ok;
 
-  g_tree_foreach (kv, write_one, &w);
-  g_string_append_printf (w.text, "end %d\n", g_tree_nnodes (kv));
   fd = open (s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  ok = fd >= 0 && write_all (fd, w.text->str, w.text->len) && fsync (fd) == 0;
+  ok = fd >= 0 && write_all (fd, text->str, text->len) && fsync (fd) == 0;
   if (!ok)
     e = errno;
   if (fd >= 0 && close (fd) != 0 && ok) {
@@ -151,7 +140,7 @@ save (FileStore *s, GTree *kv, gboolean *renamed, GError **error)
     if (dfd >= 0)
       close (dfd);
   }
-  g_string_free (w.text, TRUE);
+  g_string_free (text, TRUE);
   if (!ok)
     g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
                  "cannot write %s: %s", s->path, g_strerror (e));
@@ -163,31 +152,19 @@ fs_put (mcsec_ctl_store_t *store, const char *const *keys,
         GBytes *const *values, guint n, GError **error)
 {
   FileStore *s = (FileStore *)store;
-  GTree *next = kv_new ();
-  gboolean renamed = FALSE;
+  mcsec_ctl_store_t *next = with_batch (s->mem, keys, values, n);
+  gboolean renamed = FALSE, ok = save (s, next, &renamed, error);
 
-  g_tree_foreach (s->kv, copy_one, next);
-  for (guint i = 0; i < n; i++) {
-    if (values[i])
-      g_tree_insert (next, g_strdup (keys[i]), g_bytes_ref (values[i]));
-    else
-      g_tree_remove (next, keys[i]);
+  /* all or none; but once renamed, the new file is the state (perhaps not
+   * on disk yet, so the caller hears of the failure and uses none of it,
+   * yet the next write must not bring the old state back) */
+  if (ok || renamed) {
+    s->mem->free (s->mem);
+    s->mem = next;
+  } else {
+    next->free (next);
   }
-  if (!save (s, next, &renamed, error)) {
-    if (renamed) {
-      /* the new file is in place but perhaps not on disk: it is the state
-       * from now on (the next write must not bring the old one back), yet
-       * the caller hears of the failure and uses none of it */
-      g_tree_unref (s->kv);
-      s->kv = next;
-    } else {
-      g_tree_unref (next); /* all or none: the old state stays */
-    }
-    return FALSE;
-  }
-  g_tree_unref (s->kv);
-  s->kv = next;
-  return TRUE;
+  return ok;
 }
 
 static void
@@ -196,8 +173,8 @@ fs_free (mcsec_ctl_store_t *store)
   FileStore *s = (FileStore *)store;
   if (s == NULL)
     return;
-  if (s->kv)
-    g_tree_unref (s->kv);
+  if (s->mem)
+    s->mem->free (s->mem);
   if (s->lock_fd >= 0)
     close (s->lock_fd);
   g_free (s->dir);
@@ -212,6 +189,7 @@ load (FileStore *s, GError **error)
   gchar *text = NULL, **lines;
   GError *err = NULL;
   gboolean ok = TRUE, complete = FALSE;
+  GPtrArray *keys, *values;
 
   if (!g_file_get_contents (s->path, &text, NULL, &err)) {
     if (g_error_matches (err, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
@@ -221,6 +199,8 @@ load (FileStore *s, GError **error)
     g_propagate_error (error, err);
     return FALSE;
   }
+  keys = g_ptr_array_new_with_free_func (g_free);
+  values = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
   lines = g_strsplit (text, "\n", -1);
   if (g_strcmp0 (lines[0], MAGIC) != 0)
     ok = FALSE;
@@ -231,7 +211,7 @@ load (FileStore *s, GError **error)
     if (g_str_has_prefix (lines[i], "end ")) {
       gchar *end;
       guint64 n = g_ascii_strtoull (lines[i] + 4, &end, 10);
-      complete = *end == '\0' && n == (guint64)g_tree_nnodes (s->kv) &&
+      complete = *end == '\0' && n == keys->len &&
                  (lines[i + 1] == NULL ||
                   (lines[i + 1][0] == '\0' && lines[i + 2] == NULL));
       break;
@@ -250,11 +230,17 @@ load (FileStore *s, GError **error)
       ok = FALSE;
       break;
     }
-    g_tree_insert (s->kv, k, g_bytes_new_take (v, strlen (v)));
+    g_ptr_array_add (keys, k);
+    g_ptr_array_add (values, g_bytes_new_take (v, strlen (v)));
   }
   g_strfreev (lines);
   g_free (text);
   ok = ok && complete;
+  if (ok)
+    s->mem->put (s->mem, (const char *const *)keys->pdata,
+                 (GBytes *const *)values->pdata, keys->len, NULL);
+  g_ptr_array_unref (keys);
+  g_ptr_array_unref (values);
   if (!ok)
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                  "%s is damaged (not a controller state file, or cut short); "
@@ -276,7 +262,7 @@ ctl_file_store_open (const char *dir, GError **error)
   s->parent.put = fs_put;
   s->parent.free = fs_free;
   s->lock_fd = -1;
-  s->kv = kv_new ();
+  s->mem = mcsec_ctl_memory_store_new ();
   s->dir = g_strdup (dir);
   s->path = g_build_filename (dir, "state", NULL);
   s->tmp = g_build_filename (dir, "state.tmp", NULL);

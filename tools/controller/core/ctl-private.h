@@ -161,7 +161,6 @@ struct _McsecCtl {
   mcsec_mike_msg_t *msg; /* parsed frames, reused (no alloc per frame) */
   GHashTable *awaiting;  /* identity -> connections before their JOIN */
   GHashTable *admitted;  /* identities in some access list */
-  guint n_awaiting;
   gboolean restarted, stopping;
   gint64 started_ms, recovery_until_ms, sweep_due;
   mcsec_ctl_io_stats_t io;
