@@ -25,6 +25,8 @@ static const char *const reason_names[] = {
     [MCSEC_MIKE_REASON_EVICTED] = "evicted",
     [MCSEC_MIKE_REASON_DUPLICATE] = "duplicate",
     [MCSEC_MIKE_REASON_SHUTTING_DOWN] = "shutting-down",
+    [MCSEC_MIKE_REASON_NOT_LEADER] = "not-leader",
+    [MCSEC_MIKE_REASON_UNAVAILABLE] = "unavailable",
 };
 
 const char *

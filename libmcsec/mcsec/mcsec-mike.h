@@ -108,6 +108,11 @@ typedef enum {
   MCSEC_MIKE_REASON_EVICTED = 6,
   MCSEC_MIKE_REASON_DUPLICATE = 7,
   MCSEC_MIKE_REASON_SHUTTING_DOWN = 8,
+  /* not final: the member tries again, elsewhere (docs/cluster.md) */
+  MCSEC_MIKE_REASON_NOT_LEADER = 9,  /* TEXT: "leader=HOST:PORT" or
+                                        "leader=unknown" */
+  MCSEC_MIKE_REASON_UNAVAILABLE = 10, /* the controller cannot reach the
+                                         cluster's state store */
 } mcsec_mike_reason_t;
 
 /* "not-authorised", ... or "unknown". */

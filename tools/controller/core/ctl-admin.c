@@ -177,7 +177,7 @@ verb_stats (AdminReq *r, GString *s)
       io->handshake_timeouts, io->refused_per_source, io->refused_total,
       io->accept_errors, io->accept_backoffs, ctl->registrations,
       ctl->refusals);
-  for (guint k = 1; k <= MCSEC_MIKE_REASON_SHUTTING_DOWN; k++)
+  for (guint k = 1; k <= MCSEC_MIKE_REASON_UNAVAILABLE; k++)
     g_string_append_printf (s, "%s\"%s\":%" G_GUINT64_FORMAT, k > 1 ? "," : "",
                             mcsec_mike_reason_name (k), ctl->refused_by[k]);
   g_string_append_printf (
