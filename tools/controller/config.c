@@ -346,6 +346,76 @@ fail:
   return NULL;
 }
 
+/* [cluster]: etcd's endpoints, this controller's name and the address
+ * members are sent to (docs/cluster.md "Configuration"). */
+static gboolean
+load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
+{
+  const char *s = "cluster";
+  gchar **eps;
+  guint64 v;
+
+  cfg->etcd = g_key_file_get_string (kf, s, "etcd", NULL);
+  if (cfg->etcd == NULL || *g_strstrip (cfg->etcd) == '\0') {
+    config_fail (src, error, s, "etcd",
+                 "missing (required: etcd's client URLs, "
+                 "http://HOST:PORT,...)");
+    return FALSE;
+  }
+  eps = g_strsplit (cfg->etcd, ",", -1);
+  for (guint i = 0; eps[i]; i++) {
+    gchar *e = g_strstrip (eps[i]);
+    if (!g_str_has_prefix (e, "http://") || strlen (e) <= 7) {
+      config_fail (src, error, s, "etcd",
+                   "'%s' is not an http://HOST:PORT client URL", e);
+      g_strfreev (eps);
+      return FALSE;
+    }
+  }
+  g_strfreev (eps);
+  cfg->cluster_name = g_key_file_get_string (kf, s, "name", NULL);
+  if (cfg->cluster_name == NULL || *g_strstrip (cfg->cluster_name) == '\0' ||
+      strpbrk (cfg->cluster_name, " \t/\"\\") != NULL) {
+    config_fail (src, error, s, "name",
+                 "missing or not a word (required: this controller's name, "
+                 "unique in the cluster)");
+    return FALSE;
+  }
+  cfg->advertise = g_key_file_get_string (kf, s, "advertise", NULL);
+  if (cfg->advertise == NULL || *g_strstrip (cfg->advertise) == '\0') {
+    g_free (cfg->advertise);
+    cfg->advertise = g_strdup (cfg->listen);
+  }
+  cfg->etcd_prefix = g_key_file_get_string (kf, s, "prefix", NULL);
+  if (cfg->etcd_prefix == NULL || *g_strstrip (cfg->etcd_prefix) == '\0') {
+    g_free (cfg->etcd_prefix);
+    cfg->etcd_prefix = g_strdup ("/mcsec/");
+  } else if (!g_str_has_suffix (cfg->etcd_prefix, "/")) {
+    gchar *p = g_strconcat (cfg->etcd_prefix, "/", NULL);
+    g_free (cfg->etcd_prefix);
+    cfg->etcd_prefix = p;
+  }
+  if (g_key_file_has_key (kf, s, "controllers", NULL)) {
+    gboolean listed = FALSE;
+    cfg->controllers = config_list (kf, s, "controllers");
+    for (guint i = 0; cfg->controllers[i]; i++)
+      listed |= strcmp (cfg->controllers[i], cfg->cluster_name) == 0;
+    if (!listed) {
+      config_fail (src, error, s, "controllers",
+                   "does not list this controller's name '%s'",
+                   cfg->cluster_name);
+      return FALSE;
+    }
+  }
+  if (!config_uint (src, kf, s, "lease", 3, 1, 60, &v, error))
+    return FALSE;
+  cfg->lease_s = (guint)v;
+  if (!config_uint (src, kf, s, "etcd-timeout", 1000, 50, 30000, &v, error))
+    return FALSE;
+  cfg->etcd_timeout_ms = (guint)v;
+  return TRUE;
+}
+
 void
 ctl_config_free (CtlConfig *c)
 {
@@ -360,6 +430,11 @@ ctl_config_free (CtlConfig *c)
   g_free (c->signing_key);
   g_free (c->state_dir);
   g_free (c->admin_socket);
+  g_free (c->etcd);
+  g_free (c->cluster_name);
+  g_free (c->advertise);
+  g_free (c->etcd_prefix);
+  g_strfreev (c->controllers);
   if (c->groups)
     g_ptr_array_unref (c->groups);
   if (c->channels)
@@ -442,15 +517,20 @@ ctl_config_load (const char *path, const char *text, GError **error)
   if (cfg->admin_socket == NULL)
     cfg->admin_socket = g_build_filename (cfg->state_dir, "admin.sock", NULL);
 
+  if (g_key_file_has_group (kf, "cluster") &&
+      !load_cluster (&src, kf, cfg, error))
+    goto out;
+
   sections = g_key_file_get_groups (kf, NULL);
   for (int i = 0; sections[i]; i++) {
     mcsec_ctl_group_config_t *g;
     CtlChannelConfig *ch = NULL;
-    if (strcmp (sections[i], c) == 0)
+    if (strcmp (sections[i], c) == 0 || strcmp (sections[i], "cluster") == 0)
       continue;
     if (!g_str_has_prefix (sections[i], "group ")) {
       config_fail (&src, error, sections[i], "section",
-                   "unknown section (expected [controller] or [group NAME])");
+                   "unknown section (expected [controller], [cluster] or "
+                   "[group NAME])");
       goto out;
     }
     g = load_group (&src, kf, sections[i], &ch, error);

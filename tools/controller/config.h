@@ -25,6 +25,11 @@ typedef struct {
       workers;
   gsize max_output;
   guint repair_per_s;
+  /* [cluster] (docs/cluster.md): NULL etcd: one controller, state in
+   * files */
+  gchar *etcd, *cluster_name, *advertise, *etcd_prefix;
+  gchar **controllers; /* names of the cluster's controllers, or NULL */
+  guint lease_s, etcd_timeout_ms;
   GPtrArray *groups; /* mcsec_ctl_group_config_t */
   /* per group, in the same order: the rekey channel's socket settings */
   GPtrArray *channels; /* CtlChannelConfig, NULL for unicast groups */

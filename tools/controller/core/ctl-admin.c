@@ -59,6 +59,15 @@ json_group (GString *s, mcsec_ctl_group_t *g, gboolean with_members, gint64 now)
     g_string_append (s, ",\"rotation-failed-reason\":");
     json_string (s, g->failed_reason);
   }
+  if (g->ctl->cfg.cluster) {
+    /* the cluster: whether this controller leads the group, or who does */
+    g_string_append_printf (
+        s, ",\"leading\":%s,\"leader\":", g->leading ? "true" : "false");
+    json_string (s, g->leading       ? "self"
+                    : g->unavailable ? "unavailable"
+                    : g->leader_hint ? g->leader_hint
+                                     : "unknown");
+  }
   for (GList *l = g->members.head; l; l = l->next)
     n += ((mcsec_ctl_conn_t *)l->data)->acked_seq == g->seq;
   g_string_append_printf (s, ",\"members-count\":%u,\"members-current\":%u",
@@ -232,6 +241,18 @@ static void
 verb_rekey (AdminReq *r, GString *s)
 {
   mcsec_ctl_group_t *g = r->group;
+  if (!group_may_issue (g, r->now)) {
+    gchar *e = g_strdup_printf (
+        "this controller does not lead the group (leader: %s): ask it",
+        g->unavailable   ? "none, etcd cannot be reached"
+        : g->leader_hint ? g->leader_hint
+                         : "unknown");
+    g_string_append (s, "{\"ok\":false,\"error\":");
+    json_string (s, e);
+    g_string_append (s, "}");
+    g_free (e);
+    return;
+  }
   group_change (g, TRUE, "admin", r->now);
   if (g->failed) {
     g_string_append (s, "{\"ok\":false,\"error\":");
@@ -264,19 +285,7 @@ verb_evict (AdminReq *r, GString *s)
   r->ctl->evictions++;
   ctl_log (r->ctl, "evicted", "group=%s identity=%s connected=%s durable=%s",
            g->cfg->name, who, victim ? "yes" : "no", durable ? "yes" : "no");
-  if (victim) {
-    /* out of the group first: the new key must not reach it */
-    g_queue_unlink (&g->members, &victim->group_link);
-    g_hash_table_remove (g->by_identity, victim->identity);
-    victim->group = NULL;
-    tree_leave (g, victim);
-    conn_goodbye (victim, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_EVICTED,
-                  "evicted by an administrator", r->now);
-  }
-  if (g->members.length)
-    group_change (g, TRUE, "evict", r->now);
-  else
-    g->sa_stale = TRUE; /* whoever joins next gets a new SA */
+  group_evict_member (g, victim, r->now);
   if (!durable) {
     g_string_append (s, "{\"ok\":false,\"error\":");
     {

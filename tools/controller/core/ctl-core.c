@@ -312,13 +312,29 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
             "identity may receive but not send", name, now);
     goto out;
   }
+  if (!group_may_issue (g, now)) {
+    /* the cluster: another controller leads the group, or none can */
+    gchar *text =
+        g->unavailable
+            ? g_strdup ("the cluster's state store cannot be reached")
+            : g_strdup_printf ("leader=%s",
+                               g->leader_hint ? g->leader_hint : "unknown");
+    refuse (c,
+            g->unavailable ? MCSEC_MIKE_REASON_UNAVAILABLE
+                           : MCSEC_MIKE_REASON_NOT_LEADER,
+            text, name, now);
+    g_free (text);
+    goto out;
+  }
   if (g->failed) {
     /* fail closed: the key that could not be rotated is handed to nobody;
-     * the member reconnects with backoff and is served once it recovers */
+     * the member is told, keeps its keys and tries again with backoff */
+    gchar *text = g_strdup_printf ("key rotation failed: %s", g->failed_reason);
     ctl_log (ctl, "join-deferred",
              "group=%s identity=%s why=\"key rotation failed: %s\"",
              g->cfg->name, c->identity, g->failed_reason);
-    conn_end (c, "group key cannot be rotated", FALSE, now);
+    refuse (c, MCSEC_MIKE_REASON_UNAVAILABLE, text, name, now);
+    g_free (text);
     goto out;
   }
   if (wants_send) {
@@ -744,6 +760,8 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
   }
   for (guint i = 0; i < ctl->groups->len; i++) {
     mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+    if (!group_may_issue (g, now))
+      continue; /* the cluster: led elsewhere, or the lease ran out */
     if (g->failed && now >= g->retry_due && !ctl->stopping) {
       g->retry_due = now + RETRY_MS;
       if (g->tree) {
@@ -788,6 +806,126 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
       next = min_due (next, g_array_index (g->timers, GroupTimer, t).due);
   }
   return min_due (next, ctl->sweep_due);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The cluster                                                                */
+
+/* Fencing: only a leader whose lease holds issues anything for a group;
+ * one whose lease ran out steps down first (before a single byte). */
+gboolean
+group_may_issue (mcsec_ctl_group_t *g, gint64 now)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  if (!ctl->cfg.cluster)
+    return TRUE;
+  if (!g->leading)
+    return FALSE;
+  if (now < ctl->lease_deadline_ms)
+    return TRUE;
+  ctl_log (ctl, "lease-expired",
+           "group=%s late-ms=%" G_GINT64_FORMAT " action=\"step down\"",
+           g->cfg->name, now - ctl->lease_deadline_ms);
+  mcsec_ctl_group_follow (g, NULL, FALSE, now);
+  return FALSE;
+}
+
+gboolean
+mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms, GError **error)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+
+  if (g->leading)
+    return TRUE;
+  g_return_val_if_fail (g->members.length == 0, FALSE);
+  group_reset (g);
+  if (!group_load_state (g, now_ms, error)) {
+    group_reset (g);
+    return FALSE;
+  }
+  g->leading = TRUE;
+  g->unavailable = FALSE;
+  g_clear_pointer (&g->leader_hint, g_free);
+  /* members may hold the previous leader's SA and be on their way here:
+   * no SA of this leadership is used before the rejoin window ends */
+  g->recovery_until_ms =
+      g->n_recent_spis ? now_ms + ctl->cfg.rejoin_window_ms : 0;
+  ctl->leaderships++;
+  ctl_log (ctl, "lead", "group=%s rejoin-window-ms=%u evicted=%u", g->cfg->name,
+           g->recovery_until_ms ? ctl->cfg.rejoin_window_ms : 0,
+           g_hash_table_size (g->evicted));
+  return TRUE;
+}
+
+void
+mcsec_ctl_group_follow (mcsec_ctl_group_t *g, const char *leader,
+                        gboolean unavailable, gint64 now_ms)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  gboolean was = g->leading;
+  guint members = g->members.length;
+
+  g->leading = FALSE;
+  g->unavailable = unavailable;
+  if (g_strcmp0 (g->leader_hint, leader) != 0) {
+    g_free (g->leader_hint);
+    g->leader_hint = g_strdup (leader);
+  }
+  if (!was)
+    return;
+  ctl->stepdowns++;
+  /* closed without a word: the members keep their keys and go to the next
+   * controller of their list, which sends them to the new leader */
+  while (g->members.head)
+    conn_end (g->members.head->data, "the controller no longer leads the group",
+              FALSE, now_ms);
+  group_reset (g);
+  ctl_log (
+      ctl, "step-down", "group=%s leader=%s members-closed=%u", g->cfg->name,
+      unavailable ? "unavailable" : (leader ? leader : "unknown"), members);
+}
+
+gboolean
+mcsec_ctl_group_leading (const mcsec_ctl_group_t *g)
+{
+  return g->leading;
+}
+
+void
+mcsec_ctl_set_lease_deadline (mcsec_ctl_t *ctl, gint64 deadline_ms)
+{
+  ctl->lease_deadline_ms = deadline_ms;
+}
+
+void
+mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
+                            const char *identity, gboolean evicted,
+                            gint64 now_ms)
+{
+  mcsec_ctl_group_t *g = g_hash_table_lookup (ctl->group_names, group);
+
+  if (g == NULL || identity == NULL)
+    return;
+  if (!evicted) {
+    if (g_hash_table_remove (g->evicted, identity))
+      ctl_log (ctl, "unevicted",
+               "group=%s identity=%s by=\"another controller\"", g->cfg->name,
+               identity);
+    return;
+  }
+  if (g_hash_table_contains (g->evicted, identity))
+    return; /* ours, or known */
+  g_hash_table_add (g->evicted, g_strdup (identity));
+  ctl->evictions++;
+  {
+    mcsec_ctl_conn_t *victim = g_hash_table_lookup (g->by_identity, identity);
+    ctl_log (ctl, "evicted",
+             "group=%s identity=%s connected=%s by=\"another controller\"",
+             g->cfg->name, identity, victim ? "yes" : "no");
+    if (g->leading)
+      group_evict_member (g, victim, now_ms);
+  }
+  run_deferred (ctl, now_ms);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -850,6 +988,11 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
     g_queue_init (&g->members);
     g_ptr_array_add (ctl->groups, g);
     g_hash_table_insert (ctl->group_names, g->cfg->name, g);
+    /* the cluster: state is read when the group is led here */
+    if (ctl->cfg.cluster)
+      continue;
+    g->leading = TRUE;
+    g->recovery_until_ms = ctl->recovery_until_ms;
     if (!group_load_state (g, now_ms, error))
       goto fail;
   }

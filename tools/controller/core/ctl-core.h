@@ -53,6 +53,19 @@ struct _McsecCtlStore {
   void (*free) (mcsec_ctl_store_t *store);
 };
 
+/* Errors of a store's put: CONFLICT when another writer changed a key
+ * since this store read it (the cluster's optimistic concurrency: read
+ * again and retry), UNAVAILABLE when the store cannot be reached, FENCED
+ * when a write of a group's state comes from a controller that does not
+ * lead the group.  Other failures may use any domain. */
+#define MCSEC_CTL_STORE_ERROR (mcsec_ctl_store_error_quark ())
+typedef enum {
+  MCSEC_CTL_STORE_ERROR_CONFLICT = 1,
+  MCSEC_CTL_STORE_ERROR_UNAVAILABLE,
+  MCSEC_CTL_STORE_ERROR_FENCED,
+} mcsec_ctl_store_error_t;
+GQuark mcsec_ctl_store_error_quark (void);
+
 /* A store in memory (tests, fuzzing).  fail_puts: from now on, the first
  * fail_after puts succeed and every later one fails (a full disk, a lost
  * quorum); -1 lets every put succeed again.  puts: how many succeeded. */
@@ -89,6 +102,10 @@ typedef struct {
   guint output_stall_ms; /* queued output that does not move */
   guint repair_per_s;    /* REPAIR requests answered, per member */
   guint repair_burst;
+  /* one of several controllers (docs/cluster.md): groups start without a
+   * leader (mcsec_ctl_group_lead), and nothing is issued past the lease
+   * deadline (mcsec_ctl_set_lease_deadline) */
+  gboolean cluster;
 } mcsec_ctl_config_t;
 
 #define MCSEC_CTL_MAX_OUTPUT_DEFAULT (1024 * 1024)
@@ -182,6 +199,32 @@ gpointer mcsec_ctl_group_get_user_data (const mcsec_ctl_group_t *g);
 /* The daemon's account of a CHANNEL action: sent or not (error text). */
 void mcsec_ctl_channel_sent (mcsec_ctl_group_t *g, gsize len,
                              const char *error);
+
+/* ---- the cluster (docs/cluster.md) ---- */
+
+/* This controller leads g from now on: its state is read again from the
+ * store (evictions, recent SPIs, a fresh block of numbers); members that
+ * held the previous leader's SA are given the rejoin window.  FALSE (and
+ * the group stays without a leader here) when the store cannot be read. */
+gboolean mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms,
+                               GError **error);
+/* Another controller leads g (leader: its "HOST:PORT", NULL when none is
+ * known), or none can while the store is unreachable (unavailable).  A
+ * group this controller led steps down: its members' connections close
+ * without a word (they keep their keys and go to the next controller),
+ * its keys are wiped, nothing more is issued for it. */
+void mcsec_ctl_group_follow (mcsec_ctl_group_t *g, const char *leader,
+                             gboolean unavailable, gint64 now_ms);
+gboolean mcsec_ctl_group_leading (const mcsec_ctl_group_t *g);
+/* Fencing: the lease that makes this controller a leader holds until
+ * deadline_ms (the core's clock); at or after it, every group steps down
+ * before anything is issued.  0: no lease (nothing is led).  A single
+ * controller never calls it. */
+void mcsec_ctl_set_lease_deadline (mcsec_ctl_t *ctl, gint64 deadline_ms);
+/* Another controller recorded (or removed) an eviction in the store. */
+void mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
+                                 const char *identity, gboolean evicted,
+                                 gint64 now_ms);
 
 /* ---- administration: one request line, one JSON answer ---- */
 

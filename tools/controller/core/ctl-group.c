@@ -17,6 +17,8 @@
 /* ------------------------------------------------------------------------ */
 /* Durable state                                                              */
 
+G_DEFINE_QUARK (mcsec - ctl - store - error - quark, mcsec_ctl_store_error)
+
 gboolean
 store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value, GError **error)
 {
@@ -62,25 +64,47 @@ counter_open (mcsec_ctl_t *ctl, Counter *c, const char *key, guint64 block,
   return TRUE;
 }
 
+/* Read a counter's stored limit again after another controller moved it
+ * (the cluster): every value below it may have been used. */
+static gboolean
+counter_reread (mcsec_ctl_t *ctl, Counter *c, GError **error)
+{
+  Counter now = {0};
+  gboolean ok = counter_open (ctl, &now, c->key, c->block, NULL, error);
+  if (ok && now.limit > c->next)
+    c->next = now.limit;
+  g_free (now.key);
+  return ok;
+}
+
 /* The next value of a durable counter: FALSE when no more can be reserved
- * (nothing changes then). */
+ * (nothing changes then).  A block taken by another controller between our
+ * read and our write (a conflict) is skipped: read again, reserve the next
+ * one. */
 gboolean
 counter_next (mcsec_ctl_t *ctl, Counter *c, guint64 *out)
 {
-  if (c->next >= c->limit) {
+  for (guint attempt = 0; c->next >= c->limit; attempt++) {
     guint64 limit = c->next + c->block;
     gchar *s = g_strdup_printf ("%" G_GUINT64_FORMAT, limit);
     GBytes *v = g_bytes_new_take (s, strlen (s));
     GError *err = NULL;
     gboolean ok = store_put1 (ctl, c->key, v, &err);
     g_bytes_unref (v);
-    if (!ok) {
-      ctl_log (ctl, "error", "what=\"cannot reserve %s: %s\"", c->key,
-               err->message);
-      g_error_free (err);
-      return FALSE;
+    if (ok) {
+      c->limit = limit;
+      break;
     }
-    c->limit = limit;
+    if (attempt < 8 && g_error_matches (err, MCSEC_CTL_STORE_ERROR,
+                                        MCSEC_CTL_STORE_ERROR_CONFLICT)) {
+      g_clear_error (&err);
+      if (counter_reread (ctl, c, &err))
+        continue;
+    }
+    ctl_log (ctl, "error", "what=\"cannot reserve %s: %s\"", c->key,
+             err->message);
+    g_error_free (err);
+    return FALSE;
   }
   *out = c->next++;
   return TRUE;
@@ -171,11 +195,35 @@ group_free (mcsec_ctl_group_t *g)
   g_free (g->failed_reason);
   g_free (g->batch_reason);
   g_free (g->rekey_ctr.key);
+  g_free (g->leader_hint);
   g_array_unref (g->timers);
   mcsec_rekey_tx_free (g->tx);
   mcsec_lkh_free (g->tree);
   mcsec_ctl_group_config_free (g->cfg);
   g_free (g);
+}
+
+/* Forget what a leader holds (the cluster: stepping down, or about to
+ * read the state again): keys wiped, the key tree, timers and batches
+ * gone.  The group has no members here. */
+void
+group_reset (mcsec_ctl_group_t *g)
+{
+  if (g->sa.ids)
+    g_hash_table_unref (g->sa.ids);
+  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  group_drop_update (g);
+  g_clear_pointer (&g->tx, mcsec_rekey_tx_free);
+  g_clear_pointer (&g->tree, mcsec_lkh_free);
+  g_clear_pointer (&g->rekey_ctr.key, g_free);
+  g_clear_pointer (&g->batch_reason, g_free);
+  g_clear_pointer (&g->failed_reason, g_free);
+  g_array_set_size (g->timers, 0);
+  g_hash_table_remove_all (g->evicted);
+  g->n_recent_spis = 0;
+  g->batch_due = g->heartbeat_due = g->retry_due = 0;
+  g->failed = g->resync_all = g->sa_stale = FALSE;
+  g->leave_pending = g->sender_left_pending = FALSE;
 }
 
 gboolean
@@ -365,7 +413,7 @@ make_sa (mcsec_ctl_group_t *g, GroupSa *sa, guint32 spi,
    * members may still hold the previous run's SA and be reconnecting, so no
    * SA made before the rejoin window ends is used before it ends */
   sa->activate_ms = MAX (now + (g->sa.valid ? g->cfg->activation_ms : 0),
-                         g->ctl->recovery_until_ms);
+                         g->recovery_until_ms);
   return TRUE;
 }
 
@@ -466,6 +514,8 @@ group_send_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *only, gint64 now)
   gsize len;
   const guint8 *data;
   GList *l, *next;
+  if (!group_may_issue (g, now))
+    return;
 
   if (g->update == NULL)
     return;
@@ -529,6 +579,8 @@ group_rotate (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
   guint64 seq;
   GError *err = NULL;
   guint32 spi;
+  if (!group_may_issue (g, now))
+    return FALSE;
 
   if (new_key || !g->sa.valid) {
     if (!new_spi (g, &spi, &err)) {
@@ -637,9 +689,13 @@ static void
 send_path_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now)
 {
   guint64 seq;
-  GBytes *u = build_update (g, &g->sa, c, &seq, now);
+  GBytes *u;
   gsize len;
   const guint8 *data;
+
+  if (!group_may_issue (g, now))
+    return;
+  u = build_update (g, &g->sa, c, &seq, now);
 
   if (u == NULL)
     return;
@@ -673,6 +729,8 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   mcsec_status_t st;
   GError *err = NULL;
   GList *l, *next;
+  if (!group_may_issue (g, now))
+    return;
 
   g->batch_due = 0;
   g_clear_pointer (&g->batch_reason, g_free);
@@ -806,6 +864,8 @@ group_repair (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, guint64 from,
 {
   mcsec_ctl_t *ctl = g->ctl;
   guint64 oldest, newest;
+  if (!group_may_issue (g, now))
+    return;
 
   c->repair_tokens +=
       (double)(now - c->repair_tokens_ms) * ctl->cfg.repair_per_s / 1000.0;
@@ -847,6 +907,8 @@ void
 group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
               gint64 now)
 {
+  if (!group_may_issue (g, now))
+    return;
   if (g->tree) {
     /* a new group key at once, with whatever the batch holds */
     if (mcsec_lkh_refresh (g->tree) != MCSEC_OK) {
@@ -857,6 +919,25 @@ group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
     return;
   }
   group_rotate (g, new_key, reason, now);
+}
+
+/* An evicted identity: its connection (if any) out of the group first, so
+ * the new key does not reach it, then told; the rest rekeyed. */
+void
+group_evict_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim, gint64 now)
+{
+  if (victim) {
+    g_queue_unlink (&g->members, &victim->group_link);
+    g_hash_table_remove (g->by_identity, victim->identity);
+    victim->group = NULL;
+    tree_leave (g, victim);
+    conn_goodbye (victim, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_EVICTED,
+                  "evicted by an administrator", now);
+  }
+  if (g->members.length)
+    group_change (g, TRUE, "evict", now);
+  else
+    g->sa_stale = TRUE; /* whoever joins next gets a new SA */
 }
 
 void
@@ -874,7 +955,7 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
   tree_leave (g, c);
   if (c->state == C_MEMBER)
     c->state = C_AWAIT_JOIN;
-  if (g->ctl->stopping)
+  if (g->ctl->stopping || !g->leading)
     return;
   /* the last one out: no rekey now (nobody to send it to), but the next
    * member must not be given the SA the departed one holds */

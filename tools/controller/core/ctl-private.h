@@ -102,6 +102,10 @@ struct _McsecCtlGroup {
   gsize last_rekey_bytes, last_rekey_entries;
   guint last_rekey_datagrams;
   gpointer user_data;
+  /* the cluster: only the leader issues anything for the group */
+  gboolean leading, unavailable;
+  gchar *leader_hint;       /* "HOST:PORT" of the leader, or NULL */
+  gint64 recovery_until_ms; /* no SA of this leadership used before */
 };
 
 typedef enum { C_AWAIT_JOIN, C_MEMBER, C_CLOSED } ConnState;
@@ -163,6 +167,8 @@ struct _McsecCtl {
   GHashTable *admitted;  /* identities in some access list */
   gboolean restarted, stopping;
   gint64 started_ms, recovery_until_ms, sweep_due;
+  gint64 lease_deadline_ms; /* the cluster: nothing issued at or after */
+  guint64 leaderships, stepdowns;
   mcsec_ctl_io_stats_t io;
   guint64 registrations, refusals, refused_by[16], leaves, evictions,
       unevictions, disconnects, not_reading, updates_sent, acks,
@@ -194,7 +200,10 @@ void group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now);
 void group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
                    gint64 now);
 void group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now);
+void group_evict_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim,
+                         gint64 now);
 void group_free (mcsec_ctl_group_t *g);
+void group_reset (mcsec_ctl_group_t *g);
 gboolean group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error);
 void group_repair (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, guint64 from,
                    gint64 now);
@@ -207,6 +216,7 @@ void member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now);
 GHashTable *members_ids (mcsec_ctl_group_t *g);
 gboolean new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out);
 void run_deferred (mcsec_ctl_t *ctl, gint64 now);
+gboolean group_may_issue (mcsec_ctl_group_t *g, gint64 now);
 gboolean store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value,
                      GError **error);
 void tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);

@@ -1,0 +1,490 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One controller of a cluster (cluster.h, docs/cluster.md "Leaders").
+ *
+ * A group's leader key PREFIX/leader/GROUP holds "NAME ADVERTISE" under the
+ * leader's lease.  A controller campaigns (create the key if it does not
+ * exist) when it sees no leader; with a `controllers` list, each group has
+ * an order of preference (rendezvous hashing of name and group) and a
+ * controller waits RANK_DELAY_MS per rank before it campaigns, so the
+ * groups spread over the controllers.  The key disappears when the lease
+ * ends (the leader died, or was stopped past its TTL): the watch tells the
+ * others, who campaign.  The leader itself stops issuing at the lease's
+ * deadline, measured from when it sent the keepalive that etcd answered
+ * (the core checks it on every call: mcsec_ctl_set_lease_deadline), and
+ * its writes of the group's state compare the leader key's revision
+ * (store-etcd.c): a leader that lost its lease issues nothing more.
+ */
+#include <string.h>
+
+#include "cluster.h"
+#include "etcd.h"
+#include "store-etcd.h"
+
+#define RANK_DELAY_MS 300
+#define RETRY_MS 1000       /* a campaign or a lease that failed */
+#define LEASE_MARGIN_MS 200 /* the deadline before etcd's */
+
+typedef struct {
+  mcsec_ctl_group_t *g;
+  const char *name;
+  gchar *key;
+  gint64 my_rev;   /* the create revision of our leader key: we lead */
+  gint64 seen_rev; /* the newest revision applied: older events are stale */
+  gboolean has_leader;
+  gchar *leader; /* its ADVERTISE */
+  gint64 campaign_due;
+  guint rank;
+} Election;
+
+struct _CtlCluster {
+  const CtlConfig *cfg;
+  void (*log) (const char *event, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+  mcsec_ctl_store_t *store;
+  mcsec_etcd_t *etcd; /* the store's client, this thread's */
+  mcsec_etcd_lease_t *lease;
+  mcsec_etcd_watch_t *watch;
+  mcsec_ctl_t *core;
+  GPtrArray *elections; /* Election, in the core's group order */
+  GHashTable *by_name;  /* group name -> Election */
+  gchar *value;         /* "NAME ADVERTISE" */
+  gboolean available;
+  gint64 lease_retry_due;
+  guint64 campaigns, won, lost_leases, watch_events;
+};
+
+static void
+election_free (Election *e)
+{
+  g_free (e->key);
+  g_free (e->leader);
+  g_free (e);
+}
+
+/* The group's order of preference: rank among the configured controllers
+ * by a hash of (controller, group), highest first. */
+static guint
+rank_of (const CtlConfig *cfg, const char *group)
+{
+  guint rank = 0;
+  guint32 mine;
+  gchar *s;
+
+  if (cfg->controllers == NULL)
+    return 0;
+  s = g_strconcat (cfg->cluster_name, "/", group, NULL);
+  mine = g_str_hash (s);
+  g_free (s);
+  for (guint i = 0; cfg->controllers[i]; i++) {
+    guint32 h;
+    if (strcmp (cfg->controllers[i], cfg->cluster_name) == 0)
+      continue;
+    s = g_strconcat (cfg->controllers[i], "/", group, NULL);
+    h = g_str_hash (s);
+    g_free (s);
+    if (h > mine ||
+        (h == mine && strcmp (cfg->controllers[i], cfg->cluster_name) < 0))
+      rank++;
+  }
+  return rank;
+}
+
+CtlCluster *
+ctl_cluster_new (const CtlConfig *cfg,
+                 void (*log) (const char *event, const char *fmt, ...),
+                 GError **error)
+{
+  CtlCluster *cl = g_new0 (CtlCluster, 1);
+  mcsec_etcd_t *etcd;
+
+  cl->cfg = cfg;
+  cl->log = log;
+  cl->elections =
+      g_ptr_array_new_with_free_func ((GDestroyNotify)election_free);
+  cl->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  cl->value = g_strdup_printf ("%s %s", cfg->cluster_name, cfg->advertise);
+  etcd = mcsec_etcd_new (cfg->etcd, cfg->etcd_timeout_ms, error);
+  if (etcd == NULL)
+    goto fail;
+  cl->etcd = etcd;
+  cl->store = ctl_etcd_store_new (etcd, cfg->etcd_prefix);
+  cl->lease = mcsec_etcd_lease_new (cfg->etcd, cfg->lease_s, error);
+  if (cl->lease == NULL)
+    goto fail;
+  return cl;
+
+fail:
+  ctl_cluster_free (cl);
+  return NULL;
+}
+
+mcsec_ctl_store_t *
+ctl_cluster_store (CtlCluster *cl)
+{
+  return cl->store;
+}
+
+int
+ctl_cluster_watch_fd (CtlCluster *cl)
+{
+  return cl->watch ? mcsec_etcd_watch_fd (cl->watch) : -1;
+}
+
+int
+ctl_cluster_lease_fd (CtlCluster *cl)
+{
+  return cl->lease ? mcsec_etcd_lease_fd (cl->lease) : -1;
+}
+
+static void
+set_fence (CtlCluster *cl, Election *e, gint64 rev)
+{
+  e->my_rev = rev;
+  ctl_etcd_store_set_fence (cl->store, e->name, rev);
+}
+
+/* Someone else leads (leader: its ADVERTISE), or nobody is known. */
+static void
+follow (CtlCluster *cl, Election *e, const char *leader, gint64 now)
+{
+  set_fence (cl, e, 0);
+  e->has_leader = leader != NULL;
+  if (g_strcmp0 (e->leader, leader) != 0) {
+    g_free (e->leader);
+    e->leader = g_strdup (leader);
+  }
+  mcsec_ctl_group_follow (e->g, leader, !cl->available, now);
+  if (!e->has_leader)
+    e->campaign_due = now + (gint64)e->rank * RANK_DELAY_MS;
+}
+
+/* A leader key's value "NAME ADVERTISE": the advertised address. */
+static const char *
+value_address (GBytes *v, gchar **owned)
+{
+  gsize len = 0;
+  const char *d = v ? g_bytes_get_data (v, &len) : NULL;
+  gchar *s = d ? g_strndup (d, len) : g_strdup ("");
+  gchar *sp = strchr (s, ' ');
+  *owned = s;
+  return sp ? sp + 1 : "unknown";
+}
+
+static void
+campaign (CtlCluster *cl, Election *e, gint64 now)
+{
+  mcsec_etcd_cmp_t cmp = {0};
+  mcsec_etcd_op_t put = {0}, get = {0};
+  GBytes *v = g_bytes_new (cl->value, strlen (cl->value));
+  GPtrArray *got = NULL;
+  gboolean won = FALSE;
+  gint64 rev = 0;
+  GError *err = NULL;
+
+  cl->campaigns++;
+  cmp.key = e->key;
+  cmp.target = MCSEC_ETCD_CMP_CREATE;
+  cmp.result = MCSEC_ETCD_EQUAL;
+  cmp.number = 0;
+  put.type = MCSEC_ETCD_OP_PUT;
+  put.key = e->key;
+  put.value = v;
+  put.lease = mcsec_etcd_lease_id (cl->lease);
+  get.type = MCSEC_ETCD_OP_GET;
+  get.key = e->key;
+  if (!mcsec_etcd_txn (cl->etcd, &cmp, 1, &put, 1, &get, 1, &won, &rev, &got,
+                       &err)) {
+    cl->log ("campaign-failed", "group=%s error=\"%s\"", e->name, err->message);
+    g_error_free (err);
+    e->campaign_due = now + RETRY_MS;
+    goto out;
+  }
+  if (!won && got && got->len &&
+      ((mcsec_etcd_kv_t *)got->pdata[0])->lease ==
+          mcsec_etcd_lease_id (cl->lease)) {
+    /* ours already (an earlier attempt that timed out was applied) */
+    won = TRUE;
+    rev = ((mcsec_etcd_kv_t *)got->pdata[0])->create_revision;
+  }
+  e->seen_rev = MAX (e->seen_rev, rev);
+  if (won) {
+    set_fence (cl, e, rev);
+    e->has_leader = TRUE;
+    g_free (e->leader);
+    e->leader = g_strdup (cl->cfg->advertise);
+    if (!mcsec_ctl_group_lead (e->g, now, &err)) {
+      /* cannot read the group's state: let another controller try */
+      mcsec_etcd_cmp_t mine = {e->key, MCSEC_ETCD_CMP_CREATE, MCSEC_ETCD_EQUAL,
+                               rev, NULL};
+      mcsec_etcd_op_t del = {MCSEC_ETCD_OP_DELETE, e->key, NULL, 0, FALSE};
+      gboolean done;
+      GError *e2 = NULL;
+      cl->log ("lead-failed", "group=%s error=\"%s\"", e->name, err->message);
+      g_clear_error (&err);
+      if (!mcsec_etcd_txn (cl->etcd, &mine, 1, &del, 1, NULL, 0, &done, NULL,
+                           NULL, &e2))
+        g_clear_error (&e2);
+      follow (cl, e, NULL, now);
+      e->campaign_due = now + RETRY_MS;
+      goto out;
+    }
+    cl->won++;
+  } else if (got && got->len) {
+    mcsec_etcd_kv_t *kv = got->pdata[0];
+    gchar *owned;
+    follow (cl, e, value_address (kv->value, &owned), now);
+    g_free (owned);
+  } else {
+    /* gone between the compare and the get: try again soon */
+    e->campaign_due = now + RANK_DELAY_MS;
+  }
+out:
+  if (got)
+    g_ptr_array_unref (got);
+  g_bytes_unref (v);
+}
+
+static void
+on_leader_event (CtlCluster *cl, Election *e, const mcsec_etcd_event_t *ev,
+                 gint64 now)
+{
+  if (ev->kv.mod_revision && ev->kv.mod_revision < e->seen_rev)
+    return; /* older than what we know (our campaign read past it) */
+  e->seen_rev = MAX (e->seen_rev, ev->kv.mod_revision);
+  if (ev->type == MCSEC_ETCD_EVENT_PUT) {
+    gchar *owned;
+    if (e->my_rev && ev->kv.create_revision == e->my_rev)
+      return; /* ours */
+    follow (cl, e, value_address (ev->kv.value, &owned), now);
+    g_free (owned);
+    return;
+  }
+  /* DELETE: the leader's lease ended (ours too, maybe) */
+  if (e->my_rev)
+    cl->log ("leader-key-gone", "group=%s", e->name);
+  follow (cl, e, NULL, now);
+}
+
+static void
+on_eviction_event (CtlCluster *cl, const char *rest,
+                   const mcsec_etcd_event_t *ev, gint64 now)
+{
+  const char *slash = strchr (rest, '/');
+  gchar *eg, *group, *id;
+
+  if (slash == NULL)
+    return;
+  eg = g_strndup (rest, slash - rest);
+  group = g_uri_unescape_string (eg, NULL);
+  id = g_uri_unescape_string (slash + 1, NULL);
+  if (group && id)
+    mcsec_ctl_eviction_changed (cl->core, group, id,
+                                ev->type == MCSEC_ETCD_EVENT_PUT, now);
+  g_free (eg);
+  g_free (group);
+  g_free (id);
+}
+
+/* Read every leader key again (at the start, and when the watch lost
+ * events): PUTs for those present, no leader for the others. */
+static gboolean
+read_leaders (CtlCluster *cl, gint64 now, gint64 *revision, GError **error)
+{
+  gchar *prefix = g_strconcat (cl->cfg->etcd_prefix, "leader/", NULL);
+  GPtrArray *kvs =
+      mcsec_etcd_get (cl->etcd, prefix, TRUE, FALSE, revision, error);
+  GHashTable *seen = g_hash_table_new (NULL, NULL);
+
+  g_free (prefix);
+  if (kvs == NULL) {
+    g_hash_table_unref (seen);
+    return FALSE;
+  }
+  for (guint i = 0; i < kvs->len; i++) {
+    mcsec_etcd_kv_t *kv = kvs->pdata[i];
+    for (guint k = 0; k < cl->elections->len; k++) {
+      Election *e = cl->elections->pdata[k];
+      mcsec_etcd_event_t ev = {MCSEC_ETCD_EVENT_PUT, *kv};
+      if (strcmp (e->key, kv->key) == 0) {
+        g_hash_table_add (seen, e);
+        on_leader_event (cl, e, &ev, now);
+      }
+    }
+  }
+  for (guint k = 0; k < cl->elections->len; k++) {
+    Election *e = cl->elections->pdata[k];
+    if (!g_hash_table_contains (seen, e) && (e->has_leader || e->my_rev))
+      follow (cl, e, NULL, now);
+  }
+  g_ptr_array_unref (kvs);
+  g_hash_table_unref (seen);
+  return TRUE;
+}
+
+gboolean
+ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now,
+                    GError **error)
+{
+  gint64 rev = 0;
+
+  cl->core = core;
+  cl->available = TRUE;
+  for (guint i = 0; i < mcsec_ctl_n_groups (core); i++) {
+    Election *e = g_new0 (Election, 1);
+    e->g = mcsec_ctl_group_nth (core, i);
+    e->name = mcsec_ctl_group_config (e->g)->name;
+    e->key = ctl_etcd_leader_key (cl->cfg->etcd_prefix, e->name);
+    e->rank = rank_of (cl->cfg, e->name);
+    e->campaign_due = now + (gint64)e->rank * RANK_DELAY_MS;
+    g_ptr_array_add (cl->elections, e);
+    g_hash_table_insert (cl->by_name, (gpointer)e->name, e);
+  }
+  if (!read_leaders (cl, now, &rev, error))
+    return FALSE;
+  /* from the revision read on: nothing in between is missed */
+  cl->watch = mcsec_etcd_watch_new (cl->cfg->etcd, cl->cfg->etcd_prefix,
+                                    rev + 1, error);
+  return cl->watch != NULL;
+}
+
+static void
+take_events (CtlCluster *cl, gint64 now)
+{
+  mcsec_etcd_event_t ev;
+  gsize plen = strlen (cl->cfg->etcd_prefix);
+
+  while (cl->watch && mcsec_etcd_watch_next (cl->watch, &ev)) {
+    const char *rest =
+        ev.kv.key && g_str_has_prefix (ev.kv.key, cl->cfg->etcd_prefix)
+            ? ev.kv.key + plen
+            : NULL;
+    cl->watch_events++;
+    if (ev.type == MCSEC_ETCD_EVENT_RESYNC) {
+      GError *err = NULL;
+      cl->log ("watch-resync", "what=\"events lost: reading leaders again\"");
+      if (!read_leaders (cl, now, NULL, &err)) {
+        cl->log ("watch-resync-failed", "error=\"%s\"", err->message);
+        g_error_free (err);
+      }
+    } else if (rest && g_str_has_prefix (rest, "leader/")) {
+      for (guint k = 0; k < cl->elections->len; k++) {
+        Election *e = cl->elections->pdata[k];
+        if (strcmp (e->key, ev.kv.key) == 0)
+          on_leader_event (cl, e, &ev, now);
+      }
+    } else if (rest && g_str_has_prefix (rest, "evicted/")) {
+      on_eviction_event (cl, rest + strlen ("evicted/"), &ev, now);
+    }
+    mcsec_etcd_event_clear (&ev);
+  }
+}
+
+/* The lease: its deadline to the core (fencing); a lost one replaced. */
+static void
+check_lease (CtlCluster *cl, gint64 now)
+{
+  gint64 until = cl->lease ? mcsec_etcd_lease_valid_until (cl->lease) : 0;
+  gint64 deadline = until ? until / 1000 - LEASE_MARGIN_MS : 0;
+  gboolean available = deadline > now;
+
+  if (cl->lease && mcsec_etcd_lease_lost (cl->lease)) {
+    cl->lost_leases++;
+    cl->log ("lease-lost", "what=\"etcd ended our lease: a new one\"");
+    g_clear_pointer (&cl->lease, mcsec_etcd_lease_free);
+    available = FALSE;
+    deadline = 0;
+  }
+  if (cl->lease == NULL && now >= cl->lease_retry_due) {
+    GError *err = NULL;
+    cl->lease = mcsec_etcd_lease_new (cl->cfg->etcd, cl->cfg->lease_s, &err);
+    if (cl->lease == NULL) {
+      cl->lease_retry_due = now + RETRY_MS;
+      g_error_free (err);
+    }
+  }
+  mcsec_ctl_set_lease_deadline (cl->core, deadline);
+  if (available == cl->available)
+    return;
+  cl->available = available;
+  cl->log (available ? "cluster-available" : "cluster-unavailable",
+           "what=\"%s\"",
+           available ? "the lease holds again"
+                     : "no lease: etcd cannot be reached, groups step down");
+  for (guint k = 0; k < cl->elections->len; k++) {
+    Election *e = cl->elections->pdata[k];
+    if (available) {
+      e->has_leader = FALSE; /* read again by campaigning */
+      e->campaign_due = now + (gint64)e->rank * RANK_DELAY_MS;
+    } else {
+      follow (cl, e, NULL, now);
+    }
+  }
+}
+
+gint64
+ctl_cluster_turn (CtlCluster *cl, gint64 now)
+{
+  gint64 next = now + RETRY_MS;
+
+  check_lease (cl, now);
+  take_events (cl, now);
+  for (guint k = 0; k < cl->elections->len; k++) {
+    Election *e = cl->elections->pdata[k];
+    if (cl->available && !e->has_leader && !e->my_rev && now >= e->campaign_due)
+      campaign (cl, e, now);
+    if (cl->available && !e->has_leader)
+      next = MIN (next, MAX (e->campaign_due, now + 10));
+  }
+  /* wake at the deadline to step down on time */
+  if (cl->available && cl->lease) {
+    gint64 until =
+        mcsec_etcd_lease_valid_until (cl->lease) / 1000 - LEASE_MARGIN_MS;
+    if (until > now)
+      next = MIN (next, until);
+  }
+  return next;
+}
+
+gchar *
+ctl_cluster_stats_json (CtlCluster *cl, gint64 now)
+{
+  GString *s = g_string_new (NULL);
+  gint64 until = cl->lease ? mcsec_etcd_lease_valid_until (cl->lease) : 0;
+  guint leading = 0;
+
+  for (guint k = 0; k < cl->elections->len; k++)
+    leading += ((Election *)cl->elections->pdata[k])->my_rev != 0;
+  g_string_append_printf (
+      s,
+      "{\"name\":\"%s\",\"available\":%s,\"lease-ms-left\":%" G_GINT64_FORMAT
+      ",\"groups-led\":%u,\"campaigns\":%" G_GUINT64_FORMAT
+      ",\"won\":%" G_GUINT64_FORMAT ",\"lost-leases\":%" G_GUINT64_FORMAT
+      ",\"watch-events\":%" G_GUINT64_FORMAT
+      ",\"etcd-writes\":%" G_GUINT64_FORMAT ",\"etcd-endpoint\":\"%s\"}",
+      cl->cfg->cluster_name, cl->available ? "true" : "false",
+      until ? MAX (0, until / 1000 - now) : 0, leading, cl->campaigns, cl->won,
+      cl->lost_leases, cl->watch_events, ctl_etcd_store_writes (cl->store),
+      mcsec_etcd_endpoint (cl->etcd));
+  return g_string_free (s, FALSE);
+}
+
+void
+ctl_cluster_free (CtlCluster *cl)
+{
+  if (cl == NULL)
+    return;
+  if (cl->watch)
+    mcsec_etcd_watch_free (cl->watch);
+  if (cl->lease)
+    mcsec_etcd_lease_free (cl->lease); /* revoked: the others take over */
+  if (cl->store)
+    cl->store->free (cl->store);
+  else if (cl->etcd)
+    mcsec_etcd_free (cl->etcd);
+  g_ptr_array_unref (cl->elections);
+  g_hash_table_unref (cl->by_name);
+  g_free (cl->value);
+  g_free (cl);
+}

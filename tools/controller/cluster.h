@@ -1,0 +1,42 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One controller of a cluster (docs/cluster.md): its state in etcd
+ * (store-etcd.c), a lease kept alive by a thread, one leader per group
+ * elected with a key under that lease, a watch on the leader keys and the
+ * evictions.  The daemon calls ctl_cluster_turn() at every turn of its
+ * loop before anything else reaches the core, and when one of the fds is
+ * readable; the turn tells the core the lease's deadline (fencing), which
+ * groups it leads, and the evictions other controllers recorded.
+ */
+#ifndef MCSEC_CTL_CLUSTER_H
+#define MCSEC_CTL_CLUSTER_H
+
+#include "config.h"
+#include "core/ctl-core.h"
+
+typedef struct _CtlCluster CtlCluster;
+
+/* Reaches etcd (an error when none of its endpoints answers) and grants
+ * the lease.  log: the daemon's log line writer. */
+CtlCluster *ctl_cluster_new (const CtlConfig *cfg,
+                             void (*log) (const char *event, const char *fmt,
+                                          ...) G_GNUC_PRINTF (2, 3),
+                             GError **error);
+/* The state store (owned by the cluster; valid until ctl_cluster_free). */
+mcsec_ctl_store_t *ctl_cluster_store (CtlCluster *cl);
+/* Starts the watch and the first campaigns. */
+gboolean ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now_ms,
+                             GError **error);
+/* The fds to poll (readable: call ctl_cluster_turn); -1 when absent. */
+int ctl_cluster_watch_fd (CtlCluster *cl);
+int ctl_cluster_lease_fd (CtlCluster *cl);
+/* The next time a turn is due. */
+gint64 ctl_cluster_turn (CtlCluster *cl, gint64 now_ms);
+/* A JSON object for the admin's stats ("cluster": ...). */
+gchar *ctl_cluster_stats_json (CtlCluster *cl, gint64 now_ms);
+/* Revokes the lease: the other controllers take the groups at once. */
+void ctl_cluster_free (CtlCluster *cl);
+
+#endif

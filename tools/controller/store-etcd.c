@@ -1,0 +1,259 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * mcsec_ctl_store_t in etcd (store-etcd.h, docs/cluster.md).
+ */
+#include <string.h>
+
+#include "store-etcd.h"
+
+typedef struct {
+  mcsec_ctl_store_t parent;
+  mcsec_etcd_t *etcd;
+  gchar *prefix;
+  /* key (without the prefix) -> the mod revision this store last saw
+   * (0: it saw the key absent); a put of a key seen here is conditional */
+  GHashTable *seen;
+  /* escaped group name -> the create revision of our leader key */
+  GHashTable *fences;
+  guint64 writes;
+} EtcdStore;
+
+gchar *
+ctl_etcd_leader_key (const char *prefix, const char *group)
+{
+  gchar *g = g_uri_escape_string (group, NULL, FALSE);
+  gchar *key = g_strconcat (prefix, "leader/", g, NULL);
+  g_free (g);
+  return key;
+}
+
+static void
+set_error_from_etcd (GError **error, GError *err)
+{
+  gint code =
+      g_error_matches (err, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_UNREACHABLE)
+          ? MCSEC_CTL_STORE_ERROR_UNAVAILABLE
+          : 0;
+  if (code)
+    g_set_error (error, MCSEC_CTL_STORE_ERROR, code, "etcd: %s", err->message);
+  else
+    g_propagate_prefixed_error (error, g_error_copy (err), "etcd: ");
+  g_error_free (err);
+}
+
+static void
+remember (EtcdStore *s, const char *full_key, gint64 mod_revision)
+{
+  if (g_str_has_prefix (full_key, s->prefix))
+    g_hash_table_insert (s->seen, g_strdup (full_key + strlen (s->prefix)),
+                         g_memdup2 (&mod_revision, sizeof mod_revision));
+}
+
+static GBytes *
+etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
+{
+  EtcdStore *s = (EtcdStore *)store;
+  gchar *full = g_strconcat (s->prefix, key, NULL);
+  GError *err = NULL;
+  GPtrArray *kvs = mcsec_etcd_get (s->etcd, full, FALSE, FALSE, NULL, &err);
+  GBytes *v = NULL;
+
+  if (kvs == NULL) {
+    set_error_from_etcd (error, err);
+  } else if (kvs->len == 0) {
+    remember (s, full, 0);
+  } else {
+    mcsec_etcd_kv_t *kv = kvs->pdata[0];
+    remember (s, full, kv->mod_revision);
+    v = kv->value ? g_bytes_ref (kv->value) : g_bytes_new (NULL, 0);
+  }
+  if (kvs)
+    g_ptr_array_unref (kvs);
+  g_free (full);
+  return v;
+}
+
+static GPtrArray *
+etcd_list (mcsec_ctl_store_t *store, const char *prefix, GError **error)
+{
+  EtcdStore *s = (EtcdStore *)store;
+  gchar *full = g_strconcat (s->prefix, prefix, NULL);
+  GError *err = NULL;
+  GPtrArray *kvs = mcsec_etcd_get (s->etcd, full, TRUE, TRUE, NULL, &err);
+  GPtrArray *out = NULL;
+
+  if (kvs == NULL) {
+    set_error_from_etcd (error, err);
+  } else {
+    out = g_ptr_array_new_with_free_func (g_free);
+    for (guint i = 0; i < kvs->len; i++) {
+      mcsec_etcd_kv_t *kv = kvs->pdata[i];
+      if (g_str_has_prefix (kv->key, s->prefix))
+        g_ptr_array_add (out, g_strdup (kv->key + strlen (s->prefix)));
+    }
+    g_ptr_array_unref (kvs);
+  }
+  g_free (full);
+  return out;
+}
+
+/* The escaped group a key of a group's state belongs to, or NULL. */
+static const char *
+fenced_group (const char *key)
+{
+  static const char *const fenced[] = {"spis/", "counter/rekey/"};
+  for (guint i = 0; i < G_N_ELEMENTS (fenced); i++)
+    if (g_str_has_prefix (key, fenced[i]))
+      return key + strlen (fenced[i]);
+  return NULL;
+}
+
+static gboolean
+etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
+          GBytes *const *values, guint n, GError **error)
+{
+  EtcdStore *s = (EtcdStore *)store;
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GArray *cmps = g_array_new (FALSE, TRUE, sizeof (mcsec_etcd_cmp_t));
+  GArray *ops = g_array_new (FALSE, TRUE, sizeof (mcsec_etcd_op_t));
+  mcsec_etcd_op_t fence_get = {0};
+  GPtrArray *got = NULL;
+  const char *fence_group = NULL;
+  gint64 fence_rev = 0, revision = 0;
+  gboolean succeeded = FALSE, ok = FALSE;
+  GError *err = NULL;
+
+  for (guint i = 0; i < n; i++) {
+    gchar *full = g_strconcat (s->prefix, keys[i], NULL);
+    const gint64 *seen = g_hash_table_lookup (s->seen, keys[i]);
+    const char *group = fenced_group (keys[i]);
+    mcsec_etcd_op_t op = {0};
+
+    g_ptr_array_add (names, full);
+    if (seen) {
+      mcsec_etcd_cmp_t c = {0};
+      c.key = full;
+      c.target = *seen ? MCSEC_ETCD_CMP_MOD : MCSEC_ETCD_CMP_CREATE;
+      c.result = MCSEC_ETCD_EQUAL;
+      c.number = *seen;
+      g_array_append_val (cmps, c);
+    }
+    if (group) {
+      const gint64 *rev = g_hash_table_lookup (s->fences, group);
+      if (rev == NULL || *rev == 0) {
+        g_set_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_FENCED,
+                     "%s: this controller does not lead the group", keys[i]);
+        goto out;
+      }
+      if (fence_group == NULL) {
+        mcsec_etcd_cmp_t c = {0};
+        gchar *unescaped = g_uri_unescape_string (group, NULL);
+        gchar *lk = ctl_etcd_leader_key (s->prefix, unescaped ? unescaped : "");
+        g_free (unescaped);
+        g_ptr_array_add (names, lk);
+        fence_group = group;
+        fence_rev = *rev;
+        c.key = lk;
+        c.target = MCSEC_ETCD_CMP_CREATE;
+        c.result = MCSEC_ETCD_EQUAL;
+        c.number = fence_rev;
+        g_array_append_val (cmps, c);
+        fence_get.type = MCSEC_ETCD_OP_GET;
+        fence_get.key = lk;
+      }
+    }
+    op.type = values[i] ? MCSEC_ETCD_OP_PUT : MCSEC_ETCD_OP_DELETE;
+    op.key = full;
+    op.value = values[i];
+    g_array_append_val (ops, op);
+  }
+  s->writes++;
+  if (!mcsec_etcd_txn (s->etcd, (mcsec_etcd_cmp_t *)cmps->data, cmps->len,
+                       (mcsec_etcd_op_t *)ops->data, ops->len, &fence_get,
+                       fence_group ? 1 : 0, &succeeded, &revision, &got,
+                       &err)) {
+    /* whether it was applied is unknown: read the keys again next time */
+    for (guint i = 0; i < n; i++)
+      g_hash_table_remove (s->seen, keys[i]);
+    set_error_from_etcd (error, err);
+    goto out;
+  }
+  if (!succeeded) {
+    gboolean fenced = FALSE;
+    if (fence_group) {
+      mcsec_etcd_kv_t *kv = got && got->len ? got->pdata[0] : NULL;
+      fenced = kv == NULL || kv->create_revision != fence_rev;
+    }
+    for (guint i = 0; i < n; i++)
+      g_hash_table_remove (s->seen, keys[i]);
+    if (fenced) {
+      g_hash_table_insert (s->fences, g_strdup (fence_group),
+                           g_memdup2 (&(gint64){0}, sizeof (gint64)));
+      g_set_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_FENCED,
+                   "%s: another controller leads the group now", keys[0]);
+    } else {
+      g_set_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_CONFLICT,
+                   "%s: changed by another controller", keys[0]);
+    }
+    goto out;
+  }
+  for (guint i = 0; i < n; i++)
+    remember (s, names->pdata[i], values[i] ? revision : 0);
+  ok = TRUE;
+out:
+  if (got)
+    g_ptr_array_unref (got);
+  g_array_unref (ops);
+  g_array_unref (cmps);
+  g_ptr_array_unref (names);
+  return ok;
+}
+
+static void
+etcd_free (mcsec_ctl_store_t *store)
+{
+  EtcdStore *s = (EtcdStore *)store;
+  mcsec_etcd_free (s->etcd);
+  g_hash_table_unref (s->seen);
+  g_hash_table_unref (s->fences);
+  g_free (s->prefix);
+  g_free (s);
+}
+
+mcsec_ctl_store_t *
+ctl_etcd_store_new (mcsec_etcd_t *etcd, const char *prefix)
+{
+  EtcdStore *s = g_new0 (EtcdStore, 1);
+  s->parent.get = etcd_get;
+  s->parent.list = etcd_list;
+  s->parent.put = etcd_put;
+  s->parent.free = etcd_free;
+  s->etcd = etcd;
+  s->prefix = g_strdup (prefix);
+  s->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  s->fences = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  return &s->parent;
+}
+
+void
+ctl_etcd_store_set_fence (mcsec_ctl_store_t *store, const char *group,
+                          gint64 create_revision)
+{
+  EtcdStore *s = (EtcdStore *)store;
+  g_hash_table_insert (s->fences, g_uri_escape_string (group, NULL, FALSE),
+                       g_memdup2 (&create_revision, sizeof create_revision));
+}
+
+mcsec_etcd_t *
+ctl_etcd_store_client (mcsec_ctl_store_t *store)
+{
+  return ((EtcdStore *)store)->etcd;
+}
+
+guint64
+ctl_etcd_store_writes (mcsec_ctl_store_t *store)
+{
+  return ((EtcdStore *)store)->writes;
+}
