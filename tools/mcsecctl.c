@@ -35,6 +35,8 @@ usage (FILE *f)
       "Commands for a running controller (over its admin socket):\n"
       "  list                      groups and their members\n"
       "  stats                     controller counters\n"
+      "  cluster                   this controller in its cluster: lease,\n"
+      "                            groups led, etcd (docs/cluster.md)\n"
       "  rekey GROUP               new key for GROUP now\n"
       "  evict GROUP IDENTITY      remove a member, then rekey; it is refused\n"
       "                            from then on, across restarts, until\n"
@@ -274,6 +276,20 @@ admin (const char *socket_path, gboolean json, int argc, char **argv)
     JsonArray *a = json_object_get_array_member (o, "groups");
     for (guint i = 0; i < json_array_get_length (a); i++)
       print_group (json_array_get_object_element (a, i));
+  } else if (rc == 0 && strcmp (argv[0], "cluster") == 0) {
+    JsonObject *c = json_object_get_object_member (o, "cluster");
+    printf ("controller %s: %s, lease %" G_GINT64_FORMAT
+            " ms left, leads %" G_GINT64_FORMAT
+            " group(s); campaigns %" G_GINT64_FORMAT ", won %" G_GINT64_FORMAT
+            ", lost leases %" G_GINT64_FORMAT ", etcd writes %" G_GINT64_FORMAT
+            " (via %s)\n",
+            str (c, "name"),
+            json_object_get_boolean_member_with_default (c, "available", FALSE)
+                ? "available"
+                : "UNAVAILABLE (no etcd lease)",
+            num (c, "lease-ms-left"), num (c, "groups-led"),
+            num (c, "campaigns"), num (c, "won"), num (c, "lost-leases"),
+            num (c, "etcd-writes"), str (c, "etcd-endpoint"));
   } else if (rc == 0 && strcmp (argv[0], "stats") == 0) {
     JsonObject *r = json_object_get_object_member (o, "refused-by");
     JsonArray *a = json_object_get_array_member (o, "groups");
@@ -626,6 +642,7 @@ main (int argc, char **argv)
     return pki (argc - i, argv + i);
   if (!((strcmp (argv[i], "list") == 0 && argc - i == 1) ||
         (strcmp (argv[i], "stats") == 0 && argc - i == 1) ||
+        (strcmp (argv[i], "cluster") == 0 && argc - i == 1) ||
         (strcmp (argv[i], "rekey") == 0 && argc - i == 2) ||
         (strcmp (argv[i], "evict") == 0 && argc - i == 3) ||
         (strcmp (argv[i], "unevict") == 0 && argc - i == 3) ||

@@ -397,7 +397,16 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
   }
   if (g_key_file_has_key (kf, s, "controllers", NULL)) {
     gboolean listed = FALSE;
-    cfg->controllers = config_list (kf, s, "controllers");
+    gchar *text = g_key_file_get_string (kf, s, "controllers", NULL);
+    gchar **items = g_strsplit_set (text ? text : "", ",;", -1);
+    GPtrArray *names = g_ptr_array_new ();
+    for (guint i = 0; items[i]; i++)
+      if (*g_strstrip (items[i]))
+        g_ptr_array_add (names, g_strdup (items[i]));
+    g_ptr_array_add (names, NULL);
+    cfg->controllers = (gchar **)g_ptr_array_free (names, FALSE);
+    g_strfreev (items);
+    g_free (text);
     for (guint i = 0; cfg->controllers[i]; i++)
       listed |= strcmp (cfg->controllers[i], cfg->cluster_name) == 0;
     if (!listed) {

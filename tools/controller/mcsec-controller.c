@@ -55,6 +55,7 @@
 
 #include "config.h"
 #include "core/ctl-core.h"
+#include "cluster.h"
 #include "store-file.h"
 
 #define ACCEPT_BATCH 64
@@ -77,6 +78,7 @@ typedef enum {
   K_MEMBER,
   K_INBOX,
   K_SIGNAL,
+  K_CLUSTER,
 } Kind;
 
 typedef struct {
@@ -137,8 +139,9 @@ static struct {
   EVP_PKEY *update_key;
   mcsec_ctl_store_t *store;
   mcsec_ctl_t *core;
+  CtlCluster *cluster; /* [cluster]: state in etcd (cluster.c) */
   int epfd, listen_fd, admin_fd, sig_fd;
-  Watch listen_w, admin_w, sig_w, inbox_w;
+  Watch listen_w, admin_w, sig_w, inbox_w, cluster_w;
   int inbox; /* eventfd: finished handshakes in `done` */
   GMutex done_lock;
   GQueue done;
@@ -799,7 +802,14 @@ admin_io (AdminClient *a, guint32 events)
       break;
   }
   a->line[a->n] = '\0';
-  a->answer = mcsec_ctl_admin (d.core, a->line, mono_ms (), g_get_real_time ());
+  if (d.cluster && strcmp (g_strchomp (a->line), "cluster") == 0) {
+    gchar *c = ctl_cluster_stats_json (d.cluster, mono_ms ());
+    a->answer = g_strdup_printf ("{\"ok\":true,\"cluster\":%s}\n", c);
+    g_free (c);
+  } else {
+    a->answer =
+        mcsec_ctl_admin (d.core, a->line, mono_ms (), g_get_real_time ());
+  }
   a->len = strlen (a->answer);
   run_actions ();
   admin_write (a);
@@ -1124,12 +1134,14 @@ static void
 loop_run (void)
 {
   struct epoll_event evs[256];
+  gint64 cluster_next =
+      d.cluster ? ctl_cluster_turn (d.cluster, mono_ms ()) : G_MAXINT64;
   gint64 next = mcsec_ctl_tick (d.core, mono_ms ());
 
   run_actions ();
   while (!d.stopping) {
     gint64 now = mono_ms ();
-    gint64 due = next;
+    gint64 due = MIN (next, cluster_next);
     int timeout, n;
 
     if (d.listen_paused)
@@ -1143,6 +1155,12 @@ loop_run (void)
       timeout = 0;
     mcsec_ctl_set_io_stats (d.core, &d.io);
     n = epoll_wait (d.epfd, evs, G_N_ELEMENTS (evs), timeout);
+    /* the cluster first: a lease that ran out (a stop past its TTL) steps
+     * the groups down before any member's message reaches the core */
+    if (d.cluster) {
+      cluster_next = ctl_cluster_turn (d.cluster, mono_ms ());
+      run_actions ();
+    }
     /* members whose read budget ran out last turn */
     if (d.again->len) {
       GPtrArray *todo = d.again;
@@ -1171,6 +1189,8 @@ loop_run (void)
         break;
       case K_INBOX:
         take_handshakes ();
+        break;
+      case K_CLUSTER: /* its events were taken by the turn above */
         break;
       case K_SIGNAL: {
         struct signalfd_siginfo si;
@@ -1264,7 +1284,25 @@ main (int argc, char **argv)
     return 0;
   }
   setup_limits ();
-  d.store = ctl_file_store_open (d.cfg->state_dir, &error);
+  if (d.cfg->etcd) {
+    d.cluster = ctl_cluster_new (d.cfg, log_event, &error);
+    if (d.cluster == NULL) {
+      GError *e2 = NULL;
+      ctl_config_error (d.cfg, &e2, "cluster", "etcd", "%s", error->message);
+      fprintf (stderr, "mcsec-controller: %s\n", e2->message);
+      return 1;
+    }
+    d.store = ctl_cluster_store (d.cluster);
+    cc.cluster = TRUE;
+    /* no state in it, but the admin socket lives there */
+    if (g_mkdir_with_parents (d.cfg->state_dir, 0700) != 0) {
+      fprintf (stderr, "mcsec-controller: [controller] state-dir: %s: %s\n",
+               d.cfg->state_dir, g_strerror (errno));
+      return 1;
+    }
+  } else {
+    d.store = ctl_file_store_open (d.cfg->state_dir, &error);
+  }
   if (d.store == NULL) {
     GError *e2 = NULL;
     ctl_config_error (d.cfg, &e2, "controller", "state-dir", "%s",
@@ -1289,6 +1327,11 @@ main (int argc, char **argv)
   }
   /* the core took the group settings: the daemon keeps only its channels */
   g_ptr_array_set_size (d.cfg->groups, 0);
+  if (d.cluster &&
+      !ctl_cluster_attach (d.cluster, d.core, mono_ms (), &error)) {
+    fprintf (stderr, "mcsec-controller: [cluster] etcd: %s\n", error->message);
+    return 1;
+  }
   d.epfd = epoll_create1 (EPOLL_CLOEXEC);
   d.inbox = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
   sigemptyset (&sigs);
@@ -1314,6 +1357,14 @@ main (int argc, char **argv)
   epoll_set (d.admin_fd, &d.admin_w, EPOLLIN, EPOLL_CTL_ADD);
   epoll_set (d.inbox, &d.inbox_w, EPOLLIN, EPOLL_CTL_ADD);
   epoll_set (d.sig_fd, &d.sig_w, EPOLLIN, EPOLL_CTL_ADD);
+  if (d.cluster) {
+    d.cluster_w.kind = K_CLUSTER;
+    epoll_set (ctl_cluster_watch_fd (d.cluster), &d.cluster_w, EPOLLIN,
+               EPOLL_CTL_ADD);
+    log_event ("cluster", "name=%s advertise=%s etcd=%s lease-s=%u",
+               d.cfg->cluster_name, d.cfg->advertise, d.cfg->etcd,
+               d.cfg->lease_s);
+  }
   {
     struct rlimit rl = {0};
     getrlimit (RLIMIT_NOFILE, &rl);
@@ -1347,7 +1398,10 @@ main (int argc, char **argv)
       unlink (d.cfg->admin_socket);
   }
   mcsec_ctl_free (d.core);
-  d.store->free (d.store);
+  if (d.cluster)
+    ctl_cluster_free (d.cluster); /* the lease revoked: others take over */
+  else
+    d.store->free (d.store);
   EVP_PKEY_free (d.update_key);
   SSL_CTX_free (d.ctx);
   for (guint i = 0; i < d.cfg->channels->len; i++)

@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# mcsec: secure IP multicast for media pipelines
+# Copyright (C) 2026 The mcsec authors
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The controller cluster (docs/cluster.md) with real processes on loopback:
+# a 3-member etcd (tests/etcd-lib.sh), 3 controllers sharing it, members
+# (mike-peer through the elements, mcsec-join) given the list of all three.
+#
+#   killleader  the leader SIGKILLed under a 1,000 datagrams/s stream: the
+#               receivers lose nothing; a join 1 s after the kill is served
+#               by a new leader within 3 s of the kill; a second sender on
+#               the capture: no (SPI, IV) twice, no Sender-ID of one key
+#               used by both senders
+#   stopleader  the leader SIGSTOPped past its lease, a new leader serves a
+#               join, the old one resumed: it issues nothing more (its
+#               updates-sent and rekeys do not move; its log shows it step
+#               down); the members' update numbers only grow
+#   etcdmember  one etcd member killed: a join, a leave (with its rekey) and
+#               an administrator's rekey go on
+#   quorum      two etcd members killed: the stream flows, a join is refused
+#               with `unavailable`; quorum back: joins are served again
+#   secrets     no key the group used (exported SAs) and not the update-
+#               signing key is anywhere in etcd's keys, values or data files
+#
+# usage: cluster.sh BUILD_DIR [CASE...]
+set -euo pipefail
+build=$1
+shift
+src_dir=$(cd "$(dirname "$0")/.." && pwd)
+cases=${*:-killleader stopleader etcdmember quorum secrets}
+tools=$build/tools
+peer=$build/tests/mike-peer
+# etcd's fsyncs on tmpfs: lease keepalives are not held up by a busy disk
+[ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
+tmp=$(mktemp -d)
+pids=()
+declare -A ctl_pid
+
+. "$src_dir/tests/e2e-lib.sh"
+. "$src_dir/examples/controller-lib.sh"
+. "$src_dir/tests/etcd-lib.sh"
+
+cleanup() {
+  local p
+  for p in "${ctl_pid[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" "${ctl_pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  etcd_cleanup
+  [ -n "${CLUSTER_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "error at line $LINENO (status $?)" >&2' ERR
+
+export GST_PLUGIN_PATH_1_0=$build/gst
+export GST_REGISTRY_1_0=$tmp/registry.bin
+export GST_REGISTRY_FORK=no
+
+etcd_cluster_start 3
+eps=$(etcd_endpoints)
+prefix=/mcsec-test-$$/
+
+cd "$tmp"
+"$tools/mcsecctl" pki pki cam1 cam2 rx1 rx2 rx3 rx4 >/dev/null
+declare -A port
+list=
+for i in 1 2 3; do
+  port[$i]=$(free_port SOCK_STREAM)
+  list+="${list:+,}127.0.0.1:${port[$i]}"
+done
+for i in 1 2 3; do
+  mkdir -p "c$i"
+  cat >"c$i/ctl.conf" <<EOF
+[controller]
+listen = 127.0.0.1:${port[$i]}
+certificate = ../pki/controller.crt
+private-key = ../pki/controller.key
+ca = ../pki/ca.crt
+signing-key = ../pki/controller-sign.key
+state-dir = state
+allow-key-export = true
+
+[cluster]
+etcd = $eps
+name = c$i
+controllers = c1,c2,c3
+lease = 1
+etcd-timeout = 500
+prefix = $prefix
+
+[group video]
+address = 239.255.0.1
+port = 5004
+senders = cam1;cam2
+receivers = rx1;rx2;rx3;rx4
+activation-delay = 300
+deactivation-delay = 1500
+EOF
+done
+
+admin() { # admin I ARGS...: mcsecctl on controller I
+  local i=$1
+  shift
+  "$tools/mcsecctl" --socket "$tmp/c$i/state/admin.sock" "$@"
+}
+start_ctl() { # start_ctl I: start controller I, wait for its admin socket
+  local i=$1
+  (cd "c$i" && exec "$tools/mcsec-controller" ctl.conf 2>>controller.log) &
+  ctl_pid[$i]=$!
+  for _ in $(seq 200); do
+    admin "$i" stats >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "controller $i did not start:"
+  cat "c$i/controller.log"
+  return 1
+}
+alive() { [ -n "${ctl_pid[$1]:-}" ] && kill -0 "${ctl_pid[$1]}" 2>/dev/null; }
+leading() { # leading I: controller I leads video
+  admin "$1" --json list 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+g = [g for g in json.load(sys.stdin)["groups"] if g["name"] == "video"][0]
+sys.exit(0 if g.get("leading") else 1)' 2>/dev/null
+}
+leader_of_video() { # the one controller (not in $1) that leads video (10 s)
+  local deadline=$((SECONDS + 10)) i found
+  while [ $SECONDS -lt $deadline ]; do
+    found=
+    for i in 1 2 3; do
+      [ "$i" = "${1:-}" ] && continue
+      alive "$i" && leading "$i" && found+="$i"
+    done
+    if [ ${#found} -eq 1 ]; then
+      echo "$found"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "no single leader of video (found '${found:-}')" >&2
+  return 1
+}
+stat_of() { # stat_of I EXPR: from controller I's `stats` JSON
+  admin "$1" --json stats | /usr/bin/python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+g = [g for g in o["groups"] if g["name"] == "video"][0]
+print(eval(sys.argv[1]))' "$2"
+}
+member_args() { # member_args NAME
+  echo --controller "$list" --group video --ca pki/ca.crt \
+    --certificate "pki/$1.crt" --private-key "pki/$1.key"
+}
+receiver() { # receiver NAME PORT DURATION
+  timeout 60 "$peer" receive $(member_args "$1") --port "$2" --duration "$3" \
+    >"$1.out" 2>"$1.err" &
+  pids+=($!)
+}
+sender() { # sender NAME DURATION RATE TO
+  timeout 60 "$peer" send $(member_args "$1") --signing-key "pki/$1-sign.key" \
+    --duration "$2" --rate "$3" --to "$4" >"$1.out" 2>"$1.err" &
+  pids+=($!)
+}
+capture() { # capture PORT FILE: SPI and IV of every datagram, one line each
+  timeout 60 /usr/bin/python3 - "$1" >"$2" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(4)
+while True:
+    try:
+        p = s.recv(65536)
+    except socket.timeout:
+        break
+    if len(p) >= 16:
+        print(p[0:4].hex(), p[8:16].hex(), flush=True)
+PY
+  pids+=($!)
+}
+wait_members() {
+  local p
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  pids=()
+}
+join_once() { # join_once NAME TIMEOUT_S: mcsec-join --once, output NAME-join.out
+  local rc=0
+  timeout $(($2 + 5)) "$tools/mcsec-join" $(member_args "$1") --once \
+    --timeout "$2" >"$1-join.out" 2>&1 || rc=$?
+  return $rc
+}
+now() { date +%s.%N; }
+elapsed() { /usr/bin/python3 -c "print('%.2f' % ($2 - $1))"; }
+keys_seen=$tmp/sa-keys.txt
+collect_keys() { # the SA key of video at controller I (for `secrets`)
+  admin "$1" --json wireshark-esp video 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+o = json.load(sys.stdin)
+for sa in o.get("sas", []):
+    print(sa["key"])' >>"$keys_seen" 2>/dev/null || true
+}
+
+for i in 1 2 3; do start_ctl "$i"; done
+
+# ---- the leader SIGKILLed under a stream ------------------------------------
+case_killleader() {
+  local L L2 pr1 pr2 pc1 pc2 t_kill t_join rc sent
+  L=$(leader_of_video)
+  echo "  c$L leads video"
+  pr1=$(free_port SOCK_DGRAM)
+  pr2=$(free_port SOCK_DGRAM)
+  pc1=$(free_port SOCK_DGRAM)
+  pc2=$(free_port SOCK_DGRAM)
+  capture "$pc1" wire-cam1.txt
+  capture "$pc2" wire-cam2.txt
+  # the new leader's SA is used once its rejoin-window (7 s) has passed:
+  # long enough a stream to see it
+  receiver rx1 "$pr1" 16
+  receiver rx2 "$pr2" 16
+  sleep 0.7
+  sender cam1 14 1000 "127.0.0.1:$pr1,127.0.0.1:$pr2,127.0.0.1:$pc1"
+  sender cam2 14 200 "127.0.0.1:$pc2"
+  sleep 3
+  collect_keys "$L"
+  t_kill=$(now)
+  kill -KILL "${ctl_pid[$L]}"
+  wait "${ctl_pid[$L]}" 2>/dev/null || true
+  sleep 1
+  rc=0
+  join_once rx3 10 || rc=$?
+  t_join=$(now)
+  L2=$(leader_of_video "$L")
+  echo "  c$L killed; c$L2 leads now; rx3 joined $(elapsed "$t_kill" "$t_join") s after the kill (rc $rc)"
+  collect_keys "$L2"
+  check "killleader: a join 1 s after the kill is served" [ "$rc" -eq 0 ]
+  check "killleader: ... within 3 s of the kill" \
+    /usr/bin/python3 -c "import sys; sys.exit(0 if $t_join - $t_kill <= 3.0 else 1)"
+  check "killleader: ... by the new leader, which rekeyed" \
+    bash -c "grep -q 'event=joined group=video identity=rx3' c$L2/controller.log &&
+             grep -q 'event=rekey group=video' c$L2/controller.log"
+  wait_members
+  sent=$(val cam1.out sent)
+  for r in rx1 rx2; do
+    echo "  $r: $(val $r.out received)/$sent received, $(val $r.out missing) missing, $(spis_used $r.out) SPIs"
+    check "killleader: $r lost no datagram across the failover" \
+      [ "$(val $r.out missing)" -eq 0 ]
+    check "killleader: $r received the stream ($(val $r.out received)/$sent)" \
+      [ "$(val $r.out received)" -ge $((sent - 32)) ]
+    check "killleader: $r decrypted under the new leader's key too" \
+      [ "$(spis_used $r.out)" -ge 2 ]
+  done
+  local n unique shared
+  n=$(cat wire-cam1.txt wire-cam2.txt | grep -c . || true)
+  unique=$(cat wire-cam1.txt wire-cam2.txt | sort -u | grep -c . || true)
+  # (SPI, Sender-ID) pairs of each sender; none may belong to both
+  shared=$(comm -12 <(awk '{print $1, substr($2, 1, 4)}' wire-cam1.txt | sort -u) \
+    <(awk '{print $1, substr($2, 1, 4)}' wire-cam2.txt | sort -u) | grep -c . || true)
+  echo "  captured $n datagrams, $unique distinct (SPI, IV), $shared (SPI, Sender-ID) used by both senders, SPIs $(cut -d' ' -f1 wire-cam1.txt | sort -u | tr '\n' ' ')"
+  check "killleader: the capture holds both senders' runs" [ "$n" -gt 14000 ]
+  check "killleader: no (SPI, IV) twice across the controllers" [ "$unique" -eq "$n" ]
+  check "killleader: no Sender-ID of one key handed to both senders" [ "$shared" -eq 0 ]
+  start_ctl "$L"
+}
+
+# ---- the leader SIGSTOPped past its lease, then resumed --------------------
+case_stopleader() {
+  local L L2 updates rekeys mark rc
+  L=$(leader_of_video)
+  echo "  c$L leads video"
+  timeout 60 "$tools/mcsec-join" $(member_args rx1) >rx1-watch.out 2>&1 &
+  pids+=($!)
+  timeout 60 "$tools/mcsec-join" $(member_args rx2) >rx2-watch.out 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    grep -q '^joined' rx1-watch.out && grep -q '^joined' rx2-watch.out && break
+    sleep 0.1
+  done
+  updates=$(stat_of "$L" 'o["updates-sent"]')
+  rekeys=$(stat_of "$L" 'g["rekeys"]')
+  kill -STOP "${ctl_pid[$L]}"
+  L2=$(leader_of_video "$L")
+  rc=0
+  join_once rx3 10 || rc=$?
+  check "stopleader: c$L2 leads while c$L is stopped and serves a join" [ "$rc" -eq 0 ]
+  collect_keys "$L2"
+  sleep 1.5 # well past c$L's lease (1 s)
+  mark=$(wc -l <"c$L/controller.log")
+  kill -CONT "${ctl_pid[$L]}"
+  sleep 2
+  echo "  c$L after it resumed:"
+  tail -n +$((mark + 1)) "c$L/controller.log" | sed 's/^/    /' | head -12
+  check "stopleader: the resumed c$L stepped down" \
+    bash -c "tail -n +$((mark + 1)) c$L/controller.log | grep -qE 'event=(step-down|cluster-unavailable)'"
+  check "stopleader: ... and issued nothing (no rekey, join or update)" \
+    bash -c "! tail -n +$((mark + 1)) c$L/controller.log | grep -qE 'event=(rekey|rekey-sent|joined) '"
+  check "stopleader: its updates-sent did not move ($updates)" \
+    [ "$(stat_of "$L" 'o["updates-sent"]')" -eq "$updates" ]
+  check "stopleader: its rekeys did not move ($rekeys)" \
+    [ "$(stat_of "$L" 'g["rekeys"]')" -eq "$rekeys" ]
+  leader_of_video >/dev/null
+  check "stopleader: one leader after the resume" [ "$(leader_of_video)" = "$L2" ]
+  # the watchers move to the new leader (c$L closed them when it stepped
+  # down); their update numbers only grow
+  for _ in $(seq 100); do
+    [ "$(grep -c '^joined' rx1-watch.out)" -ge 2 ] &&
+      [ "$(grep -c '^joined' rx2-watch.out)" -ge 2 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  wait_members
+  for r in rx1 rx2; do
+    local seqs
+    seqs=$(grep -oE '^(joined|updated) seq=[0-9]+' "$r-watch.out" | cut -d= -f2 | tr '\n' ' ')
+    echo "  $r update numbers: $seqs"
+    check "stopleader: $r rejoined through the new leader" \
+      [ "$(grep -c '^joined' "$r-watch.out")" -ge 2 ]
+    check "stopleader: $r's update numbers only grow" \
+      /usr/bin/python3 -c 'import sys; s=[int(x) for x in sys.argv[1:]]; sys.exit(0 if all(a < b for a, b in zip(s, s[1:])) else 1)' $seqs
+    check "stopleader: $r rejected no update" \
+      bash -c "! grep -q '^rejected' $r-watch.out"
+  done
+}
+
+# ---- one etcd member killed ---------------------------------------------------
+case_etcdmember() {
+  local L rc answer
+  etcd_kill 1
+  L=$(leader_of_video)
+  rc=0
+  join_once rx3 10 || rc=$?
+  check "etcdmember: a join is served with one etcd member down" [ "$rc" -eq 0 ]
+  check "etcdmember: ... and its leave is seen (rekey on leave)" \
+    bash -c "for _ in \$(seq 50); do grep -q 'event=left group=video identity=rx3 .*why=\"left\"' c$L/controller.log && exit 0; sleep 0.1; done; exit 1"
+  answer=$(admin "$L" --json rekey video 2>&1 || true)
+  check "etcdmember: an administrator's rekey goes on ($answer)" \
+    grep -q '"ok":true' <<<"$answer"
+  collect_keys "$L"
+  etcd_restart 1
+  etcd_wait_healthy
+}
+
+# ---- etcd loses its quorum ------------------------------------------------------
+case_quorum() {
+  local pr rc sent
+  pr=$(free_port SOCK_DGRAM)
+  receiver rx1 "$pr" 22
+  sleep 0.7
+  sender cam1 20 500 "127.0.0.1:$pr"
+  sleep 2.5
+  collect_keys "$(leader_of_video)"
+  etcd_kill 2
+  etcd_kill 3
+  sleep 2.5 # every lease (1 s) runs out
+  rc=0
+  join_once rx3 3 || rc=$?
+  check "quorum: a join is refused while etcd has no quorum" [ "$rc" -ne 0 ]
+  check "quorum: ... with the reason unavailable" \
+    grep -q 'reason=unavailable' rx3-join.out
+  etcd_restart 2
+  etcd_restart 3
+  etcd_wait_healthy
+  rc=0
+  join_once rx3 10 || rc=$?
+  check "quorum: with the quorum back, a join is served" [ "$rc" -eq 0 ]
+  collect_keys "$(leader_of_video)"
+  wait_members
+  sent=$(val cam1.out sent)
+  echo "  rx1: $(val rx1.out received)/$sent received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs"
+  check "quorum: the stream flowed throughout (no datagram missing)" \
+    [ "$(val rx1.out missing)" -eq 0 ]
+  check "quorum: ... all of it ($(val rx1.out received)/$sent)" \
+    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
+  check "quorum: ... and under the new leader's key at the end" \
+    [ "$(spis_used rx1.out)" -ge 2 ]
+}
+
+# ---- no key in etcd ---------------------------------------------------------------
+case_secrets() {
+  local n dump
+  sort -u "$keys_seen" | grep -E '^[0-9a-f]{32,}$' >keys.txt || true
+  openssl pkey -in pki/controller-sign.key -outform DER 2>/dev/null |
+    tail -c 32 | od -An -tx1 | tr -d ' \n' >sign.hex
+  echo >>sign.hex
+  cat sign.hex >>keys.txt
+  n=$(grep -c . keys.txt || true)
+  dump=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" get --prefix "$prefix" -w json)
+  echo "  $n keys to look for; etcd holds $(etcdctl --endpoints "$eps" get --prefix "$prefix" --keys-only | grep -c . || true) keys under $prefix"
+  check "secrets: at least 4 SA keys were exported to look for" [ "$n" -ge 5 ]
+  check "secrets: none in etcd's keys and values, none in its data files" \
+    /usr/bin/python3 - "$ETCD_DIR" keys.txt <<PY
+import base64, json, os, sys
+keys = [bytes.fromhex(l.strip()) for l in open(sys.argv[2]) if l.strip()]
+dump = json.loads('''$dump''')
+blobs = []
+for kv in dump.get("kvs", []):
+    blobs.append(base64.b64decode(kv["key"]))
+    blobs.append(base64.b64decode(kv.get("value", "")))
+for root, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        try:
+            blobs.append(open(os.path.join(root, f), "rb").read())
+        except OSError:
+            pass
+hits = [k.hex()[:8] for k in keys for b in blobs if k in b or k.hex().encode() in b]
+print("   ", len(blobs), "blobs searched;", "found: " + " ".join(hits) if hits else "no key found")
+sys.exit(1 if hits else 0)
+PY
+}
+
+for c in $cases; do
+  echo "== $c"
+  "case_$c"
+done
+if [ "$failures" -gt 0 ]; then
+  echo "$failures checks failed"
+  for i in 1 2 3; do echo "--- c$i/controller.log"; tail -40 "c$i/controller.log"; done
+  for f in "$tmp"/*.out "$tmp"/*.err; do echo "--- $f"; tail -20 "$f"; done
+  etcd_logs
+  exit 1
+fi
+echo "all checks passed"
