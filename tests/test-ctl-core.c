@@ -40,6 +40,7 @@ struct Sim {
   GRand *rand;
   gsize max_queued; /* the most output the core held for one connection */
   gsize max_output;
+  gboolean cluster; /* one controller of a cluster (docs/cluster.md) */
 };
 
 static const char *const config_groups[] = {"video", "tv", "quiet"};
@@ -89,6 +90,7 @@ sim_start_core (Sim *s)
   cc.update_key = s->update_key;
   cc.rejoin_window_ms = 500;
   cc.max_output = s->max_output;
+  cc.cluster = s->cluster;
   s->core = mcsec_ctl_new (&cc, s->store, make_groups (), s->now, &error);
   if (s->core == NULL) {
     fprintf (stderr, "core: %s\n", error->message);
@@ -97,10 +99,11 @@ sim_start_core (Sim *s)
 }
 
 static Sim *
-sim_new (gsize max_output)
+sim_new_on (mcsec_ctl_store_t *store, gboolean cluster, gsize max_output)
 {
   Sim *s = g_new0 (Sim, 1);
-  s->store = mcsec_ctl_memory_store_new ();
+  s->store = store;
+  s->cluster = cluster;
   s->update_key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
   s->now = 1000000;
   s->peers = g_ptr_array_new ();
@@ -109,6 +112,12 @@ sim_new (gsize max_output)
   s->max_output = max_output;
   sim_start_core (s);
   return s;
+}
+
+static Sim *
+sim_new (gsize max_output)
+{
+  return sim_new_on (mcsec_ctl_memory_store_new (), FALSE, max_output);
 }
 
 static gboolean
@@ -799,6 +808,192 @@ test_last_one_out (void)
   sim_free (s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The cluster (docs/cluster.md): the core's part                            */
+
+static mcsec_ctl_group_t *
+group_named (Sim *s, const char *name)
+{
+  for (guint i = 0; i < mcsec_ctl_n_groups (s->core); i++) {
+    mcsec_ctl_group_t *g = mcsec_ctl_group_nth (s->core, i);
+    if (strcmp (mcsec_ctl_group_config (g)->name, name) == 0)
+      return g;
+  }
+  abort ();
+}
+
+static void
+lead (Sim *s, const char *name)
+{
+  GError *error = NULL;
+  if (!mcsec_ctl_group_lead (group_named (s, name), s->now, &error)) {
+    fprintf (stderr, "lead %s: %s\n", name, error->message);
+    abort ();
+  }
+}
+
+static guint64
+updates_sent (Sim *s)
+{
+  gchar *a = admin (s, "stats");
+  const char *p = strstr (a, "\"updates-sent\":");
+  guint64 n = p ? g_ascii_strtoull (p + 15, NULL, 10) : G_MAXUINT64;
+  g_free (a);
+  return n;
+}
+
+/* A leader stopped past its lease (no tick ran: SIGSTOP) hears a member
+ * first when it resumes: it steps down before it issues anything; the
+ * members are closed without a word and keep their keys. */
+static void
+test_cluster_fencing (void)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  Peer *rx1, *rx2, *rx3;
+  guint64 seq, sent;
+  guint32 spi;
+
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (s->core, s->now + 1000);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  rx2 = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_JOINED);
+  seq = mcsec_member_last_seq (rx1->m);
+  spi = newest_spi (rx1);
+  sent = updates_sent (s);
+  /* stopped for 2 s: the lease ended 1.3 s ago */
+  s->now += 2000;
+  rx3 = peer_new (s, "rx3", "video", FALSE);
+  pump (s);
+  CHECK (logged (s, "lease-expired group=video"));
+  CHECK (logged (s, "step-down group=video leader=unknown members-closed=2"));
+  CHECK (rx1->closes == 1 && rx2->closes == 1);
+  CHECK (mcsec_member_state (rx3->m) != MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx3->m) != MCSEC_MEMBER_REFUSED); /* not final */
+  CHECK (logged (s, "identity=rx3 group=video reason=not-leader "
+                    "text=\"leader=unknown\""));
+  CHECK (updates_sent (s) == sent); /* nothing issued */
+  CHECK (mcsec_member_last_seq (rx1->m) == seq);
+  CHECK (holds_spi (rx1, spi)); /* keys kept */
+  CHECK (admin_says (s, "rekey video", "does not lead the group"));
+  /* time goes on: the members try again and are told the same */
+  mcsec_ctl_group_follow (group_named (s, "video"), "10.0.0.2:7700", FALSE,
+                          s->now);
+  sim_run (s, 1000);
+  CHECK (updates_sent (s) == sent);
+  CHECK (logged (s, "identity=rx1 group=video reason=not-leader "
+                    "text=\"leader=10.0.0.2:7700\""));
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_DISCONNECTED);
+  /* without etcd, nobody leads: unavailable, not final either */
+  mcsec_ctl_group_follow (group_named (s, "video"), NULL, TRUE, s->now);
+  sim_run (s, 1000);
+  CHECK (logged (s, "group=video reason=unavailable"));
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_DISCONNECTED);
+  sim_free (s);
+}
+
+/* A new leader numbers the group's updates above everything the previous
+ * leader issued, though the previous leader reserved a later block of the
+ * shared counter; it hands out new SPIs, and its SA waits for the rejoin
+ * window. */
+static void
+test_cluster_new_leader (void)
+{
+  mcsec_ctl_store_t *store = mcsec_ctl_memory_store_new ();
+  Sim *s = sim_new_on (store, TRUE, 0); /* X: the lower block */
+  mcsec_ctl_t *x = s->core, *y;
+  Peer *cam, *rx1;
+  guint64 seq_y;
+  guint32 spi_y;
+  GError *error = NULL;
+
+  sim_start_core (s); /* Y: the next block */
+  y = s->core;
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (y, G_MAXINT64);
+  cam = peer_new (s, "cam1", "video", TRUE);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  seq_y = mcsec_member_last_seq (rx1->m);
+  spi_y = newest_spi (rx1);
+  /* Y dies; X takes the group */
+  for (guint i = 0; i < s->peers->len; i++) {
+    Peer *p = s->peers->pdata[i];
+    p->c = NULL;
+    mcsec_member_disconnected (p->m, (uint64_t)s->now);
+    p->reconnect_at = s->now + 300;
+  }
+  mcsec_ctl_free (y);
+  s->core = x;
+  mcsec_ctl_set_lease_deadline (x, G_MAXINT64);
+  CHECK (mcsec_ctl_group_lead (group_named (s, "video"), s->now, &error));
+  sim_run (s, 400);
+  CHECK (logged (s, "lead group=video rejoin-window-ms=500"));
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_last_seq (rx1->m) > seq_y);
+  CHECK (newest_spi (rx1) != spi_y && newest_spi (cam) == newest_spi (rx1));
+  CHECK (holds_spi (rx1, spi_y)); /* still held: the stream goes on */
+  sim_free (s);
+}
+
+/* An eviction recorded by another controller: the leader evicts the
+ * member it holds and rekeys; an unevict lets it back. */
+static void
+test_cluster_eviction_elsewhere (void)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  Peer *rx1, *rx2, *again;
+  guint32 before;
+
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (s->core, G_MAXINT64);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  rx2 = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  before = newest_spi (rx1);
+  mcsec_ctl_eviction_changed (s->core, "video", "rx2", TRUE, s->now);
+  run_actions (s);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_EVICTED);
+  CHECK (newest_spi (rx1) != before && !holds_spi (rx2, newest_spi (rx1)));
+  CHECK (logged (s, "evicted group=video identity=rx2 connected=yes"));
+  mcsec_ctl_eviction_changed (s->core, "video", "rx2", FALSE, s->now);
+  again = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (again->m) == MCSEC_MEMBER_JOINED);
+  /* an unknown group or the same news twice change nothing */
+  mcsec_ctl_eviction_changed (s->core, "nope", "rx1", TRUE, s->now);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  sim_free (s);
+}
+
+/* Two controllers read the same counter and both reserve the next block:
+ * the one that loses (a conflict) reads again and takes the block after. */
+static void
+test_counter_conflict (void)
+{
+  mcsec_ctl_store_t *store = mcsec_ctl_memory_store_new ();
+  Sim *s;
+  Peer *rx1;
+  GBytes *v;
+
+  mcsec_ctl_memory_store_conflict (store, "counter/update-seq", 4096);
+  s = sim_new_on (store, FALSE, 0);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_last_seq (rx1->m) >= 4096);
+  v = store->get (store, "counter/update-seq", NULL);
+  CHECK (v && g_bytes_get_size (v) == 4 &&
+         memcmp (g_bytes_get_data (v, NULL), "8192", 4) == 0);
+  if (v)
+    g_bytes_unref (v);
+  sim_free (s);
+}
+
 int
 main (void)
 {
@@ -811,5 +1006,9 @@ main (void)
   test_output_cap ();
   test_before_join ();
   test_last_one_out ();
+  test_cluster_fencing ();
+  test_cluster_new_leader ();
+  test_cluster_eviction_elsewhere ();
+  test_counter_conflict ();
   return test_done ("test-ctl-core");
 }

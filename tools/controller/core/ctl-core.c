@@ -839,7 +839,10 @@ mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms, GError **error)
     return TRUE;
   g_return_val_if_fail (g->members.length == 0, FALSE);
   group_reset (g);
-  if (!group_load_state (g, now_ms, error)) {
+  /* the group's updates from here on are numbered above all it had: the
+   * previous leader used only numbers below the stored limit */
+  if (!counter_reread (ctl, &ctl->seq_ctr, error) ||
+      !group_load_state (g, now_ms, error)) {
     group_reset (g);
     return FALSE;
   }

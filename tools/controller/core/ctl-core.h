@@ -73,6 +73,11 @@ mcsec_ctl_store_t *mcsec_ctl_memory_store_new (void);
 void mcsec_ctl_memory_store_fail_puts (mcsec_ctl_store_t *store,
                                        gint fail_after);
 guint mcsec_ctl_memory_store_puts (mcsec_ctl_store_t *store);
+/* The next put of key fails with MCSEC_CTL_STORE_ERROR_CONFLICT after the
+ * number stored there grew by bump (another controller reserved a block:
+ * the cluster's race, for the tests). */
+void mcsec_ctl_memory_store_conflict (mcsec_ctl_store_t *store, const char *key,
+                                      guint64 bump);
 
 /* ---- configuration (parsed by the daemon, tools/controller/config.c) ---- */
 

@@ -66,7 +66,7 @@ counter_open (mcsec_ctl_t *ctl, Counter *c, const char *key, guint64 block,
 
 /* Read a counter's stored limit again after another controller moved it
  * (the cluster): every value below it may have been used. */
-static gboolean
+gboolean
 counter_reread (mcsec_ctl_t *ctl, Counter *c, GError **error)
 {
   Counter now = {0};

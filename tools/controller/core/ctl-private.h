@@ -193,6 +193,7 @@ void wipe_bytes (GBytes *bytes);
 void channel_heartbeat (mcsec_ctl_group_t *g);
 void channel_send_rekey (mcsec_ctl_group_t *g, guint64 seq);
 gboolean counter_next (mcsec_ctl_t *ctl, Counter *c, guint64 *out);
+gboolean counter_reread (mcsec_ctl_t *ctl, Counter *c, GError **error);
 gboolean counter_open (mcsec_ctl_t *ctl, Counter *c, const char *key,
                        guint64 block, gboolean *existed, GError **error);
 gchar *evicted_key (const char *group, const char *identity);

@@ -15,6 +15,10 @@ typedef struct {
   GTree *kv; /* key -> GBytes */
   gint fail_after;
   guint puts;
+  /* the next put of conflict_key fails as a conflict, after another
+   * "controller" raised the number stored there by conflict_bump */
+  gchar *conflict_key;
+  guint64 conflict_bump;
 } MemoryStore;
 
 static gint
@@ -68,6 +72,23 @@ mem_put (mcsec_ctl_store_t *store, const char *const *keys,
                  "the store refuses writes (test)");
     return FALSE;
   }
+  for (guint i = 0; m->conflict_key && i < n; i++)
+    if (strcmp (keys[i], m->conflict_key) == 0) {
+      GBytes *old = g_tree_lookup (m->kv, keys[i]);
+      gsize len = 0;
+      const char *d = old ? g_bytes_get_data (old, &len) : NULL;
+      gchar *num = g_strndup (d ? d : "0", d ? len : 1);
+      gchar *bumped =
+          g_strdup_printf ("%" G_GUINT64_FORMAT,
+                           g_ascii_strtoull (num, NULL, 10) + m->conflict_bump);
+      g_tree_insert (m->kv, g_strdup (keys[i]),
+                     g_bytes_new_take (bumped, strlen (bumped)));
+      g_free (num);
+      g_clear_pointer (&m->conflict_key, g_free);
+      g_set_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_CONFLICT,
+                   "%s: changed by another controller (test)", keys[i]);
+      return FALSE;
+    }
   m->puts++;
   for (guint i = 0; i < n; i++) {
     if (values[i])
@@ -83,6 +104,7 @@ mem_free (mcsec_ctl_store_t *store)
 {
   MemoryStore *m = (MemoryStore *)store;
   g_tree_unref (m->kv);
+  g_free (m->conflict_key);
   g_free (m);
 }
 
@@ -111,4 +133,14 @@ guint
 mcsec_ctl_memory_store_puts (mcsec_ctl_store_t *store)
 {
   return ((MemoryStore *)store)->puts;
+}
+
+void
+mcsec_ctl_memory_store_conflict (mcsec_ctl_store_t *store, const char *key,
+                                 guint64 bump)
+{
+  MemoryStore *m = (MemoryStore *)store;
+  g_free (m->conflict_key);
+  m->conflict_key = g_strdup (key);
+  m->conflict_bump = bump;
 }
