@@ -8,12 +8,17 @@
 
 #include "store-etcd.h"
 
+#define POISONED G_GINT64_CONSTANT (-1)
+
 typedef struct {
   mcsec_ctl_store_t parent;
   mcsec_etcd_t *etcd;
   gchar *prefix;
   /* key (without the prefix) -> the mod revision this store last saw
-   * (0: it saw the key absent); a put of a key seen here is conditional */
+   * (0: it saw the key absent); a put of a key seen here is conditional.
+   * POISONED: a put of it failed or may have been applied (a timeout):
+   * its value is unknown, so its next put is a conflict until it is read
+   * again (the caller computed that value from the old one) */
   GHashTable *seen;
   /* escaped group name -> the create revision of our leader key */
   GHashTable *fences;
@@ -99,6 +104,17 @@ etcd_list (mcsec_ctl_store_t *store, const char *prefix, GError **error)
   return out;
 }
 
+/* Keys whose stored value is unknown now: a conditional put of them waits
+ * for a read (keys written blind stay blind). */
+static void
+poison (EtcdStore *s, const char *const *keys, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    if (g_hash_table_contains (s->seen, keys[i]))
+      g_hash_table_insert (s->seen, g_strdup (keys[i]),
+                           g_memdup2 (&(gint64){POISONED}, sizeof (gint64)));
+}
+
 /* The escaped group a key of a group's state belongs to, or NULL. */
 static const char *
 fenced_group (const char *key)
@@ -132,6 +148,13 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
     mcsec_etcd_op_t op = {0};
 
     g_ptr_array_add (names, full);
+    if (seen && *seen == POISONED) {
+      g_set_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_CONFLICT,
+                   "%s: its last write failed or was not confirmed: read it "
+                   "again",
+                   keys[i]);
+      goto out;
+    }
     if (seen) {
       mcsec_etcd_cmp_t c = {0};
       c.key = full;
@@ -174,9 +197,8 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
                        (mcsec_etcd_op_t *)ops->data, ops->len, &fence_get,
                        fence_group ? 1 : 0, &succeeded, &revision, &got,
                        &err)) {
-    /* whether it was applied is unknown: read the keys again next time */
-    for (guint i = 0; i < n; i++)
-      g_hash_table_remove (s->seen, keys[i]);
+    /* whether it was applied is unknown: read the keys again first */
+    poison (s, keys, n);
     set_error_from_etcd (error, err);
     goto out;
   }
@@ -186,8 +208,7 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
       mcsec_etcd_kv_t *kv = got && got->len ? got->pdata[0] : NULL;
       fenced = kv == NULL || kv->create_revision != fence_rev;
     }
-    for (guint i = 0; i < n; i++)
-      g_hash_table_remove (s->seen, keys[i]);
+    poison (s, keys, n);
     if (fenced) {
       g_hash_table_insert (s->fences, g_strdup (fence_group),
                            g_memdup2 (&(gint64){0}, sizeof (gint64)));

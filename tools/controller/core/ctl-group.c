@@ -226,15 +226,54 @@ group_reset (mcsec_ctl_group_t *g)
   g->leave_pending = g->sender_left_pending = FALSE;
 }
 
+/* The group's recent SPIs as the store holds them, ahead of those we
+ * knew (another leader's, or ours from a write whose outcome was unknown). */
+static gboolean
+spis_read (mcsec_ctl_group_t *g, GError **error)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  gchar *key = group_key ("spis", g->cfg->name);
+  GError *err = NULL;
+  GBytes *v = ctl->store->get (ctl->store, key, &err);
+  guint32 merged[SPIS_KEPT];
+  guint n = 0;
+
+  g_free (key);
+  if (err) {
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  if (v) {
+    gsize len;
+    const char *d = g_bytes_get_data (v, &len);
+    gchar *str = len ? g_strndup (d, len) : g_strdup ("");
+    gchar **items = g_strsplit (str, " ", -1);
+    for (guint i = 0; items[i] && n < SPIS_KEPT; i++)
+      if (*items[i])
+        merged[n++] = (guint32)g_ascii_strtoull (items[i], NULL, 16);
+    g_strfreev (items);
+    g_free (str);
+    g_bytes_unref (v);
+  }
+  for (guint i = 0; i < g->n_recent_spis && n < SPIS_KEPT; i++) {
+    gboolean dup = FALSE;
+    for (guint k = 0; k < n; k++)
+      dup |= merged[k] == g->recent_spis[i];
+    if (!dup)
+      merged[n++] = g->recent_spis[i];
+  }
+  memcpy (g->recent_spis, merged, n * sizeof *merged);
+  g->n_recent_spis = n;
+  return TRUE;
+}
+
 gboolean
 group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
 {
   mcsec_ctl_t *ctl = g->ctl;
   gchar *pg = group_key ("evicted", g->cfg->name);
   gchar *prefix = g_strconcat (pg, "/", NULL);
-  gchar *key = group_key ("spis", g->cfg->name);
   GPtrArray *keys = ctl->store->list (ctl->store, prefix, error);
-  GBytes *spis = NULL;
   gboolean ok = FALSE;
 
   if (keys == NULL)
@@ -246,21 +285,8 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
       g_hash_table_add (g->evicted, id);
   }
   g_ptr_array_unref (keys);
-  spis = ctl->store->get (ctl->store, key, error);
-  if (error && *error)
+  if (!spis_read (g, error))
     goto out;
-  if (spis) {
-    gsize len;
-    const char *d = g_bytes_get_data (spis, &len);
-    gchar *s = len ? g_strndup (d, len) : g_strdup ("");
-    gchar **v = g_strsplit (s, " ", -1);
-    for (guint i = 0; v[i] && g->n_recent_spis < SPIS_KEPT; i++)
-      if (*v[i])
-        g->recent_spis[g->n_recent_spis++] =
-            (guint32)g_ascii_strtoull (v[i], NULL, 16);
-    g_strfreev (v);
-    g_free (s);
-  }
   if (g->cfg->channel) {
     gchar *ck = group_key ("counter/rekey", g->cfg->name);
     mcsec_status_t st;
@@ -289,11 +315,8 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
   }
   ok = TRUE;
 out:
-  if (spis)
-    g_bytes_unref (spis);
   g_free (prefix);
   g_free (pg);
-  g_free (key);
   return ok;
 }
 
@@ -353,38 +376,51 @@ spi_recent (mcsec_ctl_group_t *g, guint32 spi)
 static gboolean
 new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
 {
-  guint32 spi, kept[SPIS_KEPT];
-  guint n = 0;
-  GString *s = g_string_new (NULL);
-  gchar *key;
-  GBytes *v;
-  gboolean ok;
+  for (guint attempt = 0;; attempt++) {
+    guint32 spi, kept[SPIS_KEPT];
+    guint n = 0;
+    GString *s;
+    gchar *key;
+    GBytes *v;
+    GError *err = NULL;
+    gboolean ok;
 
-  do {
-    if (RAND_bytes ((unsigned char *)&spi, sizeof spi) != 1) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                   "no random bytes for an SPI");
-      g_string_free (s, TRUE);
-      return FALSE;
+    do {
+      if (RAND_bytes ((unsigned char *)&spi, sizeof spi) != 1) {
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                     "no random bytes for an SPI");
+        return FALSE;
+      }
+    } while (spi < MCSEC_SPI_MIN || spi_recent (g, spi));
+    kept[n++] = spi;
+    for (guint i = 0; i < g->n_recent_spis && n < SPIS_KEPT; i++)
+      kept[n++] = g->recent_spis[i];
+    s = g_string_new (NULL);
+    for (guint i = 0; i < n; i++)
+      g_string_append_printf (s, "%s%08x", i ? " " : "", kept[i]);
+    key = group_key ("spis", g->cfg->name);
+    v = g_bytes_new (s->str, s->len);
+    ok = store_put1 (g->ctl, key, v, &err);
+    g_bytes_unref (v);
+    g_free (key);
+    g_string_free (s, TRUE);
+    if (ok) {
+      memcpy (g->recent_spis, kept, n * sizeof *kept);
+      g->n_recent_spis = n;
+      *out = spi;
+      return TRUE;
     }
-  } while (spi < MCSEC_SPI_MIN || spi_recent (g, spi));
-  kept[n++] = spi;
-  for (guint i = 0; i < g->n_recent_spis && n < SPIS_KEPT; i++)
-    kept[n++] = g->recent_spis[i];
-  for (guint i = 0; i < n; i++)
-    g_string_append_printf (s, "%s%08x", i ? " " : "", kept[i]);
-  key = group_key ("spis", g->cfg->name);
-  v = g_bytes_new (s->str, s->len);
-  ok = store_put1 (g->ctl, key, v, error);
-  g_bytes_unref (v);
-  g_free (key);
-  g_string_free (s, TRUE);
-  if (ok) {
-    memcpy (g->recent_spis, kept, n * sizeof *kept);
-    g->n_recent_spis = n;
-    *out = spi;
+    /* changed elsewhere, or our last write's outcome is unknown: read the
+     * list again (and avoid what it holds) */
+    if (attempt < 4 && g_error_matches (err, MCSEC_CTL_STORE_ERROR,
+                                        MCSEC_CTL_STORE_ERROR_CONFLICT)) {
+      g_clear_error (&err);
+      if (spis_read (g, &err))
+        continue;
+    }
+    g_propagate_error (error, err);
+    return FALSE;
   }
-  return ok;
 }
 
 /* A new SA for the group (not installed): fresh SPI, key from RAND_bytes,
