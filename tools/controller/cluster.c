@@ -317,10 +317,32 @@ read_leaders (CtlCluster *cl, gint64 now, gint64 *revision, GError **error)
     Election *e = cl->elections->pdata[k];
     if (!g_hash_table_contains (seen, e) && (e->has_leader || e->my_rev))
       follow (cl, e, NULL, now);
+    /* events up to the read's revision are in it already */
+    if (revision)
+      e->seen_rev = MAX (e->seen_rev, *revision);
   }
   g_ptr_array_unref (kvs);
   g_hash_table_unref (seen);
   return TRUE;
+}
+
+/* Every eviction recorded (after events were lost): known ones change
+ * nothing.  An unevict lost with the events shows at the next lead. */
+static void
+read_evictions (CtlCluster *cl, gint64 now)
+{
+  gchar *prefix = g_strconcat (cl->cfg->etcd_prefix, "evicted/", NULL);
+  GPtrArray *kvs = mcsec_etcd_get (cl->etcd, prefix, TRUE, TRUE, NULL, NULL);
+  gsize plen = strlen (prefix);
+
+  for (guint i = 0; kvs && i < kvs->len; i++) {
+    mcsec_etcd_kv_t *kv = kvs->pdata[i];
+    mcsec_etcd_event_t ev = {MCSEC_ETCD_EVENT_PUT, *kv};
+    on_eviction_event (cl, kv->key + plen, &ev, now);
+  }
+  if (kvs)
+    g_ptr_array_unref (kvs);
+  g_free (prefix);
 }
 
 gboolean
@@ -363,8 +385,12 @@ take_events (CtlCluster *cl, gint64 now)
     cl->watch_events++;
     if (ev.type == MCSEC_ETCD_EVENT_RESYNC) {
       GError *err = NULL;
-      cl->log ("watch-resync", "what=\"events lost: reading leaders again\"");
-      if (!read_leaders (cl, now, NULL, &err)) {
+      gint64 rev = 0;
+      cl->log ("watch-resync", "what=\"events lost: reading leaders and "
+                               "evictions again\"");
+      if (read_leaders (cl, now, &rev, &err))
+        read_evictions (cl, now);
+      else {
         cl->log ("watch-resync-failed", "error=\"%s\"", err->message);
         g_error_free (err);
       }
