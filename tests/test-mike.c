@@ -7,7 +7,8 @@
  * bound of the parser, reassembly of frames cut anywhere, the join, and the
  * updates a member must reject (tampered, signed by someone else, unsigned,
  * stale, replayed) next to the ones it must apply (activation, retirement,
- * a rejoin after a controller restart).
+ * a rejoin after a controller restart), the refusals of a cluster that are
+ * not final (not-leader, unavailable).
  */
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -522,6 +523,181 @@ test_member (void)
   mcsec_member_free (m);
 }
 
+static void
+build_refuse (frame_t *f, unsigned reason, const char *text)
+{
+  mcsec_mike_builder_t b;
+  mcsec_mike_begin (&b, f->buf, sizeof f->buf, MCSEC_MIKE_REFUSE);
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, (uint16_t)reason);
+  if (text)
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_TEXT, text);
+  REQUIRE (mcsec_mike_finish (&b, &f->len) == MCSEC_OK);
+}
+
+/* The member's only pending event is of `type` (copied to out). */
+static int
+only_event (mcsec_member_t *m, mcsec_member_event_type_t type,
+            mcsec_member_event_t *out)
+{
+  mcsec_member_event_t ev, extra;
+  int ok = mcsec_member_next_event (m, &ev) && ev.type == type;
+  while (mcsec_member_next_event (m, &extra)) {
+    fprintf (stderr, "unexpected event %s\n",
+             mcsec_member_event_name (extra.type));
+    ok = 0;
+  }
+  if (out)
+    *out = ev;
+  return ok;
+}
+
+/* A controller of a cluster that cannot take the member in (not-leader,
+ * unavailable) refuses without finality: the member keeps its keys, goes
+ * back to IDLE (never joined) or DISCONNECTED (a member) and says
+ * REDIRECTED, not REFUSED; a later JOIN at another controller succeeds.
+ * Every other reason, known or not, stays final. */
+static void
+test_member_redirect (void)
+{
+  mcsec_member_config_t cfg = {"video", MCSEC_MIKE_ROLE_SENDER, sam_key, 1};
+  mcsec_member_t *m;
+  mcsec_member_event_t ev;
+  mcsec_msa_t *msa = NULL;
+  frame_t f, g;
+  uint32_t sid = 5;
+  uint64_t t = 1000, gen;
+  int dead;
+  test_sa_t a = {0xa100, 0, 0xa1}, b = {0xb100, 0, 0xb1};
+  const unsigned finals[] = {MCSEC_MIKE_REASON_NOT_AUTHORISED,
+                             MCSEC_MIKE_REASON_SHUTTING_DOWN, 11, 999};
+
+  CHECK (strcmp (mcsec_member_event_name (MCSEC_MEMBER_EV_REDIRECTED),
+                 "redirected") == 0);
+  CHECK (strcmp (mcsec_mike_reason_name (MCSEC_MIKE_REASON_NOT_LEADER),
+                 "not-leader") == 0 &&
+         strcmp (mcsec_mike_reason_name (MCSEC_MIKE_REASON_UNAVAILABLE),
+                 "unavailable") == 0);
+
+  /* never joined: a follower names the leader; back to IDLE, and what
+   * follows the refusal in the same read does not count */
+  REQUIRE (mcsec_member_new (&cfg, &m) == MCSEC_OK);
+  mcsec_member_connected (m, t);
+  CHECK (output_has (m, MCSEC_MIKE_JOIN, NULL) == 1);
+  build_refuse (&f, MCSEC_MIKE_REASON_NOT_LEADER, "leader=10.0.0.2:7700");
+  build_welcome (&g, "video", MCSEC_MIKE_ROLE_SENDER, &sid, 1);
+  memcpy (f.buf + f.len, g.buf, g.len);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len + g.len, t), MCSEC_OK);
+  CHECK (only_event (m, MCSEC_MEMBER_EV_REDIRECTED, &ev) &&
+         ev.reason == MCSEC_MIKE_REASON_NOT_LEADER &&
+         strcmp (ev.text, "leader=10.0.0.2:7700") == 0);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_IDLE);
+  /* the connection is over (the client closes it): nothing more is taken,
+   * no join timeout runs */
+  CHECK_STATUS (mcsec_member_receive (m, g.buf, g.len, t),
+                MCSEC_ERR_INVALID_ARG);
+  mcsec_member_tick (m, t + MCSEC_MIKE_JOIN_TIMEOUT_MS, &dead);
+  CHECK (!dead);
+  mcsec_member_disconnected (m, t);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_IDLE);
+  CHECK (mcsec_member_msa (m, &msa) == MCSEC_OK && msa == NULL);
+
+  /* the next controller cannot reach the cluster's store: the same */
+  mcsec_member_connected (m, t);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_JOINING);
+  CHECK (output_has (m, MCSEC_MIKE_JOIN, NULL) == 1);
+  build_refuse (&f, MCSEC_MIKE_REASON_UNAVAILABLE, "no quorum");
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (only_event (m, MCSEC_MEMBER_EV_REDIRECTED, &ev) &&
+         ev.reason == MCSEC_MIKE_REASON_UNAVAILABLE &&
+         strcmp (ev.text, "no quorum") == 0);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_IDLE);
+  mcsec_member_disconnected (m, t);
+
+  /* the leader takes it in */
+  mcsec_member_connected (m, t);
+  CHECK (output_has (m, MCSEC_MIKE_JOIN, NULL) == 1);
+  CHECK_STATUS (mcsec_member_receive (m, g.buf, g.len, t), MCSEC_OK);
+  build_update (&f, ctl_key, 10, &a, 1, 500);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_JOINED);
+  CHECK (output_has (m, MCSEC_MIKE_ACK, NULL) == 1);
+
+  /* the leader dies; the controllers the member tries next do not lead
+   * the group (any more, or yet) or cannot reach the store: it stays a
+   * disconnected member, its keys and its Sender-ID in use throughout */
+  mcsec_member_disconnected (m, t + 100);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_DISCONNECTED);
+  gen = mcsec_member_generation (m);
+  for (int i = 0; i < 2; i++) {
+    mcsec_member_connected (m, t + 200);
+    CHECK (output_has (m, MCSEC_MIKE_JOIN, NULL) == 1);
+    build_refuse (
+        &f, i ? MCSEC_MIKE_REASON_UNAVAILABLE : MCSEC_MIKE_REASON_NOT_LEADER,
+        i ? NULL : "leader=unknown");
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t + 200), MCSEC_OK);
+    CHECK (only_event (m, MCSEC_MEMBER_EV_REDIRECTED, &ev) &&
+           ev.reason == (i ? MCSEC_MIKE_REASON_UNAVAILABLE
+                           : MCSEC_MIKE_REASON_NOT_LEADER) &&
+           strcmp (ev.text, i ? "" : "leader=unknown") == 0);
+    CHECK (mcsec_member_state (m) == MCSEC_MEMBER_DISCONNECTED);
+    mcsec_member_disconnected (m, t + 200);
+    CHECK (mcsec_member_state (m) == MCSEC_MEMBER_DISCONNECTED);
+  }
+  mcsec_member_tick (m, t + 60000, &dead);
+  CHECK (!dead && mcsec_member_generation (m) == gen);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+  CHECK (msa->n_sas == 1 && msa_sending (msa) == 0xa100 &&
+         msa->sender_ids[0] == 5 && msa->may_send);
+  mcsec_msa_free (msa);
+
+  /* the new leader (its SEQ lower, a new SA): joined again, the old SA
+   * kept through the rejoin grace */
+  t += 60000;
+  mcsec_member_connected (m, t);
+  CHECK (output_has (m, MCSEC_MIKE_JOIN, NULL) == 1);
+  sid = 6;
+  build_welcome (&g, "video", MCSEC_MIKE_ROLE_SENDER, &sid, 1);
+  CHECK_STATUS (mcsec_member_receive (m, g.buf, g.len, t), MCSEC_OK);
+  build_update (&f, ctl_key, 3, &b, 1, 500);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, &ev) && ev.seq == 3);
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_JOINED);
+  mcsec_member_tick (m, t + 500 + MCSEC_MIKE_REJOIN_GRACE_MS - 1, &dead);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+  CHECK (msa_find (msa, 0xa100) && msa_sending (msa) == 0xb100 &&
+         msa->sender_ids[0] == 6);
+  mcsec_msa_free (msa);
+  mcsec_member_free (m);
+
+  /* any other reason is final, for a newcomer and for a member */
+  cfg.role = MCSEC_MIKE_ROLE_RECEIVER;
+  cfg.sam_key = NULL;
+  for (size_t i = 0; i < sizeof finals / sizeof finals[0]; i++) {
+    REQUIRE (mcsec_member_new (&cfg, &m) == MCSEC_OK);
+    if (i % 2) { /* a member first */
+      mcsec_member_connected (m, t);
+      build_welcome (&g, "video", MCSEC_MIKE_ROLE_RECEIVER, NULL, 0);
+      CHECK_STATUS (mcsec_member_receive (m, g.buf, g.len, t), MCSEC_OK);
+      build_update (&f, ctl_key, 10, &a, 1, 500);
+      CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+      CHECK (mcsec_member_state (m) == MCSEC_MEMBER_JOINED);
+      mcsec_member_disconnected (m, t);
+      has_event (m, MCSEC_MEMBER_EV_JOINED, NULL);
+    }
+    mcsec_member_connected (m, t);
+    build_refuse (&f, finals[i], "no");
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+    CHECK (only_event (m, MCSEC_MEMBER_EV_REFUSED, &ev) &&
+           ev.reason == finals[i]);
+    CHECK (mcsec_member_state (m) == MCSEC_MEMBER_REFUSED);
+    mcsec_member_disconnected (m, t);
+    mcsec_member_connected (m, t);
+    CHECK (mcsec_member_state (m) == MCSEC_MEMBER_REFUSED);
+    mcsec_member_free (m);
+  }
+}
+
 /* The SA key of a key tree group as docs/mike-protocol.md spells it,
  * computed with OpenSSL's other HKDF interface (EVP_PKEY), not the
  * library's. */
@@ -825,6 +1001,7 @@ main (void)
   test_codec ();
   test_reader ();
   test_member ();
+  test_member_redirect ();
   test_member_tree ();
   EVP_PKEY_free (ctl_key);
   EVP_PKEY_free (other_key);

@@ -82,6 +82,7 @@ static const char *const event_names[] = {
     [MCSEC_MEMBER_EV_CONNECTED] = "connected",
     [MCSEC_MEMBER_EV_CONNECTION_LOST] = "connection-lost",
     [MCSEC_MEMBER_EV_CHANNEL] = "channel",
+    [MCSEC_MEMBER_EV_REDIRECTED] = "redirected",
 };
 
 const char *
@@ -649,6 +650,15 @@ handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
   return MCSEC_OK;
 }
 
+/* REFUSE reasons after which another controller (of a cluster) may take
+ * the member in: not the end of the membership. */
+static int
+refusal_not_final (unsigned reason)
+{
+  return reason == MCSEC_MIKE_REASON_NOT_LEADER ||
+         reason == MCSEC_MIKE_REASON_UNAVAILABLE;
+}
+
 static mcsec_status_t
 handle_frame (mcsec_member_t *m, const uint8_t *frame, size_t len, uint64_t now)
 {
@@ -673,6 +683,17 @@ handle_frame (mcsec_member_t *m, const uint8_t *frame, size_t len, uint64_t now)
   case MCSEC_MIKE_EVICTED:
     if (msg->type == MCSEC_MIKE_REFUSE && m->state != MCSEC_MEMBER_JOINING)
       return MCSEC_ERR_MALFORMED;
+    if (msg->type == MCSEC_MIKE_REFUSE && msg->has_reason &&
+        refusal_not_final (msg->reason)) {
+      /* this controller cannot take us in, another may: keep every key,
+       * wait for the transport to go (the client tries elsewhere) */
+      ev = push_event (m, MCSEC_MEMBER_EV_REDIRECTED);
+      ev->reason = msg->reason;
+      copy_text (ev->text, msg->text, msg->text_len);
+      m->state = m->generation ? MCSEC_MEMBER_DISCONNECTED : MCSEC_MEMBER_IDLE;
+      m->welcomed = 0;
+      return MCSEC_OK;
+    }
     ev = push_event (m, msg->type == MCSEC_MIKE_REFUSE
                             ? MCSEC_MEMBER_EV_REFUSED
                             : MCSEC_MEMBER_EV_EVICTED);
@@ -718,8 +739,9 @@ mcsec_member_receive (mcsec_member_t *m, const uint8_t *data, size_t len,
     st = handle_frame (m, frame, flen, now_ms);
     if (st)
       return st;
-    if (m->state == MCSEC_MEMBER_REFUSED || m->state == MCSEC_MEMBER_EVICTED)
-      return MCSEC_OK; /* nothing after the last word counts */
+    if (m->state != MCSEC_MEMBER_JOINING && m->state != MCSEC_MEMBER_JOINED)
+      return MCSEC_OK; /* nothing after the last word counts (refused,
+                          evicted, or sent elsewhere) */
   }
   return MCSEC_OK;
 }

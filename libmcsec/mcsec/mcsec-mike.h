@@ -109,8 +109,8 @@ typedef enum {
   MCSEC_MIKE_REASON_DUPLICATE = 7,
   MCSEC_MIKE_REASON_SHUTTING_DOWN = 8,
   /* not final: the member tries again, elsewhere (docs/cluster.md) */
-  MCSEC_MIKE_REASON_NOT_LEADER = 9,  /* TEXT: "leader=HOST:PORT" or
-                                        "leader=unknown" */
+  MCSEC_MIKE_REASON_NOT_LEADER = 9,   /* TEXT: "leader=HOST:PORT" or
+                                         "leader=unknown" */
   MCSEC_MIKE_REASON_UNAVAILABLE = 10, /* the controller cannot reach the
                                          cluster's state store */
 } mcsec_mike_reason_t;
@@ -299,6 +299,11 @@ typedef enum {
   MCSEC_MEMBER_EV_CHANNEL,         /* (client) the rekey channel: text says
                                       where it listens, or why it cannot
                                       (status set); repairs stand in then */
+  MCSEC_MEMBER_EV_REDIRECTED,      /* a REFUSE that is not final (reason
+                                      not-leader or unavailable; reason,
+                                      text): keys kept, back to IDLE or
+                                      DISCONNECTED; the client tries another
+                                      controller */
 } mcsec_member_event_type_t;
 
 typedef struct {
