@@ -3,10 +3,11 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * mike-client.c: the member's I/O.  One thread per client runs TLS 1.3 to
- * the controller, feeds the member state machine (core/member.c) and
- * reconnects with backoff when the connection is lost; the keys stay in the
- * member meanwhile.  Events go to the caller's callback from that thread,
- * outside the client's lock.
+ * a controller of its list, feeds the member state machine (core/member.c)
+ * and, when the connection is lost or the controller sends it elsewhere
+ * (not-leader, unavailable), tries the next controller, backing off after
+ * each round of the list; the keys stay in the member meanwhile.  Events go
+ * to the caller's callback from that thread, outside the client's lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -37,8 +39,16 @@
 #define IO_TIMEOUT_MS 5000
 #define CHANNEL_RETRY_MS 5000 /* a rekey channel that cannot be joined */
 
+/* One controller of the list. */
+typedef struct {
+  char *host, *port; /* split_address's parts */
+  char *name;        /* as written in the list: "host:port" */
+} controller_t;
+
 struct mcsec_client {
-  char *host, *port, *server_name;
+  controller_t *ctls; /* the list, in its order */
+  size_t n_ctls;
+  char *controller_name; /* expected certificate name; NULL: each host */
   mcsec_client_event_fn on_event;
   void *data;
   SSL_CTX *ctx;
@@ -54,6 +64,12 @@ struct mcsec_client {
   char chan_address[MCSEC_MIKE_MAX_STRING + 1];
   uint16_t chan_port;
   uint64_t chan_tried_ms;
+  /* failover (client thread only): the controllers tried in this round,
+   * the REDIRECTED event of the current connection */
+  unsigned char *tried;
+  int redirected;
+  unsigned redirect_reason;
+  char redirect_text[MCSEC_MIKE_MAX_STRING + 1];
 };
 
 static uint64_t
@@ -99,6 +115,41 @@ split_address (const char *addr, char **host, char **port)
   return *host && *port;
 }
 
+/* "host:port[,host:port...]" (blanks around each allowed) into c->ctls;
+ * 0 if an entry is not HOST:PORT (or memory ran out). */
+static int
+parse_controllers (mcsec_client_t *c, const char *list)
+{
+  const char *p = list;
+
+  if (list == NULL)
+    return 0;
+  for (;;) {
+    const char *end = strchr (p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen (p);
+    controller_t *grown, *ctl;
+
+    while (len && (*p == ' ' || *p == '\t')) {
+      p++;
+      len--;
+    }
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+      len--;
+    grown = realloc (c->ctls, (c->n_ctls + 1) * sizeof *grown);
+    if (grown == NULL)
+      return 0;
+    c->ctls = grown;
+    ctl = &c->ctls[c->n_ctls++];
+    memset (ctl, 0, sizeof *ctl);
+    ctl->name = strndup (p, len);
+    if (ctl->name == NULL || !split_address (ctl->name, &ctl->host, &ctl->port))
+      return 0;
+    if (end == NULL)
+      return 1;
+    p = end + 1;
+  }
+}
+
 mcsec_status_t
 mcsec_client_new (const mcsec_client_config_t *cfg, mcsec_client_t **out,
                   char **error)
@@ -127,15 +178,20 @@ mcsec_client_new (const mcsec_client_config_t *cfg, mcsec_client_t **out,
   }
   c->on_event = cfg->on_event;
   c->data = cfg->data;
-  if (!split_address (cfg->controller, &c->host, &c->port)) {
-    *error = strdup ("controller: expected HOST:PORT");
+  if (!parse_controllers (c, cfg->controller)) {
+    *error = strdup ("controller: expected HOST:PORT, or a comma-separated "
+                     "list of them");
     st = MCSEC_ERR_INVALID_ARG;
     goto fail;
   }
-  c->server_name =
-      strdup (cfg->controller_name ? cfg->controller_name : c->host);
+  if (cfg->controller_name &&
+      (c->controller_name = strdup (cfg->controller_name)) == NULL) {
+    st = MCSEC_ERR_NO_MEMORY;
+    goto fail;
+  }
+  c->tried = calloc (c->n_ctls, 1);
   c->ctx = SSL_CTX_new (TLS_client_method ());
-  if (c->server_name == NULL || c->ctx == NULL) {
+  if (c->tried == NULL || c->ctx == NULL) {
     st = MCSEC_ERR_NO_MEMORY;
     goto fail;
   }
@@ -194,6 +250,12 @@ dispatch (mcsec_client_t *c)
     pthread_mutex_unlock (&c->lock);
     if (!have)
       return;
+    if (ev.type == MCSEC_MEMBER_EV_REDIRECTED) {
+      /* where to go next is the client's choice (client_thread) */
+      c->redirected = 1;
+      c->redirect_reason = ev.reason;
+      memcpy (c->redirect_text, ev.text, sizeof c->redirect_text);
+    }
     if (c->on_event)
       c->on_event (&ev, c->data);
   }
@@ -382,19 +444,20 @@ wait_for (mcsec_client_t *c, int fd, short events, uint64_t deadline)
 }
 
 static int
-tcp_connect (mcsec_client_t *c, char *why, size_t why_len)
+tcp_connect (mcsec_client_t *c, const controller_t *ctl, char *why,
+             size_t why_len)
 {
   struct addrinfo hints = {0}, *res = NULL, *ai;
   int fd = -1, rc;
 
   hints.ai_socktype = SOCK_STREAM;
-  rc = getaddrinfo (c->host, c->port, &hints, &res);
+  rc = getaddrinfo (ctl->host, ctl->port, &hints, &res);
   if (rc != 0) {
-    snprintf (why, why_len, "cannot resolve %s: %s", c->host,
+    snprintf (why, why_len, "cannot resolve %.200s: %s", ctl->host,
               gai_strerror (rc));
     return -1;
   }
-  snprintf (why, why_len, "cannot connect to %s:%s", c->host, c->port);
+  snprintf (why, why_len, "cannot connect to %.200s", ctl->name);
   for (ai = res; ai && fd < 0; ai = ai->ai_next) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -406,7 +469,7 @@ tcp_connect (mcsec_client_t *c, char *why, size_t why_len)
         (errno != EINPROGRESS ||
          wait_for (c, fd, POLLOUT, now_ms () + IO_TIMEOUT_MS) != 1 ||
          getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)) {
-      snprintf (why, why_len, "cannot connect to %s:%s: %s", c->host, c->port,
+      snprintf (why, why_len, "cannot connect to %.200s: %s", ctl->name,
                 strerror (err ? err : errno));
       close (fd);
       fd = -1;
@@ -426,9 +489,11 @@ tcp_connect (mcsec_client_t *c, char *why, size_t why_len)
 }
 
 static SSL *
-tls_connect (mcsec_client_t *c, int fd, char *why, size_t why_len)
+tls_connect (mcsec_client_t *c, const controller_t *ctl, int fd, char *why,
+             size_t why_len)
 {
   SSL *ssl = SSL_new (c->ctx);
+  const char *name = c->controller_name ? c->controller_name : ctl->host;
   struct in6_addr a6;
   struct in_addr a4;
   X509_VERIFY_PARAM *vp;
@@ -436,12 +501,12 @@ tls_connect (mcsec_client_t *c, int fd, char *why, size_t why_len)
   if (ssl == NULL)
     return NULL;
   vp = SSL_get0_param (ssl);
-  if (inet_pton (AF_INET, c->server_name, &a4) == 1 ||
-      inet_pton (AF_INET6, c->server_name, &a6) == 1)
-    X509_VERIFY_PARAM_set1_ip_asc (vp, c->server_name);
+  if (inet_pton (AF_INET, name, &a4) == 1 ||
+      inet_pton (AF_INET6, name, &a6) == 1)
+    X509_VERIFY_PARAM_set1_ip_asc (vp, name);
   else {
-    SSL_set_tlsext_host_name (ssl, c->server_name);
-    X509_VERIFY_PARAM_set1_host (vp, c->server_name, 0);
+    SSL_set_tlsext_host_name (ssl, name);
+    X509_VERIFY_PARAM_set1_host (vp, name, 0);
   }
   SSL_set_fd (ssl, fd);
   if (SSL_connect (ssl) != 1) {
@@ -498,11 +563,24 @@ final_state (mcsec_client_t *c)
   return s == MCSEC_MEMBER_REFUSED || s == MCSEC_MEMBER_EVICTED;
 }
 
-/* One connection, until it fails or the client stops.  why says what
- * ended it. */
+/* The member still wants this connection: joining or joined (not refused,
+ * evicted, or sent elsewhere by a REFUSE that is not final). */
 static int
-run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len,
-                uint64_t *backoff)
+in_session (mcsec_client_t *c)
+{
+  mcsec_member_state_t s;
+  pthread_mutex_lock (&c->lock);
+  s = mcsec_member_state (c->member);
+  pthread_mutex_unlock (&c->lock);
+  return s == MCSEC_MEMBER_JOINING || s == MCSEC_MEMBER_JOINED;
+}
+
+/* One connection to ctl, until it fails, the member is refused (finally or
+ * not) or the client stops.  why says what ended it; 1 if the controller
+ * took us in. */
+static int
+run_connection (mcsec_client_t *c, const controller_t *ctl, SSL *ssl, int fd,
+                char *why, size_t why_len, uint64_t *backoff)
 {
   uint8_t buf[16384];
   int dead = 0, answered = 0;
@@ -523,8 +601,13 @@ run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len,
       snprintf (why, why_len, "cannot write to the controller");
       return answered;
     }
-    if (final_state (c))
+    if (!in_session (c)) {
+      if (c->redirected)
+        snprintf (why, why_len, "%s: %.200s",
+                  mcsec_mike_reason_name (c->redirect_reason),
+                  c->redirect_text);
       return answered;
+    }
     r = SSL_pending (ssl) > 0 ? 1 : wait_for (c, fd, POLLIN, next);
     if (r < 0)
       break;
@@ -553,7 +636,7 @@ run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len,
       /* only a controller that took us in counts as reached */
       answered = 1;
       *backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
-      emit (c, MCSEC_MEMBER_EV_CONNECTED, c->host);
+      emit (c, MCSEC_MEMBER_EV_CONNECTED, ctl->name);
     }
     OPENSSL_cleanse (buf, (size_t)n);
     if (!r) {
@@ -571,6 +654,106 @@ run_connection (mcsec_client_t *c, SSL *ssl, int fd, char *why, size_t why_len,
   return answered;
 }
 
+/* An address in common (family, address, port). */
+static int
+common_address (const struct addrinfo *a, const struct addrinfo *b)
+{
+  for (; a; a = a->ai_next)
+    for (const struct addrinfo *x = b; x; x = x->ai_next) {
+      if (a->ai_family != x->ai_family)
+        continue;
+      if (a->ai_family == AF_INET) {
+        const struct sockaddr_in *p = (const void *)a->ai_addr,
+                                 *q = (const void *)x->ai_addr;
+        if (p->sin_port == q->sin_port &&
+            p->sin_addr.s_addr == q->sin_addr.s_addr)
+          return 1;
+      } else if (a->ai_family == AF_INET6) {
+        const struct sockaddr_in6 *p = (const void *)a->ai_addr,
+                                  *q = (const void *)x->ai_addr;
+        if (p->sin6_port == q->sin6_port &&
+            p->sin6_scope_id == q->sin6_scope_id &&
+            memcmp (&p->sin6_addr, &q->sin6_addr, sizeof p->sin6_addr) == 0)
+          return 1;
+      }
+    }
+  return 0;
+}
+
+/* The controller of the list, other than cur, that a not-leader refusal's
+ * TEXT ("leader=HOST:PORT") names: the same host and port as written in
+ * the list, or else an address in common once both are resolved; n_ctls
+ * when it names none of them ("leader=unknown", an address not in the
+ * list: never followed). */
+static size_t
+find_leader (mcsec_client_t *c, const char *text, size_t cur)
+{
+  char addr[MCSEC_MIKE_MAX_STRING + 1], *host = NULL, *port = NULL;
+  struct addrinfo hints = {0}, *named = NULL;
+  size_t i, found = c->n_ctls;
+
+  if (strncmp (text, "leader=", 7) != 0)
+    return found;
+  text += 7;
+  snprintf (addr, sizeof addr, "%.*s", (int)strcspn (text, " \t,;"), text);
+  if (!split_address (addr, &host, &port))
+    goto done;
+  for (i = 0; i < c->n_ctls && found == c->n_ctls; i++)
+    if (i != cur && strcasecmp (c->ctls[i].host, host) == 0 &&
+        strcmp (c->ctls[i].port, port) == 0)
+      found = i;
+  hints.ai_socktype = SOCK_STREAM;
+  if (found < c->n_ctls || getaddrinfo (host, port, &hints, &named) != 0)
+    goto done;
+  for (i = 0; i < c->n_ctls && found == c->n_ctls; i++) {
+    struct addrinfo *res = NULL;
+    if (i == cur ||
+        getaddrinfo (c->ctls[i].host, c->ctls[i].port, &hints, &res) != 0)
+      continue;
+    if (common_address (named, res))
+      found = i;
+    freeaddrinfo (res);
+  }
+  freeaddrinfo (named);
+done:
+  free (host);
+  free (port);
+  return found;
+}
+
+/* Wait about backoff ms (+-25% jitter: members that lost their controller
+ * together do not come back together), running the SA timers meanwhile. */
+static void
+back_off (mcsec_client_t *c, uint64_t backoff)
+{
+  uint32_t r = 0;
+  uint64_t deadline;
+
+  RAND_bytes ((unsigned char *)&r, sizeof r);
+  deadline = now_ms () + backoff * 3 / 4 + r % (backoff / 2 + 1);
+  while (!c->stop && now_ms () < deadline) {
+    int dead;
+    uint64_t next;
+    pthread_mutex_lock (&c->lock);
+    next = mcsec_member_tick (c->member, now_ms (), &dead);
+    pthread_mutex_unlock (&c->lock);
+    dispatch (c);
+    if (wait_for (c, -1, 0, next < deadline ? next : deadline) < 0)
+      break;
+  }
+}
+
+/* The failover (docs/mike-protocol.md, "Member state machine"): a round
+ * tries every controller of the list once, in the list's order from where
+ * the last one ended; a connection that fails, is lost, goes silent or
+ * is refused with not-leader or unavailable moves on to the next one at
+ * once.  A not-leader refusal naming a controller of the list sends the
+ * member there first, at once, but only once per round (two controllers
+ * naming each other cannot make it spin).  A round without a join ends
+ * with a backoff (MCSEC_MIKE_BACKOFF_MIN_MS doubling to _MAX_MS, +-25%);
+ * a join starts a new round (with the controller it leaves) and the
+ * backoff from its minimum.  With one controller this is the old loop:
+ * each failure backs off. */
 static void *
 client_thread (void *arg)
 {
@@ -578,6 +761,8 @@ client_thread (void *arg)
   sigset_t pipe_set;
   uint64_t backoff = MCSEC_MIKE_BACKOFF_MIN_MS;
   int was_up = 1; /* report the first failure too */
+  int redirect_used = 0;
+  size_t cur = 0, k;
   char why[MCSEC_MIKE_MAX_STRING + 1];
 
   /* a controller that closes the connection while we write (a restart,
@@ -588,16 +773,20 @@ client_thread (void *arg)
   sigaddset (&pipe_set, SIGPIPE);
   pthread_sigmask (SIG_BLOCK, &pipe_set, NULL);
   while (!c->stop && !final_state (c)) {
-    int fd = tcp_connect (c, why, sizeof why);
+    const controller_t *ctl = &c->ctls[cur];
     SSL *ssl = NULL;
+    int fd, joined = 0;
+
+    c->tried[cur] = 1;
+    c->redirected = 0;
+    fd = tcp_connect (c, ctl, why, sizeof why);
     if (fd >= 0)
-      ssl = tls_connect (c, fd, why, sizeof why);
+      ssl = tls_connect (c, ctl, fd, why, sizeof why);
     if (ssl) {
       pthread_mutex_lock (&c->lock);
       mcsec_member_connected (c->member, now_ms ());
       pthread_mutex_unlock (&c->lock);
-      /* "lost" is news only after the controller took us in */
-      was_up |= run_connection (c, ssl, fd, why, sizeof why, &backoff);
+      joined = run_connection (c, ctl, ssl, fd, why, sizeof why, &backoff);
       SSL_free (ssl);
     }
     if (fd >= 0)
@@ -608,29 +797,43 @@ client_thread (void *arg)
     dispatch (c);
     if (c->stop || final_state (c))
       break;
-    if (was_up)
-      emit (c, MCSEC_MEMBER_EV_CONNECTION_LOST, why);
-    was_up = 0;
-    {
-      /* backoff with +-25% jitter; SA timers keep running meanwhile */
-      uint32_t r = 0;
-      uint64_t deadline;
-      RAND_bytes ((unsigned char *)&r, sizeof r);
-      deadline = now_ms () + backoff * 3 / 4 + r % (backoff / 2 + 1);
-      while (!c->stop && now_ms () < deadline) {
-        int dead;
-        uint64_t next;
-        pthread_mutex_lock (&c->lock);
-        next = mcsec_member_tick (c->member, now_ms (), &dead);
-        pthread_mutex_unlock (&c->lock);
-        dispatch (c);
-        if (wait_for (c, -1, 0, next < deadline ? next : deadline) < 0)
-          break;
-      }
-      backoff = backoff * 2 > MCSEC_MIKE_BACKOFF_MAX_MS
-                    ? MCSEC_MIKE_BACKOFF_MAX_MS
-                    : backoff * 2;
+    if (joined) {
+      /* a new round, which the controller just lost opens */
+      memset (c->tried, 0, c->n_ctls);
+      c->tried[cur] = 1;
+      redirect_used = 0;
+      /* "lost" is news only after the controller took us in */
+      was_up = 1;
     }
+    if (c->redirected) {
+      /* the REDIRECTED event said it; the leader it names first */
+      if (!redirect_used &&
+          c->redirect_reason == MCSEC_MIKE_REASON_NOT_LEADER &&
+          (k = find_leader (c, c->redirect_text, cur)) < c->n_ctls) {
+        redirect_used = 1;
+        cur = k;
+        continue;
+      }
+    } else {
+      if (was_up)
+        emit (c, MCSEC_MEMBER_EV_CONNECTION_LOST, why);
+      was_up = 0;
+    }
+    /* the next controller this round has not tried */
+    for (k = 1; k < c->n_ctls && c->tried[(cur + k) % c->n_ctls]; k++)
+      ;
+    if (k < c->n_ctls) {
+      cur = (cur + k) % c->n_ctls;
+      continue;
+    }
+    /* a whole round without a join */
+    back_off (c, backoff);
+    backoff = backoff * 2 > MCSEC_MIKE_BACKOFF_MAX_MS
+                  ? MCSEC_MIKE_BACKOFF_MAX_MS
+                  : backoff * 2;
+    memset (c->tried, 0, c->n_ctls);
+    redirect_used = 0;
+    cur = (cur + 1) % c->n_ctls;
   }
   /* refused or evicted: keep ticking so retiring SAs go, until stopped */
   while (!c->stop) {
@@ -686,9 +889,14 @@ mcsec_client_free (mcsec_client_t *c)
   if (c->wake[1] >= 0)
     close (c->wake[1]);
   pthread_mutex_destroy (&c->lock);
-  free (c->host);
-  free (c->port);
-  free (c->server_name);
+  for (size_t i = 0; i < c->n_ctls; i++) {
+    free (c->ctls[i].host);
+    free (c->ctls[i].port);
+    free (c->ctls[i].name);
+  }
+  free (c->ctls);
+  free (c->controller_name);
+  free (c->tried);
   free (c);
 }
 

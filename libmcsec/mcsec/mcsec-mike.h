@@ -425,8 +425,11 @@ typedef void (*mcsec_client_event_fn) (const mcsec_member_event_t *ev,
                                        void *data);
 
 typedef struct {
-  const char *controller;      /* "host:port" */
-  const char *controller_name; /* expected in its certificate; NULL: host */
+  const char *controller;      /* "host:port", or a cluster's controllers:
+                                  "host:port,host:port,..." (tried in turn,
+                                  docs/mike-protocol.md) */
+  const char *controller_name; /* expected in the certificate of every
+                                  controller; NULL: the host of each */
   const char *certificate;     /* PEM file: the member's certificate */
   const char *private_key;     /* PEM file: its key */
   const char *ca;              /* PEM file: the CA for the controller */
