@@ -409,6 +409,15 @@ for c in $cases; do
   echo "== $c"
   "case_$c"
 done
+# a clean stop (the lease revoked); under the sanitizers, their reports
+echo "== stop"
+for i in 1 2 3; do kill -TERM "${ctl_pid[$i]}" 2>/dev/null || true; done
+for i in 1 2 3; do wait "${ctl_pid[$i]}" 2>/dev/null || true; done
+for i in 1 2 3; do
+  check "stop: c$i stopped cleanly, no sanitizer report" \
+    bash -c "grep -q 'event=stopped' c$i/controller.log &&
+             ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' c$i/controller.log"
+done
 if [ "$failures" -gt 0 ]; then
   echo "$failures checks failed"
   for i in 1 2 3; do echo "--- c$i/controller.log"; tail -40 "c$i/controller.log"; done

@@ -1284,6 +1284,12 @@ main (int argc, char **argv)
     return 0;
   }
   setup_limits ();
+  /* blocked before any thread starts (the cluster's etcd threads, the TLS
+   * workers): the loop reads them from a signalfd, no thread dies of them */
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGINT);
+  sigaddset (&sigs, SIGTERM);
+  sigprocmask (SIG_BLOCK, &sigs, NULL);
   if (d.cfg->etcd) {
     d.cluster = ctl_cluster_new (d.cfg, log_event, &error);
     if (d.cluster == NULL) {
@@ -1334,10 +1340,6 @@ main (int argc, char **argv)
   }
   d.epfd = epoll_create1 (EPOLL_CLOEXEC);
   d.inbox = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  sigemptyset (&sigs);
-  sigaddset (&sigs, SIGINT);
-  sigaddset (&sigs, SIGTERM);
-  sigprocmask (SIG_BLOCK, &sigs, NULL);
   d.sig_fd = signalfd (-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   d.pending_by_host =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
