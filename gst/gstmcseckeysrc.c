@@ -19,7 +19,11 @@
  * (joined, updated, rekeyed, refused, evicted, controller-lost,
  * controller-back, update-rejected), group, reason, text and seq.  A
  * refusal is also an error (the pipeline cannot work), an eviction a
- * warning.
+ * warning.  The controller of a cluster that does not lead the group, or
+ * cannot reach the cluster's store, refuses without finality (not-leader,
+ * unavailable): that is no refusal here, only a debug line, and the
+ * element tries the next controller of its list (`controller` takes
+ * HOST:PORT,HOST:PORT,...).
  *
  * ## Example launch lines
  * |[
@@ -118,6 +122,14 @@ on_member_event (GstMcsecMembership *m, const gchar *event, const gchar *reason,
 
   if (g_str_equal (event, "sa-changed"))
     return; /* timers inside the membership: not news for the application */
+  if (g_str_equal (event, "redirected")) {
+    /* a controller of a cluster that cannot take us in (not-leader,
+     * unavailable): not final, the client tries the next one of the
+     * list; the keys stay, and controller-lost/-back say the rest */
+    GST_INFO_OBJECT (self, "membership of %s: %s sends us elsewhere (%s)",
+                     gst_mcsec_membership_group (m), reason, text);
+    return;
+  }
   GST_OBJECT_LOCK (self);
   if (g_str_equal (event, "updated")) {
     /* a rekey when the update brought an SPI we had not seen */
@@ -520,14 +532,17 @@ gst_mcsec_keysrc_class_init (GstMcsecKeysrcClass *klass)
 
   g_object_class_install_property (
       gobject_class, PROP_CONTROLLER,
-      g_param_spec_string ("controller", "Controller",
-                           "The group controller, HOST:PORT", NULL, rw));
+      g_param_spec_string (
+          "controller", "Controller",
+          "The group controller, HOST:PORT, or a cluster's controllers as a "
+          "comma-separated list HOST:PORT,HOST:PORT,... (tried in turn)",
+          NULL, rw));
   g_object_class_install_property (
       gobject_class, PROP_CONTROLLER_NAME,
       g_param_spec_string (
           "controller-name", "Controller name",
-          "The name (DNS or IP) the controller's certificate must carry "
-          "(default: the host of controller)",
+          "The name (DNS or IP) the controller's certificate must carry, "
+          "every controller's of a list (default: the host of each)",
           NULL, rw));
   g_object_class_install_property (
       gobject_class, PROP_GROUP,

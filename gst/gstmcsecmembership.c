@@ -66,7 +66,8 @@ on_client_event (const mcsec_member_event_t *ev, void *data)
   const char *reason = "";
 
   if (ev->type == MCSEC_MEMBER_EV_REFUSED ||
-      ev->type == MCSEC_MEMBER_EV_EVICTED)
+      ev->type == MCSEC_MEMBER_EV_EVICTED ||
+      ev->type == MCSEC_MEMBER_EV_REDIRECTED)
     reason = mcsec_mike_reason_name (ev->reason);
   else if (ev->type == MCSEC_MEMBER_EV_REJECTED ||
            (ev->type == MCSEC_MEMBER_EV_CHANNEL && ev->status))

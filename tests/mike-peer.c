@@ -13,7 +13,8 @@
  *   mike-peer receive --port PORT [--group-address ADDR] ...
  * Both take --rekey-interface IFACE (the rekey channel's, and with
  * --group-address the interface to join the media group on).
- * common: --controller --group --certificate --private-key --ca
+ * common: --controller HOST:PORT[,HOST:PORT...] (repeated: one list)
+ *         --group --certificate --private-key --ca
  *         [--signing-key] [--duration S] [--size BYTES] [--sam-block-size N]
  *         [--stats-file FILE]  (rewritten with the stats every 100 ms)
  */
@@ -31,8 +32,9 @@
 
 static struct {
   gboolean send;
-  const gchar *controller, *group, *cert, *key, *ca, *signing, *to, *sfile,
-      *rekey_if, *group_addr;
+  const gchar *group, *cert, *key, *ca, *signing, *to, *sfile, *rekey_if,
+      *group_addr;
+  GString *controller; /* the list, in order */
   gint port;
   gdouble rate, duration;
   guint size, block;
@@ -274,9 +276,12 @@ main (int argc, char **argv)
   opt.send = strcmp (argv[1], "send") == 0;
   for (int i = 2; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
-    if (!strcmp (k, "--controller"))
-      opt.controller = v;
-    else if (!strcmp (k, "--group"))
+    if (!strcmp (k, "--controller")) {
+      if (opt.controller == NULL)
+        opt.controller = g_string_new (v);
+      else
+        g_string_append_printf (opt.controller, ",%s", v);
+    } else if (!strcmp (k, "--group"))
       opt.group = v;
     else if (!strcmp (k, "--certificate"))
       opt.cert = v;
@@ -314,10 +319,8 @@ main (int argc, char **argv)
   g_mutex_init (&lock);
   events = g_string_new (NULL);
   g_string_append_printf (
-      desc,
-      "mcseckeysrc name=k controller=%s group=%s certificate=%s "
-      "private-key=%s ca=%s ",
-      opt.controller, opt.group, opt.cert, opt.key, opt.ca);
+      desc, "mcseckeysrc name=k group=%s certificate=%s private-key=%s ca=%s ",
+      opt.group, opt.cert, opt.key, opt.ca);
   if (opt.rekey_if)
     g_string_append_printf (desc, "rekey-interface=%s ", opt.rekey_if);
   if (opt.send)
@@ -344,6 +347,9 @@ main (int argc, char **argv)
     return 2;
   }
   keysrc = gst_bin_get_by_name (GST_BIN (pipeline), "k");
+  /* set here, not in the description: a list has commas */
+  g_object_set (keysrc, "controller",
+                opt.controller ? opt.controller->str : NULL, NULL);
   loop = g_main_loop_new (NULL, FALSE);
   bus = gst_element_get_bus (pipeline);
   gst_bus_add_signal_watch (bus);
@@ -390,5 +396,7 @@ main (int argc, char **argv)
     gst_object_unref (dec);
   gst_object_unref (pipeline);
   g_free (seen);
+  if (opt.controller)
+    g_string_free (opt.controller, TRUE);
   return 0;
 }

@@ -29,6 +29,7 @@ on_signal (int sig)
 }
 
 static mcsec_client_t *client;
+static char *controllers; /* --controller's, joined with commas */
 
 /* The SPI most recently added to the member's MSA (events come from the
  * client's thread, outside its lock). */
@@ -51,9 +52,12 @@ on_event (const mcsec_member_event_t *ev, void *data)
   switch (ev->type) {
   case MCSEC_MEMBER_EV_REFUSED:
   case MCSEC_MEMBER_EV_EVICTED:
+  case MCSEC_MEMBER_EV_REDIRECTED:
     printf ("%s reason=%s text=\"%s\"\n", mcsec_member_event_name (ev->type),
             mcsec_mike_reason_name (ev->reason), ev->text);
-    outcome = ev->type == MCSEC_MEMBER_EV_REFUSED ? 3 : 5;
+    /* redirected: not final, the client tries another controller */
+    if (ev->type != MCSEC_MEMBER_EV_REDIRECTED)
+      outcome = ev->type == MCSEC_MEMBER_EV_REFUSED ? 3 : 5;
     break;
   case MCSEC_MEMBER_EV_JOINED:
   case MCSEC_MEMBER_EV_UPDATED:
@@ -76,7 +80,7 @@ usage (FILE *f)
 {
   fprintf (
       f,
-      "Usage: mcsec-join --controller HOST:PORT --group NAME\n"
+      "Usage: mcsec-join --controller HOST:PORT[,HOST:PORT...] --group NAME\n"
       "                  --certificate FILE --private-key FILE --ca FILE\n"
       "                  [--role receiver|sender|both] [--signing-key FILE]\n"
       "                  [--controller-name NAME] [--rekey-interface IFACE]\n"
@@ -84,6 +88,13 @@ usage (FILE *f)
       "\n"
       "Join an mcsec group and print the membership's events (never a "
       "key).\n"
+      "--controller takes a cluster's controllers, comma-separated (or\n"
+      "repeated: added to the list in order); the member tries them in\n"
+      "turn, goes first where a not-leader refusal names one of them, and\n"
+      "backs off after a round of the list without a join.  Lines:\n"
+      "  redirected reason=REASON text=\"TEXT\"  (not final: next one)\n"
+      "  connected HOST:PORT                    (the controller took us in)\n"
+      "  connection-lost WHY\n"
       "--once exits after the join (0), a refusal (3) or a timeout (4);\n"
       "otherwise it runs until SIGINT/SIGTERM or an eviction (5).\n"
       "Each update line names the SPI the member sends with (never a key);\n"
@@ -116,9 +127,16 @@ main (int argc, char **argv)
       return 2;
     }
     i++;
-    if (strcmp (a, "--controller") == 0)
-      cfg.controller = v;
-    else if (strcmp (a, "--controller-name") == 0)
+    if (strcmp (a, "--controller") == 0) {
+      /* repeated: one list, in order */
+      size_t have = controllers ? strlen (controllers) : 0;
+      char *grown = realloc (controllers, have + strlen (v) + 2);
+      if (grown == NULL)
+        return 2;
+      controllers = grown;
+      sprintf (controllers + have, "%s%s", have ? "," : "", v);
+      cfg.controller = controllers;
+    } else if (strcmp (a, "--controller-name") == 0)
       cfg.controller_name = v;
     else if (strcmp (a, "--rekey-interface") == 0)
       cfg.rekey_interface = v;
@@ -213,6 +231,7 @@ main (int argc, char **argv)
   }
   client = NULL;
   mcsec_client_free (c);
+  free (controllers);
   rc = outcome == 1 ? 0 : outcome == 0 ? (once ? 4 : 0) : outcome;
   return rc;
 }
