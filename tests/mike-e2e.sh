@@ -10,12 +10,13 @@
 #
 # usage: mike-e2e.sh BUILD_DIR [CASE...]
 #   cases: config access traffic newcomer lifetime restart tree tree_unreachable
-#   sender_ids wireshark (default: all)
+#   sender_ids wireshark failover-list failover-redirect failover-restart
+#   (default: all)
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable sender_ids wireshark}
+cases=${*:-config access traffic newcomer lifetime restart tree tree_unreachable sender_ids wireshark failover-list failover-redirect failover-restart}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -23,7 +24,8 @@ pids=()
 
 cleanup() {
   # TERM: `timeout` passes it on to the process it runs
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # (CONT: a stopped process, as failover-restart makes one, takes TERM)
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -n "${MIKE_E2E_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
@@ -40,6 +42,14 @@ never_joined() { # never_joined RC OUTPUT: timed out (4), never "joined"
 }
 refused_with() { # refused_with RC WANTED_RC TEXT OUTPUT
   [ "$1" -eq "$2" ] && grep -qF -- "$3" <<<"$4"
+}
+wait_until() { # wait_until SECONDS COMMAND...: poll until it succeeds; 1 late
+  local end=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -ge "$end" ] && return 1
+    sleep 0.1
+  done
 }
 . "$src_dir/examples/controller-lib.sh"
 
@@ -89,9 +99,10 @@ run_controller() {
   ctl_pid=$controller_pid
   pids+=("$ctl_pid")
 }
-member() { # member NAME: the credentials of NAME (group $grp, or video)
+member() { # member NAME: the credentials of NAME (group $grp, or video;
+  # the controllers $ctl_list, or this one)
   [ -n "${grp:-}" ] && echo --rekey-interface "${rekey_if:-lo}"
-  echo --controller "127.0.0.1:$ctl_port" --group "${grp:-video}" --ca pki/ca.crt \
+  echo --controller "${ctl_list:-127.0.0.1:$ctl_port}" --group "${grp:-video}" --ca pki/ca.crt \
     --certificate "pki/$1.crt" --private-key "pki/$1.key"
 }
 receiver() { # receiver NAME PORT DURATION
@@ -526,6 +537,308 @@ PY
   check "wireshark: ... every one of them, ICV good" [ "$good" -eq "$all" ]
   check "wireshark: the controller logged the export, without the key" \
     bash -c "grep -q 'event=keys-exported group=video' controller.log && ! grep -q '$key' controller.log"
+  cd ..
+}
+
+# ---- a member given a list of controllers tries them in turn ---------------
+case_failover-list() {
+  local dead out rc ctl_list
+  dead=$(free_port SOCK_STREAM) # nothing listens there: refused at once
+  ctl_list="127.0.0.1:$dead,127.0.0.1:$ctl_port"
+  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 10 $(member rx1) 2>&1) \
+    && rc=0 || rc=$?
+  check "failover-list: the list's second controller takes the member in (rc $rc)" \
+    [ "$rc" -eq 0 ]
+  check "failover-list: it says which controller ($(grep '^connected' <<<"$out" || true))" \
+    grep -qx "connected 127.0.0.1:$ctl_port" <<<"$out"
+  # repeated --controller: one list, in order
+  ctl_list="127.0.0.1:$dead"
+  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 10 $(member rx1) \
+    --controller "127.0.0.1:$ctl_port" 2>&1) && rc=0 || rc=$?
+  check "failover-list: --controller repeated makes the list (rc $rc)" \
+    grep -qx "connected 127.0.0.1:$ctl_port" <<<"$out"
+  # mcseckeysrc (through mike-peer) takes the list too
+  ctl_list="127.0.0.1:$dead,127.0.0.1:$ctl_port"
+  # (rx3: traffic evicts rx2, durably)
+  timeout 60 "$peer" receive $(member rx3) --port "$(free_port SOCK_DGRAM)" \
+    --duration 30 --stats-file list.stats > list.out 2> list.err &
+  local p=$!
+  pids+=("$p")
+  check "failover-list: mcseckeysrc joins through the list" \
+    wait_until 15 grep -qs " joined " list.stats
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  check "failover-list: mcseckeysrc posted no error" \
+    bash -c "! grep -q ' error ' list.out"
+  # (under the sanitizers: no memory error; the first GStreamer process
+  # also reports the leaks of the system's plugins it scans)
+  check "failover-list: no memory error in mcseckeysrc" \
+    bash -c "! grep -E 'ERROR: AddressSanitizer|runtime error' list.err"
+  # controllers that all fail (TLS refused: a listener that closes every
+  # connection): tried in the list's order, each round once, with a
+  # backoff between rounds (200, 400, 800, 1600 ms +-25%: at most 5 rounds
+  # in 3 s), not a spin
+  local a b
+  a=$(free_port SOCK_STREAM)
+  b=$(free_port SOCK_STREAM)
+  rm -f accepts.txt
+  timeout 30 python3 - "$a" "$b" > accepts.txt <<'PY' &
+import select, socket, sys
+ls = []
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(16)
+    ls.append(s)
+print("ready", flush=True)
+while True:
+    for s in select.select(ls, [], [])[0]:
+        c, _ = s.accept()
+        print(s.getsockname()[1], flush=True)
+        c.close()
+PY
+  local srv=$!
+  wait_until 10 grep -q ready accepts.txt || true
+  ctl_list="127.0.0.1:$a,127.0.0.1:$b"
+  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 3 $(member rx1) 2>&1) \
+    && rc=0 || rc=$?
+  kill "$srv" 2>/dev/null || true
+  wait "$srv" 2>/dev/null || true
+  local seq n
+  seq=$({ grep -v ready accepts.txt || true; } | sed "s/^$a\$/a/; s/^$b\$/b/" |
+    paste -sd' ')
+  n=$(grep -cv ready accepts.txt || true)
+  echo "  3 s of two failing controllers: $n connections ($seq)"
+  check "failover-list: no controller of the list took it in (rc $rc)" \
+    never_joined "$rc" "$out"
+  check "failover-list: both tried, in the list's order, round after round" \
+    grep -qE '^a b a b( a b)*( a)?$' <<<"$seq"
+  check "failover-list: backoff between rounds: at most 5 rounds in 3 s" \
+    [ "$n" -le 10 ]
+  wait_all
+}
+
+# ---- refusals that are not final, from fake controllers of a cluster -------
+# fake_controllers PORT:REASON:TEXT...: TLS listeners with the controller's
+# credentials that answer every JOIN with REFUSE REASON (TEXT if not empty);
+# REASON 0 closes every connection instead.  Each connection's port is a
+# line of ./accepts.txt (after "ready").  Its pid in $fake_pid.
+fake_controllers() {
+  rm -f accepts.txt # (the wait below must not see the last one's "ready")
+  timeout 60 python3 - "$@" > accepts.txt 2>&1 <<'PY' &
+import select, socket, ssl, struct, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_cert_chain("pki/controller.crt", "pki/controller.key")
+ctx.load_verify_locations("pki/ca.crt")
+ctx.verify_mode = ssl.CERT_REQUIRED
+ls = {}
+for spec in sys.argv[1:]:
+    port, reason, text = spec.split(":", 2)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(port)))
+    s.listen(16)
+    ls[s] = (int(port), int(reason), text.encode())
+def recv_exact(t, n):
+    b = b""
+    while len(b) < n:
+        d = t.recv(n - len(b))
+        if not d:
+            raise OSError("closed")
+        b += d
+    return b
+print("ready", flush=True)
+while True:
+    for s in select.select(list(ls), [], [])[0]:
+        c, _ = s.accept()
+        port, reason, text = ls[s]
+        print(port, flush=True)
+        if reason == 0:
+            c.close()
+            continue
+        c.settimeout(5)
+        try:
+            t = ctx.wrap_socket(c, server_side=True)
+            recv_exact(t, struct.unpack(">I", recv_exact(t, 4))[0])  # JOIN
+            body = bytes([1, 3, 0, 0]) + struct.pack(">HHH", 11, 2, reason)
+            if text:
+                body += struct.pack(">HH", 12, len(text)) + text
+            t.sendall(struct.pack(">I", len(body)) + body)
+            t.close()
+        except (OSError, ssl.SSLError) as e:
+            print("error", e, flush=True)
+            c.close()
+PY
+  fake_pid=$!
+  pids+=("$fake_pid")
+  wait_until 10 grep -qs ready accepts.txt || true
+}
+stop_fakes() { kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; }
+# accepted A=PORT B=PORT C=PORT: the ports accepts.txt saw, as letters
+accepted() {
+  local args=() kv
+  for kv in "$@"; do args+=(-e "s/^${kv#*=}\$/${kv%%=*}/"); done
+  { grep -v ready accepts.txt || true; } | sed "${args[@]}" | paste -sd' '
+}
+
+case_failover-redirect() {
+  local f1 f2 d out rc ctl_list seq live="127.0.0.1:$ctl_port"
+  f1=$(free_port SOCK_STREAM)
+  f2=$(free_port SOCK_STREAM)
+  d=$(free_port SOCK_STREAM)
+  join() { timeout 20 "$tools/mcsec-join" --once "$@" 2>&1; }
+  said() { grep -qxF -- "$1" <<<"$out"; } # said LINE: mcsec-join printed it
+  said_not() { ! grep -q -- "$1" <<<"$out"; }
+  # a follower names the leader: the member goes there first, skipping the
+  # entry in between
+  fake_controllers "$f1:9:leader=$live" "$d:0:"
+  ctl_list="127.0.0.1:$f1,127.0.0.1:$d,$live"
+  out=$(join --timeout 10 $(member rx1)) && rc=0 || rc=$?
+  seq=$(accepted a="$f1" d="$d")
+  stop_fakes
+  check "failover-redirect: not-leader: joined at the leader named (rc $rc)" \
+    said "connected $live"
+  check "failover-redirect: ... said redirected" \
+    said "redirected reason=not-leader text=\"leader=$live\""
+  check "failover-redirect: ... refused nothing" said_not "^refused"
+  check "failover-redirect: ... without trying the entry in between ($seq)" \
+    [ "$seq" = a ]
+  # the leader named as a name: matched once resolved
+  fake_controllers "$f1:9:leader=localhost:$ctl_port" "$d:0:"
+  out=$(join --timeout 10 $(member rx1)) && rc=0 || rc=$?
+  seq=$(accepted a="$f1" d="$d")
+  stop_fakes
+  check "failover-redirect: leader=localhost:PORT is the list's $live (rc $rc)" \
+    said "connected $live"
+  check "failover-redirect: ... at once ($seq)" [ "$seq" = a ]
+  # two controllers that name each other: one redirection per round, then
+  # the next entry, then the backoff: no spin
+  fake_controllers "$f1:9:leader=127.0.0.1:$f2" "$f2:9:leader=127.0.0.1:$f1" \
+    "$d:0:"
+  ctl_list="127.0.0.1:$f1,127.0.0.1:$d,127.0.0.1:$f2"
+  out=$(join --timeout 3 $(member rx1)) && rc=0 || rc=$?
+  seq=$(accepted a="$f1" b="$f2" d="$d")
+  stop_fakes
+  echo "  3 s between two controllers naming each other (a, b) and a dead one (d): $seq"
+  check "failover-redirect: naming each other: never joined (rc $rc)" \
+    never_joined "$rc" "$out"
+  # rounds go on from the entry after the last one tried: a (its leader b,
+  # whose own redirection is not followed) then d; then b (its leader a)
+  # then d, ...
+  check "failover-redirect: ... each round one redirection, then the next entry" \
+    grep -qE '^a b d b a d( b a d)*( b( a( d)?)?)?$' <<<"$seq"
+  check "failover-redirect: ... at most 5 rounds in 3 s" \
+    [ "$(wc -w <<<"$seq")" -le 15 ]
+  # a leader that is not in the list is never followed
+  fake_controllers "$f1:9:leader=$live"
+  ctl_list="127.0.0.1:$f1"
+  out=$(join --timeout 2 $(member rx1)) && rc=0 || rc=$?
+  stop_fakes
+  check "failover-redirect: a leader outside the list is not followed (rc $rc)" \
+    never_joined "$rc" "$out"
+  check "failover-redirect: ... though it was told (redirected lines)" \
+    grep -q "^redirected reason=not-leader" <<<"$out"
+  check "failover-redirect: ... and never connected" said_not "^connected"
+  # unavailable: the next controller
+  fake_controllers "$f1:10:etcd unreachable"
+  ctl_list="127.0.0.1:$f1,$live"
+  out=$(join --timeout 10 $(member rx1)) && rc=0 || rc=$?
+  stop_fakes
+  check "failover-redirect: unavailable: the next controller takes it in (rc $rc)" \
+    said "connected $live"
+  check "failover-redirect: ... after redirected reason=unavailable" \
+    said "redirected reason=unavailable text=\"etcd unreachable\""
+  wait_all
+}
+
+# ---- the controller dies; the member finds it at the list's other address --
+case_failover-restart() {
+  local p1 p2 rp ctl_list a_pid b_pid j
+  mkdir -p fo && cd fo && ln -sfn ../pki pki
+  p1=$(free_port SOCK_STREAM)
+  p2=$(free_port SOCK_STREAM)
+  rp=$(free_port SOCK_DGRAM)
+  conf() { # conf PORT
+    controller_section "$1"
+    printf 'rejoin-window = 2000\n\n[group video]\nsenders = cam1\n'
+    printf 'receivers = rx1;rx2\nactivation-delay = 300\n'
+    printf 'deactivation-delay = 1500\n'
+  }
+  conf "$p1" > a.conf
+  conf "$p2" > b.conf
+  start_controller "$tools" a.conf ||
+    { check "failover-restart: the controller starts" false; cd ..; return; }
+  a_pid=$controller_pid
+  pids+=("$a_pid")
+  ctl_list="127.0.0.1:$p1,127.0.0.1:$p2"
+  timeout 60 "$tools/mcsec-join" $(member rx2) > join.out 2>&1 &
+  j=$!
+  pids+=("$j")
+  timeout 60 "$peer" receive $(member rx1) --port "$rp" --duration 40 \
+    --stats-file rx1.stats > rx1.out 2> rx1.err &
+  local rx=$!
+  pids+=("$rx")
+  timeout 60 "$peer" send $(member cam1) --signing-key pki/cam1-sign.key \
+    --duration 40 --rate 300 --to "127.0.0.1:$rp" --stats-file cam1.stats \
+    > cam1.out 2> cam1.err &
+  local tx=$!
+  pids+=("$tx")
+  check "failover-restart: the members joined the list's first controller" \
+    wait_until 15 bash -c "grep -qs ' joined ' cam1.stats &&
+      grep -qs '^received=[1-9]' rx1.stats &&
+      grep -qx 'connected 127.0.0.1:$p1' join.out"
+  kill -9 "$a_pid"
+  wait "$a_pid" 2>/dev/null || true
+  # the same controller (its state) back at the list's second address
+  start_controller "$tools" b.conf ||
+    { check "failover-restart: the controller restarts" false; cd ..; return; }
+  b_pid=$controller_pid
+  pids+=("$b_pid")
+  check "failover-restart: mcsec-join found it there" \
+    wait_until 20 grep -qx "connected 127.0.0.1:$p2" join.out
+  check "failover-restart: so did the sender and the receiver (controller-back)" \
+    wait_until 20 bash -c "grep -q ' controller-back ' cam1.stats &&
+      grep -q ' controller-back ' rx1.stats"
+  check "failover-restart: the receiver decrypts under the new controller's SA" \
+    wait_until 20 bash -c "[ \$(grep -cE '^spi-[0-9a-f]+=[1-9]' rx1.stats) -ge 2 ]"
+  kill "$tx" 2>/dev/null || true
+  wait "$tx" 2>/dev/null || true
+  kill "$rx" 2>/dev/null || true
+  wait "$rx" 2>/dev/null || true
+  echo "  sent $(val cam1.out sent); rx1: $(val rx1.out received) received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs"
+  check "failover-restart: no datagram lost across the failover" \
+    [ "$(val rx1.out missing)" -eq 0 ]
+  # a controller that goes silent (stopped, its connections open): after
+  # MCSEC_MIKE_DEAD_MS the member tries the list's next one, here another
+  # controller (its own state) at the first address
+  local c_pid
+  kill -STOP "$b_pid"
+  mkdir -p c && cd c && ln -sfn ../pki pki
+  conf "$p1" > c.conf # its state is c/state
+  if ! start_controller "$tools" c.conf; then
+    check "failover-restart: another controller starts" false
+    kill -9 "$b_pid"
+    cd ../..
+    return
+  fi
+  c_pid=$controller_pid
+  pids+=("$c_pid")
+  cd ..
+  check "failover-restart: a silent controller is left for the next one" \
+    wait_until 20 bash -c "[ \$(grep -cx 'connected 127.0.0.1:$p1' join.out) -ge 2 ]"
+  kill -9 "$b_pid" 2>/dev/null || true
+  kill "$j" "$c_pid" 2>/dev/null || true
+  wait "$b_pid" "$j" "$c_pid" 2>/dev/null || true
+  echo "  mcsec-join: $(grep -E '^(connected|connection-lost)' join.out | paste -sd'|')"
+  check "failover-restart: mcsec-join said why it left each" \
+    bash -c "grep -q '^connection-lost TLS: unexpected eof' join.out &&
+      grep -q '^connection-lost the controller went silent' join.out"
+  check "failover-restart: no sanitizer report from the members" \
+    bash -c "! grep -E 'Sanitizer|runtime error' join.out &&
+      ! grep -E 'ERROR: AddressSanitizer|runtime error' rx1.err cam1.err"
+  pids=("$ctl_pid")
   cd ..
 }
 
