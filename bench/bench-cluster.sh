@@ -170,26 +170,40 @@ start_ctls() {
   run_no=$((run_no + 1))
   prefix=/mcsec-bench-$$-$run_no/
   rd=$tmp/run$run_no # each run its own directories (kept with BENCH_KEEP=1)
-  list= admins= pids=
+  admins=
   for i in $(seq "$count"); do
     port[$i]=$(free_port SOCK_STREAM)
     write_conf "$i" "$n" "$prefix"
-    list+="${list:+,}127.0.0.1:${port[$i]}"
     admins+="${admins:+,}$rd/c$i/state/admin.sock"
   done
   ctl_pid=()
+  for i in $(seq "$count"); do start_ctl "$i" "$n"; done
+  list= pids=
   for i in $(seq "$count"); do
+    list+="${list:+,}127.0.0.1:${port[$i]}"
+    pids+="${pids:+,}${ctl_pid[$i]}"
+  done
+}
+# start_ctl I N: controller I, up when its admin socket answers; a port
+# taken meanwhile (the members' connections use ephemeral ports of
+# 127.0.0.1 too): another one, 3 tries
+start_ctl() {
+  local i=$1 n=$2 try
+  for try in 1 2 3; do
     (cd "$rd/c$i" && exec "$tools/mcsec-controller" ctl.conf 2>>controller.log) &
     ctl_pid[$i]=$!
     disown $! # no "Killed" report for the failover's SIGKILL
-    pids+="${pids:+,}${ctl_pid[$i]}"
-  done
-  for i in $(seq "$count"); do
     for _ in $(seq 200); do
-      "$tools/mcsecctl" --socket "$rd/c$i/state/admin.sock" stats >/dev/null 2>&1 && break
+      "$tools/mcsecctl" --socket "$rd/c$i/state/admin.sock" stats >/dev/null 2>&1 && return 0
+      _etcd_pid_alive "${ctl_pid[$i]}" || break
       sleep 0.05
     done
+    echo "  (controller c$i did not start, try $try: $(tail -1 "$rd/c$i/controller.log"))" >&2
+    kill "${ctl_pid[$i]}" 2>/dev/null || true
+    port[$i]=$(free_port SOCK_STREAM)
+    write_conf "$i" "$n" "$prefix"
   done
+  return 1
 }
 
 stop_ctls() {
@@ -229,7 +243,11 @@ wait_leaders() {
   local g deadline=$((SECONDS + 10))
   for g in $REG_CANDIDATES rk u tv; do
     until ask leader "$g" && [ "${answer#ok }" -ge 0 ]; do
-      [ $SECONDS -lt $deadline ] || { echo "no leader for $g" >&2; return 1; }
+      if [ $SECONDS -ge $deadline ]; then
+        echo "no leader for $g" >&2
+        tail -n 5 "$rd"/c*/controller.log >&2
+        return 1
+      fi
       sleep 0.1
     done
   done
