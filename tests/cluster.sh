@@ -22,13 +22,16 @@
 #               with `unavailable`; quorum back: joins are served again
 #   secrets     no key the group used (exported SAs) and not the update-
 #               signing key is anywhere in etcd's keys, values or data files
+#   manygroups  3 more controllers with 300 groups and a 1 s lease (turns
+#               longer than the lease's slack): every group ends up led by
+#               exactly one controller that serves it, and joins work
 #
 # usage: cluster.sh BUILD_DIR [CASE...]
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-killleader stopleader etcdmember quorum secrets}
+cases=${*:-killleader stopleader etcdmember quorum secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
 # etcd's fsyncs on tmpfs: lease keepalives are not held up by a busy disk
@@ -403,6 +406,53 @@ hits = [k.hex()[:8] for k in keys for b in blobs if k in b or k.hex().encode() i
 print("   ", len(blobs), "blobs searched;", "found: " + " ".join(hits) if hits else "no key found")
 sys.exit(1 if hits else 0)
 PY
+}
+
+# ---- 300 groups: long turns, every group led and served -------------------
+case_manygroups() {
+  local i g n rc led
+  for i in 4 5 6; do
+    port[$i]=$(free_port SOCK_STREAM)
+    mkdir -p "c$i"
+    sed -e "s/^listen = .*/listen = 127.0.0.1:${port[$i]}/" \
+      -e "s/^name = .*/name = m$i/" -e "s/^controllers = .*/controllers = m4,m5,m6/" \
+      -e "s|^prefix = .*|prefix = ${prefix}many/|" -e '/^\[group video\]/,$d' \
+      c1/ctl.conf >"c$i/ctl.conf"
+    for g in $(seq 300); do
+      printf '\n[group g%s]\nreceivers = rx1;rx2\n' "$g" >>"c$i/ctl.conf"
+    done
+    start_ctl "$i"
+  done
+  # settled: each group led by exactly one controller, as its list says
+  for _ in $(seq 100); do
+    led=0
+    for i in 4 5 6; do
+      n=$(admin "$i" --json list | /usr/bin/python3 -c '
+import json, sys
+print(sum(1 for g in json.load(sys.stdin)["groups"] if g.get("leading")))')
+      led=$((led + n))
+    done
+    [ "$led" -eq 300 ] && break
+    sleep 0.1
+  done
+  echo "  groups led: $led of 300; resignations: $(grep -c 'event=resign ' c4/controller.log c5/controller.log c6/controller.log | awk -F: '{s+=$2} END {print s}')"
+  check "manygroups: every group led by exactly one controller" [ "$led" -eq 300 ]
+  local mlist="127.0.0.1:${port[4]},127.0.0.1:${port[5]},127.0.0.1:${port[6]}"
+  for g in g1 g150 g300; do
+    rc=0
+    timeout 15 "$tools/mcsec-join" --controller "$mlist" --group "$g" \
+      --ca pki/ca.crt --certificate pki/rx1.crt --private-key pki/rx1.key \
+      --once --timeout 10 >"join-$g.out" 2>&1 || rc=$?
+    check "manygroups: a join to $g is served" [ "$rc" -eq 0 ]
+  done
+  for i in 4 5 6; do kill -TERM "${ctl_pid[$i]}" 2>/dev/null || true; done
+  for i in 4 5 6; do wait "${ctl_pid[$i]}" 2>/dev/null || true; done
+  for i in 4 5 6; do
+    check "manygroups: m$i stopped cleanly, no sanitizer report" \
+      bash -c "grep -q 'event=stopped' c$i/controller.log &&
+               ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' c$i/controller.log"
+    unset "ctl_pid[$i]"
+  done
 }
 
 for c in $cases; do

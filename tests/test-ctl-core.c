@@ -970,6 +970,28 @@ test_cluster_eviction_elsewhere (void)
   sim_free (s);
 }
 
+/* The store fails while a sender's Sender-IDs are reserved: the refusal is
+ * `unavailable` (not final: it joins once the store is back), not
+ * `sender-ids-exhausted` (final). */
+static void
+test_sender_ids_store_failure (void)
+{
+  Sim *s = sim_new (0);
+  Peer *cam;
+
+  mcsec_ctl_memory_store_fail_puts (s->store, 0);
+  cam = peer_new (s, "cam1", "quiet", TRUE);
+  pump (s);
+  CHECK (logged (s, "identity=cam1 group=quiet reason=unavailable"));
+  CHECK (!logged (s, "reason=sender-ids-exhausted"));
+  CHECK (mcsec_member_state (cam->m) != MCSEC_MEMBER_REFUSED);
+  mcsec_ctl_memory_store_fail_puts (s->store, -1);
+  sim_run (s, 1500);
+  CHECK (mcsec_member_state (cam->m) == MCSEC_MEMBER_JOINED);
+  CHECK (sender_id (cam) != 0);
+  sim_free (s);
+}
+
 /* Two controllers read the same counter and both reserve the next block:
  * the one that loses (a conflict) reads again and takes the block after. */
 static void
@@ -1010,5 +1032,6 @@ main (void)
   test_cluster_new_leader ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();
+  test_sender_ids_store_failure ();
   return test_done ("test-ctl-core");
 }

@@ -52,8 +52,17 @@ struct _CtlCluster {
   gchar *value;         /* "NAME ADVERTISE" */
   gboolean available;
   gint64 lease_retry_due;
+  gint64 evictions_rev; /* eviction events up to it are in the last read */
   guint64 campaigns, won, lost_leases, watch_events;
 };
+
+/* The lease's deadline in the core's clock (0: none). */
+static gint64
+lease_deadline (CtlCluster *cl)
+{
+  gint64 until = cl->lease ? mcsec_etcd_lease_valid_until (cl->lease) : 0;
+  return until ? until / 1000 - LEASE_MARGIN_MS : 0;
+}
 
 static void
 election_free (Election *e)
@@ -172,6 +181,55 @@ value_address (GBytes *v, gchar **owned)
   return sp ? sp + 1 : "unknown";
 }
 
+/* Give a group up: our leader key deleted if it is still the one we made
+ * (best effort: otherwise it goes with the lease), and no leader known. */
+static void
+resign (CtlCluster *cl, Election *e, gint64 rev, gint64 now)
+{
+  mcsec_etcd_cmp_t mine = {e->key, MCSEC_ETCD_CMP_CREATE, MCSEC_ETCD_EQUAL, rev,
+                           NULL};
+  mcsec_etcd_op_t del = {MCSEC_ETCD_OP_DELETE, e->key, NULL, 0, FALSE};
+  gboolean done;
+  GError *err = NULL;
+
+  if (rev && !mcsec_etcd_txn (cl->etcd, &mine, 1, &del, 1, NULL, 0, &done, NULL,
+                              NULL, &err))
+    g_clear_error (&err);
+  follow (cl, e, NULL, now);
+}
+
+/* Our leader key exists (a campaign won, or one that timed out although
+ * etcd applied it): lead the group, or give it up when we cannot. */
+static void
+adopt (CtlCluster *cl, Election *e, gint64 create_revision, gint64 now)
+{
+  GError *err = NULL;
+
+  set_fence (cl, e, create_revision);
+  e->has_leader = TRUE;
+  g_free (e->leader);
+  e->leader = g_strdup (cl->cfg->advertise);
+  /* the lease may have moved on during the calls before this one */
+  mcsec_ctl_set_lease_deadline (cl->core, lease_deadline (cl));
+  if (mcsec_ctl_group_leading (e->g))
+    return;
+  if (!mcsec_ctl_group_lead (e->g, now, &err)) {
+    /* cannot read the group's state: let another controller try */
+    cl->log ("lead-failed", "group=%s error=\"%s\"", e->name, err->message);
+    g_clear_error (&err);
+    resign (cl, e, create_revision, now);
+    e->campaign_due = now + RETRY_MS;
+    return;
+  }
+  cl->won++;
+}
+
+static gboolean
+ours (CtlCluster *cl, const mcsec_etcd_kv_t *kv)
+{
+  return cl->lease && kv->lease && kv->lease == mcsec_etcd_lease_id (cl->lease);
+}
+
 static void
 campaign (CtlCluster *cl, Election *e, gint64 now)
 {
@@ -201,36 +259,14 @@ campaign (CtlCluster *cl, Election *e, gint64 now)
     e->campaign_due = now + RETRY_MS;
     goto out;
   }
-  if (!won && got && got->len &&
-      ((mcsec_etcd_kv_t *)got->pdata[0])->lease ==
-          mcsec_etcd_lease_id (cl->lease)) {
+  if (!won && got && got->len && ours (cl, got->pdata[0])) {
     /* ours already (an earlier attempt that timed out was applied) */
     won = TRUE;
     rev = ((mcsec_etcd_kv_t *)got->pdata[0])->create_revision;
   }
   e->seen_rev = MAX (e->seen_rev, rev);
   if (won) {
-    set_fence (cl, e, rev);
-    e->has_leader = TRUE;
-    g_free (e->leader);
-    e->leader = g_strdup (cl->cfg->advertise);
-    if (!mcsec_ctl_group_lead (e->g, now, &err)) {
-      /* cannot read the group's state: let another controller try */
-      mcsec_etcd_cmp_t mine = {e->key, MCSEC_ETCD_CMP_CREATE, MCSEC_ETCD_EQUAL,
-                               rev, NULL};
-      mcsec_etcd_op_t del = {MCSEC_ETCD_OP_DELETE, e->key, NULL, 0, FALSE};
-      gboolean done;
-      GError *e2 = NULL;
-      cl->log ("lead-failed", "group=%s error=\"%s\"", e->name, err->message);
-      g_clear_error (&err);
-      if (!mcsec_etcd_txn (cl->etcd, &mine, 1, &del, 1, NULL, 0, &done, NULL,
-                           NULL, &e2))
-        g_clear_error (&e2);
-      follow (cl, e, NULL, now);
-      e->campaign_due = now + RETRY_MS;
-      goto out;
-    }
-    cl->won++;
+    adopt (cl, e, rev, now);
   } else if (got && got->len) {
     mcsec_etcd_kv_t *kv = got->pdata[0];
     gchar *owned;
@@ -257,6 +293,11 @@ on_leader_event (CtlCluster *cl, Election *e, const mcsec_etcd_event_t *ev,
     gchar *owned;
     if (e->my_rev && ev->kv.create_revision == e->my_rev)
       return; /* ours */
+    if (ours (cl, &ev->kv)) {
+      /* a campaign of ours etcd applied though we did not hear back */
+      adopt (cl, e, ev->kv.create_revision, now);
+      return;
+    }
     follow (cl, e, value_address (ev->kv.value, &owned), now);
     g_free (owned);
     return;
@@ -326,23 +367,61 @@ read_leaders (CtlCluster *cl, gint64 now, gint64 *revision, GError **error)
   return TRUE;
 }
 
-/* Every eviction recorded (after events were lost): known ones change
- * nothing.  An unevict lost with the events shows at the next lead. */
-static void
-read_evictions (CtlCluster *cl, gint64 now)
+/* Every eviction recorded, for every group (at the start, and after watch
+ * events were lost): the core's sets become exactly these; later events
+ * up to the read's revision are skipped. */
+static gboolean
+read_evictions (CtlCluster *cl, gint64 now, GError **error)
 {
   gchar *prefix = g_strconcat (cl->cfg->etcd_prefix, "evicted/", NULL);
-  GPtrArray *kvs = mcsec_etcd_get (cl->etcd, prefix, TRUE, TRUE, NULL, NULL);
+  gint64 rev = 0;
+  GPtrArray *kvs = mcsec_etcd_get (cl->etcd, prefix, TRUE, TRUE, &rev, error);
   gsize plen = strlen (prefix);
+  GHashTable *by_group;
 
-  for (guint i = 0; kvs && i < kvs->len; i++) {
-    mcsec_etcd_kv_t *kv = kvs->pdata[i];
-    mcsec_etcd_event_t ev = {MCSEC_ETCD_EVENT_PUT, *kv};
-    on_eviction_event (cl, kv->key + plen, &ev, now);
-  }
-  if (kvs)
-    g_ptr_array_unref (kvs);
   g_free (prefix);
+  if (kvs == NULL)
+    return FALSE;
+  by_group = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                    (GDestroyNotify)g_ptr_array_unref);
+  for (guint i = 0; i < kvs->len; i++) {
+    const char *rest = ((mcsec_etcd_kv_t *)kvs->pdata[i])->key + plen;
+    const char *slash = strchr (rest, '/');
+    gchar *eg, *group, *id;
+    GPtrArray *ids;
+    if (slash == NULL)
+      continue;
+    eg = g_strndup (rest, slash - rest);
+    group = g_uri_unescape_string (eg, NULL);
+    id = g_uri_unescape_string (slash + 1, NULL);
+    g_free (eg);
+    if (group == NULL || id == NULL) {
+      g_free (group);
+      g_free (id);
+      continue;
+    }
+    ids = g_hash_table_lookup (by_group, group);
+    if (ids == NULL) {
+      ids = g_ptr_array_new_with_free_func (g_free);
+      g_hash_table_insert (by_group, g_strdup (group), ids);
+    }
+    g_ptr_array_add (ids, id);
+    g_free (group);
+  }
+  for (guint k = 0; k < cl->elections->len; k++) {
+    Election *e = cl->elections->pdata[k];
+    GPtrArray *ids = g_hash_table_lookup (by_group, e->name);
+    if (ids)
+      g_ptr_array_add (ids, NULL);
+    mcsec_ctl_evictions_replace (
+        cl->core, e->name, ids ? (const char *const *)ids->pdata : NULL, now);
+    if (ids)
+      g_ptr_array_set_size (ids, ids->len - 1);
+  }
+  cl->evictions_rev = rev;
+  g_hash_table_unref (by_group);
+  g_ptr_array_unref (kvs);
+  return TRUE;
 }
 
 gboolean
@@ -363,7 +442,9 @@ ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now,
     g_ptr_array_add (cl->elections, e);
     g_hash_table_insert (cl->by_name, (gpointer)e->name, e);
   }
-  if (!read_leaders (cl, now, &rev, error))
+  /* leaders first: the watch starts after their revision; eviction events
+   * up to the later read of the evictions are skipped */
+  if (!read_leaders (cl, now, &rev, error) || !read_evictions (cl, now, error))
     return FALSE;
   /* from the revision read on: nothing in between is missed */
   cl->watch = mcsec_etcd_watch_new (cl->cfg->etcd, cl->cfg->etcd_prefix,
@@ -388,9 +469,8 @@ take_events (CtlCluster *cl, gint64 now)
       gint64 rev = 0;
       cl->log ("watch-resync", "what=\"events lost: reading leaders and "
                                "evictions again\"");
-      if (read_leaders (cl, now, &rev, &err))
-        read_evictions (cl, now);
-      else {
+      if (!read_leaders (cl, now, &rev, &err) ||
+          !read_evictions (cl, now, &err)) {
         cl->log ("watch-resync-failed", "error=\"%s\"", err->message);
         g_error_free (err);
       }
@@ -400,7 +480,8 @@ take_events (CtlCluster *cl, gint64 now)
         if (strcmp (e->key, ev.kv.key) == 0)
           on_leader_event (cl, e, &ev, now);
       }
-    } else if (rest && g_str_has_prefix (rest, "evicted/")) {
+    } else if (rest && g_str_has_prefix (rest, "evicted/") &&
+               ev.kv.mod_revision > cl->evictions_rev) {
       on_eviction_event (cl, rest + strlen ("evicted/"), &ev, now);
     }
     mcsec_etcd_event_clear (&ev);
@@ -411,8 +492,7 @@ take_events (CtlCluster *cl, gint64 now)
 static void
 check_lease (CtlCluster *cl, gint64 now)
 {
-  gint64 until = cl->lease ? mcsec_etcd_lease_valid_until (cl->lease) : 0;
-  gint64 deadline = until ? until / 1000 - LEASE_MARGIN_MS : 0;
+  gint64 deadline = lease_deadline (cl);
   gboolean available = deadline > now;
 
   if (cl->lease && mcsec_etcd_lease_lost (cl->lease)) {
@@ -458,19 +538,44 @@ ctl_cluster_turn (CtlCluster *cl, gint64 now)
   take_events (cl, now);
   for (guint k = 0; k < cl->elections->len; k++) {
     Election *e = cl->elections->pdata[k];
-    if (cl->available && !e->has_leader && !e->my_rev && now >= e->campaign_due)
+    if (e->my_rev && !mcsec_ctl_group_leading (e->g)) {
+      /* the core stepped down by itself (its lease deadline passed inside
+       * a long turn): the key may still be ours, but nobody serves the
+       * group here; give it up and campaign again */
+      cl->log ("resign", "group=%s why=\"the core stepped down\"", e->name);
+      resign (cl, e, e->my_rev, now);
+    }
+    if (cl->available && !e->has_leader && !e->my_rev &&
+        now >= e->campaign_due) {
       campaign (cl, e, now);
+      /* campaigns take time: the core's deadline follows the lease */
+      mcsec_ctl_set_lease_deadline (cl->core, lease_deadline (cl));
+    }
     if (cl->available && !e->has_leader)
       next = MIN (next, MAX (e->campaign_due, now + 10));
   }
   /* wake at the deadline to step down on time */
   if (cl->available && cl->lease) {
-    gint64 until =
-        mcsec_etcd_lease_valid_until (cl->lease) / 1000 - LEASE_MARGIN_MS;
+    gint64 until = lease_deadline (cl);
     if (until > now)
       next = MIN (next, until);
   }
   return next;
+}
+
+void
+ctl_cluster_sync_deadline (CtlCluster *cl)
+{
+  mcsec_ctl_set_lease_deadline (cl->core, lease_deadline (cl));
+}
+
+gboolean
+ctl_cluster_may_write (CtlCluster *cl, gint64 now)
+{
+  for (guint k = 0; k < cl->elections->len; k++)
+    if (((Election *)cl->elections->pdata[k])->my_rev)
+      return lease_deadline (cl) > now;
+  return TRUE; /* nothing led: nothing to fence */
 }
 
 gchar *

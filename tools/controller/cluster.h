@@ -34,6 +34,15 @@ int ctl_cluster_watch_fd (CtlCluster *cl);
 int ctl_cluster_lease_fd (CtlCluster *cl);
 /* The next time a turn is due. */
 gint64 ctl_cluster_turn (CtlCluster *cl, gint64 now_ms);
+/* The lease's deadline to the core again (before its tick: the lease
+ * thread may have renewed it since the turn). */
+void ctl_cluster_sync_deadline (CtlCluster *cl);
+/* FALSE when this controller leads a group and its lease's deadline has
+ * passed at now: the daemon writes nothing to members or the rekey
+ * channel then, and runs a turn first (the groups step down).  The core
+ * judged with the time of its call, which an etcd call may have made
+ * stale. */
+gboolean ctl_cluster_may_write (CtlCluster *cl, gint64 now);
 /* A JSON object for the admin's stats ("cluster": ...). */
 gchar *ctl_cluster_stats_json (CtlCluster *cl, gint64 now_ms);
 /* Revokes the lease: the other controllers take the groups at once. */

@@ -273,6 +273,19 @@ member_lost (Member *m, const char *why)
   member_finish (m);
 }
 
+/* Fencing at the last moment: a controller that leads a group writes
+ * nothing to members or the rekey channel past its lease's deadline, even
+ * when the core judged with a time an etcd call made stale; a turn first
+ * steps the groups down (their members' output is dropped). */
+static gboolean
+cluster_may_write (void)
+{
+  if (d.cluster == NULL || ctl_cluster_may_write (d.cluster, mono_ms ()))
+    return TRUE;
+  ctl_cluster_turn (d.cluster, mono_ms ());
+  return ctl_cluster_may_write (d.cluster, mono_ms ());
+}
+
 /* Write what the core queued; TRUE while the member lives. */
 static gboolean
 member_flush (Member *m)
@@ -280,6 +293,8 @@ member_flush (Member *m)
   const guint8 *data;
   gsize len;
 
+  if (!cluster_may_write ())
+    return TRUE;
   while ((len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
     int n = SSL_write (m->ssl, data, (int)MIN (len, 16384));
     if (n <= 0) {
@@ -372,6 +387,8 @@ run_actions (void)
       break;
     case MCSEC_CTL_ACTION_CHANNEL: {
       guint i = GPOINTER_TO_UINT (mcsec_ctl_group_get_user_data (a.group));
+      if (!cluster_may_write () || !mcsec_ctl_group_leading (a.group))
+        break; /* its lease ended: the group stepped down */
       CtlChannelConfig *ch = d.cfg->channels->pdata[i];
       gsize len;
       const guint8 *p = g_bytes_get_data (a.data, &len);
@@ -1223,6 +1240,8 @@ loop_run (void)
       d.window_sweep_ms = now + WINDOW_SWEEP_MS;
       window_sweep (now);
     }
+    if (d.cluster)
+      ctl_cluster_sync_deadline (d.cluster);
     next = mcsec_ctl_tick (d.core, now);
     run_actions ();
     for (guint i = 0; i < d.graveyard->len; i++)

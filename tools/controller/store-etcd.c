@@ -220,8 +220,13 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
     }
     goto out;
   }
+  /* keys read before stay conditional (counters, SPIs); keys written
+   * blind (evictions, which any controller may set or lift) stay blind */
   for (guint i = 0; i < n; i++)
-    remember (s, names->pdata[i], values[i] ? revision : 0);
+    if (g_hash_table_contains (s->seen, keys[i]))
+      g_hash_table_insert (
+          s->seen, g_strdup (keys[i]),
+          g_memdup2 (&(gint64){values[i] ? revision : 0}, sizeof (gint64)));
   ok = TRUE;
 out:
   if (got)

@@ -221,7 +221,7 @@ verb_export_keys (AdminReq *r, GString *s)
   }
   /* s was sized for this: appending the key never reallocates */
   g_string_append (s, "{\"ok\":true,\"sas\":[");
-  if (g->sa.valid) {
+  if (g->sa.valid && group_may_issue (g, r->now)) {
     g_string_append_printf (s, "{\"spi\":%u,\"suite\":\"%s\",\"key\":\"",
                             g->sa.spi, mcsec_suite_name (g->sa.suite));
     /* digit by digit: a printf would leave pieces of the key in its own
@@ -317,7 +317,9 @@ verb_unevict (AdminReq *r, GString *s)
   GError *err = NULL;
   gboolean was = g_hash_table_contains (g->evicted, who);
 
-  if (was && !store_put1 (r->ctl, key, NULL, &err)) {
+  /* the cluster: another controller may have recorded it, so the record
+   * goes whether this controller knew of it or not */
+  if ((was || r->ctl->cfg.cluster) && !store_put1 (r->ctl, key, NULL, &err)) {
     /* still evicted: lifting must be durable too */
     g_string_append (s, "{\"ok\":false,\"error\":");
     json_string (s, err->message);

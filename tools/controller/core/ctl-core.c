@@ -283,7 +283,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   mcsec_ctl_group_t *g = safe_token (name, strlen (name))
                              ? g_hash_table_lookup (ctl->group_names, name)
                              : NULL;
-  gboolean may_send, may_receive, wants_send, rekey;
+  gboolean may_send, may_receive, wants_send, rekey, store_failed = FALSE;
   guint8 wbuf[2048];
   mcsec_mike_builder_t b;
   size_t len;
@@ -382,10 +382,16 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
      * member holds (the new key starts with those) */
     avoid = rekey ? members_ids (g) : g_hash_table_ref (g->sa.ids);
     for (guint i = 0; i < count; i++)
-      if (!new_sender_id (g, avoid, &c->sender_ids[i])) {
+      if (!new_sender_id (g, avoid, &c->sender_ids[i], &store_failed)) {
         g_hash_table_unref (avoid);
-        refuse (c, MCSEC_MIKE_REASON_SENDER_IDS_EXHAUSTED, "no free Sender-ID",
-                name, now);
+        /* a store that failed is not an exhausted group: not final */
+        if (store_failed)
+          refuse (c, MCSEC_MIKE_REASON_UNAVAILABLE,
+                  "cannot reserve Sender-IDs: the state store failed", name,
+                  now);
+        else
+          refuse (c, MCSEC_MIKE_REASON_SENDER_IDS_EXHAUSTED,
+                  "no free Sender-ID", name, now);
         goto out;
       }
     g_hash_table_unref (avoid);
@@ -906,11 +912,12 @@ mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
                             gint64 now_ms)
 {
   mcsec_ctl_group_t *g = g_hash_table_lookup (ctl->group_names, group);
+  mcsec_ctl_conn_t *victim;
 
   if (g == NULL || identity == NULL)
     return;
   if (!evicted) {
-    if (g_hash_table_remove (g->evicted, identity))
+    if (g_hash_table_remove (g->evicted, identity) && g->leading)
       ctl_log (ctl, "unevicted",
                "group=%s identity=%s by=\"another controller\"", g->cfg->name,
                identity);
@@ -919,16 +926,39 @@ mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
   if (g_hash_table_contains (g->evicted, identity))
     return; /* ours, or known */
   g_hash_table_add (g->evicted, g_strdup (identity));
+  if (!g->leading)
+    return; /* refused here from now on; the leader acts */
+  victim = g_hash_table_lookup (g->by_identity, identity);
   ctl->evictions++;
-  {
-    mcsec_ctl_conn_t *victim = g_hash_table_lookup (g->by_identity, identity);
-    ctl_log (ctl, "evicted",
-             "group=%s identity=%s connected=%s by=\"another controller\"",
-             g->cfg->name, identity, victim ? "yes" : "no");
-    if (g->leading)
-      group_evict_member (g, victim, now_ms);
-  }
+  ctl_log (ctl, "evicted",
+           "group=%s identity=%s connected=%s by=\"another controller\"",
+           g->cfg->name, identity, victim ? "yes" : "no");
+  group_evict_member (g, victim, now_ms);
   run_deferred (ctl, now_ms);
+}
+
+void
+mcsec_ctl_evictions_replace (mcsec_ctl_t *ctl, const char *group,
+                             const char *const *identities, gint64 now_ms)
+{
+  mcsec_ctl_group_t *g = g_hash_table_lookup (ctl->group_names, group);
+  GHashTable *now_set;
+  GHashTableIter it;
+  gpointer id;
+
+  if (g == NULL)
+    return;
+  now_set = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; identities && identities[i]; i++)
+    g_hash_table_add (now_set, (gpointer)identities[i]);
+  /* lifted ones first, then the new ones (which evict if connected) */
+  g_hash_table_iter_init (&it, g->evicted);
+  while (g_hash_table_iter_next (&it, &id, NULL))
+    if (!g_hash_table_contains (now_set, id))
+      g_hash_table_iter_remove (&it);
+  for (guint i = 0; identities && identities[i]; i++)
+    mcsec_ctl_eviction_changed (ctl, group, identities[i], TRUE, now_ms);
+  g_hash_table_unref (now_set);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -226,10 +226,16 @@ gboolean mcsec_ctl_group_leading (const mcsec_ctl_group_t *g);
  * before anything is issued.  0: no lease (nothing is led).  A single
  * controller never calls it. */
 void mcsec_ctl_set_lease_deadline (mcsec_ctl_t *ctl, gint64 deadline_ms);
-/* Another controller recorded (or removed) an eviction in the store. */
+/* Another controller recorded (or removed) an eviction in the store.  A
+ * group led here evicts the member it holds and rekeys; elsewhere the
+ * identity is refused from now on. */
 void mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
                                  const char *identity, gboolean evicted,
                                  gint64 now_ms);
+/* The group's evictions are exactly these (read from the store at the
+ * start, or after watch events were lost). */
+void mcsec_ctl_evictions_replace (mcsec_ctl_t *ctl, const char *group,
+                                  const char *const *identities, gint64 now_ms);
 
 /* ---- administration: one request line, one JSON answer ---- */
 

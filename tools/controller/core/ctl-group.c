@@ -219,7 +219,6 @@ group_reset (mcsec_ctl_group_t *g)
   g_clear_pointer (&g->batch_reason, g_free);
   g_clear_pointer (&g->failed_reason, g_free);
   g_array_set_size (g->timers, 0);
-  g_hash_table_remove_all (g->evicted);
   g->n_recent_spis = 0;
   g->batch_due = g->heartbeat_due = g->retry_due = 0;
   g->failed = g->resync_all = g->sa_stale = FALSE;
@@ -278,6 +277,7 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
 
   if (keys == NULL)
     goto out;
+  g_hash_table_remove_all (g->evicted); /* the store's, exactly */
   for (guint i = 0; i < keys->len; i++) {
     gchar *id = g_uri_unescape_string (
         (const char *)keys->pdata[i] + strlen (prefix), NULL);
@@ -334,9 +334,11 @@ members_ids (mcsec_ctl_group_t *g)
 }
 
 /* The next Sender-ID of the durable counter that is not in `avoid` (it is
- * added there); FALSE when there is none. */
+ * added there); FALSE when there is none, or (*store_failed) when no more
+ * could be reserved in the store. */
 gboolean
-new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out)
+new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out,
+               gboolean *store_failed)
 {
   guint64 n, max = g->cfg->sender_id_bits == 32
                        ? G_GUINT64_CONSTANT (0xffffffff)
@@ -345,8 +347,10 @@ new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out)
     return FALSE;
   for (;;) {
     guint32 id;
-    if (!counter_next (g->ctl, &g->ctl->sid_ctr, &n))
+    if (!counter_next (g->ctl, &g->ctl->sid_ctr, &n)) {
+      *store_failed = TRUE;
       return FALSE;
+    }
     if (n == 0)
       continue;
     id = (guint32)(1 + (n - 1) % max);

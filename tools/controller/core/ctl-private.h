@@ -215,7 +215,8 @@ void group_send_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *only,
 GHashTable *identity_set (gchar **v);
 void member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now);
 GHashTable *members_ids (mcsec_ctl_group_t *g);
-gboolean new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out);
+gboolean new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out,
+                        gboolean *store_failed);
 void run_deferred (mcsec_ctl_t *ctl, gint64 now);
 gboolean group_may_issue (mcsec_ctl_group_t *g, gint64 now);
 gboolean store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value,
