@@ -21,12 +21,13 @@
  * member asks for a repair after 1 s of silence; the controller sends one
  * every 250 ms).  Every member verifies every datagram (Ed25519), which
  * real members do on their own machines: in this one process, 2,000
- * members took a core for that alone.  The others (while 32 listen) are *passive*: their
- * state machines get what comes over their connections (WELCOME, updates,
- * PONGs) but no datagram and no timer; the bench sends their PING every 2
- * s (a MIKE frame built with the library's codec).  A channel rekey needs
- * no ACK, and a member that never polls (REPAIR) is one the channel
- * reaches, so the controller cannot tell them from listening members.
+ * members took a core for that alone.  The others (while 32 listen) are
+ * *passive*: their state machines get what comes over their connections
+ * (WELCOME, updates, PONGs) but no datagram and no timer; the bench sends
+ * their PING every 2 s (a MIKE frame built with the library's codec).  A
+ * channel rekey needs no ACK, and a member that never polls (REPAIR) is
+ * one the channel reaches: the controller cannot tell them from listening
+ * members.
  *
  *   bench-cluster --pki DIR --controllers H:P,H:P,... --admins S1,S2,...
  *                 [--channel GROUP=ADDR:PORT]...
@@ -91,8 +92,8 @@
 #include <mcsec/mcsec-mike.h>
 
 #define MAX_CTLS 8
-#define REG_IDS 1000   /* r0..r999 */
-#define IN_FLIGHT 48   /* handshakes of held members at a time */
+#define REG_IDS 1000 /* r0..r999 */
+#define IN_FLIGHT 48 /* handshakes of held members at a time */
 #define HB_EVERY_MS 500
 #define LISTENERS 32 /* members of a key tree group that hear the channel */
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -120,15 +121,15 @@ typedef struct {
   mcsec_member_t *m;
   mcsec_mike_reader_t rd;
   MState state;
-  gboolean held; /* stays; else closes once joined (registrations) */
+  gboolean held;    /* stays; else closes once joined (registrations) */
   gboolean passive; /* a key tree member that does not hear the channel:
                        no timers of its state machine, a PING every 2 s */
   guint group;
   guint32 src; /* its loopback source address (host order) */
   gchar *identity;
   X509 *cert;
-  guint cur;      /* the controller of the list it talks to */
-  guint32 tried;  /* this round */
+  guint cur;     /* the controller of the list it talks to */
+  guint32 tried; /* this round */
   gboolean redirect_used, redirected, joined_here;
   guint redirect_reason;
   gchar redirect_text[MCSEC_MIKE_MAX_STRING + 1];
@@ -161,8 +162,8 @@ static struct {
   guint n;
 } ctls;
 
-static GPtrArray *groups;  /* Group */
-static GPtrArray *members; /* Member, held and registering */
+static GPtrArray *groups;    /* Group */
+static GPtrArray *members;   /* Member, held and registering */
 static GPtrArray *graveyard; /* Member, dead: freed after the turn */
 static int ep;
 static SSL_CTX *cctx;
@@ -174,8 +175,8 @@ static Tagged stdin_tag = {TAG_STDIN}, admin_tag = {TAG_ADMIN};
 static gboolean stdin_ready, admin_ready;
 
 static struct {
-  guint64 handshakes, redirects, conn_failures, backoffs, joins, lost,
-      refused, tls_failures;
+  guint64 handshakes, redirects, conn_failures, backoffs, joins, lost, refused,
+      tls_failures;
 } cnt;
 
 /* registrations in flight */
@@ -563,7 +564,8 @@ find_leader (const char *text, guint cur)
   len = strcspn (text, " \t,;");
   for (guint i = 0; i < ctls.n; i++) {
     gchar *a = g_strdup_printf ("%s:%s", ctls.host[i], ctls.port[i]);
-    gboolean same = i != cur && strlen (a) == len && strncmp (a, text, len) == 0;
+    gboolean same =
+        i != cur && strlen (a) == len && strncmp (a, text, len) == 0;
     g_free (a);
     if (same)
       return i;
@@ -594,8 +596,7 @@ next_controller (Member *mb)
       return;
     }
   }
-  for (k = 1; k < ctls.n && (mb->tried & (1u << ((mb->cur + k) % ctls.n)));
-       k++)
+  for (k = 1; k < ctls.n && (mb->tried & (1u << ((mb->cur + k) % ctls.n))); k++)
     ;
   if (k < ctls.n) {
     mb->cur = (mb->cur + k) % ctls.n;
@@ -788,8 +789,7 @@ sweep (void)
       continue;
     if (mb->state == M_WAIT && now >= mb->wait_until) {
       member_connect (mb);
-    } else if (mb->state == M_JOINED && now >= mb->next_tick &&
-               mb->passive) {
+    } else if (mb->state == M_JOINED && now >= mb->next_tick && mb->passive) {
       uint8_t buf[64];
       mcsec_mike_builder_t b;
       size_t len;
@@ -811,7 +811,8 @@ sweep (void)
   }
 }
 
-/* ---- the rekey channel ---------------------------------------------------- */
+/* ---- the rekey channel ----------------------------------------------------
+ */
 
 static void
 channel_open (const char *spec)
@@ -959,10 +960,11 @@ cmd_register (gchar **a)
   }
   {
     double wall = (now_us () - t0) / 1e6;
-    printf ("ok done=%u failed=%u wall=%.3f rate=%.1f handshakes=%" G_GUINT64_FORMAT
-            " redirects=%" G_GUINT64_FORMAT " self_cpu=%.3f\n",
-            reg_done, reg_failed, wall, reg_done / wall, cnt.handshakes - c0,
-            cnt.redirects - r0, self_cpu () - cpu0);
+    printf (
+        "ok done=%u failed=%u wall=%.3f rate=%.1f handshakes=%" G_GUINT64_FORMAT
+        " redirects=%" G_GUINT64_FORMAT " self_cpu=%.3f\n",
+        reg_done, reg_failed, wall, reg_done / wall, cnt.handshakes - c0,
+        cnt.redirects - r0, self_cpu () - cpu0);
   }
 out:
   g_free (gi);
@@ -1124,8 +1126,8 @@ cmd_rekey (gchar **a)
   qsort (last, reps, sizeof *last, cmp_double);
   printf ("ok members=%u all=%s median_last_ms=%.2f mean_first_ms=%.2f "
           "mean_answer_ms=%.2f each_last_ms=%s\n",
-          members_n, all_held ? "yes" : "no", last[reps / 2],
-          first_sum / reps, answer_sum / reps, each->str);
+          members_n, all_held ? "yes" : "no", last[reps / 2], first_sum / reps,
+          answer_sum / reps, each->str);
   g_free (last);
   g_string_free (each, TRUE);
 }
@@ -1144,8 +1146,8 @@ cmd_failover (gchar **a)
   gchar **pids = g_strsplit (a[2], ",", -1);
   int l = leader_of (a[1]), new_leader = -1;
   guint64 t0, t_lead = 0, next_poll = 0, c0 = cnt.handshakes,
-                 r0 = cnt.redirects, f0 = cnt.conn_failures + cnt.tls_failures,
-                 b0 = cnt.backoffs;
+              r0 = cnt.redirects, f0 = cnt.conn_failures + cnt.tls_failures,
+              b0 = cnt.backoffs;
   guint64 *at = g_new0 (guint64, MAX (n, 1));
   struct timespec real;
   guint done = 0;
@@ -1187,7 +1189,8 @@ cmd_failover (gchar **a)
     }
   }
   qsort (at, done, sizeof *at, cmp_u64);
-#define PCT(p) (done ? at[MIN (done - 1, (guint)((p) * (n - 1) / 100))] / 1000.0 : -1.0)
+#define PCT(p)                                                                 \
+  (done ? at[MIN (done - 1, (guint)((p) * (n - 1) / 100))] / 1000.0 : -1.0)
   printf ("ok members=%u rejoined=%u old=%d new=%d kill_real=%ld.%09ld "
           "lead_ms=%.1f first_ms=%.1f half_ms=%.1f p90_ms=%.1f all_ms=%.1f "
           "handshakes=%" G_GUINT64_FORMAT " redirects=%" G_GUINT64_FORMAT
@@ -1225,7 +1228,8 @@ command (const char *line)
     printf ("ok %d\n", leader_of (a[1]));
   else if (strcmp (a[0], "cluster") == 0 && n == 2) {
     gchar *c = admin ((guint)atoi (a[1]), "cluster");
-    printf ("ok etcd_writes=%" G_GUINT64_FORMAT "\n", json_u64 (c, "etcd-writes"));
+    printf ("ok etcd_writes=%" G_GUINT64_FORMAT "\n",
+            json_u64 (c, "etcd-writes"));
     g_free (c);
   } else if (strcmp (a[0], "quit") == 0)
     go_on = FALSE;

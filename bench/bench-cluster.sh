@@ -178,7 +178,7 @@ start_ctls() {
   done
   ctl_pid=()
   for i in $(seq "$count"); do start_ctl "$i" "$n"; done
-  list= pids=
+  list='' pids=''
   for i in $(seq "$count"); do
     list+="${list:+,}127.0.0.1:${port[$i]}"
     pids+="${pids:+,}${ctl_pid[$i]}"
@@ -353,15 +353,15 @@ reg_run() {
   for i in "${!ctl_pid[@]}"; do
     per+="${per:+ / }$(($(stat_num "$i" registrations) - r0[$i]))"
   done
-  sum_done[$tag]=$(calc %d "${sum_done[$tag]:-0} + $(kv done)")
+  sum_done[$tag]=$(calc %d "${sum_done[$tag]:-0} + $(kv "done")")
   sum_wall[$tag]=$(calc %.4f "${sum_wall[$tag]:-0} + $(kv wall)")
   sum_ctl[$tag]=$(calc %.4f "${sum_ctl[$tag]:-0} + $c1 - $c0")
   sum_etcd[$tag]=$(calc %.4f "${sum_etcd[$tag]:-0} + $e1 - $e0")
   sum_mem[$tag]=$(calc %.4f "${sum_mem[$tag]:-0} + $(kv self_cpu)")
   printf '  round %s, %-42s %4.0f/s; %s done, %s failed; CPU per registration: controllers %4.0f us, etcd %3.0f us, members %4.0f us; %s TLS handshakes, %s redirected; per controller %s\n' \
-    "$round" "$label" "$(kv rate)" "$(kv done)" "$(kv failed)" \
-    "$(calc %.1f "($c1 - $c0) / $(kv done) * 1e6")" "$(calc %.1f "($e1 - $e0) / $(kv done) * 1e6")" \
-    "$(calc %.1f "$(kv self_cpu) / $(kv done) * 1e6")" "$(kv handshakes)" "$(kv redirects)" "$per"
+    "$round" "$label" "$(kv rate)" "$(kv "done")" "$(kv failed)" \
+    "$(calc %.1f "($c1 - $c0) / $(kv "done") * 1e6")" "$(calc %.1f "($e1 - $e0) / $(kv "done") * 1e6")" \
+    "$(calc %.1f "$(kv self_cpu) / $(kv "done") * 1e6")" "$(kv handshakes)" "$(kv redirects)" "$per"
 }
 for round in 1 2; do
   order="0 1 2 3"
@@ -405,7 +405,8 @@ done
 # ---- 2. rekey time, cluster then single -----------------------------------------------
 echo
 echo "2. rekey time: \`rekey rk\` at the leader of a unicast group of N members, until every member holds the new update (median of $REKEYS; the first member verifies it, the other copies are compared byte for byte; then +500 ms activation delay, not counted)"
-rekey_part() { # rekey_part LABEL
+declare -A rk_ms
+rekey_part() { # rekey_part LABEL TAG
   local have=0 n
   for n in $REKEY_NS; do
     ask hold rk $((n - have)) leader
@@ -413,7 +414,7 @@ rekey_part() { # rekey_part LABEL
     ask rekey rk "$REKEYS"
     printf '  %-22s N=%-5s last member %7.1f ms after the request (each: %s ms; all held it: %s), first %.1f ms, the controller answered after %.1f ms\n' \
       "$1" "$n" "$(kv median_last_ms)" "$(kv each_last_ms)" "$(kv all)" "$(kv mean_first_ms)" "$(kv mean_answer_ms)"
-    eval "rk_$2_$n=$(kv median_last_ms)"
+    rk_ms[$2_$n]=$(kv median_last_ms)
   done
   ask leave rk "$have"
 }
@@ -586,7 +587,7 @@ printf '  registrations/s: single controller %.0f; cluster of 1: %.2fx, of 2: %.
 printf '  controller CPU per registration (us): single %s; cluster of 1: %s, of 2: %s (%s), of 3: %s (%s)\n' \
   "$(cpu_of single)" "$(cpu_of c1)" "$(cpu_of c2)" "$(cpu_of c2first)" "$(cpu_of c3)" "$(cpu_of c3first)"
 for n in $REKEY_NS; do
-  eval "a=\$rk_cluster_$n b=\$rk_single_$n"
+  a=${rk_ms[cluster_$n]} b=${rk_ms[single_$n]}
   printf '  rekey of a unicast group, N=%s: cluster %s ms, single %s ms: %.2fx\n' "$n" "$a" "$b" "$(calc %.4f "$a / $b")"
 done
 echo "  failover of tv with $FAIL_K members: a new leader after $fo_won ms, the first member's JOIN accepted after $fo_first ms, half after $fo_half ms, every member's keys sent after $fo_all ms ($fo_hs TLS handshakes per member)"
