@@ -435,7 +435,7 @@ print(sum(1 for g in json.load(sys.stdin)["groups"] if g.get("leading")))')
     [ "$led" -eq 300 ] && break
     sleep 0.1
   done
-  echo "  groups led: $led of 300; resignations: $(grep -c 'event=resign ' c4/controller.log c5/controller.log c6/controller.log | awk -F: '{s+=$2} END {print s}')"
+  echo "  groups led: $led of 300 (m4 $(admin 4 --json cluster | grep -o '"groups-led":[0-9]*' | cut -d: -f2), m5 $(admin 5 --json cluster | grep -o '"groups-led":[0-9]*' | cut -d: -f2), m6 $(admin 6 --json cluster | grep -o '"groups-led":[0-9]*' | cut -d: -f2)); resignations: $(grep -c 'event=resign ' c4/controller.log c5/controller.log c6/controller.log | awk -F: '{s+=$2} END {print s}')"
   check "manygroups: every group led by exactly one controller" [ "$led" -eq 300 ]
   local mlist="127.0.0.1:${port[4]},127.0.0.1:${port[5]},127.0.0.1:${port[6]}"
   for g in g1 g150 g300; do

@@ -8,8 +8,9 @@
  * leader's lease.  A controller campaigns (create the key if it does not
  * exist) when it sees no leader; with a `controllers` list, each group has
  * an order of preference (rendezvous hashing of name and group) and a
- * controller waits RANK_DELAY_MS per rank before it campaigns, so the
- * groups spread over the controllers.  The key disappears when the lease
+ * controller waits RANK_DELAY_MS per rank before it campaigns, so groups
+ * that need a leader while all are up spread over the controllers (no
+ * rebalancing after that).  The key disappears when the lease
  * ends (the leader died, or was stopped past its TTL): the watch tells the
  * others, who campaign.  The leader itself stops issuing at the lease's
  * deadline, measured from when it sent the keepalive that etcd answered
@@ -72,27 +73,43 @@ election_free (Election *e)
   g_free (e);
 }
 
+/* A well-mixed 64-bit hash of "controller/group" (SHA-256's first bytes:
+ * g_str_hash ranked names of one length alike, so groups did not spread). */
+static guint64
+pref_hash (const char *controller, const char *group)
+{
+  GChecksum *c = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 d[32];
+  gsize len = sizeof d;
+  guint64 h = 0;
+
+  g_checksum_update (c, (const guchar *)controller, -1);
+  g_checksum_update (c, (const guchar *)"/", 1);
+  g_checksum_update (c, (const guchar *)group, -1);
+  g_checksum_get_digest (c, d, &len);
+  g_checksum_free (c);
+  for (guint i = 0; i < 8; i++)
+    h = h << 8 | d[i];
+  return h;
+}
+
 /* The group's order of preference: rank among the configured controllers
- * by a hash of (controller, group), highest first. */
+ * by the hash of (controller, group), highest first (rendezvous hashing:
+ * a controller's death moves only its own groups). */
 static guint
 rank_of (const CtlConfig *cfg, const char *group)
 {
   guint rank = 0;
-  guint32 mine;
-  gchar *s;
+  guint64 mine;
 
   if (cfg->controllers == NULL)
     return 0;
-  s = g_strconcat (cfg->cluster_name, "/", group, NULL);
-  mine = g_str_hash (s);
-  g_free (s);
+  mine = pref_hash (cfg->cluster_name, group);
   for (guint i = 0; cfg->controllers[i]; i++) {
-    guint32 h;
+    guint64 h;
     if (strcmp (cfg->controllers[i], cfg->cluster_name) == 0)
       continue;
-    s = g_strconcat (cfg->controllers[i], "/", group, NULL);
-    h = g_str_hash (s);
-    g_free (s);
+    h = pref_hash (cfg->controllers[i], group);
     if (h > mine ||
         (h == mine && strcmp (cfg->controllers[i], cfg->cluster_name) < 0))
       rank++;
