@@ -163,22 +163,6 @@ sender() { # sender NAME DURATION RATE TO
     --duration "$2" --rate "$3" --to "$4" >"$1.out" 2>"$1.err" &
   pids+=($!)
 }
-capture() { # capture PORT FILE: SPI and IV of every datagram, one line each
-  timeout 60 /usr/bin/python3 - "$1" >"$2" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(4)
-while True:
-    try:
-        p = s.recv(65536)
-    except socket.timeout:
-        break
-    if len(p) >= 16:
-        print(p[0:4].hex(), p[8:16].hex(), flush=True)
-PY
-  pids+=($!)
-}
 wait_members() {
   local p
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
@@ -449,8 +433,7 @@ print(sum(1 for g in json.load(sys.stdin)["groups"] if g.get("leading")))')
   for i in 4 5 6; do wait "${ctl_pid[$i]}" 2>/dev/null || true; done
   for i in 4 5 6; do
     check "manygroups: m$i stopped cleanly, no sanitizer report" \
-      bash -c "grep -q 'event=stopped' c$i/controller.log &&
-               ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' c$i/controller.log"
+      stopped_cleanly "c$i/controller.log"
     unset "ctl_pid[$i]"
   done
 }
@@ -465,8 +448,7 @@ for i in 1 2 3; do kill -TERM "${ctl_pid[$i]}" 2>/dev/null || true; done
 for i in 1 2 3; do wait "${ctl_pid[$i]}" 2>/dev/null || true; done
 for i in 1 2 3; do
   check "stop: c$i stopped cleanly, no sanitizer report" \
-    bash -c "grep -q 'event=stopped' c$i/controller.log &&
-             ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' c$i/controller.log"
+    stopped_cleanly "c$i/controller.log"
 done
 if [ "$failures" -gt 0 ]; then
   echo "$failures checks failed"

@@ -195,20 +195,7 @@ scenario_sender() {
   pc=$(free_port SOCK_DGRAM)
   # every packet on the wire: SPI, sequence number and IV (Sender-ID ||
   # counter), one line each
-  timeout 40 /usr/bin/python3 - "$pc" > wire.txt <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.settimeout(3)
-while True:
-    try:
-        p = s.recv(65536)
-    except socket.timeout:
-        break
-    if len(p) >= 16:
-        print(p[0:4].hex(), p[8:16].hex())
-PY
-  pids+=($!)
+  capture "$pc" wire.txt
   receiver rx1 "$p1" 11
   sleep 0.7
   sender 3 300 "127.0.0.1:$p1,127.0.0.1:$pc" cam1-first
