@@ -553,13 +553,20 @@ flush_output (mcsec_client_t *c, SSL *ssl)
   }
 }
 
-static int
-final_state (mcsec_client_t *c)
+static mcsec_member_state_t
+member_state (mcsec_client_t *c)
 {
   mcsec_member_state_t s;
   pthread_mutex_lock (&c->lock);
   s = mcsec_member_state (c->member);
   pthread_mutex_unlock (&c->lock);
+  return s;
+}
+
+static int
+final_state (mcsec_client_t *c)
+{
+  mcsec_member_state_t s = member_state (c);
   return s == MCSEC_MEMBER_REFUSED || s == MCSEC_MEMBER_EVICTED;
 }
 
@@ -568,10 +575,7 @@ final_state (mcsec_client_t *c)
 static int
 in_session (mcsec_client_t *c)
 {
-  mcsec_member_state_t s;
-  pthread_mutex_lock (&c->lock);
-  s = mcsec_member_state (c->member);
-  pthread_mutex_unlock (&c->lock);
+  mcsec_member_state_t s = member_state (c);
   return s == MCSEC_MEMBER_JOINING || s == MCSEC_MEMBER_JOINED;
 }
 
@@ -903,11 +907,7 @@ mcsec_client_free (mcsec_client_t *c)
 mcsec_member_state_t
 mcsec_client_state (mcsec_client_t *c)
 {
-  mcsec_member_state_t s;
-  pthread_mutex_lock (&c->lock);
-  s = mcsec_member_state (c->member);
-  pthread_mutex_unlock (&c->lock);
-  return s;
+  return member_state (c);
 }
 
 void
