@@ -7,6 +7,10 @@
 # a 3-member etcd (tests/etcd-lib.sh), 3 controllers sharing it, members
 # (mike-peer through the elements, mcsec-join) given the list of all three.
 #
+#   clusterkey  the update-signing key sealed in etcd under the cluster key:
+#               c2 and c3 have no signing-key file and sign with c1's key;
+#               a wrong cluster key, another signing key, a cluster key
+#               others can read: each a clear error at start
 #   killleader  the leader SIGKILLed under a 1,000 datagrams/s stream: the
 #               receivers lose nothing; a join 1 s after the kill is served
 #               by a new leader within 3 s of the kill; a second sender on
@@ -31,7 +35,7 @@ set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-killleader stopleader etcdmember quorum secrets manygroups}
+cases=${*:-clusterkey killleader stopleader etcdmember quorum secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
 # etcd's fsyncs on tmpfs: lease keepalives are not held up by a busy disk
@@ -71,6 +75,10 @@ for i in 1 2 3; do
   port[$i]=$(free_port SOCK_STREAM)
   list+="${list:+,}127.0.0.1:${port[$i]}"
 done
+# the cluster key seals the update-signing key in etcd: only c1 has the
+# signing key's file, c2 and c3 take it from etcd
+openssl rand -hex 32 >cluster.key
+chmod 600 cluster.key
 for i in 1 2 3; do
   mkdir -p "c$i"
   cat >"c$i/ctl.conf" <<EOF
@@ -79,7 +87,7 @@ listen = 127.0.0.1:${port[$i]}
 certificate = ../pki/controller.crt
 private-key = ../pki/controller.key
 ca = ../pki/ca.crt
-signing-key = ../pki/controller-sign.key
+$([ "$i" = 1 ] && echo "signing-key = ../pki/controller-sign.key")
 state-dir = state
 allow-key-export = true
 
@@ -90,6 +98,7 @@ controllers = c1,c2,c3
 lease = 1
 etcd-timeout = 500
 prefix = $prefix
+cluster-key = ../cluster.key
 
 [group video]
 address = 239.255.0.1
@@ -186,6 +195,47 @@ for sa in o.get("sas", []):
 }
 
 for i in 1 2 3; do start_ctl "$i"; done
+
+# ---- the signing key, sealed in etcd under the cluster key ------------------
+start_refused() { # start_refused RC TEXT OUTPUT: exit 1, saying TEXT
+  [ "$1" -eq 1 ] && grep -qF -- "$2" <<<"$3"
+}
+case_clusterkey() {
+  local out rc
+  for i in 2 3; do
+    check "clusterkey: c$i took the signing key from etcd" \
+      grep -q 'event=signing-key from=etcd' "c$i/controller.log"
+  done
+  check "clusterkey: c1 sealed its own there" \
+    grep -q 'event=signing-key to=etcd' c1/controller.log
+  # members check every update with one key, whoever leads
+  check "clusterkey: the three controllers sign with one key ($(grep -ho 'update-key=sha256:[0-9a-f]*' c*/controller.log | sort -u | tr '\n' ' '))" \
+    [ "$(grep -ho 'update-key=sha256:[0-9a-f]*' c1/controller.log c2/controller.log c3/controller.log | sort -u | wc -l)" -eq 1 ]
+  mkdir -p bad
+  sed -e "s/^listen = .*/listen = 127.0.0.1:$(free_port SOCK_STREAM)/" \
+    -e 's/^name = .*/name = bad/' -e '/^controllers = /d' \
+    -e 's|^cluster-key = .*|cluster-key = ../other.key|' \
+    c2/ctl.conf >bad/wrong-key.conf
+  openssl rand -hex 32 >other.key
+  chmod 600 other.key
+  rc=0
+  out=$(cd bad && timeout 20 "$tools/mcsec-controller" wrong-key.conf 2>&1) || rc=$?
+  check "clusterkey: another cluster key is refused at start ($out)" \
+    start_refused "$rc" 'does not open the cluster' "$out"
+  "$tools/mcsecctl" pki otherpki >/dev/null
+  sed -e 's|^cluster-key = .*|cluster-key = ../cluster.key|' \
+    -e 's|^state-dir = .*|signing-key = ../otherpki/controller-sign.key\nstate-dir = state|' \
+    bad/wrong-key.conf >bad/other-sign.conf
+  rc=0
+  out=$(cd bad && timeout 20 "$tools/mcsec-controller" other-sign.conf 2>&1) || rc=$?
+  check "clusterkey: another signing key is refused at start ($out)" \
+    start_refused "$rc" "not the cluster's signing key" "$out"
+  chmod 644 other.key
+  rc=0
+  out=$(cd bad && timeout 20 "$tools/mcsec-controller" wrong-key.conf 2>&1) || rc=$?
+  check "clusterkey: a cluster key others can read is refused ($out)" \
+    start_refused "$rc" 'readable by others' "$out"
+}
 
 # ---- the leader SIGKILLed under a stream ------------------------------------
 case_killleader() {
@@ -371,6 +421,8 @@ case_secrets() {
   dump=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" get --prefix "$prefix" -w json)
   echo "  $n keys to look for; etcd holds $(etcdctl --endpoints "$eps" get --prefix "$prefix" --keys-only | grep -c . || true) keys under $prefix"
   check "secrets: at least 4 SA keys were exported to look for" [ "$n" -ge 5 ]
+  check "secrets: etcd holds the signing key, sealed (61 bytes)" \
+    bash -c "ETCDCTL_API=3 etcdctl --endpoints '$eps' get '${prefix}secret/signing-key' --print-value-only | head -c 61 | wc -c | grep -qx 61"
   check "secrets: none in etcd's keys and values, none in its data files" \
     /usr/bin/python3 - "$ETCD_DIR" keys.txt <<PY
 import base64, json, os, sys

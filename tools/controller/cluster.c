@@ -19,6 +19,10 @@
  * (store-etcd.c): a leader that lost its lease issues nothing more.
  */
 #include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "cluster.h"
 #include "etcd.h"
@@ -144,6 +148,204 @@ ctl_cluster_new (const CtlConfig *cfg,
 fail:
   ctl_cluster_free (cl);
   return NULL;
+}
+
+/* ---- the update-signing key, sealed in etcd under the cluster key ---- */
+
+#define SEAL_VERSION 1
+#define SEAL_NONCE 12
+#define SEAL_TAG 16
+#define SIGNING_KEY_LEN 32 /* Ed25519's raw private key */
+#define SEALED_LEN (1 + SEAL_NONCE + SIGNING_KEY_LEN + SEAL_TAG)
+
+/* The cluster key: 64 hex digits in a file only its owner can read. */
+static gboolean
+read_cluster_key (const CtlConfig *cfg, guint8 key[32], GError **error)
+{
+  gchar *text = NULL, *hex;
+  gsize len = 0;
+  struct stat st;
+  gboolean ok = FALSE;
+
+  if (stat (cfg->cluster_key, &st) == 0 && (st.st_mode & 077)) {
+    ctl_config_error (cfg, error, "cluster", "cluster-key",
+                      "%s is readable by others (chmod 600 it)",
+                      cfg->cluster_key);
+    return FALSE;
+  }
+  if (!g_file_get_contents (cfg->cluster_key, &text, &len, NULL)) {
+    ctl_config_error (cfg, error, "cluster", "cluster-key",
+                      "cannot read %s: %s", cfg->cluster_key,
+                      g_strerror (errno));
+    return FALSE;
+  }
+  hex = g_strstrip (text);
+  if (strlen (hex) == 64) {
+    ok = TRUE;
+    for (guint i = 0; i < 32 && ok; i++) {
+      int hi = g_ascii_xdigit_value (hex[2 * i]);
+      int lo = g_ascii_xdigit_value (hex[2 * i + 1]);
+      ok = hi >= 0 && lo >= 0;
+      key[i] = (guint8)(hi << 4 | lo);
+    }
+  }
+  OPENSSL_cleanse (text, len);
+  g_free (text);
+  if (!ok) {
+    OPENSSL_cleanse (key, 32);
+    ctl_config_error (cfg, error, "cluster", "cluster-key",
+                      "%s does not hold 64 hex digits (make one with "
+                      "`openssl rand -hex 32`)",
+                      cfg->cluster_key);
+  }
+  return ok;
+}
+
+/* AES-256-GCM; the additional data names what is sealed and where. */
+static gboolean
+seal_crypt (gboolean seal, const guint8 key[32], const guint8 *nonce,
+            const char *aad, const guint8 *in, guint8 *out, guint8 *tag)
+{
+  EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new ();
+  int n = 0, ok = x != NULL;
+
+  ok = ok && EVP_CipherInit_ex (x, EVP_aes_256_gcm (), NULL, key, nonce,
+                                seal ? 1 : 0) == 1;
+  ok = ok && EVP_CipherUpdate (x, NULL, &n, (const guint8 *)aad,
+                               (int)strlen (aad)) == 1;
+  ok = ok && EVP_CipherUpdate (x, out, &n, in, SIGNING_KEY_LEN) == 1;
+  if (!seal)
+    ok =
+        ok && EVP_CIPHER_CTX_ctrl (x, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, tag) == 1;
+  /* opening: the tag is checked here */
+  ok = ok && EVP_CipherFinal_ex (x, out + n, &n) == 1;
+  if (seal)
+    ok =
+        ok && EVP_CIPHER_CTX_ctrl (x, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, tag) == 1;
+  EVP_CIPHER_CTX_free (x);
+  return ok;
+}
+
+gboolean
+ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
+{
+  const CtlConfig *cfg = cl->cfg;
+  gchar *name = g_strconcat (cfg->etcd_prefix, "secret/signing-key", NULL);
+  gchar *aad = g_strconcat ("mcsec cluster signing-key ", name, NULL);
+  guint8 ck[32], mine[SIGNING_KEY_LEN], theirs[SIGNING_KEY_LEN];
+  guint8 sealed[SEALED_LEN];
+  gsize mine_len = sizeof mine;
+  gboolean ok = FALSE;
+  GError *err = NULL;
+
+  if (cfg->cluster_key == NULL) {
+    ok = TRUE; /* each controller's own file (the same one, docs) */
+    goto out_plain;
+  }
+  if (!read_cluster_key (cfg, ck, error))
+    goto out_plain;
+  if (*key && EVP_PKEY_get_raw_private_key (*key, mine, &mine_len) != 1) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                 "[controller] signing-key: not an Ed25519 private key");
+    goto out;
+  }
+  for (guint attempt = 0; attempt < 2; attempt++) {
+    GPtrArray *kvs = mcsec_etcd_get (cl->etcd, name, FALSE, FALSE, NULL, &err);
+    mcsec_etcd_kv_t *kv = kvs && kvs->len ? kvs->pdata[0] : NULL;
+    gsize len = 0;
+    const guint8 *v =
+        kv && kv->value ? g_bytes_get_data (kv->value, &len) : NULL;
+
+    if (kvs == NULL) {
+      g_propagate_prefixed_error (error, err, "[cluster] etcd: ");
+      goto out;
+    }
+    if (kv) {
+      gboolean opened =
+          len == SEALED_LEN && v[0] == SEAL_VERSION &&
+          seal_crypt (FALSE, ck, v + 1, aad, v + 1 + SEAL_NONCE, theirs,
+                      (guint8 *)v + 1 + SEAL_NONCE + SIGNING_KEY_LEN);
+      g_ptr_array_unref (kvs);
+      if (!opened) {
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                     "[cluster] cluster-key: it does not open the cluster's "
+                     "signing key in etcd (another cluster key?)");
+        goto out;
+      }
+      if (*key && CRYPTO_memcmp (mine, theirs, SIGNING_KEY_LEN) != 0) {
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                     "[controller] signing-key: not the cluster's signing "
+                     "key (members would reject this controller's updates): "
+                     "use the same key, or leave the setting out");
+        goto out;
+      }
+      if (*key == NULL) {
+        *key = EVP_PKEY_new_raw_private_key (EVP_PKEY_ED25519, NULL, theirs,
+                                             SIGNING_KEY_LEN);
+        if (*key == NULL) {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                       "the cluster's signing key is not usable");
+          goto out;
+        }
+      }
+      cl->log ("signing-key", "from=etcd sealed=aes-256-gcm");
+      ok = TRUE;
+      goto out;
+    }
+    g_ptr_array_unref (kvs);
+    if (*key == NULL) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "[controller] signing-key: missing, and etcd holds no "
+                   "signing key yet (the cluster's first controller needs "
+                   "one)");
+      goto out;
+    }
+    /* the first controller: seal ours, unless another was faster */
+    sealed[0] = SEAL_VERSION;
+    if (RAND_bytes (sealed + 1, SEAL_NONCE) != 1 ||
+        !seal_crypt (TRUE, ck, sealed + 1, aad, mine, sealed + 1 + SEAL_NONCE,
+                     sealed + 1 + SEAL_NONCE + SIGNING_KEY_LEN)) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                   "cannot seal the signing key");
+      goto out;
+    }
+    {
+      GBytes *b = g_bytes_new (sealed, sizeof sealed);
+      mcsec_etcd_cmp_t cmp = {name, MCSEC_ETCD_CMP_CREATE, MCSEC_ETCD_EQUAL, 0,
+                              NULL};
+      mcsec_etcd_op_t put = {MCSEC_ETCD_OP_PUT, name, b, 0, FALSE};
+      gboolean done = FALSE;
+      gboolean sent = mcsec_etcd_txn (cl->etcd, &cmp, 1, &put, 1, NULL, 0,
+                                      &done, NULL, NULL, &err);
+      g_bytes_unref (b);
+      if (!sent) {
+        g_propagate_prefixed_error (error, err, "[cluster] etcd: ");
+        goto out;
+      }
+      if (done) {
+        cl->log ("signing-key", "to=etcd sealed=aes-256-gcm");
+        ok = TRUE;
+        goto out;
+      }
+    }
+    /* someone sealed one meanwhile: read it (and compare) */
+  }
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+               "[cluster] etcd: the signing key keeps changing");
+out:
+  OPENSSL_cleanse (ck, sizeof ck);
+  OPENSSL_cleanse (mine, sizeof mine);
+  OPENSSL_cleanse (theirs, sizeof theirs);
+  OPENSSL_cleanse (sealed, sizeof sealed);
+out_plain:
+  if (ok && *key == NULL) {
+    ok = FALSE;
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                 "[controller] signing-key: missing (required)");
+  }
+  g_free (aad);
+  g_free (name);
+  return ok;
 }
 
 mcsec_ctl_store_t *

@@ -13,6 +13,8 @@
 #ifndef MCSEC_CTL_CLUSTER_H
 #define MCSEC_CTL_CLUSTER_H
 
+#include <openssl/evp.h>
+
 #include "config.h"
 #include "core/ctl-core.h"
 
@@ -24,6 +26,16 @@ CtlCluster *ctl_cluster_new (const CtlConfig *cfg,
                              void (*log) (const char *event, const char *fmt,
                                           ...) G_GNUC_PRINTF (2, 3),
                              GError **error);
+/* The update-signing key every controller of the cluster signs with
+ * (members check updates with one key, whichever controller sends them).
+ * With [cluster] cluster-key, etcd holds it sealed (AES-256-GCM under the
+ * cluster key): the first controller seals its signing-key there, the
+ * others open it (their own signing-key, if any, must be the same), so a
+ * controller needs no copy of the file.  Without cluster-key, *key (the
+ * configured one) is used as it is.  *key may be NULL on entry (no
+ * signing-key configured) and is replaced by the cluster's. */
+gboolean ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key,
+                                  GError **error);
 /* The state store (owned by the cluster; valid until ctl_cluster_free). */
 mcsec_ctl_store_t *ctl_cluster_store (CtlCluster *cl);
 /* Starts the watch and the first campaigns. */

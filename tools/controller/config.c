@@ -416,6 +416,8 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
       return FALSE;
     }
   }
+  cfg->cluster_key =
+      config_path_setting (src, kf, s, "cluster-key", FALSE, NULL);
   if (!config_uint (src, kf, s, "lease", 3, 1, 60, &v, error))
     return FALSE;
   cfg->lease_s = (guint)v;
@@ -443,6 +445,7 @@ ctl_config_free (CtlConfig *c)
   g_free (c->cluster_name);
   g_free (c->advertise);
   g_free (c->etcd_prefix);
+  g_free (c->cluster_key);
   g_strfreev (c->controllers);
   if (c->groups)
     g_ptr_array_unref (c->groups);
@@ -488,11 +491,12 @@ ctl_config_load (const char *path, const char *text, GError **error)
       !(cfg->private_key =
             config_path_setting (&src, kf, c, "private-key", TRUE, error)) ||
       !(cfg->ca = config_path_setting (&src, kf, c, "ca", TRUE, error)) ||
-      !(cfg->signing_key =
-            config_path_setting (&src, kf, c, "signing-key", TRUE, error)) ||
       !(cfg->state_dir =
             config_path_setting (&src, kf, c, "state-dir", TRUE, error)))
     goto out;
+  /* required, but for a cluster whose etcd holds it (under cluster-key) */
+  cfg->signing_key =
+      config_path_setting (&src, kf, c, "signing-key", FALSE, NULL);
   cfg->admin_socket =
       config_path_setting (&src, kf, c, "admin-socket", FALSE, NULL);
   if (!config_uint (&src, kf, c, "rejoin-window", 7000, 0, 600000, &v, error))
@@ -529,6 +533,12 @@ ctl_config_load (const char *path, const char *text, GError **error)
   if (g_key_file_has_group (kf, "cluster") &&
       !load_cluster (&src, kf, cfg, error))
     goto out;
+  if (cfg->signing_key == NULL && cfg->cluster_key == NULL) {
+    config_fail (&src, error, c, "signing-key",
+                 "missing (required; a cluster's controllers may take it "
+                 "from etcd instead, with [cluster] cluster-key)");
+    goto out;
+  }
 
   sections = g_key_file_get_groups (kf, NULL);
   for (int i = 0; sections[i]; i++) {

@@ -28,6 +28,8 @@ typedef struct {
   /* [cluster] (docs/cluster.md): NULL etcd: one controller, state in
    * files */
   gchar *etcd, *cluster_name, *advertise, *etcd_prefix;
+  gchar *cluster_key;  /* file: 64 hex digits, the key that seals the
+                          update-signing key in etcd (NULL: not shared) */
   gchar **controllers; /* names of the cluster's controllers, or NULL */
   guint lease_s, etcd_timeout_ms;
   GPtrArray *groups; /* mcsec_ctl_group_config_t */

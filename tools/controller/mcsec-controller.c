@@ -914,6 +914,9 @@ setup_tls (GError **error)
     return FALSE;
   }
   SSL_CTX_set_client_CA_list (d.ctx, cas);
+  ERR_clear_error ();
+  if (c->signing_key == NULL)
+    return TRUE; /* the cluster's, from etcd (ctl_cluster_signing_key) */
   f = fopen (c->signing_key, "r");
   if (f == NULL) {
     ctl_config_error (c, error, "controller", "signing-key",
@@ -1319,6 +1322,10 @@ main (int argc, char **argv)
     }
     d.store = ctl_cluster_store (d.cluster);
     cc.cluster = TRUE;
+    if (!ctl_cluster_signing_key (d.cluster, &d.update_key, &error)) {
+      fprintf (stderr, "mcsec-controller: %s\n", error->message);
+      return 1;
+    }
     /* no state in it, but the admin socket lives there */
     if (g_mkdir_with_parents (d.cfg->state_dir, 0700) != 0) {
       fprintf (stderr, "mcsec-controller: [controller] state-dir: %s: %s\n",
@@ -1389,12 +1396,23 @@ main (int argc, char **argv)
   {
     struct rlimit rl = {0};
     getrlimit (RLIMIT_NOFILE, &rl);
+    /* which update key members will check (a public key's digest: the
+     * controllers of a cluster must show the same) */
+    guint8 spki[MCSEC_MIKE_MAX_SPKI];
+    gsize spki_len = 0;
+    gchar *fp = NULL;
+    if (mcsec_mike_public_key_der (d.update_key, spki, sizeof spki,
+                                   &spki_len) == MCSEC_OK)
+      fp = g_compute_checksum_for_data (G_CHECKSUM_SHA256, spki, spki_len);
+    if (fp)
+      fp[16] = '\0';
     log_event ("started",
                "listen=%s groups=%u admin-socket=%s rejoin-window-ms=%u "
-               "workers=%u max-open-files=%llu",
+               "workers=%u max-open-files=%llu update-key=sha256:%s",
                d.cfg->listen, mcsec_ctl_n_groups (d.core), d.cfg->admin_socket,
                mcsec_ctl_restarted (d.core) ? d.cfg->rejoin_window_ms : 0,
-               d.n_workers, (unsigned long long)rl.rlim_cur);
+               d.n_workers, (unsigned long long)rl.rlim_cur, fp ? fp : "-");
+    g_free (fp);
   }
   loop_run ();
 
