@@ -197,10 +197,13 @@ verb_stats (AdminReq *r, GString *s)
       ",\"updates-sent\":%" G_GUINT64_FORMAT ",\"acks\":%" G_GUINT64_FORMAT
       ",\"rejected-messages\":%" G_GUINT64_FORMAT
       ",\"store-errors\":%" G_GUINT64_FORMAT ",\"flooding\":%" G_GUINT64_FORMAT
-      ",\"unlisted-identities\":%" G_GUINT64_FORMAT ",\"groups\":[",
+      ",\"unlisted-identities\":%" G_GUINT64_FORMAT
+      ",\"leaderships\":%" G_GUINT64_FORMAT ",\"step-downs\":%" G_GUINT64_FORMAT
+      ",\"groups\":[",
       ctl->leaves, ctl->disconnects, ctl->not_reading, ctl->evictions,
       ctl->unevictions, ctl->updates_sent, ctl->acks, ctl->rejected_messages,
-      ctl->store_errors, ctl->flooding, ctl->unlisted);
+      ctl->store_errors, ctl->flooding, ctl->unlisted, ctl->leaderships,
+      ctl->stepdowns);
   for (guint i = 0; i < ctl->groups->len; i++) {
     if (i)
       g_string_append_c (s, ',');
