@@ -63,10 +63,10 @@
  * each other endpoint once.  Every attempt is bounded by timeout_ms, so a
  * call fails within about timeout_ms * endpoints.
  *
- * The watcher's thread runs one stream at a time with a curl multi handle,
- * waiting in curl_multi_poll() on the stream and an eventfd that asks it
- * to stop.  It keeps the first revision it has not delivered yet and
- * starts every new stream there, and drops anything older, so a
+ * The watcher (etcd-watch.c) runs, in its thread, one stream at a time with a
+ * curl multi handle, waiting in curl_multi_poll() on the stream and an eventfd
+ * that asks it to stop.  It keeps the first revision it has not delivered yet
+ * and starts every new stream there, and drops anything older, so a
  * reconnection neither loses nor repeats an event.  Whole answers are
  * parsed in the write callback, line by line; events go to a queue under a
  * mutex, with an eventfd readable while the queue is not empty.
@@ -96,25 +96,12 @@
 #include <json-glib/json-glib.h>
 
 #include "etcd.h"
-
-/* the largest answer read: a range of everything the controller keeps */
-#define MAX_ANSWER (64 * 1024 * 1024)
-/* the watcher: a progress request every second; a stream with nothing to
- * read for 4 s, or not confirmed 4 s after it started, is dead */
-#define WATCH_PROBE_US (1 * G_USEC_PER_SEC)
-#define WATCH_SILENT_US (4 * G_USEC_PER_SEC)
-#define WATCH_CONNECT_MS 2000
-/* a stream that worked this long is a success: the next one starts at
- * once; after a round of endpoints that all failed (or ended sooner), wait
- * this long, doubled up to the maximum */
-#define WATCH_STABLE_US (1 * G_USEC_PER_SEC)
-#define WATCH_BACKOFF_MIN_MS 100
-#define WATCH_BACKOFF_MAX_MS 2000
+#include "etcd-private.h"
 
 G_DEFINE_QUARK (mcsec - etcd - error - quark, mcsec_etcd_error)
 
-static void
-global_init (void)
+void
+etcd_global_init (void)
 {
   static gsize done = 0;
 
@@ -124,8 +111,8 @@ global_init (void)
   }
 }
 
-static void
-wipe_string (GString *s)
+void
+etcd_wipe_string (GString *s)
 {
   if (s->len)
     explicit_bzero (s->str, s->len);
@@ -142,8 +129,8 @@ wipe_free (gchar *p)
 }
 
 /* "http://a:1, http://b:2/" -> {"http://a:1", "http://b:2"} */
-static gchar **
-parse_endpoints (const char *list, guint *n, GError **error)
+gchar **
+etcd_parse_endpoints (const char *list, guint *n, GError **error)
 {
   gchar **parts = g_strsplit (list ? list : "", ",", -1);
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
@@ -202,8 +189,8 @@ add_bytes (JsonBuilder *b, const char *name, GBytes *value)
   add_b64 (b, name, len ? d : "", len);
 }
 
-static void
-add_int (JsonBuilder *b, const char *name, gint64 v)
+void
+etcd_add_int (JsonBuilder *b, const char *name, gint64 v)
 {
   gchar s[24];
 
@@ -212,8 +199,8 @@ add_int (JsonBuilder *b, const char *name, gint64 v)
   json_builder_add_string_value (b, s);
 }
 
-static void
-add_bool (JsonBuilder *b, const char *name, gboolean v)
+void
+etcd_add_bool (JsonBuilder *b, const char *name, gboolean v)
 {
   json_builder_set_member_name (b, name);
   json_builder_add_boolean_value (b, v);
@@ -222,8 +209,8 @@ add_bool (JsonBuilder *b, const char *name, gboolean v)
 /* key, and for a prefix the end of its range: the prefix with its last
  * byte below 0xff incremented and the bytes after it dropped, or "\0" (up
  * to the end) when every byte is 0xff; "" as a prefix is every key */
-static void
-add_key_range (JsonBuilder *b, const char *key, gboolean prefix)
+void
+etcd_add_key_range (JsonBuilder *b, const char *key, gboolean prefix)
 {
   gsize len = strlen (key);
 
@@ -249,8 +236,8 @@ add_key_range (JsonBuilder *b, const char *key, gboolean prefix)
   add_b64 (b, "range_end", "", 1);
 }
 
-static gchar *
-builder_text (JsonBuilder *b)
+gchar *
+etcd_builder_text (JsonBuilder *b)
 {
   JsonGenerator *g = json_generator_new ();
   JsonNode *root = json_builder_get_root (b);
@@ -265,8 +252,8 @@ builder_text (JsonBuilder *b)
 }
 
 /* an int64 field: a JSON string ("42") or number; 0 when left out */
-static gint64
-get_int (JsonObject *o, const char *name)
+gint64
+etcd_get_int (JsonObject *o, const char *name)
 {
   JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   gint64 v = 0;
@@ -281,22 +268,22 @@ get_int (JsonObject *o, const char *name)
   return v;
 }
 
-static JsonObject *
-get_object (JsonObject *o, const char *name)
+JsonObject *
+etcd_get_object (JsonObject *o, const char *name)
 {
   JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
 }
 
-static JsonArray *
-get_array (JsonObject *o, const char *name)
+JsonArray *
+etcd_get_array (JsonObject *o, const char *name)
 {
   JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
 }
 
-static const char *
-get_string (JsonObject *o, const char *name)
+const char *
+etcd_get_string (JsonObject *o, const char *name)
 {
   JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   return n && JSON_NODE_HOLDS_VALUE (n) &&
@@ -305,8 +292,8 @@ get_string (JsonObject *o, const char *name)
              : NULL;
 }
 
-static gboolean
-get_bool (JsonObject *o, const char *name)
+gboolean
+etcd_get_bool (JsonObject *o, const char *name)
 {
   JsonNode *n = o ? json_object_get_member (o, name) : NULL;
   return n && JSON_NODE_HOLDS_VALUE (n) &&
@@ -316,8 +303,8 @@ get_bool (JsonObject *o, const char *name)
 
 /* etcd's error in an answer, if there is one: {"error":"text","code":N}
  * or, from a stream, {"error":{"grpc_code":N,"message":"text"}} */
-static gboolean
-etcd_error (JsonObject *o, gint64 *code, const char **message)
+gboolean
+etcd_json_error (JsonObject *o, gint64 *code, const char **message)
 {
   JsonNode *n = json_object_get_member (o, "error");
   JsonObject *eo;
@@ -326,13 +313,13 @@ etcd_error (JsonObject *o, gint64 *code, const char **message)
     return FALSE;
   if (JSON_NODE_HOLDS_OBJECT (n)) {
     eo = json_node_get_object (n);
-    *code = get_int (eo, "grpc_code");
-    *message = get_string (eo, "message");
+    *code = etcd_get_int (eo, "grpc_code");
+    *message = etcd_get_string (eo, "message");
   } else {
-    *message = get_string (o, "error");
+    *message = etcd_get_string (o, "error");
     if (!*message || !**message)
       return FALSE; /* LeaseGrantResponse's "error" field, empty */
-    *code = get_int (o, "code");
+    *code = etcd_get_int (o, "code");
   }
   if (!*message)
     *message = "(no message)";
@@ -347,33 +334,33 @@ code_unavailable (gint64 code, const char *message)
   return code == 14 || code == 4 || strstr (message, "deadline exceeded");
 }
 
-static mcsec_etcd_kv_t *
-kv_from_json (JsonObject *o, gboolean with_value)
+mcsec_etcd_kv_t *
+etcd_kv_from_json (JsonObject *o, gboolean with_value)
 {
   mcsec_etcd_kv_t *kv = g_new0 (mcsec_etcd_kv_t, 1);
-  const char *s = get_string (o, "key");
+  const char *s = etcd_get_string (o, "key");
   gsize len = 0;
   guchar *d;
 
   d = s ? g_base64_decode (s, &len) : NULL;
   kv->key = g_strndup ((const char *)d, len);
   g_free (d);
-  s = get_string (o, "value");
+  s = etcd_get_string (o, "value");
   if (s) {
     d = g_base64_decode (s, &len);
     kv->value = g_bytes_new_take (d, len);
   } else if (with_value) {
     kv->value = g_bytes_new (NULL, 0); /* an empty value is left out */
   }
-  kv->create_revision = get_int (o, "create_revision");
-  kv->mod_revision = get_int (o, "mod_revision");
-  kv->version = get_int (o, "version");
-  kv->lease = get_int (o, "lease");
+  kv->create_revision = etcd_get_int (o, "create_revision");
+  kv->mod_revision = etcd_get_int (o, "mod_revision");
+  kv->version = etcd_get_int (o, "version");
+  kv->lease = etcd_get_int (o, "lease");
   return kv;
 }
 
-static void
-kv_clear (mcsec_etcd_kv_t *kv)
+void
+etcd_kv_clear (mcsec_etcd_kv_t *kv)
 {
   g_clear_pointer (&kv->key, g_free);
   g_clear_pointer (&kv->value, g_bytes_unref);
@@ -384,20 +371,20 @@ mcsec_etcd_kv_free (mcsec_etcd_kv_t *kv)
 {
   if (!kv)
     return;
-  kv_clear (kv);
+  etcd_kv_clear (kv);
   g_free (kv);
 }
 
 static void
 append_kvs (GPtrArray *to, JsonObject *range, gboolean with_value)
 {
-  JsonArray *kvs = get_array (range, "kvs");
+  JsonArray *kvs = etcd_get_array (range, "kvs");
   guint n = kvs ? json_array_get_length (kvs) : 0;
 
   for (guint i = 0; i < n; i++) {
     JsonObject *o = json_array_get_object_element (kvs, i);
     if (o)
-      g_ptr_array_add (to, kv_from_json (o, with_value));
+      g_ptr_array_add (to, etcd_kv_from_json (o, with_value));
   }
 }
 
@@ -428,8 +415,8 @@ collect (char *data, size_t size, size_t nmemb, void *user)
 }
 
 /* options every handle shares */
-static void
-common_options (CURL *c, char *errbuf)
+void
+etcd_common_options (CURL *c, char *errbuf)
 {
   curl_easy_setopt (c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (c, CURLOPT_TCP_NODELAY, 1L);
@@ -449,10 +436,10 @@ mcsec_etcd_new (const char *endpoints, guint timeout_ms, GError **error)
   gchar **list;
   guint n = 0;
 
-  list = parse_endpoints (endpoints, &n, error);
+  list = etcd_parse_endpoints (endpoints, &n, error);
   if (!list)
     return NULL;
-  global_init ();
+  etcd_global_init ();
   e = g_new0 (mcsec_etcd_t, 1);
   e->endpoints = list;
   e->n = n;
@@ -470,7 +457,7 @@ mcsec_etcd_new (const char *endpoints, guint timeout_ms, GError **error)
   /* a member without a leader says so at once rather than hold the
    * request: the next endpoint is tried */
   e->headers = curl_slist_append (e->headers, "Grpc-Metadata-Hasleader: true");
-  common_options (e->curl, e->errbuf);
+  etcd_common_options (e->curl, e->errbuf);
   curl_easy_setopt (e->curl, CURLOPT_HTTPHEADER, e->headers);
   curl_easy_setopt (e->curl, CURLOPT_TIMEOUT_MS, (long)e->timeout_ms);
   curl_easy_setopt (e->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)e->timeout_ms);
@@ -488,7 +475,7 @@ mcsec_etcd_free (mcsec_etcd_t *e)
   if (e->curl)
     curl_easy_cleanup (e->curl);
   curl_slist_free_all (e->headers);
-  wipe_string (e->answer);
+  etcd_wipe_string (e->answer);
   g_string_free (e->answer, TRUE);
   g_strfreev (e->endpoints);
   g_free (e);
@@ -546,7 +533,7 @@ request (mcsec_etcd_t *e, const char *path, const char *body, gboolean stream,
     long status = 0;
     CURLcode rc;
 
-    wipe_string (e->answer);
+    etcd_wipe_string (e->answer);
     e->overflow = FALSE;
     e->errbuf[0] = '\0';
     curl_easy_setopt (e->curl, CURLOPT_URL, url);
@@ -558,7 +545,7 @@ request (mcsec_etcd_t *e, const char *path, const char *body, gboolean stream,
       g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_PROTOCOL,
                    "etcd %s%s: an answer larger than %d bytes", ep, path,
                    MAX_ANSWER);
-      wipe_string (e->answer);
+      etcd_wipe_string (e->answer);
       g_string_free (why, TRUE);
       return NULL;
     }
@@ -572,7 +559,7 @@ request (mcsec_etcd_t *e, const char *path, const char *body, gboolean stream,
     }
     curl_easy_getinfo (e->curl, CURLINFO_RESPONSE_CODE, &status);
     node = parse_answer (e->answer, stream);
-    wipe_string (e->answer);
+    etcd_wipe_string (e->answer);
     if (!node) {
       g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_PROTOCOL,
                    "etcd %s%s: HTTP %ld and an answer that is not a JSON "
@@ -582,7 +569,7 @@ request (mcsec_etcd_t *e, const char *path, const char *body, gboolean stream,
       return NULL;
     }
     o = json_node_get_object (node);
-    if (etcd_error (o, &code, &message)) {
+    if (etcd_json_error (o, &code, &message)) {
       if (code_unavailable (code, message)) {
         maybe_quorum = TRUE;
         g_string_append_printf (why, "%s%s: etcd: %s", why->len ? "; " : "", ep,
@@ -630,7 +617,7 @@ request_built (mcsec_etcd_t *e, const char *path, JsonBuilder *b,
   JsonObject *o;
 
   json_builder_end_object (b);
-  body = builder_text (b);
+  body = etcd_builder_text (b);
   o = request (e, path, body, stream, error);
   wipe_free (body);
   return o;
@@ -658,9 +645,9 @@ mcsec_etcd_get (mcsec_etcd_t *e, const char *key, gboolean prefix,
     return NULL;
   b = json_builder_new ();
   json_builder_begin_object (b);
-  add_key_range (b, key, prefix);
+  etcd_add_key_range (b, key, prefix);
   if (keys_only)
-    add_bool (b, "keys_only", TRUE);
+    etcd_add_bool (b, "keys_only", TRUE);
   json_builder_set_member_name (b, "sort_order");
   json_builder_add_string_value (b, "ASCEND");
   json_builder_set_member_name (b, "sort_target");
@@ -671,7 +658,7 @@ mcsec_etcd_get (mcsec_etcd_t *e, const char *key, gboolean prefix,
   kvs = g_ptr_array_new_with_free_func ((GDestroyNotify)mcsec_etcd_kv_free);
   append_kvs (kvs, o, !keys_only);
   if (revision)
-    *revision = get_int (get_object (o, "header"), "revision");
+    *revision = etcd_get_int (etcd_get_object (o, "header"), "revision");
   json_object_unref (o);
   return kvs;
 }
@@ -687,15 +674,15 @@ mcsec_etcd_put (mcsec_etcd_t *e, const char *key, GBytes *value, gint64 lease,
     return FALSE;
   b = json_builder_new ();
   json_builder_begin_object (b);
-  add_key_range (b, key, FALSE);
+  etcd_add_key_range (b, key, FALSE);
   add_bytes (b, "value", value);
   if (lease)
-    add_int (b, "lease", lease);
+    etcd_add_int (b, "lease", lease);
   o = request_built (e, "/v3/kv/put", b, FALSE, error);
   if (!o)
     return FALSE;
   if (revision)
-    *revision = get_int (get_object (o, "header"), "revision");
+    *revision = etcd_get_int (etcd_get_object (o, "header"), "revision");
   json_object_unref (o);
   return TRUE;
 }
@@ -711,14 +698,14 @@ mcsec_etcd_delete (mcsec_etcd_t *e, const char *key, gboolean prefix,
     return FALSE;
   b = json_builder_new ();
   json_builder_begin_object (b);
-  add_key_range (b, key, prefix);
+  etcd_add_key_range (b, key, prefix);
   o = request_built (e, "/v3/kv/deleterange", b, FALSE, error);
   if (!o)
     return FALSE;
   if (deleted)
-    *deleted = get_int (o, "deleted");
+    *deleted = etcd_get_int (o, "deleted");
   if (revision)
-    *revision = get_int (get_object (o, "header"), "revision");
+    *revision = etcd_get_int (etcd_get_object (o, "header"), "revision");
   json_object_unref (o);
   return TRUE;
 }
@@ -739,21 +726,21 @@ add_ops (JsonBuilder *b, const char *name, const mcsec_etcd_op_t *ops, guint n)
     case MCSEC_ETCD_OP_PUT:
       json_builder_set_member_name (b, "request_put");
       json_builder_begin_object (b);
-      add_key_range (b, op->key, FALSE);
+      etcd_add_key_range (b, op->key, FALSE);
       add_bytes (b, "value", op->value);
       if (op->lease)
-        add_int (b, "lease", op->lease);
+        etcd_add_int (b, "lease", op->lease);
       break;
     case MCSEC_ETCD_OP_DELETE:
       json_builder_set_member_name (b, "request_delete_range");
       json_builder_begin_object (b);
-      add_key_range (b, op->key, op->prefix);
+      etcd_add_key_range (b, op->key, op->prefix);
       break;
     case MCSEC_ETCD_OP_GET:
     default:
       json_builder_set_member_name (b, "request_range");
       json_builder_begin_object (b);
-      add_key_range (b, op->key, op->prefix);
+      etcd_add_key_range (b, op->key, op->prefix);
       json_builder_set_member_name (b, "sort_order");
       json_builder_add_string_value (b, "ASCEND");
       json_builder_set_member_name (b, "sort_target");
@@ -823,7 +810,7 @@ mcsec_etcd_txn (mcsec_etcd_t *e, const mcsec_etcd_cmp_t *cmp, guint n_cmp,
     for (guint i = 0; i < n_cmp; i++) {
       const mcsec_etcd_cmp_t *c = &cmp[i];
       json_builder_begin_object (b);
-      add_key_range (b, c->key, FALSE);
+      etcd_add_key_range (b, c->key, FALSE);
       json_builder_set_member_name (b, "target");
       json_builder_add_string_value (b, targets[c->target]);
       json_builder_set_member_name (b, "result");
@@ -831,7 +818,7 @@ mcsec_etcd_txn (mcsec_etcd_t *e, const mcsec_etcd_cmp_t *cmp, guint n_cmp,
       if (c->target == MCSEC_ETCD_CMP_VALUE)
         add_bytes (b, fields[c->target], c->value);
       else
-        add_int (b, fields[c->target], c->number);
+        etcd_add_int (b, fields[c->target], c->number);
       json_builder_end_object (b);
     }
     json_builder_end_array (b);
@@ -841,19 +828,19 @@ mcsec_etcd_txn (mcsec_etcd_t *e, const mcsec_etcd_cmp_t *cmp, guint n_cmp,
   o = request_built (e, "/v3/kv/txn", b, FALSE, error);
   if (!o)
     return FALSE;
-  ok = get_bool (o, "succeeded");
+  ok = etcd_get_bool (o, "succeeded");
   if (succeeded)
     *succeeded = ok;
   if (revision)
-    *revision = get_int (get_object (o, "header"), "revision");
-  responses = get_array (o, "responses");
+    *revision = etcd_get_int (etcd_get_object (o, "header"), "revision");
+  responses = etcd_get_array (o, "responses");
   if (got) {
     if (!*got)
       *got =
           g_ptr_array_new_with_free_func ((GDestroyNotify)mcsec_etcd_kv_free);
     for (guint i = 0; responses && i < json_array_get_length (responses); i++) {
       JsonObject *r = json_array_get_object_element (responses, i);
-      JsonObject *range = get_object (r, "response_range");
+      JsonObject *range = etcd_get_object (r, "response_range");
       if (range)
         append_kvs (*got, range, TRUE);
     }
@@ -872,11 +859,11 @@ mcsec_etcd_lease_grant (mcsec_etcd_t *e, gint64 ttl_s, gint64 *id,
   JsonObject *o;
 
   json_builder_begin_object (b);
-  add_int (b, "TTL", ttl_s);
+  etcd_add_int (b, "TTL", ttl_s);
   o = request_built (e, "/v3/lease/grant", b, FALSE, error);
   if (!o)
     return FALSE;
-  if (get_int (o, "ID") == 0) {
+  if (etcd_get_int (o, "ID") == 0) {
     g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_PROTOCOL,
                  "etcd %s/v3/lease/grant: an answer without a lease",
                  mcsec_etcd_endpoint (e));
@@ -884,9 +871,9 @@ mcsec_etcd_lease_grant (mcsec_etcd_t *e, gint64 ttl_s, gint64 *id,
     return FALSE;
   }
   if (id)
-    *id = get_int (o, "ID");
+    *id = etcd_get_int (o, "ID");
   if (granted_ttl_s)
-    *granted_ttl_s = get_int (o, "TTL");
+    *granted_ttl_s = etcd_get_int (o, "TTL");
   json_object_unref (o);
   return TRUE;
 }
@@ -899,12 +886,12 @@ mcsec_etcd_lease_keepalive (mcsec_etcd_t *e, gint64 id, gint64 *ttl_s,
   JsonObject *o;
 
   json_builder_begin_object (b);
-  add_int (b, "ID", id);
+  etcd_add_int (b, "ID", id);
   o = request_built (e, "/v3/lease/keepalive", b, TRUE, error);
   if (!o)
     return FALSE;
   if (ttl_s)
-    *ttl_s = get_int (o, "TTL"); /* left out (0) when the lease is gone */
+    *ttl_s = etcd_get_int (o, "TTL"); /* left out (0) when the lease is gone */
   json_object_unref (o);
   return TRUE;
 }
@@ -916,485 +903,12 @@ mcsec_etcd_lease_revoke (mcsec_etcd_t *e, gint64 id, GError **error)
   JsonObject *o;
 
   json_builder_begin_object (b);
-  add_int (b, "ID", id);
+  etcd_add_int (b, "ID", id);
   o = request_built (e, "/v3/lease/revoke", b, FALSE, error);
   if (!o)
     return FALSE;
   json_object_unref (o);
   return TRUE;
-}
-
-/* ---- the watcher ---- */
-
-struct _McsecEtcdWatch {
-  gchar **endpoints;
-  guint n;
-  gchar *prefix;
-  GThread *thread;
-  int fd, stop_fd;
-  gint stop; /* atomic */
-  GMutex lock;
-  GQueue events;   /* of mcsec_etcd_event_t *, under lock */
-  gchar *endpoint; /* of the stream that is up, under lock */
-  gint64 next_rev; /* the watcher thread's: first revision not delivered
-                      yet, 0 until the first stream from "now" starts */
-  char errbuf[CURL_ERROR_SIZE];
-};
-
-/* one stream, on the watcher's thread */
-typedef struct {
-  mcsec_etcd_watch_t *w;
-  const char *endpoint;
-  CURL *curl;
-  GString *in;  /* received, not a whole line yet */
-  GString *out; /* to send */
-  gboolean send_paused, created, end, resync;
-  gint64 last_rx, next_probe;
-  gchar *why; /* why it ended */
-} Stream;
-
-static void
-queue_event (mcsec_etcd_watch_t *w, mcsec_etcd_event_t *ev)
-{
-  guint64 one = 1;
-
-  g_mutex_lock (&w->lock);
-  g_queue_push_tail (&w->events, ev);
-  if (write (w->fd, &one, sizeof one) < 0 && errno != EAGAIN)
-    g_warning ("etcd watch: eventfd: %s", g_strerror (errno));
-  g_mutex_unlock (&w->lock);
-}
-
-static void
-stream_end (Stream *s, gchar *why)
-{
-  if (!s->end) {
-    s->end = TRUE;
-    s->why = why;
-  } else {
-    g_free (why);
-  }
-}
-
-/* one answer: {"result":WatchResponse} or {"error":{...}} */
-static void
-stream_frame (Stream *s, const char *line, gsize len)
-{
-  mcsec_etcd_watch_t *w = s->w;
-  JsonParser *p = json_parser_new ();
-  JsonObject *o = NULL, *r;
-  JsonNode *root;
-  JsonArray *events;
-  const char *message;
-  gint64 code = 0, next = w->next_rev, compact;
-
-  if (json_parser_load_from_data (p, line, (gssize)len, NULL) &&
-      (root = json_parser_get_root (p)) && JSON_NODE_HOLDS_OBJECT (root))
-    o = json_node_get_object (root);
-  if (!o) {
-    stream_end (s, g_strdup ("an answer that is not a JSON object"));
-    goto out;
-  }
-  if (etcd_error (o, &code, &message)) {
-    stream_end (s, g_strdup_printf ("etcd: %s (code %" G_GINT64_FORMAT ")",
-                                    message, code));
-    goto out;
-  }
-  r = get_object (o, "result");
-  if (!r) {
-    stream_end (s, g_strdup ("an answer without a result"));
-    goto out;
-  }
-  if (get_bool (r, "canceled")) {
-    compact = get_int (r, "compact_revision");
-    if (compact > 0) {
-      mcsec_etcd_event_t *ev = g_new0 (mcsec_etcd_event_t, 1);
-      ev->type = MCSEC_ETCD_EVENT_RESYNC;
-      ev->kv.key = g_strdup (w->prefix);
-      ev->kv.mod_revision = compact;
-      queue_event (w, ev);
-      /* the events before compact are gone: the caller re-reads (at a
-       * revision >= compact) and the watch goes on from compact, the
-       * oldest revision etcd still has, so nothing after the re-read is
-       * missed */
-      w->next_rev = compact;
-      s->resync = TRUE;
-      stream_end (s, g_strdup_printf ("revision %" G_GINT64_FORMAT
-                                      " compacted (up to %" G_GINT64_FORMAT ")",
-                                      next, compact));
-    } else {
-      const char *reason = get_string (r, "cancel_reason");
-      stream_end (s, g_strdup_printf ("watch canceled: %s",
-                                      reason ? reason : "(no reason)"));
-    }
-    goto out;
-  }
-  if (get_bool (r, "created") && !s->created) {
-    s->created = TRUE;
-    if (!w->next_rev)
-      w->next_rev = get_int (get_object (r, "header"), "revision") + 1;
-    g_mutex_lock (&w->lock);
-    g_free (w->endpoint);
-    w->endpoint = g_strdup (s->endpoint);
-    g_mutex_unlock (&w->lock);
-  }
-  events = get_array (r, "events");
-  for (guint i = 0; events && i < json_array_get_length (events); i++) {
-    JsonObject *eo = json_array_get_object_element (events, i);
-    JsonObject *kvo = get_object (eo, "kv");
-    const char *type = get_string (eo, "type");
-    gboolean del = type && !strcmp (type, "DELETE");
-    mcsec_etcd_event_t *ev;
-    mcsec_etcd_kv_t *kv;
-
-    if (!kvo || (type && !del && strcmp (type, "PUT"))) {
-      stream_end (s, g_strdup ("an event not understood"));
-      break;
-    }
-    /* delivered already (never, as etcd does not repeat itself) */
-    if (get_int (kvo, "mod_revision") < w->next_rev)
-      continue;
-    kv = kv_from_json (kvo, !del);
-    ev = g_new0 (mcsec_etcd_event_t, 1);
-    ev->type = del ? MCSEC_ETCD_EVENT_DELETE : MCSEC_ETCD_EVENT_PUT;
-    ev->kv = *kv;
-    g_free (kv);
-    next = MAX (next, ev->kv.mod_revision + 1);
-    queue_event (w, ev);
-  }
-  /* one revision's events are all in one answer */
-  w->next_rev = next;
-out:
-  g_object_unref (p);
-}
-
-static size_t
-stream_write (char *data, size_t size, size_t nmemb, void *user)
-{
-  Stream *s = user;
-  size_t n = size * nmemb;
-  const char *nl;
-
-  s->last_rx = g_get_monotonic_time ();
-  g_string_append_len (s->in, data, (gssize)n);
-  while (!s->end && (nl = memchr (s->in->str, '\n', s->in->len))) {
-    gsize len = (gsize)(nl - s->in->str);
-    if (len)
-      stream_frame (s, s->in->str, len);
-    explicit_bzero (s->in->str, len + 1);
-    g_string_erase (s->in, 0, (gssize)len + 1);
-  }
-  if (!s->end && s->in->len > MAX_ANSWER)
-    stream_end (s,
-                g_strdup_printf ("an answer larger than %d bytes", MAX_ANSWER));
-  return s->end ? CURL_WRITEFUNC_ERROR : n;
-}
-
-static size_t
-stream_read (char *buf, size_t size, size_t nitems, void *user)
-{
-  Stream *s = user;
-  size_t n = MIN (size * nitems, s->out->len);
-
-  if (!n) {
-    s->send_paused = TRUE;
-    return CURL_READFUNC_PAUSE;
-  }
-  memcpy (buf, s->out->str, n);
-  g_string_erase (s->out, 0, (gssize)n);
-  return n;
-}
-
-static void
-stream_send (Stream *s, const char *text)
-{
-  g_string_append (s->out, text);
-  if (s->send_paused) {
-    s->send_paused = FALSE;
-    curl_easy_pause (s->curl, CURLPAUSE_CONT);
-  }
-}
-
-static gchar *
-watch_request (mcsec_etcd_watch_t *w)
-{
-  JsonBuilder *b = json_builder_new ();
-  gchar *text, *line;
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "create_request");
-  json_builder_begin_object (b);
-  add_key_range (b, w->prefix, TRUE);
-  if (w->next_rev > 0)
-    add_int (b, "start_revision", w->next_rev);
-  add_bool (b, "progress_notify", TRUE);
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  text = builder_text (b);
-  line = g_strconcat (text, "\n", NULL);
-  g_free (text);
-  return line;
-}
-
-/* One stream on endpoint until it ends or the watcher stops; TRUE when etcd
- * confirmed the watch (or said its start was compacted) */
-static gboolean
-run_stream (mcsec_etcd_watch_t *w, CURLM *multi, const char *endpoint)
-{
-  Stream s = {.w = w, .endpoint = endpoint};
-  struct curl_slist *headers = NULL;
-  struct curl_waitfd stop = {.fd = w->stop_fd, .events = CURL_WAIT_POLLIN};
-  gchar *url = g_strconcat (endpoint, "/v3/watch", NULL), *req;
-  gint64 start = g_get_monotonic_time ();
-  CURLcode result = CURLE_OK;
-  gboolean done = FALSE, created;
-
-  s.in = g_string_new (NULL);
-  s.out = g_string_new (NULL);
-  req = watch_request (w);
-  g_string_append (s.out, req);
-  g_free (req);
-  headers = curl_slist_append (headers, "Content-Type: application/json");
-  headers = curl_slist_append (headers, "Transfer-Encoding: chunked");
-  /* without it, Go's server reads the request body to its end (or 256 kB)
-   * before it writes the answer's headers: nothing would come back */
-  headers = curl_slist_append (headers, "Expect: 100-continue");
-  /* a member without a leader ends the stream rather than go stale */
-  headers = curl_slist_append (headers, "Grpc-Metadata-Hasleader: true");
-  s.curl = curl_easy_init ();
-  w->errbuf[0] = '\0';
-  common_options (s.curl, w->errbuf);
-  curl_easy_setopt (s.curl, CURLOPT_URL, url);
-  curl_easy_setopt (s.curl, CURLOPT_POST, 1L);
-  curl_easy_setopt (s.curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt (s.curl, CURLOPT_READFUNCTION, stream_read);
-  curl_easy_setopt (s.curl, CURLOPT_READDATA, &s);
-  curl_easy_setopt (s.curl, CURLOPT_WRITEFUNCTION, stream_write);
-  curl_easy_setopt (s.curl, CURLOPT_WRITEDATA, &s);
-  curl_easy_setopt (s.curl, CURLOPT_CONNECTTIMEOUT_MS, (long)WATCH_CONNECT_MS);
-  curl_multi_add_handle (multi, s.curl);
-
-  while (!g_atomic_int_get (&w->stop)) {
-    CURLMsg *msg;
-    int running, left;
-    gint64 now, wake;
-
-    curl_multi_perform (multi, &running);
-    while ((msg = curl_multi_info_read (multi, &left)))
-      if (msg->msg == CURLMSG_DONE) {
-        done = TRUE;
-        result = msg->data.result;
-      }
-    if (done || s.end)
-      break;
-    now = g_get_monotonic_time ();
-    if (!s.created && now - start > WATCH_SILENT_US) {
-      stream_end (&s, g_strdup ("no answer to the watch request"));
-      break;
-    }
-    if (s.created && now - s.last_rx > WATCH_SILENT_US) {
-      stream_end (&s,
-                  g_strdup_printf ("silent for %d s",
-                                   (int)(WATCH_SILENT_US / G_USEC_PER_SEC)));
-      break;
-    }
-    if (s.created && now >= s.next_probe) {
-      stream_send (&s, "{\"progress_request\":{}}\n");
-      s.next_probe = now + WATCH_PROBE_US;
-      continue; /* send it */
-    }
-    wake = s.created ? MIN (s.next_probe, s.last_rx + WATCH_SILENT_US)
-                     : start + WATCH_SILENT_US;
-    curl_multi_poll (multi, &stop, 1,
-                     (int)CLAMP ((wake - now) / 1000 + 1, 1, 1000), NULL);
-  }
-  /* etcd's last frame, an error, has no newline after it */
-  if (!s.end && s.in->len && !g_atomic_int_get (&w->stop))
-    stream_frame (&s, s.in->str, s.in->len);
-  if (!s.end && !g_atomic_int_get (&w->stop))
-    stream_end (&s,
-                g_strdup_printf ("the stream ended: %s",
-                                 w->errbuf[0] ? w->errbuf
-                                              : curl_easy_strerror (result)));
-  if (s.why)
-    g_debug ("etcd watch %s/v3/watch: %s", endpoint, s.why);
-  curl_multi_remove_handle (multi, s.curl);
-  curl_easy_cleanup (s.curl);
-  curl_slist_free_all (headers);
-  g_mutex_lock (&w->lock);
-  g_clear_pointer (&w->endpoint, g_free);
-  g_mutex_unlock (&w->lock);
-  wipe_string (s.in);
-  g_string_free (s.in, TRUE);
-  g_string_free (s.out, TRUE);
-  g_free (s.why);
-  g_free (url);
-  created = s.created || s.resync;
-  return created;
-}
-
-/* wait ms or until asked to stop */
-static void
-wait_stop (mcsec_etcd_watch_t *w, int ms)
-{
-  struct pollfd p = {.fd = w->stop_fd, .events = POLLIN};
-  gint64 until = g_get_monotonic_time () + ms * 1000;
-  gint64 left;
-
-  while (!g_atomic_int_get (&w->stop) &&
-         (left = until - g_get_monotonic_time ()) > 0)
-    poll (&p, 1, (int)(left / 1000) + 1);
-}
-
-static gpointer
-watch_thread (gpointer data)
-{
-  mcsec_etcd_watch_t *w = data;
-  CURLM *multi = curl_multi_init ();
-  guint i = 0, failed = 0;
-  int backoff = WATCH_BACKOFF_MIN_MS;
-
-  while (!g_atomic_int_get (&w->stop)) {
-    gint64 start = g_get_monotonic_time ();
-    gboolean created = run_stream (w, multi, w->endpoints[i]);
-
-    /* whatever ended the stream (the member died, went silent, lost its
-     * leader), the next one goes to the next endpoint */
-    i = (i + 1) % w->n;
-    if (created && g_get_monotonic_time () - start >= WATCH_STABLE_US) {
-      failed = 0;
-      backoff = WATCH_BACKOFF_MIN_MS;
-      continue;
-    }
-    /* a round of endpoints that all failed: wait before the next one */
-    if (++failed % w->n == 0) {
-      wait_stop (w, backoff);
-      backoff = MIN (backoff * 2, WATCH_BACKOFF_MAX_MS);
-    }
-  }
-  curl_multi_cleanup (multi);
-  return NULL;
-}
-
-mcsec_etcd_watch_t *
-mcsec_etcd_watch_new (const char *endpoints, const char *prefix,
-                      gint64 start_revision, GError **error)
-{
-  mcsec_etcd_watch_t *w;
-  gchar **list;
-  guint n = 0;
-
-  if (!prefix)
-    prefix = "";
-  list = parse_endpoints (endpoints, &n, error);
-  if (!list)
-    return NULL;
-  global_init ();
-  w = g_new0 (mcsec_etcd_watch_t, 1);
-  w->endpoints = list;
-  w->n = n;
-  w->prefix = g_strdup (prefix);
-  w->next_rev = MAX (start_revision, 0);
-  g_mutex_init (&w->lock);
-  g_queue_init (&w->events);
-  w->fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  w->stop_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (w->fd < 0 || w->stop_fd < 0) {
-    g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_FAILED,
-                 "etcd watch: eventfd: %s", g_strerror (errno));
-    mcsec_etcd_watch_free (w);
-    return NULL;
-  }
-  w->thread = g_thread_new ("etcd-watch", watch_thread, w);
-  return w;
-}
-
-int
-mcsec_etcd_watch_fd (mcsec_etcd_watch_t *w)
-{
-  return w->fd;
-}
-
-gboolean
-mcsec_etcd_watch_next (mcsec_etcd_watch_t *w, mcsec_etcd_event_t *ev)
-{
-  mcsec_etcd_event_t *e;
-  guint64 count;
-
-  g_mutex_lock (&w->lock);
-  e = g_queue_pop_head (&w->events);
-  if (g_queue_is_empty (&w->events) && read (w->fd, &count, sizeof count) < 0 &&
-      errno != EAGAIN)
-    g_warning ("etcd watch: eventfd: %s", g_strerror (errno));
-  g_mutex_unlock (&w->lock);
-  if (!e) {
-    memset (ev, 0, sizeof *ev);
-    return FALSE;
-  }
-  *ev = *e;
-  g_free (e);
-  return TRUE;
-}
-
-void
-mcsec_etcd_event_clear (mcsec_etcd_event_t *ev)
-{
-  kv_clear (&ev->kv);
-  memset (ev, 0, sizeof *ev);
-}
-
-gboolean
-mcsec_etcd_watch_connected (mcsec_etcd_watch_t *w)
-{
-  gboolean up;
-
-  g_mutex_lock (&w->lock);
-  up = w->endpoint != NULL;
-  g_mutex_unlock (&w->lock);
-  return up;
-}
-
-gchar *
-mcsec_etcd_watch_endpoint (mcsec_etcd_watch_t *w)
-{
-  gchar *ep;
-
-  g_mutex_lock (&w->lock);
-  ep = g_strdup (w->endpoint);
-  g_mutex_unlock (&w->lock);
-  return ep;
-}
-
-static void
-event_free (gpointer p)
-{
-  mcsec_etcd_event_clear (p);
-  g_free (p);
-}
-
-void
-mcsec_etcd_watch_free (mcsec_etcd_watch_t *w)
-{
-  guint64 one = 1;
-
-  if (!w)
-    return;
-  if (w->thread) {
-    g_atomic_int_set (&w->stop, 1);
-    if (write (w->stop_fd, &one, sizeof one) < 0)
-      g_warning ("etcd watch: eventfd: %s", g_strerror (errno));
-    g_thread_join (w->thread);
-  }
-  g_queue_clear_full (&w->events, event_free);
-  g_mutex_clear (&w->lock);
-  if (w->fd >= 0)
-    close (w->fd);
-  if (w->stop_fd >= 0)
-    close (w->stop_fd);
-  g_free (w->endpoint);
-  g_free (w->prefix);
-  g_strfreev (w->endpoints);
-  g_free (w);
 }
 
 /* ---- the lease keeper ---- */
