@@ -26,7 +26,6 @@ cleanup() {
 }
 . "$src/examples/controller-lib.sh"
 . "$src/tests/etcd-lib.sh"
-[ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 etcd_cluster_start 3 # three etcd members on loopback
 trap cleanup EXIT
 cd "$tmp"

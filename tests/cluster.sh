@@ -38,8 +38,6 @@ src_dir=$(cd "$(dirname "$0")/.." && pwd)
 cases=${*:-clusterkey killleader stopleader etcdmember quorum secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
-# etcd's fsyncs on tmpfs: lease keepalives are not held up by a busy disk
-[ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 tmp=$(mktemp -d)
 pids=()
 declare -A ctl_pid
