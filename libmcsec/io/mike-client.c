@@ -563,6 +563,20 @@ member_state (mcsec_client_t *c)
   return s;
 }
 
+/* The member's timers run (retiring SAs, pings) and its events go out;
+ * the time of its next deadline. */
+static uint64_t
+tick_member (mcsec_client_t *c)
+{
+  int dead;
+  uint64_t next;
+  pthread_mutex_lock (&c->lock);
+  next = mcsec_member_tick (c->member, now_ms (), &dead);
+  pthread_mutex_unlock (&c->lock);
+  dispatch (c);
+  return next;
+}
+
 static int
 final_state (mcsec_client_t *c)
 {
@@ -736,12 +750,7 @@ back_off (mcsec_client_t *c, uint64_t backoff)
   RAND_bytes ((unsigned char *)&r, sizeof r);
   deadline = now_ms () + backoff * 3 / 4 + r % (backoff / 2 + 1);
   while (!c->stop && now_ms () < deadline) {
-    int dead;
-    uint64_t next;
-    pthread_mutex_lock (&c->lock);
-    next = mcsec_member_tick (c->member, now_ms (), &dead);
-    pthread_mutex_unlock (&c->lock);
-    dispatch (c);
+    uint64_t next = tick_member (c);
     if (wait_for (c, -1, 0, next < deadline ? next : deadline) < 0)
       break;
   }
@@ -841,12 +850,7 @@ client_thread (void *arg)
   }
   /* refused or evicted: keep ticking so retiring SAs go, until stopped */
   while (!c->stop) {
-    int dead;
-    uint64_t next;
-    pthread_mutex_lock (&c->lock);
-    next = mcsec_member_tick (c->member, now_ms (), &dead);
-    pthread_mutex_unlock (&c->lock);
-    dispatch (c);
+    uint64_t next = tick_member (c);
     if (wait_for (c, -1, 0, next) < 0)
       break;
   }
