@@ -55,3 +55,46 @@ stopped_cleanly() {
   grep -q 'event=stopped' "$1" &&
     ! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' "$1"
 }
+
+# hang_report PID...: each process and its descendants, their state and
+# every thread's stack (gdb), to stderr: what a hung test waited for
+hang_report() {
+  local p all=() kids
+  for p in "$@"; do
+    all+=("$p")
+    kids=$(pgrep -P "$p" || true)
+    for k in $kids; do all+=("$k"); all+=($(pgrep -P "$k" || true)); done
+  done
+  echo "HANG: still running:" >&2
+  ps -o pid,ppid,stat,wchan:24,etimes,args -p "$(IFS=,; echo "${all[*]}")" >&2 || true
+  for p in "${all[@]}"; do
+    case "$(ps -o comm= -p "$p" 2>/dev/null)" in
+    timeout | "") continue ;;
+    esac
+    echo "HANG: stacks of $p:" >&2
+    timeout 30 gdb -p "$p" -batch -nx -ex 'thread apply all bt' 2>&1 |
+      grep -E '^(Thread|#)' >&2 || true
+  done
+}
+
+# wait_bounded SECONDS PID...: wait until every process has ended; one
+# still running after SECONDS is a hang: hang_report, killed, status 1
+wait_bounded() {
+  local end=$((SECONDS + $1)) p left=()
+  shift
+  while :; do
+    left=()
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && left+=("$p"); done
+    if [ ${#left[@]} -eq 0 ] || [ "$SECONDS" -ge "$end" ]; then break; fi
+    sleep 0.2
+  done
+  if [ ${#left[@]} -gt 0 ]; then
+    hang_report "${left[@]}"
+    for p in "${left[@]}"; do
+      pkill -9 -P "$p" 2>/dev/null || true
+      kill -9 "$p" 2>/dev/null || true
+    done
+  fi
+  for p in "$@"; do wait "$p" 2>/dev/null || true; done
+  [ ${#left[@]} -eq 0 ]
+}

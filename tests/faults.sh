@@ -93,11 +93,15 @@ sender() { # sender DURATION RATE TO [OUT]: the pid of mike-peer in $sender_pid
   sender_pid=$!
   pids+=("$sender_pid")
 }
+# every member process of the scenario ends by itself (their durations
+# are at most 12 s): one that hangs is shown (stacks) and fails the test
 wait_members() {
+  local p members=()
   for p in "${pids[@]}"; do
-    [ "$p" = "$ctl_pid" ] && continue
-    wait "$p" 2>/dev/null || true
+    [ "$p" = "$ctl_pid" ] || members+=("$p")
   done
+  check "the scenario's members all ended by themselves" \
+    wait_bounded 90 "${members[@]}"
   pids=("$ctl_pid")
 }
 report() { # report NAME: one line
@@ -233,7 +237,8 @@ scenario_burst() {
   done
   sleep 2.5
   kill "${joins[@]}" 2>/dev/null || true
-  wait "${joins[@]}" 2>/dev/null || true
+  check "burst: every mcsec-join stopped on SIGTERM" \
+    wait_bounded 30 "${joins[@]}"
   wait_members
   local joined rekeys
   joined=$(grep -l "^joined" m*.out | wc -l)
