@@ -6,6 +6,7 @@
  * report what happens (joined, refused, updates, evicted), without keys.
  * For trying a controller configuration and for scripts and tests.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib.h>
 #include <openssl/pem.h>
 
 #include <mcsec/mcsec-mike.h>
@@ -29,7 +31,7 @@ on_signal (int sig)
 }
 
 static mcsec_client_t *client;
-static char *controllers; /* --controller's, joined with commas */
+static gchar *controllers; /* --controller's, joined with commas */
 
 /* The SPI most recently added to the member's MSA (events come from the
  * client's thread, outside its lock). */
@@ -75,94 +77,129 @@ on_event (const mcsec_member_event_t *ev, void *data)
   fflush (stdout);
 }
 
-static void
-usage (FILE *f)
+static const char summary[] =
+    "Join an mcsec group and print the membership's events (never a key).\n"
+    "--controller takes a cluster's controllers, comma-separated (or\n"
+    "repeated: added to the list in order); the member tries them in\n"
+    "turn, goes first where a not-leader refusal names one of them, and\n"
+    "backs off after a round of the list without a join.  Lines:\n"
+    "  redirected reason=REASON text=\"TEXT\"  (not final: next one)\n"
+    "  connected HOST:PORT                    (the controller took us in)\n"
+    "  connection-lost WHY\n"
+    "--once exits after the join (0), a refusal (3) or a timeout (4);\n"
+    "otherwise it runs until SIGINT/SIGTERM or an eviction (5); a bad\n"
+    "command line exits with 2.\n"
+    "Each update line names the SPI the member sends with (never a key);\n"
+    "at the end, the rekey channel's counters (key tree groups).";
+
+static struct {
+  gchar **controllers;
+  gchar *group, *certificate, *private_key, *ca, *role, *signing_key;
+  gchar *controller_name, *rekey_interface;
+  gboolean once, version;
+  gdouble timeout_s;
+} opt = {.timeout_s = 10};
+
+static const GOptionEntry entries[] = {
+    {"controller", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt.controllers,
+     "The controller (a cluster's: comma-separated, or repeated)",
+     "HOST:PORT[,...]"},
+    {"group", 'g', 0, G_OPTION_ARG_STRING, &opt.group, "The group to join",
+     "NAME"},
+    {"certificate", 0, 0, G_OPTION_ARG_FILENAME, &opt.certificate,
+     "The member's certificate (PEM; its CN is the identity)", "FILE"},
+    {"private-key", 0, 0, G_OPTION_ARG_FILENAME, &opt.private_key,
+     "The certificate's private key (PEM)", "FILE"},
+    {"ca", 0, 0, G_OPTION_ARG_FILENAME, &opt.ca,
+     "The CA that signed the controller's certificate (PEM)", "FILE"},
+    {"role", 0, 0, G_OPTION_ARG_STRING, &opt.role,
+     "receiver (default), sender or both", "ROLE"},
+    {"signing-key", 0, 0, G_OPTION_ARG_FILENAME, &opt.signing_key,
+     "A sender's source-authentication key (PEM, Ed25519)", "FILE"},
+    {"controller-name", 0, 0, G_OPTION_ARG_STRING, &opt.controller_name,
+     "The name the controller's certificate must carry (default: the "
+     "host of --controller)",
+     "NAME"},
+    {"rekey-interface", 0, 0, G_OPTION_ARG_STRING, &opt.rekey_interface,
+     "The interface that receives the rekey channel", "IFACE"},
+    {"once", 0, 0, G_OPTION_ARG_NONE, &opt.once,
+     "Exit after the join, a refusal or --timeout", NULL},
+    {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opt.timeout_s,
+     "With --once: seconds to wait for the join (default: 10)", "S"},
+    {"version", 0, 0, G_OPTION_ARG_NONE, &opt.version, "Print the version",
+     NULL},
+    G_OPTION_ENTRY_NULL};
+
+/* The command line, the GLib way; 0 to go on, else the exit status. */
+static int
+parse_options (int *argc, char ***argv)
 {
-  fprintf (
-      f,
-      "Usage: mcsec-join --controller HOST:PORT[,HOST:PORT...] --group NAME\n"
-      "                  --certificate FILE --private-key FILE --ca FILE\n"
-      "                  [--role receiver|sender|both] [--signing-key FILE]\n"
-      "                  [--controller-name NAME] [--rekey-interface IFACE]\n"
-      "                  [--once] [--timeout S]\n"
-      "\n"
-      "Join an mcsec group and print the membership's events (never a "
-      "key).\n"
-      "--controller takes a cluster's controllers, comma-separated (or\n"
-      "repeated: added to the list in order); the member tries them in\n"
-      "turn, goes first where a not-leader refusal names one of them, and\n"
-      "backs off after a round of the list without a join.  Lines:\n"
-      "  redirected reason=REASON text=\"TEXT\"  (not final: next one)\n"
-      "  connected HOST:PORT                    (the controller took us in)\n"
-      "  connection-lost WHY\n"
-      "--once exits after the join (0), a refusal (3) or a timeout (4);\n"
-      "otherwise it runs until SIGINT/SIGTERM or an eviction (5).\n"
-      "Each update line names the SPI the member sends with (never a key);\n"
-      "at the end, the rekey channel's counters (key tree groups).\n");
+  GOptionContext *ctx = g_option_context_new (NULL);
+  GError *error = NULL;
+  const char *missing = NULL;
+
+  g_option_context_set_summary (ctx, summary);
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, argc, argv, &error)) {
+    fprintf (stderr, "mcsec-join: %s (see mcsec-join --help)\n",
+             error->message);
+    g_error_free (error);
+    g_option_context_free (ctx);
+    return 2;
+  }
+  g_option_context_free (ctx);
+  if (opt.version) {
+    printf ("mcsec-join %s\n", MCSEC_VERSION);
+    return -1;
+  }
+  if (*argc > 1) {
+    fprintf (stderr,
+             "mcsec-join: unexpected argument '%s' (see mcsec-join "
+             "--help)\n",
+             (*argv)[1]);
+    return 2;
+  }
+  missing = !opt.controllers   ? "--controller"
+            : !opt.group       ? "--group"
+            : !opt.certificate ? "--certificate"
+            : !opt.private_key ? "--private-key"
+            : !opt.ca          ? "--ca"
+                               : NULL;
+  if (missing) {
+    fprintf (stderr, "mcsec-join: %s is required (see mcsec-join --help)\n",
+             missing);
+    return 2;
+  }
+  once = opt.once;
+  /* repeated: one list, in order */
+  controllers = g_strjoinv (",", opt.controllers);
+  return 0;
 }
 
 int
 main (int argc, char **argv)
 {
   mcsec_client_config_t cfg = {0};
-  const char *role = "receiver", *signing = NULL;
-  double timeout = 10;
+  const char *role;
+  double timeout;
   mcsec_client_t *c = NULL;
   char *error = NULL;
   EVP_PKEY *key = NULL;
   struct timespec t0, t;
   int rc;
 
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp (a, "--help") == 0) {
-      usage (stdout);
-      return 0;
-    } else if (strcmp (a, "--once") == 0) {
-      once = 1;
-      continue;
-    }
-    if (v == NULL) {
-      usage (stderr);
-      return 2;
-    }
-    i++;
-    if (strcmp (a, "--controller") == 0) {
-      /* repeated: one list, in order */
-      size_t have = controllers ? strlen (controllers) : 0;
-      char *grown = realloc (controllers, have + strlen (v) + 2);
-      if (grown == NULL)
-        return 2;
-      controllers = grown;
-      sprintf (controllers + have, "%s%s", have ? "," : "", v);
-      cfg.controller = controllers;
-    } else if (strcmp (a, "--controller-name") == 0)
-      cfg.controller_name = v;
-    else if (strcmp (a, "--rekey-interface") == 0)
-      cfg.rekey_interface = v;
-    else if (strcmp (a, "--group") == 0)
-      cfg.member.group = v;
-    else if (strcmp (a, "--certificate") == 0)
-      cfg.certificate = v;
-    else if (strcmp (a, "--private-key") == 0)
-      cfg.private_key = v;
-    else if (strcmp (a, "--ca") == 0)
-      cfg.ca = v;
-    else if (strcmp (a, "--role") == 0)
-      role = v;
-    else if (strcmp (a, "--signing-key") == 0)
-      signing = v;
-    else if (strcmp (a, "--timeout") == 0)
-      timeout = atof (v);
-    else {
-      usage (stderr);
-      return 2;
-    }
-  }
-  if (cfg.controller == NULL || cfg.member.group == NULL) {
-    usage (stderr);
-    return 2;
-  }
+  rc = parse_options (&argc, &argv);
+  if (rc != 0)
+    return rc < 0 ? 0 : rc;
+  cfg.controller = controllers;
+  cfg.controller_name = opt.controller_name;
+  cfg.rekey_interface = opt.rekey_interface;
+  cfg.member.group = opt.group;
+  cfg.certificate = opt.certificate;
+  cfg.private_key = opt.private_key;
+  cfg.ca = opt.ca;
+  role = opt.role ? opt.role : "receiver";
+  timeout = opt.timeout_s;
   cfg.member.role = strcmp (role, "sender") == 0     ? MCSEC_MIKE_ROLE_SENDER
                     : strcmp (role, "both") == 0     ? MCSEC_MIKE_ROLE_BOTH
                     : strcmp (role, "receiver") == 0 ? MCSEC_MIKE_ROLE_RECEIVER
@@ -171,13 +208,15 @@ main (int argc, char **argv)
     fprintf (stderr, "mcsec-join: --role: receiver, sender or both\n");
     return 2;
   }
-  if (signing) {
-    FILE *f = fopen (signing, "r");
+  if (opt.signing_key) {
+    FILE *f = fopen (opt.signing_key, "r");
+    int e = errno;
     key = f ? PEM_read_PrivateKey (f, NULL, NULL, NULL) : NULL;
     if (f)
       fclose (f);
     if (key == NULL) {
-      fprintf (stderr, "mcsec-join: --signing-key: cannot read %s\n", signing);
+      fprintf (stderr, "mcsec-join: --signing-key %s: %s\n", opt.signing_key,
+               f ? "not a PEM private key" : g_strerror (e));
       return 2;
     }
   }
@@ -231,7 +270,8 @@ main (int argc, char **argv)
   }
   client = NULL;
   mcsec_client_free (c);
-  free (controllers);
+  g_free (controllers);
+  g_strfreev (opt.controllers);
   rc = outcome == 1 ? 0 : outcome == 0 ? (once ? 4 : 0) : outcome;
   return rc;
 }

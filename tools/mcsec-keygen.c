@@ -11,31 +11,38 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib.h>
 #include <openssl/crypto.h>
 
 #include <mcsec/mcsec.h>
 
-static void
-usage (FILE *f)
-{
-  fprintf (
-      f,
-      "Usage: mcsec-keygen [--suite SUITE] [--output FILE]\n"
-      "\n"
-      "Generate SA key material (cipher key || 4-byte salt) as hex.\n"
-      "\n"
-      "  --suite SUITE   aes-128-gcm (default), aes-256-gcm,\n"
-      "                  chacha20-poly1305, aes-128-gmac, aes-256-gmac\n"
-      "  --output FILE   write to FILE, created with mode 0600 (it must not\n"
-      "                  exist yet), instead of standard output\n"
-      "  --help          show this text\n");
-}
+static struct {
+  gchar *cipher, *output;
+  gboolean version;
+} opt;
+
+static const GOptionEntry entries[] = {
+    {"cipher", 0, 0, G_OPTION_ARG_STRING, &opt.cipher,
+     "aes-128-gcm (default), aes-256-gcm, chacha20-poly1305, aes-128-gmac, "
+     "aes-256-gmac",
+     "CIPHER"},
+    /* its name before the elements' `cipher` property set the word */
+    {"suite", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &opt.cipher, NULL,
+     NULL},
+    {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt.output,
+     "Write to FILE, created with mode 0600 (it must not exist yet), "
+     "instead of standard output",
+     "FILE"},
+    {"version", 0, 0, G_OPTION_ARG_NONE, &opt.version, "Print the version",
+     NULL},
+    G_OPTION_ENTRY_NULL};
 
 int
 main (int argc, char **argv)
 {
-  const char *suite_name = "aes-128-gcm";
-  const char *output = NULL;
+  GOptionContext *ctx = g_option_context_new (NULL);
+  GError *error = NULL;
+  const char *suite_name, *output;
   uint8_t key[MCSEC_MAX_KEY_MATERIAL_LEN];
   char hex[2 * MCSEC_MAX_KEY_MATERIAL_LEN + 2];
   mcsec_suite_t suite;
@@ -43,23 +50,30 @@ main (int argc, char **argv)
   int ret = 1;
   mcsec_status_t st;
 
-  for (int a = 1; a < argc; a++) {
-    if (strcmp (argv[a], "--suite") == 0 && a + 1 < argc) {
-      suite_name = argv[++a];
-    } else if (strcmp (argv[a], "--output") == 0 && a + 1 < argc) {
-      output = argv[++a];
-    } else if (strcmp (argv[a], "--help") == 0) {
-      usage (stdout);
-      return 0;
-    } else {
-      usage (stderr);
-      return 2;
-    }
+  g_option_context_set_summary (
+      ctx, "Generate SA key material (cipher key || 4-byte salt) as hex, "
+           "from RAND_bytes.");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || argc > 1) {
+    fprintf (stderr, "mcsec-keygen: %s (see mcsec-keygen --help)\n",
+             error ? error->message : "unexpected argument");
+    g_clear_error (&error);
+    g_option_context_free (ctx);
+    return 2;
   }
+  g_option_context_free (ctx);
+  if (opt.version) {
+    printf ("mcsec-keygen %s\n", MCSEC_VERSION);
+    return 0;
+  }
+  suite_name = opt.cipher ? opt.cipher : "aes-128-gcm";
+  output = opt.output;
   suite = mcsec_suite_from_name (suite_name);
   if (suite == 0) {
-    fprintf (stderr, "mcsec-keygen: %s\n",
-             mcsec_status_message (MCSEC_ERR_BAD_SUITE));
+    fprintf (stderr,
+             "mcsec-keygen: --cipher: unknown cipher '%s' (aes-128-gcm, "
+             "aes-256-gcm, chacha20-poly1305, aes-128-gmac, aes-256-gmac)\n",
+             suite_name);
     return 2;
   }
   len = mcsec_suite_key_material_len (suite);
@@ -96,5 +110,7 @@ main (int argc, char **argv)
 out:
   OPENSSL_cleanse (key, sizeof (key));
   OPENSSL_cleanse (hex, sizeof (hex));
+  g_free (opt.cipher);
+  g_free (opt.output);
   return ret;
 }

@@ -25,51 +25,86 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-static void
-usage (FILE *f)
-{
-  fprintf (
-      f,
-      "Usage: mcsecctl [--socket PATH] [--json] COMMAND\n"
-      "\n"
-      "Commands for a running controller (over its admin socket):\n"
-      "  list                      groups and their members\n"
-      "  stats                     controller counters\n"
-      "  cluster                   this controller in its cluster: lease,\n"
-      "                            groups led, etcd (docs/cluster.md)\n"
-      "  rekey GROUP               new key for GROUP now\n"
-      "  evict GROUP IDENTITY      remove a member, then rekey; it is refused\n"
-      "                            from then on, across restarts, until\n"
-      "  unevict GROUP IDENTITY    lifts the eviction (it may join again)\n"
-      "  wireshark-esp GROUP       the group's current SA in Wireshark's ESP "
-      "SA\n"
-      "                            table format (esp_sa), KEYS INCLUDED: for\n"
-      "                            authorised debugging only; the controller\n"
-      "                            must allow it (allow-key-export = true)\n"
-      "\n"
-      "  --socket PATH   the controller's admin-socket (default: $MCSEC_ADMIN_"
-      "SOCKET)\n"
-      "  --json          print the controller's JSON answer as it is\n"
-      "\n"
-      "Test credentials (for trials and tests, not for production):\n"
-      "  pki DIR [--days N] [--expired] [--controller-name NAME]... "
-      "[MEMBER...]\n"
-      "      creates in DIR (kept if present): ca.crt/ca.key, controller.crt/\n"
-      "      controller.key (names: localhost, 127.0.0.1, ::1 and each NAME),\n"
-      "      controller-sign.key (Ed25519, signs key updates), and for each\n"
-      "      MEMBER: MEMBER.crt/MEMBER.key (TLS, CN=MEMBER) and\n"
-      "      MEMBER-sign.key/MEMBER-sign.pub (Ed25519, source "
-      "authentication).\n"
-      "      --expired makes the member certificates already expired.\n");
-}
+#define DEFAULT_CONFIG "/etc/mcsec/controller.conf"
+#define DEFAULT_SOCKET "/var/lib/mcsec/admin.sock"
+
+static const char summary[] =
+    "Commands for a running controller (over its admin socket):\n"
+    "  list                      groups and their members\n"
+    "  stats                     controller counters\n"
+    "  cluster                   this controller in its cluster: lease,\n"
+    "                            groups led, etcd (docs/cluster.md)\n"
+    "  rekey GROUP               new key for GROUP now\n"
+    "  evict GROUP IDENTITY      remove a member, then rekey; it is refused\n"
+    "                            from then on, across restarts, until\n"
+    "  unevict GROUP IDENTITY    lifts the eviction (it may join again)\n"
+    "  wireshark-esp GROUP       the group's current SA in Wireshark's ESP SA\n"
+    "                            table format (esp_sa), KEYS INCLUDED: for\n"
+    "                            authorised debugging only; the controller\n"
+    "                            must allow it (allow-key-export = true)\n"
+    "\n"
+    "Test credentials (for trials and tests, not for production):\n"
+    "  pki DIR [MEMBER...]       creates in DIR (kept if present): ca.crt/\n"
+    "                            ca.key, controller.crt/controller.key "
+    "(names:\n"
+    "                            localhost, 127.0.0.1, ::1 and each\n"
+    "                            --controller-name), controller-sign.key\n"
+    "                            (Ed25519, signs key updates), and for each\n"
+    "                            MEMBER: MEMBER.crt/MEMBER.key (TLS, "
+    "CN=MEMBER)\n"
+    "                            and MEMBER-sign.key/MEMBER-sign.pub "
+    "(Ed25519,\n"
+    "                            source authentication)";
+
+static const char description[] =
+    "The controller's admin socket is, in this order: --socket; "
+    "$MCSEC_ADMIN_SOCKET;\nthe admin-socket (or STATE-DIR/admin.sock) of the "
+    "configuration named by --config,\nor of " DEFAULT_CONFIG
+    " when it exists; " DEFAULT_SOCKET ".\n"
+    "Options may come before or after the command.";
+
+static struct {
+  gchar *socket, *config;
+  gboolean json, version, expired;
+  gint timeout_s, days;
+  gchar **names; /* pki --controller-name */
+} opt = {.timeout_s = 10, .days = 365};
+
+static const GOptionEntry entries[] = {
+    {"socket", 's', 0, G_OPTION_ARG_FILENAME, &opt.socket,
+     "The controller's admin socket (its admin-socket setting)", "PATH"},
+    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt.config,
+     "Take the admin socket from this controller configuration", "FILE"},
+    {"json", 'j', 0, G_OPTION_ARG_NONE, &opt.json,
+     "Print the controller's JSON answer as it is", NULL},
+    {"timeout", 't', 0, G_OPTION_ARG_INT, &opt.timeout_s,
+     "Seconds to wait for the controller's answer (default: 10)", "S"},
+    {"version", 0, 0, G_OPTION_ARG_NONE, &opt.version, "Print the version",
+     NULL},
+    G_OPTION_ENTRY_NULL};
+
+static const GOptionEntry pki_entries[] = {
+    {"days", 0, 0, G_OPTION_ARG_INT, &opt.days,
+     "Validity of the certificates made (default: 365)", "N"},
+    {"expired", 0, 0, G_OPTION_ARG_NONE, &opt.expired,
+     "Make the member certificates already expired", NULL},
+    {"controller-name", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt.names,
+     "One more name (DNS or IP) in the controller's certificate; repeatable",
+     "NAME"},
+    G_OPTION_ENTRY_NULL};
 
 /* ------------------------------------------------------------------------ */
 /* Admin client                                                               */
 
+/* The controller's answer to one line (NULL and error set on failure);
+ * every step waits at most timeout_s: a controller that is stuck, or
+ * stopped, is an error, never a hang. */
 static gchar *
-request (const char *path, const char *line, GError **error)
+request (const char *path, const char *origin, const char *line, int timeout_s,
+         GError **error)
 {
   struct sockaddr_un sa = {0};
+  struct timeval tv = {timeout_s, 0};
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   GString *answer = g_string_new (NULL);
   char buf[4096];
@@ -77,13 +112,31 @@ request (const char *path, const char *line, GError **error)
   gboolean ok;
   ssize_t n;
 
+  if (strlen (path) >= sizeof sa.sun_path) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG,
+                 "admin socket path too long (%zu bytes, at most %zu): %s",
+                 strlen (path), sizeof sa.sun_path - 1, path);
+    if (fd >= 0)
+      close (fd);
+    return g_string_free (answer, TRUE);
+  }
   sa.sun_family = AF_UNIX;
   g_strlcpy (sa.sun_path, path, sizeof sa.sun_path);
+  /* (the send timeout also bounds connect on a Unix socket whose backlog
+   * is full) */
+  if (fd >= 0 && timeout_s > 0 &&
+      (setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+       setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)) {
+    close (fd);
+    fd = -1;
+  }
   if (fd < 0 || connect (fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                 "cannot reach the controller at %s: %s (is it running? "
-                 "see admin-socket in its configuration)",
-                 path, g_strerror (errno));
+    int e = errno;
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                 "cannot reach the controller at %s (%s): %s (is it "
+                 "running? give --socket or --config)",
+                 path, origin,
+                 e == EAGAIN ? "it accepts no connection" : g_strerror (e));
     if (fd >= 0)
       close (fd);
     return g_string_free (answer, TRUE);
@@ -100,8 +153,60 @@ request (const char *path, const char *line, GError **error)
   }
   while ((n = read (fd, buf, sizeof buf)) > 0)
     g_string_append_len (answer, buf, n);
+  if (n < 0) {
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK)
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                   "the controller at %s did not answer within %d s (is it "
+                   "stopped or overloaded? see --timeout)",
+                   path, timeout_s);
+    else
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                   "cannot read from %s: %s", path, g_strerror (e));
+    close (fd);
+    return g_string_free (answer, TRUE);
+  }
   close (fd);
   return g_string_free (answer, FALSE);
+}
+
+/* The admin socket a configuration names: admin-socket, or
+ * STATE-DIR/admin.sock, relative paths taken from the file's folder (as
+ * the controller does); NULL with error when it names none. */
+static gchar *
+socket_of_config (const char *path, GError **error)
+{
+  GKeyFile *kf = g_key_file_new ();
+  gchar *v = NULL, *dir, *full = NULL;
+
+  if (!g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, error)) {
+    g_prefix_error (error, "%s: ", path);
+    g_key_file_free (kf);
+    return NULL;
+  }
+  v = g_key_file_get_string (kf, "controller", "admin-socket", NULL);
+  if (v == NULL || *g_strstrip (v) == '\0') {
+    gchar *state = g_key_file_get_string (kf, "controller", "state-dir", NULL);
+    g_free (v);
+    v = state && *g_strstrip (state)
+            ? g_build_filename (state, "admin.sock", NULL)
+            : NULL;
+    g_free (state);
+  }
+  g_key_file_free (kf);
+  if (v == NULL) {
+    g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                 "%s: [controller] has neither admin-socket nor state-dir",
+                 path);
+    return NULL;
+  }
+  if (g_path_is_absolute (v))
+    return v;
+  dir = g_path_get_dirname (path);
+  full = g_build_filename (dir, v, NULL);
+  g_free (dir);
+  g_free (v);
+  return full;
 }
 
 static const char *
@@ -228,14 +333,15 @@ print_esp_sa (const char *group, JsonArray *sas)
 }
 
 static int
-admin (const char *socket_path, gboolean json, int argc, char **argv)
+admin (const char *socket_path, const char *origin, gboolean json, int argc,
+       char **argv)
 {
   GError *error = NULL;
   /* wireshark-esp asks for the keys themselves */
   gchar *line = strcmp (argv[0], "wireshark-esp") == 0
                     ? g_strconcat ("export-keys ", argv[1], NULL)
                     : g_strjoinv (" ", argv);
-  gchar *answer = request (socket_path, line, &error);
+  gchar *answer = request (socket_path, origin, line, opt.timeout_s, &error);
   JsonParser *parser;
   JsonObject *o;
   int rc = 0;
@@ -483,8 +589,8 @@ static int
 pki (int argc, char **argv)
 {
   const char *dir = NULL;
-  long days = 365;
-  gboolean expired = FALSE;
+  const long days = opt.days;
+  const gboolean expired = opt.expired;
   GPtrArray *members = g_ptr_array_new ();
   GString *san = g_string_new ("DNS:localhost,IP:127.0.0.1,IP:::1");
   gchar *ca_crt, *ca_key_path;
@@ -492,28 +598,22 @@ pki (int argc, char **argv)
   X509 *ca = NULL;
   int rc = 1;
 
+  if (opt.days < 1) {
+    fprintf (stderr, "mcsecctl pki: --days must be at least 1\n");
+    goto out;
+  }
+  for (guint i = 0; opt.names && opt.names[i]; i++) {
+    const char *n = opt.names[i];
+    struct in6_addr a;
+    g_string_append_printf (san, ",%s:%s",
+                            inet_pton (AF_INET, n, &a) == 1 ||
+                                    inet_pton (AF_INET6, n, &a) == 1
+                                ? "IP"
+                                : "DNS",
+                            n);
+  }
   for (int i = 1; i < argc; i++) {
-    if (strcmp (argv[i], "--days") == 0 && i + 1 < argc) {
-      days = strtol (argv[++i], NULL, 10);
-      if (days < 1) {
-        fprintf (stderr, "mcsecctl pki: --days must be at least 1\n");
-        goto out;
-      }
-    } else if (strcmp (argv[i], "--expired") == 0) {
-      expired = TRUE;
-    } else if (strcmp (argv[i], "--controller-name") == 0 && i + 1 < argc) {
-      const char *n = argv[++i];
-      struct in6_addr a;
-      g_string_append_printf (san, ",%s:%s",
-                              inet_pton (AF_INET, n, &a) == 1 ||
-                                      inet_pton (AF_INET6, n, &a) == 1
-                                  ? "IP"
-                                  : "DNS",
-                              n);
-    } else if (argv[i][0] == '-') {
-      usage (stderr);
-      goto out;
-    } else if (dir == NULL) {
+    if (dir == NULL) {
       dir = argv[i];
     } else if (!valid_name (argv[i])) {
       fprintf (stderr,
@@ -526,7 +626,8 @@ pki (int argc, char **argv)
     }
   }
   if (dir == NULL) {
-    usage (stderr);
+    fprintf (stderr, "mcsecctl pki: which folder? mcsecctl pki DIR "
+                     "[MEMBER...] (see mcsecctl --help)\n");
     goto out;
   }
   if (g_mkdir_with_parents (dir, 0700) != 0) {
@@ -613,47 +714,101 @@ out:
   return rc;
 }
 
+/* The admin socket (the order --help states) and where it came from. */
+static gchar *
+find_socket (const char **origin, GError **error)
+{
+  const char *env = g_getenv ("MCSEC_ADMIN_SOCKET");
+
+  if (opt.socket) {
+    *origin = "--socket";
+    return g_strdup (opt.socket);
+  }
+  if (env && *env) {
+    *origin = "$MCSEC_ADMIN_SOCKET";
+    return g_strdup (env);
+  }
+  if (opt.config) {
+    *origin = "--config";
+    return socket_of_config (opt.config, error);
+  }
+  if (g_file_test (DEFAULT_CONFIG, G_FILE_TEST_EXISTS)) {
+    *origin = DEFAULT_CONFIG;
+    return socket_of_config (DEFAULT_CONFIG, error);
+  }
+  *origin = "the default";
+  return g_strdup (DEFAULT_SOCKET);
+}
+
 int
 main (int argc, char **argv)
 {
-  const char *socket_path = g_getenv ("MCSEC_ADMIN_SOCKET");
-  gboolean json = FALSE;
-  int i = 1;
+  static const struct {
+    const char *name;
+    int operands;
+  } commands[] = {{"list", 0},         {"stats", 0}, {"cluster", 0},
+                  {"rekey", 1},        {"evict", 2}, {"unevict", 2},
+                  {"wireshark-esp", 1}};
+  GOptionContext *ctx = g_option_context_new ("COMMAND [ARGUMENT...]");
+  GOptionGroup *pki_group = g_option_group_new (
+      "pki", "Options of pki:", "Show the pki options", NULL, NULL);
+  GError *error = NULL;
+  const char *origin = NULL;
+  gchar *socket_path;
+  int rc;
 
   signal (SIGPIPE, SIG_IGN);
-  for (; i < argc && argv[i][0] == '-'; i++) {
-    if (strcmp (argv[i], "--help") == 0) {
-      usage (stdout);
-      return 0;
-    } else if (strcmp (argv[i], "--json") == 0) {
-      json = TRUE;
-    } else if (strcmp (argv[i], "--socket") == 0 && i + 1 < argc) {
-      socket_path = argv[++i];
-    } else {
-      usage (stderr);
+  g_option_context_set_summary (ctx, summary);
+  g_option_context_set_description (ctx, description);
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_group_add_entries (pki_group, pki_entries);
+  g_option_context_add_group (ctx, pki_group);
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    fprintf (stderr, "mcsecctl: %s (see mcsecctl --help)\n", error->message);
+    g_error_free (error);
+    g_option_context_free (ctx);
+    return 2;
+  }
+  g_option_context_free (ctx);
+  if (opt.version) {
+    printf ("mcsecctl %s\n", MCSEC_VERSION);
+    return 0;
+  }
+  if (argc < 2) {
+    fprintf (stderr, "mcsecctl: which command? (see mcsecctl --help)\n");
+    return 2;
+  }
+  if (opt.timeout_s < 1) {
+    fprintf (stderr, "mcsecctl: --timeout must be at least 1 s\n");
+    return 2;
+  }
+  if (strcmp (argv[1], "pki") == 0) {
+    rc = pki (argc - 1, argv + 1);
+    g_strfreev (opt.names);
+    return rc;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++) {
+    if (strcmp (argv[1], commands[i].name) != 0)
+      continue;
+    if (argc - 2 != commands[i].operands) {
+      fprintf (stderr,
+               "mcsecctl %s: takes %d argument%s, not %d (see mcsecctl "
+               "--help)\n",
+               argv[1], commands[i].operands,
+               commands[i].operands == 1 ? "" : "s", argc - 2);
       return 2;
     }
+    socket_path = find_socket (&origin, &error);
+    if (socket_path == NULL) {
+      fprintf (stderr, "mcsecctl: %s\n", error->message);
+      g_error_free (error);
+      return 2;
+    }
+    rc = admin (socket_path, origin, opt.json, argc - 1, argv + 1);
+    g_free (socket_path);
+    return rc;
   }
-  if (i >= argc) {
-    usage (stderr);
-    return 2;
-  }
-  if (strcmp (argv[i], "pki") == 0)
-    return pki (argc - i, argv + i);
-  if (!((strcmp (argv[i], "list") == 0 && argc - i == 1) ||
-        (strcmp (argv[i], "stats") == 0 && argc - i == 1) ||
-        (strcmp (argv[i], "cluster") == 0 && argc - i == 1) ||
-        (strcmp (argv[i], "rekey") == 0 && argc - i == 2) ||
-        (strcmp (argv[i], "evict") == 0 && argc - i == 3) ||
-        (strcmp (argv[i], "unevict") == 0 && argc - i == 3) ||
-        (strcmp (argv[i], "wireshark-esp") == 0 && argc - i == 2))) {
-    usage (stderr);
-    return 2;
-  }
-  if (socket_path == NULL) {
-    fprintf (stderr, "mcsecctl: which controller? give --socket PATH (its "
-                     "admin-socket setting) or set MCSEC_ADMIN_SOCKET\n");
-    return 2;
-  }
-  return admin (socket_path, json, argc - i, argv + i);
+  fprintf (stderr, "mcsecctl: unknown command '%s' (see mcsecctl --help)\n",
+           argv[1]);
+  return 2;
 }
