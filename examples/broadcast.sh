@@ -47,9 +47,11 @@ start_controller "$build/tools" ctl.conf
 pids+=("$controller_pid")
 admin="$build/tools/mcsecctl --socket $tmp/state/admin.sock"
 
-# GST_LAUNCH_PRELOAD: sanitizer runtimes (the ASan test run)
+# GST_LAUNCH_PRELOAD: sanitizer runtimes (the ASan test run).  Always run
+# in the background: exec makes $! the pid of `timeout` itself (not of a
+# subshell, whose death would leave gst-launch-1.0 running)
 launch() {
-  timeout $((seconds + 20)) env \
+  exec timeout $((seconds + 20)) env \
     ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
     gst-launch-1.0 -e "$@"
 }
@@ -78,6 +80,9 @@ launch mcseckeysrc controller="127.0.0.1:$ctl_port" group=tv role=sender \
   ! udpsink host=239.255.42.1 port="$video_port" multicast-iface=lo \
     auto-multicast=true ttl-mc=0 > camera.log 2>&1 &
 pids+=($!)
+sleep 0.5
+# what runs under each launch (gst-launch-1.0): none may outlive the script
+children=$(for p in "${pids[@]:1}"; do pgrep -P "$p" || true; done)
 sleep $((seconds / 2))
 echo "== the controller evicts viewer3"
 $admin evict tv viewer3 | sed 's/^/   /'
@@ -89,8 +94,14 @@ frames3_at_end=$(ls viewer3 | wc -l)
 # `timeout`, whatever the pipelines are doing)
 for p in "${pids[@]:1}"; do kill "$p" 2>/dev/null || true; done
 for p in "${pids[@]:1}"; do wait "$p" 2>/dev/null || true; done
+for c in $children; do
+  if kill -0 "$c" 2>/dev/null; then
+    echo "still running after the stop: $(ps -o args= -p "$c" | cut -c1-60)"
+    ok_stop=0
+  fi
+done
 echo "== frames each viewer decoded"
-ok=1
+ok=${ok_stop:-1}
 for v in viewer1 viewer2 viewer3; do
   n=$(ls "$v" | wc -l)
   echo "   $v: $n"
