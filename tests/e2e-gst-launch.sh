@@ -7,7 +7,8 @@
 # a sender (audiotestsrc ! rtpL16pay ! mcsecenc ! udpsink) and a receiver
 # (udpsrc ! mcsecdec ! rtpL16depay ! filesink).  The receiver must get
 # every datagram, byte for byte what an unencrypted run gives.  Bounded:
-# every process runs under `timeout`.
+# every process runs under `timeout`.  Then signed sources, then an
+# IPTV transport stream (H.264 in MPEG-TS).
 #
 # usage: e2e-gst-launch.sh PLUGIN_DIR MCSEC_KEYGEN [asan]
 set -euo pipefail
@@ -103,5 +104,37 @@ if cmp -s "$tmp/signed.raw" "$tmp/reference.raw"; then
   echo "e2e: $n datagrams with signed sources, every source verified"
 else
   echo "e2e: signed run received $(stat -c %s "$tmp/signed.raw" 2>/dev/null || echo 0) bytes, expected $(stat -c %s "$tmp/reference.raw")"
+  exit 1
+fi
+
+# IPTV: H.264 in MPEG-TS over UDP (seven 188-byte packets per datagram),
+# the recipe of docs/elements.md ("MPEG-TS over UDP"); the transport
+# stream arrives byte for byte as muxed
+ts_caps="video/mpegts,systemstream=true,packetsize=188"
+ts_src="videotestsrc num-buffers=50 ! video/x-raw,width=320,height=240,framerate=25/1 ! openh264enc ! h264parse ! mpegtsmux alignment=7"
+port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+hexport=$(printf '%04X' "$port")
+timeout 30 gst-launch-1.0 -q -e udpsrc address=127.0.0.1 port="$port" \
+    caps=application/x-mcsec \
+  ! mcsecdec key-file="$tmp/key" spi=0x2000 caps="$ts_caps" \
+  ! filesink location="$tmp/received.ts" > "$tmp/rx-ts.log" 2>&1 &
+rx_pid=$!
+for _ in $(seq 100); do
+  grep -q ":$hexport " /proc/net/udp && break
+  sleep 0.1
+done
+timeout 30 gst-launch-1.0 -q $ts_src \
+  ! mcsecenc key-file="$tmp/key" spi=0x2000 sender-id=7 \
+  ! udpsink host=127.0.0.1 port="$port" > "$tmp/tx-ts.log" 2>&1
+sleep 2
+kill -INT "$rx_pid"
+wait "$rx_pid" || { echo "e2e: the MPEG-TS receiver failed:"; cat "$tmp/rx-ts.log"; exit 1; }
+rx_pid=
+timeout 30 gst-launch-1.0 -q $ts_src ! filesink location="$tmp/reference.ts" \
+  > /dev/null 2>&1
+if [ -s "$tmp/reference.ts" ] && cmp -s "$tmp/received.ts" "$tmp/reference.ts"; then
+  echo "e2e: MPEG-TS over UDP, $(($(stat -c %s "$tmp/reference.ts") / 1316)) datagrams, the transport stream intact"
+else
+  echo "e2e: MPEG-TS received $(stat -c %s "$tmp/received.ts" 2>/dev/null || echo 0) bytes, expected $(stat -c %s "$tmp/reference.ts")"
   exit 1
 fi
