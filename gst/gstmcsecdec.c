@@ -14,8 +14,10 @@
  * A packet that fails (integrity, replay, unknown SPI, malformed, past the
  * hard limit, ...) is dropped and counted by reason in `stats`, overall,
  * per SPI and per sender; it never becomes a pipeline error, so nobody can
- * stop the stream by sending garbage.  Drops are logged at DEBUG level, the
- * first of each reason at WARNING.
+ * stop the stream by sending garbage.  Drops are reported on the bus as
+ * WARNING messages, rate-limited per reason (`warning-interval`), and
+ * logged at DEBUG level (the first of each reason at WARNING).  With
+ * `stats-interval` the element also posts its `stats` as element messages.
  *
  * Keys: `key`, `spi` and `cipher` describe one SA.  Setting them again while
  * PLAYING adds the new SA and keeps the previous one (a hitless rekey: both
@@ -71,8 +73,6 @@ static const mcsec_status_t drop_reasons[] = {
     MCSEC_ERR_UNSIGNED,
 };
 
-/* at most one warning on the bus about datagrams given up per this long */
-#define GIVE_UP_WARNING_INTERVAL_US (10 * G_USEC_PER_SEC)
 #define N_DROP_REASONS G_N_ELEMENTS (drop_reasons)
 
 typedef struct {
@@ -137,10 +137,8 @@ struct _GstMcsecDec {
   GQueue held;             /* HeldEntry, in arrival order (required) */
   GHashTable *held_by_tag; /* tag -> entry */
   guint64 next_tag;
-  guint64 given_up_unposted;   /* given up since the last bus warning */
-  gint64 last_give_up_warning; /* monotonic us, 0: never */
-  GstBufferList *ready;        /* released, to be pushed outside the lock */
-  GHashTable *sam_stats;       /* Sender-ID -> SamStats */
+  GstBufferList *ready;  /* released, to be pushed outside the lock */
+  GHashTable *sam_stats; /* Sender-ID -> SamStats */
   SamStats sam_total;
   guint64 hold_max_ns, hold_sum_ns, hold_count;
   GstBufferPool *pool;
@@ -154,6 +152,12 @@ struct _GstMcsecDec {
   gboolean sam_policy_set; /* sam-policy given explicitly */
   guint64 dummies;
   gboolean warned[MCSEC_STATUS_COUNT_];
+
+  /* what the application hears on the bus */
+  GError *key_error;          /* the last failed key/key-file write */
+  guint warning_interval;     /* ms */
+  GstMcsecDropWarnings drops; /* rate limit of the drop warnings */
+  GstMcsecStatsTimer stats_timer;
 };
 
 enum {
@@ -169,6 +173,8 @@ enum {
   PROP_SENDER_KEYS,
   PROP_SAM_MAX_HOLD,
   PROP_SAM_MAX_LATENCY,
+  PROP_WARNING_INTERVAL,
+  PROP_STATS_INTERVAL,
   PROP_STATS,
 };
 
@@ -418,6 +424,8 @@ count_outcome_of (GstMcsecDec *self, guint32 spi, guint32 sender_id,
   if (snd && (arrived || created))
     snd->c.received++;
   count_final (&self->total, st);
+  if (st != MCSEC_OK)
+    gst_mcsec_drop_note_packet (&self->drops, st, spi, sender_id);
   if (sa)
     count_final (&sa->c, st);
   if (snd) {
@@ -450,6 +458,8 @@ account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info,
   if (!info->has_header) {
     self->total.received++;
     count_final (&self->total, st);
+    if (st != MCSEC_OK)
+      gst_mcsec_drop_note (&self->drops, st);
   } else {
     count_outcome_of (self, info->spi, info->sender_id, info->counter, st,
                       TRUE);
@@ -582,8 +592,6 @@ release_held (GstMcsecDec *self, GstClockTime now, gboolean all)
       self->sam_total.unverifiable++;
       self->sam_total.pending =
           self->sam_total.pending ? self->sam_total.pending - 1 : 0;
-      if (!all)
-        self->given_up_unposted++;
     }
     g_queue_pop_head (&self->held);
     g_hash_table_remove (self->held_by_tag, &e->tag);
@@ -1005,10 +1013,21 @@ sync_membership (GstMcsecDec *self)
   mcsec_msa_free (msa);
 }
 
+/* Called with the object lock, before it is released: the drop warnings
+ * that are due go to warn (posted once unlocked).  Only a bit test unless
+ * packets were dropped since the last warning. */
+static inline void
+collect_warnings (GstMcsecDec *self, GstMcsecDropWarningList *warn)
+{
+  if (G_UNLIKELY (self->drops.pending))
+    gst_mcsec_drop_warnings_collect (&self->drops, GST_ELEMENT (self),
+                                     self->total.dropped_by, FALSE, warn);
+}
+
 /* Process one buffer (consumed); for an SPI no SA has, ask the
  * application first (request-key). */
 static GstBuffer *
-process (GstMcsecDec *self, GstBuffer *buf)
+process (GstMcsecDec *self, GstBuffer *buf, GstMcsecDropWarningList *warn)
 {
   guint8 spi_bytes[MCSEC_ESP_SPI_LEN];
   guint32 spi = 0;
@@ -1027,6 +1046,7 @@ process (GstMcsecDec *self, GstBuffer *buf)
     if (self->msa_dirty)
       sync_membership (self);
     out = unprotect_one (self, buf);
+    collect_warnings (self, warn);
     GST_OBJECT_UNLOCK (self);
     return out;
   }
@@ -1039,6 +1059,7 @@ process (GstMcsecDec *self, GstBuffer *buf)
   }
   if (spi == 0) {
     out = unprotect_one (self, buf);
+    collect_warnings (self, warn);
     GST_OBJECT_UNLOCK (self);
     return out;
   }
@@ -1046,51 +1067,90 @@ process (GstMcsecDec *self, GstBuffer *buf)
   request_key (self, spi);
   GST_OBJECT_LOCK (self);
   out = unprotect_one (self, buf);
+  collect_warnings (self, warn);
   GST_OBJECT_UNLOCK (self);
   return out;
 }
 
-/* Not under the lock: say on the bus that datagrams were given up (at most
- * once per GIVE_UP_WARNING_INTERVAL_US; the count covers the interval). */
-static void
-post_give_up_warning (GstMcsecDec *self)
+/* What to check, per drop reason, in the bus warning. */
+static const gchar *
+drop_hint (mcsec_status_t st)
 {
-  gint64 now = g_get_monotonic_time ();
-  guint64 n, latency, hold;
+  switch (st) {
+  case MCSEC_ERR_TOO_SHORT:
+  case MCSEC_ERR_TOO_LONG:
+  case MCSEC_ERR_MALFORMED:
+    return "Not mcsec packets: another stream on this port, or a network "
+           "that truncates them";
+  case MCSEC_ERR_UNKNOWN_SPI:
+    return "No key for that SPI: normal until the keys arrive; otherwise "
+           "check 'spi' and the key against the sender's, or someone else's "
+           "traffic reaches this port";
+  case MCSEC_ERR_AUTH:
+    return "A wrong key (check 'key' or 'key-file' and 'cipher' against the "
+           "sender's), or tampered or corrupted packets";
+  case MCSEC_ERR_BAD_PADDING:
+    return "Authentic but damaged packets: a faulty sender";
+  case MCSEC_ERR_REPLAY:
+    return "Packets duplicated by the network, or replayed";
+  case MCSEC_ERR_TOO_OLD:
+    return "Packets reordered beyond 'replay-window', or replayed";
+  case MCSEC_ERR_TOO_MANY_SENDERS:
+    return "More senders on one SA than it tracks: split the group";
+  case MCSEC_ERR_HARD_LIMIT:
+    return "The SA's packet lifetime is used up: the senders must rekey";
+  case MCSEC_ERR_SIGNATURE:
+    return "Forged (by a group member) or damaged datagrams; check "
+           "'sender-keys'";
+  case MCSEC_ERR_UNSIGNED:
+    return "sam-policy=required: the sender does not sign, or its public "
+           "key is not in 'sender-keys'";
+  default:
+    return "Counted in the 'stats' property";
+  }
+}
+
+/* Not under the lock: post the drop warnings collected. */
+static void
+post_drop_warnings (GstMcsecDec *self, const GstMcsecDropWarningList *warn)
+{
+  guint64 latency;
+  guint hold, interval;
 
   GST_OBJECT_LOCK (self);
-  n = self->given_up_unposted;
-  if (n == 0 ||
-      (self->last_give_up_warning != 0 &&
-       now - self->last_give_up_warning < GIVE_UP_WARNING_INTERVAL_US)) {
-    GST_OBJECT_UNLOCK (self);
-    return;
-  }
-  self->given_up_unposted = 0;
-  self->last_give_up_warning = now;
   latency = self->sam_max_latency;
   hold = self->sam_max_hold;
+  interval = self->warning_interval;
   GST_OBJECT_UNLOCK (self);
-  GST_ELEMENT_WARNING (
-      self, STREAM, DECRYPT,
-      ("Gave up %" G_GUINT64_FORMAT " datagrams whose source was not "
-       "verified within sam-max-latency (%" GST_TIME_FORMAT
-       ") or sam-max-hold (%" G_GUINT64_FORMAT " datagrams).",
-       n, GST_TIME_ARGS (latency), hold),
-      ("Counted in stats as dropped-unverifiable.  The sender's "
-       "sam-block-time (or sam-block-size) may be too large for these "
-       "limits, or the network lost the packets that carry signatures."));
+  for (guint i = 0; i < warn->n; i++) {
+    gchar *hint = NULL;
+    if (warn->w[i].reason == MCSEC_ERR_UNVERIFIABLE)
+      hint = g_strdup_printf (
+          "sam-max-latency is %" GST_TIME_FORMAT ", sam-max-hold %u "
+          "datagrams: the sender's sam-block-time (or sam-block-size) may be "
+          "too large for them, or the network lost the packets that carry "
+          "signatures",
+          GST_TIME_ARGS (latency), hold);
+    gst_mcsec_post_drop_warning (
+        GST_ELEMENT (self), GST_STREAM_ERROR, GST_STREAM_ERROR_DECRYPT,
+        &warn->w[i], "packet", hint ? hint : drop_hint (warn->w[i].reason),
+        interval);
+    g_free (hint);
+  }
 }
 
 static GstFlowReturn
 gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (parent);
+  GstMcsecDropWarningList warn;
   GstBuffer *out;
 
   (void)pad;
-  out = process (self, buf);
-  post_give_up_warning (self);
+  warn.n = 0;
+  out = process (self, buf, &warn);
+  if (G_UNLIKELY (warn.n))
+    post_drop_warnings (self, &warn);
   if (out == NULL)
     return push_ready (self);
   if (!ensure_caps (self)) {
@@ -1102,11 +1162,18 @@ gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 
 /* Each buffer of the list is replaced by its datagram, or removed when
  * dropped; buffers nobody else holds are decrypted in place. */
+typedef struct {
+  GstMcsecDec *self;
+  GstMcsecDropWarningList warn;
+} ListProcess;
+
 static gboolean
 process_in_list (GstBuffer **buffer, guint idx, gpointer user_data)
 {
+  ListProcess *lp = user_data;
+
   (void)idx;
-  *buffer = process (user_data, *buffer);
+  *buffer = process (lp->self, *buffer, &lp->warn);
   return TRUE;
 }
 
@@ -1114,11 +1181,15 @@ static GstFlowReturn
 gst_mcsec_dec_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (parent);
+  ListProcess lp;
 
   (void)pad;
+  lp.self = self;
+  lp.warn.n = 0;
   list = gst_buffer_list_make_writable (list);
-  gst_buffer_list_foreach (list, process_in_list, self);
-  post_give_up_warning (self);
+  gst_buffer_list_foreach (list, process_in_list, &lp);
+  if (G_UNLIKELY (lp.warn.n))
+    post_drop_warnings (self, &lp.warn);
   if (gst_buffer_list_length (list) == 0) {
     gst_buffer_list_unref (list);
     return push_ready (self);
@@ -1154,14 +1225,26 @@ gst_mcsec_dec_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     g_clear_pointer (&self->ready, gst_buffer_list_unref);
     GST_OBJECT_UNLOCK (self);
     break;
-  case GST_EVENT_EOS:
-    /* the end: every pending source verdict is given now */
+  case GST_EVENT_EOS: {
+    GstMcsecDropWarningList warn;
+    gboolean stats;
+    warn.n = 0;
+    /* the end: every pending source verdict is given now, and every drop
+     * not reported yet */
     GST_OBJECT_LOCK (self);
     mcsec_sam_verifier_flush (self->verifier);
     release_held (self, GST_CLOCK_TIME_NONE, TRUE);
+    if (self->drops.pending)
+      gst_mcsec_drop_warnings_collect (&self->drops, GST_ELEMENT (self),
+                                       self->total.dropped_by, TRUE, &warn);
+    stats = self->stats_timer.interval_ms != 0;
     GST_OBJECT_UNLOCK (self);
     push_ready (self);
+    post_drop_warnings (self, &warn);
+    if (stats)
+      gst_mcsec_post_stats (GST_ELEMENT (self));
     break;
+  }
   default:
     break;
   }
@@ -1269,7 +1352,8 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
                             GParamSpec *pspec)
 {
   GstMcsecDec *self = GST_MCSEC_DEC (object);
-  gchar *error = NULL;
+  GError *error = NULL;
+  gboolean reset_timer = FALSE;
 
   GST_OBJECT_LOCK (self);
   /* replay window, Sender-ID width, caps and source settings are fixed
@@ -1284,9 +1368,12 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
     if (!gst_mcsec_key_set_property (&self->key, prop_id == PROP_KEY_FILE,
                                      value, &error)) {
       GST_OBJECT_UNLOCK (self);
-      gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
+      /* kept: posted again when the element starts */
+      gst_mcsec_setting_error_keep (GST_ELEMENT (self), &self->key_error,
+                                    error);
       return;
     }
+    g_clear_error (&self->key_error);
     self->settings_changed = TRUE;
     break;
   case PROP_SPI:
@@ -1322,11 +1409,21 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
     gst_caps_replace (&self->caps, (GstCaps *)gst_value_get_caps (value));
     self->caps_sent = FALSE;
     break;
+  case PROP_WARNING_INTERVAL:
+    self->warning_interval = g_value_get_uint (value);
+    gst_mcsec_drop_warnings_init (&self->drops, self->warning_interval);
+    break;
+  case PROP_STATS_INTERVAL:
+    self->stats_timer.interval_ms = g_value_get_uint (value);
+    reset_timer = TRUE;
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
   }
   GST_OBJECT_UNLOCK (self);
+  if (reset_timer)
+    gst_mcsec_stats_timer_reset (GST_ELEMENT (self), &self->stats_timer);
 }
 
 static void
@@ -1367,6 +1464,12 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_SAM_MAX_LATENCY:
     g_value_set_uint64 (value, self->sam_max_latency);
+    break;
+  case PROP_WARNING_INTERVAL:
+    g_value_set_uint (value, self->warning_interval);
+    break;
+  case PROP_STATS_INTERVAL:
+    g_value_set_uint (value, self->stats_timer.interval_ms);
     break;
   default:
     /* key and key-file are write-only */
@@ -1422,6 +1525,12 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
   GstStateChangeReturn ret;
   gchar *error = NULL;
 
+  /* a key or key-file that could not be used is said now, with its cause
+   * (gst-launch-1.0 sets properties before the element has a bus) */
+  if ((transition == GST_STATE_CHANGE_NULL_TO_READY ||
+       transition == GST_STATE_CHANGE_READY_TO_PAUSED) &&
+      !gst_mcsec_setting_error_check (element, &self->key_error))
+    return GST_STATE_CHANGE_FAILURE;
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
     GST_OBJECT_LOCK (self);
@@ -1439,6 +1548,7 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_LOCK (self);
     self->pool = pool;
     self->caps_sent = FALSE;
+    gst_mcsec_drop_warnings_restart (&self->drops);
     ok = !self->settings_changed || apply_settings (self, &error);
     if (ok && self->sender_keys_changed)
       ok = apply_sender_keys (self, &error);
@@ -1448,7 +1558,12 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
       return GST_STATE_CHANGE_FAILURE;
     }
   }
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED)
+    gst_mcsec_stats_timer_stop (element, &self->stats_timer);
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING &&
+      ret != GST_STATE_CHANGE_FAILURE)
+    gst_mcsec_stats_timer_start (element, &self->stats_timer);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     GstBufferPool *pool;
     GST_OBJECT_LOCK (self);
@@ -1502,6 +1617,7 @@ gst_mcsec_dec_finalize (GObject *object)
   g_clear_pointer (&self->ready, gst_buffer_list_unref);
   mcsec_sam_verifier_free (self->verifier);
   g_free (self->sender_keys);
+  g_clear_error (&self->key_error);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1531,7 +1647,10 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
       gobject_class, PROP_KEY_FILE,
       g_param_spec_string (
           "key-file", "Key file",
-          "Read the key material (hex) from this file. Write-only", NULL,
+          "Read the key material (hex) from this file. Write-only. A file "
+          "that cannot be used is an error when the element starts, naming "
+          "the file and the cause",
+          NULL,
           G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (
@@ -1611,6 +1730,47 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
           0, G_MAXUINT64, GST_SECOND,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMcsecDec:warning-interval:
+   *
+   * Dropped packets are reported on the bus as WARNING messages (STREAM
+   * DECRYPT), one stream of them per drop reason: the first drop of a
+   * reason at once, then at most one warning per reason per interval (of
+   * the pipeline clock), with the number dropped for that reason since the
+   * last one; what is left is reported at the end of the stream.  The
+   * message's details are an `application/x-mcsec-drops` structure:
+   * `reason` (string, as in the `dropped-<reason>` counters), `count`,
+   * `total` (guint64) and, when known, `spi` and `sender-id` (uint) of the
+   * last packet dropped.  0: no warnings (the drops are still counted).
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_WARNING_INTERVAL,
+      g_param_spec_uint (
+          "warning-interval", "Warning interval",
+          "Post a WARNING on the bus at the first dropped packet of each "
+          "reason, then at most one per reason per this many ms (of the "
+          "pipeline clock), with the count since the last one (0: none)",
+          0, G_MAXUINT, GST_MCSEC_DEFAULT_WARNING_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstMcsecDec:stats-interval:
+   *
+   * Post the `stats` structure as an element message every this many ms
+   * of the pipeline clock while PLAYING, from the clock's thread: a stream
+   * that stops keeps reporting (counters that no longer move), and one last
+   * message follows the end of the stream.  0: never.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint (
+          "stats-interval", "Stats interval",
+          "Post the 'stats' structure as an element message every this many "
+          "ms of the pipeline clock while PLAYING, even when no packet "
+          "comes, and once at the end of the stream (0: never)",
+          0, G_MAXUINT, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
   /**
    * GstMcsecDec:stats:
    *
@@ -1755,5 +1915,8 @@ gst_mcsec_dec_init (GstMcsecDec *self)
   g_queue_init (&self->held);
   self->held_by_tag = g_hash_table_new (g_int64_hash, g_int64_equal);
   self->sam_stats = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  self->warning_interval = GST_MCSEC_DEFAULT_WARNING_INTERVAL;
+  gst_mcsec_drop_warnings_init (&self->drops, self->warning_interval);
+  gst_mcsec_drop_warnings_restart (&self->drops);
   gst_pad_set_query_function (self->srcpad, gst_mcsec_dec_src_query);
 }

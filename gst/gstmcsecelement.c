@@ -6,8 +6,12 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <glib/gstdio.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
@@ -148,36 +152,106 @@ gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf)
   return TRUE;
 }
 
+/* A key-file error: "key-file 'PATH': TEXT". */
+static void
+key_file_error (GError **error, GQuark domain, gint code, const gchar *path,
+                const gchar *text)
+{
+  g_set_error (error, domain, code, "key-file '%s': %s", path, text);
+}
+
+static gint
+open_error_code (int err)
+{
+  switch (err) {
+  case ENOENT:
+  case ENOTDIR:
+    return GST_RESOURCE_ERROR_NOT_FOUND;
+  case EACCES:
+  case EPERM:
+    return GST_RESOURCE_ERROR_NOT_AUTHORIZED;
+  default:
+    return GST_RESOURCE_ERROR_OPEN_READ;
+  }
+}
+
+/* Up to GST_MCSEC_KEY_FILE_MAX bytes of path into text; the size, or -1
+ * with *error set (the errno text). */
+static gssize
+read_key_file (const gchar *path, gchar *text, GError **error)
+{
+  gsize len = 0;
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
+
+  if (fd < 0) {
+    int err = errno;
+    key_file_error (error, GST_RESOURCE_ERROR, open_error_code (err), path,
+                    g_strerror (err));
+    return -1;
+  }
+  /* one byte more than allowed tells a file that is too long */
+  while (len <= GST_MCSEC_KEY_FILE_MAX) {
+    gssize n = read (fd, text + len, GST_MCSEC_KEY_FILE_MAX + 1 - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int err = errno;
+      close (fd);
+      key_file_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ, path,
+                      g_strerror (err));
+      return -1;
+    }
+    if (n == 0)
+      break;
+    len += (gsize)n;
+  }
+  close (fd);
+  if (len > GST_MCSEC_KEY_FILE_MAX) {
+    g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                 "key-file '%s': not a key file (longer than %d bytes)", path,
+                 GST_MCSEC_KEY_FILE_MAX);
+    return -1;
+  }
+  return (gssize)len;
+}
+
 gboolean
 gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path, GError **error)
 {
-  gchar *text = NULL;
-  gsize len = 0, n = 0;
+  gchar text[GST_MCSEC_KEY_FILE_MAX + 1];
+  gssize len;
+  gsize n = 0;
   gboolean ok = FALSE;
 
   gst_mcsec_key_clear (key);
-  if (!g_file_get_contents (path, &text, &len, error)) {
-    g_prefix_error (error, "key-file: ");
-    return FALSE;
-  }
-  for (gsize i = 0; i < len; i++) {
+  len = read_key_file (path, text, error);
+  if (len < 0)
+    goto out;
+  for (gsize i = 0; i < (gsize)len; i++) {
     int hi, lo;
     if (g_ascii_isspace (text[i]))
       continue;
-    if (i + 1 >= len || (hi = g_ascii_xdigit_value (text[i])) < 0 ||
+    if (i + 1 >= (gsize)len || (hi = g_ascii_xdigit_value (text[i])) < 0 ||
         (lo = g_ascii_xdigit_value (text[i + 1])) < 0) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   "key-file %s: not hexadecimal key material", path);
+      key_file_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                      path,
+                      "not a key file (key material in hexadecimal, as "
+                      "mcsec-keygen writes it)");
       goto out;
     }
     if (n >= sizeof (key->bytes)) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   "key-file %s: longer than any key material (%d bytes)", path,
-                   MCSEC_MAX_KEY_MATERIAL_LEN);
+      g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                   "key-file '%s': longer than any key material (%d bytes)",
+                   path, MCSEC_MAX_KEY_MATERIAL_LEN);
       goto out;
     }
     key->bytes[n++] = (guint8)(hi << 4 | lo);
     i++;
+  }
+  if (n == 0) {
+    key_file_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS, path,
+                    "empty (no key material)");
+    goto out;
   }
   key->len = n;
   ok = TRUE;
@@ -185,8 +259,7 @@ gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path, GError **error)
 out:
   if (!ok)
     gst_mcsec_key_clear (key);
-  OPENSSL_cleanse (text, len);
-  g_free (text);
+  OPENSSL_cleanse (text, sizeof (text));
   return ok;
 }
 
@@ -282,21 +355,285 @@ gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
 
 gboolean
 gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
-                            const GValue *value, gchar **error)
+                            const GValue *value, GError **error)
 {
-  GError *err = NULL;
-
   if (from_file) {
     const gchar *path = g_value_get_string (value);
-    if (path == NULL || gst_mcsec_key_load_file (key, path, &err))
+    if (path == NULL) {
+      gst_mcsec_key_clear (key);
       return TRUE;
-    *error = g_strdup (err->message);
-    g_error_free (err);
-    return FALSE;
+    }
+    return gst_mcsec_key_load_file (key, path, error);
   }
   if (gst_mcsec_key_set_buffer (key, g_value_get_boxed (value)))
     return TRUE;
-  *error = g_strdup_printf ("key: longer than any key material (%d bytes)",
-                            MCSEC_MAX_KEY_MATERIAL_LEN);
+  g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+               "key: longer than any key material (%d bytes)",
+               MCSEC_MAX_KEY_MATERIAL_LEN);
   return FALSE;
+}
+
+/* Post error (consumed) as an ERROR message of element. */
+static void
+post_gerror (GstElement *element, GError *error, const gchar *debug)
+{
+  gst_element_message_full (element, GST_MESSAGE_ERROR, error->domain,
+                            error->code, g_strdup (error->message),
+                            g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
+  g_error_free (error);
+}
+
+void
+gst_mcsec_setting_error_keep (GstElement *element, GError **slot, GError *error)
+{
+  GstBus *bus;
+
+  GST_OBJECT_LOCK (element);
+  g_clear_error (slot);
+  *slot = error ? g_error_copy (error) : NULL;
+  GST_OBJECT_UNLOCK (element);
+  if (error == NULL)
+    return;
+  GST_WARNING_OBJECT (element, "%s", error->message);
+  /* someone may be listening already (an application, a running pipeline) */
+  bus = gst_element_get_bus (element);
+  if (bus != NULL) {
+    post_gerror (element, error,
+                 "the property write failed; reported again when the "
+                 "element starts, until a valid value replaces it");
+    gst_object_unref (bus);
+  } else {
+    g_error_free (error);
+  }
+}
+
+gboolean
+gst_mcsec_setting_error_check (GstElement *element, GError **slot)
+{
+  GError *error;
+
+  GST_OBJECT_LOCK (element);
+  error = *slot ? g_error_copy (*slot) : NULL;
+  GST_OBJECT_UNLOCK (element);
+  if (error == NULL)
+    return TRUE;
+  post_gerror (element, error,
+               "a property write failed before the element started; "
+               "set a valid value");
+  return FALSE;
+}
+
+GstClockTime
+gst_mcsec_element_now (GstElement *element)
+{
+  GstClock *clock = GST_ELEMENT_CLOCK (element);
+
+  if (clock != NULL)
+    return gst_clock_get_time (clock);
+  return (GstClockTime)g_get_monotonic_time () * GST_USECOND;
+}
+
+/* ---- bus warnings about dropped packets ---- */
+
+G_STATIC_ASSERT (MCSEC_STATUS_COUNT_ <= 64);
+
+void
+gst_mcsec_drop_warnings_init (GstMcsecDropWarnings *w, guint interval_ms)
+{
+  w->interval = (GstClockTime)interval_ms * GST_MSECOND;
+  if (w->interval == 0)
+    w->pending = 0;
+}
+
+void
+gst_mcsec_drop_warnings_restart (GstMcsecDropWarnings *w)
+{
+  for (guint i = 0; i < MCSEC_STATUS_COUNT_; i++)
+    w->last[i] = GST_CLOCK_TIME_NONE;
+}
+
+void
+gst_mcsec_drop_warnings_collect (GstMcsecDropWarnings *w, GstElement *element,
+                                 const guint64 *dropped_by, gboolean all,
+                                 GstMcsecDropWarningList *out)
+{
+  GstClockTime now =
+      all ? GST_CLOCK_TIME_NONE : gst_mcsec_element_now (element);
+  guint64 due = 0;
+
+  for (guint st = 0; st < MCSEC_STATUS_COUNT_; st++) {
+    guint64 bit = G_GUINT64_CONSTANT (1) << st;
+    GstMcsecDropWarning *wr = NULL;
+    if (!(w->pending & bit))
+      continue;
+    /* a clock that went back (another pipeline clock) counts as due */
+    if (!all && GST_CLOCK_TIME_IS_VALID (w->last[st]) && now >= w->last[st] &&
+        now - w->last[st] < w->interval)
+      continue;
+    due |= bit;
+    for (guint i = 0; i < out->n; i++)
+      if (out->w[i].reason == (mcsec_status_t)st)
+        wr = &out->w[i];
+    if (wr == NULL) {
+      wr = &out->w[out->n++];
+      wr->reason = st;
+      wr->count = 0;
+    }
+    wr->count += dropped_by[st] - w->reported[st];
+    wr->total = dropped_by[st];
+    wr->has_ids = (w->has_ids & bit) != 0;
+    wr->spi = w->spi[st];
+    wr->sender_id = w->sender_id[st];
+    w->reported[st] = dropped_by[st];
+    w->last[st] = all ? GST_CLOCK_TIME_NONE : now;
+  }
+  w->pending &= ~due;
+  w->has_ids &= ~due;
+}
+
+void
+gst_mcsec_post_drop_warning (GstElement *element, GQuark domain, gint code,
+                             const GstMcsecDropWarning *w, const gchar *what,
+                             const gchar *hint, guint interval_ms)
+{
+  const gchar *name = mcsec_status_name (w->reason);
+  gchar *text, *debug, *ids = NULL;
+  GstStructure *details;
+
+  if (w->count == 0)
+    return;
+  text = g_strdup_printf ("Dropped %" G_GUINT64_FORMAT " %s%s (dropped-%s: "
+                          "%" G_GUINT64_FORMAT " in all): %s. %s.",
+                          w->count, what, w->count == 1 ? "" : "s", name,
+                          w->total, mcsec_status_message (w->reason), hint);
+  if (w->has_ids)
+    ids = g_strdup_printf ("; the last one: spi 0x%08x sender-id %u", w->spi,
+                           w->sender_id);
+  debug =
+      g_strdup_printf ("%" G_GUINT64_FORMAT " since the last warning about "
+                       "%s, %" G_GUINT64_FORMAT " in all%s; at most one "
+                       "warning per reason every %u ms (warning-interval)",
+                       w->count, name, w->total, ids ? ids : "", interval_ms);
+  details = gst_structure_new (
+      "application/x-mcsec-drops", "reason", G_TYPE_STRING, name, "count",
+      G_TYPE_UINT64, w->count, "total", G_TYPE_UINT64, w->total, NULL);
+  if (w->has_ids)
+    gst_structure_set (details, "spi", G_TYPE_UINT, w->spi, "sender-id",
+                       G_TYPE_UINT, w->sender_id, NULL);
+  g_free (ids);
+  gst_element_message_full_with_details (element, GST_MESSAGE_WARNING, domain,
+                                         code, text, debug, __FILE__,
+                                         GST_FUNCTION, __LINE__, details);
+}
+
+/* ---- periodic stats messages ---- */
+
+void
+gst_mcsec_post_stats (GstElement *element)
+{
+  GstStructure *s = NULL;
+
+  g_object_get (element, "stats", &s, NULL);
+  if (s != NULL)
+    gst_element_post_message (
+        element, gst_message_new_element (GST_OBJECT (element), s));
+}
+
+/* On the clock's thread: the element is referenced by the clock entry. */
+static gboolean
+on_stats_tick (GstClock *clock, GstClockTime time, GstClockID id,
+               gpointer user_data)
+{
+  (void)clock;
+  (void)time;
+  (void)id;
+  gst_mcsec_post_stats (GST_ELEMENT (user_data));
+  return TRUE;
+}
+
+static void
+cancel_tick (GstClockID id)
+{
+  if (id != NULL) {
+    gst_clock_id_unschedule (id);
+    gst_clock_id_unref (id);
+  }
+}
+
+/* Schedule the periodic callback if playing with an interval (no lock). */
+static void
+schedule_ticks (GstElement *element, GstMcsecStatsTimer *t)
+{
+  GstClock *clock;
+  GstClockTime interval;
+  GstClockID id, old = NULL;
+
+  GST_OBJECT_LOCK (element);
+  interval = (GstClockTime)t->interval_ms * GST_MSECOND;
+  clock = GST_ELEMENT_CLOCK (element)
+              ? gst_object_ref (GST_ELEMENT_CLOCK (element))
+              : NULL;
+  if (!t->playing || interval == 0) {
+    GST_OBJECT_UNLOCK (element);
+    if (clock)
+      gst_object_unref (clock);
+    return;
+  }
+  GST_OBJECT_UNLOCK (element);
+  if (clock == NULL)
+    clock = gst_system_clock_obtain ();
+  id = gst_clock_new_periodic_id (clock, gst_clock_get_time (clock) + interval,
+                                  interval);
+  gst_object_unref (clock);
+  if (gst_clock_id_wait_async (id, on_stats_tick, gst_object_ref (element),
+                               gst_object_unref) != GST_CLOCK_OK) {
+    GST_WARNING_OBJECT (element, "cannot schedule stats messages");
+    gst_clock_id_unref (id);
+    return;
+  }
+  GST_OBJECT_LOCK (element);
+  if (t->playing && t->id == NULL) {
+    t->id = id;
+    id = NULL;
+  } else {
+    /* stopped or rescheduled meanwhile */
+    old = id;
+  }
+  GST_OBJECT_UNLOCK (element);
+  cancel_tick (old);
+}
+
+void
+gst_mcsec_stats_timer_start (GstElement *element, GstMcsecStatsTimer *t)
+{
+  GST_OBJECT_LOCK (element);
+  t->playing = TRUE;
+  GST_OBJECT_UNLOCK (element);
+  schedule_ticks (element, t);
+}
+
+void
+gst_mcsec_stats_timer_stop (GstElement *element, GstMcsecStatsTimer *t)
+{
+  GstClockID id;
+
+  GST_OBJECT_LOCK (element);
+  t->playing = FALSE;
+  id = t->id;
+  t->id = NULL;
+  GST_OBJECT_UNLOCK (element);
+  cancel_tick (id);
+}
+
+void
+gst_mcsec_stats_timer_reset (GstElement *element, GstMcsecStatsTimer *t)
+{
+  GstClockID id;
+
+  GST_OBJECT_LOCK (element);
+  id = t->id;
+  t->id = NULL;
+  GST_OBJECT_UNLOCK (element);
+  cancel_tick (id);
+  schedule_ticks (element, t);
 }

@@ -54,16 +54,33 @@ typedef struct {
 void gst_mcsec_key_clear (GstMcsecKey *key);
 /* Copy a GstBuffer's bytes (NULL clears).  FALSE when too long. */
 gboolean gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf);
-/* Read hex key material from a file (whitespace ignored).  On error,
- * `error` names the file and the problem, never a key byte. */
+/* Read hex key material from a file (whitespace ignored, at most
+ * GST_MCSEC_KEY_FILE_MAX bytes).  On error, `error` says "key-file 'PATH':
+ * CAUSE" (the errno text for a file that cannot be read: a
+ * GST_RESOURCE_ERROR; GST_LIBRARY_ERROR_SETTINGS for what it holds), never
+ * a key byte. */
+#define GST_MCSEC_KEY_FILE_MAX 4096
 gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
                                   GError **error);
 
 /* The `key` (a GstBuffer) and `key-file` (a path) properties, with the
  * object lock held.  FALSE when unusable: *error names the property (the
- * caller posts it with gst_mcsec_post_settings_error once unlocked). */
+ * caller keeps it with gst_mcsec_setting_error_keep). */
 gboolean gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
-                                     const GValue *value, gchar **error);
+                                     const GValue *value, GError **error);
+
+/* Errors of property writes.  A write that fails is kept in *slot until a
+ * valid value replaces it (NULL error: clears it), and posted as an ERROR
+ * at once when the element is on a bus already; gst_mcsec_setting_error_check
+ * posts it again each time the element starts, so that gst-launch-1.0
+ * (which sets properties before the element has a bus) shows the cause.
+ * *slot is under the element's object lock: call both without it.  keep
+ * consumes error. */
+void gst_mcsec_setting_error_keep (GstElement *element, GError **slot,
+                                   GError *error);
+/* FALSE (the error posted) when a property write failed and nothing
+ * replaced it. */
+gboolean gst_mcsec_setting_error_check (GstElement *element, GError **slot);
 
 /* Build an SA; on failure NULL and *error says which setting is wrong
  * (callers post it with GST_ELEMENT_ERROR once they hold no lock). */
@@ -90,6 +107,97 @@ gboolean gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec);
 
 /* Post a LIBRARY/SETTINGS error and free the text (no lock held). */
 void gst_mcsec_post_settings_error (GstElement *element, gchar *text);
+
+/* The element's clock time (the pipeline's), or the monotonic system time
+ * before it has a clock.  Called with the object lock. */
+GstClockTime gst_mcsec_element_now (GstElement *element);
+
+/* ---- bus warnings about dropped packets, rate-limited per reason ---- */
+
+#define GST_MCSEC_DEFAULT_WARNING_INTERVAL 5000 /* ms */
+
+/* Under the element's object lock.  The hot path only sets a bit per drop
+ * (gst_mcsec_drop_note); the element then calls
+ * gst_mcsec_drop_warnings_collect, before it unlocks, only while a bit is
+ * set, and posts what it collected once unlocked. */
+typedef struct {
+  GstClockTime interval; /* 0: no warnings */
+  guint64 pending;       /* a bit per reason with drops not reported yet */
+  GstClockTime last[MCSEC_STATUS_COUNT_]; /* NONE: none this run */
+  guint64 reported[MCSEC_STATUS_COUNT_];  /* the reason's count then */
+  guint64 has_ids;                        /* a bit per reason: spi, sender */
+  guint32 spi[MCSEC_STATUS_COUNT_], sender_id[MCSEC_STATUS_COUNT_];
+} GstMcsecDropWarnings;
+
+/* One warning to post: `count` drops for `reason` since the last warning
+ * about it, `total` in all; the SPI and Sender-ID of the last one. */
+typedef struct {
+  mcsec_status_t reason;
+  guint64 count, total;
+  gboolean has_ids;
+  guint32 spi, sender_id;
+} GstMcsecDropWarning;
+
+typedef struct {
+  guint n;
+  GstMcsecDropWarning w[MCSEC_STATUS_COUNT_];
+} GstMcsecDropWarningList;
+
+static inline void
+gst_mcsec_drop_note (GstMcsecDropWarnings *w, mcsec_status_t st)
+{
+  if (w->interval)
+    w->pending |= G_GUINT64_CONSTANT (1) << st;
+}
+
+static inline void
+gst_mcsec_drop_note_packet (GstMcsecDropWarnings *w, mcsec_status_t st,
+                            guint32 spi, guint32 sender_id)
+{
+  if (w->interval) {
+    w->pending |= G_GUINT64_CONSTANT (1) << st;
+    w->has_ids |= G_GUINT64_CONSTANT (1) << st;
+    w->spi[st] = spi;
+    w->sender_id[st] = sender_id;
+  }
+}
+
+/* interval in ms (0: off); a new run: the next drop of each reason is
+ * reported at once. */
+void gst_mcsec_drop_warnings_init (GstMcsecDropWarnings *w, guint interval_ms);
+void gst_mcsec_drop_warnings_restart (GstMcsecDropWarnings *w);
+/* With the object lock: add the reasons whose warning is due now (all
+ * pending ones when `all`) to `out`; dropped_by is the element's drop
+ * count per reason. */
+void gst_mcsec_drop_warnings_collect (GstMcsecDropWarnings *w,
+                                      GstElement *element,
+                                      const guint64 *dropped_by, gboolean all,
+                                      GstMcsecDropWarningList *out);
+/* No lock held: post one warning (domain/code: STREAM DECRYPT or ENCRYPT).
+ * `what`: "packet" or "buffer" (an s is added); `hint`: what to check. */
+void gst_mcsec_post_drop_warning (GstElement *element, GQuark domain, gint code,
+                                  const GstMcsecDropWarning *w,
+                                  const gchar *what, const gchar *hint,
+                                  guint interval_ms);
+
+/* ---- periodic stats messages ---- */
+
+/* The `stats` property posted as an element message every interval of the
+ * element's clock while PLAYING (a clock callback, so that a stream that
+ * stops still reports).  Under the object lock. */
+typedef struct {
+  guint interval_ms; /* 0: off */
+  gboolean playing;
+  GstClockID id;
+} GstMcsecStatsTimer;
+
+/* No lock held. */
+void gst_mcsec_stats_timer_start (GstElement *element, GstMcsecStatsTimer *t);
+void gst_mcsec_stats_timer_stop (GstElement *element, GstMcsecStatsTimer *t);
+/* After stats-interval changed (no lock held). */
+void gst_mcsec_stats_timer_reset (GstElement *element, GstMcsecStatsTimer *t);
+/* Post the stats now (end of stream; no lock held). */
+void gst_mcsec_post_stats (GstElement *element);
 
 G_END_DECLS
 

@@ -92,6 +92,12 @@ struct _GstMcsecEnc {
   /* statistics, under the object lock */
   guint64 packets, bytes_in, bytes_out, dropped;
   guint64 dropped_by[MCSEC_STATUS_COUNT_];
+
+  /* what the application hears on the bus */
+  GError *key_error;          /* the last failed key/key-file write */
+  guint warning_interval;     /* ms */
+  GstMcsecDropWarnings drops; /* rate limit of the drop warnings */
+  GstMcsecStatsTimer stats_timer;
 };
 
 enum {
@@ -109,6 +115,8 @@ enum {
   PROP_SAM_SCHEME,
   PROP_SAM_BLOCK_SIZE,
   PROP_SAM_BLOCK_TIME,
+  PROP_WARNING_INTERVAL,
+  PROP_STATS_INTERVAL,
   PROP_STATS,
 };
 
@@ -375,6 +383,7 @@ drop:
     gst_buffer_unref (outbuf);
   self->dropped++;
   self->dropped_by[st]++;
+  gst_mcsec_drop_note (&self->drops, st);
   if ((st == MCSEC_ERR_HARD_LIMIT || st == MCSEC_ERR_COUNTER_EXHAUSTED) &&
       !self->hard_limit_signalled) {
     self->hard_limit_signalled = TRUE;
@@ -591,6 +600,51 @@ acquire_sa (GstMcsecEnc *self)
   }
 }
 
+/* Called with the object lock, before it is released: the drop warnings
+ * that are due go to warn (posted once unlocked). */
+static inline void
+collect_warnings (GstMcsecEnc *self, GstMcsecDropWarningList *warn)
+{
+  if (G_UNLIKELY (self->drops.pending))
+    gst_mcsec_drop_warnings_collect (&self->drops, GST_ELEMENT (self),
+                                     self->dropped_by, FALSE, warn);
+}
+
+/* What to do, per reason a buffer was not sent, in the bus warning. */
+static const gchar *
+drop_hint (mcsec_status_t st)
+{
+  switch (st) {
+  case MCSEC_ERR_HARD_LIMIT:
+  case MCSEC_ERR_COUNTER_EXHAUSTED:
+    return "Nothing is sent until a new key is set (set-key, or the "
+           "controller's rekey)";
+  case MCSEC_ERR_RESERVATION_EXHAUSTED:
+    return "The counter-file could not be extended: check that its folder "
+           "is writable and its disk not full";
+  case MCSEC_ERR_PAYLOAD_TOO_LONG:
+    return "Datagrams longer than one ESP packet carries (65,470 bytes, "
+           "less with source authentication): lower the payloader's mtu";
+  default:
+    return "Counted in the 'stats' property";
+  }
+}
+
+/* Not under the lock: post the drop warnings collected. */
+static void
+post_drop_warnings (GstMcsecEnc *self, const GstMcsecDropWarningList *warn)
+{
+  guint interval;
+
+  GST_OBJECT_LOCK (self);
+  interval = self->warning_interval;
+  GST_OBJECT_UNLOCK (self);
+  for (guint i = 0; i < warn->n; i++)
+    gst_mcsec_post_drop_warning (GST_ELEMENT (self), GST_STREAM_ERROR,
+                                 GST_STREAM_ERROR_FAILED, &warn->w[i], "buffer",
+                                 drop_hint (warn->w[i].reason), interval);
+}
+
 /* Not under the lock: push carriers that closed a block (consumed). */
 static GstFlowReturn
 push_pending (GstMcsecEnc *self, GstBufferList *pending)
@@ -610,8 +664,10 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   PendingSignals sig = {0};
   GstBufferList *pending, *due = NULL;
   GstBuffer *out;
+  GstMcsecDropWarningList warn;
 
   (void)pad;
+  warn.n = 0;
   GST_OBJECT_LOCK (self);
   if ((ret = acquire_sa (self)) != GST_FLOW_OK) {
     GST_OBJECT_UNLOCK (self);
@@ -627,7 +683,10 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
     due = gst_buffer_list_new ();
     send_carriers (self, due, &sig, TRUE);
   }
+  collect_warnings (self, &warn);
   GST_OBJECT_UNLOCK (self);
+  if (G_UNLIKELY (warn.n))
+    post_drop_warnings (self, &warn);
   emit_pending (self, &sig);
   if (pending && (ret = push_pending (self, pending)) != GST_FLOW_OK) {
     if (out)
@@ -653,8 +712,10 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   guint n = gst_buffer_list_length (list);
   GstBufferList *outlist = gst_buffer_list_new_sized (n);
   GstBufferList *pending;
+  GstMcsecDropWarningList warn;
 
   (void)pad;
+  warn.n = 0;
   GST_OBJECT_LOCK (self);
   if ((ret = acquire_sa (self)) != GST_FLOW_OK) {
     GST_OBJECT_UNLOCK (self);
@@ -672,8 +733,11 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
       gst_buffer_list_add (outlist, out);
     send_carriers (self, outlist, &sig, TRUE);
   }
+  collect_warnings (self, &warn);
   GST_OBJECT_UNLOCK (self);
   gst_buffer_list_unref (list);
+  if (G_UNLIKELY (warn.n))
+    post_drop_warnings (self, &warn);
   emit_pending (self, &sig);
   if (pending && (ret = push_pending (self, pending)) != GST_FLOW_OK) {
     gst_buffer_list_unref (outlist);
@@ -699,16 +763,27 @@ gst_mcsec_enc_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     GST_OBJECT_UNLOCK (self);
   }
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-    /* the last block's authenticator goes out before the end */
+    /* the last block's authenticator goes out before the end, and every
+     * drop not reported yet is */
     GstBufferList *list = gst_buffer_list_new ();
     PendingSignals sig = {0};
+    GstMcsecDropWarningList warn;
+    gboolean stats;
+    warn.n = 0;
     GST_OBJECT_LOCK (self);
     end_sam_block (self, list, &sig);
+    if (self->drops.pending)
+      gst_mcsec_drop_warnings_collect (&self->drops, GST_ELEMENT (self),
+                                       self->dropped_by, TRUE, &warn);
+    stats = self->stats_timer.interval_ms != 0;
     GST_OBJECT_UNLOCK (self);
     if (gst_buffer_list_length (list) > 0)
       gst_pad_push_list (self->srcpad, list);
     else
       gst_buffer_list_unref (list);
+    post_drop_warnings (self, &warn);
+    if (stats)
+      gst_mcsec_post_stats (GST_ELEMENT (self));
   }
   if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
     /* whatever comes in, ESP packets go out */
@@ -733,6 +808,7 @@ gst_mcsec_enc_set_key (GstMcsecEnc *self, guint spi, const gchar *cipher,
     self->spi = spi;
     self->cipher = v->value;
     self->settings_changed = TRUE;
+    g_clear_error (&self->key_error);
     ok = TRUE;
   }
   GST_OBJECT_UNLOCK (self);
@@ -773,7 +849,7 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
                             GParamSpec *pspec)
 {
   GstMcsecEnc *self = GST_MCSEC_ENC (object);
-  gchar *error = NULL;
+  GError *error = NULL;
 
   GST_OBJECT_LOCK (self);
   /* a sender's identity and counter store cannot change under a running
@@ -788,9 +864,12 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
     if (!gst_mcsec_key_set_property (&self->key, prop_id == PROP_KEY_FILE,
                                      value, &error)) {
       GST_OBJECT_UNLOCK (self);
-      gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
+      /* kept: posted again when the element starts */
+      gst_mcsec_setting_error_keep (GST_ELEMENT (self), &self->key_error,
+                                    error);
       return;
     }
+    g_clear_error (&self->key_error);
     break;
   case PROP_SPI:
     self->spi = g_value_get_uint (value);
@@ -827,6 +906,17 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_SAM_BLOCK_SIZE:
     self->sam_block_size = g_value_get_uint (value);
     break;
+  case PROP_WARNING_INTERVAL:
+    /* reporting settings: the SA stays */
+    self->warning_interval = g_value_get_uint (value);
+    gst_mcsec_drop_warnings_init (&self->drops, self->warning_interval);
+    GST_OBJECT_UNLOCK (self);
+    return;
+  case PROP_STATS_INTERVAL:
+    self->stats_timer.interval_ms = g_value_get_uint (value);
+    GST_OBJECT_UNLOCK (self);
+    gst_mcsec_stats_timer_reset (GST_ELEMENT (self), &self->stats_timer);
+    return;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     GST_OBJECT_UNLOCK (self);
@@ -881,6 +971,12 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_SAM_BLOCK_SIZE:
     g_value_set_uint (value, self->sam_block_size);
     break;
+  case PROP_WARNING_INTERVAL:
+    g_value_set_uint (value, self->warning_interval);
+    break;
+  case PROP_STATS_INTERVAL:
+    g_value_set_uint (value, self->stats_timer.interval_ms);
+    break;
   default:
     /* key and key-file are write-only */
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -910,6 +1006,12 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
   gchar *error = NULL;
   gboolean wait;
 
+  /* a key or key-file that could not be used is said now, with its cause
+   * (gst-launch-1.0 sets properties before the element has a bus) */
+  if ((transition == GST_STATE_CHANGE_NULL_TO_READY ||
+       transition == GST_STATE_CHANGE_READY_TO_PAUSED) &&
+      !gst_mcsec_setting_error_check (element, &self->key_error))
+    return GST_STATE_CHANGE_FAILURE;
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
     GST_OBJECT_LOCK (self);
@@ -932,6 +1034,7 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
     GST_OBJECT_LOCK (self);
     self->pool = pool;
     self->flushing = FALSE;
+    gst_mcsec_drop_warnings_restart (&self->drops);
     /* settings errors show up now, not at the first buffer */
     if (!ensure_sa (self, &wait, &error)) {
       GST_OBJECT_UNLOCK (self);
@@ -940,7 +1043,12 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
     }
     GST_OBJECT_UNLOCK (self);
   }
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED)
+    gst_mcsec_stats_timer_stop (element, &self->stats_timer);
   ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING &&
+      ret != GST_STATE_CHANGE_FAILURE)
+    gst_mcsec_stats_timer_start (element, &self->stats_timer);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
     GstBufferPool *pool;
     GST_OBJECT_LOCK (self);
@@ -1005,6 +1113,7 @@ gst_mcsec_enc_finalize (GObject *object)
   gst_mcsec_key_clear (&self->key);
   g_free (self->counter_file);
   gst_mcsec_pool_free (self->pool);
+  g_clear_error (&self->key_error);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1036,7 +1145,9 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
       g_param_spec_string (
           "key-file", "Key file",
           "Read the key material (hex) from this file, so that it stays "
-          "out of process listings (see mcsec-keygen). Write-only",
+          "out of process listings (see mcsec-keygen). Write-only. A file "
+          "that cannot be used is an error when the element starts, naming "
+          "the file and the cause",
           NULL,
           G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
@@ -1139,6 +1250,44 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
   /**
+   * GstMcsecEnc:warning-interval:
+   *
+   * Buffers that cannot be sent (hard limit, counters used up, too long)
+   * are reported on the bus as WARNING messages (STREAM FAILED), rate
+   * limited per reason as in mcsecdec: the first at once, then at most one
+   * per reason per interval, with the count since the last one; details
+   * in an `application/x-mcsec-drops` structure (`reason`, `count`,
+   * `total`).  0: no warnings.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_WARNING_INTERVAL,
+      g_param_spec_uint (
+          "warning-interval", "Warning interval",
+          "Post a WARNING on the bus at the first buffer dropped for each "
+          "reason, then at most one per reason per this many ms (of the "
+          "pipeline clock), with the count since the last one (0: none)",
+          0, G_MAXUINT, GST_MCSEC_DEFAULT_WARNING_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstMcsecEnc:stats-interval:
+   *
+   * Post the `stats` structure as an element message every this many ms
+   * of the pipeline clock while PLAYING, from the clock's thread (a stream
+   * that stops keeps reporting), and once after the end of the stream.
+   * 0: never.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint (
+          "stats-interval", "Stats interval",
+          "Post the 'stats' structure as an element message every this many "
+          "ms of the pipeline clock while PLAYING, even when no buffer "
+          "comes, and once at the end of the stream (0: never)",
+          0, G_MAXUINT, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+  /**
    * GstMcsecEnc:stats:
    *
    * `application/x-mcsec-enc-stats`: `spi` (uint), `cipher` (string),
@@ -1220,4 +1369,7 @@ gst_mcsec_enc_init (GstMcsecEnc *self)
   self->sam_block_time = DEFAULT_SAM_BLOCK_TIME;
   self->slot = -1;
   g_cond_init (&self->key_cond);
+  self->warning_interval = GST_MCSEC_DEFAULT_WARNING_INTERVAL;
+  gst_mcsec_drop_warnings_init (&self->drops, self->warning_interval);
+  gst_mcsec_drop_warnings_restart (&self->drops);
 }
