@@ -45,6 +45,8 @@ struct Sim {
 
 static const char *const config_groups[] = {"video", "tv", "quiet"};
 
+static void run_actions (Sim *s);
+
 static GPtrArray *
 make_groups (void)
 {
@@ -96,6 +98,7 @@ sim_start_core (Sim *s)
     fprintf (stderr, "core: %s\n", error->message);
     abort ();
   }
+  run_actions (s); /* its log lines */
 }
 
 static Sim *
@@ -1016,6 +1019,298 @@ test_counter_conflict (void)
   sim_free (s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* A new configuration (SIGHUP), the cold start, log priorities               */
+
+static mcsec_ctl_group_config_t *
+config_of (GPtrArray *groups, const char *name)
+{
+  for (guint i = 0; i < groups->len; i++) {
+    mcsec_ctl_group_config_t *g = groups->pdata[i];
+    if (strcmp (g->name, name) == 0)
+      return g;
+  }
+  abort ();
+}
+
+static void
+set_list (gchar ***list, const char *items)
+{
+  g_strfreev (*list);
+  *list = g_strsplit (items, ";", -1);
+}
+
+/* The daemon's reload: groups (taken) as the new file has them. */
+static void
+sim_reload (Sim *s, GPtrArray *groups)
+{
+  mcsec_ctl_config_t cc = {0};
+  GPtrArray *changed = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *restart = g_ptr_array_new_with_free_func (g_free);
+
+  cc.rejoin_window_ms = 500;
+  cc.max_output = s->max_output;
+  g_ptr_array_add (restart, g_strdup ("[controller] listen"));
+  mcsec_ctl_reload (s->core, &cc, groups, changed, restart, s->now);
+  run_actions (s);
+  pump (s);
+  g_ptr_array_unref (changed);
+  g_ptr_array_unref (restart);
+}
+
+/* The newest line with needle in it, or "". */
+static const char *
+last_logged (Sim *s, const char *needle)
+{
+  for (guint i = s->log->len; i > 0; i--)
+    if (strstr (s->log->pdata[i - 1], needle))
+      return s->log->pdata[i - 1];
+  return "";
+}
+
+/* The access lists change under joined members: a newcomer the new lists
+ * admit joins without a restart; a joined member they no longer admit (or
+ * no longer as a sender) is evicted, the group rekeys once and the evicted
+ * member holds nothing of the new SA; nothing durable: listed again, it
+ * joins again.  A key tree group does the same with a commit. */
+static void
+test_reload_members (void)
+{
+  Sim *s = sim_new (0);
+  GPtrArray *groups = make_groups ();
+  Peer *cam, *rx1, *rx2, *rx9, *t1, *t2, *again;
+  guint32 before, tv_before;
+
+  set_list (&config_of (groups, "video")->receivers, "rx1;rx2");
+  mcsec_ctl_free (s->core);
+  s->core = mcsec_ctl_new (&(mcsec_ctl_config_t){.update_key = s->update_key,
+                                                 .rejoin_window_ms = 500},
+                           s->store, groups, s->now, NULL);
+  REQUIRE (s->core != NULL);
+  cam = peer_new (s, "cam1", "video", TRUE);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  rx2 = peer_new (s, "rx2", "video", FALSE);
+  t1 = peer_new (s, "rx1", "tv", FALSE);
+  t2 = peer_new (s, "rx2", "tv", FALSE);
+  rx9 = peer_new (s, "rx3", "video", FALSE); /* listed for tv only */
+  sim_run (s, 600);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (t2->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx9->m) == MCSEC_MEMBER_REFUSED);
+  before = newest_spi (rx1);
+  tv_before = newest_spi (t1);
+
+  /* video: rx3 in, rx2 out; cam1 sends no more; tv: rx2 out */
+  groups = make_groups ();
+  set_list (&config_of (groups, "video")->receivers, "rx1;rx3;cam1");
+  set_list (&config_of (groups, "video")->senders, "cam2");
+  set_list (&config_of (groups, "tv")->receivers, "rx1;rx3");
+  sim_reload (s, groups);
+  sim_run (s, 600);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_EVICTED);
+  CHECK (mcsec_member_state (cam->m) == MCSEC_MEMBER_EVICTED);
+  CHECK (mcsec_member_state (t2->m) == MCSEC_MEMBER_EVICTED);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (rx1) != before && !holds_spi (rx2, newest_spi (rx1)));
+  CHECK (!holds_spi (cam, newest_spi (rx1)));
+  CHECK (newest_spi (t1) != tv_before && !holds_spi (t2, newest_spi (t1)));
+  CHECK (logged (s, "evicted group=video identity=rx2 connected=yes "
+                    "durable=no by=reload why=\"no longer in the group's "
+                    "access lists\""));
+  CHECK (logged (s, "evicted group=video identity=cam1 connected=yes "
+                    "durable=no by=reload why=\"no longer allowed to send\""));
+  CHECK (logged (s, "rekey group=video reason=reload"));
+  CHECK (logged (s, "reloaded groups=3 added=\"video:rx3\" "
+                    "removed=\"video:rx2,tv:rx2,tv:rx4,tv:rx5,tv:rx6,tv:rx7,"
+                    "tv:rx8\" evicted=3 changed=\"[group video] "
+                    "senders,[group video] receivers,[group tv] receivers\" "
+                    "restart-needed=1"));
+  CHECK (logged (s, "restart-needed setting=\"[controller] listen\""));
+  /* one rekey for the two evicted from video */
+  {
+    guint n = 0;
+    for (guint i = 0; i < s->log->len; i++)
+      n += strstr (s->log->pdata[i], "rekey group=video reason=reload") != NULL;
+    CHECK (n == 1);
+  }
+  CHECK (admin_says (s, "stats", "\"evictions\":3,"));
+  /* rx3 was refused before: listed now, it joins without a restart */
+  again = peer_new (s, "rx3", "video", FALSE);
+  sim_run (s, 600);
+  CHECK (mcsec_member_state (again->m) == MCSEC_MEMBER_JOINED);
+  /* rx2 listed again: it joins (no eviction was recorded) */
+  groups = make_groups ();
+  sim_reload (s, groups);
+  again = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 600);
+  CHECK (mcsec_member_state (again->m) == MCSEC_MEMBER_JOINED);
+  CHECK (admin_says (s, "list", "\"evicted-identities\":[]"));
+  CHECK (logged (s, "added=\"video:rx2,video:rx4,video:rx5,video:rx6,"
+                    "video:rx7,video:rx8,tv:rx2,tv:rx4,tv:rx5,tv:rx6,tv:rx7,"
+                    "tv:rx8\" removed=\"\" evicted=0"));
+  sim_free (s);
+}
+
+/* The other settings: live ones hold from the reload on (a shorter
+ * key-lifetime rekeys), the others (a cipher, a new or removed group) stay
+ * as they were and are named as waiting for a restart. */
+static void
+test_reload_settings (void)
+{
+  Sim *s = sim_new (0);
+  GPtrArray *groups;
+  mcsec_ctl_group_config_t *radio;
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+
+  sim_run (s, 500);
+  CHECK (!logged (s, "reason=lifetime"));
+  groups = make_groups ();
+  config_of (groups, "video")->key_lifetime_s = 2;
+  config_of (groups, "video")->suite = MCSEC_SUITE_AES_256_GCM;
+  config_of (groups, "tv")->batch_ms = 10;
+  radio = config_of (groups, "quiet");
+  g_free (radio->name);
+  radio->name = g_strdup ("radio"); /* quiet removed, radio added */
+  sim_reload (s, groups);
+  CHECK (logged (s, "reloaded groups=3 added=\"\" removed=\"\" evicted=0 "
+                    "changed=\"[group video] key-lifetime,[group tv] "
+                    "batch-interval\" restart-needed=4"));
+  CHECK (logged (s, "restart-needed setting=\"[group video] cipher\""));
+  CHECK (logged (s, "restart-needed setting=\"[group radio] (a new "
+                    "group)\""));
+  CHECK (logged (s, "restart-needed setting=\"[group quiet] (removed)\""));
+  sim_run (s, 2500);
+  CHECK (logged (s, "rekey group=video reason=lifetime"));
+  CHECK (strstr (last_logged (s, "rekey group=video"), "suite=aes-128-gcm"));
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_ctl_n_groups (s->core) == 3);
+  sim_free (s);
+}
+
+/* A crash: the core goes without mcsec_ctl_stop, connections drop. */
+static void
+sim_crash (Sim *s)
+{
+  for (guint i = 0; i < s->peers->len; i++) {
+    Peer *p = s->peers->pdata[i];
+    if (p->c) {
+      p->c = NULL;
+      mcsec_member_disconnected (p->m, (uint64_t)s->now);
+      p->reconnect_at = s->now + 300;
+    }
+  }
+  mcsec_ctl_free (s->core);
+  s->now += 50;
+  sim_start_core (s);
+}
+
+/* The cold start: a restarted controller waits rejoin-window only for the
+ * groups whose members may hold the last run's keys, and says why; a group
+ * nobody was in hands out its first SA at once. */
+static void
+test_cold_start (void)
+{
+  Sim *s = sim_new (0);
+  Peer *rx1, *rx2;
+
+  CHECK (!logged (s, "rejoin-window")); /* a fresh state */
+  CHECK (mcsec_ctl_rejoin_window_ms (s->core) == 0);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  sim_run (s, 300);
+  peer_leave (rx1);
+  sim_run (s, 100);
+  /* nobody in any group at the stop: no wait */
+  sim_restart (s);
+  CHECK (logged (s, "rejoin-window group=video ms=0 why=\"no member was "
+                    "joined at the last stop\""));
+  CHECK (mcsec_ctl_rejoin_window_ms (s->core) == 0);
+  rx2 = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_JOINED);
+  CHECK (strstr (last_logged (s, "rekey group=video reason=join"),
+                 "activate-in-ms=0 "));
+  /* rx2 joined at a clean stop: video waits, the others do not */
+  g_ptr_array_set_size (s->log, 0);
+  sim_restart (s);
+  CHECK (logged (s, "rejoin-window group=video ms=500 why=\"1 member was "
+                    "joined at the last stop\""));
+  CHECK (logged (s, "rejoin-window group=tv ms=0"));
+  CHECK (mcsec_ctl_rejoin_window_ms (s->core) == 500);
+  /* stopped again before rx2 is back: it is still awaited */
+  g_ptr_array_set_size (s->log, 0);
+  sim_restart (s);
+  CHECK (logged (s, "rejoin-window group=video ms=500 why=\"the last run "
+                    "stopped before the members of the run before it had "
+                    "rejoined\""));
+  CHECK (logged (s, "rejoin-window group=tv ms=0"));
+  sim_run (s, 400);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_JOINED);
+  CHECK (!strstr (last_logged (s, "rekey group=video reason=join"),
+                  "activate-in-ms=0 "));
+  /* a crash with rx2 joined: its rejoin was recorded before its key */
+  g_ptr_array_set_size (s->log, 0);
+  sim_crash (s);
+  CHECK (logged (s, "rejoin-window group=video ms=500 why=\"members were "
+                    "joined when the last run ended without a clean stop\""));
+  sim_run (s, 400);
+  /* a state an older controller wrote: every group waits */
+  mcsec_ctl_stop (s->core);
+  {
+    const char *k[1] = {"members-recorded"};
+    GBytes *v[1] = {NULL};
+    CHECK (s->store->put (s->store, k, v, 1, NULL));
+  }
+  g_ptr_array_set_size (s->log, 0);
+  sim_crash (s);
+  CHECK (logged (s, "rejoin-window group=quiet ms=500 why=\"the state does "
+                    "not record who was joined (written by an older "
+                    "controller)\""));
+  /* everyone leaves (after the window: inside it the last run's members
+   * are still awaited), then a crash: nobody to wait for */
+  sim_run (s, 600);
+  peer_leave (rx2);
+  sim_run (s, 100);
+  g_ptr_array_set_size (s->log, 0);
+  sim_crash (s);
+  CHECK (logged (s, "rejoin-window group=video ms=0"));
+  CHECK (mcsec_ctl_rejoin_window_ms (s->core) == 0);
+  sim_free (s);
+
+  /* the record cannot be written: the first member is not given a key
+   * (it is told unavailable, not final, and joins once the store works) */
+  s = sim_new (0);
+  mcsec_ctl_memory_store_fail_puts (s->store, 0);
+  rx1 = peer_new (s, "rx1", "quiet", FALSE);
+  pump (s);
+  CHECK (logged (s, "reason=unavailable text=\"cannot record the group's "
+                    "members: the state store failed\""));
+  CHECK (mcsec_member_state (rx1->m) != MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx1->m) != MCSEC_MEMBER_REFUSED);
+  mcsec_ctl_memory_store_fail_puts (s->store, -1);
+  sim_run (s, 1500);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  sim_free (s);
+}
+
+/* Each event's syslog priority, for journald. */
+static void
+test_event_priorities (void)
+{
+  CHECK (mcsec_ctl_event_priority ("error") == 3);
+  CHECK (mcsec_ctl_event_priority ("rekey-failed") == 3);
+  CHECK (mcsec_ctl_event_priority ("reload-failed") == 3);
+  CHECK (mcsec_ctl_event_priority ("handshake-failed") == 4);
+  CHECK (mcsec_ctl_event_priority ("restart-needed") == 4);
+  CHECK (mcsec_ctl_event_priority ("keys-exported") == 4);
+  CHECK (mcsec_ctl_event_priority ("evicted") == 5);
+  CHECK (mcsec_ctl_event_priority ("started") == 5);
+  CHECK (mcsec_ctl_event_priority ("reloaded") == 5);
+  CHECK (mcsec_ctl_event_priority ("joined") == 6);
+  CHECK (mcsec_ctl_event_priority ("rekey") == 6);
+  CHECK (mcsec_ctl_event_priority ("resync") == 7);
+  CHECK (mcsec_ctl_event_priority ("no-such-event") == 6);
+}
+
 int
 main (void)
 {
@@ -1033,5 +1328,9 @@ main (void)
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();
   test_sender_ids_store_failure ();
+  test_reload_members ();
+  test_reload_settings ();
+  test_cold_start ();
+  test_event_priorities ();
   return test_done ("test-ctl-core");
 }

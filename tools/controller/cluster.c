@@ -165,18 +165,21 @@ read_cluster_key (const CtlConfig *cfg, guint8 key[32], GError **error)
   gchar *text = NULL, *hex;
   gsize len = 0;
   struct stat st;
+  GError *err = NULL;
   gboolean ok = FALSE;
 
+  if (!ctl_config_check_file (cfg, "cluster", "cluster-key", cfg->cluster_key,
+                              error))
+    return FALSE;
   if (stat (cfg->cluster_key, &st) == 0 && (st.st_mode & 077)) {
     ctl_config_error (cfg, error, "cluster", "cluster-key",
                       "%s is readable by others (chmod 600 it)",
                       cfg->cluster_key);
     return FALSE;
   }
-  if (!g_file_get_contents (cfg->cluster_key, &text, &len, NULL)) {
-    ctl_config_error (cfg, error, "cluster", "cluster-key",
-                      "cannot read %s: %s", cfg->cluster_key,
-                      g_strerror (errno));
+  if (!g_file_get_contents (cfg->cluster_key, &text, &len, &err)) {
+    ctl_config_error (cfg, error, "cluster", "cluster-key", "%s", err->message);
+    g_error_free (err);
     return FALSE;
   }
   hex = g_strstrip (text);

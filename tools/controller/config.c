@@ -4,11 +4,20 @@
  *
  * The controller's configuration file (config.h, docs/controller.md).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <mcsec/mcsec-lkh.h>
 
@@ -17,6 +26,146 @@
 typedef struct {
   const char *path, *text;
 } Src;
+
+/* ------------------------------------------------------------------------ */
+/* Every setting the file may hold                                            */
+
+typedef enum { S_STR, S_STRV, S_UINT, S_SIZE, S_BOOL } SettingType;
+
+/* [controller] and [cluster]: what a reload (SIGHUP) does with a change.
+ * live: the running daemon takes the new value; otherwise it keeps the one
+ * it started with until a restart, and says so (ctl_config_update). */
+typedef struct {
+  const char *section, *key;
+  SettingType type;
+  gsize offset; /* in CtlConfig */
+  gboolean live;
+} Setting;
+
+#define SETTING(sec, key, type, field, live)                                   \
+  {                                                                            \
+    sec, key, type, G_STRUCT_OFFSET (CtlConfig, field), live                   \
+  }
+
+static const Setting settings[] = {
+    SETTING ("controller", "listen", S_STR, listen, FALSE),
+    SETTING ("controller", "certificate", S_STR, certificate, FALSE),
+    SETTING ("controller", "private-key", S_STR, private_key, FALSE),
+    SETTING ("controller", "ca", S_STR, ca, FALSE),
+    SETTING ("controller", "signing-key", S_STR, signing_key, FALSE),
+    SETTING ("controller", "state-dir", S_STR, state_dir, FALSE),
+    SETTING ("controller", "admin-socket", S_STR, admin_socket, FALSE),
+    SETTING ("controller", "workers", S_UINT, workers, FALSE),
+    SETTING ("controller", "rejoin-window", S_UINT, rejoin_window_ms, TRUE),
+    SETTING ("controller", "allow-key-export", S_BOOL, allow_key_export, TRUE),
+    SETTING ("controller", "max-handshakes", S_UINT, max_handshakes, TRUE),
+    SETTING ("controller", "max-handshakes-per-source", S_UINT,
+             max_handshakes_per_source, TRUE),
+    SETTING ("controller", "handshake-timeout", S_UINT, handshake_timeout_ms,
+             TRUE),
+    SETTING ("controller", "max-output", S_SIZE, max_output, TRUE),
+    SETTING ("controller", "repair-rate", S_UINT, repair_per_s, TRUE),
+    SETTING ("cluster", "etcd", S_STR, etcd, FALSE),
+    SETTING ("cluster", "name", S_STR, cluster_name, FALSE),
+    SETTING ("cluster", "advertise", S_STR, advertise, FALSE),
+    SETTING ("cluster", "controllers", S_STRV, controllers, FALSE),
+    SETTING ("cluster", "lease", S_UINT, lease_s, FALSE),
+    SETTING ("cluster", "etcd-timeout", S_UINT, etcd_timeout_ms, FALSE),
+    SETTING ("cluster", "prefix", S_STR, etcd_prefix, FALSE),
+    SETTING ("cluster", "cluster-key", S_STR, cluster_key, FALSE),
+};
+
+/* [group NAME]: the core compares them on a reload (mcsec_ctl_reload) */
+static const char *const group_settings[] = {
+    "senders",          "receivers",
+    "address",          "port",
+    "cipher",           "sam",
+    "sender-id-bits",   "key-lifetime",
+    "activation-delay", "deactivation-delay",
+    "rekey-on-join",    "rekey-on-leave",
+    "rekey-channel",    "rekey-interface",
+    "rekey-ttl",        "key-tree-degree",
+    "batch-interval",   "rekey-redundancy",
+};
+
+/* Edits between a and b (optimal string alignment: a swap of two
+ * neighbours is one), case-insensitive; for "did you mean". */
+static guint
+edit_distance (const char *a, const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  guint *d, r;
+
+  if (la > 64 || lb > 64)
+    return G_MAXUINT;
+  d = g_new (guint, (la + 1) * (lb + 1));
+#define D(i, j) d[(i) * (lb + 1) + (j)]
+  for (gsize i = 0; i <= la; i++)
+    D (i, 0) = (guint)i;
+  for (gsize j = 0; j <= lb; j++)
+    D (0, j) = (guint)j;
+  for (gsize i = 1; i <= la; i++)
+    for (gsize j = 1; j <= lb; j++) {
+      char ai = g_ascii_tolower (a[i - 1]), bj = g_ascii_tolower (b[j - 1]);
+      guint v = MIN (D (i - 1, j) + 1, D (i, j - 1) + 1);
+      v = MIN (v, D (i - 1, j - 1) + (ai != bj));
+      if (i > 1 && j > 1 && ai == g_ascii_tolower (b[j - 2]) &&
+          g_ascii_tolower (a[i - 2]) == bj)
+        v = MIN (v, D (i - 2, j - 2) + 1);
+      D (i, j) = v;
+    }
+  r = D (la, lb);
+#undef D
+  g_free (d);
+  return r;
+}
+
+/* The settings of a section kind ("controller", "cluster", "group"). */
+static guint
+section_keys (const char *kind, const char **out, guint max)
+{
+  guint n = 0;
+  if (strcmp (kind, "group") == 0) {
+    for (guint i = 0; i < G_N_ELEMENTS (group_settings) && n < max; i++)
+      out[n++] = group_settings[i];
+    return n;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (settings) && n < max; i++)
+    if (strcmp (settings[i].section, kind) == 0)
+      out[n++] = settings[i].key;
+  return n;
+}
+
+/* Why `key` is not a setting of [section], with a hint: the nearest
+ * setting when one is close, or the section it belongs to. */
+static gchar *
+unknown_setting (const char *kind, const char *key)
+{
+  static const char *const kinds[] = {"controller", "cluster", "group"};
+  const char *keys[64], *best = NULL;
+  guint n = section_keys (kind, keys, G_N_ELEMENTS (keys));
+  guint best_d = G_MAXUINT, near = strlen (key) >= 10 ? 3 : 2;
+
+  for (guint i = 0; i < n; i++) {
+    guint dist = edit_distance (key, keys[i]);
+    if (dist < best_d) {
+      best_d = dist;
+      best = keys[i];
+    }
+  }
+  if (best && best_d <= near)
+    return g_strdup_printf ("unknown setting (did you mean '%s'?)", best);
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++) {
+    if (strcmp (kinds[k], kind) == 0)
+      continue;
+    n = section_keys (kinds[k], keys, G_N_ELEMENTS (keys));
+    for (guint i = 0; i < n; i++)
+      if (strcmp (keys[i], key) == 0)
+        return g_strdup_printf ("unknown setting (a setting of [%s%s])",
+                                kinds[k], k == 2 ? " NAME" : "");
+  }
+  return g_strdup ("unknown setting (docs/controller.md lists them)");
+}
 
 /* The line of `key` in [section] of the text, for error messages; 0 if not
  * found. */
@@ -68,7 +217,53 @@ static void G_GNUC_PRINTF (5, 6)
   g_free (msg);
 }
 
+/* The kind of a section: "controller", "cluster", "group" or NULL. */
+static const char *
+section_kind (const char *section)
+{
+  if (strcmp (section, "controller") == 0 || strcmp (section, "cluster") == 0)
+    return section;
+  return g_str_has_prefix (section, "group ") ? "group" : NULL;
+}
+
+/* Every section is known and every key in it a setting: a misspelled one
+ * is an error, not a default silently kept. */
+static gboolean
+check_settings (const Src *src, GKeyFile *kf, gchar **sections, GError **error)
+{
+  for (int i = 0; sections[i]; i++) {
+    const char *kind = section_kind (sections[i]), *known[64];
+    gchar **keys;
+    guint n;
+
+    if (kind == NULL) {
+      config_fail (src, error, sections[i], "section",
+                   "unknown section (expected [controller], [cluster] or "
+                   "[group NAME])");
+      return FALSE;
+    }
+    keys = g_key_file_get_keys (kf, sections[i], NULL, NULL);
+    n = section_keys (kind, known, G_N_ELEMENTS (known));
+    for (int k = 0; keys && keys[k]; k++) {
+      gboolean ok = FALSE;
+      for (guint j = 0; j < n && !ok; j++)
+        ok = strcmp (keys[k], known[j]) == 0;
+      if (!ok) {
+        gchar *why = unknown_setting (kind, keys[k]);
+        config_fail (src, error, sections[i], keys[k], "%s", why);
+        g_free (why);
+        g_strfreev (keys);
+        return FALSE;
+      }
+    }
+    g_strfreev (keys);
+  }
+  return TRUE;
+}
+
 /* A string setting; paths relative to the config file's folder. */
+#define CREDENTIALS_VAR "${CREDENTIALS_DIRECTORY}"
+
 static gchar *
 config_path_setting (const Src *src, GKeyFile *kf, const char *section,
                      const char *key, gboolean required, GError **error)
@@ -82,6 +277,26 @@ config_path_setting (const Src *src, GKeyFile *kf, const char *section,
       config_fail (src, error, section, key, "missing (required)");
     return NULL;
   }
+  /* systemd's LoadCredential= copies: ${CREDENTIALS_DIRECTORY}/NAME */
+  if (g_str_has_prefix (v, CREDENTIALS_VAR)) {
+    const char *creds = g_getenv ("CREDENTIALS_DIRECTORY");
+    const char *rest = v + strlen (CREDENTIALS_VAR);
+    if (creds == NULL || !g_path_is_absolute (creds) ||
+        (*rest != '/' && *rest != '\0')) {
+      config_fail (src, error, section, key,
+                   creds == NULL || !g_path_is_absolute (creds)
+                       ? "${CREDENTIALS_DIRECTORY} is not set (systemd sets "
+                         "it for a service with LoadCredential=; outside "
+                         "one, give the file's path)"
+                       : "${CREDENTIALS_DIRECTORY} must be followed by /NAME");
+      g_free (v);
+      /* (a setting that is not required still fails: it was given) */
+      return NULL;
+    }
+    abs = g_strconcat (creds, rest, NULL);
+    g_free (v);
+    return abs;
+  }
   if (g_path_is_absolute (v))
     return v;
   dir = g_path_get_dirname (src->path);
@@ -89,6 +304,20 @@ config_path_setting (const Src *src, GKeyFile *kf, const char *section,
   g_free (dir);
   g_free (v);
   return abs;
+}
+
+/* A path that may be left out (*out NULL); FALSE when it is given but
+ * unusable (${CREDENTIALS_DIRECTORY} outside systemd). */
+static gboolean
+optional_path (const Src *src, GKeyFile *kf, const char *section,
+               const char *key, gchar **out, GError **error)
+{
+  GError *e = NULL;
+  *out = config_path_setting (src, kf, section, key, FALSE, &e);
+  if (e == NULL)
+    return TRUE;
+  g_propagate_error (error, e);
+  return FALSE;
 }
 
 static gboolean
@@ -416,8 +645,8 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
       return FALSE;
     }
   }
-  cfg->cluster_key =
-      config_path_setting (src, kf, s, "cluster-key", FALSE, NULL);
+  if (!optional_path (src, kf, s, "cluster-key", &cfg->cluster_key, error))
+    return FALSE;
   if (!config_uint (src, kf, s, "lease", 3, 1, 60, &v, error))
     return FALSE;
   cfg->lease_s = (guint)v;
@@ -447,6 +676,7 @@ ctl_config_free (CtlConfig *c)
   g_free (c->etcd_prefix);
   g_free (c->cluster_key);
   g_strfreev (c->controllers);
+  g_strfreev (c->group_names);
   if (c->groups)
     g_ptr_array_unref (c->groups);
   if (c->channels)
@@ -482,6 +712,9 @@ ctl_config_load (const char *path, const char *text, GError **error)
     g_prefix_error (error, "%s: ", path);
     goto out;
   }
+  sections = g_key_file_get_groups (kf, NULL);
+  if (!check_settings (&src, kf, sections, error))
+    goto out;
   cfg->listen = g_key_file_get_string (kf, c, "listen", NULL);
   if (cfg->listen == NULL)
     cfg->listen = g_strdup ("127.0.0.1:7700");
@@ -495,10 +728,9 @@ ctl_config_load (const char *path, const char *text, GError **error)
             config_path_setting (&src, kf, c, "state-dir", TRUE, error)))
     goto out;
   /* required, but for a cluster whose etcd holds it (under cluster-key) */
-  cfg->signing_key =
-      config_path_setting (&src, kf, c, "signing-key", FALSE, NULL);
-  cfg->admin_socket =
-      config_path_setting (&src, kf, c, "admin-socket", FALSE, NULL);
+  if (!optional_path (&src, kf, c, "signing-key", &cfg->signing_key, error) ||
+      !optional_path (&src, kf, c, "admin-socket", &cfg->admin_socket, error))
+    goto out;
   if (!config_uint (&src, kf, c, "rejoin-window", 7000, 0, 600000, &v, error))
     goto out;
   cfg->rejoin_window_ms = (guint)v;
@@ -540,18 +772,11 @@ ctl_config_load (const char *path, const char *text, GError **error)
     goto out;
   }
 
-  sections = g_key_file_get_groups (kf, NULL);
   for (int i = 0; sections[i]; i++) {
     mcsec_ctl_group_config_t *g;
     CtlChannelConfig *ch = NULL;
-    if (strcmp (sections[i], c) == 0 || strcmp (sections[i], "cluster") == 0)
+    if (g_strcmp0 (section_kind (sections[i]), "group") != 0)
       continue;
-    if (!g_str_has_prefix (sections[i], "group ")) {
-      config_fail (&src, error, sections[i], "section",
-                   "unknown section (expected [controller], [cluster] or "
-                   "[group NAME])");
-      goto out;
-    }
     g = load_group (&src, kf, sections[i], &ch, error);
     if (g == NULL)
       goto out;
@@ -572,6 +797,10 @@ ctl_config_load (const char *path, const char *text, GError **error)
                  "%s: no [group NAME] section: nothing to control", path);
     goto out;
   }
+  cfg->group_names = g_new0 (gchar *, cfg->groups->len + 1);
+  for (guint i = 0; i < cfg->groups->len; i++)
+    cfg->group_names[i] =
+        g_strdup (((mcsec_ctl_group_config_t *)cfg->groups->pdata[i])->name);
   ok = TRUE;
 out:
   g_strfreev (sections);
@@ -596,4 +825,222 @@ ctl_config_error (const CtlConfig *c, GError **error, const char *section,
   va_end (ap);
   config_fail (&src, error, section, key, "%s", msg);
   g_free (msg);
+}
+
+gboolean
+ctl_config_check_file (const CtlConfig *c, const char *section, const char *key,
+                       const char *path, GError **error)
+{
+  struct stat st;
+  const char *reason = NULL;
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+  if (fd < 0) {
+    ctl_config_error (c, error, section, key, "cannot read %s: %s", path,
+                      g_strerror (errno));
+    return FALSE;
+  }
+  if (fstat (fd, &st) != 0)
+    reason = g_strerror (errno);
+  else if (S_ISDIR (st.st_mode))
+    reason = g_strerror (EISDIR);
+  else if (S_ISREG (st.st_mode) && st.st_size == 0)
+    reason = "the file is empty";
+  close (fd);
+  if (reason)
+    ctl_config_error (c, error, section, key, "cannot read %s: %s", path,
+                      reason);
+  return reason == NULL;
+}
+
+static gboolean
+setting_differs (const Setting *s, const CtlConfig *a, const CtlConfig *b)
+{
+  const guint8 *pa = (const guint8 *)a + s->offset;
+  const guint8 *pb = (const guint8 *)b + s->offset;
+
+  switch (s->type) {
+  case S_STR:
+    return g_strcmp0 (*(gchar *const *)pa, *(gchar *const *)pb) != 0;
+  case S_STRV: {
+    gchar *const *va = *(gchar * *const *)pa, *const *vb =
+                                                  *(gchar * *const *)pb;
+    if (va == NULL || vb == NULL)
+      return va != vb;
+    return !g_strv_equal ((const gchar *const *)va, (const gchar *const *)vb);
+  }
+  case S_UINT:
+  case S_BOOL: /* gboolean is an int */
+    return memcmp (pa, pb, sizeof (guint)) != 0;
+  case S_SIZE:
+    return memcmp (pa, pb, sizeof (gsize)) != 0;
+  }
+  return FALSE;
+}
+
+static const CtlChannelConfig *
+channel_of (const CtlConfig *c, const char *group)
+{
+  for (guint i = 0; c->group_names && c->group_names[i]; i++)
+    if (strcmp (c->group_names[i], group) == 0)
+      return c->channels->pdata[i];
+  return NULL;
+}
+
+void
+ctl_config_update (CtlConfig *running, const CtlConfig *next,
+                   GPtrArray *changed, GPtrArray *restart)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (settings); i++) {
+    const Setting *s = &settings[i];
+    if (!setting_differs (s, running, next))
+      continue;
+    g_ptr_array_add (s->live ? changed : restart,
+                     g_strdup_printf ("[%s] %s", s->section, s->key));
+    if (s->live) /* numbers and booleans only: nothing to free */
+      memcpy ((guint8 *)running + s->offset, (const guint8 *)next + s->offset,
+              s->type == S_SIZE ? sizeof (gsize) : sizeof (guint));
+  }
+  /* the rekey channels' sockets (the channel itself is the core's) */
+  for (guint i = 0; running->group_names && running->group_names[i]; i++) {
+    const char *name = running->group_names[i];
+    const CtlChannelConfig *a = running->channels->pdata[i];
+    const CtlChannelConfig *b = channel_of (next, name);
+    if (a == NULL || b == NULL)
+      continue;
+    if (g_strcmp0 (a->interface, b->interface) != 0)
+      g_ptr_array_add (restart,
+                       g_strdup_printf ("[group %s] rekey-interface", name));
+    if (a->ttl != b->ttl)
+      g_ptr_array_add (restart, g_strdup_printf ("[group %s] rekey-ttl", name));
+  }
+}
+
+/* OpenSSL's first reason for the failure it just had (the cause, where
+ * the last one is "PEM lib"), as " (OpenSSL: REASON)". */
+static const char *
+tls_reason (char *buf, gsize size)
+{
+  unsigned long e = ERR_peek_error ();
+  const char *r = e ? ERR_reason_error_string (e) : NULL;
+  if (r)
+    g_snprintf (buf, size, " (OpenSSL: %s)", r);
+  else
+    buf[0] = '\0';
+  ERR_clear_error ();
+  return buf;
+}
+
+/* The signing key: an Ed25519 private key in PEM. */
+static EVP_PKEY *
+read_signing_key (const CtlConfig *c, GError **error)
+{
+  const char *k = "signing-key";
+  char why[256];
+  guint8 spki[MCSEC_MIKE_MAX_SPKI];
+  size_t spki_len;
+  EVP_PKEY *key;
+  FILE *f;
+
+  if (!ctl_config_check_file (c, "controller", k, c->signing_key, error))
+    return NULL;
+  f = fopen (c->signing_key, "r");
+  if (f == NULL) {
+    ctl_config_error (c, error, "controller", k, "cannot read %s: %s",
+                      c->signing_key, g_strerror (errno));
+    return NULL;
+  }
+  key = PEM_read_PrivateKey (f, NULL, NULL, NULL);
+  fclose (f);
+  if (key == NULL || EVP_PKEY_get_base_id (key) != EVP_PKEY_ED25519 ||
+      mcsec_mike_public_key_der (key, spki, sizeof spki, &spki_len) !=
+          MCSEC_OK) {
+    ctl_config_error (c, error, "controller", k,
+                      "%s is not a PEM Ed25519 private key%s", c->signing_key,
+                      key ? " (another kind of key)"
+                          : tls_reason (why, sizeof why));
+    EVP_PKEY_free (key);
+    return NULL;
+  }
+  ERR_clear_error ();
+  return key;
+}
+
+gboolean
+ctl_config_credentials (const CtlConfig *c, SSL_CTX **ctx_out,
+                        EVP_PKEY **update_key, GError **error)
+{
+  SSL_CTX *ctx = SSL_CTX_new (TLS_server_method ());
+  STACK_OF (X509_NAME) * cas;
+  EVP_PKEY *key = NULL;
+  char why[256];
+  gboolean ok = FALSE;
+
+  if (ctx == NULL) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM,
+                 "cannot make a TLS context%s", tls_reason (why, sizeof why));
+    return FALSE;
+  }
+  SSL_CTX_set_min_proto_version (ctx, TLS1_3_VERSION);
+  SSL_CTX_set_max_proto_version (ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                      NULL);
+  SSL_CTX_set_num_tickets (ctx, 0);
+  SSL_CTX_set_session_cache_mode (ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                             SSL_MODE_RELEASE_BUFFERS);
+  if (!ctl_config_check_file (c, "controller", "certificate", c->certificate,
+                              error))
+    goto out;
+  if (SSL_CTX_use_certificate_chain_file (ctx, c->certificate) != 1) {
+    ctl_config_error (c, error, "controller", "certificate",
+                      "%s is not a PEM certificate (chain)%s", c->certificate,
+                      tls_reason (why, sizeof why));
+    goto out;
+  }
+  if (!ctl_config_check_file (c, "controller", "private-key", c->private_key,
+                              error))
+    goto out;
+  /* a key that does not match the certificate fails here already */
+  if (SSL_CTX_use_PrivateKey_file (ctx, c->private_key, SSL_FILETYPE_PEM) !=
+          1 &&
+      !(ERR_GET_LIB (ERR_peek_last_error ()) == ERR_LIB_X509 &&
+        ERR_GET_REASON (ERR_peek_last_error ()) ==
+            X509_R_KEY_VALUES_MISMATCH)) {
+    ctl_config_error (c, error, "controller", "private-key",
+                      "%s is not a PEM private key%s", c->private_key,
+                      tls_reason (why, sizeof why));
+    goto out;
+  }
+  if (SSL_CTX_check_private_key (ctx) != 1) {
+    ERR_clear_error ();
+    ctl_config_error (c, error, "controller", "private-key",
+                      "%s does not match the certificate %s", c->private_key,
+                      c->certificate);
+    goto out;
+  }
+  if (!ctl_config_check_file (c, "controller", "ca", c->ca, error))
+    goto out;
+  if (SSL_CTX_load_verify_locations (ctx, c->ca, NULL) != 1 ||
+      (cas = SSL_load_client_CA_file (c->ca)) == NULL) {
+    ctl_config_error (c, error, "controller", "ca",
+                      "%s holds no PEM CA certificate%s", c->ca,
+                      tls_reason (why, sizeof why));
+    goto out;
+  }
+  SSL_CTX_set_client_CA_list (ctx, cas);
+  ERR_clear_error ();
+  /* none: the cluster's, from etcd (ctl_cluster_signing_key) */
+  if (c->signing_key && (key = read_signing_key (c, error)) == NULL)
+    goto out;
+  ok = TRUE;
+out:
+  if (!ok) {
+    SSL_CTX_free (ctx);
+    return FALSE;
+  }
+  *ctx_out = ctx;
+  *update_key = key;
+  return TRUE;
 }

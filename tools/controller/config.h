@@ -11,6 +11,8 @@
 
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "core/ctl-core.h"
 
 typedef struct {
@@ -32,7 +34,8 @@ typedef struct {
                           update-signing key in etcd (NULL: not shared) */
   gchar **controllers; /* names of the cluster's controllers, or NULL */
   guint lease_s, etcd_timeout_ms;
-  GPtrArray *groups; /* mcsec_ctl_group_config_t */
+  GPtrArray *groups;   /* mcsec_ctl_group_config_t */
+  gchar **group_names; /* the groups' names, in the same order */
   /* per group, in the same order: the rekey channel's socket settings */
   GPtrArray *channels; /* CtlChannelConfig, NULL for unicast groups */
 } CtlConfig;
@@ -52,5 +55,32 @@ void ctl_config_free (CtlConfig *c);
 void ctl_config_error (const CtlConfig *c, GError **error, const char *section,
                        const char *key, const char *fmt, ...)
     G_GNUC_PRINTF (5, 6);
+
+/* A file the daemon is about to read (a certificate, a key): it opens as a
+ * regular, non-empty file, or an error names the setting and the system's
+ * reason ("cannot read PATH: Permission denied", "No such file or
+ * directory", "Is a directory"), which a PEM parser's would hide. */
+gboolean ctl_config_check_file (const CtlConfig *c, const char *section,
+                                const char *key, const char *path,
+                                GError **error);
+
+/* The credentials the configuration names: a TLS 1.3 server context with
+ * the certificate, its private key and the CA member certificates must
+ * chain to, and the update-signing key (*update_key NULL when [controller]
+ * names none: a cluster's, from etcd).  An error names the setting and
+ * says why: the system's reason when a file cannot be read, or what the
+ * file is not ("... is not a PEM private key (no start line)"). */
+gboolean ctl_config_credentials (const CtlConfig *c, SSL_CTX **ctx,
+                                 EVP_PKEY **update_key, GError **error);
+
+/* A reload (SIGHUP, docs/controller.md "Reloading"): the [controller]
+ * settings of `next` the running daemon applies at once (limits, timeouts,
+ * key export) are copied into `running` and named in `changed`
+ * ("[controller] max-output"); those it cannot apply live (addresses,
+ * credentials, the state, workers, the cluster, the rekey channels'
+ * sockets) stay as they are and are named in `restart`.  The groups are
+ * the core's to compare (mcsec_ctl_reload). */
+void ctl_config_update (CtlConfig *running, const CtlConfig *next,
+                        GPtrArray *changed, GPtrArray *restart);
 
 #endif

@@ -49,7 +49,6 @@
 
 #include <glib.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -167,6 +166,7 @@ static struct {
   guint backoff_ms;
   int *channel_fds;
   mcsec_ctl_io_stats_t io;
+  gboolean journal; /* stderr is journald's: lines start with "<N>" */
 } d;
 
 /* ------------------------------------------------------------------------ */
@@ -194,12 +194,29 @@ mono_ms (void)
   return g_get_monotonic_time () / 1000;
 }
 
+/* systemd connects stderr to journald and says so in JOURNAL_STREAM
+ * ("DEVICE:INODE" of that stream): then each line starts with its syslog
+ * priority, "<3>" to "<7>" (sd-daemon(3)), which journald takes off. */
+static gboolean
+stderr_is_journal (void)
+{
+  const char *js = g_getenv ("JOURNAL_STREAM");
+  unsigned long long dev, ino;
+  struct stat st;
+  return js && sscanf (js, "%llu:%llu", &dev, &ino) == 2 &&
+         fstat (STDERR_FILENO, &st) == 0 && st.st_dev == dev &&
+         st.st_ino == ino;
+}
+
 static void
 log_line (const char *event, const char *text)
 {
   GDateTime *now = g_date_time_new_now_utc ();
   gchar *ts = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S");
-  fprintf (stderr, "%s.%03dZ mcsec-controller event=%s %s\n", ts,
+  char prio[8] = "";
+  if (d.journal)
+    g_snprintf (prio, sizeof prio, "<%d>", mcsec_ctl_event_priority (event));
+  fprintf (stderr, "%s%s.%03dZ mcsec-controller event=%s %s\n", prio, ts,
            g_date_time_get_microsecond (now) / 1000, event, text);
   fflush (stderr);
   g_free (ts);
@@ -216,6 +233,20 @@ static void G_GNUC_PRINTF (2, 3)
   va_end (ap);
   log_line (event, text);
   g_free (text);
+}
+
+/* Why the controller cannot start (or --check fails): one line, an error
+ * to journald; the exit status. */
+static int G_GNUC_PRINTF (1, 2) fatal (const char *fmt, ...)
+{
+  gchar *text;
+  va_list ap;
+  va_start (ap, fmt);
+  text = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "%smcsec-controller: %s\n", d.journal ? "<3>" : "", text);
+  g_free (text);
+  return 1;
 }
 
 static void
@@ -858,87 +889,6 @@ on_admin_accept (void)
 /* ------------------------------------------------------------------------ */
 /* Set-up                                                                     */
 
-/* OpenSSL's reason for the last failure, or the system's (a missing or
- * unreadable file has no OpenSSL reason string). */
-static const char *
-tls_reason (unsigned long e, const char *path)
-{
-  const char *r = e ? ERR_reason_error_string (e) : NULL;
-  if (access (path, R_OK) != 0)
-    return g_strerror (errno);
-  return r ? r : "not PEM";
-}
-
-static gboolean
-setup_tls (GError **error)
-{
-  CtlConfig *c = d.cfg;
-  FILE *f;
-  STACK_OF (X509_NAME) * cas;
-  unsigned long e;
-  guint8 spki[MCSEC_MIKE_MAX_SPKI];
-  size_t spki_len;
-
-  d.ctx = SSL_CTX_new (TLS_server_method ());
-  SSL_CTX_set_min_proto_version (d.ctx, TLS1_3_VERSION);
-  SSL_CTX_set_max_proto_version (d.ctx, TLS1_3_VERSION);
-  SSL_CTX_set_verify (d.ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                      NULL);
-  SSL_CTX_set_num_tickets (d.ctx, 0);
-  SSL_CTX_set_session_cache_mode (d.ctx, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_mode (d.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                               SSL_MODE_RELEASE_BUFFERS);
-  if (SSL_CTX_use_certificate_chain_file (d.ctx, c->certificate) != 1) {
-    e = ERR_get_error ();
-    ctl_config_error (c, error, "controller", "certificate",
-                      "cannot use %s: %s", c->certificate,
-                      tls_reason (e, c->certificate));
-    return FALSE;
-  }
-  if (SSL_CTX_use_PrivateKey_file (d.ctx, c->private_key, SSL_FILETYPE_PEM) !=
-          1 ||
-      SSL_CTX_check_private_key (d.ctx) != 1) {
-    e = ERR_get_error ();
-    ctl_config_error (c, error, "controller", "private-key",
-                      "cannot use %s (or it does not "
-                      "match the certificate): %s",
-                      c->private_key, tls_reason (e, c->private_key));
-    return FALSE;
-  }
-  if (SSL_CTX_load_verify_locations (d.ctx, c->ca, NULL) != 1 ||
-      (cas = SSL_load_client_CA_file (c->ca)) == NULL) {
-    e = ERR_get_error ();
-    ctl_config_error (c, error, "controller", "ca", "cannot load %s: %s", c->ca,
-                      tls_reason (e, c->ca));
-    return FALSE;
-  }
-  SSL_CTX_set_client_CA_list (d.ctx, cas);
-  ERR_clear_error ();
-  if (c->signing_key == NULL)
-    return TRUE; /* the cluster's, from etcd (ctl_cluster_signing_key) */
-  f = fopen (c->signing_key, "r");
-  if (f == NULL) {
-    ctl_config_error (c, error, "controller", "signing-key",
-                      "cannot read %s: %s", c->signing_key, g_strerror (errno));
-    return FALSE;
-  }
-  d.update_key = PEM_read_PrivateKey (f, NULL, NULL, NULL);
-  fclose (f);
-  if (d.update_key == NULL ||
-      EVP_PKEY_get_base_id (d.update_key) != EVP_PKEY_ED25519 ||
-      mcsec_mike_public_key_der (d.update_key, spki, sizeof spki, &spki_len) !=
-          MCSEC_OK) {
-    ctl_config_error (c, error, "controller", "signing-key",
-                      "%s is not a PEM Ed25519 "
-                      "private key",
-                      c->signing_key);
-    return FALSE;
-  }
-  ERR_clear_error ();
-  return TRUE;
-}
-
 static gboolean
 setup_listen (GError **error)
 {
@@ -1150,6 +1100,47 @@ stop_workers (void)
 /* ------------------------------------------------------------------------ */
 /* The loop                                                                   */
 
+/* The core's settings from the configuration's [controller]. */
+static void
+core_config (mcsec_ctl_config_t *cc)
+{
+  cc->rejoin_window_ms = d.cfg->rejoin_window_ms;
+  cc->allow_key_export = d.cfg->allow_key_export;
+  cc->max_output = d.cfg->max_output;
+  cc->repair_per_s = d.cfg->repair_per_s;
+}
+
+/* SIGHUP: the configuration file again (docs/controller.md "Reloading").
+ * A file that does not load changes nothing; otherwise what can change
+ * live does (config.c: [controller]; the core: the groups), and what
+ * cannot is logged as waiting for a restart. */
+static void
+reload (void)
+{
+  GError *error = NULL;
+  CtlConfig *next = ctl_config_load (d.cfg->path, NULL, &error);
+  GPtrArray *changed, *restart;
+  mcsec_ctl_config_t cc = {0};
+
+  if (next == NULL) {
+    log_event ("reload-failed",
+               "why=\"%s\" action=\"the running configuration stays\"",
+               error->message);
+    g_error_free (error);
+    return;
+  }
+  changed = g_ptr_array_new_with_free_func (g_free);
+  restart = g_ptr_array_new_with_free_func (g_free);
+  ctl_config_update (d.cfg, next, changed, restart);
+  core_config (&cc);
+  mcsec_ctl_reload (d.core, &cc, g_ptr_array_ref (next->groups), changed,
+                    restart, mono_ms ());
+  run_actions ();
+  g_ptr_array_unref (changed);
+  g_ptr_array_unref (restart);
+  ctl_config_free (next);
+}
+
 static void
 loop_run (void)
 {
@@ -1214,7 +1205,11 @@ loop_run (void)
         break;
       case K_SIGNAL: {
         struct signalfd_siginfo si;
-        if (read (d.sig_fd, &si, sizeof si) == sizeof si)
+        if (read (d.sig_fd, &si, sizeof si) != sizeof si)
+          break;
+        if (si.ssi_signo == SIGHUP)
+          reload ();
+        else
           d.stopping = TRUE;
         break;
       }
@@ -1253,19 +1248,49 @@ loop_run (void)
   }
 }
 
-static void
-usage (FILE *f)
+/* The command line, the GLib way: the configuration's path in *config,
+ * --check in *check; 0 to go on, -1 to exit 0 (--version), else the exit
+ * status. */
+static int
+parse_options (int *argc, char ***argv, const char **config, gboolean *check)
 {
-  fprintf (f,
-           "Usage: mcsec-controller [--check] CONFIG\n"
-           "\n"
-           "Run the mcsec group controller with the configuration CONFIG\n"
-           "(docs/controller.md).  Logs go to standard error, one event per\n"
-           "line.  SIGINT or SIGTERM stops it.\n"
-           "\n"
-           "  --check   load and check the configuration and credentials,\n"
-           "            then exit (0: usable)\n"
-           "  --help    show this text\n");
+  static gboolean version;
+  const GOptionEntry entries[] = {
+      {"check", 0, 0, G_OPTION_ARG_NONE, check,
+       "Load and check the configuration and the credentials it names, "
+       "then exit (0: usable)",
+       NULL},
+      {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version", NULL},
+      G_OPTION_ENTRY_NULL};
+  GOptionContext *ctx = g_option_context_new ("CONFIG");
+  GError *error = NULL;
+
+  g_option_context_set_summary (
+      ctx, "Run the mcsec group controller with the configuration CONFIG\n"
+           "(docs/controller.md, mcsec-controller.conf(5)).  Logs go to "
+           "standard error,\none event per line.  SIGHUP reloads CONFIG; "
+           "SIGINT or SIGTERM stops it.");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, argc, argv, &error)) {
+    fprintf (stderr, "mcsec-controller: %s (see mcsec-controller --help)\n",
+             error->message);
+    g_error_free (error);
+    g_option_context_free (ctx);
+    return 2;
+  }
+  g_option_context_free (ctx);
+  if (version) {
+    printf ("mcsec-controller %s\n", MCSEC_VERSION);
+    return -1;
+  }
+  if (*argc != 2) {
+    fprintf (stderr, "mcsec-controller: %s (see mcsec-controller --help)\n",
+             *argc < 2 ? "which configuration? mcsec-controller CONFIG"
+                       : "one configuration file only");
+    return 2;
+  }
+  *config = (*argv)[1];
+  return 0;
 }
 
 int
@@ -1276,31 +1301,17 @@ main (int argc, char **argv)
   const char *config = NULL;
   sigset_t sigs;
   mcsec_ctl_config_t cc = {0};
+  int rc = parse_options (&argc, &argv, &config, &check);
 
-  for (int i = 1; i < argc; i++) {
-    if (strcmp (argv[i], "--help") == 0) {
-      usage (stdout);
-      return 0;
-    } else if (strcmp (argv[i], "--check") == 0) {
-      check = TRUE;
-    } else if (argv[i][0] == '-' || config) {
-      usage (stderr);
-      return 2;
-    } else {
-      config = argv[i];
-    }
-  }
-  if (config == NULL) {
-    usage (stderr);
-    return 2;
-  }
+  if (rc != 0)
+    return rc < 0 ? 0 : rc;
   signal (SIGPIPE, SIG_IGN);
+  d.journal = stderr_is_journal ();
   d.listen_fd = d.admin_fd = -1;
   d.cfg = ctl_config_load (config, NULL, &error);
-  if (d.cfg == NULL || !setup_tls (&error)) {
-    fprintf (stderr, "mcsec-controller: %s\n", error->message);
-    return 1;
-  }
+  if (d.cfg == NULL ||
+      !ctl_config_credentials (d.cfg, &d.ctx, &d.update_key, &error))
+    return fatal ("%s", error->message);
   if (check) {
     printf ("%s: OK (%u groups)\n", config, d.cfg->groups->len);
     return 0;
@@ -1311,27 +1322,23 @@ main (int argc, char **argv)
   sigemptyset (&sigs);
   sigaddset (&sigs, SIGINT);
   sigaddset (&sigs, SIGTERM);
+  sigaddset (&sigs, SIGHUP);
   sigprocmask (SIG_BLOCK, &sigs, NULL);
   if (d.cfg->etcd) {
     d.cluster = ctl_cluster_new (d.cfg, log_event, &error);
     if (d.cluster == NULL) {
       GError *e2 = NULL;
       ctl_config_error (d.cfg, &e2, "cluster", "etcd", "%s", error->message);
-      fprintf (stderr, "mcsec-controller: %s\n", e2->message);
-      return 1;
+      return fatal ("%s", e2->message);
     }
     d.store = ctl_cluster_store (d.cluster);
     cc.cluster = TRUE;
-    if (!ctl_cluster_signing_key (d.cluster, &d.update_key, &error)) {
-      fprintf (stderr, "mcsec-controller: %s\n", error->message);
-      return 1;
-    }
+    if (!ctl_cluster_signing_key (d.cluster, &d.update_key, &error))
+      return fatal ("%s", error->message);
     /* no state in it, but the admin socket lives there */
-    if (g_mkdir_with_parents (d.cfg->state_dir, 0700) != 0) {
-      fprintf (stderr, "mcsec-controller: [controller] state-dir: %s: %s\n",
-               d.cfg->state_dir, g_strerror (errno));
-      return 1;
-    }
+    if (g_mkdir_with_parents (d.cfg->state_dir, 0700) != 0)
+      return fatal ("[controller] state-dir: %s: %s", d.cfg->state_dir,
+                    g_strerror (errno));
   } else {
     d.store = ctl_file_store_open (d.cfg->state_dir, &error);
   }
@@ -1339,14 +1346,10 @@ main (int argc, char **argv)
     GError *e2 = NULL;
     ctl_config_error (d.cfg, &e2, "controller", "state-dir", "%s",
                       error->message);
-    fprintf (stderr, "mcsec-controller: %s\n", e2->message);
-    return 1;
+    return fatal ("%s", e2->message);
   }
   cc.update_key = d.update_key;
-  cc.rejoin_window_ms = d.cfg->rejoin_window_ms;
-  cc.allow_key_export = d.cfg->allow_key_export;
-  cc.max_output = d.cfg->max_output;
-  cc.repair_per_s = d.cfg->repair_per_s;
+  core_config (&cc);
   cc.output_stall_ms = d.output_stall_ms = MCSEC_CTL_OUTPUT_STALL_MS_DEFAULT;
   d.core = mcsec_ctl_new (&cc, d.store, g_ptr_array_ref (d.cfg->groups),
                           mono_ms (), &error);
@@ -1354,16 +1357,12 @@ main (int argc, char **argv)
     GError *e2 = NULL;
     ctl_config_error (d.cfg, &e2, "controller", "state-dir", "%s",
                       error->message);
-    fprintf (stderr, "mcsec-controller: %s\n", e2->message);
-    return 1;
+    return fatal ("%s", e2->message);
   }
   /* the core took the group settings: the daemon keeps only its channels */
   g_ptr_array_set_size (d.cfg->groups, 0);
-  if (d.cluster &&
-      !ctl_cluster_attach (d.cluster, d.core, mono_ms (), &error)) {
-    fprintf (stderr, "mcsec-controller: [cluster] etcd: %s\n", error->message);
-    return 1;
-  }
+  if (d.cluster && !ctl_cluster_attach (d.cluster, d.core, mono_ms (), &error))
+    return fatal ("[cluster] etcd: %s", error->message);
   d.epfd = epoll_create1 (EPOLL_CLOEXEC);
   d.inbox = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
   d.sig_fd = signalfd (-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1373,10 +1372,8 @@ main (int argc, char **argv)
   d.again = g_ptr_array_new ();
   g_mutex_init (&d.done_lock);
   if (!setup_channels (&error) || !setup_listen (&error) ||
-      !setup_admin (&error) || !setup_workers (&error)) {
-    fprintf (stderr, "mcsec-controller: %s\n", error->message);
-    return 1;
-  }
+      !setup_admin (&error) || !setup_workers (&error))
+    return fatal ("%s", error->message);
   d.listen_w.kind = K_LISTEN;
   d.admin_w.kind = K_ADMIN_LISTEN;
   d.inbox_w.kind = K_INBOX;
@@ -1410,8 +1407,8 @@ main (int argc, char **argv)
                "listen=%s groups=%u admin-socket=%s rejoin-window-ms=%u "
                "workers=%u max-open-files=%llu update-key=sha256:%s",
                d.cfg->listen, mcsec_ctl_n_groups (d.core), d.cfg->admin_socket,
-               mcsec_ctl_restarted (d.core) ? d.cfg->rejoin_window_ms : 0,
-               d.n_workers, (unsigned long long)rl.rlim_cur, fp ? fp : "-");
+               mcsec_ctl_rejoin_window_ms (d.core), d.n_workers,
+               (unsigned long long)rl.rlim_cur, fp ? fp : "-");
     g_free (fp);
   }
   loop_run ();

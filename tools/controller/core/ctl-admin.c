@@ -396,3 +396,227 @@ mcsec_ctl_admin (mcsec_ctl_t *ctl, const char *line, gint64 now_ms,
   run_deferred (ctl, now_ms);
   return g_string_free (s, FALSE);
 }
+
+/* ------------------------------------------------------------------------ */
+/* A new configuration (SIGHUP)                                               */
+
+/* A group's settings and what a reload does with a change.  Live ones are
+ * read where they are used (the next rekey, batch or sweep), so the new
+ * value holds from then on; the others shape what members were told when
+ * they joined (address, SAM, Sender-ID width), the SAs in use (cipher),
+ * the key tree or the daemon's sockets, and wait for a restart. */
+typedef struct {
+  const char *key;
+  gsize offset, size; /* size 0: a string */
+  gboolean live;
+} GroupSetting;
+
+#define GROUP_SETTING(key, field, live)                                        \
+  {                                                                            \
+    key, G_STRUCT_OFFSET (mcsec_ctl_group_config_t, field),                    \
+        sizeof (((mcsec_ctl_group_config_t *)NULL)->field), live               \
+  }
+#define GROUP_STRING(key, field)                                               \
+  {                                                                            \
+    key, G_STRUCT_OFFSET (mcsec_ctl_group_config_t, field), 0, FALSE           \
+  }
+
+static const GroupSetting group_settings[] = {
+    GROUP_STRING ("address", address),
+    GROUP_SETTING ("port", port, FALSE),
+    GROUP_SETTING ("cipher", suite, FALSE),
+    GROUP_SETTING ("sam", sam, FALSE),
+    GROUP_SETTING ("sender-id-bits", sender_id_bits, FALSE),
+    GROUP_STRING ("rekey-channel", channel),
+    GROUP_SETTING ("key-tree-degree", tree_degree, FALSE),
+    GROUP_SETTING ("key-lifetime", key_lifetime_s, TRUE),
+    GROUP_SETTING ("activation-delay", activation_ms, TRUE),
+    GROUP_SETTING ("deactivation-delay", deactivation_ms, TRUE),
+    GROUP_SETTING ("rekey-on-join", rekey_on_join, TRUE),
+    GROUP_SETTING ("rekey-on-leave", rekey_on_leave, TRUE),
+    GROUP_SETTING ("batch-interval", batch_ms, TRUE),
+    GROUP_SETTING ("rekey-redundancy", redundancy, TRUE),
+};
+
+static gboolean
+same_set (GHashTable *a, GHashTable *b)
+{
+  GHashTableIter it;
+  gpointer k;
+  if (g_hash_table_size (a) != g_hash_table_size (b))
+    return FALSE;
+  g_hash_table_iter_init (&it, a);
+  while (g_hash_table_iter_next (&it, &k, NULL))
+    if (!g_hash_table_contains (b, k))
+      return FALSE;
+  return TRUE;
+}
+
+/* "GROUP:IDENTITY," for each identity of from_s or from_r that is in
+ * neither to_s nor to_r, sorted. */
+static void
+list_missing (GString *out, const char *group, GHashTable *from_s,
+              GHashTable *from_r, GHashTable *to_s, GHashTable *to_r)
+{
+  GList *ids = g_list_concat (g_hash_table_get_keys (from_s),
+                              g_hash_table_get_keys (from_r));
+  const char *last = NULL;
+  ids = g_list_sort (ids, (GCompareFunc)strcmp);
+  for (GList *l = ids; l; l = l->next) {
+    if ((last && strcmp (last, l->data) == 0) ||
+        g_hash_table_contains (to_s, l->data) ||
+        g_hash_table_contains (to_r, l->data))
+      continue;
+    g_string_append_printf (out, "%s%s:%s", out->len ? "," : "", group,
+                            (const char *)l->data);
+    last = l->data;
+  }
+  g_list_free (ids);
+}
+
+/* One group of the running configuration takes its new settings: the
+ * access lists and the live settings; a joined member the new lists do
+ * not admit in its role is evicted, then the group rekeys once. */
+static void
+reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
+              GPtrArray *changed, GPtrArray *restart, GString *added,
+              GString *removed, guint *evicted, gint64 now)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  GHashTable *senders = identity_set (next->senders);
+  GHashTable *receivers = identity_set (next->receivers);
+  guint dropped = 0;
+  GList *l, *nl;
+
+  for (guint i = 0; i < G_N_ELEMENTS (group_settings); i++) {
+    const GroupSetting *s = &group_settings[i];
+    guint8 *run = (guint8 *)g->cfg + s->offset;
+    const guint8 *new = (const guint8 *)next + s->offset;
+    gboolean differs =
+        s->size ? memcmp (run, new, s->size) != 0
+                : g_strcmp0 (*(gchar **)run, *(gchar *const *)new) != 0;
+    if (!differs)
+      continue;
+    g_ptr_array_add (s->live ? changed : restart,
+                     g_strdup_printf ("[group %s] %s", g->cfg->name, s->key));
+    if (s->live)
+      memcpy (run, new, s->size);
+  }
+  if (!same_set (g->senders, senders))
+    g_ptr_array_add (changed,
+                     g_strdup_printf ("[group %s] senders", g->cfg->name));
+  if (!same_set (g->receivers, receivers))
+    g_ptr_array_add (changed,
+                     g_strdup_printf ("[group %s] receivers", g->cfg->name));
+  list_missing (added, g->cfg->name, senders, receivers, g->senders,
+                g->receivers);
+  list_missing (removed, g->cfg->name, g->senders, g->receivers, senders,
+                receivers);
+  g_hash_table_unref (g->senders);
+  g_hash_table_unref (g->receivers);
+  g->senders = senders;
+  g->receivers = receivers;
+  g_strfreev (g->cfg->senders);
+  g_strfreev (g->cfg->receivers);
+  g->cfg->senders = g_steal_pointer (&next->senders);
+  g->cfg->receivers = g_steal_pointer (&next->receivers);
+
+  for (l = g->members.head; l; l = nl) {
+    mcsec_ctl_conn_t *m = l->data;
+    gboolean sends = (m->role & MCSEC_MIKE_ROLE_SENDER) != 0;
+    const char *why = sends && g_hash_table_contains (receivers, m->identity) &&
+                              !g_hash_table_contains (senders, m->identity)
+                          ? "no longer allowed to send"
+                          : "no longer in the group's access lists";
+    nl = l->next;
+    if (g_hash_table_contains (senders, m->identity) ||
+        (!sends && g_hash_table_contains (receivers, m->identity)))
+      continue;
+    ctl->evictions++;
+    ctl_log (ctl, "evicted",
+             "group=%s identity=%s connected=yes durable=no by=reload "
+             "why=\"%s\"",
+             g->cfg->name, m->identity, why);
+    group_drop_member (g, m, why, now);
+    dropped++;
+  }
+  *evicted += dropped;
+  if (dropped == 0)
+    return;
+  if (g->members.length)
+    group_change (g, TRUE, "reload", now);
+  else
+    g->sa_stale = TRUE; /* whoever joins next gets a new SA */
+}
+
+static gchar *
+join_names (GPtrArray *names)
+{
+  GString *s = g_string_new (NULL);
+  for (guint i = 0; names && i < names->len; i++)
+    g_string_append_printf (s, "%s%s", i ? "," : "",
+                            (const char *)names->pdata[i]);
+  return g_string_free (s, FALSE);
+}
+
+void
+mcsec_ctl_reload (mcsec_ctl_t *ctl, const mcsec_ctl_config_t *config,
+                  GPtrArray *groups, GPtrArray *changed, GPtrArray *restart,
+                  gint64 now_ms)
+{
+  GString *added = g_string_new (NULL), *removed = g_string_new (NULL);
+  GHashTable *listed = g_hash_table_new (g_str_hash, g_str_equal);
+  guint evicted = 0;
+  gchar *changed_s;
+
+  ctl->cfg.allow_key_export = config->allow_key_export;
+  ctl->cfg.rejoin_window_ms = config->rejoin_window_ms;
+  ctl->cfg.max_output =
+      config->max_output ? config->max_output : MCSEC_CTL_MAX_OUTPUT_DEFAULT;
+  ctl->cfg.repair_per_s = config->repair_per_s ? config->repair_per_s
+                                               : MCSEC_CTL_REPAIR_PER_S_DEFAULT;
+  for (guint i = 0; i < groups->len; i++) {
+    mcsec_ctl_group_config_t *next = groups->pdata[i];
+    mcsec_ctl_group_t *g = g_hash_table_lookup (ctl->group_names, next->name);
+    g_hash_table_add (listed, next->name);
+    if (g)
+      reload_group (g, next, changed, restart, added, removed, &evicted,
+                    now_ms);
+    else
+      g_ptr_array_add (
+          restart, g_strdup_printf ("[group %s] (a new group)", next->name));
+  }
+  /* who may connect at all: every group's lists */
+  g_hash_table_remove_all (ctl->admitted);
+  for (guint i = 0; i < ctl->groups->len; i++) {
+    mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+    gchar **lists[2] = {g->cfg->senders, g->cfg->receivers};
+    if (!g_hash_table_contains (listed, g->cfg->name))
+      g_ptr_array_add (restart,
+                       g_strdup_printf ("[group %s] (removed)", g->cfg->name));
+    for (guint k = 0; k < 2; k++)
+      for (guint j = 0; lists[k] && lists[k][j]; j++)
+        g_hash_table_add (ctl->admitted, g_strdup (lists[k][j]));
+  }
+  for (guint i = 0; i < restart->len; i++)
+    ctl_log (ctl, "restart-needed",
+             "setting=\"%s\" action=\"the running value stays until the "
+             "controller restarts\"",
+             (const char *)restart->pdata[i]);
+  changed_s = join_names (changed);
+  ctl_log (ctl, "reloaded",
+           "groups=%u added=\"%s\" removed=\"%s\" evicted=%u changed=\"%s\" "
+           "restart-needed=%u",
+           ctl->groups->len, added->str, removed->str, evicted, changed_s,
+           restart->len);
+  g_free (changed_s);
+  g_string_free (added, TRUE);
+  g_string_free (removed, TRUE);
+  g_hash_table_unref (listed);
+  for (guint i = 0; i < groups->len; i++) {
+    mcsec_ctl_group_config_free (groups->pdata[i]);
+    groups->pdata[i] = NULL;
+  }
+  g_ptr_array_unref (groups);
+  run_deferred (ctl, now_ms);
+}

@@ -114,6 +114,61 @@ void G_GNUC_PRINTF (3, 4)
   g_queue_push_tail (&ctl->actions, a);
 }
 
+/* Every event the controller logs (the core's, the daemon's and the
+ * cluster's) and its syslog priority; the others are info. */
+static const struct {
+  const char *event;
+  int priority;
+} event_priorities[] = {
+    {"error", 3},
+    {"rekey-failed", 3},
+    {"reload-failed", 3},
+    {"lead-failed", 3},
+    {"campaign-failed", 3},
+    {"watch-resync-failed", 3},
+    {"cluster-unavailable", 3},
+    {"warning", 4},
+    {"restart-needed", 4},
+    {"handshake-failed", 4},
+    {"not-reading", 4},
+    {"flooding", 4},
+    {"channel-error", 4},
+    {"connections-refused", 4},
+    {"accept-error", 4},
+    {"join-deferred", 4},
+    {"key-export-refused", 4},
+    {"keys-exported", 4},
+    {"lease-expired", 4},
+    {"lease-lost", 4},
+    {"leader-key-gone", 4},
+    {"step-down", 4},
+    {"watch-resync", 4},
+    {"started", 5},
+    {"stopped", 5},
+    {"reloaded", 5},
+    {"rejoin-window", 5},
+    {"evicted", 5},
+    {"unevicted", 5},
+    {"refused", 5},
+    {"replaced", 5},
+    {"rekey-recovered", 5},
+    {"lead", 5},
+    {"resign", 5},
+    {"cluster", 5},
+    {"cluster-available", 5},
+    {"signing-key", 5},
+    {"resync", 7},
+};
+
+int
+mcsec_ctl_event_priority (const char *event)
+{
+  for (guint i = 0; event && i < G_N_ELEMENTS (event_priorities); i++)
+    if (strcmp (event, event_priorities[i].event) == 0)
+      return event_priorities[i].priority;
+  return 6; /* joined, left, rekey, rekey-sent... */
+}
+
 gboolean
 mcsec_ctl_next_action (mcsec_ctl_t *ctl, mcsec_ctl_action_t *action)
 {
@@ -397,6 +452,14 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     g_hash_table_unref (avoid);
     c->n_sender_ids = count;
     c->sender_id = c->sender_ids[0];
+  }
+  /* before the group's first member gets a key, the state says members
+   * may hold one (a restart then waits for them to rejoin) */
+  if (!group_members_joining (g)) {
+    refuse (c, MCSEC_MIKE_REASON_UNAVAILABLE,
+            "cannot record the group's members: the state store failed", name,
+            now);
+    goto out;
   }
   c->role = msg->role;
   c->group = g;
@@ -766,6 +829,8 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
   }
   for (guint i = 0; i < ctl->groups->len; i++) {
     mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+    if (g->awaiting_rejoin && now >= g->recovery_until_ms)
+      g->awaiting_rejoin = FALSE; /* the last run's members had their time */
     if (!group_may_issue (g, now))
       continue; /* the cluster: led elsewhere, or the lease ran out */
     if (g->failed && now >= g->retry_due && !ctl->stopping) {
@@ -1002,8 +1067,6 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
                      NULL, error))
     goto fail;
   ctl->restarted = restarted;
-  if (restarted)
-    ctl->recovery_until_ms = now_ms + ctl->cfg.rejoin_window_ms;
   for (guint i = 0; groups && i < groups->len; i++) {
     mcsec_ctl_group_t *g = g_new0 (mcsec_ctl_group_t, 1);
     g->ctl = ctl;
@@ -1025,10 +1088,12 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
     if (ctl->cfg.cluster)
       continue;
     g->leading = TRUE;
-    g->recovery_until_ms = ctl->recovery_until_ms;
-    if (!group_load_state (g, now_ms, error))
+    if (!group_load_state (g, now_ms, error) || !group_members_load (g, error))
       goto fail;
   }
+  /* each group's rejoin window: members of the last run to wait for? */
+  if (!ctl->cfg.cluster && !group_members_start (ctl, restarted, now_ms, error))
+    goto fail;
   /* the first SEQ of this run is reserved now: "restarted" next time */
   if (!restarted) {
     guint64 first;
@@ -1052,6 +1117,8 @@ fail:
 void
 mcsec_ctl_stop (mcsec_ctl_t *ctl)
 {
+  if (!ctl->stopping && !ctl->cfg.cluster)
+    group_members_stop (ctl); /* how many a restart waits for */
   ctl->stopping = TRUE;
 }
 
@@ -1094,6 +1161,16 @@ gboolean
 mcsec_ctl_restarted (const mcsec_ctl_t *ctl)
 {
   return ctl->restarted;
+}
+
+guint
+mcsec_ctl_rejoin_window_ms (const mcsec_ctl_t *ctl)
+{
+  gint64 until = 0;
+  for (guint i = 0; i < ctl->groups->len; i++)
+    until = MAX (
+        until, ((mcsec_ctl_group_t *)ctl->groups->pdata[i])->recovery_until_ms);
+  return until > ctl->started_ms ? (guint)(until - ctl->started_ms) : 0;
 }
 
 guint

@@ -135,12 +135,19 @@ mcsec_ctl_t *mcsec_ctl_new (const mcsec_ctl_config_t *config,
 /* Frees every connection left (the daemon closed their sockets without a
  * word: members keep their keys and reconnect to the next controller). */
 void mcsec_ctl_free (mcsec_ctl_t *ctl);
-/* The daemon stops: departures from now on rekey nothing. */
+/* The daemon stops: departures from now on rekey nothing.  The store
+ * records how many members each group has (a single controller): the next
+ * start waits rejoin-window only for groups that had some. */
 void mcsec_ctl_stop (mcsec_ctl_t *ctl);
 void mcsec_ctl_set_io_stats (mcsec_ctl_t *ctl,
                              const mcsec_ctl_io_stats_t *stats);
 /* TRUE when the store held state: the controller restarted. */
 gboolean mcsec_ctl_restarted (const mcsec_ctl_t *ctl);
+/* The longest rejoin window the start gave a group (0: none).  A restarted
+ * single controller gives one to each group whose members may hold the
+ * last run's keys (the store says so: docs/controller.md "Restarts and
+ * failures"), and logs each group's (event=rejoin-window, with why). */
+guint mcsec_ctl_rejoin_window_ms (const mcsec_ctl_t *ctl);
 guint mcsec_ctl_n_groups (const mcsec_ctl_t *ctl);
 
 /* Run what is due (batches, heartbeats, deadlines, key lifetimes); the
@@ -236,6 +243,31 @@ void mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
  * start, or after watch events were lost). */
 void mcsec_ctl_evictions_replace (mcsec_ctl_t *ctl, const char *group,
                                   const char *const *identities, gint64 now_ms);
+
+/* ---- a new configuration (SIGHUP) ---- */
+
+/* The daemon read its configuration again (docs/controller.md
+ * "Reloading").  config: the limits it applies at once (allow_key_export,
+ * max_output, repair_per_s, rejoin_window_ms; the rest is ignored).
+ * groups: as mcsec_ctl_new takes them (taken).  Applied at once to each
+ * group of the running configuration: the access lists (a joined member
+ * they no longer admit in its role is evicted: told EVICTED, closed, and
+ * the group rekeys once; nothing durable is recorded: the lists refuse it
+ * from now on) and key-lifetime, activation-delay, deactivation-delay,
+ * rekey-on-join, rekey-on-leave, batch-interval, rekey-redundancy.  Every
+ * other change (a group added or removed, its address, cipher, channel...)
+ * waits for a restart.  changed and restart: the daemon's own findings
+ * ("[controller] listen"), to which the core adds its own; one
+ * event=restart-needed line per setting that waits, then event=reloaded. */
+void mcsec_ctl_reload (mcsec_ctl_t *ctl, const mcsec_ctl_config_t *config,
+                       GPtrArray *groups, GPtrArray *changed,
+                       GPtrArray *restart, gint64 now_ms);
+
+/* ---- logs ---- */
+
+/* The syslog priority of an event (3 error, 4 warning, 5 notice, 6 info,
+ * 7 debug), for journald: the daemon's own events and the core's. */
+int mcsec_ctl_event_priority (const char *event);
 
 /* ---- administration: one request line, one JSON answer ---- */
 

@@ -196,6 +196,7 @@ group_free (mcsec_ctl_group_t *g)
   g_free (g->batch_reason);
   g_free (g->rekey_ctr.key);
   g_free (g->leader_hint);
+  g_free (g->members_key);
   g_array_unref (g->timers);
   mcsec_rekey_tx_free (g->tx);
   mcsec_lkh_free (g->tree);
@@ -360,6 +361,173 @@ new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out,
       return TRUE;
     }
   }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The cold start: were members joined when the controller stopped?           */
+
+/* A restarted controller waits rejoin-window before its first SA is used,
+ * so that the members of the last run, who still hold its SA, rejoin and
+ * get the new one first (docs/mike-protocol.md "Controller behaviour").
+ * When no member held a key of the group at the stop there is nobody to
+ * wait for.  Keys are fresh in every run and Sender-IDs and SPIs come from
+ * durable counters, so the window is about losing no packet, never about
+ * nonces: skipping it cannot repeat a (key, nonce) pair.  The record errs
+ * towards waiting: it is written before the first member of the group gets
+ * a key, and a record that cannot be removed stays. */
+
+/* The group's record as the store holds it (a single controller). */
+gboolean
+group_members_load (mcsec_ctl_group_t *g, GError **error)
+{
+  GError *err = NULL;
+  GBytes *v;
+
+  g->members_key = group_key ("members", g->cfg->name);
+  v = g->ctl->store->get (g->ctl->store, g->members_key, &err);
+  if (err) {
+    g_propagate_error (error, err);
+    return FALSE;
+  }
+  g->members_recorded = v != NULL;
+  g->members_at_stop = 0;
+  if (v) {
+    gsize len;
+    const char *d = g_bytes_get_data (v, &len);
+    gchar *s = g_strndup (d, len), *end;
+    guint64 n = g_ascii_strtoull (s, &end, 10);
+    /* MEMBERS_RUNNING, or anything but a count: it did not stop cleanly */
+    g->members_at_stop = strcmp (s, MEMBERS_REJOINING) == 0 ? MEMBERS_AWAITED
+                         : *s && *end == '\0' && n < MEMBERS_AWAITED
+                             ? (guint)n
+                             : MEMBERS_UNKNOWN;
+    g_free (s);
+    g_bytes_unref (v);
+  }
+  return TRUE;
+}
+
+/* Before the group's first member gets a key: recorded, or refused. */
+gboolean
+group_members_joining (mcsec_ctl_group_t *g)
+{
+  GBytes *v;
+  gboolean ok;
+
+  if (g->ctl->cfg.cluster || g->members_recorded)
+    return TRUE;
+  v = g_bytes_new_static (MEMBERS_RUNNING, strlen (MEMBERS_RUNNING));
+  ok = store_put1 (g->ctl, g->members_key, v, NULL);
+  g_bytes_unref (v);
+  g->members_recorded = ok;
+  return ok;
+}
+
+static void
+bytes_unref0 (gpointer b)
+{
+  if (b)
+    g_bytes_unref (b);
+}
+
+/* A clean stop: each group's members, counted (none: no record), or
+ * MEMBERS_REJOINING when the members of the run before may still be on
+ * their way back (the stop came inside the rejoin window). */
+void
+group_members_stop (mcsec_ctl_t *ctl)
+{
+  GPtrArray *keys = g_ptr_array_new ();
+  GPtrArray *values = g_ptr_array_new_with_free_func (bytes_unref0);
+  GError *err = NULL;
+
+  for (guint i = 0; i < ctl->groups->len; i++) {
+    mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+    gchar *n = g->members.length    ? g_strdup_printf ("%u", g->members.length)
+               : g->awaiting_rejoin ? g_strdup (MEMBERS_REJOINING)
+                                    : NULL;
+    if (n == NULL && !g->members_recorded)
+      continue;
+    g_ptr_array_add (keys, g->members_key);
+    g_ptr_array_add (values, n ? g_bytes_new_take (n, strlen (n)) : NULL);
+  }
+  if (keys->len &&
+      !ctl->store->put (ctl->store, (const char *const *)keys->pdata,
+                        (GBytes *const *)values->pdata, keys->len, &err)) {
+    ctl->store_errors++;
+    ctl_log (ctl, "error", "what=\"cannot record the members at the stop: %s\"",
+             err->message);
+    g_error_free (err);
+  }
+  g_ptr_array_unref (keys);
+  g_ptr_array_unref (values);
+}
+
+/* The start: each group's rejoin window, and why; then the members of a
+ * clean stop are recorded as MEMBERS_RUNNING (the record says "they may
+ * hold keys" until the last one leaves, whatever happens to this run). */
+gboolean
+group_members_start (mcsec_ctl_t *ctl, gboolean restarted, gint64 now,
+                     GError **error)
+{
+  GPtrArray *keys = g_ptr_array_new ();
+  GPtrArray *values =
+      g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  GError *err = NULL;
+  GBytes *marker = ctl->store->get (ctl->store, MEMBERS_MARKER, &err);
+  guint window = ctl->cfg.rejoin_window_ms;
+  gboolean ok = TRUE;
+
+  if (err) {
+    g_propagate_error (error, err);
+    ok = FALSE;
+    goto out;
+  }
+  for (guint i = 0; i < ctl->groups->len; i++) {
+    mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+    gchar *why = NULL;
+    if (!restarted)
+      break; /* a fresh state: nobody holds a key of this controller */
+    if (marker == NULL)
+      why = g_strdup ("the state does not record who was joined (written "
+                      "by an older controller)");
+    else if (g->members_at_stop == MEMBERS_UNKNOWN)
+      why = g_strdup ("members were joined when the last run ended "
+                      "without a clean stop");
+    else if (g->members_at_stop == MEMBERS_AWAITED)
+      why = g_strdup ("the last run stopped before the members of the run "
+                      "before it had rejoined");
+    else if (g->members_at_stop)
+      why = g_strdup_printf ("%u member%s joined at the last stop",
+                             g->members_at_stop,
+                             g->members_at_stop == 1 ? " was" : "s were");
+    g->recovery_until_ms = why ? now + window : 0;
+    g->awaiting_rejoin = why && window;
+    ctl_log (ctl, "rejoin-window", "group=%s ms=%u why=\"%s\"", g->cfg->name,
+             why ? window : 0,
+             why ? why : "no member was joined at the last stop");
+    g_free (why);
+    if (g->members_recorded && g->members_at_stop != MEMBERS_UNKNOWN) {
+      g_ptr_array_add (keys, g->members_key);
+      g_ptr_array_add (values, g_bytes_new_static (MEMBERS_RUNNING,
+                                                   strlen (MEMBERS_RUNNING)));
+    }
+  }
+  if (marker == NULL) {
+    g_ptr_array_add (keys, (gpointer)MEMBERS_MARKER);
+    g_ptr_array_add (values, g_bytes_new_static ("1", 1));
+  }
+  if (keys->len &&
+      !ctl->store->put (ctl->store, (const char *const *)keys->pdata,
+                        (GBytes *const *)values->pdata, keys->len, error)) {
+    ctl->store_errors++;
+    ok = FALSE;
+  }
+out:
+  if (marker)
+    g_bytes_unref (marker);
+  g_ptr_array_unref (keys);
+  g_ptr_array_unref (values);
+  return ok;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -961,19 +1129,28 @@ group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
   group_rotate (g, new_key, reason, now);
 }
 
+/* A member goes (evicted): out of the group first, so no new key reaches
+ * it, then told why (EVICTED, final) and closed.  The caller rekeys. */
+void
+group_drop_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim,
+                   const char *why, gint64 now)
+{
+  g_queue_unlink (&g->members, &victim->group_link);
+  g_hash_table_remove (g->by_identity, victim->identity);
+  victim->group = NULL;
+  g->members_left = TRUE;
+  tree_leave (g, victim);
+  conn_goodbye (victim, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_EVICTED, why,
+                now);
+}
+
 /* An evicted identity: its connection (if any) out of the group first, so
  * the new key does not reach it, then told; the rest rekeyed. */
 void
 group_evict_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim, gint64 now)
 {
-  if (victim) {
-    g_queue_unlink (&g->members, &victim->group_link);
-    g_hash_table_remove (g->by_identity, victim->identity);
-    victim->group = NULL;
-    tree_leave (g, victim);
-    conn_goodbye (victim, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_EVICTED,
-                  "evicted by an administrator", now);
-  }
+  if (victim)
+    group_drop_member (g, victim, "evicted by an administrator", now);
   if (g->members.length)
     group_change (g, TRUE, "evict", now);
   else
@@ -997,6 +1174,7 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
     c->state = C_AWAIT_JOIN;
   if (g->ctl->stopping || !g->leading)
     return;
+  g->members_left = TRUE;
   /* the last one out: no rekey now (nobody to send it to), but the next
    * member must not be given the SA the departed one holds */
   if (g->members.length == 0 && g->cfg->rekey_on_leave)
@@ -1012,6 +1190,17 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
 void
 run_deferred (mcsec_ctl_t *ctl, gint64 now)
 {
+  /* the last member left: nobody holds the group's keys any more (the
+   * record stays when it cannot be removed: a restart waits, no harm; and
+   * in the rejoin window, while the last run's members may come back) */
+  for (guint i = 0; i < ctl->groups->len && !ctl->stopping; i++) {
+    mcsec_ctl_group_t *g = ctl->groups->pdata[i];
+    if (g->members_left && g->members.length == 0 && g->members_recorded &&
+        !g->awaiting_rejoin && !ctl->cfg.cluster &&
+        store_put1 (ctl, g->members_key, NULL, NULL))
+      g->members_recorded = FALSE;
+    g->members_left = FALSE;
+  }
   for (guint round = 0; round < 8; round++) {
     gboolean any = FALSE;
     for (guint i = 0; i < ctl->groups->len; i++) {

@@ -106,7 +106,23 @@ struct _McsecCtlGroup {
   gboolean leading, unavailable;
   gchar *leader_hint;       /* "HOST:PORT" of the leader, or NULL */
   gint64 recovery_until_ms; /* no SA of this leadership used before */
+  /* the cold start (a single controller): the store records that members
+   * may hold the group's keys (store "members/G": MEMBERS_RUNNING while
+   * it runs, their number after a clean stop), written before the first
+   * member gets a key, removed when the last one leaves */
+  gchar *members_key;
+  gboolean members_recorded, members_left;
+  guint members_at_stop;    /* read at the start, or MEMBERS_UNKNOWN... */
+  gboolean awaiting_rejoin; /* in the rejoin window the start gave it */
 };
+
+#define MEMBERS_RUNNING "running"
+#define MEMBERS_REJOINING "rejoining"
+#define MEMBERS_UNKNOWN G_MAXUINT /* "running": no clean stop */
+#define MEMBERS_AWAITED                                                        \
+  (G_MAXUINT - 1u)                        /* "rejoining": a stop in the window \
+                                           */
+#define MEMBERS_MARKER "members-recorded" /* the state records members */
 
 typedef enum { C_AWAIT_JOIN, C_MEMBER, C_CLOSED } ConnState;
 
@@ -166,7 +182,7 @@ struct _McsecCtl {
   GHashTable *awaiting;  /* identity -> connections before their JOIN */
   GHashTable *admitted;  /* identities in some access list */
   gboolean restarted, stopping;
-  gint64 started_ms, recovery_until_ms, sweep_due;
+  gint64 started_ms, sweep_due;
   gint64 lease_deadline_ms; /* the cluster: nothing issued at or after */
   guint64 leaderships, stepdowns;
   mcsec_ctl_io_stats_t io;
@@ -201,8 +217,15 @@ void group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now);
 void group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
                    gint64 now);
 void group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now);
+void group_drop_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim,
+                        const char *why, gint64 now);
 void group_evict_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim,
                          gint64 now);
+gboolean group_members_load (mcsec_ctl_group_t *g, GError **error);
+gboolean group_members_joining (mcsec_ctl_group_t *g);
+void group_members_stop (mcsec_ctl_t *ctl);
+gboolean group_members_start (mcsec_ctl_t *ctl, gboolean restarted, gint64 now,
+                              GError **error);
 void group_free (mcsec_ctl_group_t *g);
 void group_reset (mcsec_ctl_group_t *g);
 gboolean group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error);
