@@ -60,6 +60,7 @@ trap 'echo "error at line $LINENO (status $?)" >&2' ERR
 export GST_PLUGIN_PATH_1_0=$build/gst
 export GST_REGISTRY_1_0=$tmp/registry.bin
 export GST_REGISTRY_FORK=no
+gst_registry_ready "$peer"
 
 etcd_cluster_start 3
 eps=$(etcd_endpoints)

@@ -98,3 +98,24 @@ wait_bounded() {
   for p in "$@"; do wait "$p" 2>/dev/null || true; done
   [ ${#left[@]} -eq 0 ]
 }
+
+# gst_registry_ready PROGRAM: the GStreamer registry ($GST_REGISTRY_1_0)
+# built once, by PROGRAM (a sanitized GStreamer program of the build, such
+# as mike-peer: it calls gst_init, then fails on no arguments), before the
+# test's processes start together.  A process that scans the plugins
+# itself (GST_REGISTRY_FORK=no, which a sanitized plugin needs) keeps what
+# GLib and the system's plugins allocate while loading (GLib's outgrown
+# quark arrays, fontconfig's caches), and LeakSanitizer reports it at its
+# exit: without this, every receiver started in the first seconds of a
+# test did.  The one scanning process here is not checked for leaks.
+gst_registry_ready() {
+  ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+    timeout 120 "$1" >/dev/null 2>&1 || true
+  [ -s "$GST_REGISTRY_1_0" ] ||
+    { echo "$1 built no GStreamer registry at $GST_REGISTRY_1_0" >&2; return 1; }
+}
+
+# no_sanitizer_report FILE...: none of the files holds a sanitizer report
+no_sanitizer_report() {
+  ! grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error' "$@" 2>/dev/null
+}

@@ -46,6 +46,7 @@ export GST_PLUGIN_PATH_1_0=$build/gst GST_REGISTRY_1_0=$tmp/registry.bin
 export GST_REGISTRY_FORK=no
 . "$src_dir/examples/controller-lib.sh"
 . "$src_dir/tests/e2e-lib.sh"
+gst_registry_ready "$peer"
 cd "$tmp"
 
 extra=$(printf 'm%d ' $(seq 20))
@@ -309,6 +310,9 @@ for s in $scenarios; do
   echo "== $s"
   "scenario_$s"
 done
+# (the members' own output: the controller's is checked at its stop)
+check "no member process reported a sanitizer error or a leak" \
+  no_sanitizer_report ./*.err ./*.out
 if [ "$failures" -gt 0 ]; then
   echo "$failures checks failed; controller log:"
   tail -40 controller.log

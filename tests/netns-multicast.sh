@@ -78,6 +78,7 @@ export GST_PLUGIN_PATH_1_0=$build/gst GST_REGISTRY_1_0=$tmp/registry.bin
 # scan in process: a forked scanner (not instrumented) cannot load a
 # sanitized plugin
 export GST_REGISTRY_FORK=no
+gst_registry_ready "$peer"
 "$tools/mcsecctl" pki pki --controller-name 10.77.0.1 cam1 r1 r2 r3 >/dev/null
 cat > ctl.conf <<EOF
 [controller]

@@ -33,6 +33,7 @@ export GST_PLUGIN_PATH_1_0=$build/gst
 export GST_REGISTRY_1_0=$tmp/registry.bin GST_REGISTRY_FORK=no
 . "$src_dir/examples/controller-lib.sh"
 . "$src_dir/tests/e2e-lib.sh"
+gst_registry_ready "$peer"
 cd "$tmp"
 
 churners=(c1 c2 c3 c4 c5 c6 c7 c8)
