@@ -15,8 +15,10 @@ DEB_PACKAGES := gcc make meson ninja-build pkg-config libssl-dev \
 	libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad openssl libjson-glib-dev python3-gi \
+	python3-gst-1.0 \
 	gir1.2-gstreamer-1.0 tshark libfaketime etcd-server etcd-client \
-	libcurl4-openssl-dev
+	libcurl4-openssl-dev scdoc systemd procps man-db groff-base \
+	build-essential dpkg-dev debhelper gdb
 DEB_FUZZ_PACKAGES := clang libclang-rt-14-dev
 
 MESON_OPTS := -Dwerror=true

@@ -37,6 +37,7 @@ export GST_REGISTRY_1_0=$tmp/registry.bin
 export GST_REGISTRY_FORK=no
 
 . "$src_dir/tests/e2e-lib.sh"
+gst_registry_ready "$peer"
 never_joined() { # never_joined RC OUTPUT: timed out (4), never "joined"
   [ "$1" -eq 4 ] && ! grep -q "^joined" <<<"$2"
 }
@@ -148,14 +149,35 @@ case_config() {
     "s/^rekey-interface = lo$/rekey-interface = nosuch0/"
   bad "tree degree" "[group tv] key-tree-degree: '1' is not a number from 2 to 16" \
     "s/^batch-interval = 100$/batch-interval = 100\nkey-tree-degree = 1/"
+  bad "misspelled setting" \
+    "bad.conf:13: [group video] rekey-on-joins: unknown setting (did you mean 'rekey-on-join'?)" \
+    's/^port = 5004$/port = 5004\nrekey-on-joins = false/'
+  bad "setting of another section" \
+    "[controller] senders: unknown setting (a setting of [group NAME])" \
+    's/^rejoin-window = 4000$/rejoin-window = 4000\nsenders = cam1/'
+  bad "missing key file" \
+    "[controller] private-key: cannot read ./pki/nokey.key: No such file or directory" \
+    's#pki/controller.key#pki/nokey.key#'
+  bad "key file is a folder" \
+    "[controller] private-key: cannot read ./pki: Is a directory" \
+    's#pki/controller.key#pki#'
+  bad "key file not a key" \
+    "[controller] private-key: ./pki/ca.crt is not a PEM private key" \
+    's#pki/controller.key#pki/ca.crt#'
   check "config: the test configuration itself is fine" \
     "$tools/mcsec-controller" --check ctl.conf
-  # the installed sample, with this test's credentials and identities
+  # the installed sample, with this test's credentials and identities;
+  # its private keys are systemd credentials (${CREDENTIALS_DIRECTORY})
   sed -e "s#/etc/mcsec/#$PWD/pki/#; s#/var/lib/mcsec#$PWD/sample-state#" \
     -e "s#camera-1;camera-2#cam1#" "$src_dir/tools/controller.conf.sample" \
     > sample.conf
-  check "config: the sample configuration is valid" \
-    "$tools/mcsec-controller" --check sample.conf
+  check "config: the sample configuration is valid (its keys as credentials)" \
+    env CREDENTIALS_DIRECTORY="$PWD/pki" "$tools/mcsec-controller" \
+    --check sample.conf
+  check "config: the sample outside systemd names the setting" \
+    bash -c "! env -u CREDENTIALS_DIRECTORY '$tools/mcsec-controller' \
+      --check sample.conf > nocreds.txt 2>&1 &&
+      grep -q 'private-key: \\\${CREDENTIALS_DIRECTORY} is not set' nocreds.txt"
 }
 
 # ---- the access matrix ----------------------------------------------------
@@ -570,10 +592,8 @@ case_failover-list() {
   wait "$p" 2>/dev/null || true
   check "failover-list: mcseckeysrc posted no error" \
     bash -c "! grep -q ' error ' list.out"
-  # (under the sanitizers: no memory error; the first GStreamer process
-  # also reports the leaks of the system's plugins it scans)
-  check "failover-list: no memory error in mcseckeysrc" \
-    bash -c "! grep -E 'ERROR: AddressSanitizer|runtime error' list.err"
+  check "failover-list: no sanitizer report from mcseckeysrc's process" \
+    no_sanitizer_report list.err
   # controllers that all fail (TLS refused: a listener that closes every
   # connection): tried in the list's order, each round once, with a
   # backoff between rounds (200, 400, 800, 1600 ms +-25%: at most 5 rounds
@@ -854,6 +874,9 @@ for c in $cases; do
   echo "== $c"
   "case_$c"
 done
+# every member's output (the controller's is checked at its stop)
+check "no member process reported a sanitizer error or a leak" \
+  no_sanitizer_report "$tmp"/*.err "$tmp"/*.out
 if [ "$failures" -gt 0 ]; then
   echo "$failures checks failed; controller log:"
   tail -40 "$tmp/controller.log"

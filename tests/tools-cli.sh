@@ -36,7 +36,7 @@ run() {
 }
 rc() { cat "$1.rc"; }
 
-for t in tools/mcsecctl tools/mcsec-join tools/mcsec-keygen; do
+for t in tools/mcsecctl tools/mcsec-join tools/mcsec-keygen tools/mcsec-controller; do
   n=$(basename "$t")
   run help "$build/$t" --help
   check "$n --help: status 0 and a usage" \
