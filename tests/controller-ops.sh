@@ -58,7 +58,9 @@ conf() { # conf RECEIVERS: the configuration, into ctl.conf
     printf '\n[group tv]\nreceivers = rx1\n'; } > ctl.conf
 }
 ctl_pid=
-run_controller() { # a fresh log each time
+run_controller() { # a fresh log each time (the last ones in runs.log)
+  [ -s controller.log ] &&
+    { echo "=== a controller's log"; cat controller.log; } >> runs.log
   : > controller.log
   start_controller "$tools" ctl.conf || exit 1
   ctl_pid=$controller_pid
@@ -220,6 +222,8 @@ case_cold_start() {
   join_once rx1 || true
   check "cold_start: the first SA is used at once" \
     wait_until 5 grep -q 'event=rekey group=video reason=join .*activate-in-ms=0 ' controller.log
+  check "cold_start: the controller runs on after the member left" \
+    kill -0 "$ctl_pid"
   member rx1
   wait_until 10 grep -q '^joined' rx1.out || true
   stop_controller KILL # a crash with rx1 joined
@@ -246,8 +250,12 @@ for c in $cases; do
   echo "== $c"
   "case_$c"
 done
+check "no controller reported a sanitizer error or a leak" \
+  no_sanitizer_report "$tmp/controller.log" "$tmp/runs.log"
 if [ "$failures" -gt 0 ]; then
-  echo "$failures checks failed; controller log:"
+  echo "$failures checks failed; the earlier controllers' logs (last 60 lines):"
+  tail -60 "$tmp/runs.log" 2>/dev/null || true
+  echo "--- the last controller's log:"
   tail -40 "$tmp/controller.log"
   for f in "$tmp"/*.out "$tmp"/*.once; do
     [ -e "$f" ] && { echo "--- $f"; cat "$f"; }
