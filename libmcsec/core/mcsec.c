@@ -62,8 +62,10 @@ static const struct {
     [MCSEC_ERR_TOO_MANY_SENDERS] =
         {"too-many-senders", "the SA tracks its maximum number of senders"},
     [MCSEC_ERR_IO] = {"io", "counter store: read or write failed"},
+    /* flock: a second open in the same process is refused too */
     [MCSEC_ERR_LOCKED] = {"locked",
-                          "counter store: another process is using it"},
+                          "counter store: in use (by another encoder of this "
+                          "process or by another process)"},
     [MCSEC_ERR_CORRUPT_STATE] =
         {"corrupt-state",
          "counter store: no valid record (refusing to guess a counter)"},
