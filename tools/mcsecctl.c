@@ -16,10 +16,12 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -38,10 +40,12 @@ static const char summary[] =
     "  evict GROUP IDENTITY      remove a member, then rekey; it is refused\n"
     "                            from then on, across restarts, until\n"
     "  unevict GROUP IDENTITY    lifts the eviction (it may join again)\n"
-    "  wireshark-esp GROUP       the group's current SA in Wireshark's ESP SA\n"
-    "                            table format (esp_sa), KEYS INCLUDED: for\n"
+    "  wireshark-esp GROUP       the group's SAs in Wireshark's ESP SA table\n"
+    "                            format (esp_sa), KEYS INCLUDED: for\n"
     "                            authorised debugging only; the controller\n"
-    "                            must allow it (allow-key-export = true)\n"
+    "                            must allow it (allow-key-export = true);\n"
+    "                            --output FILE --follow keeps FILE up to\n"
+    "                            date across rekeys (--help-wireshark-esp)\n"
     "\n"
     "Test credentials (for trials and tests, not for production):\n"
     "  pki DIR [MEMBER...]       creates in DIR (kept if present): ca.crt/\n"
@@ -63,12 +67,21 @@ static const char description[] =
     " when it exists; " DEFAULT_SOCKET ".\n"
     "Options may come before or after the command.";
 
+/* wireshark-esp --follow: how often the group's SPI is looked at (below
+ * the default activation-delay, 500 ms: a new SA is seen before senders
+ * use it) */
+#define DEFAULT_FOLLOW_INTERVAL_MS 250
+
 static struct {
   gchar *socket, *config;
   gboolean json, version, expired;
   gint timeout_s, days;
   gchar **names; /* pki --controller-name */
-} opt = {.timeout_s = 10, .days = 365};
+  gchar *output; /* wireshark-esp */
+  gboolean follow;
+  gint interval_ms;
+} opt = {
+    .timeout_s = 10, .days = 365, .interval_ms = DEFAULT_FOLLOW_INTERVAL_MS};
 
 static const GOptionEntry entries[] = {
     {"socket", 's', 0, G_OPTION_ARG_FILENAME, &opt.socket,
@@ -91,6 +104,15 @@ static const GOptionEntry pki_entries[] = {
     {"controller-name", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt.names,
      "One more name (DNS or IP) in the controller's certificate; repeatable",
      "NAME"},
+    G_OPTION_ENTRY_NULL};
+
+static const GOptionEntry wireshark_entries[] = {
+    {"output", 'o', 0, G_OPTION_ARG_FILENAME, &opt.output,
+     "Write the SAs to FILE (mode 0600, its other rows kept)", "FILE"},
+    {"follow", 'f', 0, G_OPTION_ARG_NONE, &opt.follow,
+     "Keep FILE up to date: add each new SA until interrupted", NULL},
+    {"interval", 0, 0, G_OPTION_ARG_INT, &opt.interval_ms,
+     "--follow: look every MS milliseconds (default: 250)", "MS"},
     G_OPTION_ENTRY_NULL};
 
 /* ------------------------------------------------------------------------ */
@@ -151,8 +173,19 @@ request (const char *path, const char *origin, const char *line, int timeout_s,
     close (fd);
     return g_string_free (answer, TRUE);
   }
-  while ((n = read (fd, buf, sizeof buf)) > 0)
+  while ((n = read (fd, buf, sizeof buf)) > 0) {
+    /* an export-keys answer holds keys: no copy left behind when the
+     * string grows (a new buffer, the old one wiped) */
+    if (answer->len + (gsize)n + 1 > answer->allocated_len) {
+      GString *bigger = g_string_sized_new (2 * (answer->len + (gsize)n) + 1);
+      g_string_append_len (bigger, answer->str, (gssize)answer->len);
+      OPENSSL_cleanse (answer->str, answer->allocated_len);
+      g_string_free (answer, TRUE);
+      answer = bigger;
+    }
     g_string_append_len (answer, buf, n);
+  }
+  OPENSSL_cleanse (buf, sizeof buf);
   if (n < 0) {
     int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK)
@@ -164,10 +197,21 @@ request (const char *path, const char *origin, const char *line, int timeout_s,
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
                    "cannot read from %s: %s", path, g_strerror (e));
     close (fd);
+    OPENSSL_cleanse (answer->str, answer->allocated_len);
     return g_string_free (answer, TRUE);
   }
   close (fd);
   return g_string_free (answer, FALSE);
+}
+
+/* The controller's answer, wiped (export-keys answers hold keys). */
+static void
+answer_free (gchar *answer)
+{
+  if (answer) {
+    OPENSSL_cleanse (answer, strlen (answer));
+    g_free (answer);
+  }
 }
 
 /* The admin socket a configuration names: admin-socket, or
@@ -295,41 +339,480 @@ print_group (JsonObject *g)
   }
 }
 
-/* Wireshark's ESP SA table (Preferences > Protocols > ESP > ESP SAs, the
- * file esp_sa of a profile): one row per SA and IP version, any source and
- * destination.  Wireshark 4.0 decrypts the AES-GCM suites (RFC 4106);
- * other suites are named on standard error and left out. */
-static int
-print_esp_sa (const char *group, JsonArray *sas)
-{
-  guint n = sas ? json_array_get_length (sas) : 0, rows = 0;
+/* ------------------------------------------------------------------------ */
+/* wireshark-esp: the group's SAs as Wireshark's ESP SA table                */
 
-  printf ("# mcsec group %s: SECRET KEYS. Whoever reads this file decrypts "
-          "the group's\n# traffic under these SPIs: keep it private and "
-          "delete it after debugging.\n",
-          group);
-  for (guint i = 0; i < n; i++) {
-    JsonObject *sa = json_array_get_object_element (sas, i);
-    const char *suite = str (sa, "suite");
-    if (strcmp (suite, "aes-128-gcm") != 0 &&
-        strcmp (suite, "aes-256-gcm") != 0) {
-      fprintf (stderr,
-               "mcsecctl: SA 0x%08" G_GINT64_MODIFIER "x uses %s, which "
-               "Wireshark's ESP dissector does not decrypt; left out\n",
-               num (sa, "spi"), suite);
+/* One SA as the controller exported it; the key (hex: key then salt) is
+ * wiped before it is freed. */
+typedef struct {
+  guint32 spi;
+  gchar *suite, *key;
+  gboolean warned; /* a suite Wireshark cannot decrypt, said once */
+} EspSa;
+
+static void
+esp_sa_free (gpointer p)
+{
+  EspSa *sa = p;
+  if (sa->key) {
+    OPENSSL_cleanse (sa->key, strlen (sa->key));
+    g_free (sa->key);
+  }
+  g_free (sa->suite);
+  g_free (sa);
+}
+
+static gboolean
+esp_sa_known (GPtrArray *sas, guint32 spi)
+{
+  for (guint i = 0; i < sas->len; i++)
+    if (((EspSa *)sas->pdata[i])->spi == spi)
+      return TRUE;
+  return FALSE;
+}
+
+/* Wireshark 4.0's ESP dissector decrypts the AES-GCM suites (RFC 4106). */
+static gboolean
+esp_sa_decryptable (const EspSa *sa)
+{
+  return strcmp (sa->suite, "aes-128-gcm") == 0 ||
+         strcmp (sa->suite, "aes-256-gcm") == 0;
+}
+
+#define ESP_SA_ROW_MAX 256 /* one row of the table, key included */
+#define ESP_SA_HEADER "# mcsec group %s: SECRET KEYS."
+
+/* The rows of Wireshark's ESP SA table (Preferences > Protocols > ESP >
+ * ESP SAs, the file esp_sa of a profile) for sas: one per SA and IP
+ * version, any source and destination, after a warning line.  Other
+ * suites are named on standard error (once) and left out.  out has room
+ * for it all (ESP_SA_ROW_MAX a row): it never reallocates, so no copy of a
+ * key is left behind.  Returns the SAs written. */
+static guint
+esp_sa_rows (GString *out, const char *group, GPtrArray *sas)
+{
+  guint rows = 0;
+
+  g_string_append_printf (out,
+                          ESP_SA_HEADER " Whoever reads this file decrypts "
+                                        "the group's\n# traffic under these "
+                                        "SPIs: keep it private and delete it "
+                                        "after debugging.\n",
+                          group);
+  for (guint i = 0; i < sas->len; i++) {
+    EspSa *sa = sas->pdata[i];
+    if (!esp_sa_decryptable (sa)) {
+      if (!sa->warned)
+        fprintf (stderr,
+                 "mcsecctl: SA 0x%08x uses %s, which Wireshark's ESP "
+                 "dissector does not decrypt; left out\n",
+                 sa->spi, sa->suite);
+      sa->warned = TRUE;
       continue;
     }
     for (int v6 = 0; v6 < 2; v6++)
-      printf (
-          "\"%s\",\"*\",\"*\",\"0x%08" G_GINT64_MODIFIER "x\","
-          "\"AES-GCM with 16 octet ICV [RFC4106]\",\"0x%s\",\"NULL\",\"\"\n",
-          v6 ? "IPv6" : "IPv4", num (sa, "spi"), str (sa, "key"));
+      g_string_append_printf (
+          out,
+          "\"%s\",\"*\",\"*\",\"0x%08x\",\"AES-GCM with 16 octet ICV "
+          "[RFC4106]\",\"0x%s\",\"NULL\",\"\"\n",
+          v6 ? "IPv6" : "IPv4", sa->spi, sa->key);
     rows++;
   }
-  if (rows == 0)
+  return rows;
+}
+
+typedef enum {
+  EXPORT_OK,
+  EXPORT_UNREACHABLE, /* no answer now: --follow tries again */
+  EXPORT_REFUSED,     /* the controller said no, or no such group */
+} ExportResult;
+
+/* The controller's answer to line as a JSON object (parser in *parser),
+ * or NULL with the reason in *why. */
+static JsonObject *
+ask (const char *socket_path, const char *origin, const char *line,
+     JsonParser **parser, gchar **answer, ExportResult *why, GError **error)
+{
+  JsonObject *o;
+
+  *parser = NULL;
+  *answer = request (socket_path, origin, line, opt.timeout_s, error);
+  *why = EXPORT_UNREACHABLE;
+  if (*answer == NULL)
+    return NULL;
+  *parser = json_parser_new ();
+  if (**answer == '\0' ||
+      !json_parser_load_from_data (*parser, *answer, -1, NULL) ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (*parser))) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                 "the controller at %s gave no JSON answer (did it stop?)",
+                 socket_path);
+    return NULL;
+  }
+  o = json_node_get_object (json_parser_get_root (*parser));
+  if (!json_object_get_boolean_member_with_default (o, "ok", FALSE)) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "%s",
+                 str (o, "error"));
+    *why = EXPORT_REFUSED;
+    return NULL;
+  }
+  *why = EXPORT_OK;
+  return o;
+}
+
+static void
+ask_done (JsonParser *parser, gchar *answer)
+{
+  if (parser)
+    g_object_unref (parser);
+  if (answer) {
+    OPENSSL_cleanse (answer, strlen (answer));
+    g_free (answer);
+  }
+}
+
+/* export-keys GROUP: the SAs not in sas yet are added to it (*added: how
+ * many); *current: the newest SPI of the answer (0: none); *rekeys: the
+ * group's rekeys so far; the SPIs whose keys the controller no longer
+ * holds are named on standard error when say_retired.  Every export is
+ * logged by the controller. */
+static ExportResult
+export_sas (const char *socket_path, const char *origin, const char *group,
+            GPtrArray *sas, guint *added, guint32 *current, gint64 *rekeys,
+            gboolean say_retired, GError **error)
+{
+  gchar *line = g_strconcat ("export-keys ", group, NULL), *answer;
+  JsonParser *parser;
+  ExportResult why;
+  JsonObject *o =
+      ask (socket_path, origin, line, &parser, &answer, &why, error);
+  JsonArray *a;
+
+  g_free (line);
+  *added = 0;
+  *current = 0;
+  if (o == NULL) {
+    ask_done (parser, answer);
+    return why;
+  }
+  *rekeys = num (o, "rekeys");
+  a = json_object_has_member (o, "sas")
+          ? json_object_get_array_member (o, "sas")
+          : NULL;
+  for (guint i = 0; a && i < json_array_get_length (a); i++) {
+    JsonObject *s = json_array_get_object_element (a, i);
+    const char *key = str (s, "key");
+    guint32 spi = (guint32)num (s, "spi");
+    if (spi != 0)
+      *current = spi;
+    if (spi != 0 && *key && !esp_sa_known (sas, spi)) {
+      EspSa *sa = g_new0 (EspSa, 1);
+      sa->spi = spi;
+      sa->suite = g_strdup (str (s, "suite"));
+      sa->key = g_strdup (key);
+      g_ptr_array_add (sas, sa);
+      (*added)++;
+    }
+    /* the parser's copy of the key goes with the parser: wiped first */
+    if (*key)
+      OPENSSL_cleanse ((char *)key, strlen (key));
+  }
+  if (say_retired && json_object_has_member (o, "retired-spis")) {
+    JsonArray *r = json_object_get_array_member (o, "retired-spis");
+    GString *list = g_string_new (NULL);
+    for (guint i = 0; r && i < json_array_get_length (r); i++)
+      g_string_append_printf (list, "%s0x%08x", i ? ", " : "",
+                              (guint32)json_array_get_int_element (r, i));
+    if (list->len)
+      fprintf (stderr,
+               "mcsecctl: group %s: the controller no longer holds the "
+               "keys of its earlier SAs (SPI %s): their packets stay "
+               "encrypted (wireshark-esp --follow collects each SA as it "
+               "comes)\n",
+               group, list->str);
+    g_string_free (list, TRUE);
+  }
+  ask_done (parser, answer);
+  return EXPORT_OK;
+}
+
+/* The group's current SPI (0: none yet) and rekeys so far, from stats:
+ * no key, nothing logged, so it can be asked often. */
+static ExportResult
+group_state (const char *socket_path, const char *origin, const char *group,
+             guint32 *spi, gint64 *rekeys, GError **error)
+{
+  JsonParser *parser;
+  gchar *answer;
+  ExportResult why;
+  JsonObject *o =
+      ask (socket_path, origin, "stats", &parser, &answer, &why, error);
+  JsonArray *a = o && json_object_has_member (o, "groups")
+                     ? json_object_get_array_member (o, "groups")
+                     : NULL;
+
+  for (guint i = 0; a && i < json_array_get_length (a); i++) {
+    JsonObject *g = json_array_get_object_element (a, i);
+    if (strcmp (str (g, "name"), group) == 0) {
+      *spi = (guint32)num (g, "spi");
+      *rekeys = num (g, "rekeys");
+      ask_done (parser, answer);
+      return EXPORT_OK;
+    }
+  }
+  if (o) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no such group");
+    why = EXPORT_REFUSED;
+  }
+  ask_done (parser, answer);
+  return why;
+}
+
+/* Writes data to path atomically: a new file (mode 0600) in the same
+ * folder, synced, renamed over path; a reader sees the old file or the new
+ * one, never a part. */
+static gboolean
+write_atomically (const char *path, const GString *data, GError **error)
+{
+  gchar *dir = g_path_get_dirname (path), *base = g_path_get_basename (path);
+  gchar *tmp = g_strdup_printf ("%s/.%s.XXXXXX", dir, base);
+  int fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, 0600);
+  gsize done = 0;
+  int e = 0;
+
+  if (fd < 0)
+    e = errno;
+  else if (fchmod (fd, 0600) != 0)
+    e = errno;
+  while (fd >= 0 && e == 0 && done < data->len) {
+    ssize_t n = write (fd, data->str + done, data->len - done);
+    if (n < 0 && errno != EINTR)
+      e = errno;
+    else if (n > 0)
+      done += (gsize)n;
+  }
+  if (fd >= 0 && e == 0 && fsync (fd) != 0)
+    e = errno;
+  if (fd >= 0 && close (fd) != 0 && e == 0)
+    e = errno;
+  if (fd >= 0 && e == 0 && rename (tmp, path) != 0)
+    e = errno;
+  if (e != 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (e),
+                 "cannot write %s: %s", path, g_strerror (e));
+    if (fd >= 0)
+      unlink (tmp);
+  }
+  g_free (tmp);
+  g_free (dir);
+  g_free (base);
+  return e == 0;
+}
+
+/* path's new content: what it holds now (the user's own rows, other
+ * groups', earlier exports), less this group's warning lines and the rows
+ * of the SPIs written now, then the group's rows; written atomically, mode
+ * 0600.  *rows: the SAs written. */
+static gboolean
+write_sa_file (const char *path, const char *group, GPtrArray *sas, guint *rows,
+               GError **error)
+{
+  gchar *old = NULL, *header = g_strdup_printf (ESP_SA_HEADER, group);
+  gsize old_len = 0;
+  GString *out;
+  gboolean ok, skip_warning = FALSE;
+
+  if (!g_file_get_contents (path, &old, &old_len, error)) {
+    if (!g_error_matches (*error, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
+      g_free (header);
+      return FALSE;
+    }
+    g_clear_error (error);
+  }
+  /* sized once: no reallocation leaves a copy of a key behind */
+  out = g_string_sized_new (old_len + 512 + 2 * ESP_SA_ROW_MAX * sas->len);
+  for (gchar *l = old, *next; l && *l; l = next) {
+    gboolean keep = TRUE;
+    gchar **fields;
+    gsize len;
+    next = strchr (l, '\n');
+    len = next ? (gsize)(next - l) : strlen (l);
+    next = next ? next + 1 : l + len;
+    if (g_str_has_prefix (l, header)) {
+      keep = FALSE;
+      skip_warning = TRUE;
+    } else if (skip_warning && g_str_has_prefix (l, "# traffic under these")) {
+      keep = skip_warning = FALSE;
+    } else if (*l == '"') {
+      /* "IPv4","*","*","0x12345678",...: the SPI is the fourth field */
+      gchar *row = g_strndup (l, len);
+      fields = g_strsplit (row, ",", 5);
+      if (g_strv_length (fields) >= 4) {
+        guint32 spi = (guint32)g_ascii_strtoull (
+            fields[3] + (fields[3][0] == '"'), NULL, 0);
+        keep = !esp_sa_known (sas, spi);
+      }
+      for (guint i = 0; fields[i]; i++)
+        OPENSSL_cleanse (fields[i], strlen (fields[i]));
+      g_strfreev (fields);
+      OPENSSL_cleanse (row, len);
+      g_free (row);
+      skip_warning = FALSE;
+    } else {
+      skip_warning = FALSE;
+    }
+    if (keep) {
+      g_string_append_len (out, l, (gssize)len);
+      g_string_append_c (out, '\n');
+    }
+  }
+  *rows = esp_sa_rows (out, group, sas);
+  ok = write_atomically (path, out, error);
+  OPENSSL_cleanse (out->str, out->allocated_len);
+  g_string_free (out, TRUE);
+  if (old) {
+    OPENSSL_cleanse (old, old_len);
+    g_free (old);
+  }
+  g_free (header);
+  return ok;
+}
+
+static volatile sig_atomic_t follow_stop;
+
+static void
+on_follow_signal (int sig)
+{
+  (void)sig;
+  follow_stop = 1;
+}
+
+/* --follow: the group's SPI every --interval (stats: no key, nothing
+ * logged); a new one is exported and the file rewritten with every SA
+ * seen since the start, until SIGINT, SIGTERM or SIGHUP.  An SA the
+ * controller makes and replaces within one interval is never seen: said
+ * on standard error (the group's rekeys counted more SAs than were
+ * collected). */
+static int
+follow (const char *socket_path, const char *origin, const char *group,
+        GPtrArray *sas)
+{
+  struct sigaction sa_stop = {.sa_handler = on_follow_signal};
+  gint64 last_rekeys = -1;
+  guint32 last_spi = 0;
+  gboolean down = FALSE, first = TRUE;
+  int rc = 0;
+
+  sigemptyset (&sa_stop.sa_mask);
+  /* no SA_RESTART: the signal cuts the sleep short */
+  sigaction (SIGINT, &sa_stop, NULL);
+  sigaction (SIGTERM, &sa_stop, NULL);
+  sigaction (SIGHUP, &sa_stop, NULL);
+  while (!follow_stop) {
+    struct timespec ts = {opt.interval_ms / 1000,
+                          (opt.interval_ms % 1000) * 1000000L};
+    GError *error = NULL;
+    guint32 spi = 0, current = 0;
+    gint64 rekeys = 0;
+    guint added = 0, rows = 0;
+    ExportResult r =
+        group_state (socket_path, origin, group, &spi, &rekeys, &error);
+
+    if (r == EXPORT_OK && (first || (spi != 0 && spi != last_spi))) {
+      /* a new SA: its key (one export, logged by the controller); the
+       * first look exports in any case, so a controller that refuses
+       * exports says so at once */
+      r = export_sas (socket_path, origin, group, sas, &added, &current,
+                      &rekeys, first, &error);
+      if (r == EXPORT_OK) {
+        /* (the answer may hold a newer SA than stats named) */
+        last_spi = current ? current : spi;
+        first = FALSE;
+      }
+      if (r == EXPORT_OK && added > 0 &&
+          !write_sa_file (opt.output, group, sas, &rows, &error)) {
+        fprintf (stderr, "mcsecctl: %s\n", error->message);
+        g_clear_error (&error);
+        rc = 1;
+        break;
+      }
+      if (r == EXPORT_OK && added > 0)
+        fprintf (stderr,
+                 "mcsecctl: %s: %u SA(s) of group %s Wireshark can "
+                 "decrypt (new: SPI 0x%08x)\n",
+                 opt.output, rows, group,
+                 ((EspSa *)sas->pdata[sas->len - 1])->spi);
+    }
+    if (r == EXPORT_REFUSED) {
+      fprintf (stderr, "mcsecctl: group %s: %s\n", group, error->message);
+      g_error_free (error);
+      rc = 1;
+      break;
+    }
+    if (r == EXPORT_UNREACHABLE) {
+      /* (a signal that cut a request short is no news) */
+      if (!down && !follow_stop)
+        fprintf (stderr, "mcsecctl: %s (trying again every %d ms)\n",
+                 error->message, opt.interval_ms);
+      down = TRUE;
+      g_clear_error (&error);
+    } else {
+      if (down)
+        fprintf (stderr, "mcsecctl: the controller at %s answers again\n",
+                 socket_path);
+      down = FALSE;
+      /* (a restarted controller counts from 0 again) */
+      if (last_rekeys >= 0 && rekeys > last_rekeys + (gint64)added)
+        fprintf (stderr,
+                 "mcsecctl: group %s: %" G_GINT64_FORMAT
+                 " SA(s) came and went between two looks: their packets "
+                 "stay encrypted (a shorter --interval)\n",
+                 group, rekeys - last_rekeys - (gint64)added);
+      last_rekeys = rekeys;
+    }
+    nanosleep (&ts, NULL);
+  }
+  return rc;
+}
+
+/* wireshark-esp GROUP [--output FILE [--follow]] */
+static int
+wireshark_esp (const char *socket_path, const char *origin, const char *group)
+{
+  GPtrArray *sas = g_ptr_array_new_with_free_func (esp_sa_free);
+  GError *error = NULL;
+  guint added = 0, rows = 0;
+  guint32 current = 0;
+  gint64 rekeys = 0;
+  int rc = 0;
+
+  if (opt.follow) {
+    rc = follow (socket_path, origin, group, sas);
+  } else if (export_sas (socket_path, origin, group, sas, &added, &current,
+                         &rekeys, TRUE, &error) != EXPORT_OK) {
+    fprintf (stderr, "mcsecctl: %s\n", error->message);
+    g_error_free (error);
+    rc = 1;
+  } else if (opt.output) {
+    if (!write_sa_file (opt.output, group, sas, &rows, &error)) {
+      fprintf (stderr, "mcsecctl: %s\n", error->message);
+      g_error_free (error);
+      rc = 1;
+    }
+  } else {
+    GString *out = g_string_sized_new (512 + 2 * ESP_SA_ROW_MAX * sas->len);
+    rows = esp_sa_rows (out, group, sas);
+    fputs (out->str, stdout);
+    OPENSSL_cleanse (out->str, out->allocated_len);
+    g_string_free (out, TRUE);
+  }
+  if (rc == 0 && !opt.follow && rows == 0) {
     fprintf (stderr, "mcsecctl: group %s has no SA Wireshark can decrypt\n",
              group);
-  return rows ? 0 : 1;
+    rc = 1;
+  }
+  g_ptr_array_unref (sas);
+  return rc;
 }
 
 static int
@@ -337,7 +820,7 @@ admin (const char *socket_path, const char *origin, gboolean json, int argc,
        char **argv)
 {
   GError *error = NULL;
-  /* wireshark-esp asks for the keys themselves */
+  /* wireshark-esp --json: the keys themselves, as the controller answers */
   gchar *line = strcmp (argv[0], "wireshark-esp") == 0
                     ? g_strconcat ("export-keys ", argv[1], NULL)
                     : g_strjoinv (" ", argv);
@@ -358,7 +841,7 @@ admin (const char *socket_path, const char *origin, gboolean json, int argc,
              "mcsecctl: the controller at %s closed the connection "
              "without an answer (did it stop?)\n",
              socket_path);
-    g_free (answer);
+    answer_free (answer);
     return 1;
   }
   parser = json_parser_new ();
@@ -368,7 +851,7 @@ admin (const char *socket_path, const char *origin, gboolean json, int argc,
              error ? error->message : "not an object");
     g_clear_error (&error);
     g_object_unref (parser);
-    g_free (answer);
+    answer_free (answer);
     return 1;
   }
   o = json_node_get_object (json_parser_get_root (parser));
@@ -448,12 +931,10 @@ admin (const char *socket_path, const char *origin, gboolean json, int argc,
             json_object_get_boolean_member (o, "was-evicted")
                 ? "may join again"
                 : "was not evicted");
-  } else if (rc == 0 && strcmp (argv[0], "wireshark-esp") == 0) {
-    rc = print_esp_sa (argv[1], json_object_get_array_member (o, "sas"));
   }
   g_object_unref (parser);
   OPENSSL_cleanse (answer, strlen (answer));
-  g_free (answer);
+  answer_free (answer);
   return rc;
 }
 
@@ -752,6 +1233,9 @@ main (int argc, char **argv)
   GOptionContext *ctx = g_option_context_new ("COMMAND [ARGUMENT...]");
   GOptionGroup *pki_group = g_option_group_new (
       "pki", "Options of pki:", "Show the pki options", NULL, NULL);
+  GOptionGroup *ws_group =
+      g_option_group_new ("wireshark-esp", "Options of wireshark-esp:",
+                          "Show the wireshark-esp options", NULL, NULL);
   GError *error = NULL;
   const char *origin = NULL;
   gchar *socket_path;
@@ -763,6 +1247,8 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_group_add_entries (pki_group, pki_entries);
   g_option_context_add_group (ctx, pki_group);
+  g_option_group_add_entries (ws_group, wireshark_entries);
+  g_option_context_add_group (ctx, ws_group);
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     fprintf (stderr, "mcsecctl: %s (see mcsecctl --help)\n", error->message);
     g_error_free (error);
@@ -780,6 +1266,29 @@ main (int argc, char **argv)
   }
   if (opt.timeout_s < 1) {
     fprintf (stderr, "mcsecctl: --timeout must be at least 1 s\n");
+    return 2;
+  }
+  if ((opt.output || opt.follow ||
+       opt.interval_ms != DEFAULT_FOLLOW_INTERVAL_MS) &&
+      strcmp (argv[1], "wireshark-esp") != 0) {
+    fprintf (stderr, "mcsecctl: --output, --follow and --interval are "
+                     "options of wireshark-esp (see mcsecctl --help)\n");
+    return 2;
+  }
+  if (opt.json && (opt.output || opt.follow)) {
+    fprintf (stderr, "mcsecctl wireshark-esp: --json prints the "
+                     "controller's answer; --output and --follow write the "
+                     "esp_sa file: one or the other\n");
+    return 2;
+  }
+  if (opt.follow && opt.output == NULL) {
+    fprintf (stderr, "mcsecctl wireshark-esp: --follow needs --output FILE "
+                     "(the esp_sa file Wireshark reads)\n");
+    return 2;
+  }
+  if (opt.interval_ms < 10 || opt.interval_ms > 60000) {
+    fprintf (stderr, "mcsecctl wireshark-esp: --interval must be 10 to "
+                     "60000 ms\n");
     return 2;
   }
   if (strcmp (argv[1], "pki") == 0) {
@@ -804,8 +1313,12 @@ main (int argc, char **argv)
       g_error_free (error);
       return 2;
     }
-    rc = admin (socket_path, origin, opt.json, argc - 1, argv + 1);
+    if (strcmp (argv[1], "wireshark-esp") == 0 && !opt.json)
+      rc = wireshark_esp (socket_path, origin, argv[2]);
+    else
+      rc = admin (socket_path, origin, opt.json, argc - 1, argv + 1);
     g_free (socket_path);
+    g_free (opt.output);
     return rc;
   }
   fprintf (stderr, "mcsecctl: unknown command '%s' (see mcsecctl --help)\n",

@@ -222,11 +222,27 @@ verb_export_keys (AdminReq *r, GString *s)
                         "set allow-key-export = true in [controller]\"}");
     return;
   }
-  /* s was sized for this: appending the key never reallocates */
-  g_string_append (s, "{\"ok\":true,\"sas\":[");
+  /* Every SA the controller holds for the group: it keeps one, the newest
+   * (installing the next wipes the previous key), so the list has one
+   * entry; the SPIs it has forgotten the keys of are named in
+   * "retired-spis", so a caller can say which packets stay sealed.
+   * Everything but the key goes first, and s was sized for it all:
+   * appending the key never reallocates. */
+  g_string_append_printf (
+      s, "{\"ok\":true,\"rekeys\":%" G_GUINT64_FORMAT ",\"retired-spis\":[",
+      g->rekeys);
+  for (guint i = 0, n = 0; i < g->n_recent_spis; i++)
+    if (!g->sa.valid || g->recent_spis[i] != g->sa.spi)
+      g_string_append_printf (s, "%s%u", n++ ? "," : "", g->recent_spis[i]);
+  g_string_append (s, "],\"sas\":[");
   if (g->sa.valid && group_may_issue (g, r->now)) {
-    g_string_append_printf (s, "{\"spi\":%u,\"suite\":\"%s\",\"key\":\"",
-                            g->sa.spi, mcsec_suite_name (g->sa.suite));
+    g_string_append_printf (
+        s,
+        "{\"spi\":%u,\"suite\":\"%s\",\"age-ms\":%" G_GINT64_FORMAT
+        ",\"activates-in-ms\":%" G_GINT64_FORMAT ",\"key\":\"",
+        g->sa.spi, mcsec_suite_name (g->sa.suite),
+        MAX (r->now - g->sa.created_ms, 0),
+        MAX (g->sa.activate_ms - r->now, 0));
     /* digit by digit: a printf would leave pieces of the key in its own
      * buffers */
     for (gsize i = 0; i < g->sa.key_len; i++) {
