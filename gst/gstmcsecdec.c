@@ -71,6 +71,8 @@ static const mcsec_status_t drop_reasons[] = {
     MCSEC_ERR_SIGNATURE,
     MCSEC_ERR_UNVERIFIABLE,
     MCSEC_ERR_UNSIGNED,
+    /* a feedback member's datagram that is not RTCP */
+    MCSEC_ERR_NOT_SENDER,
 };
 
 #define N_DROP_REASONS G_N_ELEMENTS (drop_reasons)
@@ -149,6 +151,9 @@ struct _GstMcsecDec {
   GstMcsecMembershipLink link;
   gboolean msa_dirty;
   GHashTable *member_spis; /* SPIs installed from the membership */
+  /* (spi << 32 | sender-id) of feedback members (role=feedback): from
+   * these only RTCP is accepted */
+  GHashTable *feedback_ids;
   gboolean sam_policy_set; /* sam-policy given explicitly */
   guint64 dummies;
   gboolean warned[MCSEC_STATUS_COUNT_];
@@ -210,6 +215,52 @@ sa_stats_free (gpointer p)
 
 static gboolean remove_sa (GstMcsecDec *self, guint32 spi);
 
+static gboolean
+feedback_of_spi (gpointer key, gpointer value, gpointer spi)
+{
+  const gint64 *id = key;
+
+  (void)value;
+  return (guint32)((guint64)id[0] >> 32) == GPOINTER_TO_UINT (spi);
+}
+
+/* Called with the object lock: the SA's feedback members are forgotten. */
+static void
+forget_feedback (GstMcsecDec *self, guint32 spi)
+{
+  if (g_hash_table_size (self->feedback_ids))
+    g_hash_table_foreach_remove (self->feedback_ids, feedback_of_spi,
+                                 GUINT_TO_POINTER (spi));
+}
+
+/* Called with the object lock, for a packet ESP accepted (out: its
+ * payload): FALSE when its sender is a feedback member's Sender-ID and the
+ * datagram is not RTCP.  Source data is looked through without being
+ * verified: a datagram that is RTCP still has its source checked after. */
+static gboolean
+feedback_permitted (GstMcsecDec *self, GstBuffer *out,
+                    const mcsec_rx_info_t *info)
+{
+  gint64 key = (gint64)(((guint64)info->spi << 32) | info->sender_id);
+  GstMapInfo map;
+  size_t off = 0, dlen = 0;
+  gboolean ok = FALSE;
+
+  if (!g_hash_table_contains (self->feedback_ids, &key) ||
+      info->next_header == MCSEC_NEXT_HEADER_DUMMY)
+    return TRUE;
+  if (!gst_buffer_map (out, &map, GST_MAP_READ))
+    return FALSE;
+  if (info->next_header == MCSEC_NEXT_HEADER_SAM)
+    /* a carrier (no datagram) carries signatures of its RTCP */
+    ok = mcsec_sam_locate (map.data, map.size, &off, &dlen) == MCSEC_OK &&
+         (dlen == 0 || gst_mcsec_is_rtcp (map.data + off, dlen));
+  else if (info->next_header == MCSEC_NEXT_HEADER_DATAGRAM)
+    ok = gst_mcsec_is_rtcp (map.data, map.size);
+  gst_buffer_unmap (out, &map);
+  return ok;
+}
+
 /* Called with the object lock.  Takes ownership of sa. */
 static gboolean
 add_sa (GstMcsecDec *self, mcsec_sa_t *sa)
@@ -248,6 +299,7 @@ remove_sa (GstMcsecDec *self, guint32 spi)
   if (mcsec_sadb_remove (self->db, spi) != MCSEC_OK)
     return FALSE;
   g_hash_table_remove (self->sa_stats, GUINT_TO_POINTER (spi));
+  forget_feedback (self, spi);
   /* sender keys bound to this SA go with it */
   mcsec_sam_verifier_retain (self->verifier, spi, NULL, 0);
   GST_INFO_OBJECT (self, "removed SA 0x%08x", spi);
@@ -337,6 +389,7 @@ gst_mcsec_dec_clear_keys (GstMcsecDec *self)
   if (mcsec_sadb_new (&self->db) != MCSEC_OK)
     self->db = NULL;
   g_hash_table_remove_all (self->sa_stats);
+  g_hash_table_remove_all (self->feedback_ids);
   self->prop_spi = self->prev_prop_spi = 0;
   /* the membership's SAs come back at the next packet */
   g_hash_table_remove_all (self->member_spis);
@@ -885,6 +938,14 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
   }
   if (buf)
     gst_buffer_unref (buf);
+  /* a feedback member may send RTCP only: its media would be taken for a
+   * sender's */
+  if (st == MCSEC_OK && G_UNLIKELY (g_hash_table_size (self->feedback_ids)) &&
+      !feedback_permitted (self, out, &info)) {
+    st = MCSEC_ERR_NOT_SENDER;
+    gst_buffer_unref (out);
+    out = NULL;
+  }
   account (self, st, &info, tentative);
   if (st)
     return NULL;
@@ -1000,12 +1061,27 @@ sync_membership (GstMcsecDec *self)
       g_hash_table_iter_remove (&it);
     }
   }
-  /* each SA trusts the senders the controller lists with it */
+  /* each SA trusts the senders the controller lists with it, and their
+   * feedback members, from whom it takes RTCP only */
   if (msa) {
-    mcsec_status_t st = mcsec_msa_bind_senders (msa, self->verifier);
+    mcsec_status_t st = mcsec_msa_bind_all_senders (msa, self->verifier);
     if (st)
       GST_WARNING_OBJECT (self, "a sender's key in the membership: %s",
                           mcsec_status_message (st));
+    for (gsize i = 0; i < msa->n_sas; i++) {
+      if (!msa->sas[i].listed)
+        continue; /* it keeps the feedback members it had */
+      forget_feedback (self, msa->sas[i].spi);
+      for (gsize j = 0; j < msa->n_senders; j++) {
+        gint64 *id;
+        if (!msa->senders[j].feedback)
+          continue;
+        id = g_new (gint64, 1);
+        *id = (gint64)(((guint64)msa->sas[i].spi << 32) |
+                       msa->senders[j].sender_id);
+        g_hash_table_add (self->feedback_ids, id);
+      }
+    }
   }
   /* a group whose senders sign: check them unless told otherwise */
   if (msa && msa->sam && !self->sam_policy_set)
@@ -1105,6 +1181,9 @@ drop_hint (mcsec_status_t st)
   case MCSEC_ERR_UNSIGNED:
     return "sam-policy=required: the sender does not sign, or its public "
            "key is not in 'sender-keys'";
+  case MCSEC_ERR_NOT_SENDER:
+    return "A feedback member (mcseckeysrc role=feedback) sent something "
+           "other than RTCP: its Sender-IDs may send feedback only";
   default:
     return "Counted in the 'stats' property";
   }
@@ -1601,6 +1680,7 @@ gst_mcsec_dec_finalize (GObject *object)
 
   drop_membership (self);
   g_hash_table_unref (self->member_spis);
+  g_hash_table_unref (self->feedback_ids);
   mcsec_sadb_free (self->db);
   g_hash_table_unref (self->sa_stats);
   g_hash_table_unref (self->requested);
@@ -1777,7 +1857,8 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
    * `application/x-mcsec-dec-stats` with `received`, `accepted`,
    * `dropped` (guint64) and one `dropped-<reason>` counter per reason:
    * `too-short`, `too-long`, `malformed`, `unknown-spi`, `auth`,
-   * `bad-padding`, `replay`, `too-old`, `too-many-senders`, `hard-limit`;
+   * `bad-padding`, `replay`, `too-old`, `too-many-senders`, `hard-limit`,
+   * `not-sender` (a feedback member's datagram that is not RTCP);
    * `dummy` (dummy packets discarded); and `sas`, an array of
    * `application/x-mcsec-sa-stats` (`spi`, `cipher`, the same counters, and
    * `senders`, an array of `application/x-mcsec-sender-stats`: `sender-id`,
@@ -1907,6 +1988,8 @@ gst_mcsec_dec_init (GstMcsecDec *self)
   self->sa_stats = g_hash_table_new_full (NULL, NULL, NULL, sa_stats_free);
   self->requested = g_hash_table_new (NULL, NULL);
   self->member_spis = g_hash_table_new (NULL, NULL);
+  self->feedback_ids =
+      g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   self->sam_policy = GST_MCSEC_SAM_OFF;
   self->sam_max_hold = 4096;
   self->sam_max_latency = GST_SECOND;

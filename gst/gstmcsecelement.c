@@ -637,3 +637,274 @@ gst_mcsec_stats_timer_reset (GstElement *element, GstMcsecStatsTimer *t)
   cancel_tick (id);
   schedule_ticks (element, t);
 }
+
+gboolean
+gst_mcsec_is_rtcp (const guint8 *data, gsize len)
+{
+  gsize off = 0;
+
+  if (len < 4)
+    return FALSE;
+  while (off < len) {
+    gsize plen;
+    if (len - off < 4 || (data[off] >> 6) != 2 || data[off + 1] < 192 ||
+        data[off + 1] > 223)
+      return FALSE;
+    plen = 4 * ((gsize)((data[off + 2] << 8) | data[off + 3]) + 1);
+    if (plen > len - off)
+      return FALSE;
+    off += plen;
+  }
+  return TRUE;
+}
+
+/* ---- mirrored properties (mcsecrtpenc, mcsecrtpdec) ---- */
+
+/* A property like p, for another class.  The strings are the child
+ * class's, which lives as long as the plugin. */
+static GParamSpec *
+mirror_pspec (GParamSpec *p)
+{
+  const gchar *name = g_param_spec_get_name (p);
+  const gchar *nick = g_param_spec_get_nick (p);
+  const gchar *blurb = g_param_spec_get_blurb (p);
+  GParamFlags flags =
+      (p->flags & (G_PARAM_READWRITE | GST_PARAM_MUTABLE_READY |
+                   GST_PARAM_MUTABLE_PAUSED | GST_PARAM_MUTABLE_PLAYING)) |
+      G_PARAM_STATIC_STRINGS;
+
+  if (G_IS_PARAM_SPEC_UINT (p)) {
+    GParamSpecUInt *u = G_PARAM_SPEC_UINT (p);
+    return g_param_spec_uint (name, nick, blurb, u->minimum, u->maximum,
+                              u->default_value, flags);
+  }
+  if (G_IS_PARAM_SPEC_UINT64 (p)) {
+    GParamSpecUInt64 *u = G_PARAM_SPEC_UINT64 (p);
+    return g_param_spec_uint64 (name, nick, blurb, u->minimum, u->maximum,
+                                u->default_value, flags);
+  }
+  if (G_IS_PARAM_SPEC_ENUM (p))
+    return g_param_spec_enum (name, nick, blurb, p->value_type,
+                              G_PARAM_SPEC_ENUM (p)->default_value, flags);
+  if (G_IS_PARAM_SPEC_STRING (p))
+    return g_param_spec_string (name, nick, blurb,
+                                G_PARAM_SPEC_STRING (p)->default_value, flags);
+  if (G_IS_PARAM_SPEC_BOXED (p))
+    return g_param_spec_boxed (name, nick, blurb, p->value_type, flags);
+  g_assert_not_reached ();
+  return NULL;
+}
+
+void
+gst_mcsec_mirror_install (GObjectClass *klass, GType child_type,
+                          const gchar *const *names, guint first_id)
+{
+  GObjectClass *child = g_type_class_ref (child_type);
+
+  for (guint i = 0; names[i]; i++) {
+    GParamSpec *p = g_object_class_find_property (child, names[i]);
+    g_assert (p != NULL);
+    g_object_class_install_property (klass, first_id + i, mirror_pspec (p));
+  }
+  /* kept: the copies use its strings */
+}
+
+void
+gst_mcsec_mirror_init (GstMcsecMirror *m, const gchar *const *names,
+                       guint first_id)
+{
+  m->names = names;
+  m->first_id = first_id;
+  m->values = g_new0 (GValue, g_strv_length ((gchar **)names));
+  m->key_set = FALSE;
+  m->key.len = 0;
+}
+
+void
+gst_mcsec_mirror_clear (GstMcsecMirror *m)
+{
+  for (guint i = 0; m->values && m->names[i]; i++)
+    if (G_IS_VALUE (&m->values[i]))
+      g_value_unset (&m->values[i]);
+  g_clear_pointer (&m->values, g_free);
+  gst_mcsec_key_clear (&m->key);
+  m->key_set = FALSE;
+}
+
+static guint
+mirror_index (GstMcsecMirror *m, guint prop_id)
+{
+  guint n = g_strv_length ((gchar **)m->names);
+  return prop_id >= m->first_id && prop_id - m->first_id < n
+             ? prop_id - m->first_id
+             : G_MAXUINT;
+}
+
+gboolean
+gst_mcsec_mirror_set (GstMcsecMirror *m, guint prop_id, const GValue *value,
+                      guint *apply)
+{
+  guint i = mirror_index (m, prop_id);
+
+  if (i == G_MAXUINT)
+    return FALSE;
+  *apply = i;
+  if (g_str_equal (m->names[i], "key")) {
+    /* our own copy (wiped), not a reference to the caller's buffer */
+    GstBuffer *buf = g_value_get_boxed (value);
+    m->key_set = TRUE;
+    if (buf == NULL || !gst_mcsec_key_set_buffer (&m->key, buf))
+      gst_mcsec_key_clear (&m->key);
+    return TRUE;
+  }
+  if (G_IS_VALUE (&m->values[i]))
+    g_value_unset (&m->values[i]);
+  g_value_init (&m->values[i], G_VALUE_TYPE (value));
+  g_value_copy (value, &m->values[i]);
+  return TRUE;
+}
+
+gboolean
+gst_mcsec_mirror_get (GstMcsecMirror *m, guint prop_id, GValue *value,
+                      GParamSpec *pspec)
+{
+  guint i = mirror_index (m, prop_id);
+
+  if (i == G_MAXUINT)
+    return FALSE;
+  if (G_IS_VALUE (&m->values[i]))
+    g_value_copy (&m->values[i], value);
+  else
+    g_param_value_set_default (pspec, value);
+  return TRUE;
+}
+
+/* Give the child a copy of the key, wiped once the child took its own. */
+static void
+apply_key (GObject *child, const GstMcsecKey *key)
+{
+  GstBuffer *buf =
+      key->len ? gst_buffer_new_memdup (key->bytes, key->len) : NULL;
+  GstMapInfo map;
+
+  g_object_set (child, "key", buf, NULL);
+  if (buf == NULL)
+    return;
+  if (gst_buffer_is_writable (buf) &&
+      gst_buffer_map (buf, &map, GST_MAP_WRITE)) {
+    OPENSSL_cleanse (map.data, map.size);
+    gst_buffer_unmap (buf, &map);
+  }
+  gst_buffer_unref (buf);
+}
+
+void
+gst_mcsec_mirror_apply (GstMcsecMirror *m, GstObject *bin, GObject *child,
+                        guint index)
+{
+  for (guint i = 0; m->names[i]; i++) {
+    GValue v = G_VALUE_INIT;
+    GstMcsecKey key;
+    gboolean is_key = g_str_equal (m->names[i], "key"), have;
+
+    if (index != G_MAXUINT && i != index)
+      continue;
+    GST_OBJECT_LOCK (bin);
+    if (is_key) {
+      have = m->key_set;
+      key = m->key;
+    } else {
+      have = G_IS_VALUE (&m->values[i]);
+      if (have) {
+        g_value_init (&v, G_VALUE_TYPE (&m->values[i]));
+        g_value_copy (&m->values[i], &v);
+      }
+    }
+    GST_OBJECT_UNLOCK (bin);
+    if (!have)
+      continue;
+    if (is_key) {
+      apply_key (child, &key);
+      gst_mcsec_key_clear (&key);
+    } else {
+      g_object_set_property (child, m->names[i], &v);
+      g_value_unset (&v);
+    }
+  }
+}
+
+/* ---- ghost pads with the caps rtpbin links ---- */
+
+#define GHOST_CAPS "mcsec-ghost-caps"   /* what a crossing caps event says */
+#define GHOST_EVENT "mcsec-ghost-event" /* the pad's own event function */
+
+static gboolean
+ghost_caps_event (GstPad *pad, GstObject *parent, GstEvent *event)
+{
+  GstPadEventFunction func = g_object_get_data (G_OBJECT (pad), GHOST_EVENT);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+    GstCaps *caps = g_object_get_data (G_OBJECT (pad), GHOST_CAPS);
+    gst_event_unref (event);
+    event = gst_event_new_caps (caps);
+  }
+  return func (pad, parent, event);
+}
+
+static gboolean
+ghost_caps_query (GstPad *pad, GstObject *parent, GstQuery *query)
+{
+  GstCaps *templ, *filter, *caps;
+  gboolean ok;
+
+  switch (GST_QUERY_TYPE (query)) {
+  case GST_QUERY_CAPS:
+    templ = gst_pad_get_pad_template_caps (pad);
+    gst_query_parse_caps (query, &filter);
+    caps = filter ? gst_caps_intersect_full (filter, templ,
+                                             GST_CAPS_INTERSECT_FIRST)
+                  : gst_caps_ref (templ);
+    gst_query_set_caps_result (query, caps);
+    gst_caps_unref (caps);
+    gst_caps_unref (templ);
+    return TRUE;
+  case GST_QUERY_ACCEPT_CAPS:
+    templ = gst_pad_get_pad_template_caps (pad);
+    gst_query_parse_accept_caps (query, &caps);
+    ok = gst_caps_can_intersect (caps, templ);
+    gst_query_set_accept_caps_result (query, ok);
+    gst_caps_unref (templ);
+    return TRUE;
+  default:
+    return gst_pad_query_default (pad, parent, query);
+  }
+}
+
+/* pad's caps events become caps (a reference is taken) */
+static void
+rewrite_caps_events (GstPad *pad, GstCaps *caps)
+{
+  g_object_set_data (G_OBJECT (pad), GHOST_EVENT, GST_PAD_EVENTFUNC (pad));
+  g_object_set_data_full (G_OBJECT (pad), GHOST_CAPS, gst_caps_ref (caps),
+                          (GDestroyNotify)gst_caps_unref);
+  gst_pad_set_event_function (pad, ghost_caps_event);
+}
+
+GstPad *
+gst_mcsec_ghost_pad_new (const gchar *name, GstPad *target,
+                         GstPadTemplate *templ, GstCaps *outside,
+                         GstCaps *inside)
+{
+  GstPad *ghost = gst_ghost_pad_new_from_template (name, target, templ);
+
+  gst_pad_set_query_function (ghost, ghost_caps_query);
+  if (GST_PAD_IS_SRC (ghost)) {
+    /* the target's events reach the ghost's internal pad first */
+    GstProxyPad *internal = gst_proxy_pad_get_internal (GST_PROXY_PAD (ghost));
+    rewrite_caps_events (GST_PAD (internal), outside);
+    gst_object_unref (internal);
+  } else {
+    rewrite_caps_events (ghost, inside);
+  }
+  return ghost;
+}

@@ -45,6 +45,12 @@ EVP_PKEY *gst_mcsec_load_public_key (const gchar *path, GError **error);
 
 void gst_mcsec_element_init (GstPlugin *plugin);
 
+/* TRUE when data is RTCP: a compound packet whose every packet has version
+ * 2, a packet type of 192..223 (RFC 5761 section 4) and a length, and whose
+ * lengths add up to len exactly.  What a feedback member (mcseckeysrc
+ * role=feedback) may send, and all that receivers accept from it. */
+gboolean gst_mcsec_is_rtcp (const guint8 *data, gsize len);
+
 /* A private copy of key material held by an element: wiped on free. */
 typedef struct {
   guint8 bytes[MCSEC_MAX_KEY_MATERIAL_LEN];
@@ -198,6 +204,51 @@ void gst_mcsec_stats_timer_stop (GstElement *element, GstMcsecStatsTimer *t);
 void gst_mcsec_stats_timer_reset (GstElement *element, GstMcsecStatsTimer *t);
 /* Post the stats now (end of stream; no lock held). */
 void gst_mcsec_post_stats (GstElement *element);
+
+/* ---- mcsecrtpenc, mcsecrtpdec: bins of mcsecenc / mcsecdec ---- */
+
+/* A bin's copies of its children's properties: the values written to the
+ * bin, applied to every child it holds and to each it makes later.  Only
+ * what was written is applied, so a child keeps its own defaults (and
+ * knows which settings were given: mcsecdec's sam-policy). */
+typedef struct {
+  const gchar *const *names; /* the mirrored properties, NULL-terminated */
+  guint first_id;            /* the bin's property id of names[0] */
+  GValue *values;            /* one per name, unset until written */
+  GstMcsecKey key;           /* "key" (write-only): a private copy, wiped */
+  gboolean key_set;
+} GstMcsecMirror;
+
+/* In class_init: install a copy of each named property of child_type
+ * (name, type, range, default, flags) with ids first_id, first_id + 1, ... */
+void gst_mcsec_mirror_install (GObjectClass *klass, GType child_type,
+                               const gchar *const *names, guint first_id);
+void gst_mcsec_mirror_init (GstMcsecMirror *m, const gchar *const *names,
+                            guint first_id);
+/* wipes the key */
+void gst_mcsec_mirror_clear (GstMcsecMirror *m);
+/* set_property / get_property: FALSE when prop_id is not mirrored.  Called
+ * with the bin's object lock; set returns in *apply the index to apply
+ * (gst_mcsec_mirror_apply, once unlocked). */
+gboolean gst_mcsec_mirror_set (GstMcsecMirror *m, guint prop_id,
+                               const GValue *value, guint *apply);
+gboolean gst_mcsec_mirror_get (GstMcsecMirror *m, guint prop_id, GValue *value,
+                               GParamSpec *pspec);
+/* Not under the bin's lock: give child the value of names[index], or
+ * (index G_MAXUINT) every value written so far.  The bin's lock is taken
+ * to read them. */
+void gst_mcsec_mirror_apply (GstMcsecMirror *m, GstObject *bin, GObject *child,
+                             guint index);
+
+/* A ghost pad of templ for target that shows the template's caps outside,
+ * whatever target's are: rtpbin links only pads whose caps say RTP or SRTP
+ * (RTCP or SRTCP), and mcsec's ESP packets are application/x-mcsec to
+ * mcsecenc and mcsecdec.  A caps event crossing the pad is rewritten:
+ * outward (a source pad), to `outside`; inward (a sink pad), to `inside`.
+ * Caps queries are answered with the template's caps. */
+GstPad *gst_mcsec_ghost_pad_new (const gchar *name, GstPad *target,
+                                 GstPadTemplate *templ, GstCaps *outside,
+                                 GstCaps *inside);
 
 G_END_DECLS
 

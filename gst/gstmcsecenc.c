@@ -84,6 +84,7 @@ struct _GstMcsecEnc {
   GstMcsecMembershipLink link;
   gboolean msa_dirty;     /* the membership changed since we looked */
   gint slot;              /* our Sender-ID among the member's, -1: none yet */
+  gboolean feedback_only; /* role=feedback: RTCP only, the rest dropped */
   GCond key_cond;         /* signalled on membership changes and flushes */
   GstBufferList *pending; /* carriers to push before the next packets */
   gboolean flushing;
@@ -345,6 +346,13 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
     st = MCSEC_ERR_INVALID_ARG;
     goto drop;
   }
+  /* a feedback member sends RTCP, and receivers accept nothing else */
+  if (G_UNLIKELY (self->feedback_only) &&
+      !gst_mcsec_is_rtcp (in.data, in.size)) {
+    gst_buffer_unmap (inbuf, &in);
+    st = MCSEC_ERR_NOT_SENDER;
+    goto drop;
+  }
   /* with source data the datagram must leave room for it */
   if (in.size + (self->signer ? mcsec_sam_max_overhead () : 0) >
       MCSEC_ESP_MAX_PAYLOAD_LEN) {
@@ -435,14 +443,16 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
     *wait = TRUE;
     return TRUE;
   }
-  if (!msa->may_send) {
+  if (!msa->may_send && msa->role != MCSEC_MIKE_ROLE_FEEDBACK) {
     *error = g_strdup_printf (
         "mcseckeysrc: the membership of group %s does not allow sending "
-        "(set role=sender on mcseckeysrc)",
+        "(set role=sender on mcseckeysrc, or role=feedback to send RTCP "
+        "only)",
         gst_mcsec_membership_group (self->link.membership));
     mcsec_msa_free (msa);
     return FALSE;
   }
+  self->feedback_only = !msa->may_send;
   if (self->slot < 0) {
     self->slot = gst_mcsec_membership_claim_sender (self->link.membership);
     if (self->slot < 0) {
@@ -625,6 +635,10 @@ drop_hint (mcsec_status_t st)
   case MCSEC_ERR_PAYLOAD_TOO_LONG:
     return "Datagrams longer than one ESP packet carries (65,470 bytes, "
            "less with source authentication): lower the payloader's mtu";
+  case MCSEC_ERR_NOT_SENDER:
+    return "The membership is a feedback member's (mcseckeysrc "
+           "role=feedback): it sends RTCP only, which receivers accept; "
+           "role=sender sends media";
   default:
     return "Counted in the 'stats' property";
   }
@@ -839,7 +853,8 @@ make_stats (GstMcsecEnc *self)
       self->dropped_by[MCSEC_ERR_RESERVATION_EXHAUSTED], "sam-signed",
       G_TYPE_UINT64, self->sam_signed, "sam-carriers", G_TYPE_UINT64,
       self->sam_carriers, "dropped-payload-too-long", G_TYPE_UINT64,
-      self->dropped_by[MCSEC_ERR_PAYLOAD_TOO_LONG], NULL);
+      self->dropped_by[MCSEC_ERR_PAYLOAD_TOO_LONG], "dropped-not-sender",
+      G_TYPE_UINT64, self->dropped_by[MCSEC_ERR_NOT_SENDER], NULL);
   GST_OBJECT_UNLOCK (self);
   return s;
 }
@@ -1295,7 +1310,8 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
    * `bytes-out` (guint64), `next-counter` (guint64, the counter of the next
    * packet), `dropped` (guint64, buffers not sent) and by reason
    * `dropped-hard-limit`, `dropped-counter-exhausted`,
-   * `dropped-reservation-exhausted`, `dropped-payload-too-long`.
+   * `dropped-reservation-exhausted`, `dropped-payload-too-long`,
+   * `dropped-not-sender` (a feedback member's buffer that is not RTCP).
    */
   g_object_class_install_property (
       gobject_class, PROP_STATS,
@@ -1305,7 +1321,7 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           "bytes-in, bytes-out, next-counter, dropped, dropped-hard-limit, "
           "dropped-counter-exhausted, dropped-reservation-exhausted, "
           "sam-signed, sam-carriers, "
-          "dropped-payload-too-long",
+          "dropped-payload-too-long, dropped-not-sender",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**

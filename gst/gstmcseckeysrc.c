@@ -51,6 +51,7 @@ typedef enum {
   GST_MCSEC_ROLE_RECEIVER = MCSEC_MIKE_ROLE_RECEIVER,
   GST_MCSEC_ROLE_SENDER = MCSEC_MIKE_ROLE_SENDER,
   GST_MCSEC_ROLE_BOTH = MCSEC_MIKE_ROLE_BOTH,
+  GST_MCSEC_ROLE_FEEDBACK = MCSEC_MIKE_ROLE_FEEDBACK,
 } GstMcsecRole;
 
 #define GST_TYPE_MCSEC_ROLE (gst_mcsec_role_get_type ())
@@ -62,6 +63,10 @@ gst_mcsec_role_get_type (void)
       {GST_MCSEC_ROLE_RECEIVER, "Receive only", "receiver"},
       {GST_MCSEC_ROLE_SENDER, "Send (and receive)", "sender"},
       {GST_MCSEC_ROLE_BOTH, "Send and receive", "both"},
+      {GST_MCSEC_ROLE_FEEDBACK,
+       "Receive, and send feedback (RTCP) only: receivers accept nothing "
+       "else from this member",
+       "feedback"},
       {0, NULL, NULL},
   };
   if (g_once_init_enter (&type)) {
@@ -244,7 +249,7 @@ start_membership (GstMcsecKeysrc *self)
     missing = "private-key";
   else if (self->ca == NULL)
     missing = "ca";
-  else if ((self->role & GST_MCSEC_ROLE_SENDER) &&
+  else if (mcsec_mike_role_has_sender_ids (self->role) &&
            self->signing_key_file == NULL)
     missing = "signing-key-file";
   if (missing) {
@@ -253,12 +258,12 @@ start_membership (GstMcsecKeysrc *self)
         GST_ELEMENT (self),
         g_strdup_printf ("mcseckeysrc needs the property %s%s", missing,
                          g_str_equal (missing, "signing-key-file")
-                             ? " (a sender signs its packets: source "
-                               "authentication key, PEM)"
+                             ? " (a sender, or a feedback member, signs its "
+                               "packets: source authentication key, PEM)"
                              : ""));
     return FALSE;
   }
-  if (self->role & GST_MCSEC_ROLE_SENDER) {
+  if (mcsec_mike_role_has_sender_ids (self->role)) {
     sam_key = gst_mcsec_load_private_key (self->signing_key_file, &err);
     if (sam_key == NULL) {
       GST_OBJECT_UNLOCK (self);
@@ -279,7 +284,7 @@ start_membership (GstMcsecKeysrc *self)
   cfg.member.role = self->role;
   cfg.member.sam_key = sam_key;
   cfg.member.sender_count =
-      (self->role & GST_MCSEC_ROLE_SENDER) ? self->senders : 0;
+      mcsec_mike_role_has_sender_ids (self->role) ? self->senders : 0;
   m = gst_mcsec_membership_new (&cfg, cfg.member.sender_count, &error);
   GST_OBJECT_UNLOCK (self);
   EVP_PKEY_free (sam_key);
@@ -572,15 +577,17 @@ gst_mcsec_keysrc_class_init (GstMcsecKeysrcClass *klass)
       gobject_class, PROP_SIGNING_KEY_FILE,
       g_param_spec_string (
           "signing-key-file", "Signing key file",
-          "Senders: PEM Ed25519 or ECDSA P-256 private key for source "
-          "authentication; its public key is registered with the controller "
-          "under this member's identity",
+          "Senders and feedback members: PEM Ed25519 or ECDSA P-256 private "
+          "key for source authentication; its public key is registered with "
+          "the controller under this member's identity",
           NULL, rw));
   g_object_class_install_property (
       gobject_class, PROP_SENDERS,
       g_param_spec_uint ("senders", "Senders",
-                         "Senders: how many mcsecenc elements may send under "
-                         "this membership (one Sender-ID each)",
+                         "Senders and feedback members: how many mcsecenc "
+                         "elements may send under this membership (one "
+                         "Sender-ID each: mcsecrtpenc has one per stream, RTP "
+                         "and RTCP of each session)",
                          1, MCSEC_MIKE_MAX_SENDER_IDS, 2, rw));
   g_object_class_install_property (
       gobject_class, PROP_REKEY_INTERFACE,

@@ -9,6 +9,8 @@
 #include "gstmcsecdec.h"
 #include "gstmcsecenc.h"
 #include "gstmcseckeysrc.h"
+#include "gstmcsecrtpdec.h"
+#include "gstmcsecrtpenc.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -18,6 +20,8 @@ plugin_init (GstPlugin *plugin)
   ok |= GST_ELEMENT_REGISTER (mcsecenc, plugin);
   ok |= GST_ELEMENT_REGISTER (mcsecdec, plugin);
   ok |= GST_ELEMENT_REGISTER (mcseckeysrc, plugin);
+  ok |= GST_ELEMENT_REGISTER (mcsecrtpenc, plugin);
+  ok |= GST_ELEMENT_REGISTER (mcsecrtpdec, plugin);
   return ok;
 }
 

@@ -136,12 +136,14 @@ mcsec_member_new (const mcsec_member_config_t *config, mcsec_member_t **out)
 
   if (config == NULL || out == NULL || config->group == NULL ||
       config->role < MCSEC_MIKE_ROLE_RECEIVER ||
-      config->role > MCSEC_MIKE_ROLE_BOTH)
+      config->role > MCSEC_MIKE_ROLE_FEEDBACK)
     return MCSEC_ERR_INVALID_ARG;
   glen = strlen (config->group);
   if (glen < 1 || glen > MCSEC_MIKE_MAX_STRING)
     return MCSEC_ERR_INVALID_ARG;
-  if ((config->role & MCSEC_MIKE_ROLE_SENDER) && config->sam_key == NULL)
+  /* a feedback member signs too: receivers accept its RTCP, and nothing
+   * else, because its signature names it */
+  if (mcsec_mike_role_has_sender_ids (config->role) && config->sam_key == NULL)
     return MCSEC_ERR_BAD_SIGNING_KEY;
   m = calloc (1, sizeof *m);
   if (m == NULL)
@@ -272,7 +274,7 @@ mcsec_member_connected (mcsec_member_t *m, uint64_t now_ms)
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, (uint8_t)m->role);
   if (m->spki_len)
     mcsec_mike_put (&b, MCSEC_MIKE_A_SIGNING_KEY, m->spki, m->spki_len);
-  if (m->role & MCSEC_MIKE_ROLE_SENDER)
+  if (mcsec_mike_role_has_sender_ids (m->role))
     mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_COUNT, (uint8_t)m->sender_count);
   if (mcsec_mike_finish (&b, &len) == MCSEC_OK)
     queue (m, buf, len);
@@ -417,6 +419,7 @@ set_senders (mcsec_member_t *m, const mcsec_mike_sender_t *senders, size_t n)
     m->senders[i].sender_id = senders[i].sender_id;
     memcpy (m->senders[i].spki, senders[i].spki, senders[i].spki_len);
     m->senders[i].spki_len = senders[i].spki_len;
+    m->senders[i].feedback = senders[i].feedback;
   }
   m->n_senders = n;
 }
@@ -616,7 +619,7 @@ handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
       msg->group_len != strlen (m->group) ||
       memcmp (msg->group, m->group, msg->group_len) != 0)
     return MCSEC_ERR_MALFORMED;
-  if ((m->role & MCSEC_MIKE_ROLE_SENDER) &&
+  if (mcsec_mike_role_has_sender_ids (m->role) &&
       msg->n_sender_ids != m->sender_count)
     return MCSEC_ERR_MALFORMED;
   for (size_t i = 0; i < msg->n_sender_ids; i++)
@@ -635,7 +638,8 @@ handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
   /* new Sender-IDs are a change even before any SA changes */
   m->generation++;
   m->may_send = (m->role & MCSEC_MIKE_ROLE_SENDER) != 0;
-  m->n_sender_ids = m->may_send ? msg->n_sender_ids : 0;
+  m->n_sender_ids =
+      mcsec_mike_role_has_sender_ids (m->role) ? msg->n_sender_ids : 0;
   memcpy (m->sender_ids, msg->sender_ids,
           m->n_sender_ids * sizeof m->sender_ids[0]);
   m->sender_id_bits = msg->sender_id_bits;
@@ -844,6 +848,7 @@ mcsec_member_msa (const mcsec_member_t *m, mcsec_msa_t **out)
     return MCSEC_ERR_NO_MEMORY;
   msa->generation = m->generation;
   msa->may_send = m->may_send;
+  msa->role = m->role;
   msa->n_sender_ids = m->n_sender_ids;
   memcpy (msa->sender_ids, m->sender_ids, sizeof msa->sender_ids);
   msa->sender_id = m->n_sender_ids ? m->sender_ids[0] : 0;
@@ -871,8 +876,9 @@ mcsec_member_msa (const mcsec_member_t *m, mcsec_msa_t **out)
   return MCSEC_OK;
 }
 
-mcsec_status_t
-mcsec_msa_bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
+static mcsec_status_t
+bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v,
+              int with_feedback)
 {
   uint32_t ids[MCSEC_MIKE_MAX_SENDERS];
   EVP_PKEY *keys[MCSEC_MIKE_MAX_SENDERS];
@@ -883,7 +889,10 @@ mcsec_msa_bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
     return MCSEC_ERR_INVALID_ARG;
   for (size_t i = 0; i < msa->n_senders && i < MCSEC_MIKE_MAX_SENDERS; i++) {
     const uint8_t *p = msa->senders[i].spki;
-    EVP_PKEY *k = d2i_PUBKEY (NULL, &p, (long)msa->senders[i].spki_len);
+    EVP_PKEY *k;
+    if (msa->senders[i].feedback && !with_feedback)
+      continue;
+    k = d2i_PUBKEY (NULL, &p, (long)msa->senders[i].spki_len);
     if (k == NULL) {
       st = MCSEC_ERR_BAD_SIGNING_KEY;
       continue;
@@ -906,6 +915,18 @@ mcsec_msa_bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
   for (size_t i = 0; i < n; i++)
     EVP_PKEY_free (keys[i]);
   return st;
+}
+
+mcsec_status_t
+mcsec_msa_bind_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
+{
+  return bind_senders (msa, v, 0);
+}
+
+mcsec_status_t
+mcsec_msa_bind_all_senders (const mcsec_msa_t *msa, mcsec_sam_verifier_t *v)
+{
+  return bind_senders (msa, v, 1);
 }
 
 void

@@ -95,9 +95,11 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     return run_attr (v, len, MCSEC_MIKE_PATH_KEY_LEN, RUN_PATH,
                      MCSEC_MIKE_MAX_PATH, &msg->path, &msg->n_path, seen);
   *seen &= ~(RUN_WRAPPED | RUN_PATH); /* any other attribute ends a run */
-  /* every attribute except SA, SENDER and SENDER_ID may appear once */
+  /* every attribute except SA, SENDER, FEEDBACK_SENDER and SENDER_ID may
+   * appear once */
   if (type < ONCE_TYPES && type != MCSEC_MIKE_A_SA &&
-      type != MCSEC_MIKE_A_SENDER && type != MCSEC_MIKE_A_SENDER_ID) {
+      type != MCSEC_MIKE_A_SENDER && type != MCSEC_MIKE_A_FEEDBACK_SENDER &&
+      type != MCSEC_MIKE_A_SENDER_ID) {
     if (*seen & (UINT64_C (1) << type))
       return MCSEC_ERR_MALFORMED;
     *seen |= UINT64_C (1) << type;
@@ -129,7 +131,7 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     return MCSEC_OK;
   case MCSEC_MIKE_A_ROLE:
     if (len != 1 || v[0] < MCSEC_MIKE_ROLE_RECEIVER ||
-        v[0] > MCSEC_MIKE_ROLE_BOTH)
+        v[0] > MCSEC_MIKE_ROLE_FEEDBACK)
       return MCSEC_ERR_MALFORMED;
     msg->role = v[0];
     msg->has_role = 1;
@@ -240,7 +242,8 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     sa->key_len = key_len;
     return MCSEC_OK;
   }
-  case MCSEC_MIKE_A_SENDER: {
+  case MCSEC_MIKE_A_SENDER:
+  case MCSEC_MIKE_A_FEEDBACK_SENDER: {
     mcsec_mike_sender_t *s;
     if (len < 5 || len > 4 + MCSEC_MIKE_MAX_SPKI ||
         msg->n_senders >= MCSEC_MIKE_MAX_SENDERS)
@@ -249,6 +252,7 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     s->sender_id = mcsec_load_be32 (v);
     s->spki = v + 4;
     s->spki_len = len - 4;
+    s->feedback = type == MCSEC_MIKE_A_FEEDBACK_SENDER;
     return MCSEC_OK;
   }
   case MCSEC_MIKE_A_PART:
@@ -533,9 +537,9 @@ mcsec_mike_put_derived_sa (mcsec_mike_builder_t *b, const mcsec_mike_sa_t *sa)
   mcsec_store_be32 (p + 10, sa->lifetime_s);
 }
 
-void
-mcsec_mike_put_sender (mcsec_mike_builder_t *b, uint32_t sender_id,
-                       const uint8_t *spki, size_t spki_len)
+static void
+put_sender_attr (mcsec_mike_builder_t *b, mcsec_mike_attr_t attr,
+                 uint32_t sender_id, const uint8_t *spki, size_t spki_len)
 {
   uint8_t *p;
 
@@ -543,11 +547,25 @@ mcsec_mike_put_sender (mcsec_mike_builder_t *b, uint32_t sender_id,
     b->overflow = 1;
     return;
   }
-  p = put_header (b, MCSEC_MIKE_A_SENDER, 4 + spki_len);
+  p = put_header (b, attr, 4 + spki_len);
   if (p == NULL)
     return;
   mcsec_store_be32 (p, sender_id);
   memcpy (p + 4, spki, spki_len);
+}
+
+void
+mcsec_mike_put_sender (mcsec_mike_builder_t *b, uint32_t sender_id,
+                       const uint8_t *spki, size_t spki_len)
+{
+  put_sender_attr (b, MCSEC_MIKE_A_SENDER, sender_id, spki, spki_len);
+}
+
+void
+mcsec_mike_put_feedback_sender (mcsec_mike_builder_t *b, uint32_t sender_id,
+                                const uint8_t *spki, size_t spki_len)
+{
+  put_sender_attr (b, MCSEC_MIKE_A_FEEDBACK_SENDER, sender_id, spki, spki_len);
 }
 
 void

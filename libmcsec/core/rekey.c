@@ -183,7 +183,11 @@ mcsec_rekey_tx_publish (mcsec_rekey_tx_t *tx, const mcsec_rekey_t *r,
         mcsec_mike_put_derived_sa (&b, r->sa);
     }
     for (size_t i = first[p]; i < first[p + 1]; i++) {
-      if (i < r->n_senders)
+      if (i < r->n_senders && r->senders[i].feedback)
+        mcsec_mike_put_feedback_sender (&b, r->senders[i].sender_id,
+                                        r->senders[i].spki,
+                                        r->senders[i].spki_len);
+      else if (i < r->n_senders)
         mcsec_mike_put_sender (&b, r->senders[i].sender_id, r->senders[i].spki,
                                r->senders[i].spki_len);
       else

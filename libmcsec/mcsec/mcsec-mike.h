@@ -91,13 +91,29 @@ typedef enum {
   MCSEC_MIKE_A_NEXT_REKEY = 23, /* 8 bytes: the first rekey SEQ to follow */
   MCSEC_MIKE_A_CHANNEL_ADDRESS = 24, /* string: the rekey channel's group */
   MCSEC_MIKE_A_CHANNEL_PORT = 25,    /* 2 bytes: its UDP port */
+  /* a feedback member (role feedback): laid out as SENDER, but receivers
+   * accept only feedback (RTCP) from its Sender-IDs */
+  MCSEC_MIKE_A_FEEDBACK_SENDER = 26,
 } mcsec_mike_attr_t;
 
 enum {
   MCSEC_MIKE_ROLE_RECEIVER = 1,
   MCSEC_MIKE_ROLE_SENDER = 2,
   MCSEC_MIKE_ROLE_BOTH = 3,
+  /* receives, and sends feedback (RTCP) only: Sender-IDs and a signing key
+   * as a sender's, listed to the others as a FEEDBACK_SENDER, whose
+   * datagrams receivers accept only when they are RTCP */
+  MCSEC_MIKE_ROLE_FEEDBACK = 4,
 };
+
+/* 1 when the role protects datagrams of its own (Sender-IDs, a signing
+ * key): sender, both, feedback. */
+static inline int
+mcsec_mike_role_has_sender_ids (unsigned role)
+{
+  return (role & MCSEC_MIKE_ROLE_SENDER) != 0 ||
+         role == MCSEC_MIKE_ROLE_FEEDBACK;
+}
 
 typedef enum {
   MCSEC_MIKE_REASON_UNKNOWN_GROUP = 1,
@@ -136,6 +152,7 @@ typedef struct {
   uint32_t sender_id;
   const uint8_t *spki;
   size_t spki_len;
+  int feedback; /* a FEEDBACK_SENDER: may send feedback (RTCP) only */
 } mcsec_mike_sender_t;
 
 /* A parsed frame.  Pointers point into the frame; absent attributes are
@@ -231,6 +248,11 @@ MCSEC_API void mcsec_mike_put_path_key (mcsec_mike_builder_t *b, uint32_t node,
 /* DERIVED_SA: sa's fields but the key. */
 MCSEC_API void mcsec_mike_put_derived_sa (mcsec_mike_builder_t *b,
                                           const mcsec_mike_sa_t *sa);
+/* FEEDBACK_SENDER: the same layout as SENDER. */
+MCSEC_API void mcsec_mike_put_feedback_sender (mcsec_mike_builder_t *b,
+                                               uint32_t sender_id,
+                                               const uint8_t *spki,
+                                               size_t spki_len);
 MCSEC_API void mcsec_mike_put_sender (mcsec_mike_builder_t *b,
                                       uint32_t sender_id, const uint8_t *spki,
                                       size_t spki_len);
@@ -385,6 +407,7 @@ typedef struct {
   uint32_t sender_id;
   uint8_t spki[MCSEC_MIKE_MAX_SPKI];
   size_t spki_len;
+  int feedback; /* a feedback member's: accept nothing but RTCP from it */
 } mcsec_msa_sender_t;
 
 typedef struct {
@@ -400,6 +423,8 @@ typedef struct {
   mcsec_msa_sa_t sas[MCSEC_MIKE_MAX_SAS * 2];
   size_t n_senders;
   mcsec_msa_sender_t senders[MCSEC_MIKE_MAX_SENDERS];
+  unsigned role; /* this member's: MCSEC_MIKE_ROLE_*; with FEEDBACK its
+                    Sender-IDs may protect feedback (RTCP) only */
 } mcsec_msa_t;
 
 /* NULL in *out when the member holds no SA yet. */
@@ -416,6 +441,13 @@ MCSEC_API void mcsec_msa_free (mcsec_msa_t *msa);
  * that does not parse). */
 MCSEC_API mcsec_status_t mcsec_msa_bind_senders (const mcsec_msa_t *msa,
                                                  mcsec_sam_verifier_t *v);
+/* The same, and the keys of the feedback members (senders[].feedback) too.
+ * mcsec_msa_bind_senders leaves them out, so that a receiver that does not
+ * look at the flag never takes a feedback member's datagram for a sender's;
+ * a receiver that binds them must accept nothing but RTCP from their
+ * Sender-IDs (docs/mike-protocol.md, "Feedback members"). */
+MCSEC_API mcsec_status_t mcsec_msa_bind_all_senders (const mcsec_msa_t *msa,
+                                                     mcsec_sam_verifier_t *v);
 
 /* ---- client: the member's I/O (a thread) ---- */
 

@@ -308,9 +308,10 @@ safe_token (const char *s, gsize len)
 const char *
 role_name (guint role)
 {
-  return role == MCSEC_MIKE_ROLE_BOTH     ? "both"
-         : role == MCSEC_MIKE_ROLE_SENDER ? "sender"
-                                          : "receiver";
+  return role == MCSEC_MIKE_ROLE_BOTH       ? "both"
+         : role == MCSEC_MIKE_ROLE_SENDER   ? "sender"
+         : role == MCSEC_MIKE_ROLE_FEEDBACK ? "feedback"
+                                            : "receiver";
 }
 
 /* The connection no longer waits for its JOIN (joined, or gone). */
@@ -338,7 +339,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   mcsec_ctl_group_t *g = safe_token (name, strlen (name))
                              ? g_hash_table_lookup (ctl->group_names, name)
                              : NULL;
-  gboolean may_send, may_receive, wants_send, rekey, store_failed = FALSE;
+  gboolean may_send, may_receive, wants_send, wants_ids, rekey,
+      store_failed = FALSE;
   guint8 wbuf[2048];
   mcsec_mike_builder_t b;
   size_t len;
@@ -352,6 +354,10 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   may_send = g_hash_table_contains (g->senders, c->identity);
   may_receive = may_send || g_hash_table_contains (g->receivers, c->identity);
   wants_send = (msg->role & MCSEC_MIKE_ROLE_SENDER) != 0;
+  /* a feedback member (any identity that may receive) gets Sender-IDs and
+   * registers a signing key as a sender does; the others accept only RTCP
+   * from it (FEEDBACK_SENDER in the updates) */
+  wants_ids = mcsec_mike_role_has_sender_ids (msg->role);
   if (g_hash_table_contains (g->evicted, c->identity)) {
     refuse (c, MCSEC_MIKE_REASON_NOT_AUTHORISED, "evicted by an administrator",
             name, now);
@@ -392,7 +398,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     g_free (text);
     goto out;
   }
-  if (wants_send) {
+  if (wants_ids) {
     const guint8 *p = msg->signing_key;
     EVP_PKEY *k = p ? d2i_PUBKEY (NULL, &p, (long)msg->signing_key_len) : NULL;
     int id = k ? EVP_PKEY_get_base_id (k) : 0;
@@ -402,8 +408,11 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     EVP_PKEY_free (k);
     if (!ok) {
       refuse (c, MCSEC_MIKE_REASON_BAD_REQUEST,
-              "a sender needs an Ed25519 or ECDSA P-256 signing key", name,
-              now);
+              wants_send
+                  ? "a sender needs an Ed25519 or ECDSA P-256 signing key"
+                  : "a feedback member needs an Ed25519 or ECDSA P-256 "
+                    "signing key",
+              name, now);
       goto out;
     }
     memcpy (c->spki, msg->signing_key, msg->signing_key_len);
@@ -425,7 +434,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
    * use yet: nothing was protected with it, the newcomer may have it */
   rekey = !g->sa.valid || g->tree || g->sa_stale ||
           (g->cfg->rekey_on_join && g->sa.activate_ms <= now);
-  if (wants_send) {
+  if (wants_ids) {
     guint max = g->cfg->sender_id_bits == 32
                     ? G_MAXUINT
                     : (1u << g->cfg->sender_id_bits) - 1;

@@ -686,7 +686,12 @@ build_update (mcsec_ctl_group_t *g, const GroupSa *gsa,
     mcsec_ctl_conn_t *m = l->data;
     for (guint i = 0; i < m->n_sender_ids; i++)
       if (n_senders < MCSEC_MIKE_MAX_SENDERS) {
-        mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
+        /* a feedback member's datagrams are accepted as RTCP only */
+        if (m->role == MCSEC_MIKE_ROLE_FEEDBACK)
+          mcsec_mike_put_feedback_sender (&b, m->sender_ids[i], m->spki,
+                                          m->spki_len);
+        else
+          mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
         n_senders++;
       }
   }
@@ -975,6 +980,7 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
     for (guint i = 0; i < m->n_sender_ids && ns < MCSEC_MIKE_MAX_SENDERS; i++) {
       senders[ns].sender_id = m->sender_ids[i];
       senders[ns].spki = m->spki;
+      senders[ns].feedback = m->role == MCSEC_MIKE_ROLE_FEEDBACK;
       senders[ns++].spki_len = m->spki_len;
     }
   }
