@@ -113,7 +113,9 @@ static const GOptionEntry entries[] = {
     {"ca", 0, 0, G_OPTION_ARG_FILENAME, &opt.ca,
      "The CA that signed the controller's certificate (PEM)", "FILE"},
     {"role", 0, 0, G_OPTION_ARG_STRING, &opt.role,
-     "receiver (default), sender or both", "ROLE"},
+     "receiver (default), sender, both, or feedback (receives, sends RTCP "
+     "only)",
+     "ROLE"},
     {"signing-key", 0, 0, G_OPTION_ARG_FILENAME, &opt.signing_key,
      "A sender's source-authentication key (PEM, Ed25519)", "FILE"},
     {"controller-name", 0, 0, G_OPTION_ARG_STRING, &opt.controller_name,
@@ -203,9 +205,11 @@ main (int argc, char **argv)
   cfg.member.role = strcmp (role, "sender") == 0     ? MCSEC_MIKE_ROLE_SENDER
                     : strcmp (role, "both") == 0     ? MCSEC_MIKE_ROLE_BOTH
                     : strcmp (role, "receiver") == 0 ? MCSEC_MIKE_ROLE_RECEIVER
+                    : strcmp (role, "feedback") == 0 ? MCSEC_MIKE_ROLE_FEEDBACK
                                                      : 0;
   if (cfg.member.role == 0) {
-    fprintf (stderr, "mcsec-join: --role: receiver, sender or both\n");
+    fprintf (stderr,
+             "mcsec-join: --role: receiver, sender, both or feedback\n");
     return 2;
   }
   if (opt.signing_key) {
