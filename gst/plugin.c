@@ -29,4 +29,4 @@ plugin_init (GstPlugin *plugin)
 GST_PLUGIN_DEFINE (
     GST_VERSION_MAJOR, GST_VERSION_MINOR, mcsec,
     "Secure IP multicast: ESP group encryption with many senders", plugin_init,
-    "0.1.0", "LGPL", "mcsec", "https://example.invalid/mcsec")
+    MCSEC_VERSION, "LGPL", "mcsec", "https://example.invalid/mcsec")

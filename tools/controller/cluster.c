@@ -53,7 +53,6 @@ struct _CtlCluster {
   mcsec_etcd_watch_t *watch;
   mcsec_ctl_t *core;
   GPtrArray *elections; /* Election, in the core's group order */
-  GHashTable *by_name;  /* group name -> Election */
   gchar *value;         /* "NAME ADVERTISE" */
   gboolean available;
   gint64 lease_retry_due;
@@ -133,7 +132,6 @@ ctl_cluster_new (const CtlConfig *cfg,
   cl->log = log;
   cl->elections =
       g_ptr_array_new_with_free_func ((GDestroyNotify)election_free);
-  cl->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   cl->value = g_strdup_printf ("%s %s", cfg->cluster_name, cfg->advertise);
   etcd = mcsec_etcd_new (cfg->etcd, cfg->etcd_timeout_ms, error);
   if (etcd == NULL)
@@ -662,7 +660,6 @@ ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now,
     e->rank = rank_of (cl->cfg, e->name);
     e->campaign_due = now + (gint64)e->rank * RANK_DELAY_MS;
     g_ptr_array_add (cl->elections, e);
-    g_hash_table_insert (cl->by_name, (gpointer)e->name, e);
   }
   /* leaders first: the watch starts after their revision; eviction events
    * up to the later read of the evictions are skipped */
@@ -837,7 +834,6 @@ ctl_cluster_free (CtlCluster *cl)
   else if (cl->etcd)
     mcsec_etcd_free (cl->etcd);
   g_ptr_array_unref (cl->elections);
-  g_hash_table_unref (cl->by_name);
   g_free (cl->value);
   g_free (cl);
 }
