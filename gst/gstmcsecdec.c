@@ -1735,8 +1735,10 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
               GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (
       gobject_class, PROP_SPI,
-      g_param_spec_uint ("spi", "SPI", "SPI of the SA set with 'key'", 0,
-                         G_MAXUINT32, GST_MCSEC_DEFAULT_SPI,
+      g_param_spec_uint ("spi", "SPI",
+                         "SPI of the SA set with 'key' (0-255 are reserved "
+                         "by RFC 4303)",
+                         GST_MCSEC_MIN_SPI, G_MAXUINT32, GST_MCSEC_DEFAULT_SPI,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (

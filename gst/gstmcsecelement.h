@@ -42,6 +42,8 @@ EVP_PKEY *gst_mcsec_load_public_key (const gchar *path, GError **error);
 #define MCSEC_CAPS "application/x-mcsec"
 #define GST_MCSEC_DEFAULT_CIPHER MCSEC_SUITE_AES_128_GCM
 #define GST_MCSEC_DEFAULT_SPI 0x1000
+/* SPIs 1-255 are reserved by IANA (RFC 4303 2.1), 0 means none */
+#define GST_MCSEC_MIN_SPI 256
 
 void gst_mcsec_element_init (GstPlugin *plugin);
 

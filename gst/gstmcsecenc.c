@@ -1170,8 +1170,9 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
       gobject_class, PROP_SPI,
       g_param_spec_uint (
           "spi", "SPI",
-          "Security Parameters Index of the group SA (0-255 are reserved)", 0,
-          G_MAXUINT32, GST_MCSEC_DEFAULT_SPI,
+          "Security Parameters Index of the group SA (0-255 are reserved "
+          "by RFC 4303)",
+          GST_MCSEC_MIN_SPI, G_MAXUINT32, GST_MCSEC_DEFAULT_SPI,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (

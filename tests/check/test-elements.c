@@ -476,12 +476,21 @@ GST_START_TEST (test_bad_settings_are_named)
   enc = gst_element_factory_make ("mcsecenc", NULL);
   gst_buffer_unref (short_key);
   short_key = make_key (MCSEC_SUITE_AES_128_GCM);
-  g_object_set (enc, "key", short_key, "spi", 7, NULL);
-  text = start_and_get_error (enc);
-  fail_unless (strstr (text, "'spi'") != NULL, "%s", text);
-  g_free (text);
   gst_buffer_unref (short_key);
   gst_object_unref (enc);
+  /* the reserved SPIs are out of the properties' range (gst-inspect shows
+   * it; GObject refuses 7 with a warning before the element sees it) */
+  {
+    const gchar *names[] = {"mcsecenc", "mcsecdec"};
+    for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+      GstElement *e = gst_element_factory_make (names[i], NULL);
+      GParamSpecUInt *ps = G_PARAM_SPEC_UINT (
+          g_object_class_find_property (G_OBJECT_GET_CLASS (e), "spi"));
+      fail_unless_equals_int (ps->minimum, 256);
+      fail_unless (ps->maximum == G_MAXUINT32);
+      gst_object_unref (e);
+    }
+  }
 }
 
 GST_END_TEST;
