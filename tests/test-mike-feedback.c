@@ -108,6 +108,38 @@ test_codec_feedback_sender (void)
          memcmp (msg.senders[1].spki, sam_spki, sam_spki_len) == 0);
 }
 
+/* The members before the feedback role: every attribute type below 62
+ * but SA, SENDER, SENDER_ID, WRAPPED_KEY and PATH_KEY, known or not, is
+ * malformed when it comes twice.  An UPDATE with two feedback members
+ * must pass that rule (it did not with FEEDBACK_SENDER numbered 26). */
+static void
+test_older_members_skip_feedback (void)
+{
+  frame_t f;
+  uint64_t seen = 0;
+  int repeated_below_62 = 0, feedback_attrs = 0;
+  size_t off = 8; /* Length (4), Version, Type, Reserved (2) */
+
+  build_update (&f, 1);
+  REQUIRE (f.len >= off);
+  while (off + 4 <= f.len) {
+    unsigned type = (unsigned)f.buf[off] << 8 | f.buf[off + 1];
+    size_t len = (size_t)f.buf[off + 2] << 8 | f.buf[off + 3];
+    REQUIRE (off + 4 + len <= f.len);
+    feedback_attrs += type == MCSEC_MIKE_A_FEEDBACK_SENDER;
+    if (type < 62 && type != MCSEC_MIKE_A_SA && type != MCSEC_MIKE_A_SENDER &&
+        type != MCSEC_MIKE_A_SENDER_ID && type != MCSEC_MIKE_A_WRAPPED_KEY &&
+        type != MCSEC_MIKE_A_PATH_KEY) {
+      repeated_below_62 += (seen >> type) & 1;
+      seen |= UINT64_C (1) << type;
+    }
+    off += 4 + len;
+  }
+  CHECK (off == f.len);
+  CHECK (feedback_attrs == 2);
+  CHECK (repeated_below_62 == 0);
+}
+
 static void
 build_welcome (frame_t *f, unsigned role, size_t n_sids)
 {
@@ -292,6 +324,7 @@ main (void)
                                       &sam_spki_len) == MCSEC_OK);
   test_codec_roles ();
   test_codec_feedback_sender ();
+  test_older_members_skip_feedback ();
   test_member_feedback ();
   test_rekey_feedback ();
   EVP_PKEY_free (ctl_key);

@@ -95,11 +95,12 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     return run_attr (v, len, MCSEC_MIKE_PATH_KEY_LEN, RUN_PATH,
                      MCSEC_MIKE_MAX_PATH, &msg->path, &msg->n_path, seen);
   *seen &= ~(RUN_WRAPPED | RUN_PATH); /* any other attribute ends a run */
-  /* every attribute except SA, SENDER, FEEDBACK_SENDER and SENDER_ID may
-   * appear once */
+  /* every attribute below ONCE_TYPES except SA, SENDER and SENDER_ID may
+   * appear once (FEEDBACK_SENDER, 64, is above: it repeats) */
+  _Static_assert(MCSEC_MIKE_A_FEEDBACK_SENDER >= ONCE_TYPES,
+                 "FEEDBACK_SENDER repeats: older parsers must skip it");
   if (type < ONCE_TYPES && type != MCSEC_MIKE_A_SA &&
-      type != MCSEC_MIKE_A_SENDER && type != MCSEC_MIKE_A_FEEDBACK_SENDER &&
-      type != MCSEC_MIKE_A_SENDER_ID) {
+      type != MCSEC_MIKE_A_SENDER && type != MCSEC_MIKE_A_SENDER_ID) {
     if (*seen & (UINT64_C (1) << type))
       return MCSEC_ERR_MALFORMED;
     *seen |= UINT64_C (1) << type;

@@ -92,8 +92,11 @@ typedef enum {
   MCSEC_MIKE_A_CHANNEL_ADDRESS = 24, /* string: the rekey channel's group */
   MCSEC_MIKE_A_CHANNEL_PORT = 25,    /* 2 bytes: its UDP port */
   /* a feedback member (role feedback): laid out as SENDER, but receivers
-   * accept only feedback (RTCP) from its Sender-IDs */
-  MCSEC_MIKE_A_FEEDBACK_SENDER = 26,
+   * accept only feedback (RTCP) from its Sender-IDs.  Numbered from 64 on:
+   * parsers check types below 62 for repetition, known or not, so a
+   * repeated type 26 was malformed to the members before it; from 62 on
+   * they skip it, repeated or not (docs/mike-protocol.md, "Attributes") */
+  MCSEC_MIKE_A_FEEDBACK_SENDER = 64,
 } mcsec_mike_attr_t;
 
 enum {
