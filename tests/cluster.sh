@@ -421,7 +421,7 @@ case_secrets() {
   echo "  $n keys to look for; etcd holds $(etcdctl --endpoints "$eps" get --prefix "$prefix" --keys-only | grep -c . || true) keys under $prefix"
   check "secrets: at least 4 SA keys were exported to look for" [ "$n" -ge 5 ]
   check "secrets: etcd holds the signing key, sealed (61 bytes)" \
-    bash -c "ETCDCTL_API=3 etcdctl --endpoints '$eps' get '${prefix}secret/signing-key' --print-value-only | head -c 61 | wc -c | grep -qx 61"
+    bash -c "v=\$(ETCDCTL_API=3 etcdctl --endpoints '$eps' get '${prefix}secret/signing-key' --print-value-only | od -An -v -tx1 | tr -d ' \n'); [ \${#v} -eq 122 ] || [ \${#v} -eq 124 ]"
   check "secrets: none in etcd's keys and values, none in its data files" \
     /usr/bin/python3 - "$ETCD_DIR" keys.txt <<PY
 import base64, json, os, sys

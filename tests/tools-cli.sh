@@ -25,6 +25,7 @@ cleanup() {
 trap cleanup EXIT
 . "$src_dir/tests/e2e-lib.sh"
 cd "$tmp"
+unset MCSEC_ADMIN_SOCKET # (it would win over --config)
 version=$(sed -n "s/^  version : '\(.*\)',$/\1/p" "$src_dir/meson.build")
 
 # run NAME COMMAND...: status in NAME.rc, output in NAME.out/NAME.err

@@ -410,12 +410,16 @@ esp_sa_rows (GString *out, const char *group, GPtrArray *sas)
       sa->warned = TRUE;
       continue;
     }
-    for (int v6 = 0; v6 < 2; v6++)
-      g_string_append_printf (
-          out,
-          "\"%s\",\"*\",\"*\",\"0x%08x\",\"AES-GCM with 16 octet ICV "
-          "[RFC4106]\",\"0x%s\",\"NULL\",\"\"\n",
-          v6 ? "IPv6" : "IPv4", sa->spi, sa->key);
+    for (int v6 = 0; v6 < 2; v6++) {
+      /* the key appended, not formatted: printf's own buffers would keep
+       * pieces of it */
+      g_string_append_printf (out,
+                              "\"%s\",\"*\",\"*\",\"0x%08x\",\"AES-GCM with 16 "
+                              "octet ICV [RFC4106]\",\"0x",
+                              v6 ? "IPv6" : "IPv4", sa->spi);
+      g_string_append (out, sa->key);
+      g_string_append (out, "\",\"NULL\",\"\"\n");
+    }
     rows++;
   }
   return rows;
