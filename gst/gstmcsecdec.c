@@ -73,7 +73,34 @@ static const mcsec_status_t drop_reasons[] = {
     MCSEC_ERR_UNSIGNED,
     /* a feedback member's datagram that is not RTCP */
     MCSEC_ERR_NOT_SENDER,
+    /* stream=rtp given RTCP, or stream=rtcp given something else */
+    MCSEC_ERR_WRONG_STREAM,
 };
+
+/* stream: what the decoder passes on (mcsecrtpdec sets its children) */
+typedef enum {
+  STREAM_ANY,
+  STREAM_RTP,
+  STREAM_RTCP,
+} Stream;
+
+#define GST_TYPE_MCSEC_DEC_STREAM (stream_get_type ())
+static GType
+stream_get_type (void)
+{
+  static gsize type;
+  static const GEnumValue values[] = {
+      {STREAM_ANY, "Any datagram", "any"},
+      {STREAM_RTP, "RTP only (no RTCP: RFC 5761's demultiplexing)", "rtp"},
+      {STREAM_RTCP, "RTCP compound packets only", "rtcp"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMcsecDecStream", values);
+    g_once_init_leave (&type, t);
+  }
+  return (GType)type;
+}
 
 #define N_DROP_REASONS G_N_ELEMENTS (drop_reasons)
 
@@ -121,6 +148,7 @@ struct _GstMcsecDec {
   guint sender_id_bits;
   guint replay_window;
   GstCaps *caps;
+  Stream stream;
   gboolean settings_changed;
 
   /* state, under the object lock */
@@ -180,6 +208,7 @@ enum {
   PROP_SAM_MAX_LATENCY,
   PROP_WARNING_INTERVAL,
   PROP_STATS_INTERVAL,
+  PROP_STREAM,
   PROP_STATS,
 };
 
@@ -233,32 +262,58 @@ forget_feedback (GstMcsecDec *self, guint32 spi)
                                  GUINT_TO_POINTER (spi));
 }
 
-/* Called with the object lock, for a packet ESP accepted (out: its
- * payload): FALSE when its sender is a feedback member's Sender-ID and the
- * datagram is not RTCP.  Source data is looked through without being
- * verified: a datagram that is RTCP still has its source checked after. */
+/* RFC 5761 section 4: a second byte of 192-223 is RTCP's (a packet type),
+ * never RTP's. */
 static gboolean
-feedback_permitted (GstMcsecDec *self, GstBuffer *out,
+looks_rtcp (const guint8 *data, gsize len)
+{
+  return len >= 2 && data[1] >= 192 && data[1] <= 223;
+}
+
+/* Called with the object lock, for a packet ESP accepted (out: its
+ * payload): MCSEC_OK, or why its datagram may not go on.  A feedback
+ * member's Sender-ID sends RTCP only (NOT_SENDER); stream=rtp takes no
+ * RTCP and stream=rtcp nothing else (WRONG_STREAM).  Source data is looked
+ * through without being verified: what passes still has its source
+ * checked after.  A carrier (no datagram) carries signatures only. */
+static mcsec_status_t
+datagram_permitted (GstMcsecDec *self, GstBuffer *out,
                     const mcsec_rx_info_t *info)
 {
   gint64 key = (gint64)(((guint64)info->spi << 32) | info->sender_id);
+  gboolean feedback = g_hash_table_size (self->feedback_ids) &&
+                      g_hash_table_contains (self->feedback_ids, &key);
+  mcsec_status_t st = MCSEC_OK;
+  const guint8 *data;
   GstMapInfo map;
   size_t off = 0, dlen = 0;
-  gboolean ok = FALSE;
 
-  if (!g_hash_table_contains (self->feedback_ids, &key) ||
+  if ((!feedback && self->stream == STREAM_ANY) ||
       info->next_header == MCSEC_NEXT_HEADER_DUMMY)
-    return TRUE;
+    return MCSEC_OK;
   if (!gst_buffer_map (out, &map, GST_MAP_READ))
-    return FALSE;
-  if (info->next_header == MCSEC_NEXT_HEADER_SAM)
-    /* a carrier (no datagram) carries signatures of its RTCP */
-    ok = mcsec_sam_locate (map.data, map.size, &off, &dlen) == MCSEC_OK &&
-         (dlen == 0 || gst_mcsec_is_rtcp (map.data + off, dlen));
-  else if (info->next_header == MCSEC_NEXT_HEADER_DATAGRAM)
-    ok = gst_mcsec_is_rtcp (map.data, map.size);
+    return MCSEC_ERR_MALFORMED;
+  if (info->next_header == MCSEC_NEXT_HEADER_SAM) {
+    if (mcsec_sam_locate (map.data, map.size, &off, &dlen) != MCSEC_OK) {
+      gst_buffer_unmap (out, &map);
+      return feedback ? MCSEC_ERR_NOT_SENDER : MCSEC_OK; /* sam_filter's */
+    }
+  } else if (info->next_header == MCSEC_NEXT_HEADER_DATAGRAM) {
+    dlen = map.size;
+  } else {
+    gst_buffer_unmap (out, &map);
+    return feedback ? MCSEC_ERR_NOT_SENDER : MCSEC_OK;
+  }
+  data = map.data + off;
+  if (dlen > 0) {
+    if (feedback && !gst_mcsec_is_rtcp (data, dlen))
+      st = MCSEC_ERR_NOT_SENDER;
+    else if ((self->stream == STREAM_RTP && looks_rtcp (data, dlen)) ||
+             (self->stream == STREAM_RTCP && !gst_mcsec_is_rtcp (data, dlen)))
+      st = MCSEC_ERR_WRONG_STREAM;
+  }
   gst_buffer_unmap (out, &map);
-  return ok;
+  return st;
 }
 
 /* Called with the object lock.  Takes ownership of sa. */
@@ -938,11 +993,12 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
   }
   if (buf)
     gst_buffer_unref (buf);
-  /* a feedback member may send RTCP only: its media would be taken for a
-   * sender's */
-  if (st == MCSEC_OK && G_UNLIKELY (g_hash_table_size (self->feedback_ids)) &&
-      !feedback_permitted (self, out, &info)) {
-    st = MCSEC_ERR_NOT_SENDER;
+  /* a feedback member may send RTCP only (its media would be taken for a
+   * sender's); an RTP stream's decoder takes no RTCP and the reverse */
+  if (st == MCSEC_OK &&
+      G_UNLIKELY (self->stream != STREAM_ANY ||
+                  g_hash_table_size (self->feedback_ids)) &&
+      (st = datagram_permitted (self, out, &info)) != MCSEC_OK) {
     gst_buffer_unref (out);
     out = NULL;
   }
@@ -1184,6 +1240,9 @@ drop_hint (mcsec_status_t st)
   case MCSEC_ERR_NOT_SENDER:
     return "A feedback member (mcseckeysrc role=feedback) sent something "
            "other than RTCP: its Sender-IDs may send feedback only";
+  case MCSEC_ERR_WRONG_STREAM:
+    return "RTCP on the RTP port, or the reverse: a datagram copied to the "
+           "other port (the 'stream' property)";
   default:
     return "Counted in the 'stats' property";
   }
@@ -1496,6 +1555,9 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
     self->stats_timer.interval_ms = g_value_get_uint (value);
     reset_timer = TRUE;
     break;
+  case PROP_STREAM:
+    self->stream = (Stream)g_value_get_enum (value);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     break;
@@ -1549,6 +1611,9 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_STATS_INTERVAL:
     g_value_set_uint (value, self->stats_timer.interval_ms);
+    break;
+  case PROP_STREAM:
+    g_value_set_enum (value, self->stream);
     break;
   default:
     /* key and key-file are write-only */
@@ -1854,13 +1919,32 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
   /**
+   * GstMcsecDec:stream:
+   *
+   * What the decoder passes on: `any` datagram, `rtp` only (a datagram
+   * whose second byte is 192-223 is RTCP by RFC 5761's rule and dropped),
+   * or `rtcp` only (whole RTCP compound packets).  mcsecrtpdec sets its
+   * two children so: each has its own replay windows, and a datagram
+   * copied from the RTCP port to the RTP port (or back) would otherwise be
+   * new to the other one.  Drops count as `dropped-wrong-stream`.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_STREAM,
+      g_param_spec_enum ("stream", "Stream",
+                         "What is passed on: any datagram, RTP only or RTCP "
+                         "only (the others dropped as wrong-stream)",
+                         GST_TYPE_MCSEC_DEC_STREAM, STREAM_ANY,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_READY));
+  /**
    * GstMcsecDec:stats:
    *
    * `application/x-mcsec-dec-stats` with `received`, `accepted`,
    * `dropped` (guint64) and one `dropped-<reason>` counter per reason:
    * `too-short`, `too-long`, `malformed`, `unknown-spi`, `auth`,
    * `bad-padding`, `replay`, `too-old`, `too-many-senders`, `hard-limit`,
-   * `not-sender` (a feedback member's datagram that is not RTCP);
+   * `not-sender` (a feedback member's datagram that is not RTCP),
+   * `wrong-stream` (RTCP under stream=rtp, or not RTCP under stream=rtcp);
    * `dummy` (dummy packets discarded); and `sas`, an array of
    * `application/x-mcsec-sa-stats` (`spi`, `cipher`, the same counters, and
    * `senders`, an array of `application/x-mcsec-sender-stats`: `sender-id`,

@@ -21,7 +21,10 @@
  *
  * With mcseckeysrc in the pipeline both take the group's keys; datagrams
  * of a feedback member (mcseckeysrc role=feedback) are accepted only when
- * they are RTCP, whichever pad they arrive on.
+ * they are RTCP, and only on rtcp_sink.  Each child passes on its own
+ * stream only (mcsecdec's `stream`: `rtp` drops RTCP by RFC 5761's rule,
+ * `rtcp` anything else), so a packet copied to the other port is dropped
+ * (`dropped-wrong-stream`), not taken twice.
  *
  * ## Example
  * |[
@@ -360,6 +363,11 @@ add_child (GstMcsecRtpDec *self, const gchar *name, const gchar *caps,
   GstCaps *c = gst_caps_from_string (caps);
   GstElement *dec =
       g_object_new (GST_TYPE_MCSEC_DEC, "name", name, "caps", c, NULL);
+
+  /* each child has its own replay windows: what reaches one must be its
+   * stream's, or a datagram copied from the RTCP port to the RTP port
+   * (or back) would pass a second time, as the other kind */
+  gst_util_set_object_arg (G_OBJECT (dec), "stream", name);
   GstElementClass *klass = GST_ELEMENT_GET_CLASS (self);
   GstCaps *esp = gst_caps_from_string (MCSEC_CAPS);
   GstPad *target;

@@ -92,6 +92,9 @@ static const struct {
     [MCSEC_ERR_UNSIGNED] = {"unsigned",
                             "no source signature, or no key for its "
                             "Sender-ID"},
+    [MCSEC_ERR_WRONG_STREAM] = {"wrong-stream",
+                                "RTCP where RTP is taken, or the reverse "
+                                "(a datagram sent to the other port)"},
 };
 
 const char *

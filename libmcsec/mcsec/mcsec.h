@@ -87,6 +87,8 @@ typedef enum {
   /* source authentication, receivers that require it */
   MCSEC_ERR_UNVERIFIABLE, /* its source could not be verified in time */
   MCSEC_ERR_UNSIGNED,     /* no source data, or no key for its sender */
+  /* a decoder of one RTP session's RTP (or RTCP) stream given the other */
+  MCSEC_ERR_WRONG_STREAM,
   MCSEC_STATUS_COUNT_
 } mcsec_status_t;
 

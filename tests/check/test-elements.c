@@ -81,6 +81,69 @@ GST_START_TEST (test_round_trip_every_suite)
 
 GST_END_TEST;
 
+/* A buffer holding len bytes of data. */
+static GstBuffer *
+bytes_buffer (const guint8 *data, gsize len)
+{
+  return gst_buffer_new_memdup (data, len);
+}
+
+/* mcsecrtpdec's children: stream=rtp passes RTP and drops RTCP (RFC 5761's
+ * rule), stream=rtcp the reverse, each drop counted as wrong-stream: a
+ * packet an outsider copies from the RTCP port to the RTP port (or back)
+ * is not taken a second time, as the other kind. */
+GST_START_TEST (test_stream_rtp_rtcp)
+{
+  /* an RTCP RR (version 2, one report block: 32 bytes, length 7) and an
+   * RTP packet (version 2, payload type 96) */
+  static const guint8 rr[32] = {0x81, 201, 0, 7, 1, 2, 3, 4, 5, 6, 7, 8};
+  static const guint8 rtp[40] = {0x80, 96, 0, 1, 0, 0, 0, 9, 1, 2, 3, 4};
+  const gchar *modes[] = {"rtp", "rtcp", "any"};
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+
+  for (guint m = 0; m < G_N_ELEMENTS (modes); m++) {
+    GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 1);
+    GstElement *d = gst_element_factory_make ("mcsecdec", NULL);
+    GstCaps *caps = gst_caps_from_string (RTP_CAPS ",media=video");
+    GstHarness *dec;
+    GstBuffer *esp_rr, *esp_rtp;
+    GstStructure *st;
+    guint64 wrong = 0, accepted = 0;
+
+    gst_util_set_object_arg (G_OBJECT (d), "cipher", "aes-128-gcm");
+    gst_util_set_object_arg (G_OBJECT (d), "stream", modes[m]);
+    g_object_set (d, "key", key, "spi", SPI_A, "caps", caps, NULL);
+    gst_caps_unref (caps);
+    dec = harness_start (d, "application/x-mcsec");
+    gst_harness_push (enc, bytes_buffer (rr, sizeof rr));
+    gst_harness_push (enc, bytes_buffer (rtp, sizeof rtp));
+    esp_rr = gst_harness_pull (enc);
+    esp_rtp = gst_harness_pull (enc);
+    fail_unless_equals_int (gst_harness_push (dec, esp_rr), GST_FLOW_OK);
+    fail_unless_equals_int (gst_harness_push (dec, esp_rtp), GST_FLOW_OK);
+    st = get_stats (dec);
+    gst_structure_get_uint64 (st, "dropped-wrong-stream", &wrong);
+    gst_structure_get_uint64 (st, "accepted", &accepted);
+    gst_structure_free (st);
+    /* any: both out; rtp: the RTP; rtcp: the RR */
+    fail_unless_equals_int (gst_harness_buffers_received (dec), m == 2 ? 2 : 1);
+    fail_unless_equals_uint64 (wrong, m == 2 ? 0 : 1);
+    if (m < 2) {
+      GstBuffer *out = gst_harness_pull (dec);
+      GstMapInfo map;
+      gst_buffer_map (out, &map, GST_MAP_READ);
+      fail_unless_equals_int (map.data[1], m == 0 ? 96 : 201);
+      gst_buffer_unmap (out, &map);
+      gst_buffer_unref (out);
+    }
+    gst_harness_teardown (enc);
+    gst_harness_teardown (dec);
+  }
+  gst_buffer_unref (key);
+}
+
+GST_END_TEST;
+
 /* Bit flips anywhere are dropped and counted, never an error or output. */
 GST_START_TEST (test_tamper_dropped_and_counted)
 {
@@ -794,6 +857,7 @@ mcsec_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_round_trip_every_suite);
   tcase_add_test (tc, test_tamper_dropped_and_counted);
+  tcase_add_test (tc, test_stream_rtp_rtcp);
   tcase_add_test (tc, test_replay_and_reorder);
   tcase_add_test (tc, test_unknown_spi_and_request_key);
   tcase_add_test (tc, test_several_senders);
