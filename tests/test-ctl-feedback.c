@@ -34,7 +34,10 @@ static GPtrArray *
 make_groups (void)
 {
   GPtrArray *a = g_ptr_array_new ();
-  gchar *rx[] = {"rx1", "rx2", NULL};
+  /* fb1..fb17: feedback members enough to fill an update's sender list */
+  gchar *rx[] = {"rx1",  "rx2",  "fb1",  "fb2",  "fb3",  "fb4",  "fb5",
+                 "fb6",  "fb7",  "fb8",  "fb9",  "fb10", "fb11", "fb12",
+                 "fb13", "fb14", "fb15", "fb16", "fb17", NULL};
   gchar *tx[] = {"cam1", NULL};
 
   for (guint i = 0; i < 2; i++) {
@@ -157,8 +160,11 @@ sim_run (Sim *s, gint64 ms)
   }
 }
 
+/* A member asking for n_ids Sender-IDs (0: the default) with an Ed25519
+ * key, or with a P-256 one (the longer key) when p256. */
 static Peer *
-peer_new (Sim *s, const char *identity, const char *group, unsigned role)
+peer_new_with (Sim *s, const char *identity, const char *group, unsigned role,
+               unsigned n_ids, gboolean p256)
 {
   Peer *p = g_new0 (Peer, 1);
   mcsec_member_config_t mc = {0};
@@ -168,8 +174,10 @@ peer_new (Sim *s, const char *identity, const char *group, unsigned role)
   p->group = g_strdup (group);
   mc.group = group;
   mc.role = role;
+  mc.sender_count = n_ids;
   if (mcsec_mike_role_has_sender_ids (role)) {
-    k = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+    k = p256 ? EVP_PKEY_Q_keygen (NULL, NULL, "EC", "P-256")
+             : EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
     mc.sam_key = k;
   }
   REQUIRE (mcsec_member_new (&mc, &p->m) == MCSEC_OK);
@@ -178,6 +186,12 @@ peer_new (Sim *s, const char *identity, const char *group, unsigned role)
   p->c = mcsec_ctl_conn_new (s->core, "sim:1", identity, s->now, 0);
   mcsec_member_connected (p->m, (uint64_t)s->now);
   return p;
+}
+
+static Peer *
+peer_new (Sim *s, const char *identity, const char *group, unsigned role)
+{
+  return peer_new_with (s, identity, group, role, 0, FALSE);
 }
 
 static Sim *
@@ -275,10 +289,49 @@ check_group (const char *group)
   sim_free (s);
 }
 
+/* Feedback members with 16 Sender-IDs and P-256 keys each, 272 IDs in
+ * all, more than an update lists (256): a media sender that joins after
+ * them is still listed (senders first), and the updates are not cut short
+ * by a buffer sized per member instead of per Sender-ID (a sender list
+ * that did not fit failed every rotation, and so every join). */
+static void
+check_many_feedback (const char *group)
+{
+  Sim *s = sim_new ();
+  Peer *fb[17], *cam, *rx;
+  mcsec_msa_t *rx_msa, *cam_msa;
+  guint joined = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (fb); i++) {
+    gchar *id = g_strdup_printf ("fb%u", i + 1);
+    fb[i] = peer_new_with (s, id, group, MCSEC_MIKE_ROLE_FEEDBACK, 16, TRUE);
+    g_free (id);
+    sim_run (s, 200);
+  }
+  cam = peer_new (s, "cam1", group, MCSEC_MIKE_ROLE_SENDER);
+  rx = peer_new (s, "rx1", group, MCSEC_MIKE_ROLE_RECEIVER);
+  sim_run (s, 1000);
+  for (guint i = 0; i < G_N_ELEMENTS (fb); i++)
+    joined += mcsec_member_state (fb[i]->m) == MCSEC_MEMBER_JOINED;
+  CHECK (joined == G_N_ELEMENTS (fb));
+  REQUIRE (mcsec_member_state (cam->m) == MCSEC_MEMBER_JOINED);
+  REQUIRE (mcsec_member_state (rx->m) == MCSEC_MEMBER_JOINED);
+  cam_msa = msa_of (cam);
+  rx_msa = msa_of (rx);
+  REQUIRE (cam_msa->n_sender_ids >= 1);
+  CHECK (rx_msa->n_senders == MCSEC_MIKE_MAX_SENDERS);
+  CHECK (listed_as_feedback (rx_msa, cam_msa->sender_ids[0]) == 0);
+  mcsec_msa_free (rx_msa);
+  mcsec_msa_free (cam_msa);
+  sim_free (s);
+}
+
 int
 main (void)
 {
   check_group ("video"); /* updates over each member's connection */
   check_group ("tv");    /* a key tree group: the rekey channel */
+  check_many_feedback ("video");
+  check_many_feedback ("tv");
   return test_done ("test-ctl-feedback");
 }

@@ -646,6 +646,16 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
            (guint)(g->sa.activate_ms - now), g->members.length);
 }
 
+/* The Sender-IDs an update lists: every sender's and feedback member's. */
+static guint
+listed_sender_ids (const mcsec_ctl_group_t *g)
+{
+  guint n = 0;
+  for (const GList *l = g->members.head; l; l = l->next)
+    n += ((const mcsec_ctl_conn_t *)l->data)->n_sender_ids;
+  return n;
+}
+
 /* Build and sign an update with the SA `sa` and the group's senders; for a
  * key tree group's member (path_for), its path keys and the first rekey it
  * follows on the channel.  NULL on failure (logged); *seq_out: its number. */
@@ -654,7 +664,7 @@ build_update (mcsec_ctl_group_t *g, const GroupSa *gsa,
               mcsec_ctl_conn_t *path_for, guint64 *seq_out, gint64 now)
 {
   mcsec_ctl_t *ctl = g->ctl;
-  gsize cap = 2048 + MIN (g->members.length, MCSEC_MIKE_MAX_SENDERS) *
+  gsize cap = 2048 + MIN (listed_sender_ids (g), MCSEC_MIKE_MAX_SENDERS) *
                          (MCSEC_MIKE_MAX_SPKI + 8);
   guint8 *buf;
   mcsec_mike_builder_t b;
@@ -681,20 +691,25 @@ build_update (mcsec_ctl_group_t *g, const GroupSa *gsa,
       gsa->activate_ms > now ? (uint32_t)(gsa->activate_ms - now) : 0;
   sa.lifetime_s = g->cfg->key_lifetime_s;
   mcsec_mike_put_sa (&b, &sa);
-  for (GList *l = g->members.head; l && n_senders < MCSEC_MIKE_MAX_SENDERS;
-       l = l->next) {
-    mcsec_ctl_conn_t *m = l->data;
-    for (guint i = 0; i < m->n_sender_ids; i++)
-      if (n_senders < MCSEC_MIKE_MAX_SENDERS) {
-        /* a feedback member's datagrams are accepted as RTCP only */
-        if (m->role == MCSEC_MIKE_ROLE_FEEDBACK)
-          mcsec_mike_put_feedback_sender (&b, m->sender_ids[i], m->spki,
-                                          m->spki_len);
-        else
-          mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
-        n_senders++;
-      }
-  }
+  /* media senders first: past MCSEC_MIKE_MAX_SENDERS, feedback members
+   * are the ones left out, never a sender */
+  for (int feedback = 0; feedback < 2; feedback++)
+    for (GList *l = g->members.head; l && n_senders < MCSEC_MIKE_MAX_SENDERS;
+         l = l->next) {
+      mcsec_ctl_conn_t *m = l->data;
+      if ((m->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
+        continue;
+      for (guint i = 0; i < m->n_sender_ids; i++)
+        if (n_senders < MCSEC_MIKE_MAX_SENDERS) {
+          /* a feedback member's datagrams are accepted as RTCP only */
+          if (feedback)
+            mcsec_mike_put_feedback_sender (&b, m->sender_ids[i], m->spki,
+                                            m->spki_len);
+          else
+            mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
+          n_senders++;
+        }
+    }
   if (path_for) {
     mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
     size_t n =
@@ -975,15 +990,20 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
     return;
   }
   senders = g_new0 (mcsec_mike_sender_t, MCSEC_MIKE_MAX_SENDERS);
-  for (l = g->members.head; l; l = l->next) {
-    mcsec_ctl_conn_t *m = l->data;
-    for (guint i = 0; i < m->n_sender_ids && ns < MCSEC_MIKE_MAX_SENDERS; i++) {
-      senders[ns].sender_id = m->sender_ids[i];
-      senders[ns].spki = m->spki;
-      senders[ns].feedback = m->role == MCSEC_MIKE_ROLE_FEEDBACK;
-      senders[ns++].spki_len = m->spki_len;
+  /* media senders first, as in build_update */
+  for (int feedback = 0; feedback < 2; feedback++)
+    for (l = g->members.head; l; l = l->next) {
+      mcsec_ctl_conn_t *m = l->data;
+      if ((m->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
+        continue;
+      for (guint i = 0; i < m->n_sender_ids && ns < MCSEC_MIKE_MAX_SENDERS;
+           i++) {
+        senders[ns].sender_id = m->sender_ids[i];
+        senders[ns].spki = m->spki;
+        senders[ns].feedback = feedback;
+        senders[ns++].spki_len = m->spki_len;
+      }
     }
-  }
   msa.spi = sa.spi;
   msa.suite = sa.suite;
   msa.activate_in_ms =
