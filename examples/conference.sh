@@ -5,7 +5,8 @@
 #
 # Many-to-many: a conference of three participants, each sending its audio
 # to the others and receiving theirs, all in one group under one SA; each
-# participant is one gst-launch-1.0 line with one mcseckeysrc (role=both)
+# participant is one gst-launch-1.0 line with one mcseckeysrc (role=sender,
+# which also receives)
 # feeding its mcsecenc and its mcsecdec, so every participant sends with a
 # Sender-ID of its own under the shared key.  On one host, multiudpsink
 # stands in for the multicast group.  Prints what the controller sees and
@@ -56,7 +57,7 @@ for n in "${names[@]}"; do
   timeout $((seconds + 20)) env \
     ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
     gst-launch-1.0 -e -v \
-    mcseckeysrc controller="127.0.0.1:$ctl_port" group=conference role=both \
+    mcseckeysrc controller="127.0.0.1:$ctl_port" group=conference role=sender \
       certificate="pki/$n.crt" private-key="pki/$n.key" ca=pki/ca.crt \
       signing-key-file="pki/$n-sign.key" \
     audiotestsrc is-live=true samplesperbuffer=160 \

@@ -20,7 +20,7 @@ listen = 127.0.0.1:$1
 certificate = pki/controller.crt
 private-key = pki/controller.key
 ca = pki/ca.crt
-signing-key = pki/controller-sign.key
+update-signing-key = pki/controller-sign.key
 state-dir = state
 CONF
 }

@@ -49,7 +49,7 @@ rx=$!
 pids+=($rx)
 sleep 1
 timeout 60 "$build/examples/mcsec-broadcaster" $(member cam1) \
-  --signing-key pki/cam1-sign.key --to "127.0.0.1:$port" \
+  --signing-key-file pki/cam1-sign.key --to "127.0.0.1:$port" \
   --audio-to "127.0.0.1:$port" --duration 3 > cam1.out 2>&1
 wait "$rx" || true
 cat cam1.out rx1.out

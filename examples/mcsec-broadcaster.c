@@ -10,10 +10,12 @@
  *
  *   mcsec-broadcaster --controller HOST:PORT --group NAME
  *                     --certificate FILE --private-key FILE --ca FILE
- *                     --signing-key FILE --to HOST:PORT[,HOST:PORT...]
+ *                     --signing-key-file FILE --to HOST:PORT[,HOST:PORT...]
  *                     [--audio-to HOST:PORT[,...]] [--duration SECONDS]
  *
  * Video goes to --to, audio (if --audio-to is given) to --audio-to.
+ * --signing-key-file is mcseckeysrc's signing-key-file (--signing-key, its
+ * older name, is still read).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -118,7 +120,8 @@ main (int argc, char **argv)
       key = v;
     else if (!strcmp (k, "--ca"))
       ca = v;
-    else if (!strcmp (k, "--signing-key"))
+    else if (!strcmp (k, "--signing-key-file") ||
+             !strcmp (k, "--signing-key")) /* (older name) */
       signing = v;
     else if (!strcmp (k, "--to"))
       to = v;
@@ -134,8 +137,9 @@ main (int argc, char **argv)
   if (!controller || !group || !cert || !key || !ca || !signing || !to) {
     fprintf (stderr,
              "usage: mcsec-broadcaster --controller HOST:PORT --group NAME "
-             "--certificate FILE --private-key FILE --ca FILE --signing-key "
-             "FILE --to HOST:PORT[,...] [--audio-to HOST:PORT[,...]] "
+             "--certificate FILE --private-key FILE --ca FILE "
+             "--signing-key-file FILE --to HOST:PORT[,...] [--audio-to "
+             "HOST:PORT[,...]] "
              "[--duration S]\n");
     return 2;
   }
@@ -143,7 +147,7 @@ main (int argc, char **argv)
   /* one membership, two Sender-IDs: one per encoder */
   g_string_append_printf (
       desc,
-      "mcseckeysrc controller=%s group=%s role=sender senders=2 "
+      "mcseckeysrc controller=%s group=%s role=sender sender-ids=2 "
       "certificate=%s private-key=%s ca=%s signing-key-file=%s "
       "videotestsrc is-live=true pattern=ball "
       "! video/x-raw,width=320,height=240,framerate=30/1 "

@@ -1673,7 +1673,8 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
    * (gst-launch-1.0 sets properties before the element has a bus) */
   if ((transition == GST_STATE_CHANGE_NULL_TO_READY ||
        transition == GST_STATE_CHANGE_READY_TO_PAUSED) &&
-      !gst_mcsec_setting_error_check (element, &self->key_error))
+      !gst_mcsec_setting_error_check (element, &self->key_error, &self->key,
+                                      self->cipher))
     return GST_STATE_CHANGE_FAILURE;
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
@@ -2028,6 +2029,9 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
       "Verifies, decrypts and replay-checks ESP packets of multicast group "
       "SAs",
       "The mcsec authors");
+  gst_element_class_add_static_metadata (element_class,
+                                         GST_ELEMENT_METADATA_DOC_URI,
+                                         GST_MCSEC_DOC_URI ("mcsecdec"));
 }
 
 /* In the required policy datagrams wait for their source's verdict: up to

@@ -133,11 +133,24 @@ gst_mcsec_element_init (GstPlugin *plugin)
   }
 }
 
+gchar *
+gst_mcsec_key_cipher_mismatch (const GstMcsecKey *key, mcsec_suite_t suite)
+{
+  if (key->len == 0 || key->file_suite == 0 || key->file_suite == suite)
+    return NULL;
+  return g_strdup_printf ("key-file '%s' is for %s but cipher=%s",
+                          key->file_path,
+                          GST_STR_NULL (mcsec_suite_name (key->file_suite)),
+                          GST_STR_NULL (mcsec_suite_name (suite)));
+}
+
 void
 gst_mcsec_key_clear (GstMcsecKey *key)
 {
   OPENSSL_cleanse (key->bytes, sizeof (key->bytes));
   key->len = 0;
+  key->file_suite = 0;
+  key->file_path[0] = '\0';
 }
 
 gboolean
@@ -215,45 +228,123 @@ read_key_file (const gchar *path, gchar *text, GError **error)
   return (gssize)len;
 }
 
+/* The cipher of a key file's "cipher=NAME" line (line: its text, without
+ * the newline, spaces stripped): 0 when it is no such line, -1 when it is
+ * one with a name that is not a cipher. */
+static gint
+key_file_cipher_line (const gchar *line, gsize len)
+{
+  gchar name[32];
+  gsize i = strlen ("cipher"), n;
+  mcsec_suite_t suite;
+
+  if (len < i || memcmp (line, "cipher", i) != 0)
+    return 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t'))
+    i++;
+  if (i >= len || line[i] != '=')
+    return 0;
+  i++;
+  while (i < len && (line[i] == ' ' || line[i] == '\t'))
+    i++;
+  n = len - i;
+  if (n == 0 || n >= sizeof (name))
+    return -1;
+  memcpy (name, line + i, n);
+  name[n] = '\0';
+  suite = mcsec_suite_from_name (name);
+  return suite ? (gint)suite : -1;
+}
+
 gboolean
 gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path, GError **error)
 {
   gchar text[GST_MCSEC_KEY_FILE_MAX + 1];
   gssize len;
-  gsize n = 0;
+  gsize n = 0, start = 0;
+  gint suite = 0;
   gboolean ok = FALSE;
 
   gst_mcsec_key_clear (key);
   len = read_key_file (path, text, error);
   if (len < 0)
     goto out;
-  for (gsize i = 0; i < (gsize)len; i++) {
-    int hi, lo;
-    if (g_ascii_isspace (text[i]))
+  /* line by line: at most one "cipher=NAME" line, before the key
+   * material in hexadecimal (whitespace ignored; files without the line,
+   * as mcsec-keygen wrote them before, hold the hexadecimal alone) */
+  while (start < (gsize)len) {
+    gsize end = start, a, b;
+    gint c;
+    while (end < (gsize)len && text[end] != '\n')
+      end++;
+    a = start;
+    b = end;
+    start = end + 1;
+    while (a < b && g_ascii_isspace (text[a]))
+      a++;
+    while (b > a && g_ascii_isspace (text[b - 1]))
+      b--;
+    if (a == b)
       continue;
-    if (i + 1 >= (gsize)len || (hi = g_ascii_xdigit_value (text[i])) < 0 ||
-        (lo = g_ascii_xdigit_value (text[i + 1])) < 0) {
+    c = key_file_cipher_line (text + a, b - a);
+    if (c != 0 && (suite != 0 || n != 0)) {
       key_file_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
                       path,
-                      "not a key file (key material in hexadecimal, as "
-                      "mcsec-keygen writes it)");
+                      "not a key file (one cipher=NAME line, before the key "
+                      "material, as mcsec-keygen writes it)");
       goto out;
     }
-    if (n >= sizeof (key->bytes)) {
-      g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
-                   "key-file '%s': longer than any key material (%d bytes)",
-                   path, MCSEC_MAX_KEY_MATERIAL_LEN);
+    if (c < 0) {
+      /* the name is not repeated: it could be anything */
+      key_file_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                      path,
+                      "names an unknown cipher (aes-128-gcm, aes-256-gcm, "
+                      "chacha20-poly1305, aes-128-gmac, aes-256-gmac)");
       goto out;
     }
-    key->bytes[n++] = (guint8)(hi << 4 | lo);
-    i++;
+    if (c > 0) {
+      suite = c;
+      continue;
+    }
+    for (gsize i = a; i < b; i++) {
+      int hi, lo;
+      if (g_ascii_isspace (text[i]))
+        continue;
+      if (i + 1 >= b || (hi = g_ascii_xdigit_value (text[i])) < 0 ||
+          (lo = g_ascii_xdigit_value (text[i + 1])) < 0) {
+        key_file_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                        path,
+                        "not a key file (key material in hexadecimal, as "
+                        "mcsec-keygen writes it)");
+        goto out;
+      }
+      if (n >= sizeof (key->bytes)) {
+        g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                     "key-file '%s': longer than any key material (%d bytes)",
+                     path, MCSEC_MAX_KEY_MATERIAL_LEN);
+        goto out;
+      }
+      key->bytes[n++] = (guint8)(hi << 4 | lo);
+      i++;
+    }
   }
   if (n == 0) {
     key_file_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS, path,
                     "empty (no key material)");
     goto out;
   }
+  if (suite != 0 && n != mcsec_suite_key_material_len (suite)) {
+    g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS,
+                 "key-file '%s': %u bytes of key material, but %s takes %u",
+                 path, (guint)n, mcsec_suite_name (suite),
+                 (guint)mcsec_suite_key_material_len (suite));
+    goto out;
+  }
   key->len = n;
+  if (suite != 0) {
+    key->file_suite = (mcsec_suite_t)suite;
+    g_strlcpy (key->file_path, path, sizeof (key->file_path));
+  }
   ok = TRUE;
 
 out:
@@ -284,6 +375,8 @@ gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
     *error = g_strdup ("No key: set the 'key' or 'key-file' property.");
     return NULL;
   }
+  if ((*error = gst_mcsec_key_cipher_mismatch (key, suite)) != NULL)
+    return NULL;
   st = mcsec_sa_new (&cfg, &sa);
   if (st) {
     *error = g_strdup_printf ("Invalid SA settings (spi 0x%08x, cipher %s, "
@@ -408,13 +501,21 @@ gst_mcsec_setting_error_keep (GstElement *element, GError **slot, GError *error)
 }
 
 gboolean
-gst_mcsec_setting_error_check (GstElement *element, GError **slot)
+gst_mcsec_setting_error_check (GstElement *element, GError **slot,
+                               const GstMcsecKey *key, mcsec_suite_t cipher)
 {
   GError *error;
+  gchar *text;
 
   GST_OBJECT_LOCK (element);
   error = *slot ? g_error_copy (*slot) : NULL;
+  /* a key file that names another cipher than the element's */
+  text = error ? NULL : gst_mcsec_key_cipher_mismatch (key, cipher);
   GST_OBJECT_UNLOCK (element);
+  if (text) {
+    gst_mcsec_post_settings_error (element, text);
+    return FALSE;
+  }
   if (error == NULL)
     return TRUE;
   post_gerror (element, error,

@@ -39,6 +39,11 @@ GType gst_mcsec_sam_policy_get_type (void);
 EVP_PKEY *gst_mcsec_load_private_key (const gchar *path, GError **error);
 EVP_PKEY *gst_mcsec_load_public_key (const gchar *path, GError **error);
 
+/* An element's documentation link (GST_ELEMENT_METADATA_DOC_URI): its
+ * section of the installed elements.md, under the meson option doc-url
+ * (MCSEC_DOC_URL, gst/meson.build); anchor: the section's. */
+#define GST_MCSEC_DOC_URI(anchor) MCSEC_DOC_URL "elements.md#" anchor
+
 #define MCSEC_CAPS "application/x-mcsec"
 #define GST_MCSEC_DEFAULT_CIPHER MCSEC_SUITE_AES_128_GCM
 #define GST_MCSEC_DEFAULT_SPI 0x1000
@@ -57,16 +62,24 @@ gboolean gst_mcsec_is_rtcp (const guint8 *data, gsize len);
 typedef struct {
   guint8 bytes[MCSEC_MAX_KEY_MATERIAL_LEN];
   gsize len;
+  /* the cipher the key file named (0: none, or not from a file) and the
+   * file, for the error when the element's cipher is another one */
+  mcsec_suite_t file_suite;
+  gchar file_path[256];
 } GstMcsecKey;
 
 void gst_mcsec_key_clear (GstMcsecKey *key);
 /* Copy a GstBuffer's bytes (NULL clears).  FALSE when too long. */
 gboolean gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf);
 /* Read hex key material from a file (whitespace ignored, at most
- * GST_MCSEC_KEY_FILE_MAX bytes).  On error, `error` says "key-file 'PATH':
- * CAUSE" (the errno text for a file that cannot be read: a
- * GST_RESOURCE_ERROR; GST_LIBRARY_ERROR_SETTINGS for what it holds), never
- * a key byte. */
+ * GST_MCSEC_KEY_FILE_MAX bytes), after an optional "cipher=NAME" line
+ * (docs/elements.md, "Key files"): the cipher is remembered with the key
+ * (until it is cleared), and gst_mcsec_setting_error_check and
+ * gst_mcsec_make_sa refuse an element whose cipher is another one.  On
+ * error, `error` says "key-file 'PATH': CAUSE" (the errno text for a file
+ * that cannot be read: a GST_RESOURCE_ERROR; GST_LIBRARY_ERROR_SETTINGS
+ * for what it holds, such as a length the named cipher does not take),
+ * never a key byte. */
 #define GST_MCSEC_KEY_FILE_MAX 4096
 gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
                                   GError **error);
@@ -87,8 +100,16 @@ gboolean gst_mcsec_key_set_property (GstMcsecKey *key, gboolean from_file,
 void gst_mcsec_setting_error_keep (GstElement *element, GError **slot,
                                    GError *error);
 /* FALSE (the error posted) when a property write failed and nothing
- * replaced it. */
-gboolean gst_mcsec_setting_error_check (GstElement *element, GError **slot);
+ * replaced it, or when the element's key came from a key file that names
+ * another cipher than its `cipher` property ("key-file 'F' is for
+ * aes-256-gcm but cipher=aes-128-gcm"). */
+gboolean gst_mcsec_setting_error_check (GstElement *element, GError **slot,
+                                        const GstMcsecKey *key,
+                                        mcsec_suite_t cipher);
+/* NULL when the key did not come from a key file that names a cipher, or
+ * that cipher is `suite`; otherwise the error text, naming both. */
+gchar *gst_mcsec_key_cipher_mismatch (const GstMcsecKey *key,
+                                      mcsec_suite_t suite);
 
 /* Build an SA; on failure NULL and *error says which setting is wrong
  * (callers post it with GST_ELEMENT_ERROR once they hold no lock). */

@@ -1025,7 +1025,8 @@ gst_mcsec_enc_change_state (GstElement *element, GstStateChange transition)
    * (gst-launch-1.0 sets properties before the element has a bus) */
   if ((transition == GST_STATE_CHANGE_NULL_TO_READY ||
        transition == GST_STATE_CHANGE_READY_TO_PAUSED) &&
-      !gst_mcsec_setting_error_check (element, &self->key_error))
+      !gst_mcsec_setting_error_check (element, &self->key_error, &self->key,
+                                      self->cipher))
     return GST_STATE_CHANGE_FAILURE;
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
@@ -1364,6 +1365,9 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
       element_class, "mcsec encoder", "Filter/Network/Encryptor",
       "Protects datagrams as ESP packets of a multicast group SA",
       "The mcsec authors");
+  gst_element_class_add_static_metadata (element_class,
+                                         GST_ELEMENT_METADATA_DOC_URI,
+                                         GST_MCSEC_DOC_URI ("mcsecenc"));
 }
 
 static void

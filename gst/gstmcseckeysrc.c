@@ -61,8 +61,13 @@ gst_mcsec_role_get_type (void)
   static GType type = 0;
   static const GEnumValue values[] = {
       {GST_MCSEC_ROLE_RECEIVER, "Receive only", "receiver"},
-      {GST_MCSEC_ROLE_SENDER, "Send (and receive)", "sender"},
-      {GST_MCSEC_ROLE_BOTH, "Send and receive", "both"},
+      {GST_MCSEC_ROLE_SENDER,
+       "Send and receive (every member receives): Sender-IDs and a signing "
+       "key",
+       "sender"},
+      /* the same to the controller and the member (every member may
+       * receive); its own wire value (3) is kept for older peers */
+      {GST_MCSEC_ROLE_BOTH, "Deprecated: the older name of sender", "both"},
       {GST_MCSEC_ROLE_FEEDBACK,
        "Receive, and send feedback (RTCP) only: receivers accept nothing "
        "else from this member",
@@ -83,7 +88,7 @@ struct _GstMcsecKeysrc {
   gchar *controller, *controller_name, *group, *rekey_interface;
   gchar *certificate, *private_key, *ca, *signing_key_file;
   GstMcsecRole role;
-  guint senders;
+  guint sender_ids;
 
   /* state */
   GstMcsecMembership *membership;
@@ -104,7 +109,8 @@ enum {
   PROP_CA,
   PROP_ROLE,
   PROP_SIGNING_KEY_FILE,
-  PROP_SENDERS,
+  PROP_SENDER_IDS,
+  PROP_SENDERS, /* sender-ids' older name */
   PROP_REKEY_INTERFACE,
   PROP_STATE,
   PROP_STATS,
@@ -284,7 +290,7 @@ start_membership (GstMcsecKeysrc *self)
   cfg.member.role = self->role;
   cfg.member.sam_key = sam_key;
   cfg.member.sender_count =
-      mcsec_mike_role_has_sender_ids (self->role) ? self->senders : 0;
+      mcsec_mike_role_has_sender_ids (self->role) ? self->sender_ids : 0;
   m = gst_mcsec_membership_new (&cfg, cfg.member.sender_count, &error);
   GST_OBJECT_UNLOCK (self);
   EVP_PKEY_free (sam_key);
@@ -380,7 +386,12 @@ gst_mcsec_keysrc_set_property (GObject *object, guint prop_id,
     self->role = g_value_get_enum (value);
     break;
   case PROP_SENDERS:
-    self->senders = g_value_get_uint (value);
+    GST_WARNING_OBJECT (self, "property 'senders' is deprecated: it is "
+                              "'sender-ids' (a count; a controller's senders "
+                              "are identities)");
+    /* fall through */
+  case PROP_SENDER_IDS:
+    self->sender_ids = g_value_get_uint (value);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -496,8 +507,9 @@ gst_mcsec_keysrc_get_property (GObject *object, guint prop_id, GValue *value,
   case PROP_ROLE:
     g_value_set_enum (value, self->role);
     break;
+  case PROP_SENDER_IDS:
   case PROP_SENDERS:
-    g_value_set_uint (value, self->senders);
+    g_value_set_uint (value, self->sender_ids);
     break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -582,13 +594,19 @@ gst_mcsec_keysrc_class_init (GstMcsecKeysrcClass *klass)
           "the controller under this member's identity",
           NULL, rw));
   g_object_class_install_property (
-      gobject_class, PROP_SENDERS,
-      g_param_spec_uint ("senders", "Senders",
-                         "Senders and feedback members: how many mcsecenc "
-                         "elements may send under this membership (one "
-                         "Sender-ID each: mcsecrtpenc has one per stream, RTP "
+      gobject_class, PROP_SENDER_IDS,
+      g_param_spec_uint ("sender-ids", "Sender-IDs",
+                         "Senders and feedback members: how many Sender-IDs "
+                         "to ask for, one per mcsecenc that sends under this "
+                         "membership (mcsecrtpenc has one per stream, RTP "
                          "and RTCP of each session)",
                          1, MCSEC_MIKE_MAX_SENDER_IDS, 2, rw));
+  /* its older name (a controller's `senders` lists identities) */
+  g_object_class_install_property (
+      gobject_class, PROP_SENDERS,
+      g_param_spec_uint (
+          "senders", "Senders", "Deprecated: the older name of sender-ids", 1,
+          MCSEC_MIKE_MAX_SENDER_IDS, 2, rw | G_PARAM_DEPRECATED));
   g_object_class_install_property (
       gobject_class, PROP_REKEY_INTERFACE,
       g_param_spec_string (
@@ -615,11 +633,14 @@ gst_mcsec_keysrc_class_init (GstMcsecKeysrcClass *klass)
       "Joins an mcsec group at its controller and feeds its keys to mcsecenc "
       "and mcsecdec",
       "The mcsec authors");
+  gst_element_class_add_static_metadata (element_class,
+                                         GST_ELEMENT_METADATA_DOC_URI,
+                                         GST_MCSEC_DOC_URI ("mcseckeysrc"));
 }
 
 static void
 gst_mcsec_keysrc_init (GstMcsecKeysrc *self)
 {
   self->role = GST_MCSEC_ROLE_RECEIVER;
-  self->senders = 2;
+  self->sender_ids = 2;
 }

@@ -353,6 +353,9 @@ gst_mcsec_rtp_dec_class_init (GstMcsecRtpDecClass *klass)
       "Decrypts and checks the ESP packets of one rtpbin session's RTP and "
       "RTCP (rtpbin's request-rtp-decoder and request-rtcp-decoder)",
       "The mcsec authors");
+  gst_element_class_add_static_metadata (element_class,
+                                         GST_ELEMENT_METADATA_DOC_URI,
+                                         GST_MCSEC_DOC_URI ("with-rtpbin"));
 }
 
 /* A child and the two ghost pads that show it. */

@@ -509,6 +509,9 @@ gst_mcsec_rtp_enc_class_init (GstMcsecRtpEncClass *klass)
       "multicast group SA, a Sender-ID per stream (rtpbin's "
       "request-rtp-encoder and request-rtcp-encoder)",
       "The mcsec authors");
+  gst_element_class_add_static_metadata (element_class,
+                                         GST_ELEMENT_METADATA_DOC_URI,
+                                         GST_MCSEC_DOC_URI ("with-rtpbin"));
 }
 
 static void

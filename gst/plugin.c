@@ -26,7 +26,8 @@ plugin_init (GstPlugin *plugin)
 }
 
 #define PACKAGE "mcsec"
+/* origin: the installed documents' folder (meson option doc-url) */
 GST_PLUGIN_DEFINE (
     GST_VERSION_MAJOR, GST_VERSION_MINOR, mcsec,
     "Secure IP multicast: ESP group encryption with many senders", plugin_init,
-    MCSEC_VERSION, "LGPL", "mcsec", "https://example.invalid/mcsec")
+    MCSEC_VERSION, "LGPL", "mcsec", MCSEC_DOC_URL)

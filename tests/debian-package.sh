@@ -82,7 +82,7 @@ declare -A files=(
     ./usr/include/mcsec/mcsec-mike.h ./usr/lib/$ma/libmcsec.so
     ./usr/lib/$ma/pkgconfig/libmcsec.pc"
   [gstreamer1.0-mcsec]="./usr/lib/$ma/gstreamer-1.0/libgstmcsec.so
-    ./usr/share/doc/gstreamer1.0-mcsec/elements.md.gz"
+    ./usr/share/doc/gstreamer1.0-mcsec/elements.md"
   [mcsec-tools]="./usr/bin/mcsec-controller ./usr/bin/mcsecctl
     ./usr/bin/mcsec-join ./usr/bin/mcsec-keygen
     .$unitdir/mcsec-controller.service
@@ -165,6 +165,12 @@ for e in mcsecenc mcsecdec mcseckeysrc; do
     failed "gst-inspect-1.0 $e (the packaged plugin)"
   fi
 done
+# its documentation link: the package's elements.md, uncompressed
+uri=$(gst-inspect-1.0 mcsecenc 2>/dev/null | sed -n 's/^ *Doc-uri *//p')
+[ "$uri" = file:///usr/share/doc/gstreamer1.0-mcsec/elements.md#mcsecenc ] &&
+  [ -f "$x/usr/share/doc/gstreamer1.0-mcsec/elements.md" ] &&
+  pass "gst-inspect-1.0 mcsecenc links the packaged elements.md" ||
+  failed "gst-inspect-1.0 mcsecenc's Doc-uri: '$uri'"
 for t in mcsecctl mcsec-join mcsec-keygen; do
   out=$("$x/usr/bin/$t" --version 2>&1) || true
   [ "$out" = "$t $meson_version" ] && pass "$t --version: $out" ||

@@ -60,6 +60,29 @@ done
 [ -f "$root$prefix/share/doc/mcsec/controller.conf.sample" ] &&
   echo "PASS sample configuration installed" ||
   { echo "FAIL sample configuration not installed"; fail=1; }
+# gst-inspect-1.0's origin and documentation links: the installed
+# elements.md (meson option doc-url, empty here: file://PREFIX/...)
+docurl=$(option doc-url)
+for e in mcsecenc mcsecdec mcseckeysrc mcsecrtpenc mcsecrtpdec; do
+  info=$(gst-inspect-1.0 "$e" 2>/dev/null || true)
+  uri=$(sed -n 's/^ *Doc-uri *//p' <<<"$info")
+  origin=$(sed -n 's/^ *Origin URL *//p' <<<"$info")
+  doc=${uri#file://}
+  doc=${doc%%#*}
+  anchor=${uri##*#}
+  ok=1
+  [ -n "$docurl" ] || [ "$origin" = "file://$prefix/share/doc/mcsec/" ] || ok=0
+  [ "${uri%%#*}" = "${origin}elements.md" ] || ok=0
+  [ -f "$root$doc" ] || ok=0
+  # the anchor is a section's heading (GitHub's rule: lower case, - for spaces)
+  grep -qix "## ${anchor//-/ }" "$root$doc" 2>/dev/null || ok=0
+  if [ "$ok" = 1 ]; then
+    echo "PASS $e: origin $origin, documentation $uri (installed)"
+  else
+    echo "FAIL $e: origin '$origin', documentation '$uri' (doc-url '$docurl')"
+    fail=1
+  fi
+done
 
 # The systemd unit (tools/meson.build): systemd's own folder when the prefix
 # is systemd's (pkg-config systemd), else the same folder under the prefix.

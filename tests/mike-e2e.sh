@@ -131,8 +131,20 @@ case_config() {
     's/^port = 5004$/port = 5004\ncipher = aes-gcm/'
   bad "not a number" "[group video] activation-delay: 'soon' is not a number" \
     's/^activation-delay = 300$/activation-delay = soon/'
-  bad "not an Ed25519 key" "bad.conf:6: [controller] signing-key:" \
+  bad "not an Ed25519 key" "bad.conf:6: [controller] update-signing-key:" \
     's/controller-sign.key/controller.key/'
+  # its older name, signing-key: still read, with a warning naming the
+  # new one; errors name the setting as the file writes it
+  bad "not an Ed25519 key (the older name)" "bad.conf:6: [controller] signing-key:" \
+    's/controller-sign.key/controller.key/; s/^update-signing-key/signing-key/'
+  bad "both names of the update-signing key" \
+    "[controller] signing-key: give update-signing-key only" \
+    's/^update-signing-key = \(.*\)$/update-signing-key = \1\nsigning-key = \1/'
+  sed -e 's/^update-signing-key/signing-key/' ctl.conf > old.conf
+  check "config: the older signing-key loads, --check warns and names the new" \
+    bash -c "'$tools/mcsec-controller' --check old.conf > old.out 2> old.err &&
+      grep -q 'with warnings' old.out &&
+      grep -q 'old.conf:6: \[controller\] signing-key: deprecated name: write update-signing-key' old.err"
   bad "missing certificate" "[controller] certificate: missing" \
     '/^certificate/d'
   bad "nobody admitted" "[group short] receivers: the group admits nobody" \
@@ -186,7 +198,7 @@ case_access() {
   join() { timeout 20 "$tools/mcsec-join" --once --timeout 5 "$@" 2>&1; }
   out=$(join $(member rx1)) && rc=0 || rc=$?
   check "access: listed receiver joins (rc $rc)" [ "$rc" -eq 0 ]
-  out=$(join $(member rx1) --role sender --signing-key pki/rx1-sign.key) \
+  out=$(join $(member rx1) --role sender --signing-key-file pki/rx1-sign.key) \
     && rc=0 || rc=$?
   check "access: receiver asking to send is refused (rc $rc)" \
     refused_with "$rc" 3 "role-not-allowed" "$out"

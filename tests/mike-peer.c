@@ -15,7 +15,8 @@
  * --group-address the interface to join the media group on).
  * common: --controller HOST:PORT[,HOST:PORT...] (repeated: one list)
  *         --group --certificate --private-key --ca
- *         [--signing-key] [--duration S] [--size BYTES] [--sam-block-size N]
+ *         [--signing-key-file] [--duration S] [--size BYTES] [--sam-block-size
+ * N]
  *         [--stats-file FILE]  (rewritten with the stats every 100 ms)
  */
 #include <signal.h>
@@ -305,7 +306,8 @@ main (int argc, char **argv)
       opt.key = v;
     else if (!strcmp (k, "--ca"))
       opt.ca = v;
-    else if (!strcmp (k, "--signing-key"))
+    else if (!strcmp (k, "--signing-key-file") ||
+             !strcmp (k, "--signing-key")) /* (older name) */
       opt.signing = v;
     else if (!strcmp (k, "--rekey-interface"))
       opt.rekey_if = v;

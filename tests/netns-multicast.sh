@@ -86,7 +86,7 @@ listen = 10.77.0.1:7700
 certificate = pki/controller.crt
 private-key = pki/controller.key
 ca = pki/ca.crt
-signing-key = pki/controller-sign.key
+update-signing-key = pki/controller-sign.key
 state-dir = state
 
 [group tv]

@@ -244,7 +244,8 @@ write_cert (EVP_PKEY *k, const char *name)
 static gchar *
 credentials (const char *key, const char *name)
 {
-  const char *keys[4] = {"certificate", "private-key", "ca", "signing-key"};
+  const char *keys[4] = {"certificate", "private-key", "ca",
+                         "update-signing-key"};
   const char *files[4] = {"c.crt", "c.key", "c.crt", "s.key"};
   GString *text = g_string_new ("[controller]\n");
   GError *error = NULL;
@@ -334,7 +335,7 @@ test_credentials (void)
   CHECK (credentials_fail ("certificate", "none.crt",
                            "cannot read %s: No such file or directory"));
   CHECK (credentials_fail ("ca", "folder", "cannot read %s: Is a directory"));
-  CHECK (credentials_fail ("signing-key", "none.key",
+  CHECK (credentials_fail ("update-signing-key", "none.key",
                            "cannot read %s: No such file or directory"));
   if (geteuid () != 0) { /* root reads a file of mode 000 all the same */
     gchar *p = path ("c.key");
@@ -353,9 +354,9 @@ test_credentials (void)
                            "%s is not a PEM certificate (chain) (OpenSSL: no "
                            "start line)"));
   CHECK (credentials_fail ("ca", "garbage", "%s holds no PEM CA certificate"));
-  CHECK (credentials_fail ("signing-key", "c.key",
+  CHECK (credentials_fail ("update-signing-key", "c.key",
                            "%s is not a PEM Ed25519 private key"));
-  CHECK (credentials_fail ("signing-key", "garbage",
+  CHECK (credentials_fail ("update-signing-key", "garbage",
                            "%s is not a PEM Ed25519 private key"));
 
   {
@@ -415,6 +416,80 @@ test_credentials_directory (void)
   g_unsetenv ("CREDENTIALS_DIRECTORY");
 }
 
+/* [controller] update-signing-key (the key that signs key updates) was
+ * signing-key, a name too close to a member's signing-key-file: the older
+ * name still loads, with a warning that names the new one; errors name the
+ * setting as the file writes it; both at once are refused. */
+static void
+test_renamed (void)
+{
+  const char *rest = "state-dir = /state\n[group g]\nreceivers = rx1\n";
+  const char *head = "[controller]\ncertificate = /c.crt\n"
+                     "private-key = /c.key\nca = /ca.crt\n";
+  GError *error = NULL;
+  gchar *text;
+  CtlConfig *c;
+
+  text = g_strconcat (head, "update-signing-key = /u.key\n", rest, NULL);
+  c = ctl_config_load ("/etc/ctl.conf", text, &error);
+  REQUIRE (c != NULL);
+  CHECK (g_strcmp0 (c->update_signing_key, "/u.key") == 0);
+  CHECK (g_strcmp0 (c->update_signing_key_setting, "update-signing-key") == 0);
+  CHECK (c->warnings->len == 0);
+  ctl_config_free (c);
+  g_free (text);
+
+  /* the older name: the same setting, a warning */
+  text = g_strconcat (head, "signing-key = s.key\n", rest, NULL);
+  c = ctl_config_load ("/etc/ctl.conf", text, &error);
+  REQUIRE (c != NULL);
+  CHECK (g_strcmp0 (c->update_signing_key, "/etc/s.key") == 0);
+  CHECK (g_strcmp0 (c->update_signing_key_setting, "signing-key") == 0);
+  CHECK (c->warnings->len == 1);
+  if (c->warnings->len == 1) {
+    const char *w = c->warnings->pdata[0];
+    CHECK (g_str_has_prefix (w, "/etc/ctl.conf:5: [controller] signing-key: "
+                                "deprecated name: write update-signing-key "
+                                "(the key that signs key updates; a member's "
+                                "own signing key is signing-key-file)"));
+  }
+  ctl_config_free (c);
+  g_free (text);
+
+  /* both names */
+  text = g_strconcat (head, "signing-key = /s.key\nupdate-signing-key = /u\n",
+                      rest, NULL);
+  c = ctl_config_load ("/etc/ctl.conf", text, &error);
+  CHECK (c == NULL && error &&
+         strcmp (error->message,
+                 "/etc/ctl.conf:5: [controller] signing-key: give "
+                 "update-signing-key only (signing-key is its older name)") ==
+             0);
+  g_clear_error (&error);
+  ctl_config_free (c);
+  g_free (text);
+
+  /* neither: the new name is the one asked for */
+  text = g_strconcat (head, rest, NULL);
+  c = ctl_config_load ("/etc/ctl.conf", text, &error);
+  CHECK (c == NULL && error &&
+         g_str_has_prefix (error->message,
+                           "/etc/ctl.conf: [controller] update-signing-key: "
+                           "missing (required"));
+  g_clear_error (&error);
+  ctl_config_free (c);
+  g_free (text);
+
+  /* a near miss is pointed at the new name */
+  text = g_strconcat (head, "update-signing-kei = /u\n", rest, NULL);
+  c = ctl_config_load ("/etc/ctl.conf", text, &error);
+  CHECK (c == NULL && error &&
+         strstr (error->message, "(did you mean 'update-signing-key'?)"));
+  g_clear_error (&error);
+  ctl_config_free (c);
+  g_free (text);
+}
+
 int
 main (void)
 {
@@ -422,5 +497,6 @@ main (void)
   test_credentials_directory ();
   test_update ();
   test_credentials ();
+  test_renamed ();
   return test_done ("test-ctl-config");
 }

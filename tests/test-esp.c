@@ -288,6 +288,12 @@ test_config_errors (void)
   CHECK (strstr (mcsec_status_message (MCSEC_ERR_BAD_SUITE), "suite"));
   CHECK (strstr (mcsec_status_message (MCSEC_ERR_BAD_REPLAY_WINDOW),
                  "replay-window"));
+  /* a member's packet-signing key: the elements' and mcsec-join's name
+   * (the controller's update-signing-key is another key) */
+  CHECK (strstr (mcsec_status_message (MCSEC_ERR_BAD_SIGNING_KEY),
+                 "'signing-key-file'"));
+  /* a counter store held twice inside one process is no "other process" */
+  CHECK (strstr (mcsec_status_message (MCSEC_ERR_LOCKED), "this process"));
   for (int s = 0; s < MCSEC_STATUS_COUNT_; s++) {
     CHECK (mcsec_status_name (s) != NULL);
     CHECK (mcsec_status_message (s) != NULL);

@@ -61,9 +61,24 @@ run join "$build/tools/mcsec-join" --group tv
 check "mcsec-join without --controller: status 2, names it" \
   eval '[ "$(rc join)" -eq 2 ] && grep -q -- "--controller is required" join.err'
 run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
+  --certificate c --private-key k --ca a --signing-key-file "$tmp/missing.key"
+check "mcsec-join --signing-key-file: the file's error (errno)" \
+  eval '[ "$(rc join)" -eq 2 ] &&
+    grep -q -- "--signing-key-file .*missing.key: No such file or directory" join.err'
+# its older name, --signing-key: still read, no longer shown
+run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
   --certificate c --private-key k --ca a --signing-key "$tmp/missing.key"
-check "mcsec-join --signing-key: the file's error (errno)" \
-  eval '[ "$(rc join)" -eq 2 ] && grep -q "No such file or directory" join.err'
+check "mcsec-join --signing-key (older name) still works" \
+  eval '[ "$(rc join)" -eq 2 ] && grep -q "missing.key: No such file or directory" join.err'
+run help "$build/tools/mcsec-join" --help
+check "mcsec-join --help: --signing-key-file, not --signing-key; role sender, not both" \
+  eval 'grep -q -- "--signing-key-file=FILE" help.out &&
+    ! grep -q -- "--signing-key=" help.out &&
+    grep -q "sender (sends and receives" help.out'
+run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
+  --certificate c --private-key k --ca a --role bogus
+check "mcsec-join --role bogus: status 2, names the roles" \
+  eval '[ "$(rc join)" -eq 2 ] && grep -q -- "--role: receiver, sender or feedback" join.err'
 
 # mcsec-keygen: --cipher (the elements' word), --suite still understood
 run kg "$build/tools/mcsec-keygen" --cipher aes-256-gcm
@@ -72,6 +87,11 @@ check "mcsec-keygen --cipher aes-256-gcm: 36 bytes of hex" \
 run kg "$build/tools/mcsec-keygen" --suite chacha20-poly1305
 check "mcsec-keygen --suite (older name) still works" \
   eval '[ "$(rc kg)" -eq 0 ] && grep -qE "^[0-9a-f]{72}$" kg.out'
+run kg "$build/tools/mcsec-keygen" --cipher aes-256-gcm --output "$tmp/kg.key"
+check "mcsec-keygen --output: a key file that names its cipher, mode 0600" \
+  eval '[ "$(rc kg)" -eq 0 ] && [ "$(sed -n 1p kg.key)" = cipher=aes-256-gcm ] &&
+    sed -n 2p kg.key | grep -qE "^[0-9a-f]{72}$" && [ "$(wc -l <kg.key)" -eq 2 ] &&
+    [ "$(stat -c %a kg.key)" = 600 ]'
 run kg "$build/tools/mcsec-keygen" --cipher des
 check "mcsec-keygen --cipher des: status 2, names the setting" \
   eval '[ "$(rc kg)" -eq 2 ] && grep -q -- "--cipher: unknown cipher .des." kg.err'

@@ -135,7 +135,7 @@ static_sid=9
 mkdir -p cfg/wireshark
 esp_sa=$tmp/cfg/wireshark/esp_sa
 printf '# my own SAs\n"IPv4","*","*","%s","AES-GCM with 16 octet ICV [RFC4106]","0x%s","NULL",""\n' \
-  "$static_spi" "$(cat static.key)" > "$esp_sa"
+  "$static_spi" "$(sed '/^cipher=/d' static.key)" > "$esp_sa"
 timeout 90 "${admin[@]}" wireshark-esp video --follow --output "$esp_sa" \
   --interval 100 2> follow.err &
 follow=$!

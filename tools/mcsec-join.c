@@ -94,7 +94,7 @@ static const char summary[] =
 
 static struct {
   gchar **controllers;
-  gchar *group, *certificate, *private_key, *ca, *role, *signing_key;
+  gchar *group, *certificate, *private_key, *ca, *role, *signing_key_file;
   gchar *controller_name, *rekey_interface;
   gboolean once, version;
   gdouble timeout_s;
@@ -113,11 +113,17 @@ static const GOptionEntry entries[] = {
     {"ca", 0, 0, G_OPTION_ARG_FILENAME, &opt.ca,
      "The CA that signed the controller's certificate (PEM)", "FILE"},
     {"role", 0, 0, G_OPTION_ARG_STRING, &opt.role,
-     "receiver (default), sender, both, or feedback (receives, sends RTCP "
-     "only)",
+     "receiver (default), sender (sends and receives; 'both' is an older "
+     "name for it), or feedback (receives, sends RTCP only)",
      "ROLE"},
-    {"signing-key", 0, 0, G_OPTION_ARG_FILENAME, &opt.signing_key,
-     "A sender's source-authentication key (PEM, Ed25519)", "FILE"},
+    {"signing-key-file", 0, 0, G_OPTION_ARG_FILENAME, &opt.signing_key_file,
+     "Senders and feedback members: this member's source authentication "
+     "key (PEM, Ed25519 or ECDSA P-256), as mcseckeysrc's signing-key-file",
+     "FILE"},
+    /* its name before it took the elements' word (the controller's own
+     * key is update-signing-key) */
+    {"signing-key", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME,
+     &opt.signing_key_file, NULL, NULL},
     {"controller-name", 0, 0, G_OPTION_ARG_STRING, &opt.controller_name,
      "The name the controller's certificate must carry (default: the "
      "host of --controller)",
@@ -202,24 +208,26 @@ main (int argc, char **argv)
   cfg.ca = opt.ca;
   role = opt.role ? opt.role : "receiver";
   timeout = opt.timeout_s;
+  /* both (3): what sender (2) is, as the controller sees it (every
+   * member may receive): an older name, its wire value kept */
   cfg.member.role = strcmp (role, "sender") == 0     ? MCSEC_MIKE_ROLE_SENDER
                     : strcmp (role, "both") == 0     ? MCSEC_MIKE_ROLE_BOTH
                     : strcmp (role, "receiver") == 0 ? MCSEC_MIKE_ROLE_RECEIVER
                     : strcmp (role, "feedback") == 0 ? MCSEC_MIKE_ROLE_FEEDBACK
                                                      : 0;
   if (cfg.member.role == 0) {
-    fprintf (stderr,
-             "mcsec-join: --role: receiver, sender, both or feedback\n");
+    fprintf (stderr, "mcsec-join: --role: receiver, sender or feedback\n");
     return 2;
   }
-  if (opt.signing_key) {
-    FILE *f = fopen (opt.signing_key, "r");
+  if (opt.signing_key_file) {
+    FILE *f = fopen (opt.signing_key_file, "r");
     int e = errno;
     key = f ? PEM_read_PrivateKey (f, NULL, NULL, NULL) : NULL;
     if (f)
       fclose (f);
     if (key == NULL) {
-      fprintf (stderr, "mcsec-join: --signing-key %s: %s\n", opt.signing_key,
+      fprintf (stderr, "mcsec-join: --signing-key-file %s: %s\n",
+               opt.signing_key_file,
                f ? "not a PEM private key" : g_strerror (e));
       return 2;
     }

@@ -3,7 +3,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * mcsec-keygen: print (or write to a 0600 file) fresh SA key material,
- * key || salt in hex, from RAND_bytes.
+ * key || salt in hex, from RAND_bytes.  A file (--output) names its
+ * cipher on a first line, "cipher=NAME", which the elements check against
+ * their `cipher` property (docs/elements.md, "Key files"); standard output
+ * gets the hex line alone (the `key` property's value).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +47,8 @@ main (int argc, char **argv)
   GError *error = NULL;
   const char *suite_name, *output;
   uint8_t key[MCSEC_MAX_KEY_MATERIAL_LEN];
-  char hex[2 * MCSEC_MAX_KEY_MATERIAL_LEN + 2];
+  char hex[64 + 2 * MCSEC_MAX_KEY_MATERIAL_LEN + 2];
+  size_t head = 0;
   mcsec_suite_t suite;
   size_t len, i;
   int ret = 1;
@@ -82,10 +86,13 @@ main (int argc, char **argv)
     fprintf (stderr, "mcsec-keygen: %s\n", mcsec_status_message (st));
     goto out;
   }
+  /* a file records its cipher; standard output is the hex alone */
+  if (output)
+    head = (size_t)snprintf (hex, 64, "cipher=%s\n", mcsec_suite_name (suite));
   for (i = 0; i < len; i++)
-    snprintf (hex + 2 * i, 3, "%02x", key[i]);
-  hex[2 * len] = '\n';
-  hex[2 * len + 1] = '\0';
+    snprintf (hex + head + 2 * i, 3, "%02x", key[i]);
+  hex[head + 2 * len] = '\n';
+  hex[head + 2 * len + 1] = '\0';
 
   if (output == NULL) {
     ret = fputs (hex, stdout) < 0 ? 1 : 0;
@@ -96,7 +103,7 @@ main (int argc, char **argv)
                strerror (errno));
       goto out;
     }
-    if (write (fd, hex, 2 * len + 1) != (ssize_t)(2 * len + 1) ||
+    if (write (fd, hex, head + 2 * len + 1) != (ssize_t)(head + 2 * len + 1) ||
         fsync (fd) != 0) {
       fprintf (stderr, "mcsec-keygen: cannot write %s: %s\n", output,
                strerror (errno));

@@ -70,7 +70,7 @@ static const struct {
         {"corrupt-state",
          "counter store: no valid record (refusing to guess a counter)"},
     [MCSEC_ERR_BAD_SIGNING_KEY] = {"bad-signing-key",
-                                   "setting 'signing-key': must be an "
+                                   "setting 'signing-key-file': must be an "
                                    "Ed25519 or ECDSA P-256 key"},
     [MCSEC_ERR_BAD_BLOCK_SIZE] = {"bad-block-size",
                                   "setting 'block-size': must be 8 to 256"},

@@ -221,7 +221,7 @@ mcsec_client_new (const mcsec_client_config_t *cfg, mcsec_client_t **out,
   st = mcsec_member_new (&cfg->member, &c->member);
   if (st) {
     *error = strdup (st == MCSEC_ERR_BAD_SIGNING_KEY
-                         ? "signing-key: a sender needs an Ed25519 or "
+                         ? "signing-key-file: a sender needs an Ed25519 or "
                            "ECDSA P-256 source authentication key"
                          : "group/role: invalid");
     goto fail;

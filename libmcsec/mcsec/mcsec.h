@@ -72,10 +72,10 @@ typedef enum {
   MCSEC_ERR_TOO_MANY_SENDERS, /* the SA already tracks max_senders senders */
   /* counter store */
   MCSEC_ERR_IO,            /* reading or writing the store failed */
-  MCSEC_ERR_LOCKED,        /* another process holds the store */
+  MCSEC_ERR_LOCKED,        /* held: by this process or another one */
   MCSEC_ERR_CORRUPT_STATE, /* the store holds no valid record */
   /* source authentication */
-  MCSEC_ERR_BAD_SIGNING_KEY, /* setting "signing-key": not Ed25519/P-256 */
+  MCSEC_ERR_BAD_SIGNING_KEY, /* "signing-key-file": not Ed25519/P-256 */
   MCSEC_ERR_BAD_BLOCK_SIZE,  /* setting "block-size": not 8..256 */
   MCSEC_ERR_NO_SENDER_KEY,   /* no public key for this Sender-ID */
   MCSEC_ERR_SIGNATURE,       /* the source signature did not verify */

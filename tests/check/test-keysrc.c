@@ -335,7 +335,8 @@ GST_END_TEST;
 
 GST_START_TEST (test_two_encoders)
 {
-  gchar *ks = keysrc_desc ("cam1", "role=sender senders=2 signing-key-file=");
+  gchar *ks =
+      keysrc_desc ("cam1", "role=sender sender-ids=2 signing-key-file=");
   gchar *d = g_strdup_printf (
       "%s%s/pki/cam1-sign.key appsrc name=a format=time ! mcsecenc name=ea ! "
       "appsink name=sa sync=false async=false appsrc name=b format=time ! "

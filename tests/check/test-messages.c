@@ -576,6 +576,254 @@ GST_START_TEST (test_key_file_too_long)
 
 GST_END_TEST;
 
+/* ---- key files that name their cipher (mcsec-keygen --output) ---- */
+
+#define HEX_20 "000102030405060708090a0b0c0d0e0f10111213"
+#define HEX_36 HEX_20 "1415161718191a1b1c1d1e1f20212223"
+
+/* The error message the element posts when it goes to `state` (it must
+ * fail), or NULL when it gets there. */
+static gchar *
+error_going_to (GstElement *e, GstBus *bus, GstState state)
+{
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *text;
+
+  if (gst_element_set_state (e, state) != GST_STATE_CHANGE_FAILURE) {
+    fail_if (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR));
+    return NULL;
+  }
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL);
+  gst_message_parse_error (msg, &err, NULL);
+  text = g_strdup (err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+  return text;
+}
+
+/* A key file that names a cipher: used when the element's cipher is the
+ * same; otherwise the element refuses to start, naming both (NULL to
+ * READY, and READY to PAUSED after the cipher changed in READY).  The
+ * older form (hexadecimal alone) still works. */
+GST_START_TEST (test_key_file_names_cipher)
+{
+  const gchar *factory = __i__ == 0 ? "mcsecenc" : "mcsecdec";
+  GstElement *e = gst_element_factory_make (factory, NULL);
+  gchar *k256 = state_file ("k256.key", "cipher=aes-256-gcm\n" HEX_36 "\n");
+  gchar *bare = state_file ("bare.key", HEX_36 "\n");
+  gchar *want = g_strdup_printf (
+      "key-file '%s' is for aes-256-gcm but cipher=aes-128-gcm", k256);
+  gchar *text;
+  GstBus *bus;
+
+  g_object_set (e, "key-file", k256, NULL);
+  bus = watch (e);
+  /* the default cipher, aes-128-gcm: refused at NULL to READY */
+  text = error_going_to (e, bus, GST_STATE_READY);
+  fail_unless (text != NULL, "%s started with another cipher's key", factory);
+  fail_unless_equals_string (text, want);
+  fail_if (strstr (text, "0001"));
+  g_free (text);
+  gst_element_set_state (e, GST_STATE_NULL);
+  /* the file's cipher: it starts */
+  g_object_set (e, "cipher", MCSEC_SUITE_AES_256_GCM, NULL);
+  fail_unless (error_going_to (e, bus, GST_STATE_PAUSED) == NULL);
+  gst_element_set_state (e, GST_STATE_NULL);
+  /* READY first, then the cipher changes: READY to PAUSED refuses */
+  fail_unless (error_going_to (e, bus, GST_STATE_READY) == NULL);
+  g_object_set (e, "cipher", MCSEC_SUITE_AES_128_GCM, NULL);
+  text = error_going_to (e, bus, GST_STATE_PAUSED);
+  fail_unless (text && strstr (text, want), "%s", GST_STR_NULL (text));
+  g_free (text);
+  gst_element_set_state (e, GST_STATE_NULL);
+  /* a key from another source forgets the file's cipher */
+  g_object_set (e, "key-file", bare, "cipher", MCSEC_SUITE_CHACHA20_POLY1305,
+                NULL);
+  fail_unless (error_going_to (e, bus, GST_STATE_PAUSED) == NULL);
+  gst_element_set_state (e, GST_STATE_NULL);
+  g_object_set (e, "key-file", k256, NULL);
+  {
+    GstBuffer *key = make_key (MCSEC_SUITE_CHACHA20_POLY1305);
+    g_object_set (e, "key", key, NULL);
+    gst_buffer_unref (key);
+  }
+  fail_unless (error_going_to (e, bus, GST_STATE_PAUSED) == NULL);
+  gst_element_set_state (e, GST_STATE_NULL);
+
+  unwatch (e, bus);
+  gst_object_unref (e);
+  g_free (k256);
+  g_free (bare);
+  g_free (want);
+}
+
+GST_END_TEST;
+
+/* What a key file with a cipher line may not hold: errors at the write,
+ * kept and posted at the start, never with the file's text. */
+static const struct {
+  const gchar *name, *contents, *text;
+} cipher_line_cases[] = {
+    {"short.key", "cipher=aes-256-gcm\n" HEX_20 "\n",
+     "20 bytes of key material, but aes-256-gcm takes 36"},
+    {"rot13.key", "cipher = rot13-0001\n" HEX_20 "\n",
+     "names an unknown cipher (aes-128-gcm, aes-256-gcm, chacha20-poly1305, "
+     "aes-128-gmac, aes-256-gmac)"},
+    {"twice.key", "cipher=aes-128-gcm\ncipher=aes-128-gcm\n" HEX_20 "\n",
+     "not a key file (one cipher=NAME line, before the key material, as "
+     "mcsec-keygen writes it)"},
+    {"after.key", HEX_20 "\ncipher=aes-128-gcm\n",
+     "not a key file (one cipher=NAME line, before the key material, as "
+     "mcsec-keygen writes it)"},
+    {"other.key", "cipher: aes-128-gcm\n" HEX_20 "\n",
+     "not a key file (key material in hexadecimal, as mcsec-keygen writes "
+     "it)"},
+};
+
+GST_START_TEST (test_key_file_cipher_line_errors)
+{
+  guint c = __i__ % G_N_ELEMENTS (cipher_line_cases);
+  GstElement *e = gst_element_factory_make (
+      __i__ < (gint)G_N_ELEMENTS (cipher_line_cases) ? "mcsecdec" : "mcsecenc",
+      NULL);
+  gchar *path =
+      state_file (cipher_line_cases[c].name, cipher_line_cases[c].contents);
+  gchar *want = expected_text (path, 0, cipher_line_cases[c].text);
+  gchar *text;
+  GstBus *bus;
+
+  g_object_set (e, "key-file", path, NULL);
+  bus = watch (e);
+  text = error_going_to (e, bus, GST_STATE_READY);
+  fail_unless (text != NULL);
+  fail_unless_equals_string (text, want);
+  fail_if (strstr (text, "0001") || strstr (text, "0203"));
+  g_free (text);
+  gst_element_set_state (e, GST_STATE_NULL);
+  unwatch (e, bus);
+  gst_object_unref (e);
+  g_free (path);
+  g_free (want);
+}
+
+GST_END_TEST;
+
+/* ---- names (issue 17 item 8) ---- */
+
+/* mcseckeysrc's count of Sender-IDs is sender-ids (a controller's
+ * `senders` lists identities); `senders` is its deprecated alias, the same
+ * value.  Role `both` is the older name of `sender`, the same member. */
+GST_START_TEST (test_keysrc_names)
+{
+  GstElement *e = gst_element_factory_make ("mcseckeysrc", NULL);
+  GParamSpec *ids, *old;
+  GEnumClass *roles;
+  GEnumValue *sender, *both;
+  guint v = 0;
+
+  fail_unless (e != NULL);
+  ids = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "sender-ids");
+  old = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "senders");
+  fail_unless (ids != NULL && old != NULL);
+  fail_if (ids->flags & G_PARAM_DEPRECATED);
+  fail_unless (old->flags & G_PARAM_DEPRECATED);
+  g_object_set (e, "senders", 5, NULL);
+  g_object_get (e, "sender-ids", &v, NULL);
+  fail_unless_equals_int (v, 5);
+  g_object_set (e, "sender-ids", 3, NULL);
+  g_object_get (e, "senders", &v, NULL);
+  fail_unless_equals_int (v, 3);
+
+  roles = g_type_class_ref (G_PARAM_SPEC_VALUE_TYPE (
+      g_object_class_find_property (G_OBJECT_GET_CLASS (e), "role")));
+  sender = g_enum_get_value_by_nick (roles, "sender");
+  both = g_enum_get_value_by_nick (roles, "both");
+  fail_unless (sender && both);
+  /* the wire values stay (MIKE ROLE 2 and 3) */
+  fail_unless_equals_int (sender->value, 2);
+  fail_unless_equals_int (both->value, 3);
+  fail_unless (strstr (sender->value_nick, "sender") &&
+                   strstr (sender->value_name, "receive"),
+               "%s", sender->value_name);
+  fail_unless (strstr (both->value_name, "older name of sender"), "%s",
+               both->value_name);
+  g_type_class_unref (roles);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* gst-inspect-1.0's origin and documentation links: the installed
+ * elements.md (meson option doc-url), a section of it each. */
+GST_START_TEST (test_metadata_links)
+{
+  const gchar *names[] = {"mcsecenc", "mcsecdec", "mcseckeysrc", "mcsecrtpenc",
+                          "mcsecrtpdec"};
+  const gchar *anchors[] = {"mcsecenc", "mcsecdec", "mcseckeysrc",
+                            "with-rtpbin", "with-rtpbin"};
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    GstElementFactory *f = gst_element_factory_find (names[i]);
+    GstPlugin *plugin;
+    const gchar *uri, *origin;
+    gchar *want;
+
+    fail_unless (f != NULL, "%s", names[i]);
+    uri = gst_element_factory_get_metadata (f, GST_ELEMENT_METADATA_DOC_URI);
+    plugin = gst_plugin_feature_get_plugin (GST_PLUGIN_FEATURE (f));
+    origin = gst_plugin_get_origin (plugin);
+    fail_unless (uri != NULL, "%s has no documentation link", names[i]);
+    fail_if (strstr (origin, "example.invalid"), "%s", origin);
+    want = g_strdup_printf ("%selements.md#%s", origin, anchors[i]);
+    fail_unless_equals_string (uri, want);
+    /* a folder (file://PREFIX/DATADIR/doc/mcsec/ unless -Ddoc-url) */
+    fail_unless (strstr (origin, "://") && g_str_has_suffix (origin, "/"), "%s",
+                 origin);
+    g_free (want);
+    gst_object_unref (plugin);
+    gst_object_unref (f);
+  }
+}
+
+GST_END_TEST;
+
+/* Two encoders of one process on one counter store (the same SPI and
+ * sender-id): the second is refused, and the error does not send the
+ * user looking for another process only. */
+GST_START_TEST (test_counter_store_clash_in_process)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstElement *a = gst_element_factory_make ("mcsecenc", NULL);
+  GstElement *b = gst_element_factory_make ("mcsecenc", NULL);
+  gchar *store = g_build_filename (state_dir, "clash.ctr", NULL);
+  GstBus *bus;
+  gchar *text;
+
+  g_object_set (a, "key", key, "spi", SPI_A, "sender-id", 7, "counter-file",
+                store, NULL);
+  g_object_set (b, "key", key, "spi", SPI_A, "sender-id", 7, "counter-file",
+                store, NULL);
+  fail_unless_equals_int (gst_element_set_state (a, GST_STATE_PAUSED),
+                          GST_STATE_CHANGE_SUCCESS);
+  bus = watch (b);
+  text = error_going_to (b, bus, GST_STATE_PAUSED);
+  fail_unless (text != NULL, "two encoders shared a counter store");
+  fail_unless (strstr (text, "in use (by another encoder of this process"),
+               "%s", text);
+  g_free (text);
+  gst_element_set_state (b, GST_STATE_NULL);
+  gst_element_set_state (a, GST_STATE_NULL);
+  unwatch (b, bus);
+  gst_object_unref (a);
+  gst_object_unref (b);
+  gst_buffer_unref (key);
+  g_free (store);
+}
+
+GST_END_TEST;
+
 static Suite *
 messages_suite (void)
 {
@@ -592,6 +840,12 @@ messages_suite (void)
   tcase_add_loop_test (tc, test_key_file_error_at_start, 0,
                        2 * G_N_ELEMENTS (key_file_cases));
   tcase_add_test (tc, test_key_file_too_long);
+  tcase_add_loop_test (tc, test_key_file_names_cipher, 0, 2);
+  tcase_add_test (tc, test_keysrc_names);
+  tcase_add_test (tc, test_metadata_links);
+  tcase_add_test (tc, test_counter_store_clash_in_process);
+  tcase_add_loop_test (tc, test_key_file_cipher_line_errors, 0,
+                       2 * G_N_ELEMENTS (cipher_line_cases));
   return s;
 }
 

@@ -808,9 +808,10 @@ GST_END_TEST;
 GST_START_TEST (test_feedback_receiver_reports)
 {
   gchar *tx_extra = g_strdup_printf (
-      "role=sender senders=2 signing-key-file=%s/pki/cam1-sign.key", tmpdir);
+      "role=sender sender-ids=2 signing-key-file=%s/pki/cam1-sign.key", tmpdir);
   gchar *rx_extra = g_strdup_printf (
-      "role=feedback senders=1 signing-key-file=%s/pki/rx1-sign.key", tmpdir);
+      "role=feedback sender-ids=1 signing-key-file=%s/pki/rx1-sign.key",
+      tmpdir);
   gchar *ks = keysrc_desc ("cam1", tx_extra);
   gchar *kr = keysrc_desc ("rx1", rx_extra);
   Link l;
@@ -881,8 +882,8 @@ GST_START_TEST (test_feedback_member_sends_no_media)
                                "caps=application/x-rtp ! appsink name=sink "
                                "sync=false",
                                kr);
-  gchar *ke_extra =
-      g_strdup_printf ("role=feedback senders=1 signing-key-file=%s", key_path);
+  gchar *ke_extra = g_strdup_printf (
+      "role=feedback sender-ids=1 signing-key-file=%s", key_path);
   gchar *ke = keysrc_desc ("rx1", ke_extra);
   gchar *ed = g_strdup_printf ("%s appsrc name=src format=time ! mcsecenc "
                                "name=e ! fakesink name=sink",

@@ -247,7 +247,8 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
     goto out_plain;
   if (*key && EVP_PKEY_get_raw_private_key (*key, mine, &mine_len) != 1) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                 "[controller] signing-key: not an Ed25519 private key");
+                 "[controller] %s: not an Ed25519 private key",
+                 cfg->update_signing_key_setting);
     goto out;
   }
   for (guint attempt = 0; attempt < 2; attempt++) {
@@ -275,9 +276,10 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
       }
       if (*key && CRYPTO_memcmp (mine, theirs, SIGNING_KEY_LEN) != 0) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                     "[controller] signing-key: not the cluster's signing "
+                     "[controller] %s: not the cluster's signing "
                      "key (members would reject this controller's updates): "
-                     "use the same key, or leave the setting out");
+                     "use the same key, or leave the setting out",
+                     cfg->update_signing_key_setting);
         goto out;
       }
       if (*key == NULL) {
@@ -296,9 +298,10 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
     g_ptr_array_unref (kvs);
     if (*key == NULL) {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                   "[controller] signing-key: missing, and etcd holds no "
-                   "signing key yet (the cluster's first controller needs "
-                   "one)");
+                   "[controller] %s: missing, and etcd holds no "
+                   "update-signing key yet (the cluster's first controller "
+                   "needs one)",
+                   cfg->update_signing_key_setting);
       goto out;
     }
     /* the first controller: seal ours, unless another was faster */
@@ -342,7 +345,8 @@ out_plain:
   if (ok && *key == NULL) {
     ok = FALSE;
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                 "[controller] signing-key: missing (required)");
+                 "[controller] %s: missing (required)",
+                 cfg->update_signing_key_setting);
   }
   g_free (aad);
   g_free (name);

@@ -52,7 +52,8 @@ static const Setting settings[] = {
     SETTING ("controller", "certificate", S_STR, certificate, FALSE),
     SETTING ("controller", "private-key", S_STR, private_key, FALSE),
     SETTING ("controller", "ca", S_STR, ca, FALSE),
-    SETTING ("controller", "signing-key", S_STR, signing_key, FALSE),
+    SETTING ("controller", "update-signing-key", S_STR, update_signing_key,
+             FALSE),
     SETTING ("controller", "state-dir", S_STR, state_dir, FALSE),
     SETTING ("controller", "admin-socket", S_STR, admin_socket, FALSE),
     SETTING ("controller", "workers", S_UINT, workers, FALSE),
@@ -74,6 +75,32 @@ static const Setting settings[] = {
     SETTING ("cluster", "prefix", S_STR, etcd_prefix, FALSE),
     SETTING ("cluster", "cluster-key", S_STR, cluster_key, FALSE),
 };
+
+/* Older names still read, each with a warning that names the new one
+ * (ctl_config_load's `warnings`); giving both is an error. */
+typedef struct {
+  const char *section, *old_key, *key, *why;
+} Renamed;
+
+static const Renamed renamed[] = {
+    /* a member's signing key is its own packet-signing (SAM) key,
+     * `signing-key-file`; the controller's signs the key updates */
+    {"controller", "signing-key", "update-signing-key",
+     "the key that signs key updates; a member's own signing key is "
+     "signing-key-file"},
+};
+
+/* The current name of `key` in a section of kind `kind`, when `key` is an
+ * older one; NULL otherwise. */
+static const Renamed *
+renamed_setting (const char *kind, const char *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (renamed); i++)
+    if (strcmp (renamed[i].section, kind) == 0 &&
+        strcmp (renamed[i].old_key, key) == 0)
+      return &renamed[i];
+  return NULL;
+}
 
 /* [group NAME]: the core compares them on a reload (mcsec_ctl_reload) */
 static const char *const group_settings[] = {
@@ -197,6 +224,34 @@ config_line (const Src *src, const char *section, const char *key)
   return found;
 }
 
+/* The name the file gives `key` of [section] (a [controller] or [cluster]
+ * setting): an older one, with a warning added to cfg->warnings, when that
+ * is what it uses; otherwise `key`. */
+static const char *
+given_name (const Src *src, GKeyFile *kf, CtlConfig *cfg, const char *section,
+            const char *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (renamed); i++) {
+    const Renamed *r = &renamed[i];
+    int line;
+    if (strcmp (r->section, section) != 0 || strcmp (r->key, key) != 0 ||
+        !g_key_file_has_key (kf, section, r->old_key, NULL))
+      continue;
+    line = config_line (src, section, r->old_key);
+    g_ptr_array_add (
+        cfg->warnings,
+        line
+            ? g_strdup_printf ("%s:%d: [%s] %s: deprecated name: write %s "
+                               "(%s)",
+                               src->path, line, section, r->old_key, r->key,
+                               r->why)
+            : g_strdup_printf ("%s: [%s] %s: deprecated name: write %s (%s)",
+                               src->path, section, r->old_key, r->key, r->why));
+    return r->old_key;
+  }
+  return key;
+}
+
 static void G_GNUC_PRINTF (5, 6)
     config_fail (const Src *src, GError **error, const char *section,
                  const char *key, const char *fmt, ...)
@@ -248,6 +303,17 @@ check_settings (const Src *src, GKeyFile *kf, gchar **sections, GError **error)
       gboolean ok = FALSE;
       for (guint j = 0; j < n && !ok; j++)
         ok = strcmp (keys[k], known[j]) == 0;
+      if (!ok && renamed_setting (kind, keys[k]) != NULL) {
+        const Renamed *r = renamed_setting (kind, keys[k]);
+        if (g_key_file_has_key (kf, sections[i], r->key, NULL)) {
+          config_fail (src, error, sections[i], keys[k],
+                       "give %s only (%s is its older name)", r->key,
+                       r->old_key);
+          g_strfreev (keys);
+          return FALSE;
+        }
+        ok = TRUE;
+      }
       if (!ok) {
         gchar *why = unknown_setting (kind, keys[k]);
         config_fail (src, error, sections[i], keys[k], "%s", why);
@@ -667,7 +733,9 @@ ctl_config_free (CtlConfig *c)
   g_free (c->certificate);
   g_free (c->private_key);
   g_free (c->ca);
-  g_free (c->signing_key);
+  g_free (c->update_signing_key);
+  if (c->warnings)
+    g_ptr_array_unref (c->warnings);
   g_free (c->state_dir);
   g_free (c->admin_socket);
   g_free (c->etcd);
@@ -696,6 +764,7 @@ ctl_config_load (const char *path, const char *text, GError **error)
   guint64 v;
 
   cfg->path = g_strdup (path);
+  cfg->warnings = g_ptr_array_new_with_free_func (g_free);
   cfg->groups = g_ptr_array_new_with_free_func (
       (GDestroyNotify)mcsec_ctl_group_config_free);
   cfg->channels = g_ptr_array_new_with_free_func ((GDestroyNotify)channel_free);
@@ -728,7 +797,10 @@ ctl_config_load (const char *path, const char *text, GError **error)
             config_path_setting (&src, kf, c, "state-dir", TRUE, error)))
     goto out;
   /* required, but for a cluster whose etcd holds it (under cluster-key) */
-  if (!optional_path (&src, kf, c, "signing-key", &cfg->signing_key, error) ||
+  cfg->update_signing_key_setting =
+      given_name (&src, kf, cfg, c, "update-signing-key");
+  if (!optional_path (&src, kf, c, cfg->update_signing_key_setting,
+                      &cfg->update_signing_key, error) ||
       !optional_path (&src, kf, c, "admin-socket", &cfg->admin_socket, error))
     goto out;
   if (!config_uint (&src, kf, c, "rejoin-window", 7000, 0, 600000, &v, error))
@@ -765,8 +837,8 @@ ctl_config_load (const char *path, const char *text, GError **error)
   if (g_key_file_has_group (kf, "cluster") &&
       !load_cluster (&src, kf, cfg, error))
     goto out;
-  if (cfg->signing_key == NULL && cfg->cluster_key == NULL) {
-    config_fail (&src, error, c, "signing-key",
+  if (cfg->update_signing_key == NULL && cfg->cluster_key == NULL) {
+    config_fail (&src, error, c, cfg->update_signing_key_setting,
                  "missing (required; a cluster's controllers may take it "
                  "from etcd instead, with [cluster] cluster-key)");
     goto out;
@@ -931,23 +1003,23 @@ tls_reason (char *buf, gsize size)
   return buf;
 }
 
-/* The signing key: an Ed25519 private key in PEM. */
+/* The update-signing key: an Ed25519 private key in PEM. */
 static EVP_PKEY *
 read_signing_key (const CtlConfig *c, GError **error)
 {
-  const char *k = "signing-key";
+  const char *k = c->update_signing_key_setting;
   char why[256];
   guint8 spki[MCSEC_MIKE_MAX_SPKI];
   size_t spki_len;
   EVP_PKEY *key;
   FILE *f;
 
-  if (!ctl_config_check_file (c, "controller", k, c->signing_key, error))
+  if (!ctl_config_check_file (c, "controller", k, c->update_signing_key, error))
     return NULL;
-  f = fopen (c->signing_key, "r");
+  f = fopen (c->update_signing_key, "r");
   if (f == NULL) {
     ctl_config_error (c, error, "controller", k, "cannot read %s: %s",
-                      c->signing_key, g_strerror (errno));
+                      c->update_signing_key, g_strerror (errno));
     return NULL;
   }
   key = PEM_read_PrivateKey (f, NULL, NULL, NULL);
@@ -955,10 +1027,10 @@ read_signing_key (const CtlConfig *c, GError **error)
   if (key == NULL || EVP_PKEY_get_base_id (key) != EVP_PKEY_ED25519 ||
       mcsec_mike_public_key_der (key, spki, sizeof spki, &spki_len) !=
           MCSEC_OK) {
-    ctl_config_error (c, error, "controller", k,
-                      "%s is not a PEM Ed25519 private key%s", c->signing_key,
-                      key ? " (another kind of key)"
-                          : tls_reason (why, sizeof why));
+    ctl_config_error (
+        c, error, "controller", k, "%s is not a PEM Ed25519 private key%s",
+        c->update_signing_key,
+        key ? " (another kind of key)" : tls_reason (why, sizeof why));
     EVP_PKEY_free (key);
     return NULL;
   }
@@ -1032,7 +1104,7 @@ ctl_config_credentials (const CtlConfig *c, SSL_CTX **ctx_out,
   SSL_CTX_set_client_CA_list (ctx, cas);
   ERR_clear_error ();
   /* none: the cluster's, from etcd (ctl_cluster_signing_key) */
-  if (c->signing_key && (key = read_signing_key (c, error)) == NULL)
+  if (c->update_signing_key && (key = read_signing_key (c, error)) == NULL)
     goto out;
   ok = TRUE;
 out:

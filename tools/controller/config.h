@@ -17,8 +17,14 @@
 
 typedef struct {
   gchar *path, *text;
-  gchar *listen, *certificate, *private_key, *ca, *signing_key, *state_dir,
-      *admin_socket;
+  gchar *listen, *certificate, *private_key, *ca, *update_signing_key,
+      *state_dir, *admin_socket;
+  /* the name the file gives update-signing-key ("signing-key" before it
+   * was renamed), for errors that name the setting as written */
+  const char *update_signing_key_setting;
+  /* what loads but should change (an older setting's name): one line
+   * each, "FILE:LINE: [SECTION] KEY: ...", for --check and the log */
+  GPtrArray *warnings;
   guint rejoin_window_ms;
   gboolean allow_key_export;
   /* against outsiders: TLS handshakes in flight, in total and per source

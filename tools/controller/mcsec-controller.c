@@ -235,6 +235,18 @@ static void G_GNUC_PRINTF (2, 3)
   g_free (text);
 }
 
+/* What the configuration should change (a deprecated setting name), as
+ * warnings in the log. */
+static void
+config_warnings (const CtlConfig *c)
+{
+  for (guint i = 0; i < c->warnings->len; i++) {
+    gchar *q = g_strescape (c->warnings->pdata[i], NULL);
+    log_event ("warning", "what=\"%s\"", q);
+    g_free (q);
+  }
+}
+
 /* Why the controller cannot start (or --check fails): one line, an error
  * to journald; the exit status. */
 static int G_GNUC_PRINTF (1, 2) fatal (const char *fmt, ...)
@@ -1129,6 +1141,7 @@ reload (void)
     g_error_free (error);
     return;
   }
+  config_warnings (next);
   changed = g_ptr_array_new_with_free_func (g_free);
   restart = g_ptr_array_new_with_free_func (g_free);
   ctl_config_update (d.cfg, next, changed, restart);
@@ -1313,9 +1326,15 @@ main (int argc, char **argv)
       !ctl_config_credentials (d.cfg, &d.ctx, &d.update_key, &error))
     return fatal ("%s", error->message);
   if (check) {
-    printf ("%s: OK (%u groups)\n", config, d.cfg->groups->len);
+    /* deprecated names: the file loads, but says what to write instead */
+    for (guint i = 0; i < d.cfg->warnings->len; i++)
+      fprintf (stderr, "%smcsec-controller: warning: %s\n",
+               d.journal ? "<4>" : "", (const char *)d.cfg->warnings->pdata[i]);
+    printf ("%s: OK (%u groups%s)\n", config, d.cfg->groups->len,
+            d.cfg->warnings->len ? ", with warnings" : "");
     return 0;
   }
+  config_warnings (d.cfg);
   setup_limits ();
   /* blocked before any thread starts (the cluster's etcd threads, the TLS
    * workers): the loop reads them from a signalfd, no thread dies of them */
