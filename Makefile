@@ -90,7 +90,7 @@ bench: build
 	@echo
 	./$(BUILD)/bench/bench-sam
 	@echo
-	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-pipeline
+	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-elements
 	@echo
 	./$(BUILD)/bench/bench-lkh
 	@echo

@@ -153,7 +153,11 @@ struct _GstMcsecDec {
 
   /* state, under the object lock */
   mcsec_sadb_t *db;
-  GHashTable *sa_stats;            /* spi -> SaStats */
+  GHashTable *sa_stats; /* spi -> SaStats */
+  /* the last SA and sender counted (a stream's packets come from one):
+   * NULL whenever sa_stats changes */
+  SaStats *last_sa;
+  guint32 last_spi;
   guint32 prop_spi, prev_prop_spi; /* SAs made from the properties */
   GHashTable *requested;           /* SPIs asked about with request-key */
 
@@ -341,6 +345,7 @@ add_sa (GstMcsecDec *self, mcsec_sa_t *sa)
   stats->cipher = mcsec_sa_suite (sa);
   stats->senders = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   g_hash_table_insert (self->sa_stats, GUINT_TO_POINTER (spi), stats);
+  self->last_sa = NULL;
   g_hash_table_remove (self->requested, GUINT_TO_POINTER (spi));
   GST_INFO_OBJECT (self, "added SA 0x%08x (%s)", spi,
                    mcsec_suite_name (stats->cipher));
@@ -354,6 +359,7 @@ remove_sa (GstMcsecDec *self, guint32 spi)
   if (mcsec_sadb_remove (self->db, spi) != MCSEC_OK)
     return FALSE;
   g_hash_table_remove (self->sa_stats, GUINT_TO_POINTER (spi));
+  self->last_sa = NULL;
   forget_feedback (self, spi);
   /* sender keys bound to this SA go with it */
   mcsec_sam_verifier_retain (self->verifier, spi, NULL, 0);
@@ -444,6 +450,7 @@ gst_mcsec_dec_clear_keys (GstMcsecDec *self)
   if (mcsec_sadb_new (&self->db) != MCSEC_OK)
     self->db = NULL;
   g_hash_table_remove_all (self->sa_stats);
+  self->last_sa = NULL;
   g_hash_table_remove_all (self->feedback_ids);
   self->prop_spi = self->prev_prop_spi = 0;
   /* the membership's SAs come back at the next packet */
@@ -506,11 +513,23 @@ count_final (Counters *c, mcsec_status_t st)
 /* Called with the object lock: a datagram's final outcome (accepted, or
  * dropped for st), overall, for its SA and for its sender.  `arrived`: its
  * arrival is counted here too (else it was, by account()). */
+/* Called with the object lock: the stats of SA spi, or NULL. */
+static inline SaStats *
+sa_stats_of (GstMcsecDec *self, guint32 spi)
+{
+  if (self->last_sa == NULL || self->last_spi != spi) {
+    self->last_sa =
+        g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (spi));
+    self->last_spi = spi;
+  }
+  return self->last_sa;
+}
+
 static void
 count_outcome_of (GstMcsecDec *self, guint32 spi, guint32 sender_id,
                   guint64 counter, mcsec_status_t st, gboolean arrived)
 {
-  SaStats *sa = g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (spi));
+  SaStats *sa = sa_stats_of (self, spi);
   SenderStats *snd = NULL;
   gboolean created = FALSE;
 
@@ -551,8 +570,7 @@ account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info,
          gboolean tentative)
 {
   if (st == MCSEC_OK && tentative) {
-    SaStats *sa =
-        g_hash_table_lookup (self->sa_stats, GUINT_TO_POINTER (info->spi));
+    SaStats *sa = sa_stats_of (self, info->spi);
     SenderStats *snd = sa ? g_hash_table_lookup (
                                 sa->senders, GUINT_TO_POINTER (info->sender_id))
                           : NULL;
@@ -933,16 +951,35 @@ gst_mcsec_dec_add_sender_key (GstMcsecDec *self, guint sender_id,
   return ok;
 }
 
-/* Called with the object lock.  Consumes buf; returns the datagram, or
- * NULL when the packet was dropped (and counted). */
-static GstBuffer *
-unprotect_one (GstMcsecDec *self, GstBuffer *buf)
+/* Called with the object lock: TRUE when the packet (data, size) is long
+ * enough to be ESP and its SPI has no SA: *spi says which. */
+static gboolean
+spi_unknown (GstMcsecDec *self, const guint8 *data, gsize size, guint32 *spi)
 {
-  GstMapInfo map, omap;
+  guint32 v;
+
+  if (size < MCSEC_ESP_MIN_PACKET_LEN)
+    return FALSE;
+  v = mcsec_packet_spi (data, size);
+  if (v == 0 || mcsec_sadb_lookup (self->db, v) != NULL)
+    return FALSE;
+  *spi = v;
+  return TRUE;
+}
+
+/* Called with the object lock.  Consumes buf; returns the datagram, or
+ * NULL when the packet was dropped (and counted).  With ask, a packet for
+ * an SPI (not 0) that has no SA is neither consumed nor counted: NULL, and
+ * *ask_spi (0 before) says whom to ask (request-key) before the packet is
+ * tried again. */
+static GstBuffer *
+unprotect_one (GstMcsecDec *self, GstBuffer *buf, gboolean ask,
+               guint32 *ask_spi)
+{
+  GstMcsecMap m, om;
   GstBuffer *out = NULL;
   mcsec_rx_info_t info = {0};
   mcsec_status_t st = MCSEC_ERR_INVALID_ARG;
-  gsize size = gst_buffer_get_size (buf);
   /* a receiver that requires sources moves no replay window before the
    * source is verified: an insider cannot make another sender's genuine
    * packets "too old" */
@@ -951,41 +988,49 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf)
   if (self->db == NULL) {
     st = MCSEC_ERR_UNKNOWN_SPI;
   } else if (gst_buffer_is_writable (buf) && gst_buffer_n_memory (buf) == 1 &&
-             gst_buffer_map (buf, &map, GST_MAP_READWRITE)) {
+             gst_mcsec_map (buf, &m, GST_MAP_READWRITE)) {
     /* in place: the datagram ends up at offset 16 of the same memory */
-    gsize room =
-        map.size > MCSEC_ESP_HEADER_LEN ? map.size - MCSEC_ESP_HEADER_LEN : 0;
+    guint8 *data = m.info.data;
+    gsize size = m.info.size;
+    gsize room = size > MCSEC_ESP_HEADER_LEN ? size - MCSEC_ESP_HEADER_LEN : 0;
+    if (ask && spi_unknown (self, data, size, ask_spi)) {
+      gst_mcsec_unmap (buf, &m);
+      return NULL;
+    }
     st = tentative
-             ? mcsec_sadb_unprotect_tentative (self->db, map.data, map.size,
-                                               map.data + MCSEC_ESP_HEADER_LEN,
+             ? mcsec_sadb_unprotect_tentative (self->db, data, size,
+                                               data + MCSEC_ESP_HEADER_LEN,
                                                room, &info)
-             : mcsec_sadb_unprotect (self->db, map.data, map.size,
-                                     map.data + MCSEC_ESP_HEADER_LEN, room,
-                                     &info);
-    gst_buffer_unmap (buf, &map);
+             : mcsec_sadb_unprotect (self->db, data, size,
+                                     data + MCSEC_ESP_HEADER_LEN, room, &info);
+    gst_mcsec_unmap (buf, &m);
     if (st == MCSEC_OK) {
-      gst_buffer_resize (buf, MCSEC_ESP_HEADER_LEN, info.payload_len);
+      gst_mcsec_buffer_trim (buf, MCSEC_ESP_HEADER_LEN, info.payload_len);
       out = buf;
       buf = NULL;
     }
-  } else if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
+  } else if (gst_mcsec_map (buf, &m, GST_MAP_READ)) {
     /* shared buffer (a tee, a buffer list): into a pool buffer */
-    out = gst_mcsec_buffer_new (self->pool, size);
-    if (out && gst_buffer_map (out, &omap, GST_MAP_WRITE)) {
+    if (ask && spi_unknown (self, m.info.data, m.info.size, ask_spi)) {
+      gst_mcsec_unmap (buf, &m);
+      return NULL;
+    }
+    out = gst_mcsec_buffer_new (self->pool, m.info.size);
+    if (out && gst_mcsec_map (out, &om, GST_MAP_WRITE)) {
       st = tentative
-               ? mcsec_sadb_unprotect_tentative (self->db, map.data, map.size,
-                                                 omap.data, omap.size, &info)
-               : mcsec_sadb_unprotect (self->db, map.data, map.size, omap.data,
-                                       omap.size, &info);
-      gst_buffer_unmap (out, &omap);
+               ? mcsec_sadb_unprotect_tentative (self->db, m.info.data,
+                                                 m.info.size, om.info.data,
+                                                 om.info.size, &info)
+               : mcsec_sadb_unprotect (self->db, m.info.data, m.info.size,
+                                       om.info.data, om.info.size, &info);
+      gst_mcsec_unmap (out, &om);
     } else {
       st = MCSEC_ERR_NO_MEMORY;
     }
-    gst_buffer_unmap (buf, &map);
+    gst_mcsec_unmap (buf, &m);
     if (st == MCSEC_OK) {
-      gst_buffer_set_size (out, info.payload_len);
-      gst_buffer_copy_into (
-          out, buf, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+      gst_mcsec_buffer_trim (out, 0, info.payload_len);
+      gst_mcsec_copy_stamps (out, buf);
     } else if (out) {
       gst_buffer_unref (out);
       out = NULL;
@@ -1156,50 +1201,48 @@ collect_warnings (GstMcsecDec *self, GstMcsecDropWarningList *warn)
                                      self->total.dropped_by, FALSE, warn);
 }
 
-/* Process one buffer (consumed); for an SPI no SA has, ask the
- * application first (request-key). */
+/* Called with the object lock (released and taken again around the
+ * request-key signal and an error post).  Process one buffer (consumed);
+ * for an SPI no SA has, ask the application first (request-key). */
 static GstBuffer *
-process (GstMcsecDec *self, GstBuffer *buf, GstMcsecDropWarningList *warn)
+process_locked (GstMcsecDec *self, GstBuffer *buf,
+                GstMcsecDropWarningList *warn)
 {
-  guint8 spi_bytes[MCSEC_ESP_SPI_LEN];
   guint32 spi = 0;
   GstBuffer *out;
   gchar *error = NULL;
 
-  GST_OBJECT_LOCK (self);
-  if (self->settings_changed && !apply_settings (self, &error)) {
+  if (G_UNLIKELY (self->settings_changed) && !apply_settings (self, &error)) {
     GST_OBJECT_UNLOCK (self);
     gst_mcsec_post_settings_error (GST_ELEMENT (self), error);
     gst_buffer_unref (buf);
+    GST_OBJECT_LOCK (self);
     return NULL;
   }
   if (self->link.membership) {
     /* keys come from the membership: no one to ask about other SPIs */
     if (self->msa_dirty)
       sync_membership (self);
-    out = unprotect_one (self, buf);
-    collect_warnings (self, warn);
+    out = unprotect_one (self, buf, FALSE, NULL);
+  } else if ((out = unprotect_one (self, buf, TRUE, &spi)) == NULL &&
+             spi != 0) {
+    /* not consumed: ask the application for the key, then try again */
     GST_OBJECT_UNLOCK (self);
-    return out;
+    request_key (self, spi);
+    GST_OBJECT_LOCK (self);
+    out = unprotect_one (self, buf, FALSE, NULL);
   }
-  if (self->db != NULL &&
-      gst_buffer_get_size (buf) >= MCSEC_ESP_MIN_PACKET_LEN &&
-      gst_buffer_extract (buf, 0, spi_bytes, 4) == 4) {
-    spi = mcsec_packet_spi (spi_bytes, sizeof (spi_bytes));
-    if (mcsec_sadb_lookup (self->db, spi) != NULL)
-      spi = 0; /* known: the common case, one lock for the packet */
-  }
-  if (spi == 0) {
-    out = unprotect_one (self, buf);
-    collect_warnings (self, warn);
-    GST_OBJECT_UNLOCK (self);
-    return out;
-  }
-  GST_OBJECT_UNLOCK (self);
-  request_key (self, spi);
-  GST_OBJECT_LOCK (self);
-  out = unprotect_one (self, buf);
   collect_warnings (self, warn);
+  return out;
+}
+
+static GstBuffer *
+process (GstMcsecDec *self, GstBuffer *buf, GstMcsecDropWarningList *warn)
+{
+  GstBuffer *out;
+
+  GST_OBJECT_LOCK (self);
+  out = process_locked (self, buf, warn);
   GST_OBJECT_UNLOCK (self);
   return out;
 }
@@ -1299,7 +1342,8 @@ gst_mcsec_dec_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 }
 
 /* Each buffer of the list is replaced by its datagram, or removed when
- * dropped; buffers nobody else holds are decrypted in place. */
+ * dropped; buffers nobody else holds are decrypted in place.  The object
+ * lock is taken once for the list. */
 typedef struct {
   GstMcsecDec *self;
   GstMcsecDropWarningList warn;
@@ -1311,7 +1355,7 @@ process_in_list (GstBuffer **buffer, guint idx, gpointer user_data)
   ListProcess *lp = user_data;
 
   (void)idx;
-  *buffer = process (lp->self, *buffer, &lp->warn);
+  *buffer = process_locked (lp->self, *buffer, &lp->warn);
   return TRUE;
 }
 
@@ -1325,7 +1369,9 @@ gst_mcsec_dec_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   lp.self = self;
   lp.warn.n = 0;
   list = gst_buffer_list_make_writable (list);
+  GST_OBJECT_LOCK (self);
   gst_buffer_list_foreach (list, process_in_list, &lp);
+  GST_OBJECT_UNLOCK (self);
   if (G_UNLIKELY (lp.warn.n))
     post_drop_warnings (self, &lp.warn);
   if (gst_buffer_list_length (list) == 0) {

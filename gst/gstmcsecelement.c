@@ -395,12 +395,87 @@ gst_mcsec_post_settings_error (GstElement *element, gchar *text)
   g_free (text);
 }
 
+/* The elements' pool: GstBufferPool with a cheaper reset.  The default
+ * reset resizes through gst_buffer_resize() and walks the metadata even
+ * when a buffer has none; a pool buffer here has one memory, which only
+ * its size changed, so restoring it is one gst_memory_resize(). */
+typedef struct {
+  GstBufferPool parent;
+} GstMcsecPool;
+typedef struct {
+  GstBufferPoolClass parent_class;
+} GstMcsecPoolClass;
+
+static GType gst_mcsec_pool_get_type (void);
+G_DEFINE_TYPE (GstMcsecPool, gst_mcsec_pool, GST_TYPE_BUFFER_POOL)
+
+static gboolean
+remove_unpooled_meta (GstBuffer *buf, GstMeta **meta, gpointer data)
+{
+  (void)buf;
+  (void)data;
+  if (!GST_META_FLAG_IS_SET (*meta, GST_META_FLAG_POOLED)) {
+    GST_META_FLAG_UNSET (*meta, GST_META_FLAG_LOCKED);
+    *meta = NULL;
+  }
+  return TRUE;
+}
+
+static void
+gst_mcsec_pool_reset_buffer (GstBufferPool *pool, GstBuffer *buf)
+{
+  GstMemory *mem;
+  gpointer state = NULL;
+
+  if (G_UNLIKELY (gst_buffer_n_memory (buf) != 1 ||
+                  GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_TAG_MEMORY))) {
+    /* not ours any more: the default reset, and the pool drops it */
+    GST_BUFFER_POOL_CLASS (gst_mcsec_pool_parent_class)
+        ->reset_buffer (pool, buf);
+    return;
+  }
+  GST_BUFFER_FLAGS (buf) = 0;
+  GST_BUFFER_PTS (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DTS (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_OFFSET (buf) = GST_BUFFER_OFFSET_NONE;
+  GST_BUFFER_OFFSET_END (buf) = GST_BUFFER_OFFSET_NONE;
+  mem = gst_buffer_peek_memory (buf, 0);
+  if (mem->offset != 0 || mem->size != GST_MCSEC_POOL_BUFFER_SIZE) {
+    /* what gst_memory_resize() does to a writable memory of the pool
+     * (sysmem, no zero-padding flags), without checking twice */
+    if (gst_memory_is_writable (mem) &&
+        mem->maxsize >= GST_MCSEC_POOL_BUFFER_SIZE) {
+      mem->offset = 0;
+      mem->size = GST_MCSEC_POOL_BUFFER_SIZE;
+    } else {
+      GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_TAG_MEMORY); /* dropped */
+    }
+  }
+  if (G_UNLIKELY (gst_buffer_iterate_meta (buf, &state) != NULL))
+    gst_buffer_foreach_meta (buf, remove_unpooled_meta, NULL);
+}
+
+static void
+gst_mcsec_pool_class_init (GstMcsecPoolClass *klass)
+{
+  GST_BUFFER_POOL_CLASS (klass)->reset_buffer = gst_mcsec_pool_reset_buffer;
+}
+
+static void
+gst_mcsec_pool_init (GstMcsecPool *pool)
+{
+  (void)pool;
+}
+
 GstBufferPool *
 gst_mcsec_pool_new (void)
 {
-  GstBufferPool *pool = gst_buffer_pool_new ();
-  GstStructure *config = gst_buffer_pool_get_config (pool);
+  GstBufferPool *pool = g_object_new (gst_mcsec_pool_get_type (), NULL);
+  GstStructure *config;
 
+  gst_object_ref_sink (pool);
+  config = gst_buffer_pool_get_config (pool);
   gst_buffer_pool_config_set_params (config, NULL, GST_MCSEC_POOL_BUFFER_SIZE,
                                      16, 0);
   if (!gst_buffer_pool_set_config (pool, config) ||
@@ -444,6 +519,54 @@ gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+gst_mcsec_map (GstBuffer *buf, GstMcsecMap *m, GstMapFlags flags)
+{
+  if (G_LIKELY (gst_buffer_n_memory (buf) == 1)) {
+    m->whole = FALSE;
+    return gst_memory_map (gst_buffer_peek_memory (buf, 0), &m->info, flags);
+  }
+  m->whole = TRUE;
+  return gst_buffer_map (buf, &m->info, flags);
+}
+
+void
+gst_mcsec_unmap (GstBuffer *buf, GstMcsecMap *m)
+{
+  if (m->whole)
+    gst_buffer_unmap (buf, &m->info);
+  else
+    gst_memory_unmap (m->info.memory, &m->info);
+}
+
+void
+gst_mcsec_buffer_trim (GstBuffer *buf, gsize offset, gsize size)
+{
+  GstMemory *mem;
+
+  if (G_LIKELY (gst_buffer_n_memory (buf) == 1) &&
+      gst_memory_is_writable (mem = gst_buffer_peek_memory (buf, 0))) {
+    gst_memory_resize (mem, (gssize)offset, size);
+    return;
+  }
+  gst_buffer_resize (buf, (gssize)offset, (gssize)size);
+}
+
+void
+gst_mcsec_copy_stamps (GstBuffer *dest, const GstBuffer *src)
+{
+  /* what gst_buffer_copy_into (FLAGS | TIMESTAMPS) copies for a whole
+   * buffer, without its generic bookkeeping */
+  GST_MINI_OBJECT_FLAGS (dest) =
+      (GST_MINI_OBJECT_FLAGS (src) & ~GST_BUFFER_FLAG_TAG_MEMORY) |
+      (GST_MINI_OBJECT_FLAGS (dest) & GST_BUFFER_FLAG_TAG_MEMORY);
+  GST_BUFFER_PTS (dest) = GST_BUFFER_PTS (src);
+  GST_BUFFER_DTS (dest) = GST_BUFFER_DTS (src);
+  GST_BUFFER_DURATION (dest) = GST_BUFFER_DURATION (src);
+  GST_BUFFER_OFFSET (dest) = GST_BUFFER_OFFSET (src);
+  GST_BUFFER_OFFSET_END (dest) = GST_BUFFER_OFFSET_END (src);
 }
 
 gboolean

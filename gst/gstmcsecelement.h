@@ -129,6 +129,22 @@ void gst_mcsec_pool_free (GstBufferPool *pool);
 /* A buffer of at least size bytes, from the pool when it fits. */
 GstBuffer *gst_mcsec_buffer_new (GstBufferPool *pool, gsize size);
 
+/* The hot paths' buffer access.  A buffer with one memory (what a socket,
+ * a payloader or the pool makes) is mapped and resized through that
+ * memory, without gst_buffer_map()'s merge, reference and bookkeeping;
+ * other buffers take the generic route.  A WRITE map or a trim needs a
+ * writable buffer (the caller checks). */
+typedef struct {
+  GstMapInfo info;
+  gboolean whole; /* mapped with gst_buffer_map() */
+} GstMcsecMap;
+gboolean gst_mcsec_map (GstBuffer *buf, GstMcsecMap *m, GstMapFlags flags);
+void gst_mcsec_unmap (GstBuffer *buf, GstMcsecMap *m);
+/* gst_buffer_resize (buf, offset, size), offset >= 0 */
+void gst_mcsec_buffer_trim (GstBuffer *buf, gsize offset, gsize size);
+/* gst_buffer_copy_into (dest, src, FLAGS | TIMESTAMPS, 0, -1) */
+void gst_mcsec_copy_stamps (GstBuffer *dest, const GstBuffer *src);
+
 /* TRUE when pspec may be set in the element's current state; otherwise
  * warns (naming the property) and returns FALSE.  Called with the object
  * lock (GST_STATE is read under it). */

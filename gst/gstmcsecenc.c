@@ -233,19 +233,19 @@ seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
 {
   GstBuffer *outbuf =
       gst_mcsec_buffer_new (self->pool, mcsec_protected_len (len));
-  GstMapInfo out;
+  GstMcsecMap out;
   size_t out_len = 0;
   unsigned events = 0;
 
-  if (outbuf == NULL || !gst_buffer_map (outbuf, &out, GST_MAP_WRITE)) {
+  if (outbuf == NULL || !gst_mcsec_map (outbuf, &out, GST_MAP_WRITE)) {
     if (outbuf)
       gst_buffer_unref (outbuf);
     *st = MCSEC_ERR_NO_MEMORY;
     return NULL;
   }
-  *st = mcsec_sa_protect (self->sa, next_header, data, len, out.data, out.size,
-                          &out_len, &events);
-  gst_buffer_unmap (outbuf, &out);
+  *st = mcsec_sa_protect (self->sa, next_header, data, len, out.info.data,
+                          out.info.size, &out_len, &events);
+  gst_mcsec_unmap (outbuf, &out);
   if (*st) {
     gst_buffer_unref (outbuf);
     return NULL;
@@ -263,7 +263,9 @@ seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
   }
   if (events & MCSEC_EVENT_SOFT_LIMIT)
     sig->soft = TRUE;
-  gst_buffer_set_size (outbuf, out_len);
+  /* a fresh buffer: one memory that only it holds, so its size is set
+   * as gst_memory_resize() would, without the checks */
+  gst_buffer_peek_memory (outbuf, 0)->size = out_len;
   self->bytes_out += out_len;
   return outbuf;
 }
@@ -338,35 +340,37 @@ enc_now (GstMcsecEnc *self)
 static GstBuffer *
 protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
 {
-  GstMapInfo in;
+  GstMcsecMap map;
+  const GstMapInfo *in = &map.info;
   GstBuffer *outbuf = NULL;
   mcsec_status_t st;
+  gsize in_size;
 
-  if (!gst_buffer_map (inbuf, &in, GST_MAP_READ)) {
+  if (!gst_mcsec_map (inbuf, &map, GST_MAP_READ)) {
     st = MCSEC_ERR_INVALID_ARG;
     goto drop;
   }
   /* a feedback member sends RTCP, and receivers accept nothing else */
   if (G_UNLIKELY (self->feedback_only) &&
-      !gst_mcsec_is_rtcp (in.data, in.size)) {
-    gst_buffer_unmap (inbuf, &in);
+      !gst_mcsec_is_rtcp (in->data, in->size)) {
+    gst_mcsec_unmap (inbuf, &map);
     st = MCSEC_ERR_NOT_SENDER;
     goto drop;
   }
   /* with source data the datagram must leave room for it */
-  if (in.size + (self->signer ? mcsec_sam_max_overhead () : 0) >
+  if (in->size + (self->signer ? mcsec_sam_max_overhead () : 0) >
       MCSEC_ESP_MAX_PAYLOAD_LEN) {
-    gst_buffer_unmap (inbuf, &in);
+    gst_mcsec_unmap (inbuf, &map);
     st = MCSEC_ERR_PAYLOAD_TOO_LONG;
     goto drop;
   }
   if (self->signer) {
     /* the source signature covers the ESP counter this packet will get */
     size_t sam_len = 0;
-    st = mcsec_sam_sign_at (self->signer, enc_now (self),
-                            mcsec_sa_spi (self->sa), self->sender_id,
-                            mcsec_sa_next_counter (self->sa), in.data, in.size,
-                            self->sam_buf, self->sam_buf_size, &sam_len);
+    st = mcsec_sam_sign_at (
+        self->signer, enc_now (self), mcsec_sa_spi (self->sa), self->sender_id,
+        mcsec_sa_next_counter (self->sa), in->data, in->size, self->sam_buf,
+        self->sam_buf_size, &sam_len);
     if (st == MCSEC_OK)
       outbuf =
           seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, sam_len, sig, &st);
@@ -374,15 +378,15 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
       self->sam_signed++;
   } else {
     outbuf =
-        seal (self, MCSEC_NEXT_HEADER_DATAGRAM, in.data, in.size, sig, &st);
+        seal (self, MCSEC_NEXT_HEADER_DATAGRAM, in->data, in->size, sig, &st);
   }
-  gst_buffer_unmap (inbuf, &in);
+  in_size = in->size;
+  gst_mcsec_unmap (inbuf, &map);
   if (outbuf == NULL)
     goto drop;
-  gst_buffer_copy_into (
-      outbuf, inbuf, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  gst_mcsec_copy_stamps (outbuf, inbuf);
   self->packets++;
-  self->bytes_in += gst_buffer_get_size (inbuf);
+  self->bytes_in += in_size;
   gst_buffer_unref (inbuf);
   return outbuf;
 
@@ -717,15 +721,30 @@ gst_mcsec_enc_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   return due ? push_pending (self, due) : GST_FLOW_OK;
 }
 
+/* Without source authentication each buffer of the list is replaced by
+ * its ESP packet (or removed when dropped), and the list goes on. */
+typedef struct {
+  GstMcsecEnc *self;
+  PendingSignals *sig;
+} ListProtect;
+
+static gboolean
+protect_in_list (GstBuffer **buffer, guint idx, gpointer user_data)
+{
+  ListProtect *lp = user_data;
+
+  (void)idx;
+  *buffer = protect_one (lp->self, *buffer, lp->sig);
+  return TRUE;
+}
+
 static GstFlowReturn
 gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
 {
   GstFlowReturn ret;
   GstMcsecEnc *self = GST_MCSEC_ENC (parent);
   PendingSignals sig = {0};
-  guint n = gst_buffer_list_length (list);
-  GstBufferList *outlist = gst_buffer_list_new_sized (n);
-  GstBufferList *pending;
+  GstBufferList *outlist, *pending;
   GstMcsecDropWarningList warn;
 
   (void)pad;
@@ -734,22 +753,30 @@ gst_mcsec_enc_chain_list (GstPad *pad, GstObject *parent, GstBufferList *list)
   if ((ret = acquire_sa (self)) != GST_FLOW_OK) {
     GST_OBJECT_UNLOCK (self);
     gst_buffer_list_unref (list);
-    gst_buffer_list_unref (outlist);
     return ret;
   }
   sig.spi = self->spi;
   pending = self->pending;
   self->pending = NULL;
-  for (guint i = 0; i < n; i++) {
-    GstBuffer *out = protect_one (
-        self, gst_buffer_ref (gst_buffer_list_get (list, i)), &sig);
-    if (out)
-      gst_buffer_list_add (outlist, out);
-    send_carriers (self, outlist, &sig, TRUE);
+  if (self->signer == NULL) {
+    ListProtect lp = {self, &sig};
+    outlist = gst_buffer_list_make_writable (list);
+    gst_buffer_list_foreach (outlist, protect_in_list, &lp);
+  } else {
+    /* carriers go between the packets: a new list */
+    guint n = gst_buffer_list_length (list);
+    outlist = gst_buffer_list_new_sized (n + 4);
+    for (guint i = 0; i < n; i++) {
+      GstBuffer *out = protect_one (
+          self, gst_buffer_ref (gst_buffer_list_get (list, i)), &sig);
+      if (out)
+        gst_buffer_list_add (outlist, out);
+      send_carriers (self, outlist, &sig, TRUE);
+    }
+    gst_buffer_list_unref (list);
   }
   collect_warnings (self, &warn);
   GST_OBJECT_UNLOCK (self);
-  gst_buffer_list_unref (list);
   if (G_UNLIKELY (warn.n))
     post_drop_warnings (self, &warn);
   emit_pending (self, &sig);

@@ -457,6 +457,117 @@ GST_START_TEST (test_buffer_lists)
 
 GST_END_TEST;
 
+static gboolean
+bytes_equal (GstBuffer *b, const guint8 *data, gsize size)
+{
+  GstMapInfo map;
+  gboolean ok;
+
+  gst_buffer_map (b, &map, GST_MAP_READ);
+  ok = map.size == size && memcmp (map.data, data, size) == 0;
+  gst_buffer_unmap (b, &map);
+  return ok;
+}
+
+/* The hot paths work on buffers in place when nobody else holds them
+ * (issue 18): a buffer or list someone else holds is never changed, every
+ * flag and timestamp reaches the other side, buffers of two memories are
+ * handled, and the output pool's buffers come back clean (size, metadata)
+ * whatever the packet before them was. */
+GST_START_TEST (test_lists_shared_and_recycled)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 1);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
+  static const gsize sizes[] = {1400, 60, 1200, 1, 1460};
+  guint tag = 0;
+
+  for (guint round = 0; round < 6; round++) {
+    GstBufferList *list = gst_buffer_list_new ();
+    GstBufferList *held_list = NULL;
+    GstBufferList *esp = gst_buffer_list_new ();
+    GstBuffer *held, *esp_held, *two;
+    guint8 esp_copy[2048];
+    gsize esp_size;
+    guint tag0 = tag;
+
+    for (guint i = 0; i < 8; i++, tag++) {
+      GstBuffer *b = make_datagram (tag, sizes[(round + i) % 5]);
+      GST_BUFFER_DTS (b) = tag * GST_MSECOND + 1;
+      GST_BUFFER_DURATION (b) = 3 * GST_MSECOND;
+      GST_BUFFER_OFFSET (b) = tag;
+      if (i == 2)
+        GST_BUFFER_FLAG_SET (b, GST_BUFFER_FLAG_DISCONT);
+      gst_buffer_list_add (list, b);
+    }
+    /* one datagram made of two memories */
+    two = make_datagram (tag, 500);
+    gst_buffer_append_memory (two, gst_allocator_alloc (NULL, 500, NULL));
+    gst_buffer_memset (two, 500, (guint8)tag, 500);
+    gst_buffer_list_add (list, two);
+    tag++;
+    held = gst_buffer_ref (gst_buffer_list_get (list, 1));
+    if (round % 2)
+      held_list = gst_buffer_list_ref (list); /* the whole list shared */
+    fail_unless_equals_int (gst_pad_push_list (enc->srcpad, list), GST_FLOW_OK);
+    /* what someone else holds is still the plaintext */
+    fail_unless (datagram_is (held, tag0 + 1, sizes[(round + 1) % 5]));
+    gst_buffer_unref (held);
+    if (held_list) {
+      for (guint i = 0; i < 8; i++)
+        fail_unless (datagram_is (gst_buffer_list_get (held_list, i), tag0 + i,
+                                  sizes[(round + i) % 5]));
+      gst_buffer_list_unref (held_list);
+    }
+    fail_unless_equals_int (gst_harness_buffers_in_queue (enc), 9);
+    for (guint i = 0; i < 9; i++) {
+      GstBuffer *b = gst_harness_pull (enc);
+      fail_unless (gst_buffer_get_reference_timestamp_meta (b, NULL) == NULL);
+      if (i < 8) {
+        fail_unless_equals_uint64 (GST_BUFFER_PTS (b),
+                                   (tag0 + i) * GST_MSECOND);
+        fail_unless_equals_uint64 (GST_BUFFER_DTS (b),
+                                   (tag0 + i) * GST_MSECOND + 1);
+        fail_unless_equals_uint64 (GST_BUFFER_DURATION (b), 3 * GST_MSECOND);
+        fail_unless_equals_uint64 (GST_BUFFER_OFFSET (b), tag0 + i);
+        fail_unless_equals_int (
+            GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT), i == 2);
+      }
+      gst_buffer_list_add (esp, b);
+    }
+    /* a packet someone else holds is decrypted into a copy */
+    esp_held = gst_buffer_ref (gst_buffer_list_get (esp, 3));
+    esp_size = gst_buffer_extract (esp_held, 0, esp_copy, sizeof (esp_copy));
+    fail_unless_equals_int (gst_pad_push_list (dec->srcpad, esp), GST_FLOW_OK);
+    fail_unless (bytes_equal (esp_held, esp_copy, esp_size));
+    gst_buffer_unref (esp_held);
+    for (guint i = 0; i < 9; i++) {
+      GstBuffer *b = gst_harness_pull (dec);
+      gsize size = i < 8 ? sizes[(round + i) % 5] : 1000;
+      fail_unless (datagram_is (b, tag0 + i, size));
+      fail_unless (gst_buffer_get_reference_timestamp_meta (b, NULL) == NULL);
+      if (i < 8) {
+        fail_unless_equals_uint64 (GST_BUFFER_PTS (b),
+                                   (tag0 + i) * GST_MSECOND);
+        fail_unless_equals_int (
+            GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT), i == 2);
+      }
+      /* metadata a downstream element adds must not come back with the
+       * pool's buffer */
+      gst_buffer_add_reference_timestamp_meta (
+          b, gst_caps_new_empty_simple ("timestamp/x-test"), 1, 1);
+      gst_buffer_unref (b);
+    }
+  }
+  assert_stats (dec, "application/x-mcsec-dec-stats, received=(guint64)54, "
+                     "accepted=(guint64)54");
+  gst_buffer_unref (key);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
 /* Output caps from a downstream capsfilter when `caps` is not set. */
 GST_START_TEST (test_caps_from_downstream)
 {
@@ -864,6 +975,7 @@ mcsec_suite (void)
   tcase_add_test (tc, test_rekey_while_playing_loses_nothing);
   tcase_add_test (tc, test_rekey_by_properties);
   tcase_add_test (tc, test_buffer_lists);
+  tcase_add_test (tc, test_lists_shared_and_recycled);
   tcase_add_test (tc, test_caps_from_downstream);
   tcase_add_test (tc, test_bad_settings_are_named);
   tcase_add_test (tc, test_restart_continues_counters);
