@@ -147,6 +147,8 @@ struct _GstMcsecDec {
   mcsec_suite_t cipher;
   guint sender_id_bits;
   guint replay_window;
+  mcsec_sa_type_t sa_type; /* of the SAs made from properties and add-key */
+  gboolean esn;
   GstCaps *caps;
   Stream stream;
   gboolean settings_changed;
@@ -205,6 +207,8 @@ enum {
   PROP_CIPHER,
   PROP_SENDER_ID_BITS,
   PROP_REPLAY_WINDOW,
+  PROP_SA_TYPE,
+  PROP_ESN,
   PROP_CAPS,
   PROP_SAM_POLICY,
   PROP_SENDER_KEYS,
@@ -379,7 +383,7 @@ apply_settings (GstMcsecDec *self, gchar **error)
     return TRUE; /* keys come from add-key / request-key */
   sa = gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
                           self->sender_id_bits, self->replay_window, 0, 0,
-                          error);
+                          self->sa_type, self->esn, error);
   if (sa == NULL)
     return FALSE;
   if (self->prev_prop_spi && self->prev_prop_spi != self->spi &&
@@ -415,6 +419,8 @@ gst_mcsec_dec_add_key (GstMcsecDec *self, guint spi, const gchar *cipher,
     cfg.key_len = k.len;
     cfg.sender_id_bits = (uint8_t)self->sender_id_bits;
     cfg.replay_window = self->replay_window;
+    cfg.type = self->sa_type;
+    cfg.esn = self->esn;
     st = mcsec_sa_new (&cfg, &sa);
     if (st)
       GST_WARNING_OBJECT (self, "add-key 0x%08x: %s", spi,
@@ -951,6 +957,23 @@ gst_mcsec_dec_add_sender_key (GstMcsecDec *self, guint sender_id,
   return ok;
 }
 
+/* A datagram that came behind a UDP header (Next Header 17): the header's
+ * Length must be the payload's, and goes; info then says "datagram". */
+static mcsec_status_t
+strip_inner_udp (GstBuffer *out, mcsec_rx_info_t *info)
+{
+  guint8 udp[MCSEC_UDP_HEADER_LEN];
+
+  if (info->payload_len < MCSEC_UDP_HEADER_LEN ||
+      gst_buffer_extract (out, 0, udp, sizeof (udp)) != sizeof (udp) ||
+      GST_READ_UINT16_BE (udp + 4) != info->payload_len)
+    return MCSEC_ERR_MALFORMED;
+  info->payload_len -= MCSEC_UDP_HEADER_LEN;
+  info->next_header = MCSEC_NEXT_HEADER_DATAGRAM;
+  gst_mcsec_buffer_trim (out, MCSEC_UDP_HEADER_LEN, info->payload_len);
+  return MCSEC_OK;
+}
+
 /* Called with the object lock: TRUE when the packet (data, size) is long
  * enough to be ESP and its SPI has no SA: *spi says which. */
 static gboolean
@@ -1038,6 +1061,14 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf, gboolean ask,
   }
   if (buf)
     gst_buffer_unref (buf);
+  /* Next Header 17: a datagram behind a UDP header (wire-format.md 10.1),
+   * from here on a datagram as any other */
+  if (st == MCSEC_OK &&
+      G_UNLIKELY (info.next_header == MCSEC_NEXT_HEADER_UDP) &&
+      (st = strip_inner_udp (out, &info)) != MCSEC_OK) {
+    gst_buffer_unref (out);
+    out = NULL;
+  }
   /* a feedback member may send RTCP only (its media would be taken for a
    * sender's); an RTP stream's decoder takes no RTCP and the reverse */
   if (st == MCSEC_OK &&
@@ -1574,6 +1605,12 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_REPLAY_WINDOW:
     self->replay_window = g_value_get_uint (value);
     break;
+  case PROP_SA_TYPE:
+    self->sa_type = g_value_get_enum (value);
+    break;
+  case PROP_ESN:
+    self->esn = g_value_get_boolean (value);
+    break;
   case PROP_SAM_POLICY:
     self->sam_policy = g_value_get_enum (value);
     self->sam_policy_set = TRUE;
@@ -1636,6 +1673,12 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_REPLAY_WINDOW:
     g_value_set_uint (value, self->replay_window);
+    break;
+  case PROP_SA_TYPE:
+    g_value_set_enum (value, self->sa_type);
+    break;
+  case PROP_ESN:
+    g_value_set_boolean (value, self->esn);
     break;
   case PROP_CAPS:
     gst_value_set_caps (value, self->caps);
@@ -1875,6 +1918,36 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
           "Replay window per sender, in packets (a power of two)",
           MCSEC_REPLAY_WINDOW_MIN, MCSEC_REPLAY_WINDOW_MAX,
           MCSEC_REPLAY_WINDOW_DEFAULT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMcsecDec:sa-type:
+   *
+   * What the SAs made from `key`/`key-file` and `add-key` are.  `group`
+   * (the default): mcsec's, the IV holds Sender-ID || counter and every
+   * sender has its own replay window.  `standard`: a plain RFC 4303 SA
+   * with one sender, as the Linux kernel, strongSwan or any ESP stack
+   * sends: the IV is opaque and the replay window runs on the sequence
+   * number (docs/wire-format.md 10.2).  SAs from a membership are always
+   * group SAs.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_SA_TYPE,
+      g_param_spec_enum ("sa-type", "SA type",
+                         "group: mcsec's (Sender-ID || counter in the IV, a "
+                         "replay window per sender); standard: an RFC 4303 "
+                         "SA with one sender and an opaque IV, as the Linux "
+                         "kernel or strongSwan sends",
+                         GST_TYPE_MCSEC_SA_TYPE, MCSEC_SA_TYPE_GROUP,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                             GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_ESN,
+      g_param_spec_boolean (
+          "esn", "Extended sequence numbers",
+          "sa-type=standard: the sender uses 64-bit extended sequence "
+          "numbers (RFC 4303 2.2.1; 'flag esn' of ip xfrm)",
+          FALSE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (

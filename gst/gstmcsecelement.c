@@ -43,6 +43,29 @@ gst_mcsec_cipher_get_type (void)
 }
 
 GType
+gst_mcsec_sa_type_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {MCSEC_SA_TYPE_GROUP,
+       "mcsec's group SA: Sender-ID || counter in the IV (RFC 6054), a "
+       "replay window per sender",
+       "group"},
+      {MCSEC_SA_TYPE_STANDARD,
+       "A standard ESP SA (RFC 4303): opaque IV, one sender, replay on the "
+       "sequence number; what the Linux kernel or strongSwan sends",
+       "standard"},
+      {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstMcsecSaType", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+GType
 gst_mcsec_sam_scheme_get_type (void)
 {
   static GType type = 0;
@@ -357,7 +380,8 @@ out:
 mcsec_sa_t *
 gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
                    guint sender_id_bits, guint replay_window, guint64 soft,
-                   guint64 hard, gchar **error)
+                   guint64 hard, mcsec_sa_type_t type, gboolean esn,
+                   gchar **error)
 {
   mcsec_sa_config_t cfg = {0};
   mcsec_sa_t *sa = NULL;
@@ -371,6 +395,13 @@ gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
   cfg.replay_window = replay_window;
   cfg.soft_packets = soft;
   cfg.hard_packets = hard;
+  cfg.type = type;
+  cfg.esn = esn;
+  if (esn && type != MCSEC_SA_TYPE_STANDARD) {
+    *error = g_strdup ("esn: extended sequence numbers are those of a "
+                       "standard SA: set sa-type=standard, or esn=false");
+    return NULL;
+  }
   if (key->len == 0) {
     *error = g_strdup ("No key: set the 'key' or 'key-file' property.");
     return NULL;
@@ -507,21 +538,6 @@ gst_mcsec_buffer_new (GstBufferPool *pool, gsize size)
 }
 
 gboolean
-gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
-{
-  GstState state = GST_STATE (element);
-
-  if ((pspec->flags & GST_PARAM_MUTABLE_READY) && state > GST_STATE_READY) {
-    GST_WARNING_OBJECT (element,
-                        "property '%s' can only be changed in the "
-                        "NULL or READY state: ignored",
-                        g_param_spec_get_name (pspec));
-    return FALSE;
-  }
-  return TRUE;
-}
-
-gboolean
 gst_mcsec_map (GstBuffer *buf, GstMcsecMap *m, GstMapFlags flags)
 {
   if (G_LIKELY (gst_buffer_n_memory (buf) == 1)) {
@@ -567,6 +583,21 @@ gst_mcsec_copy_stamps (GstBuffer *dest, const GstBuffer *src)
   GST_BUFFER_DURATION (dest) = GST_BUFFER_DURATION (src);
   GST_BUFFER_OFFSET (dest) = GST_BUFFER_OFFSET (src);
   GST_BUFFER_OFFSET_END (dest) = GST_BUFFER_OFFSET_END (src);
+}
+
+gboolean
+gst_mcsec_property_mutable (GstElement *element, GParamSpec *pspec)
+{
+  GstState state = GST_STATE (element);
+
+  if ((pspec->flags & GST_PARAM_MUTABLE_READY) && state > GST_STATE_READY) {
+    GST_WARNING_OBJECT (element,
+                        "property '%s' can only be changed in the "
+                        "NULL or READY state: ignored",
+                        g_param_spec_get_name (pspec));
+    return FALSE;
+  }
+  return TRUE;
 }
 
 gboolean

@@ -116,7 +116,12 @@ gchar *gst_mcsec_key_cipher_mismatch (const GstMcsecKey *key,
 mcsec_sa_t *gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite,
                                const GstMcsecKey *key, guint sender_id_bits,
                                guint replay_window, guint64 soft, guint64 hard,
+                               mcsec_sa_type_t type, gboolean esn,
                                gchar **error);
+
+/* mcsecdec's sa-type: mcsec_sa_type_t as a GEnum */
+GType gst_mcsec_sa_type_get_type (void);
+#define GST_TYPE_MCSEC_SA_TYPE (gst_mcsec_sa_type_get_type ())
 
 /* Output buffers of both elements come from a pool of buffers this large;
  * larger packets (rare: jumbo datagrams) get a buffer of their own. */

@@ -61,6 +61,7 @@ struct _GstMcsecEnc {
   guint sender_id_bits;
   gchar *counter_file;
   guint64 soft_packets, hard_packets;
+  guint inner_udp_port; /* 0: Next Header 253; else 17 behind a UDP header */
   gboolean settings_changed;
 
   /* streaming state, under the object lock */
@@ -112,6 +113,7 @@ enum {
   PROP_COUNTER_FILE,
   PROP_SOFT_PACKETS,
   PROP_HARD_PACKETS,
+  PROP_INNER_UDP_PORT,
   PROP_SIGNING_KEY_FILE,
   PROP_SAM_SCHEME,
   PROP_SAM_BLOCK_SIZE,
@@ -170,9 +172,10 @@ build_sa (GstMcsecEnc *self, gchar **error)
   guint64 first, limit;
   mcsec_status_t st;
 
-  sa = gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
-                          self->sender_id_bits, 0, self->soft_packets,
-                          self->hard_packets, error);
+  sa =
+      gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
+                         self->sender_id_bits, 0, self->soft_packets,
+                         self->hard_packets, MCSEC_SA_TYPE_GROUP, FALSE, error);
   if (sa == NULL)
     return FALSE;
 
@@ -228,11 +231,12 @@ typedef struct {
 /* Called with the object lock: ESP-protect len bytes of data into a new
  * buffer, or NULL with *st set. */
 static GstBuffer *
-seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
-      PendingSignals *sig, mcsec_status_t *st)
+seal_prefixed (GstMcsecEnc *self, guint8 next_header, const guint8 *prefix,
+               gsize prefix_len, const guint8 *data, gsize len,
+               PendingSignals *sig, mcsec_status_t *st)
 {
   GstBuffer *outbuf =
-      gst_mcsec_buffer_new (self->pool, mcsec_protected_len (len));
+      gst_mcsec_buffer_new (self->pool, mcsec_protected_len (prefix_len + len));
   GstMcsecMap out;
   size_t out_len = 0;
   unsigned events = 0;
@@ -243,8 +247,9 @@ seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
     *st = MCSEC_ERR_NO_MEMORY;
     return NULL;
   }
-  *st = mcsec_sa_protect (self->sa, next_header, data, len, out.info.data,
-                          out.info.size, &out_len, &events);
+  *st = mcsec_sa_protect_prefixed (self->sa, next_header, prefix, prefix_len,
+                                   data, len, out.info.data, out.info.size,
+                                   &out_len, &events);
   gst_mcsec_unmap (outbuf, &out);
   if (*st) {
     gst_buffer_unref (outbuf);
@@ -268,6 +273,13 @@ seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
   gst_buffer_peek_memory (outbuf, 0)->size = out_len;
   self->bytes_out += out_len;
   return outbuf;
+}
+
+static inline GstBuffer *
+seal (GstMcsecEnc *self, guint8 next_header, const guint8 *data, gsize len,
+      PendingSignals *sig, mcsec_status_t *st)
+{
+  return seal_prefixed (self, next_header, NULL, 0, data, len, sig, st);
 }
 
 /* Called with the object lock: add carrier packets, sealed under the
@@ -376,6 +388,17 @@ protect_one (GstMcsecEnc *self, GstBuffer *inbuf, PendingSignals *sig)
           seal (self, MCSEC_NEXT_HEADER_SAM, self->sam_buf, sam_len, sig, &st);
     if (outbuf)
       self->sam_signed++;
+  } else if (self->inner_udp_port) {
+    /* Next Header 17 (docs/wire-format.md 10.1): what a standard ESP
+     * stack hands to a UDP socket; checksum 0, "not computed" */
+    guint8 udp[MCSEC_UDP_HEADER_LEN];
+    GST_WRITE_UINT16_BE (udp, self->inner_udp_port);
+    GST_WRITE_UINT16_BE (udp + 2, self->inner_udp_port);
+    GST_WRITE_UINT16_BE (udp + 4, (guint16)(in->size + sizeof (udp)));
+    GST_WRITE_UINT16_BE (udp + 6, 0);
+    /* (the length fits: mcsec's payloads are shorter than 65,528) */
+    outbuf = seal_prefixed (self, MCSEC_NEXT_HEADER_UDP, udp, sizeof (udp),
+                            in->data, in->size, sig, &st);
   } else {
     outbuf =
         seal (self, MCSEC_NEXT_HEADER_DATAGRAM, in->data, in->size, sig, &st);
@@ -537,6 +560,18 @@ ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
   } else if (!self->sa || self->settings_changed) {
     if (!build_sa (self, error))
       return FALSE;
+  }
+  if (G_UNLIKELY (self->inner_udp_port) &&
+      (self->signing_key_file ||
+       (self->link.membership &&
+        gst_mcsec_membership_sender_slots (self->link.membership)))) {
+    *error = g_strdup_printf (
+        "inner-udp-port=%u sends datagrams a kernel can receive, which "
+        "carry no source authentication: unset %s, or inner-udp-port",
+        self->inner_udp_port,
+        self->signing_key_file ? "signing-key-file"
+                               : "mcseckeysrc (its senders sign)");
+    return FALSE;
   }
   /* the signer outlives rekeys: a block may span two SAs */
   if (self->signer == NULL &&
@@ -948,6 +983,9 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_SAM_BLOCK_SIZE:
     self->sam_block_size = g_value_get_uint (value);
     break;
+  case PROP_INNER_UDP_PORT:
+    self->inner_udp_port = g_value_get_uint (value);
+    break;
   case PROP_WARNING_INTERVAL:
     /* reporting settings: the SA stays */
     self->warning_interval = g_value_get_uint (value);
@@ -1012,6 +1050,9 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_SAM_BLOCK_SIZE:
     g_value_set_uint (value, self->sam_block_size);
+    break;
+  case PROP_INNER_UDP_PORT:
+    g_value_set_uint (value, self->inner_udp_port);
     break;
   case PROP_WARNING_INTERVAL:
     g_value_set_uint (value, self->warning_interval);
@@ -1252,6 +1293,29 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           "hard-packets", "Hard limit",
           "Packets after which the SA refuses to protect (0: 2^36)", 0,
           G_MAXUINT64, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  /**
+   * GstMcsecEnc:inner-udp-port:
+   *
+   * Send each datagram behind an 8-byte UDP header with this port as
+   * source and destination, under Next Header 17 instead of 253, so that
+   * a standard ESP stack (the Linux kernel's XFRM, in transport mode)
+   * hands it to an ordinary UDP socket on that port
+   * (docs/wire-format.md 10.1).  The UDP checksum is 0, which IPv4
+   * receivers accept.  Not with source authentication: a kernel cannot
+   * check signatures, so a signing key (or a sender's membership) with
+   * this set is refused at start.  0: off.
+   */
+  g_object_class_install_property (
+      gobject_class, PROP_INNER_UDP_PORT,
+      g_param_spec_uint (
+          "inner-udp-port", "Inner UDP port",
+          "Put each datagram behind a UDP header with this port (Next "
+          "Header 17) so that a standard ESP stack, such as the Linux "
+          "kernel's, delivers it to a UDP socket on that port; no source "
+          "authentication then (0: off, Next Header 253)",
+          0, G_MAXUINT16, 0,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (

@@ -56,20 +56,24 @@ mcsec_status_t mcsec_aead_init (mcsec_aead_t *aead, mcsec_suite_t suite,
 void mcsec_aead_clear (mcsec_aead_t *aead);
 
 /* Seal an ESP packet whose header (SPI, SN, IV) is at pkt[0..16).  The
- * body (payload || padding || pad length || next header) is body_len bytes
- * at pkt + 16, except that its first src_len bytes are read from src, which
- * is either pkt + 16 itself or a buffer that does not overlap the packet.
- * The ciphertext (GMAC: the clear body) and then the ICV are written at
- * pkt + 16. */
+ * body (head || payload || padding || pad length || next header) is
+ * body_len bytes at pkt + 16: its first head_len bytes are in place, the
+ * next src_len are read from src, which is either where they belong
+ * (pkt + 16 + head_len) or a buffer that does not overlap the packet, and
+ * the trailer after them is in place.  The ciphertext (GMAC: the clear
+ * body) and then the ICV are written at pkt + 16. */
 mcsec_status_t mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt,
-                                const uint8_t *src, size_t src_len,
-                                size_t body_len);
+                                size_t head_len, const uint8_t *src,
+                                size_t src_len, size_t body_len);
 
 /* Verify and decrypt: header at hdr (16 bytes), body and ICV follow it at
  * hdr + 16 (body_len bytes, then 16).  The plaintext body goes to out, which
- * may equal hdr + 16.  On failure out is wiped. */
+ * may equal hdr + 16.  esn_hi: NULL, or the 4 high bytes of an extended
+ * sequence number, which the AAD then holds between the SPI and the SN
+ * (RFC 4106 5, RFC 7634 2.1, RFC 4543 3.3).  On failure out is wiped. */
 mcsec_status_t mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr,
-                                size_t body_len, uint8_t *out);
+                                size_t body_len, uint8_t *out,
+                                const uint8_t *esn_hi);
 
 /* ---- replay.c: a window per sender, and the table of senders ---- */
 
@@ -97,6 +101,9 @@ void mcsec_sender_table_foreach (const mcsec_sender_table_t *t,
                                  void (*fn) (const mcsec_sender_stats_t *,
                                              void *),
                                  void *user_data);
+
+/* The highest counter w accepted (0: none; w may be NULL). */
+uint64_t mcsec_replay_top (const mcsec_replay_t *w);
 
 /* May counter be accepted?  w may be NULL (a sender never seen). */
 mcsec_status_t mcsec_replay_check (const mcsec_replay_t *w, uint32_t window,

@@ -56,24 +56,36 @@ main (int argc, char **argv)
   cfg.key_len = unhex (argv[3], key, sizeof (key));
   cfg.key = key;
   cfg.spi = (uint32_t)strtoul (argv[4], NULL, 0);
-  cfg.sender_id_bits = (uint8_t)strtoul (argv[5], NULL, 0);
+  if (strncmp (argv[1], "unprotect-standard", 18) == 0) {
+    /* a standard SA (opaque IV, one sender): argv[5] is the window */
+    cfg.type = MCSEC_SA_TYPE_STANDARD;
+    cfg.esn = strcmp (argv[1], "unprotect-standard-esn") == 0;
+    cfg.replay_window = (uint32_t)strtoul (argv[5], NULL, 0);
+  } else {
+    cfg.sender_id_bits = (uint8_t)strtoul (argv[5], NULL, 0);
+  }
   st = mcsec_sa_new (&cfg, &sa);
   if (st) {
     printf ("%s\n", mcsec_status_name (st));
     return 1;
   }
-  if (strcmp (argv[1], "protect") == 0 && argc == 10) {
-    size_t n = unhex (argv[9], in, sizeof (in)), len;
+  if ((strcmp (argv[1], "protect") == 0 && argc == 10) ||
+      (strcmp (argv[1], "protect-prefixed") == 0 && argc == 11)) {
+    /* protect-prefixed: argv[9] is the prefix (the inner UDP header) */
+    uint8_t prefix[MCSEC_PREFIX_MAX];
+    size_t plen = argc == 11 ? unhex (argv[9], prefix, sizeof (prefix)) : 0;
+    size_t n = unhex (argv[argc - 1], in, sizeof (in)), len;
     st = mcsec_sa_set_sender (sa, (uint32_t)strtoul (argv[6], NULL, 0),
                               strtoull (argv[7], NULL, 0), 0);
     if (st == MCSEC_OK)
-      st = mcsec_sa_protect (sa, (uint8_t)strtoul (argv[8], NULL, 0), in, n,
-                             out, sizeof (out), &len, NULL);
+      st = mcsec_sa_protect_prefixed (sa, (uint8_t)strtoul (argv[8], NULL, 0),
+                                      prefix, plen, in, n, out, sizeof (out),
+                                      &len, NULL);
     if (st)
       printf ("%s\n", mcsec_status_name (st));
     else
       print_hex (out, len), printf ("\n");
-  } else if (strcmp (argv[1], "unprotect") == 0) {
+  } else if (strncmp (argv[1], "unprotect", 9) == 0) {
     for (int a = 6; a < argc; a++) {
       size_t n = unhex (argv[a], in, sizeof (in));
       mcsec_rx_info_t info;

@@ -105,25 +105,27 @@ run_kat (const kat_t *k)
 
   /* open: the published packet gives the published plaintext */
   memset (out, 0, sizeof (out));
-  CHECK_STATUS (mcsec_aead_open (&open, expect_pkt, ct_len, out), MCSEC_OK);
+  CHECK_STATUS (mcsec_aead_open (&open, expect_pkt, ct_len, out, NULL),
+                MCSEC_OK);
   CHECK (memcmp (out, pt, pt_len) == 0);
 
   /* open in place */
   memcpy (pkt, expect_pkt, total);
-  CHECK_STATUS (mcsec_aead_open (&open, pkt, ct_len, pkt + hdr), MCSEC_OK);
+  CHECK_STATUS (mcsec_aead_open (&open, pkt, ct_len, pkt + hdr, NULL),
+                MCSEC_OK);
   CHECK (memcmp (pkt + hdr, pt, pt_len) == 0);
 
   /* seal: header + plaintext in, the published packet out */
   memcpy (pkt, expect_pkt, hdr);
   memcpy (pkt + hdr, pt, pt_len);
-  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pkt + hdr, pt_len, pt_len),
+  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, 0, pkt + hdr, pt_len, pt_len),
                 MCSEC_OK);
   CHECK (memcmp (pkt, expect_pkt, total) == 0);
 
   /* a second packet through the same contexts: no state carried over */
   memcpy (pkt, expect_pkt, hdr);
   memcpy (pkt + hdr, pt, pt_len);
-  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pkt + hdr, pt_len, pt_len),
+  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, 0, pkt + hdr, pt_len, pt_len),
                 MCSEC_OK);
   CHECK (memcmp (pkt, expect_pkt, total) == 0);
 
@@ -131,14 +133,16 @@ run_kat (const kat_t *k)
   memset (pkt, 0, sizeof (pkt));
   memcpy (pkt, expect_pkt, hdr);
   memcpy (pkt + hdr + pt_len - 4, pt + pt_len - 4, 4);
-  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, pt, pt_len - 4, pt_len), MCSEC_OK);
+  CHECK_STATUS (mcsec_aead_seal (&seal, pkt, 0, pt, pt_len - 4, pt_len),
+                MCSEC_OK);
   CHECK (memcmp (pkt, expect_pkt, total) == 0);
 
   /* a wrong ICV is refused and no plaintext is left behind */
   memcpy (pkt, expect_pkt, total);
   pkt[total - 1] ^= 0x80;
   memset (out, 0xaa, sizeof (out));
-  CHECK_STATUS (mcsec_aead_open (&open, pkt, ct_len, out), MCSEC_ERR_AUTH);
+  CHECK_STATUS (mcsec_aead_open (&open, pkt, ct_len, out, NULL),
+                MCSEC_ERR_AUTH);
   if (mcsec_suite_encrypts (k->suite))
     CHECK (pt_len == 0 || memcmp (out, pt, pt_len) != 0);
 

@@ -216,7 +216,7 @@ test_bad_padding (void)
     mcsec_store_be32 (pkt + 4, 5 + (uint32_t)i);
     mcsec_store_be64 (pkt + 8, (UINT64_C (3) << 48) | (5 + i));
     memcpy (pkt + 16 + 4, trailers[i], 4); /* 4 bytes payload, trailer */
-    REQUIRE (mcsec_aead_seal (&seal, pkt, pkt + 16, 8, 8) == MCSEC_OK);
+    REQUIRE (mcsec_aead_seal (&seal, pkt, 0, pkt + 16, 8, 8) == MCSEC_OK);
     CHECK_STATUS (
         mcsec_sa_unprotect (rx, pkt, 16 + 8 + 16, out, sizeof (out), NULL),
         MCSEC_ERR_BAD_PADDING);
@@ -512,6 +512,36 @@ test_same_key (void)
   mcsec_sa_free (d);
 }
 
+/* Standard SAs (docs/wire-format.md 10.2) only receive, ESN belongs to
+ * them alone, and a standard SA is not the same SA as a group SA with the
+ * same key.  Their packets are checked against Python's cryptography in
+ * test_vectors.py. */
+static void
+test_standard_sa_settings (void)
+{
+  mcsec_sa_config_t cfg = {0};
+  mcsec_sa_t *std, *group, *sa = NULL;
+
+  cfg.spi = SPI;
+  cfg.suite = MCSEC_SUITE_AES_256_GCM;
+  cfg.key = key_material;
+  cfg.key_len = mcsec_suite_key_material_len (cfg.suite);
+  cfg.esn = 1; /* ESN on a group SA */
+  CHECK_STATUS (mcsec_sa_new (&cfg, &sa), MCSEC_ERR_INVALID_ARG);
+  CHECK (sa == NULL);
+  cfg.type = (mcsec_sa_type_t)7;
+  CHECK_STATUS (mcsec_sa_new (&cfg, &sa), MCSEC_ERR_INVALID_ARG);
+  cfg.type = MCSEC_SA_TYPE_STANDARD;
+  REQUIRE (mcsec_sa_new (&cfg, &std) == MCSEC_OK);
+  CHECK_STATUS (mcsec_sa_set_sender (std, 1, 1, 0), MCSEC_ERR_INVALID_ARG);
+  cfg.type = MCSEC_SA_TYPE_GROUP;
+  cfg.esn = 0;
+  REQUIRE (mcsec_sa_new (&cfg, &group) == MCSEC_OK);
+  CHECK (!mcsec_sa_same_key (std, group));
+  mcsec_sa_free (std);
+  mcsec_sa_free (group);
+}
+
 int
 main (void)
 {
@@ -528,5 +558,6 @@ main (void)
   test_dummy_and_wrong_key ();
   test_tentative_and_accept ();
   test_same_key ();
+  test_standard_sa_settings ();
   return test_done ("test-esp");
 }

@@ -95,40 +95,48 @@ is_gmac (mcsec_suite_t suite)
 }
 
 mcsec_status_t
-mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, const uint8_t *src,
-                 size_t src_len, size_t body_len)
+mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, size_t head_len,
+                 const uint8_t *src, size_t src_len, size_t body_len)
 {
   uint8_t nonce[MCSEC_NONCE_LEN];
   uint8_t *body = pkt + MCSEC_ESP_HEADER_LEN;
+  uint8_t *dst;
   int outl = 0;
-  int n, tail;
+  int h, n, tail;
 
-  if (body_len > (size_t)MCSEC_ESP_MAX_PACKET_LEN || src_len > body_len)
+  if (body_len > (size_t)MCSEC_ESP_MAX_PACKET_LEN || src_len > body_len ||
+      head_len > body_len - src_len)
     return MCSEC_ERR_PAYLOAD_TOO_LONG;
+  h = (int)head_len;
   n = (int)src_len;
-  tail = (int)(body_len - src_len);
+  tail = (int)(body_len - head_len - src_len);
+  dst = body + h;
   make_nonce (aead, pkt + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN, nonce);
   if (EVP_EncryptInit_ex (aead->ctx, NULL, NULL, NULL, nonce) != 1)
     return MCSEC_ERR_CRYPTO;
 
   if (is_gmac (aead->suite)) {
     /* RFC 4543 3.3: everything from the SPI to the Next Header is AAD. */
-    if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt, MCSEC_ESP_HEADER_LEN) !=
-            1 ||
+    if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt,
+                           MCSEC_ESP_HEADER_LEN + h) != 1 ||
         EVP_EncryptUpdate (aead->ctx, NULL, &outl, src, n) != 1 ||
-        EVP_EncryptUpdate (aead->ctx, NULL, &outl, body + n, tail) != 1)
+        EVP_EncryptUpdate (aead->ctx, NULL, &outl, dst + n, tail) != 1)
       return MCSEC_ERR_CRYPTO;
-    if (src != body)
-      memcpy (body, src, src_len);
+    if (src != dst)
+      memcpy (dst, src, src_len);
   } else {
-    /* Encrypt straight from where the payload is, then the trailer that
-     * already sits after it: no copy of the payload. */
+    /* Encrypt the head in place, then straight from where the payload is,
+     * then the trailer that already sits after it: no copy of the
+     * payload. */
     if (EVP_EncryptUpdate (aead->ctx, NULL, &outl, pkt,
                            MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
       return MCSEC_ERR_CRYPTO;
-    if (EVP_EncryptUpdate (aead->ctx, body, &outl, src, n) != 1 || outl != n)
+    if (h > 0 &&
+        (EVP_EncryptUpdate (aead->ctx, body, &outl, body, h) != 1 || outl != h))
       return MCSEC_ERR_CRYPTO;
-    if (EVP_EncryptUpdate (aead->ctx, body + n, &outl, body + n, tail) != 1 ||
+    if (EVP_EncryptUpdate (aead->ctx, dst, &outl, src, n) != 1 || outl != n)
+      return MCSEC_ERR_CRYPTO;
+    if (EVP_EncryptUpdate (aead->ctx, dst + n, &outl, dst + n, tail) != 1 ||
         outl != tail)
       return MCSEC_ERR_CRYPTO;
   }
@@ -142,10 +150,13 @@ mcsec_aead_seal (mcsec_aead_t *aead, uint8_t *pkt, const uint8_t *src,
 
 mcsec_status_t
 mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr, size_t body_len,
-                 uint8_t *out)
+                 uint8_t *out, const uint8_t *esn_hi)
 {
   uint8_t nonce[MCSEC_NONCE_LEN];
   uint8_t tag[MCSEC_ESP_ICV_LEN];
+  /* SPI || SN, or SPI || ESN high || SN with extended sequence numbers */
+  uint8_t aad[MCSEC_ESP_SPI_LEN + 4 + MCSEC_ESP_SN_LEN];
+  size_t aad_len = MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN;
   const uint8_t *body = hdr + MCSEC_ESP_HEADER_LEN;
   int outl = 0;
   int n;
@@ -157,6 +168,13 @@ mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr, size_t body_len,
   make_nonce (aead, hdr + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN, nonce);
   /* EVP wants a writable tag buffer. */
   memcpy (tag, body + n, MCSEC_ESP_ICV_LEN);
+  memcpy (aad, hdr, MCSEC_ESP_SPI_LEN);
+  if (esn_hi) {
+    memcpy (aad + MCSEC_ESP_SPI_LEN, esn_hi, 4);
+    aad_len += 4;
+  }
+  memcpy (aad + aad_len - MCSEC_ESP_SN_LEN, hdr + MCSEC_ESP_SPI_LEN,
+          MCSEC_ESP_SN_LEN);
 
   if (EVP_DecryptInit_ex (aead->ctx, NULL, NULL, NULL, nonce) != 1 ||
       EVP_CIPHER_CTX_ctrl (aead->ctx, EVP_CTRL_AEAD_SET_TAG, MCSEC_ESP_ICV_LEN,
@@ -164,14 +182,15 @@ mcsec_aead_open (mcsec_aead_t *aead, const uint8_t *hdr, size_t body_len,
     st = MCSEC_ERR_CRYPTO;
     goto out;
   }
+  if (EVP_DecryptUpdate (aead->ctx, NULL, &outl, aad, (int)aad_len) != 1)
+    goto out;
   if (is_gmac (aead->suite)) {
-    if (EVP_DecryptUpdate (aead->ctx, NULL, &outl, hdr,
-                           MCSEC_ESP_HEADER_LEN + n) != 1)
+    /* RFC 4543 3.3: then the IV and the whole body, all AAD */
+    if (EVP_DecryptUpdate (aead->ctx, NULL, &outl,
+                           hdr + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN,
+                           MCSEC_ESP_IV_LEN + n) != 1)
       goto out;
   } else {
-    if (EVP_DecryptUpdate (aead->ctx, NULL, &outl, hdr,
-                           MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN) != 1)
-      goto out;
     if (EVP_DecryptUpdate (aead->ctx, out, &outl, body, n) != 1 || outl != n)
       goto out;
   }

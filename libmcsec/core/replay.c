@@ -36,6 +36,12 @@ struct mcsec_sender_slot {
   mcsec_replay_t *replay;
 };
 
+uint64_t
+mcsec_replay_top (const mcsec_replay_t *w)
+{
+  return w ? w->top : 0;
+}
+
 mcsec_status_t
 mcsec_replay_check (const mcsec_replay_t *w, uint32_t window, uint64_t counter)
 {

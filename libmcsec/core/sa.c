@@ -17,6 +17,8 @@
 struct mcsec_sa {
   uint32_t spi;
   mcsec_suite_t suite;
+  mcsec_sa_type_t type;
+  int esn;
   uint8_t sender_id_bits;
   uint64_t counter_max; /* largest counter that fits in the IV */
   uint64_t soft_packets;
@@ -74,14 +76,23 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
       window > MCSEC_REPLAY_WINDOW_MAX)
     return MCSEC_ERR_BAD_REPLAY_WINDOW;
   max_senders = cfg->max_senders ? cfg->max_senders : MCSEC_MAX_SENDERS_DEFAULT;
+  if ((cfg->type != MCSEC_SA_TYPE_GROUP &&
+       cfg->type != MCSEC_SA_TYPE_STANDARD) ||
+      (cfg->esn && cfg->type != MCSEC_SA_TYPE_STANDARD))
+    return MCSEC_ERR_INVALID_ARG;
 
   sa = calloc (1, sizeof (*sa));
   if (sa == NULL)
     return MCSEC_ERR_NO_MEMORY;
   sa->spi = cfg->spi;
   sa->suite = cfg->suite;
+  sa->type = cfg->type;
+  sa->esn = cfg->type == MCSEC_SA_TYPE_STANDARD && cfg->esn;
   sa->sender_id_bits = bits;
-  sa->counter_max = UINT64_MAX >> bits;
+  /* a standard SA counts sequence numbers: 32 bits, or 64 with ESN */
+  sa->counter_max = cfg->type == MCSEC_SA_TYPE_GROUP ? UINT64_MAX >> bits
+                    : sa->esn                        ? UINT64_MAX
+                                                     : UINT32_MAX;
   sa->hard_packets =
       cfg->hard_packets ? cfg->hard_packets : MCSEC_HARD_PACKETS_DEFAULT;
   sa->soft_packets =
@@ -142,6 +153,7 @@ int
 mcsec_sa_same_key (const mcsec_sa_t *a, const mcsec_sa_t *b)
 {
   return a != NULL && b != NULL && a->spi == b->spi && a->suite == b->suite &&
+         a->type == b->type && a->esn == b->esn &&
          a->sender_id_bits == b->sender_id_bits &&
          CRYPTO_memcmp (a->key_id, b->key_id, sizeof (a->key_id)) == 0;
 }
@@ -162,7 +174,8 @@ mcsec_status_t
 mcsec_sa_set_sender (mcsec_sa_t *sa, uint32_t sender_id, uint64_t first_counter,
                      uint64_t counter_limit)
 {
-  if (sa == NULL)
+  /* a standard SA's IV is not ours to choose: it only receives */
+  if (sa == NULL || sa->type != MCSEC_SA_TYPE_GROUP)
     return MCSEC_ERR_INVALID_ARG;
   if (sa->sender_id_bits < 32 && (sender_id >> sa->sender_id_bits) != 0)
     return MCSEC_ERR_BAD_SENDER_ID;
@@ -217,21 +230,35 @@ mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header, const uint8_t *payload,
                   size_t payload_len, uint8_t *out, size_t out_size,
                   size_t *out_len, unsigned *events)
 {
-  uint8_t *body;
-  size_t total, pad, i;
+  return mcsec_sa_protect_prefixed (sa, next_header, NULL, 0, payload,
+                                    payload_len, out, out_size, out_len,
+                                    events);
+}
+
+mcsec_status_t
+mcsec_sa_protect_prefixed (mcsec_sa_t *sa, uint8_t next_header,
+                           const uint8_t *prefix, size_t prefix_len,
+                           const uint8_t *payload, size_t payload_len,
+                           uint8_t *out, size_t out_size, size_t *out_len,
+                           unsigned *events)
+{
+  uint8_t *body, *dst;
+  size_t total, pad, i, len;
   uint64_t counter;
   mcsec_status_t st;
 
   if (events)
     *events = 0;
   if (sa == NULL || out == NULL || out_len == NULL ||
-      (payload == NULL && payload_len != 0))
+      (payload == NULL && payload_len != 0) || prefix_len > MCSEC_PREFIX_MAX ||
+      (prefix == NULL && prefix_len != 0))
     return MCSEC_ERR_INVALID_ARG;
   if (!sa->is_sender)
     return MCSEC_ERR_NOT_SENDER;
-  if (payload_len > MCSEC_ESP_MAX_PAYLOAD_LEN)
+  if (payload_len > MCSEC_ESP_MAX_PAYLOAD_LEN - prefix_len)
     return MCSEC_ERR_PAYLOAD_TOO_LONG;
-  total = mcsec_protected_len (payload_len);
+  len = prefix_len + payload_len;
+  total = mcsec_protected_len (len);
   if (out_size < total)
     return MCSEC_ERR_BUFFER_TOO_SMALL;
   if (sa->packets_sent >= sa->hard_packets)
@@ -246,28 +273,31 @@ mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header, const uint8_t *payload,
   sa->packets_sent++;
 
   body = out + MCSEC_ESP_HEADER_LEN;
+  dst = body + prefix_len;
   if (payload_len == 0) {
-    payload = body;
-  } else if (payload != body && payload < out + total &&
+    payload = dst;
+  } else if (payload != dst && payload < out + total &&
              payload + payload_len > out) {
     /* overlapping but not in place: move it into place first */
-    memmove (body, payload, payload_len);
-    payload = body;
+    memmove (dst, payload, payload_len);
+    payload = dst;
   }
+  if (prefix_len)
+    memcpy (body, prefix, prefix_len);
   mcsec_store_be32 (out, sa->spi);
   mcsec_store_be32 (out + MCSEC_ESP_SPI_LEN, (uint32_t)counter);
   mcsec_store_be64 (out + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN,
                     ((uint64_t)sa->sender_id << (64 - sa->sender_id_bits)) |
                         counter);
-  pad = total - MCSEC_ESP_HEADER_LEN - payload_len - MCSEC_ESP_TRAILER_LEN -
+  pad = total - MCSEC_ESP_HEADER_LEN - len - MCSEC_ESP_TRAILER_LEN -
         MCSEC_ESP_ICV_LEN;
   for (i = 0; i < pad; i++)
-    body[payload_len + i] = (uint8_t)(i + 1); /* RFC 4303 2.4 */
-  body[payload_len + pad] = (uint8_t)pad;
-  body[payload_len + pad + 1] = next_header;
+    body[len + i] = (uint8_t)(i + 1); /* RFC 4303 2.4 */
+  body[len + pad] = (uint8_t)pad;
+  body[len + pad + 1] = next_header;
 
-  st = mcsec_aead_seal (&sa->seal, out, payload, payload_len,
-                        payload_len + pad + MCSEC_ESP_TRAILER_LEN);
+  st = mcsec_aead_seal (&sa->seal, out, prefix_len, payload, payload_len,
+                        len + pad + MCSEC_ESP_TRAILER_LEN);
   if (st) {
     OPENSSL_cleanse (out, total);
     return st;
@@ -305,6 +335,29 @@ move_window (mcsec_sa_t *sa, mcsec_replay_t *w, uint32_t sender_id,
   return MCSEC_OK;
 }
 
+/* The 64-bit sequence number whose low half is sn, given the highest one
+ * accepted (top) and the window width: RFC 4303 Appendix A2.2.  0 when it
+ * would need a high half past 2^32 - 1 (the SA is used up). */
+static uint64_t
+esn_infer (uint64_t top, uint32_t window, uint32_t sn)
+{
+  uint32_t tl = (uint32_t)top, th = (uint32_t)(top >> 32);
+  uint32_t bottom = tl - window + 1; /* mod 2^32 */
+
+  if (tl >= window - 1) {
+    /* the window lies within one half: below it is the next half */
+    if (sn >= bottom)
+      return ((uint64_t)th << 32) | sn;
+    if (th == UINT32_MAX)
+      return 0;
+    return ((uint64_t)(th + 1) << 32) | sn;
+  }
+  /* the window spans two halves: above its bottom is the previous one */
+  if (sn >= bottom && th > 0)
+    return ((uint64_t)(th - 1) << 32) | sn;
+  return ((uint64_t)th << 32) | sn;
+}
+
 /* Open one packet; with `accept`, the sender's replay window moves too. */
 static mcsec_status_t
 unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
@@ -313,7 +366,8 @@ unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
   mcsec_rx_info_t local;
   mcsec_replay_t *w;
   size_t body_len;
-  uint64_t iv;
+  uint32_t sn;
+  uint8_t esn_hi[4];
   uint8_t pad, nh;
   mcsec_status_t st;
 
@@ -328,9 +382,20 @@ unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
     return MCSEC_ERR_TOO_LONG;
 
   info->spi = mcsec_load_be32 (packet);
-  iv = mcsec_load_be64 (packet + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN);
-  info->sender_id = (uint32_t)(iv >> (64 - sa->sender_id_bits));
-  info->counter = iv & sa->counter_max;
+  sn = mcsec_load_be32 (packet + MCSEC_ESP_SPI_LEN);
+  if (sa->type == MCSEC_SA_TYPE_GROUP) {
+    uint64_t iv =
+        mcsec_load_be64 (packet + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN);
+    info->sender_id = (uint32_t)(iv >> (64 - sa->sender_id_bits));
+    info->counter = iv & sa->counter_max;
+    w = mcsec_sender_table_find (&sa->senders, info->sender_id);
+  } else {
+    /* one sender; the IV is opaque, the counter is the sequence number */
+    w = mcsec_sender_table_find (&sa->senders, 0);
+    info->counter =
+        sa->esn ? esn_infer (mcsec_replay_top (w), sa->senders.window, sn) : sn;
+    mcsec_store_be32 (esn_hi, (uint32_t)(info->counter >> 32));
+  }
   info->has_header = 1;
 
   if (info->spi != sa->spi)
@@ -338,22 +403,21 @@ unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
   body_len = len - MCSEC_ESP_HEADER_LEN - MCSEC_ESP_ICV_LEN;
   if (body_len % MCSEC_ESP_ALIGN != 0)
     return MCSEC_ERR_MALFORMED;
-  /* The SN is the counter's low half (both are authenticated). */
-  if (info->counter == 0 ||
-      (uint32_t)info->counter != mcsec_load_be32 (packet + MCSEC_ESP_SPI_LEN))
+  /* A group SA's SN is the counter's low half (both are authenticated). */
+  if (info->counter == 0 || (uint32_t)info->counter != sn)
     return MCSEC_ERR_MALFORMED;
   if (out_size < body_len)
     return MCSEC_ERR_BUFFER_TOO_SMALL;
 
   /* Cheap rejections first: nothing is decrypted for a known replay. */
-  w = mcsec_sender_table_find (&sa->senders, info->sender_id);
   st = mcsec_replay_check (w, sa->senders.window, info->counter);
   if (st)
     return st;
   if (sa->packets_received >= sa->hard_packets)
     return MCSEC_ERR_HARD_LIMIT;
 
-  st = mcsec_aead_open (&sa->open, packet, body_len, out);
+  st = mcsec_aead_open (&sa->open, packet, body_len, out,
+                        sa->esn ? esn_hi : NULL);
   if (st)
     return st;
 

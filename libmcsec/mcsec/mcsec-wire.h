@@ -66,6 +66,10 @@
 #define MCSEC_NEXT_HEADER_SAM 254
 /* dummy packet (RFC 4303 2.6): authenticated, then silently discarded */
 #define MCSEC_NEXT_HEADER_DUMMY 59
+/* a datagram behind an 8-byte UDP header, which a standard ESP stack hands
+ * to a UDP socket (docs/wire-format.md 10.1) */
+#define MCSEC_NEXT_HEADER_UDP 17
+#define MCSEC_UDP_HEADER_LEN 8
 
 /* ---- Keys: key material = cipher key || 4-byte salt ---- */
 #define MCSEC_SALT_LEN 4

@@ -128,6 +128,16 @@ MCSEC_API uint32_t mcsec_packet_spi (const uint8_t *packet, size_t len);
 
 typedef struct mcsec_sa mcsec_sa_t;
 
+/* What the IV of an SA's packets holds (docs/wire-format.md 4 and 10.2). */
+typedef enum {
+  /* Sender-ID || counter (RFC 6054): mcsec's group SA, many senders, a
+   * replay window per sender */
+  MCSEC_SA_TYPE_GROUP = 0,
+  /* an opaque IV, one sender, replay on the sequence number (RFC 4303):
+   * what the Linux kernel, strongSwan or any ESP stack sends; receive only */
+  MCSEC_SA_TYPE_STANDARD = 1,
+} mcsec_sa_type_t;
+
 typedef struct {
   uint32_t spi; /* >= MCSEC_SPI_MIN */
   mcsec_suite_t suite;
@@ -138,6 +148,8 @@ typedef struct {
   uint32_t max_senders;   /* 0: MCSEC_MAX_SENDERS_DEFAULT */
   uint64_t soft_packets;  /* 0: MCSEC_SOFT_PACKETS_DEFAULT */
   uint64_t hard_packets;  /* 0: MCSEC_HARD_PACKETS_DEFAULT */
+  mcsec_sa_type_t type;   /* 0: MCSEC_SA_TYPE_GROUP */
+  int esn; /* standard SAs: extended (64-bit) sequence numbers, RFC 4303 */
 } mcsec_sa_config_t;
 
 /* Events reported through the `events` out-parameters (a bit set). */
@@ -176,6 +188,16 @@ MCSEC_API mcsec_status_t mcsec_sa_protect (mcsec_sa_t *sa, uint8_t next_header,
                                            size_t payload_len, uint8_t *out,
                                            size_t out_size, size_t *out_len,
                                            unsigned *events) MCSEC_WARN_UNUSED;
+
+/* mcsec_sa_protect with prefix_len bytes (at most MCSEC_PREFIX_MAX) before
+ * the payload in the body, such as the UDP header of Next Header 17
+ * (docs/wire-format.md 10.1).  The payload may lie at
+ * out + MCSEC_ESP_HEADER_LEN + prefix_len (in place). */
+#define MCSEC_PREFIX_MAX 8
+MCSEC_API mcsec_status_t mcsec_sa_protect_prefixed (
+    mcsec_sa_t *sa, uint8_t next_header, const uint8_t *prefix,
+    size_t prefix_len, const uint8_t *payload, size_t payload_len, uint8_t *out,
+    size_t out_size, size_t *out_len, unsigned *events) MCSEC_WARN_UNUSED;
 
 /* What unprotect learnt about a packet; the header fields are filled as soon
  * as they are parsed, so a dropped packet can still be counted per sender

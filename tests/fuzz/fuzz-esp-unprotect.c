@@ -3,7 +3,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * libFuzzer target: any bytes into the receive path (SADB dispatch, ESP
- * parse, replay check, AEAD open, trailer parse).  The SA's key is fixed,
+ * parse, replay check, ESN inference, AEAD open, trailer parse) of group
+ * and standard SAs.  The SA's key is fixed,
  * so the fuzzer can also reach the post-ICV code with inputs it learnt from
  * the seed corpus.  Built with -Dfuzzing=true (clang); without libFuzzer,
  * fuzz-replay.c runs it over the corpus and random inputs as a test.
@@ -42,6 +43,18 @@ setup (void)
   cfg.spi = FUZZ_SPI + 1;
   cfg.suite = MCSEC_SUITE_AES_128_GMAC;
   cfg.sender_id_bits = 8;
+  if (mcsec_sa_new (&cfg, &sa) || mcsec_sadb_add (db, sa))
+    abort ();
+  /* standard SAs (opaque IV, one sender), with and without ESN */
+  cfg.type = MCSEC_SA_TYPE_STANDARD;
+  cfg.spi = FUZZ_SPI + 2;
+  cfg.suite = MCSEC_SUITE_AES_128_GCM;
+  cfg.esn = 1;
+  if (mcsec_sa_new (&cfg, &sa) || mcsec_sadb_add (db, sa))
+    abort ();
+  cfg.spi = FUZZ_SPI + 3;
+  cfg.suite = MCSEC_SUITE_AES_128_GMAC;
+  cfg.esn = 0;
   if (mcsec_sa_new (&cfg, &sa) || mcsec_sadb_add (db, sa))
     abort ();
 }
