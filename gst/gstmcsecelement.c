@@ -179,11 +179,12 @@ gst_mcsec_key_clear (GstMcsecKey *key)
 gboolean
 gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf)
 {
+  /* a value that cannot be a key leaves the key in use as it was */
+  if (buf != NULL && gst_buffer_get_size (buf) > sizeof (key->bytes))
+    return FALSE;
   gst_mcsec_key_clear (key);
   if (buf == NULL)
     return TRUE;
-  if (gst_buffer_get_size (buf) > sizeof (key->bytes))
-    return FALSE;
   key->len = gst_buffer_extract (buf, 0, key->bytes, sizeof (key->bytes));
   return TRUE;
 }
@@ -279,8 +280,29 @@ key_file_cipher_line (const gchar *line, gsize len)
   return suite ? (gint)suite : -1;
 }
 
+static gboolean load_key_file (GstMcsecKey *key, const gchar *path,
+                               GError **error);
+
 gboolean
 gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path, GError **error)
+{
+  /* read into a key of its own: a file that cannot be used leaves the key
+   * in use as it was (the error says why) */
+  GstMcsecKey *fresh = g_new0 (GstMcsecKey, 1);
+  gboolean ok = load_key_file (fresh, path, error);
+
+  if (ok) {
+    gst_mcsec_key_clear (key);
+    *key = *fresh;
+  }
+  gst_mcsec_key_clear (fresh);
+  OPENSSL_cleanse (fresh, sizeof (*fresh));
+  g_free (fresh);
+  return ok;
+}
+
+static gboolean
+load_key_file (GstMcsecKey *key, const gchar *path, GError **error)
 {
   gchar text[GST_MCSEC_KEY_FILE_MAX + 1];
   gssize len;

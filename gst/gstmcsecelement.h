@@ -69,17 +69,18 @@ typedef struct {
 } GstMcsecKey;
 
 void gst_mcsec_key_clear (GstMcsecKey *key);
-/* Copy a GstBuffer's bytes (NULL clears).  FALSE when too long. */
+/* Copy a GstBuffer's bytes (NULL clears).  FALSE when too long, and the
+ * key is then unchanged. */
 gboolean gst_mcsec_key_set_buffer (GstMcsecKey *key, GstBuffer *buf);
 /* Read hex key material from a file (whitespace ignored, at most
  * GST_MCSEC_KEY_FILE_MAX bytes), after an optional "cipher=NAME" line
  * (docs/elements.md, "Key files"): the cipher is remembered with the key
  * (until it is cleared), and gst_mcsec_setting_error_check and
  * gst_mcsec_make_sa refuse an element whose cipher is another one.  On
- * error, `error` says "key-file 'PATH': CAUSE" (the errno text for a file
- * that cannot be read: a GST_RESOURCE_ERROR; GST_LIBRARY_ERROR_SETTINGS
- * for what it holds, such as a length the named cipher does not take),
- * never a key byte. */
+ * error the key is unchanged and `error` says "key-file 'PATH': CAUSE" (the
+ * errno text for a file that cannot be read: a GST_RESOURCE_ERROR;
+ * GST_LIBRARY_ERROR_SETTINGS for what it holds, such as a length the named
+ * cipher does not take), never a key byte. */
 #define GST_MCSEC_KEY_FILE_MAX 4096
 gboolean gst_mcsec_key_load_file (GstMcsecKey *key, const gchar *path,
                                   GError **error);

@@ -545,6 +545,57 @@ GST_START_TEST (test_key_file_error_at_start)
 
 GST_END_TEST;
 
+/* A key or key-file write that fails while the stream runs is reported
+ * and changes nothing: the element goes on with the key it had, also when
+ * the SA is made again (the key was cleared before the value was checked,
+ * so the next SA had none). */
+GST_START_TEST (test_failed_key_write_keeps_key)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstBuffer *too_long = gst_buffer_new_allocate (NULL, 100, NULL);
+  GstHarness *enc = enc_harness ("aes-128-gcm", key, SPI_A, 1);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
+  gchar *bad = state_file ("bad.key", "not hex at all\n");
+  GstBus *bus = gst_bus_new ();
+
+  gst_element_set_bus (enc->element, bus);
+  gst_element_set_bus (dec->element, bus);
+  fail_unless_equals_int (gst_harness_push (enc, make_datagram (1, 50)),
+                          GST_FLOW_OK);
+  gst_harness_push (dec, gst_harness_pull (enc));
+  fail_unless (pulled_is (dec, 1, 50));
+  g_object_set (enc->element, "key-file", bad, NULL);
+  g_object_set (dec->element, "key-file", "/nonexistent/mcsec.key", NULL);
+  g_object_set (dec->element, "key", too_long, NULL);
+  fail_unless_equals_int (gst_harness_push (enc, make_datagram (2, 60)),
+                          GST_FLOW_OK);
+  gst_harness_push (dec, gst_harness_pull (enc));
+  fail_unless (pulled_is (dec, 2, 60));
+  /* and the key is still there when the SA is made again (a new SPI) */
+  g_object_set (enc->element, "spi", SPI_B, NULL);
+  g_object_set (dec->element, "spi", SPI_B, NULL);
+  fail_unless_equals_int (gst_harness_push (enc, make_datagram (3, 70)),
+                          GST_FLOW_OK);
+  gst_harness_push (dec, gst_harness_pull (enc));
+  fail_unless (pulled_is (dec, 3, 70));
+  /* each failed write was reported */
+  for (guint i = 0; i < 3; i++) {
+    GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (m != NULL, "error %u not posted", i);
+    gst_message_unref (m);
+  }
+  gst_element_set_bus (enc->element, NULL);
+  gst_element_set_bus (dec->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (enc);
+  gst_harness_teardown (dec);
+  gst_buffer_unref (too_long);
+  gst_buffer_unref (key);
+  g_free (bad);
+}
+
+GST_END_TEST;
+
 /* A key file too long to be one is refused without reading it all. */
 GST_START_TEST (test_key_file_too_long)
 {
@@ -840,6 +891,7 @@ messages_suite (void)
   tcase_add_loop_test (tc, test_key_file_error_at_start, 0,
                        2 * G_N_ELEMENTS (key_file_cases));
   tcase_add_test (tc, test_key_file_too_long);
+  tcase_add_test (tc, test_failed_key_write_keeps_key);
   tcase_add_loop_test (tc, test_key_file_names_cipher, 0, 2);
   tcase_add_test (tc, test_keysrc_names);
   tcase_add_test (tc, test_metadata_links);
