@@ -133,18 +133,28 @@ on_hard_limit (GstElement *child, guint spi, gpointer self)
 static gboolean
 parse_pad_name (const gchar *name, gboolean *rtcp, guint *session)
 {
-  gchar tail;
+  static const struct {
+    const gchar *prefix;
+    gboolean rtcp;
+  } kinds[] = {{"rtcp_sink_", TRUE},
+               {"rtcp_src_", TRUE},
+               {"rtp_sink_", FALSE},
+               {"rtp_src_", FALSE}};
 
   if (name == NULL)
     return FALSE;
-  if (sscanf (name, "rtcp_sink_%u%c", session, &tail) == 1 ||
-      sscanf (name, "rtcp_src_%u%c", session, &tail) == 1) {
-    *rtcp = TRUE;
-    return TRUE;
-  }
-  if (sscanf (name, "rtp_sink_%u%c", session, &tail) == 1 ||
-      sscanf (name, "rtp_src_%u%c", session, &tail) == 1) {
-    *rtcp = FALSE;
+  for (guint i = 0; i < G_N_ELEMENTS (kinds); i++) {
+    const gchar *digits;
+    gsize n;
+    if (!g_str_has_prefix (name, kinds[i].prefix))
+      continue;
+    /* decimal digits only: no sign, no space, no "-1" taken as 2^32 - 1 */
+    digits = name + strlen (kinds[i].prefix);
+    n = strspn (digits, "0123456789");
+    if (n == 0 || n > 9 || digits[n] != '\0')
+      return FALSE;
+    *session = (guint)g_ascii_strtoull (digits, NULL, 10);
+    *rtcp = kinds[i].rtcp;
     return TRUE;
   }
   return FALSE;

@@ -616,6 +616,10 @@ GST_START_TEST (test_pads)
   child = gst_bin_get_by_name (GST_BIN (enc), "rtcp_3");
   fail_unless (child != NULL);
   gst_object_unref (child);
+  /* a session is decimal digits, nothing else */
+  fail_unless (gst_element_request_pad_simple (enc, "rtp_sink_+2") == NULL);
+  fail_unless (gst_element_request_pad_simple (enc, "rtp_sink_ 2") == NULL);
+  fail_unless (gst_element_request_pad_simple (enc, "rtcp_sink_2x") == NULL);
   /* the next free session */
   pad = gst_element_request_pad_simple (enc, "rtp_sink_%u");
   fail_unless_equals_string (GST_PAD_NAME (pad), "rtp_sink_1");
