@@ -1042,6 +1042,36 @@ gst_mcsec_mirror_set (GstMcsecMirror *m, guint prop_id, const GValue *value,
 }
 
 gboolean
+gst_mcsec_mirror_set_sa (GstMcsecMirror *m, guint spi, const gchar *cipher,
+                         GstBuffer *key)
+{
+  mcsec_suite_t suite = mcsec_suite_from_name (cipher);
+
+  if (suite == 0 || key == NULL || !gst_mcsec_key_set_buffer (&m->key, key))
+    return FALSE;
+  m->key_set = TRUE;
+  for (guint i = 0; m->names[i]; i++) {
+    GValue *v = &m->values[i];
+    if (g_str_equal (m->names[i], "key-file")) {
+      /* applied after `key`: it would bring the old key back */
+      if (G_IS_VALUE (v))
+        g_value_unset (v);
+    } else if (g_str_equal (m->names[i], "spi")) {
+      if (G_IS_VALUE (v))
+        g_value_unset (v);
+      g_value_init (v, G_TYPE_UINT);
+      g_value_set_uint (v, spi);
+    } else if (g_str_equal (m->names[i], "cipher")) {
+      if (G_IS_VALUE (v))
+        g_value_unset (v);
+      g_value_init (v, GST_TYPE_MCSEC_CIPHER);
+      g_value_set_enum (v, suite);
+    }
+  }
+  return TRUE;
+}
+
+gboolean
 gst_mcsec_mirror_get (GstMcsecMirror *m, guint prop_id, GValue *value,
                       GParamSpec *pspec)
 {

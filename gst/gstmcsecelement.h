@@ -277,6 +277,11 @@ void gst_mcsec_mirror_clear (GstMcsecMirror *m);
  * (gst_mcsec_mirror_apply, once unlocked). */
 gboolean gst_mcsec_mirror_set (GstMcsecMirror *m, guint prop_id,
                                const GValue *value, guint *apply);
+/* With the bin's object lock: a set-key that every child took; the
+ * streams made later take the same SA (key, spi, cipher; a key-file
+ * written before no longer applies).  FALSE: unknown cipher or bad key. */
+gboolean gst_mcsec_mirror_set_sa (GstMcsecMirror *m, guint spi,
+                                  const gchar *cipher, GstBuffer *key);
 gboolean gst_mcsec_mirror_get (GstMcsecMirror *m, guint prop_id, GValue *value,
                                GParamSpec *pspec);
 /* Not under the bin's lock: give child the value of names[index], or

@@ -305,6 +305,12 @@ gst_mcsec_rtp_enc_set_key (GstMcsecRtpEnc *self, guint spi, const gchar *cipher,
     ok &= done;
   }
   g_list_free_full (list, gst_object_unref);
+  /* the streams that come later send under the same SA */
+  if (ok) {
+    GST_OBJECT_LOCK (self);
+    ok = gst_mcsec_mirror_set_sa (&self->mirror, spi, cipher, key);
+    GST_OBJECT_UNLOCK (self);
+  }
   return ok;
 }
 
@@ -499,9 +505,9 @@ gst_mcsec_rtp_enc_class_init (GstMcsecRtpEncClass *klass)
    * @cipher: cipher nick, e.g. "aes-128-gcm"
    * @key: key material
    *
-   * Switch every stream to a new SA (mcsecenc's set-key on each); FALSE
-   * when a stream refused it, or there is no stream yet (set the `key`
-   * and `spi` properties then).
+   * Switch every stream to a new SA (mcsecenc's set-key on each), and the
+   * streams added later too; FALSE when a stream refused it, or there is
+   * no stream yet (set the `key` and `spi` properties then).
    */
   signals[SIGNAL_SET_KEY] = g_signal_new_class_handler (
       "set-key", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_ACTION,

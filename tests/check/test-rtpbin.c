@@ -693,6 +693,63 @@ GST_START_TEST (test_rtpbin_static_keys)
 }
 GST_END_TEST;
 
+/* set-key switches the streams there are and the ones added later: a
+ * session requested after it sends under the new SA (it took the old one
+ * from the bin's properties). */
+static GstBuffer *
+random_key (mcsec_suite_t suite)
+{
+  guint8 km[MCSEC_MAX_KEY_MATERIAL_LEN];
+  gsize len = mcsec_suite_key_material_len (suite);
+
+  fail_unless (mcsec_generate_key_material (suite, km, sizeof (km)) ==
+               MCSEC_OK);
+  return gst_buffer_new_memdup (km, len);
+}
+
+GST_START_TEST (test_set_key_reaches_later_streams)
+{
+  GstElement *enc = gst_element_factory_make ("mcsecrtpenc", NULL);
+  GstBuffer *key_a = random_key (MCSEC_SUITE_AES_128_GCM);
+  GstBuffer *key_b = random_key (MCSEC_SUITE_AES_256_GCM);
+  GstPad *p0, *p1;
+  GstElement *c0, *c1;
+  gboolean ok = FALSE;
+  guint spi = 0;
+  gint cipher = 0;
+
+  g_object_set (enc, "key", key_a, "spi", SPI, NULL);
+  p0 = gst_element_request_pad_simple (enc, "rtp_sink_0");
+  g_signal_emit_by_name (enc, "set-key", (SPI + 1), "aes-256-gcm", key_b, &ok);
+  fail_unless (ok);
+  p1 = gst_element_request_pad_simple (enc, "rtp_sink_1");
+  c0 = gst_bin_get_by_name (GST_BIN (enc), "rtp_0");
+  c1 = gst_bin_get_by_name (GST_BIN (enc), "rtp_1");
+  fail_unless (c0 != NULL && c1 != NULL);
+  g_object_get (c1, "spi", &spi, "cipher", &cipher, NULL);
+  fail_unless_equals_int (spi, (SPI + 1));
+  fail_unless_equals_int (cipher, MCSEC_SUITE_AES_256_GCM);
+  /* so do the bin's properties */
+  g_object_get (enc, "spi", &spi, NULL);
+  fail_unless_equals_int (spi, (SPI + 1));
+  /* a set-key the streams refuse changes nothing for later ones */
+  g_signal_emit_by_name (enc, "set-key", SPI, "no-such-cipher", key_a, &ok);
+  fail_if (ok);
+  g_object_get (enc, "spi", &spi, NULL);
+  fail_unless_equals_int (spi, (SPI + 1));
+  gst_object_unref (c0);
+  gst_object_unref (c1);
+  gst_element_release_request_pad (enc, p0);
+  gst_element_release_request_pad (enc, p1);
+  gst_object_unref (p0);
+  gst_object_unref (p1);
+  gst_object_unref (enc);
+  gst_buffer_unref (key_a);
+  gst_buffer_unref (key_b);
+}
+
+GST_END_TEST;
+
 /* RTP and RTCP of one sender through two encoders under one key need two
  * Sender-IDs: given the same one, the streams do not start (and with
  * different counter-files neither), so no nonce is ever used twice.  The
@@ -1045,6 +1102,7 @@ rtpbin_suite (void)
   tcase_add_test (tc, test_pads);
   tcase_add_test (tc, test_rtpbin_static_keys);
   tcase_add_test (tc, test_same_sender_id);
+  tcase_add_test (tc, test_set_key_reaches_later_streams);
   tcase_add_test (tc, test_feedback_needs_signing_key);
   suite_add_tcase (s, tc);
   tcase_add_checked_fixture (tcc, start_controller, stop_controller);
