@@ -54,6 +54,10 @@
 
 /* at most this many unknown SPIs are asked about with request-key */
 #define MAX_REQUESTED_SPIS 64
+/* an SPI is asked about again after this long, and an entry this old
+ * makes room for another: a flood of random SPIs silences request-key
+ * only while it lasts */
+#define REQUEST_RETRY (10 * GST_SECOND)
 
 /* the reasons a receiver drops a packet, in stats order */
 static const mcsec_status_t drop_reasons[] = {
@@ -468,6 +472,35 @@ gst_mcsec_dec_clear_keys (GstMcsecDec *self)
 /* Not under the lock: ask the application for an unknown SPI's key.
  * Returns TRUE when an SA for it now exists. */
 static gboolean
+requested_expired (gpointer key, gpointer value, gpointer now)
+{
+  (void)key;
+  return *(GstClockTime *)now >= *(GstClockTime *)value + REQUEST_RETRY;
+}
+
+/* Called with the object lock: may the application be asked about spi
+ * now?  Then it is noted (with the time).  Once per SPI per REQUEST_RETRY,
+ * for at most MAX_REQUESTED_SPIS SPIs in that time. */
+static gboolean
+may_request (GstMcsecDec *self, guint32 spi, GstClockTime now)
+{
+  GstClockTime *asked =
+      g_hash_table_lookup (self->requested, GUINT_TO_POINTER (spi));
+
+  if (asked && now < *asked + REQUEST_RETRY)
+    return FALSE;
+  if (asked == NULL &&
+      g_hash_table_size (self->requested) >= MAX_REQUESTED_SPIS &&
+      g_hash_table_foreach_remove (self->requested, requested_expired, &now) ==
+          0)
+    return FALSE;
+  asked = g_new (GstClockTime, 1);
+  *asked = now;
+  g_hash_table_replace (self->requested, GUINT_TO_POINTER (spi), asked);
+  return TRUE;
+}
+
+static gboolean
 request_key (GstMcsecDec *self, guint32 spi)
 {
   GstCaps *caps = NULL;
@@ -477,12 +510,10 @@ request_key (GstMcsecDec *self, guint32 spi)
   gboolean ok = FALSE;
 
   GST_OBJECT_LOCK (self);
-  if (g_hash_table_contains (self->requested, GUINT_TO_POINTER (spi)) ||
-      g_hash_table_size (self->requested) >= MAX_REQUESTED_SPIS) {
+  if (!may_request (self, spi, gst_mcsec_element_now (GST_ELEMENT (self)))) {
     GST_OBJECT_UNLOCK (self);
     return FALSE;
   }
-  g_hash_table_add (self->requested, GUINT_TO_POINTER (spi));
   GST_OBJECT_UNLOCK (self);
 
   g_signal_emit (self, signals[SIGNAL_REQUEST_KEY], 0, spi, &caps);
@@ -1606,9 +1637,14 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
     self->replay_window = g_value_get_uint (value);
     break;
   case PROP_SA_TYPE:
+    /* the SA made from the properties is made again */
+    if (self->sa_type != (mcsec_sa_type_t)g_value_get_enum (value))
+      self->settings_changed = TRUE;
     self->sa_type = g_value_get_enum (value);
     break;
   case PROP_ESN:
+    if (self->esn != g_value_get_boolean (value))
+      self->settings_changed = TRUE;
     self->esn = g_value_get_boolean (value);
     break;
   case PROP_SAM_POLICY:
@@ -1765,6 +1801,19 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
       !gst_mcsec_setting_error_check (element, &self->key_error, &self->key,
                                       self->cipher))
     return GST_STATE_CHANGE_FAILURE;
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY ||
+      transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    gboolean bad;
+    GST_OBJECT_LOCK (self);
+    bad = self->esn && self->sa_type != MCSEC_SA_TYPE_STANDARD;
+    GST_OBJECT_UNLOCK (self);
+    /* also when keys come from add-key or request-key only */
+    if (bad) {
+      gst_mcsec_post_settings_error (element,
+                                     g_strdup (GST_MCSEC_ESN_NEEDS_STANDARD));
+      return GST_STATE_CHANGE_FAILURE;
+    }
+  }
   if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
     gboolean ask;
     GST_OBJECT_LOCK (self);
@@ -1810,6 +1859,8 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     }
     g_hash_table_remove_all (self->held_by_tag);
     g_clear_pointer (&self->ready, gst_buffer_list_unref);
+    /* the times asked are of this run's clock */
+    g_hash_table_remove_all (self->requested);
     GST_OBJECT_UNLOCK (self);
     gst_mcsec_pool_free (pool);
   }
@@ -2090,7 +2141,8 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
    * @spi: an SPI no SA has
    *
    * Return caps `application/x-mcsec, cipher=(string)..., key=(buffer)...`
-   * to add the SA, or NULL.  Asked once per SPI, for at most 64 SPIs.
+   * to add the SA, or NULL.  Asked at most once per SPI every 10 s (of the
+   * pipeline clock), for at most 64 SPIs in that time.
    */
   signals[SIGNAL_REQUEST_KEY] =
       g_signal_new ("request-key", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -2195,7 +2247,7 @@ gst_mcsec_dec_init (GstMcsecDec *self)
   if (mcsec_sadb_new (&self->db) != MCSEC_OK)
     self->db = NULL;
   self->sa_stats = g_hash_table_new_full (NULL, NULL, NULL, sa_stats_free);
-  self->requested = g_hash_table_new (NULL, NULL);
+  self->requested = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->member_spis = g_hash_table_new (NULL, NULL);
   self->feedback_ids =
       g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);

@@ -420,8 +420,7 @@ gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
   cfg.type = type;
   cfg.esn = esn;
   if (esn && type != MCSEC_SA_TYPE_STANDARD) {
-    *error = g_strdup ("esn: extended sequence numbers are those of a "
-                       "standard SA: set sa-type=standard, or esn=false");
+    *error = g_strdup (GST_MCSEC_ESN_NEEDS_STANDARD);
     return NULL;
   }
   if (key->len == 0) {

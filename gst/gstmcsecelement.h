@@ -120,6 +120,11 @@ mcsec_sa_t *gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite,
                                mcsec_sa_type_t type, gboolean esn,
                                gchar **error);
 
+/* The error of esn=true on a group SA (mcsecdec), naming both settings. */
+#define GST_MCSEC_ESN_NEEDS_STANDARD                                           \
+  "esn: extended sequence numbers are those of a standard SA: set "            \
+  "sa-type=standard, or esn=false"
+
 /* mcsecdec's sa-type: mcsec_sa_type_t as a GEnum */
 GType gst_mcsec_sa_type_get_type (void);
 #define GST_TYPE_MCSEC_SA_TYPE (gst_mcsec_sa_type_get_type ())

@@ -93,10 +93,16 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
   sa->counter_max = cfg->type == MCSEC_SA_TYPE_GROUP ? UINT64_MAX >> bits
                     : sa->esn                        ? UINT64_MAX
                                                      : UINT32_MAX;
-  sa->hard_packets =
-      cfg->hard_packets ? cfg->hard_packets : MCSEC_HARD_PACKETS_DEFAULT;
-  sa->soft_packets =
-      cfg->soft_packets ? cfg->soft_packets : MCSEC_SOFT_PACKETS_DEFAULT;
+  /* a standard SA's lifetime is its sender's business (a kernel rekeys
+   * when it likes): no receive limit unless one is given */
+  sa->hard_packets = cfg->hard_packets ? cfg->hard_packets
+                     : cfg->type == MCSEC_SA_TYPE_STANDARD
+                         ? UINT64_MAX
+                         : MCSEC_HARD_PACKETS_DEFAULT;
+  sa->soft_packets = cfg->soft_packets ? cfg->soft_packets
+                     : cfg->type == MCSEC_SA_TYPE_STANDARD
+                         ? UINT64_MAX
+                         : MCSEC_SOFT_PACKETS_DEFAULT;
   if (sa->soft_packets > sa->hard_packets) {
     if (cfg->soft_packets) {
       st = MCSEC_ERR_BAD_LIFETIME;

@@ -267,6 +267,51 @@ GST_START_TEST (test_unknown_spi_and_request_key)
 
 GST_END_TEST;
 
+/* An outsider who sends packets with 64 random SPIs fills the table of
+ * SPIs asked about; the application must still be asked about the real
+ * next SPI once the flood is over (it never was again: the table was
+ * never emptied), and again about an SPI it did not know 10 s ago. */
+GST_START_TEST (test_request_key_flood_passes)
+{
+  GstBuffer *key_b = make_key (MCSEC_SUITE_AES_256_GCM);
+  GstHarness *enc_b = enc_harness ("aes-256-gcm", key_b, SPI_B, 1);
+  GstHarness *dec = dec_harness (NULL, NULL, 0);
+  guint8 junk[64];
+
+  requests = 0;
+  g_signal_connect (dec->element, "request-key", G_CALLBACK (on_request_key),
+                    key_b);
+  memset (junk, 0, sizeof (junk));
+  for (guint i = 0; i < 64; i++) {
+    GST_WRITE_UINT32_BE (junk, 0x70000000u + i);
+    GST_WRITE_UINT32_BE (junk + 12, 1);
+    gst_harness_push (dec, gst_buffer_new_memdup (junk, sizeof (junk)));
+  }
+  fail_unless_equals_int (requests, 64);
+  /* during the flood, the real SPI waits */
+  gst_harness_push (enc_b, make_datagram (1, 50));
+  gst_harness_push (dec, gst_harness_pull (enc_b));
+  fail_unless_equals_int (requests, 64);
+  fail_unless (gst_harness_try_pull (dec) == NULL);
+  /* 10 s later (the pipeline clock) it is asked, and answered */
+  gst_harness_set_time (dec, 11 * GST_SECOND);
+  gst_harness_push (enc_b, make_datagram (2, 50));
+  gst_harness_push (dec, gst_harness_pull (enc_b));
+  fail_unless_equals_int (requests, 65);
+  fail_unless (pulled_is (dec, 2, 50));
+  /* an SPI asked about 10 s ago is asked again */
+  GST_WRITE_UINT32_BE (junk, 0x70000000u);
+  gst_harness_push (dec, gst_buffer_new_memdup (junk, sizeof (junk)));
+  fail_unless_equals_int (requests, 66);
+  gst_harness_push (dec, gst_buffer_new_memdup (junk, sizeof (junk)));
+  fail_unless_equals_int (requests, 66);
+  gst_buffer_unref (key_b);
+  gst_harness_teardown (enc_b);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
 /* Several senders on one SPI, interleaved; each has its own window. */
 GST_START_TEST (test_several_senders)
 {
@@ -971,6 +1016,7 @@ mcsec_suite (void)
   tcase_add_test (tc, test_stream_rtp_rtcp);
   tcase_add_test (tc, test_replay_and_reorder);
   tcase_add_test (tc, test_unknown_spi_and_request_key);
+  tcase_add_test (tc, test_request_key_flood_passes);
   tcase_add_test (tc, test_several_senders);
   tcase_add_test (tc, test_rekey_while_playing_loses_nothing);
   tcase_add_test (tc, test_rekey_by_properties);

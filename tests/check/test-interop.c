@@ -302,6 +302,42 @@ GST_START_TEST (test_standard_esn)
 
 GST_END_TEST;
 
+/* sa-type and esn written in READY apply to the SA made from the
+ * properties (they changed nothing until the key was written again); esn
+ * on a group SA is refused at start also without a key (add-key only). */
+GST_START_TEST (test_sa_type_change_applies)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *dec = dec_harness ("aes-128-gcm", key, SPI_A);
+  GstElement *bare = gst_element_factory_make ("mcsecdec", NULL);
+  guint8 km[KM_LEN];
+  gchar *text;
+
+  key_bytes (key, km);
+  gst_harness_push (dec, standard_packet (km, SPI_A, 1, FALSE, 253, 1, 20));
+  fail_unless_equals_int (gst_harness_buffers_in_queue (dec), 0);
+  gst_element_set_state (dec->element, GST_STATE_READY);
+  gst_util_set_object_arg (G_OBJECT (dec->element), "sa-type", "standard");
+  gst_element_set_state (dec->element, GST_STATE_PLAYING);
+  gst_harness_push (dec, standard_packet (km, SPI_A, 2, FALSE, 253, 2, 20));
+  fail_unless (pulled_is (dec, 2, 20));
+  gst_element_set_state (dec->element, GST_STATE_READY);
+  g_object_set (dec->element, "esn", TRUE, NULL);
+  gst_element_set_state (dec->element, GST_STATE_PLAYING);
+  gst_harness_push (dec, standard_packet (km, SPI_A, 3, TRUE, 253, 3, 20));
+  fail_unless (pulled_is (dec, 3, 20));
+
+  g_object_set (bare, "esn", TRUE, NULL);
+  text = start_error (bare);
+  fail_unless (strstr (text, "sa-type=standard") != NULL, "%s", text);
+  g_free (text);
+  gst_object_unref (bare);
+  gst_buffer_unref (key);
+  gst_harness_teardown (dec);
+}
+
+GST_END_TEST;
+
 static Suite *
 interop_suite (void)
 {
@@ -314,6 +350,7 @@ interop_suite (void)
   tcase_add_test (tc, test_inner_udp_refuses_signing);
   tcase_add_test (tc, test_standard_sa);
   tcase_add_test (tc, test_standard_esn);
+  tcase_add_test (tc, test_sa_type_change_applies);
   return s;
 }
 
