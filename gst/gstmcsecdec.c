@@ -153,6 +153,7 @@ struct _GstMcsecDec {
   guint replay_window;
   mcsec_sa_type_t sa_type; /* of the SAs made from properties and add-key */
   gboolean esn;
+  gboolean spi_per_sender; /* their SPI is a block's base (10.3) */
   GstCaps *caps;
   Stream stream;
   gboolean settings_changed;
@@ -213,6 +214,7 @@ enum {
   PROP_REPLAY_WINDOW,
   PROP_SA_TYPE,
   PROP_ESN,
+  PROP_SPI_PER_SENDER,
   PROP_CAPS,
   PROP_SAM_POLICY,
   PROP_SENDER_KEYS,
@@ -385,9 +387,10 @@ apply_settings (GstMcsecDec *self, gchar **error)
   self->settings_changed = FALSE;
   if (self->key.len == 0)
     return TRUE; /* keys come from add-key / request-key */
-  sa = gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
-                          self->sender_id_bits, self->replay_window, 0, 0,
-                          self->sa_type, self->esn, error);
+  sa =
+      gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
+                         self->sender_id_bits, self->replay_window, 0, 0,
+                         self->sa_type, self->esn, self->spi_per_sender, error);
   if (sa == NULL)
     return FALSE;
   if (self->prev_prop_spi && self->prev_prop_spi != self->spi &&
@@ -425,6 +428,7 @@ gst_mcsec_dec_add_key (GstMcsecDec *self, guint spi, const gchar *cipher,
     cfg.replay_window = self->replay_window;
     cfg.type = self->sa_type;
     cfg.esn = self->esn;
+    cfg.spi_per_sender = self->spi_per_sender;
     st = mcsec_sa_new (&cfg, &sa);
     if (st)
       GST_WARNING_OBJECT (self, "add-key 0x%08x: %s", spi,
@@ -1647,6 +1651,11 @@ gst_mcsec_dec_set_property (GObject *object, guint prop_id, const GValue *value,
       self->settings_changed = TRUE;
     self->esn = g_value_get_boolean (value);
     break;
+  case PROP_SPI_PER_SENDER:
+    if (self->spi_per_sender != g_value_get_boolean (value))
+      self->settings_changed = TRUE;
+    self->spi_per_sender = g_value_get_boolean (value);
+    break;
   case PROP_SAM_POLICY:
     self->sam_policy = g_value_get_enum (value);
     self->sam_policy_set = TRUE;
@@ -1715,6 +1724,9 @@ gst_mcsec_dec_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_ESN:
     g_value_set_boolean (value, self->esn);
+    break;
+  case PROP_SPI_PER_SENDER:
+    g_value_set_boolean (value, self->spi_per_sender);
     break;
   case PROP_CAPS:
     gst_value_set_caps (value, self->caps);
@@ -1998,6 +2010,16 @@ gst_mcsec_dec_class_init (GstMcsecDecClass *klass)
           "esn", "Extended sequence numbers",
           "sa-type=standard: the sender uses 64-bit extended sequence "
           "numbers (RFC 4303 2.2.1; 'flag esn' of ip xfrm)",
+          FALSE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SPI_PER_SENDER,
+      g_param_spec_boolean (
+          "spi-per-sender", "SPI per sender",
+          "The SAs of key/key-file and add-key take the SPIs spi | "
+          "sender-id of a block (as mcsecenc spi-per-sender sends), each "
+          "only from that Sender-ID (docs/wire-format.md 10.3)",
           FALSE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));

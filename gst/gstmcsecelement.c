@@ -403,7 +403,7 @@ mcsec_sa_t *
 gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
                    guint sender_id_bits, guint replay_window, guint64 soft,
                    guint64 hard, mcsec_sa_type_t type, gboolean esn,
-                   gchar **error)
+                   gboolean spi_per_sender, gchar **error)
 {
   mcsec_sa_config_t cfg = {0};
   mcsec_sa_t *sa = NULL;
@@ -419,6 +419,16 @@ gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite, const GstMcsecKey *key,
   cfg.hard_packets = hard;
   cfg.type = type;
   cfg.esn = esn;
+  cfg.spi_per_sender = spi_per_sender;
+  if (spi_per_sender &&
+      (sender_id_bits > 24 || (spi & ((1u << sender_id_bits) - 1)) != 0)) {
+    *error = g_strdup_printf (
+        "spi-per-sender: spi 0x%08x must be the base of a block of "
+        "2^sender-id-bits SPIs (its low %u bits zero, sender-id-bits at "
+        "most 24)",
+        spi, sender_id_bits);
+    return NULL;
+  }
   if (esn && type != MCSEC_SA_TYPE_STANDARD) {
     *error = g_strdup (GST_MCSEC_ESN_NEEDS_STANDARD);
     return NULL;

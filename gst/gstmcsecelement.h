@@ -118,7 +118,7 @@ mcsec_sa_t *gst_mcsec_make_sa (guint32 spi, mcsec_suite_t suite,
                                const GstMcsecKey *key, guint sender_id_bits,
                                guint replay_window, guint64 soft, guint64 hard,
                                mcsec_sa_type_t type, gboolean esn,
-                               gchar **error);
+                               gboolean spi_per_sender, gchar **error);
 
 /* The error of esn=true on a group SA (mcsecdec), naming both settings. */
 #define GST_MCSEC_ESN_NEEDS_STANDARD                                           \

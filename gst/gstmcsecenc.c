@@ -61,7 +61,8 @@ struct _GstMcsecEnc {
   guint sender_id_bits;
   gchar *counter_file;
   guint64 soft_packets, hard_packets;
-  guint inner_udp_port; /* 0: Next Header 253; else 17 behind a UDP header */
+  guint inner_udp_port;    /* 0: Next Header 253; else 17 behind a UDP header */
+  gboolean spi_per_sender; /* SPI spi | sender-id (wire-format.md 10.3) */
   gboolean settings_changed;
 
   /* streaming state, under the object lock */
@@ -114,6 +115,7 @@ enum {
   PROP_SOFT_PACKETS,
   PROP_HARD_PACKETS,
   PROP_INNER_UDP_PORT,
+  PROP_SPI_PER_SENDER,
   PROP_SIGNING_KEY_FILE,
   PROP_SAM_SCHEME,
   PROP_SAM_BLOCK_SIZE,
@@ -172,10 +174,10 @@ build_sa (GstMcsecEnc *self, gchar **error)
   guint64 first, limit;
   mcsec_status_t st;
 
-  sa =
-      gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
-                         self->sender_id_bits, 0, self->soft_packets,
-                         self->hard_packets, MCSEC_SA_TYPE_GROUP, FALSE, error);
+  sa = gst_mcsec_make_sa (self->spi, self->cipher, &self->key,
+                          self->sender_id_bits, 0, self->soft_packets,
+                          self->hard_packets, MCSEC_SA_TYPE_GROUP, FALSE,
+                          self->spi_per_sender, error);
   if (sa == NULL)
     return FALSE;
 
@@ -986,6 +988,9 @@ gst_mcsec_enc_set_property (GObject *object, guint prop_id, const GValue *value,
   case PROP_INNER_UDP_PORT:
     self->inner_udp_port = g_value_get_uint (value);
     break;
+  case PROP_SPI_PER_SENDER:
+    self->spi_per_sender = g_value_get_boolean (value);
+    break;
   case PROP_WARNING_INTERVAL:
     /* reporting settings: the SA stays */
     self->warning_interval = g_value_get_uint (value);
@@ -1053,6 +1058,9 @@ gst_mcsec_enc_get_property (GObject *object, guint prop_id, GValue *value,
     break;
   case PROP_INNER_UDP_PORT:
     g_value_set_uint (value, self->inner_udp_port);
+    break;
+  case PROP_SPI_PER_SENDER:
+    g_value_set_boolean (value, self->spi_per_sender);
     break;
   case PROP_WARNING_INTERVAL:
     g_value_set_uint (value, self->warning_interval);
@@ -1316,6 +1324,17 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           "kernel's, delivers it to a UDP socket on that port; no source "
           "authentication then (0: off, Next Header 253)",
           0, G_MAXUINT16, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (
+      gobject_class, PROP_SPI_PER_SENDER,
+      g_param_spec_boolean (
+          "spi-per-sender", "SPI per sender",
+          "Send under SPI spi | sender-id: spi is the base of a block of "
+          "2^sender-id-bits SPIs (its low bits zero, sender-id-bits at most "
+          "24), so that a standard ESP stack keeps a replay window per "
+          "sender (docs/wire-format.md 10.3); receivers set it too",
+          FALSE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (

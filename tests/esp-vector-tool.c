@@ -41,6 +41,13 @@ print_hex (const uint8_t *p, size_t n)
     printf ("%02x", p[i]);
 }
 
+static int
+has_suffix (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+  return n >= m && strcmp (s + n - m, suffix) == 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -52,6 +59,11 @@ main (int argc, char **argv)
 
   if (argc < 6)
     return 2;
+  /* "COMMAND-per-sender": an SA with a per-sender SPI block */
+  if (has_suffix (argv[1], "-per-sender")) {
+    cfg.spi_per_sender = 1;
+    argv[1][strlen (argv[1]) - strlen ("-per-sender")] = '\0';
+  }
   cfg.suite = mcsec_suite_from_name (argv[2]);
   cfg.key_len = unhex (argv[3], key, sizeof (key));
   cfg.key = key;

@@ -109,6 +109,99 @@ test_rekey_overlap (void)
   mcsec_sadb_free (db);
 }
 
+static mcsec_sa_t *
+block_sa (uint32_t base, uint8_t bits, const uint8_t *key)
+{
+  mcsec_sa_config_t cfg = {0};
+  mcsec_sa_t *sa = NULL;
+
+  cfg.spi = base;
+  cfg.suite = MCSEC_SUITE_AES_128_GCM;
+  cfg.key = key;
+  cfg.key_len = mcsec_suite_key_material_len (cfg.suite);
+  cfg.sender_id_bits = bits;
+  cfg.spi_per_sender = 1;
+  REQUIRE (mcsec_sa_new (&cfg, &sa) == MCSEC_OK);
+  return sa;
+}
+
+/* Per-sender SPI blocks (docs/wire-format.md 10.3): found by any SPI of
+ * the block, never overlapping another SA; two senders of one block, each
+ * with its SPI, both received; the SPI of another sender refused. */
+static void
+test_per_sender_blocks (void)
+{
+  mcsec_sadb_t *db;
+  mcsec_sa_config_t cfg = {0};
+  mcsec_sa_t *sa = NULL, *tx1, *tx2;
+  uint8_t pkt[128], out[128], data[40];
+  size_t len;
+  mcsec_rx_info_t info;
+
+  /* settings: aligned base, at most 24 bits, group SAs only */
+  cfg.spi = 0x120001;
+  cfg.suite = MCSEC_SUITE_AES_128_GCM;
+  cfg.key = key_a;
+  cfg.key_len = mcsec_suite_key_material_len (cfg.suite);
+  cfg.spi_per_sender = 1;
+  CHECK_STATUS (mcsec_sa_new (&cfg, &sa), MCSEC_ERR_BAD_SPI);
+  cfg.spi = 0x1000000;
+  cfg.sender_id_bits = 32;
+  CHECK_STATUS (mcsec_sa_new (&cfg, &sa), MCSEC_ERR_BAD_SPI);
+  cfg.sender_id_bits = 16;
+  cfg.type = MCSEC_SA_TYPE_STANDARD;
+  CHECK_STATUS (mcsec_sa_new (&cfg, &sa), MCSEC_ERR_BAD_SPI);
+
+  REQUIRE (mcsec_sadb_new (&db) == MCSEC_OK);
+  REQUIRE (mcsec_sadb_add (db, block_sa (0x120000, 16, key_a)) == MCSEC_OK);
+  REQUIRE (mcsec_sadb_add (db, test_sa_new (MCSEC_SUITE_AES_128_GCM, 0x1000,
+                                            key_b)) == MCSEC_OK);
+  CHECK (mcsec_sadb_lookup (db, 0x120000) != NULL);
+  CHECK (mcsec_sadb_lookup (db, 0x12ffff) == mcsec_sadb_lookup (db, 0x120000));
+  CHECK (mcsec_sadb_lookup (db, 0x130000) == NULL);
+  CHECK (mcsec_sadb_lookup (db, 0x1001) == NULL);
+  CHECK (mcsec_sadb_lookup (db, 0x1000) != NULL);
+  /* nothing else in the block, nor a block over an SA */
+  sa = test_sa_new (MCSEC_SUITE_AES_128_GCM, 0x120010, key_b);
+  CHECK_STATUS (mcsec_sadb_add (db, sa), MCSEC_ERR_SPI_EXISTS);
+  mcsec_sa_free (sa);
+  sa = block_sa (0x120000, 8, key_b);
+  CHECK_STATUS (mcsec_sadb_add (db, sa), MCSEC_ERR_SPI_EXISTS);
+  mcsec_sa_free (sa);
+  sa = block_sa (0x1000000, 24, key_b);
+  REQUIRE (mcsec_sadb_add (db, sa) == MCSEC_OK);
+  CHECK (mcsec_sadb_lookup (db, 0x1abcdef) == sa);
+
+  /* two senders, each under its own SPI of the block */
+  tx1 = block_sa (0x120000, 16, key_a);
+  tx2 = block_sa (0x120000, 16, key_a);
+  REQUIRE (mcsec_sa_set_sender (tx1, 1, 1, 0) == MCSEC_OK);
+  REQUIRE (mcsec_sa_set_sender (tx2, 2, 1, 0) == MCSEC_OK);
+  memset (data, 7, sizeof (data));
+  for (int round = 0; round < 2; round++) {
+    mcsec_sa_t *tx = round ? tx2 : tx1;
+    REQUIRE (mcsec_sa_protect (tx, 253, data, sizeof (data), pkt, sizeof (pkt),
+                               &len, NULL) == MCSEC_OK);
+    CHECK (mcsec_packet_spi (pkt, len) == 0x120000u + 1 + round);
+    CHECK_STATUS (mcsec_sadb_unprotect (db, pkt, len, out, sizeof (out), &info),
+                  MCSEC_OK);
+    CHECK (info.spi == 0x120000 && info.sender_id == (uint32_t)(1 + round));
+  }
+  /* sender 2's packet relabelled with sender 1's SPI: refused */
+  REQUIRE (mcsec_sa_protect (tx2, 253, data, sizeof (data), pkt, sizeof (pkt),
+                             &len, NULL) == MCSEC_OK);
+  mcsec_store_be32 (pkt, 0x120001);
+  CHECK_STATUS (mcsec_sadb_unprotect (db, pkt, len, out, sizeof (out), &info),
+                MCSEC_ERR_MALFORMED);
+  /* removed: the block's SPIs are unknown again */
+  REQUIRE (mcsec_sadb_remove (db, 0x120000) == MCSEC_OK);
+  CHECK (mcsec_sadb_lookup (db, 0x120001) == NULL);
+  CHECK (mcsec_sadb_lookup (db, 0x1abcdef) == sa);
+  mcsec_sa_free (tx1);
+  mcsec_sa_free (tx2);
+  mcsec_sadb_free (db);
+}
+
 int
 main (void)
 {
@@ -118,5 +211,6 @@ main (void)
                                         sizeof (key_b)) == MCSEC_OK);
   test_add_remove_lookup ();
   test_rekey_overlap ();
+  test_per_sender_blocks ();
   return test_done ("test-sadb");
 }

@@ -170,6 +170,31 @@ def main():
             check(g == w, f"standard esn {suite} #{i}: {g[:40]} != {w[:40]}")
         check(len(res) == len(want), f"standard esn {suite}: {len(res)} lines")
 
+    # per-sender SPIs (docs/wire-format.md 10.3): the SPI on the wire is the
+    # block's base | Sender-ID, in the header and the AAD; a packet whose
+    # SPI's low bits are another sender's is malformed
+    for suite, (klen, _, _) in SUITES.items():
+        for sid_bits in (8, 16, 24):
+            km = os.urandom(klen + 4)
+            base = rng.randrange(1, 2 ** (32 - sid_bits)) << sid_bits
+            sender = rng.randrange(0, 2 ** sid_bits)
+            counter = rng.randrange(1, 2**40)
+            payload = os.urandom(rng.randrange(0, 300))
+            expect = esp_packet(suite, km, base | sender, sid_bits, sender,
+                                counter, 253, payload)
+            what = f"per-sender {suite} sid_bits={sid_bits}"
+            got = run_tool(tool, "protect-per-sender", suite, km.hex(), base,
+                           sid_bits, sender, counter, 253, payload.hex())
+            check(got == [expect.hex()], "protect " + what)
+            other = (sender + 1) % 2**sid_bits
+            lie = esp_packet(suite, km, base | other, sid_bits, sender,
+                             counter + 1, 253, payload)
+            res = run_tool(tool, "unprotect-per-sender", suite, km.hex(), base,
+                           sid_bits, expect.hex(), lie.hex())
+            check(res[0] == f"ok {sender} {counter} 253 {payload.hex()}",
+                  "unprotect " + what + f" -> {res[0][:40]}")
+            check(res[1] == "malformed", "spi of another " + what + f" -> {res[1]}")
+
     print(f"test_vectors.py: {checks} checks, {failures} failed")
     return 1 if failures else 0
 

@@ -19,6 +19,7 @@ struct mcsec_sa {
   mcsec_suite_t suite;
   mcsec_sa_type_t type;
   int esn;
+  uint32_t spi_mask; /* spi_per_sender: the Sender-ID's bits of the SPI */
   uint8_t sender_id_bits;
   uint64_t counter_max; /* largest counter that fits in the IV */
   uint64_t soft_packets;
@@ -80,6 +81,11 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
        cfg->type != MCSEC_SA_TYPE_STANDARD) ||
       (cfg->esn && cfg->type != MCSEC_SA_TYPE_STANDARD))
     return MCSEC_ERR_INVALID_ARG;
+  /* a block of 2^bits SPIs at a base whose low bits are zero (it is then
+   * at least 256: bits >= 8 and the base is not 0) */
+  if (cfg->spi_per_sender && (cfg->type != MCSEC_SA_TYPE_GROUP || bits > 24 ||
+                              (cfg->spi & ((UINT32_C (1) << bits) - 1)) != 0))
+    return MCSEC_ERR_BAD_SPI;
 
   sa = calloc (1, sizeof (*sa));
   if (sa == NULL)
@@ -88,6 +94,7 @@ mcsec_sa_new (const mcsec_sa_config_t *cfg, mcsec_sa_t **out)
   sa->suite = cfg->suite;
   sa->type = cfg->type;
   sa->esn = cfg->type == MCSEC_SA_TYPE_STANDARD && cfg->esn;
+  sa->spi_mask = cfg->spi_per_sender ? (UINT32_C (1) << bits) - 1 : 0;
   sa->sender_id_bits = bits;
   /* a standard SA counts sequence numbers: 32 bits, or 64 with ESN */
   sa->counter_max = cfg->type == MCSEC_SA_TYPE_GROUP ? UINT64_MAX >> bits
@@ -155,11 +162,17 @@ mcsec_sa_spi (const mcsec_sa_t *sa)
   return sa->spi;
 }
 
+uint32_t
+mcsec_sa_spi_mask (const mcsec_sa_t *sa)
+{
+  return sa->spi_mask;
+}
+
 int
 mcsec_sa_same_key (const mcsec_sa_t *a, const mcsec_sa_t *b)
 {
   return a != NULL && b != NULL && a->spi == b->spi && a->suite == b->suite &&
-         a->type == b->type && a->esn == b->esn &&
+         a->type == b->type && a->esn == b->esn && a->spi_mask == b->spi_mask &&
          a->sender_id_bits == b->sender_id_bits &&
          CRYPTO_memcmp (a->key_id, b->key_id, sizeof (a->key_id)) == 0;
 }
@@ -290,7 +303,7 @@ mcsec_sa_protect_prefixed (mcsec_sa_t *sa, uint8_t next_header,
   }
   if (prefix_len)
     memcpy (body, prefix, prefix_len);
-  mcsec_store_be32 (out, sa->spi);
+  mcsec_store_be32 (out, sa->spi | (sa->sender_id & sa->spi_mask));
   mcsec_store_be32 (out + MCSEC_ESP_SPI_LEN, (uint32_t)counter);
   mcsec_store_be64 (out + MCSEC_ESP_SPI_LEN + MCSEC_ESP_SN_LEN,
                     ((uint64_t)sa->sender_id << (64 - sa->sender_id_bits)) |
@@ -404,11 +417,17 @@ unprotect (mcsec_sa_t *sa, const uint8_t *packet, size_t len, uint8_t *out,
   }
   info->has_header = 1;
 
-  if (info->spi != sa->spi)
+  if ((info->spi & ~sa->spi_mask) != sa->spi)
     return MCSEC_ERR_UNKNOWN_SPI;
   body_len = len - MCSEC_ESP_HEADER_LEN - MCSEC_ESP_ICV_LEN;
   if (body_len % MCSEC_ESP_ALIGN != 0)
     return MCSEC_ERR_MALFORMED;
+  if (sa->spi_mask) {
+    /* a sender's own SPI of the block: no one counts under another's */
+    if ((info->spi & sa->spi_mask) != info->sender_id)
+      return MCSEC_ERR_MALFORMED;
+    info->spi = sa->spi; /* the SA's, for the caller's accounts */
+  }
   /* A group SA's SN is the counter's low half (both are authenticated). */
   if (info->counter == 0 || (uint32_t)info->counter != sn)
     return MCSEC_ERR_MALFORMED;

@@ -11,10 +11,17 @@
 
 #include "mcsec-private.h"
 
+/* SAs whose SPI is the base of a block (spi_per_sender) are found by the
+ * SPI of any packet of the block: after an exact miss, by the base under
+ * each block mask in use (a group's Sender-ID width: one or two). */
+#define MAX_MASKS 4
+
 struct mcsec_sadb {
   size_t count;
   size_t capacity; /* power of two */
   mcsec_sa_t **slots;
+  uint32_t masks[MAX_MASKS]; /* the distinct block masks in use */
+  unsigned n_masks;
 };
 
 static inline size_t
@@ -64,12 +71,63 @@ find_slot (const mcsec_sadb_t *db, uint32_t spi)
   return i;
 }
 
+/* The SA of exactly this SPI, or NULL. */
+static mcsec_sa_t *
+lookup_exact (const mcsec_sadb_t *db, uint32_t spi)
+{
+  return db->slots[find_slot (db, spi)];
+}
+
 mcsec_sa_t *
 mcsec_sadb_lookup (const mcsec_sadb_t *db, uint32_t spi)
 {
+  mcsec_sa_t *sa;
+
   if (db == NULL)
     return NULL;
-  return db->slots[find_slot (db, spi)];
+  sa = lookup_exact (db, spi);
+  for (unsigned i = 0; sa == NULL && i < db->n_masks; i++) {
+    sa = lookup_exact (db, spi & ~db->masks[i]);
+    if (sa && mcsec_sa_spi_mask (sa) != db->masks[i])
+      sa = NULL; /* a base under another mask, or an SA of its own */
+  }
+  return sa;
+}
+
+/* The block masks in use, from the SAs (after an add or a remove). */
+static void
+update_masks (mcsec_sadb_t *db)
+{
+  db->n_masks = 0;
+  for (size_t i = 0; i < db->capacity; i++) {
+    uint32_t m = db->slots[i] ? mcsec_sa_spi_mask (db->slots[i]) : 0;
+    unsigned j = 0;
+    if (m == 0)
+      continue;
+    while (j < db->n_masks && db->masks[j] != m)
+      j++;
+    if (j == db->n_masks)
+      db->masks[db->n_masks++] = m; /* add() keeps them at most MAX_MASKS */
+  }
+}
+
+/* Does the SPI range [lo, lo | mask] hold the SPI of an SA, or lie in an
+ * SA's block? */
+static int
+overlaps (const mcsec_sadb_t *db, uint32_t lo, uint32_t mask)
+{
+  for (size_t i = 0; i < db->capacity; i++) {
+    const mcsec_sa_t *sa = db->slots[i];
+    uint32_t b, bm;
+    if (sa == NULL)
+      continue;
+    b = mcsec_sa_spi (sa);
+    bm = mcsec_sa_spi_mask (sa);
+    /* two ranges [b, b | bm] and [lo, lo | mask], both aligned */
+    if ((b & ~mask) == lo || (lo & ~bm) == b)
+      return 1;
+  }
+  return 0;
 }
 
 static mcsec_status_t
@@ -99,8 +157,16 @@ mcsec_sadb_add (mcsec_sadb_t *db, mcsec_sa_t *sa)
 
   if (db == NULL || sa == NULL)
     return MCSEC_ERR_INVALID_ARG;
-  if (mcsec_sadb_lookup (db, mcsec_sa_spi (sa)) != NULL)
+  if (mcsec_sadb_lookup (db, mcsec_sa_spi (sa)) != NULL ||
+      overlaps (db, mcsec_sa_spi (sa), mcsec_sa_spi_mask (sa)))
     return MCSEC_ERR_SPI_EXISTS;
+  if (mcsec_sa_spi_mask (sa) != 0) {
+    unsigned j = 0;
+    while (j < db->n_masks && db->masks[j] != mcsec_sa_spi_mask (sa))
+      j++;
+    if (j == MAX_MASKS)
+      return MCSEC_ERR_INVALID_ARG; /* more Sender-ID widths than any use */
+  }
   if ((db->count + 1) * 2 > db->capacity) {
     st = grow (db);
     if (st)
@@ -109,6 +175,8 @@ mcsec_sadb_add (mcsec_sadb_t *db, mcsec_sa_t *sa)
   i = find_slot (db, mcsec_sa_spi (sa));
   db->slots[i] = sa;
   db->count++;
+  if (mcsec_sa_spi_mask (sa) != 0)
+    update_masks (db);
   return MCSEC_OK;
 }
 
@@ -116,6 +184,7 @@ mcsec_status_t
 mcsec_sadb_remove (mcsec_sadb_t *db, uint32_t spi)
 {
   size_t mask, i, j;
+  int blocked;
 
   if (db == NULL)
     return MCSEC_ERR_INVALID_ARG;
@@ -123,6 +192,7 @@ mcsec_sadb_remove (mcsec_sadb_t *db, uint32_t spi)
   i = find_slot (db, spi);
   if (db->slots[i] == NULL)
     return MCSEC_ERR_UNKNOWN_SPI;
+  blocked = mcsec_sa_spi_mask (db->slots[i]) != 0;
   mcsec_sa_free (db->slots[i]);
   db->slots[i] = NULL;
   db->count--;
@@ -138,6 +208,8 @@ mcsec_sadb_remove (mcsec_sadb_t *db, uint32_t spi)
       i = j;
     }
   }
+  if (blocked)
+    update_masks (db);
   return MCSEC_OK;
 }
 

@@ -150,6 +150,11 @@ typedef struct {
   uint64_t hard_packets;  /* 0: MCSEC_HARD_PACKETS_DEFAULT */
   mcsec_sa_type_t type;   /* 0: MCSEC_SA_TYPE_GROUP */
   int esn; /* standard SAs: extended (64-bit) sequence numbers, RFC 4303 */
+  /* group SAs: each sender's packets carry SPI spi | Sender-ID, spi being
+   * the base of a block of 2^sender_id_bits SPIs (its low bits zero;
+   * sender_id_bits <= 24): a standard stack then keeps a replay window per
+   * sender (docs/wire-format.md 10.3) */
+  int spi_per_sender;
 } mcsec_sa_config_t;
 
 /* Events reported through the `events` out-parameters (a bit set). */
@@ -164,6 +169,9 @@ MCSEC_API mcsec_status_t mcsec_sa_new (const mcsec_sa_config_t *config,
 MCSEC_API void mcsec_sa_free (mcsec_sa_t *sa);
 
 MCSEC_API uint32_t mcsec_sa_spi (const mcsec_sa_t *sa);
+/* The SPIs the SA takes besides its own: a mask of low bits (its block,
+ * spi_per_sender), or 0. */
+MCSEC_API uint32_t mcsec_sa_spi_mask (const mcsec_sa_t *sa);
 MCSEC_API mcsec_suite_t mcsec_sa_suite (const mcsec_sa_t *sa);
 
 /* Make this SA able to send as sender_id, using counters first_counter up to

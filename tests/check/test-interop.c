@@ -338,6 +338,69 @@ GST_START_TEST (test_sa_type_change_applies)
 
 GST_END_TEST;
 
+/* spi-per-sender (docs/wire-format.md 10.3): each encoder sends under
+ * spi | sender-id, a decoder with the same setting takes both senders'
+ * SPIs as one SA (its stats under the base), one without it knows no such
+ * SPI; a spi that is no block's base is an error naming the setting. */
+GST_START_TEST (test_spi_per_sender)
+{
+  GstBuffer *key = make_key (MCSEC_SUITE_AES_128_GCM);
+  GstHarness *enc[2], *dec, *plain = dec_harness ("aes-128-gcm", key, 0x120000);
+  GstElement *e, *d = gst_element_factory_make ("mcsecdec", NULL);
+  GstCaps *caps = gst_caps_from_string (RTP_CAPS ",media=video");
+  GstStructure *sa;
+  gchar *text;
+
+  for (guint i = 0; i < 2; i++) {
+    gchar *ctr = g_strdup_printf ("%s/per-sender-%u.ctr", state_dir, i);
+    e = gst_element_factory_make ("mcsecenc", NULL);
+    g_object_set (e, "key", key, "spi", 0x120000, "sender-id", 1 + i,
+                  "spi-per-sender", TRUE, "counter-file", ctr, NULL);
+    enc[i] = harness_start (e, RTP_CAPS);
+    g_free (ctr);
+  }
+  g_object_set (d, "key", key, "spi", 0x120000, "spi-per-sender", TRUE, "caps",
+                caps, NULL);
+  dec = harness_start (d, "application/x-mcsec");
+  for (guint n = 0; n < 3; n++)
+    for (guint i = 0; i < 2; i++) {
+      GstBuffer *p;
+      guint8 spi[4];
+      gst_harness_push (enc[i], make_datagram (10 * i + n, 30));
+      p = gst_harness_pull (enc[i]);
+      gst_buffer_extract (p, 0, spi, 4);
+      fail_unless_equals_int (GST_READ_UINT32_BE (spi), 0x120000 + 1 + i);
+      gst_harness_push (plain, gst_buffer_copy_deep (p));
+      gst_harness_push (dec, p);
+      fail_unless (pulled_is (dec, 10 * i + n, 30));
+    }
+  sa = sa_stats (dec, 0x120000);
+  fail_unless (sa != NULL);
+  {
+    guint64 accepted = 0;
+    gst_structure_get_uint64 (sa, "accepted", &accepted);
+    fail_unless_equals_uint64 (accepted, 6);
+  }
+  gst_structure_free (sa);
+  assert_stats (plain, "application/x-mcsec-dec-stats, received=(guint64)6, "
+                       "dropped-unknown-spi=(guint64)6");
+
+  e = gst_element_factory_make ("mcsecenc", NULL);
+  g_object_set (e, "key", key, "spi", 0x120001, "spi-per-sender", TRUE, NULL);
+  text = start_error (e);
+  fail_unless (strstr (text, "spi-per-sender") != NULL, "%s", text);
+  g_free (text);
+  gst_object_unref (e);
+  for (guint i = 0; i < 2; i++)
+    gst_harness_teardown (enc[i]);
+  gst_harness_teardown (dec);
+  gst_harness_teardown (plain);
+  gst_caps_unref (caps);
+  gst_buffer_unref (key);
+}
+
+GST_END_TEST;
+
 static Suite *
 interop_suite (void)
 {
@@ -351,6 +414,7 @@ interop_suite (void)
   tcase_add_test (tc, test_standard_sa);
   tcase_add_test (tc, test_standard_esn);
   tcase_add_test (tc, test_sa_type_change_applies);
+  tcase_add_test (tc, test_spi_per_sender);
   return s;
 }
 

@@ -4,7 +4,7 @@
  *
  * libFuzzer target: any bytes into the receive path (SADB dispatch, ESP
  * parse, replay check, ESN inference, AEAD open, trailer parse) of group
- * and standard SAs.  The SA's key is fixed,
+ * SAs, a per-sender SPI block and standard SAs.  The SA's key is fixed,
  * so the fuzzer can also reach the post-ICV code with inputs it learnt from
  * the seed corpus.  Built with -Dfuzzing=true (clang); without libFuzzer,
  * fuzz-replay.c runs it over the corpus and random inputs as a test.
@@ -55,6 +55,14 @@ setup (void)
   cfg.spi = FUZZ_SPI + 3;
   cfg.suite = MCSEC_SUITE_AES_128_GMAC;
   cfg.esn = 0;
+  if (mcsec_sa_new (&cfg, &sa) || mcsec_sadb_add (db, sa))
+    abort ();
+  /* a per-sender SPI block: 0x00120000 | Sender-ID */
+  cfg.type = MCSEC_SA_TYPE_GROUP;
+  cfg.spi = 0x00120000;
+  cfg.suite = MCSEC_SUITE_AES_128_GCM;
+  cfg.sender_id_bits = 16;
+  cfg.spi_per_sender = 1;
   if (mcsec_sa_new (&cfg, &sa) || mcsec_sadb_add (db, sa))
     abort ();
 }
