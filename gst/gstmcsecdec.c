@@ -47,7 +47,7 @@
 #include "gstmcsecelement.h"
 #include <openssl/x509.h>
 
-#include "gstmcsecdec.h"
+#include "gstmcsecdec-private.h"
 #include "gstmcsecmembership.h"
 
 #define GST_CAT_DEFAULT gst_mcsec_debug
@@ -82,11 +82,6 @@ static const mcsec_status_t drop_reasons[] = {
 };
 
 /* stream: what the decoder passes on (mcsecrtpdec sets its children) */
-typedef enum {
-  STREAM_ANY,
-  STREAM_RTP,
-  STREAM_RTCP,
-} Stream;
 
 #define GST_TYPE_MCSEC_DEC_STREAM (stream_get_type ())
 static GType
@@ -107,102 +102,6 @@ stream_get_type (void)
 }
 
 #define N_DROP_REASONS G_N_ELEMENTS (drop_reasons)
-
-typedef struct {
-  guint64 received, accepted, dropped;
-  guint64 dropped_by[MCSEC_STATUS_COUNT_];
-} Counters;
-
-typedef struct {
-  Counters c;
-  guint64 highest_counter;
-} SenderStats;
-
-typedef struct {
-  mcsec_suite_t cipher;
-  Counters c;
-  GHashTable *senders; /* sender-id -> SenderStats */
-} SaStats;
-
-typedef struct {
-  guint64 verified, failed, unverifiable, unsigned_, pending, carriers;
-} SamStats;
-
-/* A datagram held for its source's verdict (sam-policy=required).  Its
- * ESP packet is tentative: the replay window of (spi, sender_id) moves
- * only when the verdict is VERIFIED. */
-typedef struct {
-  GstBuffer *buf;
-  guint32 spi, sender_id;
-  guint64 counter;
-  guint64 tag; /* unique: the verifier's events name it */
-  GstClockTime arrival;
-  mcsec_sam_outcome_t state; /* 0 while pending */
-  mcsec_status_t reason;     /* why it is dropped (state set, not VERIFIED) */
-} HeldEntry;
-
-struct _GstMcsecDec {
-  GstElement parent;
-  GstPad *sinkpad, *srcpad;
-
-  /* settings, under the object lock */
-  GstMcsecKey key;
-  guint spi;
-  mcsec_suite_t cipher;
-  guint sender_id_bits;
-  guint replay_window;
-  mcsec_sa_type_t sa_type; /* of the SAs made from properties and add-key */
-  gboolean esn;
-  gboolean spi_per_sender; /* their SPI is a block's base (10.3) */
-  GstCaps *caps;
-  Stream stream;
-  gboolean settings_changed;
-
-  /* state, under the object lock */
-  mcsec_sadb_t *db;
-  GHashTable *sa_stats; /* spi -> SaStats */
-  /* the last SA and sender counted (a stream's packets come from one):
-   * NULL whenever sa_stats changes */
-  SaStats *last_sa;
-  guint32 last_spi;
-  guint32 prop_spi, prev_prop_spi; /* SAs made from the properties */
-  GHashTable *requested;           /* SPIs asked about with request-key */
-
-  /* source authentication (SAM) */
-  GstMcsecSamPolicy sam_policy;
-  gchar *sender_keys; /* "ID=file;ID=file" */
-  gboolean sender_keys_changed;
-  guint sam_max_hold;
-  guint64 sam_max_latency;
-  mcsec_sam_verifier_t *verifier;
-  GQueue held;             /* HeldEntry, in arrival order (required) */
-  GHashTable *held_by_tag; /* tag -> entry */
-  guint64 next_tag;
-  GstBufferList *ready;  /* released, to be pushed outside the lock */
-  GHashTable *sam_stats; /* Sender-ID -> SamStats */
-  SamStats sam_total;
-  guint64 hold_max_ns, hold_sum_ns, hold_count;
-  GstBufferPool *pool;
-  gboolean caps_sent;
-  Counters total;
-
-  /* keys from a membership (mcseckeysrc), when the pipeline has one */
-  GstMcsecMembershipLink link;
-  gboolean msa_dirty;
-  GHashTable *member_spis; /* SPIs installed from the membership */
-  /* (spi << 32 | sender-id) of feedback members (role=feedback): from
-   * these only RTCP is accepted */
-  GHashTable *feedback_ids;
-  gboolean sam_policy_set; /* sam-policy given explicitly */
-  guint64 dummies;
-  gboolean warned[MCSEC_STATUS_COUNT_];
-
-  /* what the application hears on the bus */
-  GError *key_error;          /* the last failed key/key-file write */
-  guint warning_interval;     /* ms */
-  GstMcsecDropWarnings drops; /* rate limit of the drop warnings */
-  GstMcsecStatsTimer stats_timer;
-};
 
 enum {
   PROP_0,
@@ -566,9 +465,10 @@ sa_stats_of (GstMcsecDec *self, guint32 spi)
   return self->last_sa;
 }
 
-static void
-count_outcome_of (GstMcsecDec *self, guint32 spi, guint32 sender_id,
-                  guint64 counter, mcsec_status_t st, gboolean arrived)
+void
+gst_mcsec_dec_count_outcome_of (GstMcsecDec *self, guint32 spi,
+                                guint32 sender_id, guint64 counter,
+                                mcsec_status_t st, gboolean arrived)
 {
   SaStats *sa = sa_stats_of (self, spi);
   SenderStats *snd = NULL;
@@ -628,8 +528,8 @@ account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info,
     if (st != MCSEC_OK)
       gst_mcsec_drop_note (&self->drops, st);
   } else {
-    count_outcome_of (self, info->spi, info->sender_id, info->counter, st,
-                      TRUE);
+    gst_mcsec_dec_count_outcome_of (self, info->spi, info->sender_id,
+                                    info->counter, st, TRUE);
   }
   if (st == MCSEC_OK)
     return;
@@ -648,348 +548,6 @@ account (GstMcsecDec *self, mcsec_status_t st, const mcsec_rx_info_t *info,
                       mcsec_status_name (st), info->spi, info->sender_id,
                       info->counter);
   }
-}
-
-/* ---- source authentication ---- */
-
-/* One datagram's SAM verdict in a set of counters. */
-static void
-count_outcome (SamStats *st, mcsec_sam_outcome_t outcome)
-{
-  switch (outcome) {
-  case MCSEC_SAM_PENDING:
-    st->pending++;
-    break;
-  case MCSEC_SAM_VERIFIED:
-    st->verified++;
-    break;
-  case MCSEC_SAM_FAILED:
-    st->failed++;
-    break;
-  default:
-    st->unverifiable++;
-    break;
-  }
-}
-
-static SamStats *
-sam_stats_for (GstMcsecDec *self, guint32 sender_id)
-{
-  SamStats *st =
-      g_hash_table_lookup (self->sam_stats, GUINT_TO_POINTER (sender_id));
-  if (st == NULL) {
-    st = g_new0 (SamStats, 1);
-    g_hash_table_insert (self->sam_stats, GUINT_TO_POINTER (sender_id), st);
-  }
-  return st;
-}
-
-static void
-mark_source (GstBuffer *buf, guint32 sender_id, const gchar *state)
-{
-  GstCustomMeta *meta = gst_buffer_add_custom_meta (buf, GST_MCSEC_SOURCE_META);
-  if (meta)
-    gst_structure_set (gst_custom_meta_get_structure (meta), "sender-id",
-                       G_TYPE_UINT, sender_id, "sam", G_TYPE_STRING, state,
-                       NULL);
-}
-
-/* Called with the object lock: the verdict on a held datagram.  A verified
- * one is accepted by its SA's replay window now (the first copy wins); the
- * others are dropped, for `reason`. */
-static void
-judge_held (GstMcsecDec *self, HeldEntry *e, mcsec_sam_outcome_t outcome)
-{
-  e->state = outcome;
-  if (outcome == MCSEC_SAM_VERIFIED) {
-    mcsec_sa_t *sa = mcsec_sadb_lookup (self->db, e->spi);
-    /* an SA removed meanwhile accepts nothing more: the datagram, checked
-     * against its window on arrival, is the only copy */
-    e->reason = sa ? mcsec_sa_accept (sa, e->sender_id, e->counter) : MCSEC_OK;
-  } else {
-    e->reason = outcome == MCSEC_SAM_FAILED ? MCSEC_ERR_SIGNATURE
-                                            : MCSEC_ERR_UNVERIFIABLE;
-  }
-}
-
-/* Called with the object lock, from inside mcsec_sam_verify or flush. */
-static void
-on_sam_event (const mcsec_sam_event_t *ev, void *data)
-{
-  GstMcsecDec *self = data;
-  SamStats *st = sam_stats_for (self, ev->sender_id);
-  HeldEntry *e = g_hash_table_lookup (self->held_by_tag, &ev->tag);
-
-  /* in the required policy a datagram given up already has its verdict */
-  if (self->sam_policy == GST_MCSEC_SAM_REQUIRED &&
-      (e == NULL || e->state != 0))
-    return;
-  st->pending = st->pending ? st->pending - 1 : 0;
-  self->sam_total.pending =
-      self->sam_total.pending ? self->sam_total.pending - 1 : 0;
-  count_outcome (st, ev->outcome);
-  count_outcome (&self->sam_total, ev->outcome);
-  if (e != NULL)
-    judge_held (self, e, ev->outcome);
-}
-
-/* Called with the object lock: hand decided datagrams at the head of the
- * queue to `ready`, in arrival order; drop what failed.  Bounds: at most
- * sam_max_hold held, none older than sam_max_latency (against now). */
-static void
-release_held (GstMcsecDec *self, GstClockTime now, gboolean all)
-{
-  HeldEntry *e;
-
-  while ((e = g_queue_peek_head (&self->held)) != NULL) {
-    gboolean too_many = g_queue_get_length (&self->held) > self->sam_max_hold;
-    gboolean too_old =
-        GST_CLOCK_TIME_IS_VALID (now) && GST_CLOCK_TIME_IS_VALID (e->arrival) &&
-        now > e->arrival && now - e->arrival > self->sam_max_latency;
-    if (e->state == 0) {
-      if (!(all || too_many || too_old))
-        break;
-      /* no verdict in time: it counts as unverifiable */
-      judge_held (self, e, MCSEC_SAM_UNVERIFIABLE);
-      {
-        SamStats *ss = sam_stats_for (self, e->sender_id);
-        ss->unverifiable++;
-        ss->pending = ss->pending ? ss->pending - 1 : 0;
-      }
-      self->sam_total.unverifiable++;
-      self->sam_total.pending =
-          self->sam_total.pending ? self->sam_total.pending - 1 : 0;
-    }
-    g_queue_pop_head (&self->held);
-    g_hash_table_remove (self->held_by_tag, &e->tag);
-    count_outcome_of (self, e->spi, e->sender_id, e->counter, e->reason, FALSE);
-    if (e->reason == MCSEC_OK) {
-      if (GST_CLOCK_TIME_IS_VALID (now) &&
-          GST_CLOCK_TIME_IS_VALID (e->arrival) && now >= e->arrival) {
-        guint64 held_ns = now - e->arrival;
-        self->hold_sum_ns += held_ns;
-        self->hold_count++;
-        if (held_ns > self->hold_max_ns)
-          self->hold_max_ns = held_ns;
-      }
-      mark_source (e->buf, e->sender_id, "verified");
-      if (self->ready == NULL)
-        self->ready = gst_buffer_list_new ();
-      gst_buffer_list_add (self->ready, e->buf);
-    } else {
-      GST_DEBUG_OBJECT (self,
-                        "dropping a datagram of sender %u (spi 0x%08x "
-                        "counter %" G_GUINT64_FORMAT "): %s",
-                        e->sender_id, e->spi, e->counter,
-                        mcsec_status_name (e->reason));
-      gst_buffer_unref (e->buf);
-    }
-    g_free (e);
-  }
-}
-
-/* Buffer time of a datagram; NONE (no time bound, only the count bound)
- * for buffers without timestamps. */
-static GstClockTime
-arrival_time (GstBuffer *buf)
-{
-  if (GST_BUFFER_PTS_IS_VALID (buf))
-    return GST_BUFFER_PTS (buf);
-  return GST_BUFFER_DTS (buf);
-}
-
-/* Strip the source data off out and mark it; NULL (out dropped) when the
- * SAM data cannot even be parsed or carries no datagram. */
-static GstBuffer *
-strip_source (GstBuffer *out, guint32 sender_id, const gchar *mark)
-{
-  GstMapInfo map;
-  size_t off = 0, dlen = 0;
-  mcsec_status_t st = MCSEC_ERR_MALFORMED;
-
-  if (gst_buffer_map (out, &map, GST_MAP_READ)) {
-    st = mcsec_sam_locate (map.data, map.size, &off, &dlen);
-    gst_buffer_unmap (out, &map);
-  }
-  if (st || dlen == 0) {
-    gst_buffer_unref (out);
-    return NULL;
-  }
-  gst_buffer_resize (out, (gssize)off, (gssize)dlen);
-  if (mark)
-    mark_source (out, sender_id, mark);
-  return out;
-}
-
-/* Called with the object lock: apply the source policy to a datagram that
- * ESP accepted.  Returns what to push now (off and optional), or NULL
- * (held, or dropped). */
-static GstBuffer *
-sam_filter (GstMcsecDec *self, GstBuffer *out, const mcsec_rx_info_t *info)
-{
-  GstMapInfo map;
-  mcsec_sam_result_t res;
-  mcsec_status_t st;
-  HeldEntry *e;
-  SamStats *ss;
-
-  if (info->next_header != MCSEC_NEXT_HEADER_SAM) {
-    if (self->sam_policy == GST_MCSEC_SAM_OFF)
-      return out;
-    ss = sam_stats_for (self, info->sender_id);
-    ss->unsigned_++;
-    self->sam_total.unsigned_++;
-    if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL) {
-      mark_source (out, info->sender_id, "unverified");
-      return out;
-    }
-    /* required: no source data, no datagram */
-    count_outcome_of (self, info->spi, info->sender_id, info->counter,
-                      MCSEC_ERR_UNSIGNED, FALSE);
-    gst_buffer_unref (out);
-    return NULL;
-  }
-  if (self->sam_policy == GST_MCSEC_SAM_OFF)
-    return strip_source (out, info->sender_id, NULL);
-
-  if (self->sam_policy == GST_MCSEC_SAM_REQUIRED)
-    /* what is already too old is given up before this packet's verdicts:
-     * nothing is released after waiting longer than sam-max-latency */
-    release_held (self, arrival_time (out), FALSE);
-  if (!gst_buffer_map (out, &map, GST_MAP_READ)) {
-    gst_buffer_unref (out);
-    return NULL;
-  }
-  st = mcsec_sam_verify (self->verifier, info->spi, info->sender_id,
-                         info->counter, ++self->next_tag, map.data, map.size,
-                         &res);
-  gst_buffer_unmap (out, &map);
-  ss = sam_stats_for (self, info->sender_id);
-  if (st) {
-    GST_DEBUG_OBJECT (self, "source check of sender %u: %s", info->sender_id,
-                      mcsec_status_name (st));
-    if (st == MCSEC_ERR_NO_SENDER_KEY) {
-      ss->unsigned_++;
-      self->sam_total.unsigned_++;
-    } else {
-      ss->failed++;
-      self->sam_total.failed++;
-    }
-    if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL)
-      return strip_source (out, info->sender_id,
-                           st == MCSEC_ERR_NO_SENDER_KEY ? "unverified"
-                                                         : "failed");
-    count_outcome_of (self, info->spi, info->sender_id, info->counter,
-                      st == MCSEC_ERR_NO_SENDER_KEY ? MCSEC_ERR_UNSIGNED : st,
-                      FALSE);
-    gst_buffer_unref (out);
-    return NULL;
-  }
-  if (res.outcome == MCSEC_SAM_CARRIER) {
-    ss->carriers++;
-    self->sam_total.carriers++;
-    gst_buffer_unref (out);
-    /* its symbols may have decided held datagrams */
-    if (self->sam_policy == GST_MCSEC_SAM_REQUIRED) {
-      count_outcome_of (self, info->spi, info->sender_id, info->counter,
-                        MCSEC_OK, FALSE);
-      release_held (self, GST_CLOCK_TIME_NONE, FALSE);
-    }
-    return NULL;
-  }
-  gst_buffer_resize (out, (gssize)res.payload_offset, (gssize)res.payload_len);
-  /* pending datagrams are counted by their event; the others now */
-  count_outcome (ss, res.outcome);
-  count_outcome (&self->sam_total, res.outcome);
-  if (self->sam_policy == GST_MCSEC_SAM_OPTIONAL) {
-    mark_source (out, info->sender_id,
-                 res.outcome == MCSEC_SAM_VERIFIED  ? "verified"
-                 : res.outcome == MCSEC_SAM_PENDING ? "pending"
-                 : res.outcome == MCSEC_SAM_FAILED  ? "failed"
-                                                    : "unverifiable");
-    return out;
-  }
-  /* required: everything waits, in arrival order */
-  e = g_new0 (HeldEntry, 1);
-  e->buf = out;
-  e->spi = info->spi;
-  e->sender_id = info->sender_id;
-  e->counter = info->counter;
-  e->tag = self->next_tag;
-  e->arrival = arrival_time (out);
-  if (res.outcome != MCSEC_SAM_PENDING)
-    judge_held (self, e, res.outcome);
-  g_queue_push_tail (&self->held, e);
-  g_hash_table_insert (self->held_by_tag, &e->tag, e);
-  release_held (self, e->arrival, FALSE);
-  return NULL;
-}
-
-/* Called with the object lock: add the keys of sender-keys ("ID=file;...")
- * to the verifier.  FALSE with *error naming the setting and the file. */
-static gboolean
-apply_sender_keys (GstMcsecDec *self, gchar **error)
-{
-  gchar **items;
-  gboolean ok = TRUE;
-
-  self->sender_keys_changed = FALSE;
-  if (self->sender_keys == NULL)
-    return TRUE;
-  items = g_strsplit_set (self->sender_keys, ";,", -1);
-  for (gchar **it = items; ok && *it; it++) {
-    gchar *item = g_strstrip (*it), *eq = strchr (item, '='), *end = NULL;
-    guint64 id = 0;
-    EVP_PKEY *key;
-    GError *err = NULL;
-    if (*item == '\0')
-      continue;
-    if (eq != NULL)
-      id = g_ascii_strtoull (item, &end, 0);
-    if (eq == NULL || end != eq || id > G_MAXUINT32) {
-      *error = g_strdup_printf ("sender-keys: '%s' is not ID=FILE", item);
-      ok = FALSE;
-      break;
-    }
-    key = gst_mcsec_load_public_key (g_strstrip (eq + 1), &err);
-    if (key == NULL) {
-      *error = g_strdup (err->message);
-      g_error_free (err);
-      ok = FALSE;
-      break;
-    }
-    /* keys of the sender-keys setting hold under any SA */
-    if (mcsec_sam_verifier_add_sender (self->verifier, 0, (guint32)id, key)) {
-      *error = g_strdup_printf ("sender-keys: %s is not an Ed25519 or ECDSA "
-                                "P-256 public key",
-                                eq + 1);
-      ok = FALSE;
-    }
-    EVP_PKEY_free (key);
-  }
-  g_strfreev (items);
-  return ok;
-}
-
-static gboolean
-gst_mcsec_dec_add_sender_key (GstMcsecDec *self, guint sender_id,
-                              const gchar *path)
-{
-  GError *err = NULL;
-  EVP_PKEY *key = gst_mcsec_load_public_key (path ? path : "", &err);
-  gboolean ok;
-
-  if (key == NULL) {
-    GST_WARNING_OBJECT (self, "add-sender-key: %s", err->message);
-    g_error_free (err);
-    return FALSE;
-  }
-  GST_OBJECT_LOCK (self);
-  ok = mcsec_sam_verifier_add_sender (self->verifier, 0, sender_id, key) ==
-       MCSEC_OK;
-  GST_OBJECT_UNLOCK (self);
-  EVP_PKEY_free (key);
-  return ok;
 }
 
 /* A datagram that came behind a UDP header (Next Header 17): the header's
@@ -1118,13 +676,13 @@ unprotect_one (GstMcsecDec *self, GstBuffer *buf, gboolean ask,
     return NULL;
   if (info.next_header == MCSEC_NEXT_HEADER_DUMMY) {
     if (tentative)
-      count_outcome_of (self, info.spi, info.sender_id, info.counter, MCSEC_OK,
-                        FALSE);
+      gst_mcsec_dec_count_outcome_of (self, info.spi, info.sender_id,
+                                      info.counter, MCSEC_OK, FALSE);
     self->dummies++;
     gst_buffer_unref (out);
     return NULL;
   }
-  return sam_filter (self, out, &info);
+  return gst_mcsec_dec_sam_filter (self, out, &info);
 }
 
 /* Not under the lock.  Send our caps before the first datagram. */
@@ -1471,7 +1029,7 @@ gst_mcsec_dec_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
   case GST_EVENT_FLUSH_STOP:
     GST_OBJECT_LOCK (self);
     self->caps_sent = FALSE;
-    release_held (self, GST_CLOCK_TIME_NONE, TRUE);
+    gst_mcsec_dec_release_held (self, GST_CLOCK_TIME_NONE, TRUE);
     g_clear_pointer (&self->ready, gst_buffer_list_unref);
     GST_OBJECT_UNLOCK (self);
     break;
@@ -1483,7 +1041,7 @@ gst_mcsec_dec_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
      * not reported yet */
     GST_OBJECT_LOCK (self);
     mcsec_sam_verifier_flush (self->verifier);
-    release_held (self, GST_CLOCK_TIME_NONE, TRUE);
+    gst_mcsec_dec_release_held (self, GST_CLOCK_TIME_NONE, TRUE);
     if (self->drops.pending)
       gst_mcsec_drop_warnings_collect (&self->drops, GST_ELEMENT (self),
                                        self->total.dropped_by, TRUE, &warn);
@@ -1846,7 +1404,7 @@ gst_mcsec_dec_change_state (GstElement *element, GstStateChange transition)
     gst_mcsec_drop_warnings_restart (&self->drops);
     ok = !self->settings_changed || apply_settings (self, &error);
     if (ok && self->sender_keys_changed)
-      ok = apply_sender_keys (self, &error);
+      ok = gst_mcsec_dec_apply_sender_keys (self, &error);
     GST_OBJECT_UNLOCK (self);
     if (!ok) {
       gst_mcsec_post_settings_error (element, error);
@@ -2276,7 +1834,8 @@ gst_mcsec_dec_init (GstMcsecDec *self)
   self->sam_policy = GST_MCSEC_SAM_OFF;
   self->sam_max_hold = 4096;
   self->sam_max_latency = GST_SECOND;
-  if (mcsec_sam_verifier_new (on_sam_event, self, &self->verifier) != MCSEC_OK)
+  if (mcsec_sam_verifier_new (gst_mcsec_dec_on_sam_event, self,
+                              &self->verifier) != MCSEC_OK)
     self->verifier = NULL;
   g_queue_init (&self->held);
   self->held_by_tag = g_hash_table_new (g_int64_hash, g_int64_equal);
