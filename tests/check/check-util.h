@@ -31,6 +31,9 @@ gboolean caps_are (GstPad *pad, const gchar *str);
 GstHarness *enc_harness (const gchar *cipher, GstBuffer *key, guint spi,
                          guint sender);
 GstHarness *dec_harness (const gchar *cipher, GstBuffer *key, guint spi);
+/* The error an element posts when it cannot start (it must fail to go to
+ * PAUSED: a bad setting is an error naming it, at start-up). */
+gchar *start_error (GstElement *e);
 GstStructure *get_stats (GstHarness *h);
 void assert_stats (GstHarness *h, const gchar *expected);
 /* The stats of one SA (by SPI) out of the decoder's `sas` array. */

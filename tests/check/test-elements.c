@@ -638,41 +638,17 @@ GST_START_TEST (test_caps_from_downstream)
 
 GST_END_TEST;
 
-/* A bad setting is a clear error naming it, at start-up. */
-static gchar *
-start_and_get_error (GstElement *e)
-{
-  GstBus *bus = gst_bus_new ();
-  GstMessage *msg;
-  GError *err = NULL;
-  gchar *text = NULL;
-
-  gst_element_set_bus (e, bus);
-  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
-                          GST_STATE_CHANGE_FAILURE);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL);
-  gst_message_parse_error (msg, &err, NULL);
-  text = g_strdup (err->message);
-  g_error_free (err);
-  gst_message_unref (msg);
-  gst_element_set_state (e, GST_STATE_NULL);
-  gst_element_set_bus (e, NULL);
-  gst_object_unref (bus);
-  return text;
-}
-
 GST_START_TEST (test_bad_settings_are_named)
 {
   GstElement *enc = gst_element_factory_make ("mcsecenc", NULL);
   GstBuffer *short_key = gst_buffer_new_allocate (NULL, 16, NULL);
   gchar *text;
 
-  text = start_and_get_error (enc);
+  text = start_error (enc);
   fail_unless (strstr (text, "key") != NULL, "%s", text);
   g_free (text);
   g_object_set (enc, "key", short_key, NULL);
-  text = start_and_get_error (enc);
+  text = start_error (enc);
   fail_unless (strstr (text, "'key'") != NULL, "%s", text);
   g_free (text);
   /* an unreadable key file is an error naming the property */

@@ -77,30 +77,6 @@ standard_dec (GstBuffer *key, gboolean esn)
   return harness_start (dec, "application/x-mcsec");
 }
 
-/* The error an element posts when it cannot start. */
-static gchar *
-start_error (GstElement *e)
-{
-  GstBus *bus = gst_bus_new ();
-  GstMessage *msg;
-  GError *err = NULL;
-  gchar *text;
-
-  gst_element_set_bus (e, bus);
-  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
-                          GST_STATE_CHANGE_FAILURE);
-  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (msg != NULL);
-  gst_message_parse_error (msg, &err, NULL);
-  text = g_strdup (err->message);
-  g_error_free (err);
-  gst_message_unref (msg);
-  gst_element_set_state (e, GST_STATE_NULL);
-  gst_element_set_bus (e, NULL);
-  gst_object_unref (bus);
-  return text;
-}
-
 static void
 key_bytes (GstBuffer *key, guint8 *km)
 {
