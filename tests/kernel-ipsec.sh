@@ -165,7 +165,7 @@ make_key() {
   key=0x$(grep -iE '^[0-9a-f[:space:]]+$' "$tmp/$1.key" | tr -d ' \n\t')
   case "$1" in aes-128-*) bits=160 ;; *) bits=288 ;; esac
   [ $(((${#key} - 2) * 4)) -eq "$bits" ] ||
-    { echo "no $bits-bit key material in $(cat "$tmp/$1.key")" >&2; exit 1; }
+    { echo "no $bits-bit key material in $tmp/$1.key (${#key} characters)" >&2; exit 1; }
 }
 
 # xfrm ARGS...: `ip xfrm ARGS`, printed (the key material shortened)
