@@ -7,6 +7,13 @@
  */
 #include "check-util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <openssl/pem.h>
 
 gchar *state_dir;
@@ -316,4 +323,93 @@ start_error (GstElement *e)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   return text;
+}
+
+void
+run_tool_in (const gchar *dir, const gchar *const *argv)
+{
+  gint status = 0;
+  GError *err = NULL;
+  fail_unless (g_spawn_sync (dir, (gchar **)argv, NULL, 0, NULL, NULL, NULL,
+                             NULL, &status, &err),
+               "%s", err ? err->message : "");
+  fail_unless (g_spawn_check_wait_status (status, NULL), "%s failed", argv[0]);
+}
+
+guint
+free_tcp_port (void)
+{
+  struct sockaddr_in a = {0};
+  socklen_t len = sizeof a;
+  int fd = socket (AF_INET, SOCK_STREAM, 0);
+
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  fail_unless (fd >= 0 && bind (fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+               getsockname (fd, (struct sockaddr *)&a, &len) == 0);
+  close (fd);
+  return ntohs (a.sin_port);
+}
+
+GPid
+controller_start (const gchar *tools, const gchar *dir, const gchar *identities,
+                  const gchar *receivers, guint *port)
+{
+  gchar *ctl = g_build_filename (tools, "mcsec-controller", NULL);
+  gchar *ctlctl = g_build_filename (tools, "mcsecctl", NULL);
+  gchar *pki_cmd = g_strdup_printf ("%s pki pki cam1 %s", ctlctl, identities);
+  gchar **pki = g_strsplit (pki_cmd, " ", -1);
+  gchar *conf, *conf_path, *sock;
+  const gchar *argv[] = {ctl, NULL, NULL};
+  GError *err = NULL;
+  GPid pid = 0;
+
+  run_tool_in (dir, (const gchar *const *)pki);
+  *port = free_tcp_port ();
+  conf = g_strdup_printf (
+      "[controller]\nlisten = 127.0.0.1:%u\ncertificate = pki/controller.crt\n"
+      "private-key = pki/controller.key\nca = pki/ca.crt\n"
+      "update-signing-key = pki/controller-sign.key\nstate-dir = state\n\n"
+      "[group video]\nsenders = cam1\nreceivers = %s\n"
+      "activation-delay = 100\n",
+      *port, receivers);
+  conf_path = g_build_filename (dir, "ctl.conf", NULL);
+  fail_unless (g_file_set_contents (conf_path, conf, -1, NULL));
+  argv[1] = conf_path;
+  fail_unless (g_spawn_async (dir, (gchar **)argv, NULL,
+                              G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &pid,
+                              &err),
+               "%s", err ? err->message : "");
+  sock = g_build_filename (dir, "state", "admin.sock", NULL);
+  for (int i = 0; i < 200 && !g_file_test (sock, G_FILE_TEST_EXISTS); i++)
+    g_usleep (20000);
+  fail_unless (g_file_test (sock, G_FILE_TEST_EXISTS), "no controller");
+  g_free (sock);
+  g_free (conf);
+  g_free (conf_path);
+  g_strfreev (pki);
+  g_free (pki_cmd);
+  g_free (ctl);
+  g_free (ctlctl);
+  return pid;
+}
+
+void
+controller_stop (GPid *pid)
+{
+  if (*pid) {
+    kill (*pid, SIGTERM);
+    waitpid (*pid, NULL, 0);
+    g_spawn_close_pid (*pid);
+    *pid = 0;
+  }
+}
+
+void
+remove_dir (gchar **dir)
+{
+  gchar *rm[] = {(gchar *)"rm", (gchar *)"-rf", *dir, NULL};
+  g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
+                NULL, NULL);
+  g_clear_pointer (dir, g_free);
 }

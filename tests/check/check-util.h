@@ -31,6 +31,24 @@ gboolean caps_are (GstPad *pad, const gchar *str);
 GstHarness *enc_harness (const gchar *cipher, GstBuffer *key, guint spi,
                          guint sender);
 GstHarness *dec_harness (const gchar *cipher, GstBuffer *key, guint spi);
+/* ---- a real controller (test-keysrc, test-rtpbin) ---- */
+/* Run argv in dir; it must succeed. */
+void run_tool_in (const gchar *dir, const gchar *const *argv);
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+guint free_tcp_port (void);
+/* In dir: credentials (mcsecctl pki: the controller, cam1 and the
+ * space-separated identities), and a controller (tools: the folder of the
+ * built tools) with a [group video] whose sender is cam1 and receivers the
+ * `;`-separated list, listening on a free port (*port); its pid, once its
+ * admin socket is there. */
+GPid controller_start (const gchar *tools, const gchar *dir,
+                       const gchar *identities, const gchar *receivers,
+                       guint *port);
+/* SIGTERM, and wait (a pid of 0 is fine; it is zeroed). */
+void controller_stop (GPid *pid);
+/* rm -rf *dir, and free it. */
+void remove_dir (gchar **dir);
+
 /* The error an element posts when it cannot start (it must fail to go to
  * PAUSED: a bad setting is an error naming it, at start-up). */
 gchar *start_error (GstElement *e);

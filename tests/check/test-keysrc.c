@@ -12,6 +12,8 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
 
+#include "check-util.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,82 +27,17 @@ static GPid controller = 0;
 static guint port;
 
 static void
-run_tool (const gchar *const *argv)
-{
-  gint status = 0;
-  GError *err = NULL;
-  fail_unless (g_spawn_sync (tmpdir, (gchar **)argv, NULL, 0, NULL, NULL, NULL,
-                             NULL, &status, &err),
-               "%s", err ? err->message : "");
-  fail_unless (g_spawn_check_wait_status (status, NULL), "%s failed", argv[0]);
-}
-
-static guint
-free_tcp_port (void)
-{
-  struct sockaddr_in a = {0};
-  socklen_t len = sizeof a;
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  fail_unless (fd >= 0 && bind (fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-               getsockname (fd, (struct sockaddr *)&a, &len) == 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
-static void
 start_controller (void)
 {
-  gchar *ctl = g_build_filename (tools, "mcsec-controller", NULL);
-  gchar *ctlctl = g_build_filename (tools, "mcsecctl", NULL);
-  const gchar *pki[] = {ctlctl, "pki", "pki", "cam1", "rx1", "stranger", NULL};
-  gchar *conf, *conf_path, *sock;
-  const gchar *argv[] = {ctl, NULL, NULL};
-  GError *err = NULL;
-
   tmpdir = g_dir_make_tmp ("mcsec-keysrc-XXXXXX", NULL);
-  run_tool (pki);
-  port = free_tcp_port ();
-  conf = g_strdup_printf (
-      "[controller]\nlisten = 127.0.0.1:%u\ncertificate = pki/controller.crt\n"
-      "private-key = pki/controller.key\nca = pki/ca.crt\n"
-      "signing-key = pki/controller-sign.key\nstate-dir = state\n\n"
-      "[group video]\nsenders = cam1\nreceivers = rx1\n"
-      "activation-delay = 100\n",
-      port);
-  conf_path = g_build_filename (tmpdir, "ctl.conf", NULL);
-  fail_unless (g_file_set_contents (conf_path, conf, -1, NULL));
-  argv[1] = conf_path;
-  fail_unless (g_spawn_async (tmpdir, (gchar **)argv, NULL,
-                              G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                              &controller, &err),
-               "%s", err ? err->message : "");
-  sock = g_build_filename (tmpdir, "state", "admin.sock", NULL);
-  for (int i = 0; i < 200 && !g_file_test (sock, G_FILE_TEST_EXISTS); i++)
-    g_usleep (20000);
-  fail_unless (g_file_test (sock, G_FILE_TEST_EXISTS), "no controller");
-  g_free (sock);
-  g_free (conf);
-  g_free (conf_path);
-  g_free (ctl);
-  g_free (ctlctl);
+  controller = controller_start (tools, tmpdir, "rx1 stranger", "rx1", &port);
 }
 
 static void
 stop_controller (void)
 {
-  gchar *rm[] = {(gchar *)"rm", (gchar *)"-rf", tmpdir, NULL};
-  if (controller) {
-    kill (controller, SIGTERM);
-    waitpid (controller, NULL, 0);
-    g_spawn_close_pid (controller);
-    controller = 0;
-  }
-  g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                NULL, NULL);
-  g_clear_pointer (&tmpdir, g_free);
+  controller_stop (&controller);
+  remove_dir (&tmpdir);
 }
 
 /* "mcseckeysrc ..." for a member of the test PKI */

@@ -16,6 +16,8 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/check/gstcheck.h>
 
+#include "check-util.h"
+
 #include <mcsec/mcsec-mike.h>
 #include <mcsec/mcsec.h>
 #include <openssl/pem.h>
@@ -42,32 +44,6 @@ static guint port;
 /* ---- the controller (as test-keysrc) ---- */
 
 static void
-run_tool (const gchar *const *argv)
-{
-  gint status = 0;
-  GError *err = NULL;
-  fail_unless (g_spawn_sync (tmpdir, (gchar **)argv, NULL, 0, NULL, NULL, NULL,
-                             NULL, &status, &err),
-               "%s", err ? err->message : "");
-  fail_unless (g_spawn_check_wait_status (status, NULL), "%s failed", argv[0]);
-}
-
-static guint
-free_tcp_port (void)
-{
-  struct sockaddr_in a = {0};
-  socklen_t len = sizeof a;
-  int fd = socket (AF_INET, SOCK_STREAM, 0);
-
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-  fail_unless (fd >= 0 && bind (fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-               getsockname (fd, (struct sockaddr *)&a, &len) == 0);
-  close (fd);
-  return ntohs (a.sin_port);
-}
-
-static void
 make_tmpdir (void)
 {
   gchar *keygen = g_build_filename (tools, "mcsec-keygen", NULL);
@@ -76,7 +52,7 @@ make_tmpdir (void)
   tmpdir = g_dir_make_tmp ("mcsec-rtpbin-XXXXXX", NULL);
   /* counter stores of the static-key encoders */
   g_setenv ("XDG_STATE_HOME", tmpdir, TRUE);
-  run_tool (argv);
+  run_tool_in (tmpdir, argv);
   key_file = g_build_filename (tmpdir, "group.key", NULL);
   g_free (keygen);
 }
@@ -84,60 +60,20 @@ make_tmpdir (void)
 static void
 remove_tmpdir (void)
 {
-  gchar *rm[] = {(gchar *)"rm", (gchar *)"-rf", tmpdir, NULL};
-  g_spawn_sync (NULL, rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                NULL, NULL);
-  g_clear_pointer (&tmpdir, g_free);
+  remove_dir (&tmpdir);
   g_clear_pointer (&key_file, g_free);
 }
-
 static void
 start_controller (void)
 {
-  gchar *ctl = g_build_filename (tools, "mcsec-controller", NULL);
-  gchar *ctlctl = g_build_filename (tools, "mcsecctl", NULL);
-  const gchar *pki[] = {ctlctl, "pki", "pki", "cam1", "rx1", "rx2", NULL};
-  gchar *conf, *conf_path, *sock;
-  const gchar *argv[] = {ctl, NULL, NULL};
-  GError *err = NULL;
-
   make_tmpdir ();
-  run_tool (pki);
-  port = free_tcp_port ();
-  conf = g_strdup_printf (
-      "[controller]\nlisten = 127.0.0.1:%u\ncertificate = pki/controller.crt\n"
-      "private-key = pki/controller.key\nca = pki/ca.crt\n"
-      "signing-key = pki/controller-sign.key\nstate-dir = state\n\n"
-      "[group video]\nsenders = cam1\nreceivers = rx1;rx2\n"
-      "activation-delay = 100\n",
-      port);
-  conf_path = g_build_filename (tmpdir, "ctl.conf", NULL);
-  fail_unless (g_file_set_contents (conf_path, conf, -1, NULL));
-  argv[1] = conf_path;
-  fail_unless (g_spawn_async (tmpdir, (gchar **)argv, NULL,
-                              G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                              &controller, &err),
-               "%s", err ? err->message : "");
-  sock = g_build_filename (tmpdir, "state", "admin.sock", NULL);
-  for (int i = 0; i < 200 && !g_file_test (sock, G_FILE_TEST_EXISTS); i++)
-    g_usleep (20000);
-  fail_unless (g_file_test (sock, G_FILE_TEST_EXISTS), "no controller");
-  g_free (sock);
-  g_free (conf);
-  g_free (conf_path);
-  g_free (ctl);
-  g_free (ctlctl);
+  controller = controller_start (tools, tmpdir, "rx1 rx2", "rx1;rx2", &port);
 }
 
 static void
 stop_controller (void)
 {
-  if (controller) {
-    kill (controller, SIGTERM);
-    waitpid (controller, NULL, 0);
-    g_spawn_close_pid (controller);
-    controller = 0;
-  }
+  controller_stop (&controller);
   remove_tmpdir ();
 }
 
@@ -170,7 +106,7 @@ static const gchar *const wire_caps[N_WIRES] = {
     "application/x-srtp", "application/x-srtcp", "application/x-srtcp"};
 
 static gboolean
-caps_are (GstCaps *caps, const gchar *str)
+caps_equal (GstCaps *caps, const gchar *str)
 {
   GstCaps *want = gst_caps_from_string (str);
   gboolean same = caps != NULL && gst_caps_is_equal (caps, want);
@@ -224,7 +160,7 @@ on_wire_sample (GstAppSink *sink, gpointer data)
       (plain || n < 16 || gst_buffer_get_size (buf) < 36 ||
        GST_READ_UINT32_BE (h) < 256 ||
        (w->spi && (GST_READ_UINT32_BE (h) != w->spi || (h[0] >> 6) == 2)) ||
-       !caps_are (caps, wire_caps[b->kind]))) {
+       !caps_equal (caps, wire_caps[b->kind]))) {
     gchar *c = caps ? gst_caps_to_string (caps) : NULL;
     w->failure = g_strdup_printf (
         "not an ESP packet on wire %d (%" G_GSIZE_FORMAT
@@ -606,7 +542,7 @@ GST_START_TEST (test_pads)
   pad = gst_element_get_static_pad (enc, "rtp_src_0");
   fail_unless (pad != NULL);
   caps = gst_pad_query_caps (pad, NULL);
-  fail_unless (caps_are (caps, "application/x-srtp"));
+  fail_unless (caps_equal (caps, "application/x-srtp"));
   gst_caps_unref (caps);
   gst_object_unref (pad);
   pad = gst_element_get_static_pad (enc, "rtcp_src_3");
@@ -642,7 +578,7 @@ GST_START_TEST (test_pads)
   }
   pad = gst_element_get_static_pad (dec, "rtcp_src");
   caps = gst_pad_query_caps (pad, NULL);
-  fail_unless (caps_are (caps, "application/x-rtcp"));
+  fail_unless (caps_equal (caps, "application/x-rtcp"));
   gst_caps_unref (caps);
   gst_object_unref (pad);
   gst_object_unref (enc);
