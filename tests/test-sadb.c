@@ -171,6 +171,23 @@ test_per_sender_blocks (void)
   sa = block_sa (0x1000000, 24, key_b);
   REQUIRE (mcsec_sadb_add (db, sa) == MCSEC_OK);
   CHECK (mcsec_sadb_lookup (db, 0x1abcdef) == sa);
+  /* at most four block widths at once (the lookup tries each) */
+  {
+    mcsec_sa_t *w8 = block_sa (0x2000000, 8, key_b);
+    mcsec_sa_t *w12 = block_sa (0x3000000, 12, key_b);
+    mcsec_sa_t *w20 = block_sa (0x4000000, 20, key_b);
+    REQUIRE (mcsec_sadb_add (db, w8) == MCSEC_OK);
+    REQUIRE (mcsec_sadb_add (db, w12) == MCSEC_OK);
+    CHECK_STATUS (mcsec_sadb_add (db, w20), MCSEC_ERR_INVALID_ARG);
+    CHECK (mcsec_sadb_lookup (db, 0x20000ff) == w8);
+    CHECK (mcsec_sadb_lookup (db, 0x3000fff) == w12);
+    CHECK (mcsec_sadb_lookup (db, 0x4000001) == NULL);
+    mcsec_sa_free (w20);
+    REQUIRE (mcsec_sadb_remove (db, 0x3000000) == MCSEC_OK);
+    w20 = block_sa (0x4000000, 20, key_b);
+    REQUIRE (mcsec_sadb_add (db, w20) == MCSEC_OK); /* a width freed */
+    CHECK (mcsec_sadb_lookup (db, 0x40fffff) == w20);
+  }
 
   /* two senders, each under its own SPI of the block */
   tx1 = block_sa (0x120000, 16, key_a);
