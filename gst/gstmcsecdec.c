@@ -770,6 +770,8 @@ sync_membership (GstMcsecDec *self)
     cfg.key = msa->sas[i].key;
     cfg.key_len = msa->sas[i].key_len;
     cfg.sender_id_bits = msa->sender_id_bits;
+    /* the group's SAs are blocks: one SA takes every sender's SPI */
+    cfg.spi_per_sender = msa->spi_per_sender;
     cfg.replay_window = self->replay_window;
     if (mcsec_sa_new (&cfg, &sa) == MCSEC_OK && add_sa (self, sa))
       g_hash_table_add (self->member_spis, GUINT_TO_POINTER (spi));

@@ -84,11 +84,13 @@ struct _GstMcsecEnc {
 
   /* keys from a membership (mcseckeysrc), when the pipeline has one */
   GstMcsecMembershipLink link;
-  gboolean msa_dirty;     /* the membership changed since we looked */
-  gint slot;              /* our Sender-ID among the member's, -1: none yet */
-  gboolean feedback_only; /* role=feedback: RTCP only, the rest dropped */
-  GCond key_cond;         /* signalled on membership changes and flushes */
-  GstBufferList *pending; /* carriers to push before the next packets */
+  gboolean msa_dirty;      /* the membership changed since we looked */
+  gint slot;               /* our Sender-ID among the member's, -1: none yet */
+  gboolean feedback_only;  /* role=feedback: RTCP only, the rest dropped */
+  gboolean group_unsigned; /* the MSA's group asks no source authentication
+                              (the controller's sam = none) */
+  GCond key_cond;          /* signalled on membership changes and flushes */
+  GstBufferList *pending;  /* carriers to push before the next packets */
   gboolean flushing;
   guint64 key_waits;
 
@@ -482,6 +484,7 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
     return FALSE;
   }
   self->feedback_only = !msa->may_send;
+  self->group_unsigned = msa->sam == 0;
   if (self->slot < 0) {
     self->slot = gst_mcsec_membership_claim_sender (self->link.membership);
     if (self->slot < 0) {
@@ -520,6 +523,8 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
     cfg.key = send->key;
     cfg.key_len = send->key_len;
     cfg.sender_id_bits = msa->sender_id_bits;
+    /* the group's SAs are blocks: this sender's SPI is spi | sender-id */
+    cfg.spi_per_sender = msa->spi_per_sender;
     cfg.soft_packets = self->soft_packets;
     cfg.hard_packets = self->hard_packets;
     st = mcsec_sa_new (&cfg, &sa);
@@ -553,6 +558,8 @@ ensure_member_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
 static gboolean
 ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
 {
+  gboolean member_signs;
+
   *wait = FALSE;
   if (self->link.membership) {
     if (!ensure_member_sa (self, wait, error))
@@ -563,23 +570,25 @@ ensure_sa (GstMcsecEnc *self, gboolean *wait, gchar **error)
     if (!build_sa (self, error))
       return FALSE;
   }
+  /* a membership's sender signs, but for a kernel (inner-udp-port) in a
+   * group that asks no source authentication: a kernel cannot check it */
+  member_signs = self->link.membership &&
+                 gst_mcsec_membership_sender_slots (self->link.membership) &&
+                 !(self->inner_udp_port && self->group_unsigned);
   if (G_UNLIKELY (self->inner_udp_port) &&
-      (self->signing_key_file ||
-       (self->link.membership &&
-        gst_mcsec_membership_sender_slots (self->link.membership)))) {
+      (self->signing_key_file || member_signs)) {
     *error = g_strdup_printf (
         "inner-udp-port=%u sends datagrams a kernel can receive, which "
-        "carry no source authentication: unset %s, or inner-udp-port",
+        "carry no source authentication: %s, or unset inner-udp-port",
         self->inner_udp_port,
-        self->signing_key_file ? "signing-key-file"
-                               : "mcseckeysrc (its senders sign)");
+        self->signing_key_file
+            ? "unset signing-key-file"
+            : "the group requires it (the controller's sam setting: none "
+              "for a group with kernel receivers)");
     return FALSE;
   }
   /* the signer outlives rekeys: a block may span two SAs */
-  if (self->signer == NULL &&
-      (self->signing_key_file ||
-       (self->link.membership &&
-        gst_mcsec_membership_sender_slots (self->link.membership)))) {
+  if (self->signer == NULL && (self->signing_key_file || member_signs)) {
     GError *err = NULL;
     EVP_PKEY *key =
         self->signing_key_file
@@ -1312,8 +1321,10 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
    * hands it to an ordinary UDP socket on that port
    * (docs/wire-format.md 10.1).  The UDP checksum is 0, which IPv4
    * receivers accept.  Not with source authentication: a kernel cannot
-   * check signatures, so a signing key (or a sender's membership) with
-   * this set is refused at start.  0: off.
+   * check signatures, so a signing key, or a sender's membership in a
+   * group that requires signatures, with this set is refused at start; a
+   * membership's sender in a group with sam = none does not sign.  0:
+   * off.
    */
   g_object_class_install_property (
       gobject_class, PROP_INNER_UDP_PORT,
@@ -1333,7 +1344,8 @@ gst_mcsec_enc_class_init (GstMcsecEncClass *klass)
           "Send under SPI spi | sender-id: spi is the base of a block of "
           "2^sender-id-bits SPIs (its low bits zero, sender-id-bits at most "
           "24), so that a standard ESP stack keeps a replay window per "
-          "sender (docs/wire-format.md 10.3); receivers set it too",
+          "sender (docs/wire-format.md 10.3); receivers set it too. With "
+          "mcseckeysrc the group's setting decides",
           FALSE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));

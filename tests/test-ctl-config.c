@@ -81,7 +81,8 @@ test_unknown_settings (void)
             "max-handshakes-per-source = 9\nhandshake-timeout = 999\n"
             "max-output = 300000\nrepair-rate = 2\n",
             "address = 239.255.0.1\nport = 5004\ncipher = aes-256-gcm\n"
-            "sam = none\nsender-id-bits = 8\nkey-lifetime = 9\n"
+            "sam = none\nsender-id-bits = 8\nspi-per-sender = true\n"
+            "key-lifetime = 9\n"
             "activation-delay = 9\ndeactivation-delay = 9\n"
             "rekey-on-join = false\nrekey-on-leave = false\n",
             "rekey-ttl = 2\nkey-tree-degree = 3\nbatch-interval = 9\n"
@@ -138,6 +139,49 @@ test_unknown_settings (void)
   CHECK (c == NULL && strstr (msg, "[grup radio] section: unknown section"));
   ctl_config_free (c);
   g_free (msg);
+}
+
+/* spi-per-sender: false unless set, in both kinds of group; with a
+ * sender-id-bits above 24 an error that names it, wherever the two lines
+ * are. */
+static void
+test_spi_per_sender (void)
+{
+  gchar *msg = NULL;
+  CtlConfig *c = load ("", "", "", &msg);
+  mcsec_ctl_group_config_t *video, *tv;
+
+  REQUIRE (c != NULL);
+  video = c->groups->pdata[0];
+  tv = c->groups->pdata[1];
+  CHECK (!video->spi_per_sender && !tv->spi_per_sender);
+  ctl_config_free (c);
+  c = load ("", "sender-id-bits = 24\nspi-per-sender = true\n",
+            "spi-per-sender = 1\n", &msg);
+  REQUIRE (c != NULL);
+  video = c->groups->pdata[0];
+  tv = c->groups->pdata[1];
+  CHECK (video->spi_per_sender && video->sender_id_bits == 24);
+  CHECK (tv->spi_per_sender && tv->sender_id_bits == 16);
+  ctl_config_free (c);
+  c = load ("", "sender-id-bits = 32\nspi-per-sender = false\n", "", &msg);
+  CHECK (c != NULL &&
+         !((mcsec_ctl_group_config_t *)c->groups->pdata[0])->spi_per_sender);
+  ctl_config_free (c);
+  CHECK (refused ("", "sender-id-bits = 32\nspi-per-sender = true\n", "",
+                  "/etc/ctl.conf:13: [group video] spi-per-sender: needs "
+                  "sender-id-bits of 24 or fewer (this group has 32): a "
+                  "block of SPIs leaves the base 8 bits"));
+  CHECK (refused ("", "", "spi-per-sender = true\nsender-id-bits = 25\n",
+                  "/etc/ctl.conf:17: [group tv] spi-per-sender: needs "
+                  "sender-id-bits of 24 or fewer (this group has 25): a "
+                  "block of SPIs leaves the base 8 bits"));
+  CHECK (refused ("", "spi-per-sender = maybe\n", "",
+                  "/etc/ctl.conf:12: [group video] spi-per-sender: 'maybe' "
+                  "is not true or false"));
+  CHECK (refused ("", "spi-per-senders = true\n", "",
+                  "/etc/ctl.conf:12: [group video] spi-per-senders: unknown "
+                  "setting (did you mean 'spi-per-sender'?)"));
 }
 
 static gboolean
@@ -494,6 +538,7 @@ int
 main (void)
 {
   test_unknown_settings ();
+  test_spi_per_sender ();
   test_credentials_directory ();
   test_update ();
   test_credentials ();

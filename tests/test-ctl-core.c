@@ -6,7 +6,8 @@
  * machines (mcsec_member_t), in one process, with simulated time and a
  * lossy rekey channel: joins, leaves, evictions that survive restarts,
  * repairs and resynchronisation, a store that fails (fail closed), members
- * that flood REPAIR or stop reading.  No socket, no thread, no sleep.
+ * that flood REPAIR or stop reading, groups with per-sender SPIs.  No
+ * socket, no thread, no sleep.
  */
 #include <string.h>
 
@@ -27,7 +28,9 @@ typedef struct {
   gboolean reconnect;  /* reconnects after a lost connection */
   double channel_loss; /* of this member's rekey channel datagrams */
   gint64 reconnect_at;
-  guint closes; /* connections the controller closed */
+  guint closes;   /* connections the controller closed */
+  guint welcomes; /* WELCOMEs received; the last one's SPI_PER_SENDER: */
+  int welcome_spi_per_sender;
 } Peer;
 
 struct Sim {
@@ -44,6 +47,9 @@ struct Sim {
 };
 
 static const char *const config_groups[] = {"video", "tv", "quiet"};
+/* make_groups: video (16-bit Sender-IDs) and tv (8-bit) with per-sender
+ * SPIs; quiet never */
+static gboolean groups_spi_per_sender;
 
 static void run_actions (Sim *s);
 
@@ -69,6 +75,10 @@ make_groups (void)
     g->rekey_on_join = g->rekey_on_leave = TRUE;
     if (i == 2)
       g->rekey_on_join = FALSE; /* "quiet": newcomers share the key */
+    if (i < 2 && groups_spi_per_sender) {
+      g->spi_per_sender = TRUE;
+      g->sender_id_bits = i == 0 ? 16 : 8;
+    }
     g->senders = g_strdupv (tx);
     g->receivers = g_strdupv (rx);
     if (i == 1) {
@@ -198,6 +208,20 @@ deliver (Peer *p)
   s->max_queued = MAX (s->max_queued, n);
   if (!p->reads || n == 0)
     return;
+  /* what the WELCOMEs say of per-sender SPIs (whole frames are queued) */
+  for (gsize off = 0, flen; off + 4 <= n; off += flen) {
+    static mcsec_mike_msg_t msg;
+    flen = ((gsize)d[off] << 24 | (gsize)d[off + 1] << 16 |
+            (gsize)d[off + 2] << 8 | d[off + 3]) +
+           4;
+    if (flen > n - off)
+      break;
+    if (mcsec_mike_parse (d + off, flen, &msg) == MCSEC_OK &&
+        msg.type == MCSEC_MIKE_WELCOME) {
+      p->welcomes++;
+      p->welcome_spi_per_sender = msg.spi_per_sender;
+    }
+  }
   if (mcsec_member_receive (p->m, d, n, (uint64_t)s->now) != MCSEC_OK) {
     mcsec_ctl_conn_written (p->c, n, s->now);
     mcsec_ctl_conn_lost (p->c, "member closed", s->now);
@@ -1311,6 +1335,190 @@ test_event_priorities (void)
   CHECK (mcsec_ctl_event_priority ("no-such-event") == 6);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Per-sender SPIs                                                            */
+
+static int
+msa_spi_per_sender (Peer *p)
+{
+  mcsec_msa_t *msa = NULL;
+  int v = -1;
+  if (mcsec_member_msa (p->m, &msa) == MCSEC_OK && msa) {
+    v = msa->spi_per_sender;
+    mcsec_msa_free (msa);
+  }
+  return v;
+}
+
+/* An SA of an MSA as the elements make it (mcsecenc, mcsecdec). */
+static mcsec_sa_t *
+sa_of (const mcsec_msa_t *msa, const mcsec_msa_sa_t *a)
+{
+  mcsec_sa_config_t sc = {0};
+  mcsec_sa_t *sa = NULL;
+  sc.spi = a->spi;
+  sc.suite = a->suite;
+  sc.key = a->key;
+  sc.key_len = a->key_len;
+  sc.sender_id_bits = msa->sender_id_bits;
+  sc.spi_per_sender = msa->spi_per_sender;
+  REQUIRE (mcsec_sa_new (&sc, &sa) == MCSEC_OK);
+  return sa;
+}
+
+/* tx protects a datagram with its sending SA as its first Sender-ID, rx
+ * opens it with its SA of that SPI: the packet's SPI, 0 if rx could not
+ * open it.  *base: the SA's SPI, *sid: tx's Sender-ID. */
+static guint32
+send_and_open (Peer *tx, Peer *rx, guint32 *base, guint32 *sid)
+{
+  mcsec_msa_t *tm = NULL, *rm = NULL;
+  mcsec_sa_t *out = NULL, *in = NULL;
+  guint8 pkt[256], plain[256];
+  size_t len;
+  mcsec_rx_info_t info;
+  guint32 spi = 0;
+
+  REQUIRE (mcsec_member_msa (tx->m, &tm) == MCSEC_OK && tm);
+  REQUIRE (mcsec_member_msa (rx->m, &rm) == MCSEC_OK && rm);
+  for (size_t i = 0; i < tm->n_sas; i++)
+    if (tm->sas[i].sending)
+      out = sa_of (tm, &tm->sas[i]);
+  REQUIRE (out != NULL);
+  *base = mcsec_sa_spi (out);
+  *sid = tm->sender_id;
+  for (size_t i = 0; i < rm->n_sas; i++)
+    if (rm->sas[i].spi == *base)
+      in = sa_of (rm, &rm->sas[i]);
+  REQUIRE (in != NULL);
+  REQUIRE (mcsec_sa_set_sender (out, tm->sender_id, 0, 0) == MCSEC_OK);
+  REQUIRE (mcsec_sa_protect (out, MCSEC_NEXT_HEADER_DATAGRAM,
+                             (const guint8 *)"frame", 5, pkt, sizeof pkt, &len,
+                             NULL) == MCSEC_OK);
+  if (mcsec_sa_unprotect (in, pkt, len, plain, sizeof plain, &info) ==
+          MCSEC_OK &&
+      info.payload_len == 5 && memcmp (plain, "frame", 5) == 0 &&
+      info.sender_id == tm->sender_id && info.spi == *base)
+    spi = mcsec_packet_spi (pkt, len);
+  mcsec_sa_free (out);
+  mcsec_sa_free (in);
+  mcsec_msa_free (tm);
+  mcsec_msa_free (rm);
+  return spi;
+}
+
+/* Groups with spi-per-sender (docs/mike-protocol.md, "Per-sender SPIs"),
+ * a unicast (video, 16-bit Sender-IDs) and a key tree group (tv, 8-bit):
+ * their WELCOMEs carry SPI_PER_SENDER and the quiet group's none; every SA
+ * of theirs, across rekeys, is a block's base (its low sender-id-bits
+ * zero), each in a block of its own; a sender's packet under it carries
+ * SPI | Sender-ID and a receiver of the group opens it.  A reload keeps
+ * the setting until a restart; a restart without it tells the members so
+ * and hands out an SPI in none of the old blocks.  A core given the
+ * setting with 32-bit Sender-IDs does not start. */
+static void
+test_spi_per_sender (void)
+{
+  Sim *s;
+  Peer *cam, *rx1, *t1, *t2, *q1;
+  guint32 video[10], tv[8], base, sid, spi; /* video: 8 rekeys, then 2 */
+  guint n = 0;
+  GPtrArray *groups;
+
+  groups_spi_per_sender = TRUE;
+  s = sim_new (0);
+  cam = peer_new (s, "cam1", "video", TRUE);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  t1 = peer_new (s, "rx1", "tv", FALSE);
+  t2 = peer_new (s, "rx2", "tv", FALSE);
+  q1 = peer_new (s, "rx1", "quiet", FALSE);
+  sim_run (s, 600);
+  CHECK (mcsec_member_state (cam->m) == MCSEC_MEMBER_JOINED &&
+         mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED &&
+         mcsec_member_state (t1->m) == MCSEC_MEMBER_JOINED &&
+         mcsec_member_state (t2->m) == MCSEC_MEMBER_JOINED &&
+         mcsec_member_state (q1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (cam->welcomes == 1 && cam->welcome_spi_per_sender == 1);
+  CHECK (rx1->welcomes == 1 && rx1->welcome_spi_per_sender == 1);
+  CHECK (t1->welcomes == 1 && t1->welcome_spi_per_sender == 1);
+  CHECK (q1->welcomes == 1 && q1->welcome_spi_per_sender == 0);
+  CHECK (msa_spi_per_sender (cam) == 1 && msa_spi_per_sender (rx1) == 1 &&
+         msa_spi_per_sender (t2) == 1 && msa_spi_per_sender (q1) == 0);
+  for (n = 0; n < G_N_ELEMENTS (tv); n++) {
+    video[n] = newest_spi (rx1);
+    tv[n] = newest_spi (t1);
+    CHECK (video[n] >= MCSEC_SPI_MIN && (video[n] & 0xffff) == 0 &&
+           newest_spi (cam) == video[n]);
+    CHECK (tv[n] >= MCSEC_SPI_MIN && (tv[n] & 0xff) == 0 &&
+           newest_spi (t2) == tv[n]);
+    spi = send_and_open (cam, rx1, &base, &sid);
+    CHECK (base == video[n] && sid != 0 && spi == (base | sid));
+    for (guint k = 0; k < n; k++) {
+      CHECK ((video[k] & ~0xffffu) != video[n]); /* blocks, not values */
+      CHECK ((tv[k] & ~0xffu) != tv[n]);
+    }
+    g_free (admin (s, "rekey video"));
+    g_free (admin (s, "rekey tv"));
+    sim_run (s, 400);
+  }
+  video[8] = newest_spi (rx1);
+  CHECK ((video[8] & 0xffff) == 0 && (video[7] & ~0xffffu) != video[8]);
+  CHECK (logged (s, "rekey group=tv reason=admin"));
+  CHECK (mcsec_member_state (t1->m) == MCSEC_MEMBER_JOINED);
+  /* the quiet group's SA is a plain one */
+  CHECK (msa_spi_per_sender (q1) == 0);
+
+  /* a reload that turns it off: restart-needed, the running value holds */
+  groups = make_groups ();
+  config_of (groups, "video")->spi_per_sender = FALSE;
+  sim_reload (s, groups);
+  CHECK (logged (s, "restart-needed setting=\"[group video] "
+                    "spi-per-sender\""));
+  g_free (admin (s, "rekey video"));
+  sim_run (s, 400);
+  CHECK ((newest_spi (rx1) & 0xffff) == 0 && msa_spi_per_sender (rx1) == 1);
+  video[9] = newest_spi (rx1);
+  CHECK (video[9] != video[8]);
+
+  /* restarted without it: the members' MSAs say so, the SA is a plain one
+   * in none of the blocks handed out before */
+  groups_spi_per_sender = FALSE;
+  sim_restart (s);
+  sim_run (s, 1500);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED &&
+         mcsec_member_state (cam->m) == MCSEC_MEMBER_JOINED);
+  CHECK (rx1->welcomes == 2 && rx1->welcome_spi_per_sender == 0);
+  CHECK (msa_spi_per_sender (rx1) == 0 && msa_spi_per_sender (cam) == 0 &&
+         msa_spi_per_sender (t1) == 0);
+  spi = send_and_open (cam, rx1, &base, &sid);
+  CHECK (spi == base && base == newest_spi (rx1));
+  for (guint k = 0; k < G_N_ELEMENTS (video); k++)
+    CHECK ((base & ~0xffffu) != video[k]);
+  sim_free (s);
+
+  /* 32-bit Sender-IDs cannot make blocks: no core */
+  {
+    mcsec_ctl_config_t cc = {0};
+    GError *error = NULL;
+    mcsec_ctl_store_t *store = mcsec_ctl_memory_store_new ();
+    mcsec_ctl_t *core;
+    groups = make_groups ();
+    /* the core frees what it did not take */
+    g_ptr_array_set_free_func (groups,
+                               (GDestroyNotify)mcsec_ctl_group_config_free);
+    config_of (groups, "tv")->spi_per_sender = TRUE;
+    config_of (groups, "tv")->sender_id_bits = 32;
+    cc.update_key = EVP_PKEY_Q_keygen (NULL, NULL, "ED25519");
+    core = mcsec_ctl_new (&cc, store, groups, 1000, &error);
+    CHECK (core == NULL && error &&
+           strstr (error->message, "[group tv] spi-per-sender"));
+    g_clear_error (&error);
+    mcsec_ctl_free (core);
+    EVP_PKEY_free (cc.update_key);
+    store->free (store);
+  }
+}
+
 int
 main (void)
 {
@@ -1331,6 +1539,7 @@ main (void)
   test_reload_members ();
   test_reload_settings ();
   test_cold_start ();
+  test_spi_per_sender ();
   test_event_priorities ();
   return test_done ("test-ctl-core");
 }

@@ -8,7 +8,9 @@
  * updates a member must reject (tampered, signed by someone else, unsigned,
  * stale, replayed) next to the ones it must apply (activation, retirement,
  * a rejoin after a controller restart), the refusals of a cluster that are
- * not final (not-leader, unavailable).
+ * not final (not-leader, unavailable), groups with per-sender SPIs
+ * (SPI_PER_SENDER: the attribute, the WELCOMEs and SAs a member refuses,
+ * the MSA's flag, address and port, a packet under SPI | Sender-ID).
  */
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
@@ -27,9 +29,23 @@ typedef struct {
   size_t len;
 } frame_t;
 
+/* What a WELCOME says beyond its group, role and Sender-IDs: the
+ * Sender-ID width; per_sender: SPI_PER_SENDER's value bytes (NULL: none);
+ * address and port: ADDRESS and PORT (NULL, 0: none); channel: a key tree
+ * group's. */
+typedef struct {
+  uint8_t bits;
+  const uint8_t *per_sender;
+  size_t per_sender_len;
+  const char *address;
+  uint16_t port;
+  int channel;
+} welcome_opts_t;
+
 static void
-build_welcome (frame_t *f, const char *group, unsigned role,
-               const uint32_t *sids, size_t n_sids)
+build_welcome_opts (frame_t *f, const char *group, unsigned role,
+                    const uint32_t *sids, size_t n_sids,
+                    const welcome_opts_t *o)
 {
   mcsec_mike_builder_t b;
   mcsec_mike_begin (&b, f->buf, sizeof f->buf, MCSEC_MIKE_WELCOME);
@@ -37,11 +53,30 @@ build_welcome (frame_t *f, const char *group, unsigned role,
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_IDENTITY, "cam1");
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_ROLE, (uint8_t)role);
   mcsec_mike_put (&b, MCSEC_MIKE_A_CONTROLLER_KEY, ctl_spki, ctl_spki_len);
-  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_ID_BITS, 16);
+  mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SENDER_ID_BITS, o->bits);
   for (size_t i = 0; i < n_sids; i++)
     mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_SENDER_ID, sids[i]);
+  if (o->address)
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_ADDRESS, o->address);
+  if (o->port)
+    mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_PORT, o->port);
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SAM, MCSEC_SAM_BLOCK);
+  if (o->per_sender)
+    mcsec_mike_put (&b, MCSEC_MIKE_A_SPI_PER_SENDER, o->per_sender,
+                    o->per_sender_len);
+  if (o->channel) {
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_CHANNEL_ADDRESS, "239.255.1.1");
+    mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_CHANNEL_PORT, 5100);
+  }
   REQUIRE (mcsec_mike_finish (&b, &f->len) == MCSEC_OK);
+}
+
+static void
+build_welcome (frame_t *f, const char *group, unsigned role,
+               const uint32_t *sids, size_t n_sids)
+{
+  welcome_opts_t o = {16, NULL, 0, NULL, 0, 0};
+  build_welcome_opts (f, group, role, sids, n_sids, &o);
 }
 
 typedef struct {
@@ -989,6 +1024,313 @@ test_member_tree (void)
   mcsec_lkh_free (stranger.tree);
 }
 
+static const uint8_t per_sender_one[1] = {1};
+
+/* SPI_PER_SENDER (65) in the codec: a WELCOME with it round-trips with the
+ * rest of the WELCOME, one without it has none; a length other than 1 or a
+ * value other than 1 is malformed (a known attribute); a copy of it is not
+ * (from 62 on types are never checked for repetition). */
+static void
+test_spi_per_sender_codec (void)
+{
+  static mcsec_mike_msg_t msg;
+  const uint32_t sids[1] = {0x1234};
+  welcome_opts_t o = {16, per_sender_one, 1, "239.255.12.1", 5004, 0};
+  frame_t f;
+  static const struct {
+    uint8_t v[2];
+    size_t len;
+  } bad[] = {{{0}, 0}, {{1, 1}, 2}, {{0}, 1}, {{2}, 1}, {{0xff}, 1}};
+
+  CHECK (MCSEC_MIKE_A_SPI_PER_SENDER == 65);
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 1, &o);
+  CHECK_STATUS (mcsec_mike_parse (f.buf, f.len, &msg), MCSEC_OK);
+  CHECK (msg.type == MCSEC_MIKE_WELCOME && msg.spi_per_sender == 1);
+  CHECK (msg.sender_id_bits == 16 && msg.n_sender_ids == 1 &&
+         msg.sender_ids[0] == 0x1234 && msg.has_port && msg.port == 5004 &&
+         msg.address_len == 12 && !memcmp (msg.address, "239.255.12.1", 12));
+  /* the attribute on the wire: type 65, length 1, value 1 */
+  {
+    static const uint8_t attr[5] = {0, 65, 0, 1, 1};
+    int found = 0;
+    for (size_t i = 8; i + 5 <= f.len; i++)
+      found |= memcmp (f.buf + i, attr, 5) == 0;
+    CHECK (found);
+  }
+  /* none without it */
+  build_welcome (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 1);
+  CHECK_STATUS (mcsec_mike_parse (f.buf, f.len, &msg), MCSEC_OK);
+  CHECK (msg.spi_per_sender == 0);
+  /* the parse scratch is cleared between frames */
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 1, &o);
+  CHECK_STATUS (mcsec_mike_parse (f.buf, f.len, &msg), MCSEC_OK);
+  build_welcome (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 1);
+  CHECK_STATUS (mcsec_mike_parse (f.buf, f.len, &msg), MCSEC_OK);
+  CHECK (msg.spi_per_sender == 0);
+  /* a wrong length or value */
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    welcome_opts_t b = o;
+    b.per_sender = bad[i].v;
+    b.per_sender_len = bad[i].len;
+    build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 1, &b);
+    CHECK_STATUS (mcsec_mike_parse (f.buf, f.len, &msg), MCSEC_ERR_MALFORMED);
+  }
+  /* twice: the same flag */
+  {
+    mcsec_mike_builder_t b;
+    size_t len;
+    build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 1, &o);
+    b.buf = f.buf;
+    b.cap = sizeof f.buf;
+    b.len = f.len;
+    b.overflow = 0;
+    mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SPI_PER_SENDER, 1);
+    REQUIRE (mcsec_mike_finish (&b, &len) == MCSEC_OK);
+    CHECK_STATUS (mcsec_mike_parse (f.buf, len, &msg), MCSEC_OK);
+    CHECK (msg.spi_per_sender == 1);
+  }
+}
+
+/* A member of a group with per-sender SPIs: a WELCOME whose SENDER_ID_BITS
+ * is above 24 is refused (the connection closed); updates whose SAs are
+ * not blocks' bases are rejected whole; the MSA says spi_per_sender and
+ * carries the WELCOME's address and port; an SA made from it as the
+ * elements make theirs sends under SPI | Sender-ID, and the receiver's
+ * takes it.  A rejoin into the group without the setting drops the SAs
+ * held (their SPIs meant blocks). */
+static void
+test_member_spi_per_sender (void)
+{
+  mcsec_member_config_t cfg = {"video", MCSEC_MIKE_ROLE_SENDER, NULL, 2};
+  mcsec_member_t *m = NULL;
+  mcsec_member_event_t ev;
+  mcsec_msa_t *msa = NULL;
+  frame_t f;
+  uint32_t sids[2] = {0x41, 0x42};
+  uint64_t t = 1000;
+  welcome_opts_t o = {32, per_sender_one, 1, "239.255.12.1", 5004, 0};
+  test_sa_t odd = {0xa0001, 0, 0xa1}, base = {0xa0000, 0, 0xa1},
+            next = {0xb0000, 0, 0xb1},
+            pair[2] = {{0xb0000, 0, 0xb1}, {0xc0000, 0, 0xc1}};
+
+  cfg.sam_key = sam_key;
+  REQUIRE (mcsec_member_new (&cfg, &m) == MCSEC_OK);
+  /* 32 and 25 bits: no block of SPIs is that wide */
+  for (int bits = 32; bits >= 25; bits -= 7) {
+    mcsec_member_connected (m, t);
+    output_has (m, MCSEC_MIKE_JOIN, NULL);
+    o.bits = (uint8_t)bits;
+    build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 2, &o);
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t),
+                  MCSEC_ERR_MALFORMED);
+    mcsec_member_disconnected (m, t);
+    CHECK (mcsec_member_state (m) == MCSEC_MEMBER_IDLE);
+  }
+  /* 32 bits without the setting is a group like any other */
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  o.per_sender = NULL;
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 2, &o);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  mcsec_member_disconnected (m, t);
+
+  /* 16 bits (24 would do too) */
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  o.bits = 16;
+  o.per_sender = per_sender_one;
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 2, &o);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  /* an SA that is no block's base, alone or next to one that is: the
+   * update is rejected whole, nothing held, nothing acknowledged */
+  build_update (&f, ctl_key, 10, &odd, 1, 1000);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+         ev.status == MCSEC_ERR_MALFORMED && ev.seq == 10);
+  {
+    test_sa_t mixed[2] = {base, odd};
+    mixed[1].spi = 0xb0080; /* bit 7 set */
+    build_update (&f, ctl_key, 11, mixed, 2, 1000);
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+    CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+           ev.status == MCSEC_ERR_MALFORMED);
+  }
+  CHECK (mcsec_member_state (m) == MCSEC_MEMBER_JOINING);
+  CHECK (output_has (m, MCSEC_MIKE_ACK, NULL) == 0);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK);
+  CHECK (msa == NULL);
+  CHECK (mcsec_member_rejected_updates (m) == 2);
+  /* a block's base: joined */
+  build_update (&f, ctl_key, 12, &base, 1, 1000);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+  CHECK (msa->spi_per_sender == 1 && msa->sender_id_bits == 16);
+  CHECK (strcmp (msa->address, "239.255.12.1") == 0 && msa->port == 5004);
+  CHECK (msa_sending (msa) == 0xa0000);
+  /* the SA as mcsecenc and mcsecdec make it: packets under 0xa0000 | 0x41,
+   * taken by the receiver's SA of base 0xa0000; one under another
+   * sender's SPI is malformed */
+  {
+    const mcsec_msa_sa_t *sa = msa_find (msa, 0xa0000);
+    mcsec_sa_config_t sc = {0};
+    mcsec_sa_t *tx = NULL, *rx = NULL;
+    uint8_t pkt[256], out[256];
+    size_t len;
+    mcsec_rx_info_t info;
+    REQUIRE (sa != NULL);
+    sc.spi = sa->spi;
+    sc.suite = sa->suite;
+    sc.key = sa->key;
+    sc.key_len = sa->key_len;
+    sc.sender_id_bits = msa->sender_id_bits;
+    sc.spi_per_sender = msa->spi_per_sender;
+    REQUIRE (mcsec_sa_new (&sc, &tx) == MCSEC_OK &&
+             mcsec_sa_new (&sc, &rx) == MCSEC_OK);
+    REQUIRE (mcsec_sa_set_sender (tx, msa->sender_ids[0], 0, 0) == MCSEC_OK);
+    CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM,
+                                    (const uint8_t *)"media", 5, pkt,
+                                    sizeof pkt, &len, NULL),
+                  MCSEC_OK);
+    CHECK (mcsec_packet_spi (pkt, len) == (0xa0000 | 0x41));
+    CHECK_STATUS (mcsec_sa_unprotect (rx, pkt, len, out, sizeof out, &info),
+                  MCSEC_OK);
+    CHECK (info.sender_id == 0x41 && info.spi == 0xa0000 &&
+           info.payload_len == 5 && memcmp (out, "media", 5) == 0);
+    CHECK_STATUS (mcsec_sa_protect (tx, MCSEC_NEXT_HEADER_DATAGRAM,
+                                    (const uint8_t *)"media", 5, pkt,
+                                    sizeof pkt, &len, NULL),
+                  MCSEC_OK);
+    pkt[3] ^= 0x03; /* 0x42's SPI: not its Sender-ID */
+    CHECK (mcsec_sa_unprotect (rx, pkt, len, out, sizeof out, &info) !=
+           MCSEC_OK);
+    mcsec_sa_free (tx);
+    mcsec_sa_free (rx);
+  }
+  mcsec_msa_free (msa);
+  output_has (m, MCSEC_MIKE_ACK, NULL);
+  /* a rekey to another block; still no SA that is not a base */
+  build_update (&f, ctl_key, 13, pair, 2, 1000);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_UPDATED, NULL));
+  {
+    test_sa_t bad2[2] = {next, {0xc0001, 0, 0xc1}};
+    build_update (&f, ctl_key, 14, bad2, 2, 1000);
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+    CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+           ev.status == MCSEC_ERR_MALFORMED);
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa_find (msa, 0xc0001) == NULL && msa_find (msa, 0xc0000));
+    mcsec_msa_free (msa);
+  }
+
+  /* the controller restarted with other blocks (8-bit Sender-IDs): the SAs
+   * held go */
+  mcsec_member_disconnected (m, t);
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  o.bits = 8;
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 2, &o);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK);
+  CHECK (msa == NULL);
+  {
+    test_sa_t b8 = {0xd0100, 0, 0xd1}; /* a base for 8 bits, not 16 */
+    build_update (&f, ctl_key, 2, &b8, 1, 1000);
+    CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+    CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa->n_sas == 1 && msa_sending (msa) == 0xd0100 &&
+           msa->sender_id_bits == 8 && msa->spi_per_sender == 1);
+    mcsec_msa_free (msa);
+  }
+  /* a rejoin into the same: the SA stays */
+  mcsec_member_disconnected (m, t);
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 2, &o);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+  CHECK (msa->n_sas == 1 && msa_find (msa, 0xd0100));
+  mcsec_msa_free (msa);
+
+  /* the controller restarted without the setting: the SAs held go, the
+   * MSA has neither the flag nor an address any more */
+  mcsec_member_disconnected (m, t);
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  build_welcome (&f, "video", MCSEC_MIKE_ROLE_SENDER, sids, 2);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK);
+  CHECK (msa == NULL);
+  build_update (&f, ctl_key, 3, &odd, 1, 1000);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
+  REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+  CHECK (msa->spi_per_sender == 0 && msa->address[0] == '\0' && msa->port == 0);
+  CHECK (msa->n_sas == 1 && msa_sending (msa) == 0xa0001);
+  mcsec_msa_free (msa);
+  mcsec_member_free (m);
+}
+
+/* A key tree group with per-sender SPIs: the path's SA is a block's base
+ * and the member joins; a rekey on the channel whose DERIVED_SA is not is
+ * rejected (malformed), nothing of it applied, and the member asks for its
+ * path again (REPAIR 0); an UPDATE whose SA is not is rejected too. */
+static void
+test_member_tree_spi_per_sender (void)
+{
+  mcsec_member_config_t cfg = {"video", MCSEC_MIKE_ROLE_RECEIVER, NULL, 0};
+  mcsec_member_t *m;
+  mcsec_member_event_t ev;
+  tree_ctl_t c = {0};
+  frame_t f;
+  uint32_t me, other;
+  uint64_t t = 5000, s1, seq = 7;
+  int dead;
+  welcome_opts_t o = {16, per_sender_one, 1, NULL, 0, 1};
+
+  REQUIRE (mcsec_lkh_new (2, &c.tree) == MCSEC_OK &&
+           mcsec_rekey_tx_new ("video", ctl_key, 100, &c.tx) == MCSEC_OK);
+  c.spi = 0x4ffff; /* tree_rekey adds one: 0x50000, then 0x50001 */
+  REQUIRE (mcsec_lkh_join (c.tree, &me) == MCSEC_OK &&
+           mcsec_lkh_join (c.tree, &other) == MCSEC_OK);
+  tree_rekey (&c, c.tx);
+  REQUIRE (mcsec_member_new (&cfg, &m) == MCSEC_OK);
+  mcsec_member_connected (m, t);
+  output_has (m, MCSEC_MIKE_JOIN, NULL);
+  build_welcome_opts (&f, "video", MCSEC_MIKE_ROLE_RECEIVER, NULL, 0, &o);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  build_path_update (&f, &c, 21, me);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_JOINED, NULL));
+  CHECK (member_has_key (m, 0x50000, mcsec_lkh_group_key (c.tree)));
+  output_has (m, MCSEC_MIKE_ACK, NULL);
+
+  REQUIRE (mcsec_lkh_leave (c.tree, other) == MCSEC_OK);
+  s1 = tree_rekey (&c, c.tx); /* DERIVED_SA 0x50001 */
+  deliver (m, c.tx, s1, t);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+         ev.status == MCSEC_ERR_MALFORMED && ev.seq == s1);
+  {
+    mcsec_msa_t *msa = NULL;
+    REQUIRE (mcsec_member_msa (m, &msa) == MCSEC_OK && msa);
+    CHECK (msa_find (msa, 0x50001) == NULL && msa_find (msa, 0x50000) &&
+           msa->spi_per_sender == 1);
+    mcsec_msa_free (msa);
+  }
+  mcsec_member_tick (m, t, &dead);
+  CHECK (output_has (m, MCSEC_MIKE_REPAIR, &seq) == 1 && seq == 0);
+  /* its path again, with that SA: rejected as well */
+  build_path_update (&f, &c, 22, me);
+  CHECK_STATUS (mcsec_member_receive (m, f.buf, f.len, t), MCSEC_OK);
+  CHECK (has_event (m, MCSEC_MEMBER_EV_REJECTED, &ev) &&
+         ev.status == MCSEC_ERR_MALFORMED && ev.seq == 22);
+  mcsec_member_free (m);
+  mcsec_rekey_tx_free (c.tx);
+  mcsec_lkh_free (c.tree);
+}
+
 int
 main (void)
 {
@@ -1003,6 +1345,9 @@ main (void)
   test_member ();
   test_member_redirect ();
   test_member_tree ();
+  test_spi_per_sender_codec ();
+  test_member_spi_per_sender ();
+  test_member_tree_spi_per_sender ();
   EVP_PKEY_free (ctl_key);
   EVP_PKEY_free (other_key);
   EVP_PKEY_free (sam_key);

@@ -52,6 +52,11 @@ struct mcsec_member {
   size_t n_sender_ids;
   uint32_t sender_ids[MCSEC_MIKE_MAX_SENDER_IDS];
   uint8_t sender_id_bits, sam;
+  /* the WELCOME's SPI_PER_SENDER (every SA a block of SPIs), ADDRESS and
+   * PORT */
+  int spi_per_sender;
+  char address[MCSEC_MIKE_MAX_STRING + 1];
+  uint16_t port;
   uint64_t last_seq, generation, rejected;
   size_t n_sas;
   member_sa_t sas[MEMBER_MAX_SAS];
@@ -480,6 +485,16 @@ take_path (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
   return MCSEC_OK;
 }
 
+/* In a group with per-sender SPIs every SA is a block whose base has the
+ * Sender-ID's bits zero (docs/mike-protocol.md, "Per-sender SPIs"): 1 if
+ * spi is not such a base. */
+static int
+spi_not_block_base (const mcsec_member_t *m, uint32_t spi)
+{
+  return m->spi_per_sender &&
+         (spi & ((UINT32_C (1) << m->sender_id_bits) - 1)) != 0;
+}
+
 static mcsec_status_t
 apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
 {
@@ -501,6 +516,11 @@ apply_update (mcsec_member_t *m, const mcsec_mike_msg_t *msg, uint64_t now)
     reject (m, MCSEC_ERR_STALE_UPDATE, msg->seq);
     return MCSEC_OK;
   }
+  for (size_t i = 0; i < msg->n_sas; i++)
+    if (spi_not_block_base (m, msg->sas[i].spi)) {
+      reject (m, MCSEC_ERR_MALFORMED, msg->seq);
+      return MCSEC_OK;
+    }
   if (m->tree) {
     st = take_path (m, msg, now);
     if (st) {
@@ -541,7 +561,10 @@ apply_rekeys (mcsec_member_t *m, uint64_t now)
 
     if (had)
       memcpy (before, gk, sizeof before);
-    mcsec_lkh_keyring_apply (m->keyring, r.entries, r.n, &st);
+    if (r.sa && spi_not_block_base (m, r.sa->spi))
+      st = MCSEC_ERR_MALFORMED; /* nothing of it applied: the path again */
+    else
+      mcsec_lkh_keyring_apply (m->keyring, r.entries, r.n, &st);
     gk = mcsec_lkh_keyring_group_key (m->keyring);
     if (st == MCSEC_OK &&
         (gk == NULL || (had && CRYPTO_memcmp (before, gk, sizeof before) == 0)))
@@ -626,6 +649,10 @@ handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
     if (msg->sender_id_bits < 32 &&
         msg->sender_ids[i] >> msg->sender_id_bits != 0)
       return MCSEC_ERR_MALFORMED;
+  /* a block of SPIs leaves the base 8 bits at least */
+  if (msg->spi_per_sender &&
+      msg->sender_id_bits > MCSEC_SPI_PER_SENDER_BITS_MAX)
+    return MCSEC_ERR_MALFORMED;
   key = d2i_PUBKEY (NULL, &p, (long)msg->controller_key_len);
   if (key == NULL || EVP_PKEY_get_base_id (key) != EVP_PKEY_ED25519 ||
       p != msg->controller_key + msg->controller_key_len) {
@@ -642,8 +669,20 @@ handle_welcome (mcsec_member_t *m, const mcsec_mike_msg_t *msg)
       mcsec_mike_role_has_sender_ids (m->role) ? msg->n_sender_ids : 0;
   memcpy (m->sender_ids, msg->sender_ids,
           m->n_sender_ids * sizeof m->sender_ids[0]);
+  /* the group's SPIs changed meaning (a controller restarted with the
+   * other setting, or other blocks): the SAs held are not what the MSA
+   * would say of them */
+  if (m->n_sas &&
+      (m->spi_per_sender != msg->spi_per_sender ||
+       (msg->spi_per_sender && m->sender_id_bits != msg->sender_id_bits))) {
+    OPENSSL_cleanse (m->sas, sizeof m->sas);
+    m->n_sas = 0;
+  }
   m->sender_id_bits = msg->sender_id_bits;
   m->sam = msg->has_sam ? msg->sam : 0;
+  m->spi_per_sender = msg->spi_per_sender;
+  copy_text (m->address, msg->address, msg->address_len);
+  m->port = msg->has_port ? msg->port : 0;
   /* a key tree group: rekeys come on this channel */
   m->tree = msg->channel_address != NULL && msg->has_channel_port;
   copy_text (m->channel_address, msg->channel_address,
@@ -855,6 +894,9 @@ mcsec_member_msa (const mcsec_member_t *m, mcsec_msa_t **out)
   msa->sender_id_bits = m->sender_id_bits;
   msa->sam = m->sam;
   memcpy (msa->identity, m->identity, sizeof msa->identity);
+  msa->spi_per_sender = m->spi_per_sender;
+  memcpy (msa->address, m->address, sizeof msa->address);
+  msa->port = m->port;
   /* send with the SA activated last */
   for (i = 0; i < m->n_sas; i++)
     if (m->sas[i].active &&

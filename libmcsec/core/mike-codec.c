@@ -99,6 +99,8 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
    * appear once (FEEDBACK_SENDER, 64, is above: it repeats) */
   _Static_assert(MCSEC_MIKE_A_FEEDBACK_SENDER >= ONCE_TYPES,
                  "FEEDBACK_SENDER repeats: older parsers must skip it");
+  _Static_assert(MCSEC_MIKE_A_SPI_PER_SENDER >= 64,
+                 "SPI_PER_SENDER: older parsers must skip it");
   if (type < ONCE_TYPES && type != MCSEC_MIKE_A_SA &&
       type != MCSEC_MIKE_A_SENDER && type != MCSEC_MIKE_A_SENDER_ID) {
     if (*seen & (UINT64_C (1) << type))
@@ -264,6 +266,12 @@ parse_attr (mcsec_mike_msg_t *msg, unsigned type, const uint8_t *v, size_t len,
     if (msg->part_count == 0 || msg->part_index >= msg->part_count)
       return MCSEC_ERR_MALFORMED;
     msg->has_part = 1;
+    return MCSEC_OK;
+  case MCSEC_MIKE_A_SPI_PER_SENDER:
+    /* a flag: present means 1 (a copy of it changes nothing) */
+    if (len != 1 || v[0] != 1)
+      return MCSEC_ERR_MALFORMED;
+    msg->spi_per_sender = 1;
     return MCSEC_OK;
   case MCSEC_MIKE_A_SIGNATURE:
     if (len != MCSEC_MIKE_SIGNATURE_LEN)

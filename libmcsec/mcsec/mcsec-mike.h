@@ -97,6 +97,11 @@ typedef enum {
    * repeated type 26 was malformed to the members before it; from 62 on
    * they skip it, repeated or not (docs/mike-protocol.md, "Attributes") */
   MCSEC_MIKE_A_FEEDBACK_SENDER = 64,
+  /* WELCOME, 1 byte, 1: the group's SAs take one SPI per sender, SPI |
+   * Sender-ID out of an aligned block of 2^SENDER_ID_BITS (wire-format.md
+   * 10.3), so that a kernel keeps one replay window per sender.  Skipped
+   * by older members (type 64 and up) */
+  MCSEC_MIKE_A_SPI_PER_SENDER = 65,
 } mcsec_mike_attr_t;
 
 enum {
@@ -167,7 +172,7 @@ typedef struct {
   const uint8_t *signing_key, *controller_key;
   size_t signing_key_len, controller_key_len;
   int has_role, has_sender_id, has_sender_id_bits, has_port, has_sam,
-      has_reason, has_seq, has_deactivation;
+      has_reason, has_seq, has_deactivation, spi_per_sender;
   uint8_t role, sender_id_bits, sam;
   uint16_t port, reason;
   uint32_t sender_id, deactivation_ms; /* sender_id: the first one */
@@ -428,6 +433,10 @@ typedef struct {
   mcsec_msa_sender_t senders[MCSEC_MIKE_MAX_SENDERS];
   unsigned role; /* this member's: MCSEC_MIKE_ROLE_*; with FEEDBACK its
                     Sender-IDs may protect feedback (RTCP) only */
+  int spi_per_sender; /* the WELCOME's SPI_PER_SENDER: each SA is a block
+                         of SPIs, sender i sends under spi | i */
+  char address[MCSEC_MIKE_MAX_STRING + 1]; /* the WELCOME's ADDRESS, or "" */
+  uint16_t port;                           /* its PORT, or 0 */
 } mcsec_msa_t;
 
 /* NULL in *out when the member holds no SA yet. */

@@ -83,6 +83,9 @@
 #define MCSEC_SENDER_ID_BITS_MIN 8
 #define MCSEC_SENDER_ID_BITS_MAX 32
 #define MCSEC_SENDER_ID_BITS_DEFAULT 16
+/* per-sender SPIs (docs/wire-format.md 10.3): the widest Sender-ID a
+ * block of SPIs takes (the base keeps 8 bits of its own) */
+#define MCSEC_SPI_PER_SENDER_BITS_MAX 24
 /* counter 0 is never sent: a window that has seen nothing has top = 0 */
 #define MCSEC_COUNTER_FIRST 1
 

@@ -355,6 +355,14 @@ GPid
 controller_start (const gchar *tools, const gchar *dir, const gchar *identities,
                   const gchar *receivers, guint *port)
 {
+  return controller_start_with (tools, dir, identities, receivers, "", port);
+}
+
+GPid
+controller_start_with (const gchar *tools, const gchar *dir,
+                       const gchar *identities, const gchar *receivers,
+                       const gchar *group_settings, guint *port)
+{
   gchar *ctl = g_build_filename (tools, "mcsec-controller", NULL);
   gchar *ctlctl = g_build_filename (tools, "mcsecctl", NULL);
   gchar *pki_cmd = g_strdup_printf ("%s pki pki cam1 %s", ctlctl, identities);
@@ -371,8 +379,8 @@ controller_start (const gchar *tools, const gchar *dir, const gchar *identities,
       "private-key = pki/controller.key\nca = pki/ca.crt\n"
       "update-signing-key = pki/controller-sign.key\nstate-dir = state\n\n"
       "[group video]\nsenders = cam1\nreceivers = %s\n"
-      "activation-delay = 100\n",
-      *port, receivers);
+      "activation-delay = 100\n%s",
+      *port, receivers, group_settings);
   conf_path = g_build_filename (dir, "ctl.conf", NULL);
   fail_unless (g_file_set_contents (conf_path, conf, -1, NULL));
   argv[1] = conf_path;

@@ -44,6 +44,11 @@ guint free_tcp_port (void);
 GPid controller_start (const gchar *tools, const gchar *dir,
                        const gchar *identities, const gchar *receivers,
                        guint *port);
+/* The same, with more settings (lines, each ending in \n) in its
+ * [group video]. */
+GPid controller_start_with (const gchar *tools, const gchar *dir,
+                            const gchar *identities, const gchar *receivers,
+                            const gchar *group_settings, guint *port);
 /* SIGTERM, and wait (a pid of 0 is fine; it is zeroed). */
 void controller_stop (GPid *pid);
 /* rm -rf *dir, and free it. */

@@ -9,10 +9,10 @@
  * FUZZ_CONTROLLER_MESSAGES: the input is what a member sends after its TLS
  * handshake.  Byte 0 picks the identity the certificate would have given
  * (a sender, two receivers, an unknown one) and the group (a unicast group
- * or a key tree group); the rest is fed to a connection of the core, in two
- * pieces as TLS records may cut it, next to a member that stays joined
- * (JOIN, ACK, PING, REPAIR, LEAVE, anything).  Nothing may crash or leak;
- * time moves on so that every batch is committed; every connection is
+ * or a key tree group with per-sender SPIs); the rest is fed to a connection of
+ * the core, in two pieces as TLS records may cut it, next to a member that
+ * stays joined (JOIN, ACK, PING, REPAIR, LEAVE, anything).  Nothing may crash
+ * or leak; time moves on so that every batch is committed; every connection is
  * freed at the end and every group is empty again.
  *
  * FUZZ_CONTROLLER_CONFIG: the input is a configuration file; it is parsed
@@ -55,7 +55,8 @@ static const char config[] =
     "[group video]\nsenders = cam1\nreceivers = rx1;rx2\n"
     "activation-delay = 0\n"
     "[group tv]\nsenders = cam1\nreceivers = rx1;rx2\n"
-    "rekey-channel = 239.255.0.1:5100\nbatch-interval = 0\n";
+    "rekey-channel = 239.255.0.1:5100\nbatch-interval = 0\n"
+    "spi-per-sender = true\n";
 static const char *const identities[] = {"cam1", "rx1", "rx2", "eve"};
 
 static mcsec_ctl_t *core;

@@ -7,8 +7,12 @@
  * a member that has just sent JOIN, to a member that already holds a
  * WELCOME from the fixed controller key below (so that signed updates in
  * the seeds reach the update logic), and to one welcomed into a key tree
- * group (path keys, rekeys repaired over the connection).  Nothing may crash or
- * leak; every outcome is an error code or an event.
+ * group (path keys, rekeys repaired over the connection).  An input whose
+ * first frame lists an SA that is the base of a block of SPIs for 16-bit
+ * Sender-IDs (its low 16 bits zero: the seeds made for it) goes to members
+ * of such groups, with per-sender SPIs, instead (every other SA is then
+ * refused); any other SPI means the same to a plain group.  Nothing may
+ * crash or leak; every outcome is an error code or an event.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +42,32 @@ drain (mcsec_member_t *m)
     if (msa->n_sas > MCSEC_MIKE_MAX_SAS * 2 ||
         msa->n_senders > MCSEC_MIKE_MAX_SENDERS)
       abort ();
+    /* a group with per-sender SPIs holds blocks' bases only */
+    for (size_t i = 0; msa->spi_per_sender && i < msa->n_sas; i++)
+      if ((msa->sas[i].spi & ((UINT32_C (1) << msa->sender_id_bits) - 1)) != 0)
+        abort ();
     mcsec_msa_free (msa);
   }
+}
+
+/* The first frame of the input lists an SA (or DERIVED_SA) whose low 16
+ * bits are zero. */
+static int
+per_sender_input (const uint8_t *data, size_t size)
+{
+  static mcsec_mike_msg_t first;
+  size_t len;
+
+  if (size < 4)
+    return 0;
+  len = ((size_t)data[0] << 24 | (size_t)data[1] << 16 | (size_t)data[2] << 8 |
+         data[3]) +
+        4;
+  if (len > size || mcsec_mike_parse (data, len, &first) != MCSEC_OK)
+    return 0;
+  if (first.n_sas)
+    return (first.sas[0].spi & 0xffff) == 0;
+  return first.has_derived_sa && (first.derived_sa.spi & 0xffff) == 0;
 }
 
 int
@@ -51,6 +79,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   uint8_t welcome[1024];
   size_t welcome_len;
   mcsec_member_t *m;
+  int per_sender;
 
   if (ctl == NULL) {
     ctl = fuzz_mike_controller_key ();
@@ -86,13 +115,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     abort ();
 
   cfg.sam_key = sam;
+  per_sender = per_sender_input (data, size);
   for (int welcomed = 0; welcomed < 3; welcomed++) {
     if (mcsec_member_new (&cfg, &m) != MCSEC_OK)
       return 0;
     mcsec_member_connected (m, 1000);
     if (welcomed) {
-      welcome_len =
-          fuzz_mike_welcome (ctl, welcomed == 2, welcome, sizeof welcome);
+      welcome_len = fuzz_mike_welcome_ex (ctl, welcomed == 2, per_sender,
+                                          welcome, sizeof welcome);
       if (welcome_len == 0 ||
           mcsec_member_receive (m, welcome, welcome_len, 1000) != MCSEC_OK)
         abort ();

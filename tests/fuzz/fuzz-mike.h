@@ -4,7 +4,8 @@
  *
  * The fixed controller of the MIKE fuzz target and its seed corpus: an
  * Ed25519 key from a fixed seed (test data, not a secret) and the WELCOME
- * it gives (for a key tree group: with a rekey channel).
+ * it gives (for a key tree group: with a rekey channel; for a group with
+ * per-sender SPIs: with SPI_PER_SENDER).
  */
 #ifndef FUZZ_MIKE_H
 #define FUZZ_MIKE_H
@@ -23,7 +24,8 @@ fuzz_mike_controller_key (void)
 }
 
 static inline size_t
-fuzz_mike_welcome (EVP_PKEY *ctl, int tree, uint8_t *buf, size_t cap)
+fuzz_mike_welcome_ex (EVP_PKEY *ctl, int tree, int spi_per_sender, uint8_t *buf,
+                      size_t cap)
 {
   uint8_t spki[MCSEC_MIKE_MAX_SPKI];
   size_t spki_len, len;
@@ -43,7 +45,15 @@ fuzz_mike_welcome (EVP_PKEY *ctl, int tree, uint8_t *buf, size_t cap)
     mcsec_mike_put_string (&b, MCSEC_MIKE_A_CHANNEL_ADDRESS, "239.255.0.9");
     mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_CHANNEL_PORT, 5100);
   }
+  if (spi_per_sender)
+    mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SPI_PER_SENDER, 1);
   return mcsec_mike_finish (&b, &len) == MCSEC_OK ? len : 0;
+}
+
+static inline size_t
+fuzz_mike_welcome (EVP_PKEY *ctl, int tree, uint8_t *buf, size_t cap)
+{
+  return fuzz_mike_welcome_ex (ctl, tree, 0, buf, cap);
 }
 
 #endif

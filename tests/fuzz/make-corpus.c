@@ -36,7 +36,8 @@ write_file (const char *dir, const char *name, const uint8_t *data, size_t len)
   return fclose (f) != 0;
 }
 
-static int tree_corpus (const char *dir, EVP_PKEY *ctl);
+static int tree_corpus (const char *dir, EVP_PKEY *ctl, uint32_t spi,
+                        const char *prefix, int path_alone);
 
 /* Updates, a ping, an eviction and a refusal signed by / from the fuzz
  * target's controller. */
@@ -98,6 +99,28 @@ mike_corpus (const char *dir)
       mcsec_mike_finish (&b, &len) || write_file (dir, "refuse.bin", buf, len);
   len = fuzz_mike_welcome (ctl, 0, buf, sizeof buf);
   rc |= len == 0 || write_file (dir, "welcome.bin", buf, len);
+  len = fuzz_mike_welcome_ex (ctl, 0, 1, buf, sizeof buf);
+  rc |= len == 0 || write_file (dir, "welcome-spi-per-sender.bin", buf, len);
+  /* per-sender SPIs: an SA that is a block's base (0x30000, Sender-ID bits
+   * 16: the fuzz target's members are then of such a group), then one that
+   * is not */
+  for (int n = 0; n < 2; n++) {
+    mcsec_mike_sa_t sa = {
+        0x30000 + (uint32_t)n, MCSEC_SUITE_AES_128_GCM, 0, 3600, key, 20};
+    mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_UPDATE);
+    mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
+    mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 40 + (uint64_t)n);
+    mcsec_mike_put_u32 (&b, MCSEC_MIKE_A_DEACTIVATION, 1000);
+    mcsec_mike_put_sa (&b, &sa);
+    mcsec_mike_sign (&b, ctl);
+    if (mcsec_mike_finish (&b, &len))
+      return 1;
+    if (n == 0)
+      memcpy (two, buf, len2 = len);
+    else
+      memcpy (two + len2, buf, len);
+  }
+  rc |= write_file (dir, "per-sender-updates.bin", two, len2 + len);
   mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REKEY);
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, FUZZ_MIKE_GROUP);
   mcsec_mike_put_u64 (&b, MCSEC_MIKE_A_SEQ, 20);
@@ -109,16 +132,24 @@ mike_corpus (const char *dir)
   }
   mcsec_mike_sign (&b, ctl);
   rc |= mcsec_mike_finish (&b, &len) || write_file (dir, "rekey.bin", buf, len);
-  rc |= tree_corpus (dir, ctl);
+  rc |= tree_corpus (dir, ctl, 0x2000, "tree-path", 1);
+  /* per-sender SPIs (an SA whose low 16 bits are zero takes the fuzz
+   * target's members to such a group): the path's SA is a block's base,
+   * the rekey's is not */
+  rc |= tree_corpus (dir, ctl, 0x20000, "tree-per-sender-path", 0);
   EVP_PKEY_free (ctl);
   return rc;
 }
 
 /* A key tree group's member: its path (a real tree, so the rekey that
- * follows opens), then a rekey of that tree repaired over the connection. */
+ * follows opens), then a rekey of that tree repaired over the connection
+ * (PREFIX-rekey.bin, and with path_alone the path alone, PREFIX.bin); the
+ * SA is spi, the rekey's spi + 1. */
 static int
-tree_corpus (const char *dir, EVP_PKEY *ctl)
+tree_corpus (const char *dir, EVP_PKEY *ctl, uint32_t spi, const char *prefix,
+             int path_alone)
 {
+  char name[64];
   mcsec_lkh_t *t;
   mcsec_rekey_tx_t *tx;
   mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
@@ -129,7 +160,7 @@ tree_corpus (const char *dir, EVP_PKEY *ctl)
   uint64_t seq;
   unsigned parts;
   mcsec_mike_builder_t b;
-  mcsec_mike_sa_t sa = {0x2000, MCSEC_SUITE_AES_128_GCM, 0, 60, key, 20};
+  mcsec_mike_sa_t sa = {spi, MCSEC_SUITE_AES_128_GCM, 0, 60, key, 20};
   mcsec_rekey_t r = {0};
   int rc = 0;
 
@@ -160,12 +191,15 @@ tree_corpus (const char *dir, EVP_PKEY *ctl)
   r.deactivation_ms = 1000;
   if (mcsec_rekey_tx_publish (tx, &r, &seq, &parts) || parts != 1)
     return 1;
-  rc |= write_file (dir, "tree-path.bin", buf, len);
+  snprintf (name, sizeof name, "%s.bin", prefix);
+  if (path_alone)
+    rc |= write_file (dir, name, buf, len);
   {
     const uint8_t *d;
     size_t dl = mcsec_rekey_tx_datagram (tx, seq, 0, &d);
     memcpy (buf + len, d, dl);
-    rc |= write_file (dir, "tree-path-rekey.bin", buf, len + dl);
+    snprintf (name, sizeof name, "%s-rekey.bin", prefix);
+    rc |= write_file (dir, name, buf, len + dl);
   }
   mcsec_rekey_tx_free (tx);
   mcsec_lkh_free (t);

@@ -104,15 +104,25 @@ renamed_setting (const char *kind, const char *key)
 
 /* [group NAME]: the core compares them on a reload (mcsec_ctl_reload) */
 static const char *const group_settings[] = {
-    "senders",          "receivers",
-    "address",          "port",
-    "cipher",           "sam",
-    "sender-id-bits",   "key-lifetime",
-    "activation-delay", "deactivation-delay",
-    "rekey-on-join",    "rekey-on-leave",
-    "rekey-channel",    "rekey-interface",
-    "rekey-ttl",        "key-tree-degree",
-    "batch-interval",   "rekey-redundancy",
+    "senders",
+    "receivers",
+    "address",
+    "port",
+    "cipher",
+    "sam",
+    "sender-id-bits",
+    "spi-per-sender",
+    "key-lifetime",
+    "activation-delay",
+    "deactivation-delay",
+    "rekey-on-join",
+    "rekey-on-leave",
+    "rekey-channel",
+    "rekey-interface",
+    "rekey-ttl",
+    "key-tree-degree",
+    "batch-interval",
+    "rekey-redundancy",
 };
 
 /* Edits between a and b (optimal string alignment: a swap of two
@@ -607,6 +617,16 @@ load_group (const Src *src, GKeyFile *kf, const char *section,
                     MCSEC_SENDER_ID_BITS_MAX, &v, error))
     goto fail;
   g->sender_id_bits = (guint)v;
+  if (!config_bool (src, kf, section, "spi-per-sender", FALSE,
+                    &g->spi_per_sender, error))
+    goto fail;
+  if (g->spi_per_sender && g->sender_id_bits > MCSEC_SPI_PER_SENDER_BITS_MAX) {
+    config_fail (src, error, section, "spi-per-sender",
+                 "needs sender-id-bits of %u or fewer (this group has %u): "
+                 "a block of SPIs leaves the base 8 bits",
+                 MCSEC_SPI_PER_SENDER_BITS_MAX, g->sender_id_bits);
+    goto fail;
+  }
   if (!config_uint (src, kf, section, "key-lifetime", 3600, 1, 7 * 86400, &v,
                     error))
     goto fail;

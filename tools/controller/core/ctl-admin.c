@@ -443,6 +443,7 @@ static const GroupSetting group_settings[] = {
     GROUP_SETTING ("cipher", suite, FALSE),
     GROUP_SETTING ("sam", sam, FALSE),
     GROUP_SETTING ("sender-id-bits", sender_id_bits, FALSE),
+    GROUP_SETTING ("spi-per-sender", spi_per_sender, FALSE),
     GROUP_STRING ("rekey-channel", channel),
     GROUP_SETTING ("key-tree-degree", tree_degree, FALSE),
     GROUP_SETTING ("key-lifetime", key_lifetime_s, TRUE),

@@ -492,6 +492,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     mcsec_mike_put_string (&b, MCSEC_MIKE_A_ADDRESS, g->cfg->address);
   mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_PORT, g->cfg->port);
   mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SAM, g->cfg->sam);
+  if (g->cfg->spi_per_sender) /* every SA a block (new_spi) */
+    mcsec_mike_put_u8 (&b, MCSEC_MIKE_A_SPI_PER_SENDER, 1);
   if (g->tree) {
     mcsec_mike_put_string (&b, MCSEC_MIKE_A_CHANNEL_ADDRESS,
                            g->cfg->channel_address);
@@ -1093,6 +1095,15 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
     g_queue_init (&g->members);
     g_ptr_array_add (ctl->groups, g);
     g_hash_table_insert (ctl->group_names, g->cfg->name, g);
+    /* config.c says so first, naming the setting */
+    if (g->cfg->spi_per_sender &&
+        g->cfg->sender_id_bits > MCSEC_SPI_PER_SENDER_BITS_MAX) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "[group %s] spi-per-sender: needs sender-id-bits of %u or "
+                   "fewer",
+                   g->cfg->name, MCSEC_SPI_PER_SENDER_BITS_MAX);
+      goto fail;
+    }
     /* the cluster: state is read when the group is led here */
     if (ctl->cfg.cluster)
       continue;

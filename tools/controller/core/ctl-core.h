@@ -87,6 +87,9 @@ typedef struct {
   mcsec_suite_t suite;
   guint8 sam;
   guint sender_id_bits;
+  /* every SA a block of SPIs, one per sender (SPI | Sender-ID), for kernel
+   * receivers: sender_id_bits <= MCSEC_SPI_PER_SENDER_BITS_MAX */
+  gboolean spi_per_sender;
   guint key_lifetime_s, activation_ms, deactivation_ms;
   gboolean rekey_on_join, rekey_on_leave;
   gchar **senders, **receivers; /* identities, NULL-terminated */

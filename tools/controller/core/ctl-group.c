@@ -533,18 +533,29 @@ out:
 /* ------------------------------------------------------------------------ */
 /* SAs and updates: computed whole, then installed                            */
 
+/* Blocks, not values: a recent SPI may be the base of a block of SPIs
+ * (per-sender SPIs, docs/mike-protocol.md), and an SA whose SPI or block
+ * overlaps another's is refused by a receiver holding both (spi-exists).
+ * The widest block is 2^MCSEC_SPI_PER_SENDER_BITS_MAX, and the setting and
+ * sender-id-bits may have changed across a restart: two SPIs collide when
+ * they share that neighbourhood, whatever the group's blocks now. */
+#define SPI_NEIGHBOURHOOD                                                      \
+  (~((UINT32_C (1) << MCSEC_SPI_PER_SENDER_BITS_MAX) - 1))
+
 static gboolean
 spi_recent (mcsec_ctl_group_t *g, guint32 spi)
 {
+  spi &= SPI_NEIGHBOURHOOD;
   for (guint i = 0; i < g->n_recent_spis; i++)
-    if (g->recent_spis[i] == spi)
+    if ((g->recent_spis[i] & SPI_NEIGHBOURHOOD) == spi)
       return TRUE;
-  return g->sa.valid && g->sa.spi == spi;
+  return g->sa.valid && (g->sa.spi & SPI_NEIGHBOURHOOD) == spi;
 }
 
 /* A fresh SPI for the group, recorded in the store before it is used: no
  * restart hands out one the group used lately (members may still hold it
- * under another key). */
+ * under another key).  With per-sender SPIs it is a block's base: the
+ * Sender-ID's bits zero (SPI | Sender-ID is each sender's). */
 static gboolean
 new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
 {
@@ -563,6 +574,8 @@ new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
                      "no random bytes for an SPI");
         return FALSE;
       }
+      if (g->cfg->spi_per_sender)
+        spi &= ~((UINT32_C (1) << g->cfg->sender_id_bits) - 1);
     } while (spi < MCSEC_SPI_MIN || spi_recent (g, spi));
     kept[n++] = spi;
     for (guint i = 0; i < g->n_recent_spis && n < SPIS_KEPT; i++)
