@@ -17,7 +17,7 @@ DEB_PACKAGES := gcc make meson ninja-build pkg-config libssl-dev \
 	gstreamer1.0-plugins-bad openssl libjson-glib-dev python3-gi \
 	python3-gst-1.0 \
 	gir1.2-gstreamer-1.0 tshark libfaketime etcd-server etcd-client \
-	libcurl4-openssl-dev scdoc systemd procps man-db groff-base \
+	libcurl4-openssl-dev libmnl-dev scdoc systemd procps man-db groff-base \
 	build-essential dpkg-dev debhelper gdb \
 	qemu-system-x86 busybox-static cpio kmod iproute2 util-linux
 DEB_FUZZ_PACKAGES := clang libclang-rt-14-dev

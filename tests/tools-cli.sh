@@ -80,6 +80,27 @@ run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
 check "mcsec-join --role bogus: status 2, names the roles" \
   eval '[ "$(rc join)" -eq 2 ] && grep -q -- "--role: receiver, sender or feedback" join.err'
 
+# mcsec-join --kernel: what it needs is named before any connection (the
+# kernel itself: tests/kernel-ipsec.sh, case mike)
+run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
+  --certificate c --private-key k --ca a --kernel
+check "mcsec-join --kernel without --inner-udp-port: status 2, names it" \
+  eval '[ "$(rc join)" -eq 2 ] && grep -q -- "--kernel needs --inner-udp-port" join.err'
+run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
+  --certificate c --private-key k --ca a --kernel --inner-udp-port 5004 --once
+check "mcsec-join --kernel --once: status 2 (it runs until stopped)" \
+  eval '[ "$(rc join)" -eq 2 ] && grep -q -- "not with --once" join.err'
+run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
+  --certificate c --private-key k --ca a --kernel --inner-udp-port 5004 \
+  --role sender
+check "mcsec-join --kernel --role sender: status 2, receive only (the kernel's IVs)" \
+  eval '[ "$(rc join)" -eq 2 ] && grep -q -- "--kernel receives only" join.err'
+run join "$build/tools/mcsec-join" --controller 127.0.0.1:1 --group tv \
+  --certificate c --private-key k --ca a --kernel --inner-udp-port 5004 \
+  --kernel-replay-window 100
+check "mcsec-join --kernel-replay-window 100: status 2, names the range" \
+  eval '[ "$(rc join)" -eq 2 ] && grep -q -- "--kernel-replay-window: 32..4096" join.err'
+
 # mcsec-keygen: --cipher (the elements' word), --suite still understood
 run kg "$build/tools/mcsec-keygen" --cipher aes-256-gcm
 check "mcsec-keygen --cipher aes-256-gcm: 36 bytes of hex" \

@@ -19,6 +19,8 @@
 
 #include <mcsec/mcsec-mike.h>
 
+#include "kernel-xfrm.h"
+
 static volatile sig_atomic_t stop;
 static volatile int outcome; /* 0 running, 1 joined, 3 refused, 5 evicted */
 static int once;
@@ -90,15 +92,24 @@ static const char summary[] =
     "otherwise it runs until SIGINT/SIGTERM or an eviction (5); a bad\n"
     "command line exits with 2.\n"
     "Each update line names the SPI the member sends with (never a key);\n"
-    "at the end, the rekey channel's counters (key tree groups).";
+    "at the end, the rekey channel's counters (key tree groups).\n"
+    "--kernel (receivers, as root or with CAP_NET_ADMIN) hands the group's\n"
+    "keys to the Linux kernel's IPsec, so that a plain UDP socket on\n"
+    "--inner-udp-port receives the datagrams (senders: mcsecenc\n"
+    "inner-udp-port): it opens the ESP-in-UDP socket on the group's\n"
+    "address and port, adds an inbound policy and follows every rekey\n"
+    "with the kernel's states (one per sender with the group's\n"
+    "spi-per-sender); all is removed when it stops or is evicted\n"
+    "(docs/linux-ipsec.md).  Lines: kernel installed|removed spi=...";
 
 static struct {
   gchar **controllers;
   gchar *group, *certificate, *private_key, *ca, *role, *signing_key_file;
-  gchar *controller_name, *rekey_interface;
-  gboolean once, version;
+  gchar *controller_name, *rekey_interface, *kernel_interface;
+  gboolean once, version, kernel;
   gdouble timeout_s;
-} opt = {.timeout_s = 10};
+  gint inner_udp_port, kernel_reqid, kernel_replay_window;
+} opt = {.timeout_s = 10, .kernel_replay_window = 128};
 
 static const GOptionEntry entries[] = {
     {"controller", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt.controllers,
@@ -134,9 +145,86 @@ static const GOptionEntry entries[] = {
      "Exit after the join, a refusal or --timeout", NULL},
     {"timeout", 0, 0, G_OPTION_ARG_DOUBLE, &opt.timeout_s,
      "With --once: seconds to wait for the join (default: 10)", "S"},
+    {"kernel", 0, 0, G_OPTION_ARG_NONE, &opt.kernel,
+     "Receive through the kernel's IPsec: program its XFRM states and "
+     "follow rekeys (needs CAP_NET_ADMIN)",
+     NULL},
+    {"inner-udp-port", 0, 0, G_OPTION_ARG_INT, &opt.inner_udp_port,
+     "With --kernel: the UDP port the datagrams go to (the senders' "
+     "mcsecenc inner-udp-port)",
+     "PORT"},
+    {"kernel-interface", 0, 0, G_OPTION_ARG_STRING, &opt.kernel_interface,
+     "With --kernel and a multicast group: the interface to join it on",
+     "IFACE"},
+    {"kernel-reqid", 0, 0, G_OPTION_ARG_INT, &opt.kernel_reqid,
+     "With --kernel: the reqid that marks this follower's states "
+     "(default 0x6d637300; one follower per reqid and address)",
+     "N"},
+    {"kernel-replay-window", 0, 0, G_OPTION_ARG_INT, &opt.kernel_replay_window,
+     "With --kernel: each state's replay window, 32..4096 packets "
+     "(default 128)",
+     "N"},
     {"version", 0, 0, G_OPTION_ARG_NONE, &opt.version, "Print the version",
      NULL},
     G_OPTION_ENTRY_NULL};
+
+/* --kernel: the follower, made once the MSA names the group's address */
+static mcsec_kx_t *kx;
+static uint64_t kx_generation;
+static gint64 kx_retry_us;
+static int kernel_failed;
+
+static void
+kernel_line (const char *line, void *data)
+{
+  (void)data;
+  printf ("kernel %s\n", line);
+  fflush (stdout);
+}
+
+/* Keeps the kernel's states the MSA's; -1 (said) when the kernel refuses. */
+static int
+kernel_follow (mcsec_client_t *c)
+{
+  mcsec_msa_t *msa = NULL;
+  char *error = NULL;
+  int rc = 0;
+
+  if (mcsec_client_msa (c, &msa) != MCSEC_OK || msa == NULL)
+    return 0;
+  if (kx == NULL) {
+    mcsec_kx_config_t kc = {
+        .address = msa->address,
+        .port = msa->port,
+        .inner_port = (uint16_t)opt.inner_udp_port,
+        .interface = opt.kernel_interface,
+        .reqid = (uint32_t)opt.kernel_reqid,
+        .replay_window = (uint32_t)opt.kernel_replay_window,
+        .log = kernel_line,
+    };
+    if (msa->address[0] == '\0')
+      error = g_strdup ("the group has no address (the controller's "
+                        "'address' setting)");
+    else
+      kx = mcsec_kx_new (&kc, &error);
+  }
+  if (kx == NULL)
+    rc = -1; /* cannot start: said below, and mcsec-join stops */
+  else if (msa->generation != kx_generation &&
+           g_get_monotonic_time () >= kx_retry_us) {
+    /* a state the kernel refused: said, and tried again in a second */
+    if (mcsec_kx_sync (kx, msa, &error) == 0)
+      kx_generation = msa->generation;
+    else
+      kx_retry_us = g_get_monotonic_time () + G_USEC_PER_SEC;
+  }
+  if (error) {
+    fprintf (stderr, "mcsec-join: --kernel: %s\n", error);
+    g_free (error);
+  }
+  mcsec_msa_free (msa);
+  return rc;
+}
 
 /* The command line, the GLib way; 0 to go on, else the exit status. */
 static int
@@ -176,6 +264,19 @@ parse_options (int *argc, char ***argv)
   if (missing) {
     fprintf (stderr, "mcsec-join: %s is required (see mcsec-join --help)\n",
              missing);
+    return 2;
+  }
+  if (opt.kernel &&
+      (opt.inner_udp_port < 1 || opt.inner_udp_port > 65535 || opt.once)) {
+    fprintf (stderr,
+             "mcsec-join: --kernel needs --inner-udp-port 1..65535 and runs "
+             "until stopped (not with --once)\n");
+    return 2;
+  }
+  if (opt.kernel_replay_window < 32 || opt.kernel_replay_window > 4096 ||
+      opt.kernel_replay_window % 32) {
+    fprintf (stderr, "mcsec-join: --kernel-replay-window: 32..4096, a "
+                     "multiple of 32\n");
     return 2;
   }
   once = opt.once;
@@ -219,6 +320,13 @@ main (int argc, char **argv)
     fprintf (stderr, "mcsec-join: --role: receiver, sender or feedback\n");
     return 2;
   }
+  /* the kernel makes its IVs from its own sequence numbers: a kernel
+   * sender on a group key could repeat another sender's nonce */
+  if (opt.kernel && cfg.member.role != MCSEC_MIKE_ROLE_RECEIVER) {
+    fprintf (stderr, "mcsec-join: --kernel receives only (--role receiver): "
+                     "the kernel's IVs are not Sender-ID || counter\n");
+    return 2;
+  }
   if (opt.signing_key_file) {
     FILE *f = fopen (opt.signing_key_file, "r");
     int e = errno;
@@ -253,12 +361,19 @@ main (int argc, char **argv)
     usleep (20000);
     if (outcome >= 3 || (once && outcome == 1))
       break;
+    if (opt.kernel && outcome == 1 && kernel_follow (c) < 0) {
+      kernel_failed = 1;
+      break;
+    }
     clock_gettime (CLOCK_MONOTONIC, &t);
     if (once &&
         (double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 >
             timeout)
       break;
   }
+  /* before leaving: the keys go from the kernel first */
+  mcsec_kx_free (kx);
+  kx = NULL;
   if (outcome == 1 || (outcome == 0 && !once)) {
     mcsec_msa_t *msa = NULL;
     if (mcsec_client_msa (c, &msa) == MCSEC_OK && msa) {
@@ -285,5 +400,5 @@ main (int argc, char **argv)
   g_free (controllers);
   g_strfreev (opt.controllers);
   rc = outcome == 1 ? 0 : outcome == 0 ? (once ? 4 : 0) : outcome;
-  return rc;
+  return kernel_failed ? 1 : rc;
 }
