@@ -58,16 +58,18 @@
 #   the state `output-mark 2`: the packets leave marked 2, and on input no
 #   state matches (XfrmInNoStates counts each) and nothing reaches the UDP
 #   port in plaintext (checked).
+# mike: MIKE keys for the kernel, `mcsec-join --kernel` following a group
+#   through its rekeys (tests/kernel-mike.sh, where the case is described).
 # Last, /proc/net/xfrm_stat: no error counter moved but those the cases
 # provoke on purpose (XfrmInTmplMismatch, XfrmInNoStates,
 # XfrmInStateSeqError), by exactly as many.
 #
 # usage: kernel-ipsec.sh BUILD_DIR [CASE...]          (boots the VM, runs
-#          the cases, default all: nh253 nh17 senders kernel-tx)
+#          the cases, default all: nh253 nh17 senders kernel-tx mike)
 #        kernel-ipsec.sh --in-vm BUILD_DIR [CASE...]  (inside the VM, as root)
 set -euo pipefail
 src_dir=$(cd "$(dirname "$0")/.." && pwd -P)
-all_cases="nh253 nh17 senders kernel-tx"
+all_cases="nh253 nh17 senders kernel-tx mike"
 if [ "${1:-}" != --in-vm ]; then
   [ $# -ge 1 ] || { echo "usage: kernel-ipsec.sh BUILD_DIR [CASE...]" >&2; exit 2; }
   build=$(cd "$1" && pwd -P)
@@ -84,6 +86,7 @@ shift 2
 cases=${*:-$all_cases}
 [ "${VM_RUN:-}" = 1 ] || { echo "--in-vm: only inside vm-run.sh's VM" >&2; exit 2; }
 . "$src_dir/tests/e2e-lib.sh"
+. "$src_dir/tests/kernel-mike.sh"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -105,13 +108,13 @@ echo 0 > /proc/sys/net/ipv4/conf/lo/disable_xfrm
 keygen=$build/tools/mcsec-keygen
 port=4500 sport=4501 n=40
 
-# GStreamer: the plugin under test and the three system plugins the
-# pipelines use (a registry of four plugins is quick to build under
-# emulation)
+# GStreamer: the plugin under test and the four system plugins the
+# pipelines and mike-peer use (a registry of five plugins is quick to
+# build under emulation)
 sysdir=$(pkg-config --variable=pluginsdir gstreamer-1.0 2>/dev/null ||
   echo /usr/lib/x86_64-linux-gnu/gstreamer-1.0)
 mkdir -p "$tmp/plugins"
-for p in coreelements multifile udp; do
+for p in coreelements multifile udp app; do
   ln -s "$sysdir/libgst$p.so" "$tmp/plugins/"
 done
 export GST_PLUGIN_SYSTEM_PATH_1_0=$tmp/plugins
@@ -688,6 +691,7 @@ for c in $cases; do
   nh253) kernel_rx 253 ;;
   nh17) kernel_rx 17 ;;
   senders) two_senders ;;
+  mike) mike_case ;;
   kernel-tx)
     # the kernel takes ESN only with a replay window
     make_key aes-128-gcm

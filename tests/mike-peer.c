@@ -18,6 +18,10 @@
  *         [--signing-key-file] [--duration S] [--size BYTES] [--sam-block-size
  * N]
  *         [--stats-file FILE]  (rewritten with the stats every 100 ms)
+ * send also: --inner-udp-port PORT (mcsecenc's: Next Header 17, for a
+ *         kernel receiver; no --signing-key-file then) --fill BYTE (what
+ *         follows the number and time in each datagram, default 0x5a: tells
+ *         senders apart at a receiver that is not mike-peer)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -52,10 +56,10 @@ static struct {
   const gchar *group, *cert, *key, *ca, *signing, *to, *sfile, *rekey_if,
       *group_addr;
   GString *controller; /* the list, in order */
-  gint port;
+  gint port, inner_port;
   gdouble rate, duration;
-  guint size, block;
-} opt = {.rate = 200, .duration = 5, .size = 200, .block = 16};
+  guint size, block, fill;
+} opt = {.rate = 200, .duration = 5, .size = 200, .block = 16, .fill = 0x5a};
 
 static GstElement *pipeline, *dec, *keysrc;
 static GMainLoop *loop;
@@ -159,6 +163,8 @@ print_report (FILE *f)
   }
   g_mutex_lock (&lock);
   fputs (events->str, f);
+  if (opt.send)
+    fprintf (f, "sent=%" G_GUINT64_FORMAT "\n", received);
   if (!opt.send) {
     for (guint64 i = first_seq; received && i <= last_seq && i < seen_bits; i++)
       unique += (seen[i / 8] >> (i % 8)) & 1;
@@ -226,7 +232,7 @@ sender_thread (gpointer data)
       g_usleep ((gulong)(due - now));
     b = gst_buffer_new_allocate (NULL, opt.size, NULL);
     gst_buffer_map (b, &m, GST_MAP_WRITE);
-    memset (m.data, 0x5a, m.size);
+    memset (m.data, (int)opt.fill, m.size);
     GST_WRITE_UINT64_BE (m.data, seq);
     GST_WRITE_UINT64_BE (m.data + 8, (guint64)g_get_monotonic_time ());
     gst_buffer_unmap (b, &m);
@@ -234,6 +240,9 @@ sender_thread (gpointer data)
     if (gst_app_src_push_buffer (src, b) != GST_FLOW_OK)
       break;
     seq++;
+    g_mutex_lock (&lock);
+    received = seq; /* for the report: what was sent so far */
+    g_mutex_unlock (&lock);
     if (seq == 1)
       note_event ("first-pushed");
   }
@@ -325,6 +334,10 @@ main (int argc, char **argv)
       opt.size = (guint)atoi (v);
     else if (!strcmp (k, "--sam-block-size"))
       opt.block = (guint)atoi (v);
+    else if (!strcmp (k, "--inner-udp-port"))
+      opt.inner_port = atoi (v);
+    else if (!strcmp (k, "--fill"))
+      opt.fill = (guint)strtoul (v, NULL, 0) & 0xff;
     else if (!strcmp (k, "--stats-file"))
       opt.sfile = v;
     else {
@@ -341,14 +354,19 @@ main (int argc, char **argv)
       opt.group, opt.cert, opt.key, opt.ca);
   if (opt.rekey_if)
     g_string_append_printf (desc, "rekey-interface=%s ", opt.rekey_if);
-  if (opt.send)
-    g_string_append_printf (
-        desc,
-        "role=sender signing-key-file=%s appsrc name=src is-live=true "
-        "format=time max-bytes=0 block=true ! mcsecenc name=e "
-        "sam-block-size=%u ! multiudpsink clients=%s sync=false",
-        opt.signing, opt.block, opt.to);
-  else
+  if (opt.send) {
+    g_string_append (desc, "role=sender ");
+    if (opt.signing)
+      g_string_append_printf (desc, "signing-key-file=%s ", opt.signing);
+    g_string_append_printf (desc, "appsrc name=src is-live=true format=time "
+                                  "max-bytes=0 block=true ! mcsecenc name=e ");
+    if (opt.inner_port)
+      g_string_append_printf (desc, "inner-udp-port=%d ", opt.inner_port);
+    else
+      g_string_append_printf (desc, "sam-block-size=%u ", opt.block);
+    g_string_append_printf (desc, "! multiudpsink clients=%s sync=false",
+                            opt.to);
+  } else
     g_string_append_printf (
         desc,
         "udpsrc port=%d buffer-size=4194304 %s%s%s%s ! mcsecdec name=d "
@@ -398,6 +416,19 @@ main (int argc, char **argv)
   g_main_loop_run (loop);
 
   g_atomic_int_set (&stop_sending, 1);
+  if (opt.send) {
+    /* what was pushed goes out before the end (EOS through the pipeline,
+     * at most 5 s: a sender still waiting for keys sends nothing), so
+     * that "sent" is what a receiver can expect */
+    GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+    GstMessage *m;
+    gst_app_src_end_of_stream (GST_APP_SRC (src));
+    gst_object_unref (src);
+    m = gst_bus_timed_pop_filtered (bus, 5 * GST_SECOND,
+                                    GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    if (m)
+      gst_message_unref (m);
+  }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   if (thread)
     g_thread_join (thread);
