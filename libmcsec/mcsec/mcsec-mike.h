@@ -431,8 +431,8 @@ typedef struct {
   mcsec_msa_sa_t sas[MCSEC_MIKE_MAX_SAS * 2];
   size_t n_senders;
   mcsec_msa_sender_t senders[MCSEC_MIKE_MAX_SENDERS];
-  unsigned role; /* this member's: MCSEC_MIKE_ROLE_*; with FEEDBACK its
-                    Sender-IDs may protect feedback (RTCP) only */
+  unsigned role;      /* this member's: MCSEC_MIKE_ROLE_*; with FEEDBACK its
+                         Sender-IDs may protect feedback (RTCP) only */
   int spi_per_sender; /* the WELCOME's SPI_PER_SENDER: each SA is a block
                          of SPIs, sender i sends under spi | i */
   char address[MCSEC_MIKE_MAX_STRING + 1]; /* the WELCOME's ADDRESS, or "" */
