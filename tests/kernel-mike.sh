@@ -25,7 +25,11 @@
 #   and none of its states or its policy are left;
 # - a follower killed with SIGKILL leaves its states and policy; the next
 #   one with the same reqid removes them before it starts
-#   ("removed-leftover"), and SIGTERM removes everything.
+#   ("removed-leftover"); a second follower for the same address and reqid
+#   is refused and the first keeps its states; SIGTERM removes everything;
+# - with lo's disable_policy=1 the follower warns; its policy flushed by
+#   someone else, it stops (status 1) and removes its states;
+# - a group with source authentication (sam = block) is refused.
 
 # mike_rx RESULT: a UDP socket on 127.0.0.1:5004 (SO_RCVBUF 4 MiB); writes
 # RESULT.ready, then collects until RESULT.stop and 2 s of silence, and
@@ -97,7 +101,7 @@ mike_case() {
   mkdir -p "$d"
   pushd "$d" >/dev/null
   . "$src_dir/examples/controller-lib.sh"
-  "$tools/mcsecctl" pki pki cam1 cam2 rx1 rx2 rx3 >/dev/null
+  "$tools/mcsecctl" pki pki cam1 cam2 rx1 rx2 rx3 rx4 >/dev/null
   ctl_port=$(free_port SOCK_STREAM)
   conf=$d/controller.conf
   { controller_section "$ctl_port"; cat <<EOF
@@ -106,13 +110,18 @@ mike_case() {
 address = 127.0.0.1
 port = 4700
 senders = cam1;cam2
-receivers = rx1;rx2;rx3
+receivers = rx1;rx2;rx3;rx4
 sam = none
 sender-id-bits = 8
 spi-per-sender = true
 activation-delay = 1000
 deactivation-delay = 2000
 rekey-on-leave = false
+
+[group signed]
+address = 127.0.0.1
+port = 4800
+receivers = rx4
 EOF
   } > "$conf"
   start_controller "$tools" "$conf"
@@ -284,17 +293,55 @@ PY
     > join3.log 2> join3.err &
   join_pid=$!
   wait_grep 60 '^kernel installed .*sender-id=' join3.log || true
-  check "mike: the next follower removes what the killed one left ($(grep -c '^kernel removed-leftover' join3.log || true) of $left) and installs its own" \
-    test "$(grep -c '^kernel removed-leftover' join3.log || true)/$((\
-      $(grep -c '^kernel installed' join3.log || true) > 0))" = "$left/1"
+  check "mike: the next follower removes what the killed one left ($(grep -c '^kernel removed-leftover spi=' join3.log || true) of $left states, and its policy) and installs its own" \
+    test "$(grep -c '^kernel removed-leftover spi=' join3.log || true)/$(grep -c '^kernel removed-leftover policy' join3.log || true)/$((\
+      $(grep -c '^kernel installed' join3.log || true) > 0))" = "$left/1/1"
+
+  # one follower per reqid and address: a second is refused before it
+  # touches anything, and the first keeps its states and policy
+  local rc4=0
+  timeout 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx4.crt \
+    --private-key pki/rx4.key --kernel --inner-udp-port 5004 \
+    > join4.log 2> join4.err || rc4=$?
+  check "mike: a second follower for 127.0.0.1 with the same reqid is refused (status $rc4, names --kernel-reqid); the first runs on with its policy and states ($(mike_states))" \
+    test "$rc4/$(grep -c -- '--kernel-reqid' join4.err || true)/$(kill -0 "$join_pid" 2>/dev/null && echo runs)/$(mike_policies)/$(has_states && echo states)" = 1/1/runs/1/states
+
   kill -TERM "$join_pid"
   wait "$join_pid" 2>/dev/null || true
   check "mike: SIGTERM: nothing of the follower left ($(mike_states) states, $(mike_policies) policies)" \
     test "$(mike_states)/$(mike_policies)" = 0/0
+
+  # its policy removed by someone else (ip xfrm policy flush): the
+  # follower stops at its next check (each second) and removes its
+  # states; with lo's disable_policy=1 it warns that the policy is not
+  # checked there
+  echo 1 > /proc/sys/net/ipv4/conf/lo/disable_policy
+  timeout 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx3.crt \
+    --private-key pki/rx3.key --kernel --inner-udp-port 5004 \
+    > join5.log 2> join5.err &
+  join_pid=$!
+  wait_grep 60 '^kernel installed .*sender-id=' join5.log || true
+  echo 0 > /proc/sys/net/ipv4/conf/lo/disable_policy
+  check "mike: with lo's disable_policy=1 the follower warns that the policy is not checked" \
+    grep -q '^kernel warning: .*lo/disable_policy is 1' join5.log
+  ip xfrm policy flush
+  rc=0
+  wait_bounded 10 "$join_pid" || true
+  wait "$join_pid" 2>/dev/null || rc=$?
+  check "mike: its policy flushed by someone else, the follower stops (status $rc) saying so, and leaves no state ($(mike_states))" \
+    test "$rc/$(grep -c 'XFRM policy for UDP to 127.0.0.1:5004 is gone' join5.err || true)/$(mike_states)" = 1/1/0
+
+  # a group that requires source authentication is not followed
+  rc=0
+  timeout 60 "$tools/mcsec-join" "${common[@]}" --group signed \
+    --certificate pki/rx4.crt --private-key pki/rx4.key --kernel \
+    --inner-udp-port 5006 > join6.log 2> join6.err || rc=$?
+  check "mike: a group with sam = block is refused (status $rc, names sam = none), nothing installed" \
+    test "$rc/$(grep -c 'needs sam = none' join6.err || true)/$(mike_states)/$(mike_policies)" = 1/1/0/0
   kill "$cam3" 2>/dev/null || true
   wait_bounded 30 "$cam3" || true
   provoke XfrmInNoStates $(($(xstat XfrmInNoStates) - no_states))
-  for f in join.err join2.err join3.err cam1.err cam2.err cam3.err; do
+  for f in join.err join2.err join3.err join4.err join5.err join6.err cam1.err cam2.err cam3.err; do
     [ -s "$f" ] && { echo "$f:"; sed 's/^/  /' "$f"; }
   done
   kill "$controller_pid" 2>/dev/null || true

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +35,8 @@
 struct mcsec_kx {
   struct mnl_socket *nl;
   uint32_t portid, seq;
-  int encap_fd;
+  int encap_fd, lock_fd;
+  char address[INET_ADDRSTRLEN];
   struct in_addr addr;
   uint16_t port, inner_port;
   uint32_t reqid, window;
@@ -85,8 +88,9 @@ begin (mcsec_kx_t *kx, char *buf, uint16_t type, uint16_t flags)
   return nlh;
 }
 
-/* Sends a request and reads its answer through cb (NULL: an ACK only).
- * 0, or -1 with errno. */
+/* Sends a request and reads its answer through cb (NULL: an ACK only)
+ * until the ACK, an error or a dump's end: a request that is not a dump
+ * must ask for the ACK (NLM_F_ACK).  0, or -1 with errno. */
 static int
 request (mcsec_kx_t *kx, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
@@ -95,6 +99,10 @@ request (mcsec_kx_t *kx, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
   ssize_t n;
   int rc = MNL_CB_ERROR, e;
 
+  /* what an earlier request left unread (an answer after an error, the
+   * rest of a dump) must not pass for this one's */
+  while (recv (mnl_socket_get_fd (kx->nl), buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ;
   if (mnl_socket_sendto (kx->nl, nlh, nlh->nlmsg_len) < 0)
     return -1;
   do {
@@ -137,6 +145,68 @@ no_limits (struct xfrm_lifetime_cfg *lft)
   lft->soft_packet_limit = lft->hard_packet_limit = XFRM_INF;
 }
 
+/* What the policy covers, and what each state takes: UDP to the inner
+ * port at the group address (the kernel checks a state's selector
+ * against what it decrypted: nothing else comes through our states). */
+static void
+selector (mcsec_kx_t *kx, struct xfrm_selector *sel)
+{
+  sel->daddr.a4 = kx->addr.s_addr;
+  sel->prefixlen_d = 32;
+  sel->family = AF_INET;
+  sel->proto = IPPROTO_UDP;
+  sel->dport = htons (kx->inner_port);
+  sel->dport_mask = 0xffff;
+}
+
+/* The reqid of a state (GETSA) or of a policy's first template
+ * (GETPOLICY), in *data; left alone for anything else. */
+static int
+reqid_cb (const struct nlmsghdr *nlh, void *data)
+{
+  uint32_t *reqid = data;
+  if (nlh->nlmsg_type == XFRM_MSG_NEWSA &&
+      mnl_nlmsg_get_payload_len (nlh) >= sizeof (struct xfrm_usersa_info)) {
+    const struct xfrm_usersa_info *p = mnl_nlmsg_get_payload (nlh);
+    *reqid = p->reqid;
+  } else if (nlh->nlmsg_type == XFRM_MSG_NEWPOLICY &&
+             mnl_nlmsg_get_payload_len (nlh) >=
+                 sizeof (struct xfrm_userpolicy_info)) {
+    const struct nlattr *a;
+    mnl_attr_for_each (a, nlh, sizeof (struct xfrm_userpolicy_info))
+    {
+      if (mnl_attr_get_type (a) == XFRMA_TMPL &&
+          mnl_attr_get_payload_len (a) >= sizeof (struct xfrm_user_tmpl)) {
+        const struct xfrm_user_tmpl *t = mnl_attr_get_payload (a);
+        *reqid = t->reqid;
+        break;
+      }
+    }
+  }
+  return MNL_CB_OK;
+}
+
+/* The reqid of our address's state for spi: 0 and ENOENT (errno) when
+ * there is none; -1 on another error. */
+static int
+state_reqid (mcsec_kx_t *kx, uint32_t spi, uint32_t *reqid)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  /* (with an ACK after the answer, which ends the request) */
+  struct nlmsghdr *nlh = begin (kx, buf, XFRM_MSG_GETSA, NLM_F_ACK);
+  struct xfrm_usersa_id *id = mnl_nlmsg_put_extra_header (nlh, sizeof *id);
+  int rc;
+
+  id->daddr.a4 = kx->addr.s_addr;
+  id->spi = htonl (spi);
+  id->family = AF_INET;
+  id->proto = IPPROTO_ESP;
+  *reqid = 0;
+  /* (the answer holds the state's key: request() wipes what it read) */
+  rc = request (kx, nlh, reqid_cb, reqid);
+  return rc;
+}
+
 static int
 state_add (mcsec_kx_t *kx, uint32_t spi, const mcsec_msa_sa_t *sa, char **error)
 {
@@ -163,7 +233,7 @@ state_add (mcsec_kx_t *kx, uint32_t spi, const mcsec_msa_sa_t *sa, char **error)
   }
   nlh = begin (kx, buf, XFRM_MSG_NEWSA, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
   p = mnl_nlmsg_put_extra_header (nlh, sizeof *p);
-  p->sel.family = AF_INET;
+  selector (kx, &p->sel);
   p->id.daddr.a4 = kx->addr.s_addr;
   p->id.spi = htonl (spi);
   p->id.proto = IPPROTO_ESP;
@@ -199,6 +269,18 @@ state_add (mcsec_kx_t *kx, uint32_t spi, const mcsec_msa_sa_t *sa, char **error)
   /* the key went into the message and its attribute */
   OPENSSL_cleanse (buf, sizeof buf);
   OPENSSL_cleanse (&aead, sizeof aead);
+  if (rc < 0 && e == EEXIST) {
+    /* ours already (an add whose answer was lost): taken as it is; not
+     * ours: someone else's state holds the SPI */
+    uint32_t reqid;
+    if (state_reqid (kx, spi, &reqid) == 0 && reqid == kx->reqid)
+      return 0;
+    fail (error,
+          "cannot add the XFRM state for SPI 0x%08x: a state that is "
+          "not this follower's (reqid 0x%08x) holds it",
+          spi, reqid);
+    return -1;
+  }
   if (rc < 0) {
     fail (error, "cannot add the XFRM state for SPI 0x%08x: %s", spi,
           errno_text (e));
@@ -221,17 +303,6 @@ state_del (mcsec_kx_t *kx, uint32_t spi)
   return request (kx, nlh, NULL, NULL);
 }
 
-static void
-policy_selector (mcsec_kx_t *kx, struct xfrm_selector *sel)
-{
-  sel->daddr.a4 = kx->addr.s_addr;
-  sel->prefixlen_d = 32;
-  sel->family = AF_INET;
-  sel->proto = IPPROTO_UDP;
-  sel->dport = htons (kx->inner_port);
-  sel->dport_mask = 0xffff;
-}
-
 /* Inbound: UDP to the inner port at the group address is accepted only
  * when it came through ESP in transport mode with one of our states (the
  * template's reqid).  Not the outer ESP-in-UDP packet: it goes to the
@@ -245,9 +316,12 @@ policy_set (mcsec_kx_t *kx, int add)
   if (add) {
     struct xfrm_userpolicy_info *p;
     struct xfrm_user_tmpl t;
-    nlh = begin (kx, buf, XFRM_MSG_UPDPOLICY, NLM_F_ACK | NLM_F_CREATE);
+    /* never replaces one: a policy of someone else's for the same
+     * traffic is refused (EEXIST), not taken over */
+    nlh = begin (kx, buf, XFRM_MSG_NEWPOLICY,
+                 NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
     p = mnl_nlmsg_put_extra_header (nlh, sizeof *p);
-    policy_selector (kx, &p->sel);
+    selector (kx, &p->sel);
     no_limits (&p->lft);
     p->dir = XFRM_POLICY_IN;
     p->action = XFRM_POLICY_ALLOW;
@@ -264,10 +338,25 @@ policy_set (mcsec_kx_t *kx, int add)
     struct xfrm_userpolicy_id *id;
     nlh = begin (kx, buf, XFRM_MSG_DELPOLICY, NLM_F_ACK);
     id = mnl_nlmsg_put_extra_header (nlh, sizeof *id);
-    policy_selector (kx, &id->sel);
+    selector (kx, &id->sel);
     id->dir = XFRM_POLICY_IN;
   }
   return request (kx, nlh, NULL, NULL);
+}
+
+/* The reqid of the policy for our selector's first template: 0 and errno
+ * ENOENT when there is no such policy. */
+static int
+policy_reqid (mcsec_kx_t *kx, uint32_t *reqid)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *nlh = begin (kx, buf, XFRM_MSG_GETPOLICY, NLM_F_ACK);
+  struct xfrm_userpolicy_id *id = mnl_nlmsg_put_extra_header (nlh, sizeof *id);
+
+  selector (kx, &id->sel);
+  id->dir = XFRM_POLICY_IN;
+  *reqid = 0;
+  return request (kx, nlh, reqid_cb, reqid);
 }
 
 /* A state dump's entry: ours (reqid, address, ESP) goes in the list. */
@@ -296,7 +385,13 @@ remove_leftovers (mcsec_kx_t *kx, char **error)
 {
   char buf[MNL_SOCKET_BUFFER_SIZE];
   struct nlmsghdr *nlh = begin (kx, buf, XFRM_MSG_GETSA, NLM_F_DUMP);
+  struct xfrm_address_filter filter = {.family = AF_INET, .dplen = 32};
+  uint32_t reqid;
 
+  /* ESP states for our address only (the answers hold keys) */
+  filter.daddr.a4 = kx->addr.s_addr;
+  mnl_attr_put (nlh, XFRMA_ADDRESS_FILTER, sizeof filter, &filter);
+  mnl_attr_put_u8 (nlh, XFRMA_PROTO, IPPROTO_ESP);
   if (request (kx, nlh, leftover_cb, kx) < 0) {
     fail (error, "cannot list the kernel's XFRM states: %s",
           errno_text (errno));
@@ -308,7 +403,77 @@ remove_leftovers (mcsec_kx_t *kx, char **error)
       say (kx, "removed-leftover spi=0x%08x", spi);
   }
   g_array_set_size (kx->spis, 0);
+  if (policy_reqid (kx, &reqid) < 0) {
+    if (errno != ENOENT) {
+      fail (error, "cannot read the kernel's XFRM policies: %s",
+            errno_text (errno));
+      return -1;
+    }
+  } else if (reqid == kx->reqid) {
+    if (policy_set (kx, 0) == 0)
+      say (kx, "removed-leftover policy");
+  } else {
+    fail (error,
+          "an inbound XFRM policy for UDP to %s:%u exists and is not a "
+          "follower's with reqid 0x%08x (its template's reqid: 0x%08x); "
+          "remove it, or give another --inner-udp-port",
+          kx->address, kx->inner_port, kx->reqid, reqid);
+    return -1;
+  }
   return 0;
+}
+
+/* One follower per reqid and address: an abstract Unix socket named
+ * after them, held while the follower runs (the kernel frees the name
+ * when the process ends, however it ends).  Only the holder may call
+ * states with that reqid leftovers. */
+static int
+take_lock (mcsec_kx_t *kx, char **error)
+{
+  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  int n = snprintf (sun.sun_path + 1, sizeof sun.sun_path - 1,
+                    "mcsec-kernel-follower/%08x/%s", kx->reqid, kx->address);
+  socklen_t len =
+      (socklen_t)(offsetof (struct sockaddr_un, sun_path) + 1 + (size_t)n);
+
+  kx->lock_fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (kx->lock_fd < 0 || bind (kx->lock_fd, (struct sockaddr *)&sun, len) < 0) {
+    if (errno == EADDRINUSE)
+      fail (error,
+            "another follower holds the kernel's states for %s with reqid "
+            "0x%08x (two groups on one address need their own "
+            "--kernel-reqid)",
+            kx->address, kx->reqid);
+    else
+      fail (error, "cannot take the follower's lock: %s", g_strerror (errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* lo's default (and any interface's, when set): the inbound policy is not
+ * checked there, so plain datagrams to the inner port come through */
+static void
+warn_disable_policy (mcsec_kx_t *kx, const char *interface)
+{
+  const char *ifs[] = {"all",
+                       interface && *interface ? interface
+                       : (ntohl (kx->addr.s_addr) >> 24) == 127 ? "lo"
+                                                                : NULL};
+  for (guint i = 0; i < G_N_ELEMENTS (ifs); i++) {
+    gchar *path, *text = NULL;
+    if (ifs[i] == NULL)
+      continue;
+    path =
+        g_strdup_printf ("/proc/sys/net/ipv4/conf/%s/disable_policy", ifs[i]);
+    if (g_file_get_contents (path, &text, NULL, NULL) && text[0] == '1')
+      say (kx,
+           "warning: %s is 1: the kernel does not check the inbound "
+           "policy on %s, and plain datagrams to port %u are delivered",
+           path, ifs[i], kx->inner_port);
+    g_free (text);
+    g_free (path);
+  }
 }
 
 static int
@@ -324,14 +489,14 @@ open_encap (mcsec_kx_t *kx, const char *interface, char **error)
       setsockopt (kx->encap_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) <
           0 ||
       bind (kx->encap_fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
-    fail (error, "cannot bind the ESP-in-UDP socket to %s:%u: %s",
-          inet_ntoa (kx->addr), kx->port, g_strerror (errno));
+    fail (error, "cannot bind the ESP-in-UDP socket to %s:%u: %s", kx->address,
+          kx->port, g_strerror (errno));
     return -1;
   }
   if (setsockopt (kx->encap_fd, IPPROTO_UDP, UDP_ENCAP, &type, sizeof type) <
       0) {
-    fail (error, "cannot make %s:%u an ESP-in-UDP socket: %s",
-          inet_ntoa (kx->addr), kx->port, g_strerror (errno));
+    fail (error, "cannot make %s:%u an ESP-in-UDP socket: %s", kx->address,
+          kx->port, g_strerror (errno));
     return -1;
   }
   if (IN_MULTICAST (ntohl (kx->addr.s_addr))) {
@@ -346,8 +511,7 @@ open_encap (mcsec_kx_t *kx, const char *interface, char **error)
     }
     if (setsockopt (kx->encap_fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
                     sizeof mr) < 0) {
-      fail (error, "cannot join %s: %s", inet_ntoa (kx->addr),
-            g_strerror (errno));
+      fail (error, "cannot join %s: %s", kx->address, g_strerror (errno));
       return -1;
     }
   }
@@ -359,7 +523,7 @@ mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error)
 {
   mcsec_kx_t *kx = g_new0 (mcsec_kx_t, 1);
 
-  kx->encap_fd = -1;
+  kx->encap_fd = kx->lock_fd = -1;
   kx->spis = g_array_new (FALSE, FALSE, sizeof (guint32));
   kx->port = cfg->port;
   kx->inner_port = cfg->inner_port;
@@ -376,6 +540,7 @@ mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error)
           cfg->address ? cfg->address : "");
     goto fail;
   }
+  inet_ntop (AF_INET, &kx->addr, kx->address, sizeof kx->address);
   if (kx->port == 0 || kx->inner_port == 0 || kx->inner_port == kx->port) {
     fail (error,
           "the group's port (%u) and the inner UDP port (%u) must "
@@ -387,6 +552,8 @@ mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error)
     fail (error, "replay window %u: 32..4096, a multiple of 32", kx->window);
     goto fail;
   }
+  if (take_lock (kx, error) < 0)
+    goto fail;
   kx->nl = mnl_socket_open (NETLINK_XFRM);
   if (kx->nl == NULL || mnl_socket_bind (kx->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
     fail (error, "cannot open the kernel's XFRM netlink socket: %s",
@@ -395,9 +562,13 @@ mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error)
   }
   kx->portid = mnl_socket_get_portid (kx->nl);
   {
-    /* errors answered without a copy of the request (its key) */
+    /* errors answered without a copy of the request (its key); an
+     * answer that never comes is an error after 5 s, not a hang */
     int one = 1;
+    struct timeval tv = {.tv_sec = 5};
     mnl_socket_setsockopt (kx->nl, NETLINK_CAP_ACK, &one, sizeof one);
+    setsockopt (mnl_socket_get_fd (kx->nl), SOL_SOCKET, SO_RCVTIMEO, &tv,
+                sizeof tv);
   }
   if (remove_leftovers (kx, error) < 0 ||
       open_encap (kx, cfg->interface, error) < 0)
@@ -410,7 +581,8 @@ mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error)
   say (kx,
        "policy dst=%s proto=udp dport=%u dir=in tmpl=esp/transport "
        "reqid=0x%08x",
-       inet_ntoa (kx->addr), kx->inner_port, kx->reqid);
+       kx->address, kx->inner_port, kx->reqid);
+  warn_disable_policy (kx, cfg->interface);
   return kx;
 fail:
   mcsec_kx_free (kx);
@@ -499,23 +671,85 @@ mcsec_kx_n_states (const mcsec_kx_t *kx)
   return kx->spis->len;
 }
 
-void
+int
+mcsec_kx_follows (const mcsec_kx_t *kx, const char *address, uint16_t port)
+{
+  return strcmp (kx->address, address) == 0 && kx->port == port;
+}
+
+int
+mcsec_kx_check (mcsec_kx_t *kx, char **error)
+{
+  uint32_t reqid;
+
+  if (policy_reqid (kx, &reqid) < 0 || reqid != kx->reqid) {
+    int e = errno;
+    fail (error,
+          "the inbound XFRM policy for UDP to %s:%u is %s (ip xfrm policy "
+          "flush? another IPsec daemon?): stopping, since plain datagrams "
+          "would reach the port",
+          kx->address, kx->inner_port,
+          reqid != 0 && reqid != kx->reqid ? "someone else's now"
+          : e == ENOENT                    ? "gone"
+                                           : errno_text (e));
+    if (reqid != kx->reqid)
+      kx->policy = 0; /* not ours to remove */
+    return -1;
+  }
+  for (guint i = 0; i < kx->spis->len; i++) {
+    guint32 spi = g_array_index (kx->spis, guint32, i);
+    if (state_reqid (kx, spi, &reqid) < 0 || reqid != kx->reqid) {
+      fail (error,
+            "the XFRM state for SPI 0x%08x is %s (ip xfrm state flush?): "
+            "stopping",
+            spi, reqid != 0 ? "someone else's now" : "gone");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+unsigned
 mcsec_kx_free (mcsec_kx_t *kx)
 {
+  unsigned failed = 0;
+
   if (kx == NULL)
-    return;
+    return 0;
   if (kx->nl) {
     for (guint i = 0; i < kx->spis->len; i++) {
       guint32 spi = g_array_index (kx->spis, guint32, i);
-      if (state_del (kx, spi) == 0)
+      uint32_t reqid;
+      /* only what is still ours */
+      if (state_reqid (kx, spi, &reqid) < 0 || reqid != kx->reqid)
+        continue;
+      if (state_del (kx, spi) == 0) {
         say (kx, "removed spi=0x%08x", spi);
+      } else {
+        say (kx, "error: cannot remove the XFRM state for SPI 0x%08x: %s", spi,
+             errno_text (errno));
+        failed++;
+      }
     }
-    if (kx->policy && policy_set (kx, 0) == 0)
-      say (kx, "policy removed");
+    if (kx->policy) {
+      uint32_t reqid;
+      if (policy_reqid (kx, &reqid) == 0 && reqid == kx->reqid) {
+        if (policy_set (kx, 0) == 0) {
+          say (kx, "policy removed");
+        } else {
+          say (kx, "error: cannot remove the inbound XFRM policy: %s",
+               errno_text (errno));
+          failed++;
+        }
+      }
+    }
     mnl_socket_close (kx->nl);
   }
   if (kx->encap_fd >= 0)
     close (kx->encap_fd);
+  if (kx->lock_fd >= 0)
+    close (kx->lock_fd);
   g_array_free (kx->spis, TRUE);
   g_free (kx);
+  return failed;
 }

@@ -14,8 +14,9 @@
  * through ESP with one of our states) and keeps the kernel's inbound
  * states equal to the member's MSA: one state per SA, or with per-sender
  * SPIs one per SA and media sender (SPI | Sender-ID), each with its own
- * replay window.  States carry the follower's reqid, so that a follower
- * that was killed leaves nothing behind once the next one starts.
+ * replay window.  States and the policy's template carry the follower's
+ * reqid.  One follower per reqid and address (a lock): what it finds with
+ * its reqid at start was left by a killed one and is removed.
  */
 #ifndef MCSEC_KERNEL_XFRM_H
 #define MCSEC_KERNEL_XFRM_H
@@ -51,7 +52,14 @@ mcsec_kx_t *mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error);
 int mcsec_kx_sync (mcsec_kx_t *kx, const mcsec_msa_t *msa, char **error);
 /* How many states are installed now. */
 unsigned mcsec_kx_n_states (const mcsec_kx_t *kx);
-/* Removes every state and the policy, closes the sockets. */
-void mcsec_kx_free (mcsec_kx_t *kx);
+/* 1 when the follower is for this address and port. */
+int mcsec_kx_follows (const mcsec_kx_t *kx, const char *address, uint16_t port);
+/* The policy and every state are still there and ours: 0; -1 and
+ * *error when someone removed or replaced one (the follower must stop:
+ * without the policy, plain datagrams reach the port). */
+int mcsec_kx_check (mcsec_kx_t *kx, char **error);
+/* Removes every state and the policy that are still ours (each said),
+ * closes the sockets; how many could not be removed. */
+unsigned mcsec_kx_free (mcsec_kx_t *kx);
 
 #endif /* MCSEC_KERNEL_XFRM_H */

@@ -33,7 +33,8 @@ on_signal (int sig)
 }
 
 static mcsec_client_t *client;
-static gchar *controllers; /* --controller's, joined with commas */
+static gint msa_changed = 1; /* an event came: the MSA may have changed */
+static gchar *controllers;   /* --controller's, joined with commas */
 
 /* The SPI most recently added to the member's MSA (events come from the
  * client's thread, outside its lock). */
@@ -53,6 +54,7 @@ static void
 on_event (const mcsec_member_event_t *ev, void *data)
 {
   (void)data;
+  g_atomic_int_set (&msa_changed, 1);
   switch (ev->type) {
   case MCSEC_MEMBER_EV_REFUSED:
   case MCSEC_MEMBER_EV_EVICTED:
@@ -171,7 +173,16 @@ static const GOptionEntry entries[] = {
 /* --kernel: the follower, made once the MSA names the group's address */
 static mcsec_kx_t *kx;
 static uint64_t kx_generation;
-static gint64 kx_retry_us;
+static gint64 kx_retry_us, kx_checked_us, kx_backoff_s;
+static unsigned kx_not_removed;
+
+/* the kernel's states and policy removed (said line by line) */
+static void
+kernel_stop (void)
+{
+  kx_not_removed += mcsec_kx_free (kx);
+  kx = NULL;
+}
 static int kernel_failed;
 
 static void
@@ -182,17 +193,38 @@ kernel_line (const char *line, void *data)
   fflush (stdout);
 }
 
-/* Keeps the kernel's states the MSA's; -1 (said) when the kernel refuses. */
+/* Keeps the kernel's states the MSA's; -1 (said) when the follower must
+ * stop: it cannot start, the group asks for source authentication, or
+ * its policy or a state was removed by someone else. */
 static int
 kernel_follow (mcsec_client_t *c)
 {
+  gint64 now = g_get_monotonic_time ();
   mcsec_msa_t *msa = NULL;
   char *error = NULL;
   int rc = 0;
 
+  /* the MSA is copied when an event said it changed, and once a second
+   * for the check (a copy holds up to 256 senders' keys) */
+  if (!g_atomic_int_compare_and_exchange (&msa_changed, 1, 0) &&
+      now < kx_checked_us + G_USEC_PER_SEC)
+    return 0;
   if (mcsec_client_msa (c, &msa) != MCSEC_OK || msa == NULL)
     return 0;
-  if (kx == NULL) {
+  if (msa->sam != 0) {
+    /* anyone of the group could put datagrams through the kernel, which
+     * cannot check whose they are */
+    error = g_strdup_printf (
+        "the group requires source authentication (sam = %s), which a "
+        "kernel cannot check: the controller's group needs sam = none",
+        msa->sam == 1 ? "per-packet" : "block");
+    rc = -1;
+  } else if (kx && !mcsec_kx_follows (kx, msa->address, msa->port)) {
+    /* a controller that restarted with another address or port */
+    printf ("kernel following %s:%u anew\n", msa->address, msa->port);
+    kernel_stop ();
+  }
+  if (rc == 0 && kx == NULL) {
     mcsec_kx_config_t kc = {
         .address = msa->address,
         .port = msa->port,
@@ -207,16 +239,26 @@ kernel_follow (mcsec_client_t *c)
                         "'address' setting)");
     else
       kx = mcsec_kx_new (&kc, &error);
+    if (kx == NULL)
+      rc = -1;
+    kx_generation = 0;
   }
-  if (kx == NULL)
-    rc = -1; /* cannot start: said below, and mcsec-join stops */
-  else if (msa->generation != kx_generation &&
-           g_get_monotonic_time () >= kx_retry_us) {
-    /* a state the kernel refused: said, and tried again in a second */
-    if (mcsec_kx_sync (kx, msa, &error) == 0)
+  if (rc == 0 && now >= kx_checked_us + G_USEC_PER_SEC) {
+    kx_checked_us = now;
+    if (mcsec_kx_check (kx, &error) < 0)
+      rc = -1;
+  }
+  if (rc == 0 && msa->generation != kx_generation && now >= kx_retry_us) {
+    /* a state the kernel refused: said, and tried again later (1 s,
+     * doubling up to 32 s) */
+    if (mcsec_kx_sync (kx, msa, &error) == 0) {
       kx_generation = msa->generation;
-    else
-      kx_retry_us = g_get_monotonic_time () + G_USEC_PER_SEC;
+      kx_backoff_s = 0;
+    } else {
+      kx_backoff_s = kx_backoff_s ? MIN (kx_backoff_s * 2, 32) : 1;
+      kx_retry_us = now + kx_backoff_s * G_USEC_PER_SEC;
+      g_atomic_int_set (&msa_changed, 1);
+    }
   }
   if (error) {
     fprintf (stderr, "mcsec-join: --kernel: %s\n", error);
@@ -352,6 +394,11 @@ main (int argc, char **argv)
   client = c;
   signal (SIGINT, on_signal);
   signal (SIGTERM, on_signal);
+  /* the kernel's states go at every end it can see: a hang-up or quit
+   * too, and a closed stdout is no reason to die with them in place */
+  signal (SIGHUP, on_signal);
+  signal (SIGQUIT, on_signal);
+  signal (SIGPIPE, SIG_IGN);
   if (mcsec_client_start (c) != MCSEC_OK) {
     mcsec_client_free (c);
     return 2;
@@ -372,8 +419,7 @@ main (int argc, char **argv)
       break;
   }
   /* before leaving: the keys go from the kernel first */
-  mcsec_kx_free (kx);
-  kx = NULL;
+  kernel_stop ();
   if (outcome == 1 || (outcome == 0 && !once)) {
     mcsec_msa_t *msa = NULL;
     if (mcsec_client_msa (c, &msa) == MCSEC_OK && msa) {
@@ -400,5 +446,10 @@ main (int argc, char **argv)
   g_free (controllers);
   g_strfreev (opt.controllers);
   rc = outcome == 1 ? 0 : outcome == 0 ? (once ? 4 : 0) : outcome;
-  return kernel_failed ? 1 : rc;
+  if (kx_not_removed)
+    fprintf (stderr,
+             "mcsec-join: --kernel: %u of the kernel's states or policy "
+             "could not be removed (ip xfrm state list reqid ...)\n",
+             kx_not_removed);
+  return kernel_failed || kx_not_removed ? 1 : rc;
 }
