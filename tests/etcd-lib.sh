@@ -29,6 +29,13 @@
 #                          answer a linearizable read (quorum)
 #   etcd_logs              the tail of every member's log (on failure)
 #   etcd_cleanup           kill every member, remove $ETCD_DIR
+#
+# With ETCD_TLS_DIR set (before etcd_cluster_start) the members serve
+# their clients over TLS only, with client certificates required
+# (--client-cert-auth): the folder holds ca.crt (the CA of every
+# certificate below), server.crt/server.key (for 127.0.0.1) and
+# client.crt/client.key (what etcdctl uses here); etcd_endpoints then
+# gives https:// URLs.  The peers speak plain HTTP on loopback.
 
 ETCD_BIN=${ETCD_BIN:-etcd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-etcdctl}
@@ -78,12 +85,20 @@ _etcd_listening() {
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
 }
 
+_etcd_scheme() { if [ -n "${ETCD_TLS_DIR:-}" ]; then echo https; else echo http; fi; }
+# etcdctl's TLS options (none without ETCD_TLS_DIR)
+_etcdctl_tls() {
+  [ -n "${ETCD_TLS_DIR:-}" ] || return 0
+  printf '%s\n' --cacert "$ETCD_TLS_DIR/ca.crt" --cert "$ETCD_TLS_DIR/client.crt" \
+    --key "$ETCD_TLS_DIR/client.key"
+}
+
 etcd_endpoints() {
   local -a ids=("$@") urls=()
   local i
   [ ${#ids[@]} -gt 0 ] || mapfile -t ids < <(seq "$(cat "$ETCD_DIR/members")")
   for i in "${ids[@]}"; do
-    urls+=("http://127.0.0.1:$(cat "$ETCD_DIR/m$i/client_port")")
+    urls+=("$(_etcd_scheme)://127.0.0.1:$(cat "$ETCD_DIR/m$i/client_port")")
   done
   (IFS=,; echo "${urls[*]}")
 }
@@ -94,7 +109,7 @@ etcd_wait_healthy() {
   [ ${#ids[@]} -gt 0 ] || mapfile -t ids < <(seq "$(cat "$ETCD_DIR/members")")
   for i in "${ids[@]}"; do
     until ETCDCTL_API=3 "$ETCDCTL_BIN" --endpoints "$(etcd_endpoints "$i")" \
-      --dial-timeout 1s --command-timeout 2s endpoint health \
+      $(_etcdctl_tls) --dial-timeout 1s --command-timeout 2s endpoint health \
       >/dev/null 2>&1; do
       if [ $SECONDS -ge $deadline ] || ! _etcd_pid_alive "$(_etcd_member_pid "$i")"; then
         echo "etcd member $i is not healthy" >&2
@@ -126,8 +141,8 @@ _etcd_cluster_try() {
     c=$(cat "$ETCD_DIR/m$i/client_port")
     p=$(cat "$ETCD_DIR/m$i/peer_port")
     printf '%s\n' --name "m$i" --data-dir "$ETCD_DIR/m$i/data" \
-      --listen-client-urls "http://127.0.0.1:$c" \
-      --advertise-client-urls "http://127.0.0.1:$c" \
+      --listen-client-urls "$(_etcd_scheme)://127.0.0.1:$c" \
+      --advertise-client-urls "$(_etcd_scheme)://127.0.0.1:$c" \
       --listen-peer-urls "http://127.0.0.1:$p" \
       --initial-advertise-peer-urls "http://127.0.0.1:$p" \
       --initial-cluster "$cluster" --initial-cluster-state new \
@@ -135,6 +150,10 @@ _etcd_cluster_try() {
       --heartbeat-interval 100 --election-timeout 500 \
       --logger zap --log-outputs stderr \
       >"$ETCD_DIR/m$i/args"
+    [ -z "${ETCD_TLS_DIR:-}" ] ||
+      printf '%s\n' --cert-file "$ETCD_TLS_DIR/server.crt" \
+        --key-file "$ETCD_TLS_DIR/server.key" --client-cert-auth \
+        --trusted-ca-file "$ETCD_TLS_DIR/ca.crt" >>"$ETCD_DIR/m$i/args"
     _etcd_member_run "$i"
   done
   etcd_wait_healthy

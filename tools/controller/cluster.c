@@ -133,6 +133,17 @@ ctl_cluster_new (const CtlConfig *cfg,
   cl->elections =
       g_ptr_array_new_with_free_func ((GDestroyNotify)election_free);
   cl->value = g_strdup_printf ("%s %s", cfg->cluster_name, cfg->advertise);
+  /* before any handle: each takes the TLS settings when it is made */
+  if ((cfg->etcd_ca && !ctl_config_check_file (cfg, "cluster", "etcd-ca",
+                                               cfg->etcd_ca, error)) ||
+      (cfg->etcd_certificate &&
+       (!ctl_config_check_file (cfg, "cluster", "etcd-certificate",
+                                cfg->etcd_certificate, error) ||
+        !ctl_config_check_file (cfg, "cluster", "etcd-private-key",
+                                cfg->etcd_private_key, error))) ||
+      !mcsec_etcd_set_tls (cfg->etcd_ca, cfg->etcd_certificate,
+                           cfg->etcd_private_key, error))
+    goto fail;
   etcd = mcsec_etcd_new (cfg->etcd, cfg->etcd_timeout_ms, error);
   if (etcd == NULL)
     goto fail;

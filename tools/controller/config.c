@@ -74,6 +74,9 @@ static const Setting settings[] = {
     SETTING ("cluster", "etcd-timeout", S_UINT, etcd_timeout_ms, FALSE),
     SETTING ("cluster", "prefix", S_STR, etcd_prefix, FALSE),
     SETTING ("cluster", "cluster-key", S_STR, cluster_key, FALSE),
+    SETTING ("cluster", "etcd-ca", S_STR, etcd_ca, FALSE),
+    SETTING ("cluster", "etcd-certificate", S_STR, etcd_certificate, FALSE),
+    SETTING ("cluster", "etcd-private-key", S_STR, etcd_private_key, FALSE),
 };
 
 /* Older names still read, each with a warning that names the new one
@@ -674,15 +677,16 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
   if (cfg->etcd == NULL || *g_strstrip (cfg->etcd) == '\0') {
     config_fail (src, error, s, "etcd",
                  "missing (required: etcd's client URLs, "
-                 "http://HOST:PORT,...)");
+                 "http://HOST:PORT,... or https://...)");
     return FALSE;
   }
   eps = g_strsplit (cfg->etcd, ",", -1);
   for (guint i = 0; eps[i]; i++) {
     gchar *e = g_strstrip (eps[i]);
-    if (!g_str_has_prefix (e, "http://") || strlen (e) <= 7) {
+    if (!((g_str_has_prefix (e, "http://") && strlen (e) > 7) ||
+          (g_str_has_prefix (e, "https://") && strlen (e) > 8))) {
       config_fail (src, error, s, "etcd",
-                   "'%s' is not an http://HOST:PORT client URL", e);
+                   "'%s' is not an http:// or https://HOST:PORT client URL", e);
       g_strfreev (eps);
       return FALSE;
     }
@@ -731,8 +735,30 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
       return FALSE;
     }
   }
-  if (!optional_path (src, kf, s, "cluster-key", &cfg->cluster_key, error))
+  if (!optional_path (src, kf, s, "cluster-key", &cfg->cluster_key, error) ||
+      !optional_path (src, kf, s, "etcd-ca", &cfg->etcd_ca, error) ||
+      !optional_path (src, kf, s, "etcd-certificate", &cfg->etcd_certificate,
+                      error) ||
+      !optional_path (src, kf, s, "etcd-private-key", &cfg->etcd_private_key,
+                      error))
     return FALSE;
+  if ((cfg->etcd_certificate == NULL) != (cfg->etcd_private_key == NULL)) {
+    config_fail (src, error, s,
+                 cfg->etcd_certificate ? "etcd-private-key"
+                                       : "etcd-certificate",
+                 "missing: etcd-certificate and etcd-private-key go "
+                 "together (this controller's client certificate for etcd)");
+    return FALSE;
+  }
+  /* TLS settings with a plain endpoint: the keys and leaders would cross
+   * the network in the clear while the file says otherwise */
+  if ((cfg->etcd_ca || cfg->etcd_certificate) &&
+      strstr (cfg->etcd, "http://") != NULL) {
+    config_fail (src, error, s, "etcd",
+                 "an http:// endpoint with etcd-ca or etcd-certificate set: "
+                 "use https:// for every endpoint");
+    return FALSE;
+  }
   if (!config_uint (src, kf, s, "lease", 3, 1, 60, &v, error))
     return FALSE;
   cfg->lease_s = (guint)v;
@@ -763,6 +789,9 @@ ctl_config_free (CtlConfig *c)
   g_free (c->advertise);
   g_free (c->etcd_prefix);
   g_free (c->cluster_key);
+  g_free (c->etcd_ca);
+  g_free (c->etcd_certificate);
+  g_free (c->etcd_private_key);
   g_strfreev (c->controllers);
   g_strfreev (c->group_names);
   if (c->groups)

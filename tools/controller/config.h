@@ -36,6 +36,8 @@ typedef struct {
   /* [cluster] (docs/cluster.md): NULL etcd: one controller, state in
    * files */
   gchar *etcd, *cluster_name, *advertise, *etcd_prefix;
+  gchar *etcd_ca, *etcd_certificate, *etcd_private_key; /* files: TLS
+                                                          towards etcd */
   gchar *cluster_key;  /* file: 64 hex digits, the key that seals the
                           update-signing key in etcd (NULL: not shared) */
   gchar **controllers; /* names of the cluster's controllers, or NULL */

@@ -149,7 +149,9 @@ etcd_parse_endpoints (const char *list, guint *n, GError **error)
                                               : NULL;
     if (!rest || !*rest || strpbrk (rest, " \t\r\n/?#@")) {
       g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_INVALID,
-                   "etcd: bad endpoint \"%s\" (want http://HOST:PORT)", p);
+                   "etcd: bad endpoint \"%s\" (want http://HOST:PORT or "
+                   "https://HOST:PORT)",
+                   p);
       g_ptr_array_free (out, TRUE);
       g_strfreev (parts);
       return NULL;
@@ -414,6 +416,49 @@ collect (char *data, size_t size, size_t nmemb, void *user)
   return n;
 }
 
+/* TLS towards etcd (https:// endpoints): the CA that signed etcd's
+ * certificates, and this client's certificate and key when etcd asks for
+ * them (--client-cert-auth).  Set once, before the first handle. */
+static struct {
+  gchar *ca, *cert, *key;
+} tls;
+
+static gboolean
+readable (const char *what, const char *path, GError **error)
+{
+  FILE *f = fopen (path, "r");
+  if (f == NULL) {
+    g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_INVALID,
+                 "etcd: %s %s: %s", what, path, g_strerror (errno));
+    return FALSE;
+  }
+  fclose (f);
+  return TRUE;
+}
+
+gboolean
+mcsec_etcd_set_tls (const char *ca, const char *cert, const char *key,
+                    GError **error)
+{
+  if ((cert == NULL) != (key == NULL)) {
+    g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_INVALID,
+                 "etcd: a client certificate needs its key, and a key its "
+                 "certificate");
+    return FALSE;
+  }
+  if ((ca && !readable ("CA", ca, error)) ||
+      (cert && !readable ("certificate", cert, error)) ||
+      (key && !readable ("private key", key, error)))
+    return FALSE;
+  g_free (tls.ca);
+  g_free (tls.cert);
+  g_free (tls.key);
+  tls.ca = g_strdup (ca);
+  tls.cert = g_strdup (cert);
+  tls.key = g_strdup (key);
+  return TRUE;
+}
+
 /* options every handle shares */
 void
 etcd_common_options (CURL *c, char *errbuf)
@@ -424,6 +469,14 @@ etcd_common_options (CURL *c, char *errbuf)
   /* straight to the cluster, whatever http_proxy says */
   curl_easy_setopt (c, CURLOPT_PROXY, "");
   curl_easy_setopt (c, CURLOPT_ERRORBUFFER, errbuf);
+  /* https://: etcd's certificate is checked (peer and name, curl's
+   * default) against tls.ca, else the system's CAs */
+  if (tls.ca)
+    curl_easy_setopt (c, CURLOPT_CAINFO, tls.ca);
+  if (tls.cert) {
+    curl_easy_setopt (c, CURLOPT_SSLCERT, tls.cert);
+    curl_easy_setopt (c, CURLOPT_SSLKEY, tls.key);
+  }
   /* curl's trace on stderr: connections and headers, no bodies */
   if (g_getenv ("MCSEC_ETCD_VERBOSE"))
     curl_easy_setopt (c, CURLOPT_VERBOSE, 1L);

@@ -39,6 +39,12 @@ typedef struct _McsecEtcd mcsec_etcd_t;
 /* endpoints: "http://127.0.0.1:23790,http://127.0.0.1:23792"; each request
  * is bounded by timeout_ms on each endpoint it tries.  NULL (error set) on
  * a bad endpoint list. */
+/* TLS for https:// endpoints, for every handle made after: ca (PEM: the
+ * CA of etcd's certificates; NULL: the system's), cert and key (PEM: this
+ * client's, for etcd's --client-cert-auth; both or neither).  FALSE and
+ * *error when a file cannot be read. */
+gboolean mcsec_etcd_set_tls (const char *ca, const char *cert, const char *key,
+                             GError **error);
 mcsec_etcd_t *mcsec_etcd_new (const char *endpoints, guint timeout_ms,
                               GError **error);
 void mcsec_etcd_free (mcsec_etcd_t *e);

@@ -1347,6 +1347,10 @@ main (int argc, char **argv)
     d.cluster = ctl_cluster_new (d.cfg, log_event, &error);
     if (d.cluster == NULL) {
       GError *e2 = NULL;
+      /* a setting's own error already names it (etcd-ca, ...) */
+      if (g_error_matches (error, G_KEY_FILE_ERROR,
+                           G_KEY_FILE_ERROR_INVALID_VALUE))
+        return fatal ("%s", error->message);
       ctl_config_error (d.cfg, &e2, "cluster", "etcd", "%s", error->message);
       return fatal ("%s", e2->message);
     }
