@@ -186,8 +186,8 @@ reqid_cb (const struct nlmsghdr *nlh, void *data)
   return MNL_CB_OK;
 }
 
-/* The reqid of our address's state for spi: 0 and ENOENT (errno) when
- * there is none; -1 on another error. */
+/* The reqid of our address's state for spi in *reqid: 0, or -1 with
+ * errno (ESRCH: no such state). */
 static int
 state_reqid (mcsec_kx_t *kx, uint32_t spi, uint32_t *reqid)
 {
@@ -195,7 +195,6 @@ state_reqid (mcsec_kx_t *kx, uint32_t spi, uint32_t *reqid)
   /* (with an ACK after the answer, which ends the request) */
   struct nlmsghdr *nlh = begin (kx, buf, XFRM_MSG_GETSA, NLM_F_ACK);
   struct xfrm_usersa_id *id = mnl_nlmsg_put_extra_header (nlh, sizeof *id);
-  int rc;
 
   id->daddr.a4 = kx->addr.s_addr;
   id->spi = htonl (spi);
@@ -203,8 +202,7 @@ state_reqid (mcsec_kx_t *kx, uint32_t spi, uint32_t *reqid)
   id->proto = IPPROTO_ESP;
   *reqid = 0;
   /* (the answer holds the state's key: request() wipes what it read) */
-  rc = request (kx, nlh, reqid_cb, reqid);
-  return rc;
+  return request (kx, nlh, reqid_cb, reqid);
 }
 
 static int
@@ -344,8 +342,8 @@ policy_set (mcsec_kx_t *kx, int add)
   return request (kx, nlh, NULL, NULL);
 }
 
-/* The reqid of the policy for our selector's first template: 0 and errno
- * ENOENT when there is no such policy. */
+/* The reqid of the first template of the inbound policy for our selector
+ * in *reqid: 0, or -1 with errno (ENOENT: no such policy). */
 static int
 policy_reqid (mcsec_kx_t *kx, uint32_t *reqid)
 {
@@ -663,12 +661,6 @@ mcsec_kx_sync (mcsec_kx_t *kx, const mcsec_msa_t *msa, char **error)
   }
   g_array_free (want, TRUE);
   return rc;
-}
-
-unsigned
-mcsec_kx_n_states (const mcsec_kx_t *kx)
-{
-  return kx->spis->len;
 }
 
 int

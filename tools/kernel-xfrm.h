@@ -50,8 +50,6 @@ mcsec_kx_t *mcsec_kx_new (const mcsec_kx_config_t *cfg, char **error);
  * left (an SA the member dropped after the deactivation delay, a sender
  * no longer listed).  0, or -1 and *error. */
 int mcsec_kx_sync (mcsec_kx_t *kx, const mcsec_msa_t *msa, char **error);
-/* How many states are installed now. */
-unsigned mcsec_kx_n_states (const mcsec_kx_t *kx);
 /* 1 when the follower is for this address and port. */
 int mcsec_kx_follows (const mcsec_kx_t *kx, const char *address, uint16_t port);
 /* The policy and every state are still there and ours: 0; -1 and

@@ -423,19 +423,6 @@ static struct {
   gchar *ca, *cert, *key;
 } tls;
 
-static gboolean
-readable (const char *what, const char *path, GError **error)
-{
-  FILE *f = fopen (path, "r");
-  if (f == NULL) {
-    g_set_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_INVALID,
-                 "etcd: %s %s: %s", what, path, g_strerror (errno));
-    return FALSE;
-  }
-  fclose (f);
-  return TRUE;
-}
-
 gboolean
 mcsec_etcd_set_tls (const char *ca, const char *cert, const char *key,
                     GError **error)
@@ -446,10 +433,6 @@ mcsec_etcd_set_tls (const char *ca, const char *cert, const char *key,
                  "certificate");
     return FALSE;
   }
-  if ((ca && !readable ("CA", ca, error)) ||
-      (cert && !readable ("certificate", cert, error)) ||
-      (key && !readable ("private key", key, error)))
-    return FALSE;
   g_free (tls.ca);
   g_free (tls.cert);
   g_free (tls.key);

@@ -41,8 +41,10 @@ typedef struct _McsecEtcd mcsec_etcd_t;
  * a bad endpoint list. */
 /* TLS for https:// endpoints, for every handle made after: ca (PEM: the
  * CA of etcd's certificates; NULL: the system's), cert and key (PEM: this
- * client's, for etcd's --client-cert-auth; both or neither).  FALSE and
- * *error when a file cannot be read. */
+ * client's, for etcd's --client-cert-auth; both or neither: FALSE and
+ * *error otherwise).  The files are read by curl at each connection: the
+ * caller checks them first, where it can name its settings (the
+ * controller: ctl_config_check_file). */
 gboolean mcsec_etcd_set_tls (const char *ca, const char *cert, const char *key,
                              GError **error);
 mcsec_etcd_t *mcsec_etcd_new (const char *endpoints, guint timeout_ms,
