@@ -54,7 +54,7 @@ for n in "${names[@]}"; do
   # async=false: it gets nothing until the others send, and must not hold
   # this pipeline (and so this participant's sending) in PAUSED meanwhile
   # GST_LAUNCH_PRELOAD: sanitizer runtimes (the ASan test run)
-  timeout $((seconds + 20)) env \
+  timeout --foreground $((seconds + 20)) env \
     ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
     gst-launch-1.0 -e -v \
     mcseckeysrc controller="127.0.0.1:$ctl_port" group=conference role=sender \

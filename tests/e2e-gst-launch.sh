@@ -74,7 +74,7 @@ openssl pkey -in "$tmp/sender.key" -pubout -out "$tmp/sender.pub"
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 hexport=$(printf '%04X' "$port")
 # n data packets plus the carriers of the last block's authenticator
-timeout 30 gst-launch-1.0 -q -e udpsrc address=127.0.0.1 port="$port" \
+timeout --foreground 30 gst-launch-1.0 -q -e udpsrc address=127.0.0.1 port="$port" \
     caps=application/x-mcsec \
   ! mcsecdec key-file="$tmp/key" caps="$rtp_caps" sam-policy=required \
       sender-keys="5=$tmp/sender.pub" \
@@ -90,7 +90,11 @@ timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
       signing-key-file="$tmp/sender.key" sam-block-size=16 \
   ! udpsink host=127.0.0.1 port="$port"
 # a live receiver has no end: once the packets are in, interrupt it; -e
-# turns that into an end of stream, which flushes what is held
+# turns that into an end of stream, which flushes what is held.  The
+# receivers run under `timeout --foreground`: without it `timeout` passes
+# SIGINT on to gst-launch-1.0 and then to its whole process group, so
+# gst-launch-1.0 gets a second SIGINT that kills it (status 130) when it
+# lands after the first one's handler is gone
 sleep 2
 kill -INT "$rx_pid"
 if ! wait "$rx_pid"; then
@@ -114,7 +118,7 @@ ts_caps="video/mpegts,systemstream=true,packetsize=188"
 ts_src="videotestsrc num-buffers=50 ! video/x-raw,width=320,height=240,framerate=25/1 ! openh264enc ! h264parse ! mpegtsmux alignment=7"
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 hexport=$(printf '%04X' "$port")
-timeout 30 gst-launch-1.0 -q -e udpsrc address=127.0.0.1 port="$port" \
+timeout --foreground 30 gst-launch-1.0 -q -e udpsrc address=127.0.0.1 port="$port" \
     caps=application/x-mcsec \
   ! mcsecdec key-file="$tmp/key" spi=0x2000 caps="$ts_caps" \
   ! filesink location="$tmp/received.ts" > "$tmp/rx-ts.log" 2>&1 &
