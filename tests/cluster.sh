@@ -16,6 +16,11 @@
 #               by a new leader within 3 s of the kill; a second sender on
 #               the capture: no (SPI, IV) twice, no Sender-ID of one key
 #               used by both senders
+#   adopt       the leader SIGKILLed under a 500 datagrams/s stream with
+#               no newcomer: the new leader adopts the SA sealed in etcd,
+#               the members rejoin and keep it: no rekey, the receivers
+#               decrypt and verify every datagram under one SA (the sender
+#               goes on with its Sender-ID, which the new leader lists)
 #   stopleader  the leader SIGSTOPped past its lease, a new leader serves a
 #               join, the old one resumed: it issues nothing more (its
 #               updates-sent and rekeys do not move; its log shows it step
@@ -35,7 +40,7 @@ set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-clusterkey killleader stopleader etcdmember quorum secrets manygroups}
+cases=${*:-clusterkey killleader adopt stopleader etcdmember quorum secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -293,6 +298,48 @@ case_killleader() {
   check "killleader: the capture holds both senders' runs" [ "$n" -gt 14000 ]
   check "killleader: no (SPI, IV) twice across the controllers" [ "$unique" -eq "$n" ]
   check "killleader: no Sender-ID of one key handed to both senders" [ "$shared" -eq 0 ]
+  start_ctl "$L"
+}
+
+# ---- failover without a rekey: the new leader adopts the sealed SA --------
+case_adopt() {
+  local L L2 pr1 pr2 lines sent
+  L=$(leader_of_video)
+  pr1=$(free_port SOCK_DGRAM)
+  pr2=$(free_port SOCK_DGRAM)
+  # the rejoin window (7 s) ends during the stream: nobody may be missing
+  receiver rx1 "$pr1" 16
+  receiver rx2 "$pr2" 16
+  sleep 0.7
+  sender cam1 14 500 "127.0.0.1:$pr1,127.0.0.1:$pr2"
+  sleep 3
+  collect_keys "$L"
+  for i in 1 2 3; do lines[$i]=$(wc -l <"c$i/controller.log"); done
+  kill -KILL "${ctl_pid[$L]}"
+  wait "${ctl_pid[$L]}" 2>/dev/null || true
+  L2=$(leader_of_video "$L")
+  wait_members
+  # up to the end of the stream (departures rekey, as they should)
+  tail -n +"$((lines[$L2] + 1))" "c$L2/controller.log" |
+    sed '/event=left group=video/,$d' >adopt.log
+  sent=$(val cam1.out sent)
+  echo "  c$L killed; c$L2 leads: $(grep -o 'event=adopt .*' adopt.log | head -1)"
+  check "adopt: the new leader adopted the group's SA" \
+    grep -q 'event=adopt group=video spi=0x[0-9a-f]* holders=3' adopt.log
+  check "adopt: ... the three members rejoined it" \
+    [ "$(grep -c 'event=joined group=video' adopt.log)" -ge 3 ]
+  check "adopt: ... and it made no new key" \
+    bash -c "! grep -q 'event=rekey group=video' adopt.log"
+  check "adopt: ... nobody counted missing when the rejoin window ended" \
+    bash -c "! grep -q 'event=holders-missing' adopt.log"
+  for r in rx1 rx2; do
+    echo "  $r: $(val $r.out received)/$sent received, $(val $r.out missing) missing, $(spis_used $r.out) SPIs"
+    check "adopt: $r lost no datagram across the failover" \
+      [ "$(val $r.out missing)" -eq 0 ]
+    check "adopt: $r received the stream ($(val $r.out received)/$sent)" \
+      [ "$(val $r.out received)" -ge $((sent - 32)) ]
+    check "adopt: $r decrypted it all under one SA" [ "$(spis_used $r.out)" -eq 1 ]
+  done
   start_ctl "$L"
 }
 

@@ -44,6 +44,7 @@ struct Sim {
   gsize max_queued; /* the most output the core held for one connection */
   gsize max_output;
   gboolean cluster; /* one controller of a cluster (docs/cluster.md) */
+  gboolean seals;   /* ... whose store seals: SAs are adopted */
 };
 
 static const char *const config_groups[] = {"video", "tv", "quiet"};
@@ -103,6 +104,7 @@ sim_start_core (Sim *s)
   cc.rejoin_window_ms = 500;
   cc.max_output = s->max_output;
   cc.cluster = s->cluster;
+  cc.store_seals = s->seals;
   s->core = mcsec_ctl_new (&cc, s->store, make_groups (), s->now, &error);
   if (s->core == NULL) {
     fprintf (stderr, "core: %s\n", error->message);
@@ -853,7 +855,8 @@ static void
 lead (Sim *s, const char *name)
 {
   GError *error = NULL;
-  if (!mcsec_ctl_group_lead (group_named (s, name), s->now, &error)) {
+  if (!mcsec_ctl_group_lead (group_named (s, name), s->now, s->now * 1000,
+                             &error)) {
     fprintf (stderr, "lead %s: %s\n", name, error->message);
     abort ();
   }
@@ -921,6 +924,164 @@ test_cluster_fencing (void)
   sim_free (s);
 }
 
+/* The leader `from` dies (its connections drop without a word) and `to`
+ * leads `group`. */
+static void
+sim_fail_over (Sim *s, mcsec_ctl_t *from, mcsec_ctl_t *to, const char *group)
+{
+  for (guint i = 0; i < s->peers->len; i++) {
+    Peer *p = s->peers->pdata[i];
+    if (p->c == NULL)
+      continue;
+    p->c = NULL;
+    mcsec_member_disconnected (p->m, (uint64_t)s->now);
+    p->reconnect_at = s->now + 300;
+  }
+  mcsec_ctl_free (from);
+  s->core = to;
+  mcsec_ctl_set_lease_deadline (to, G_MAXINT64);
+  lead (s, group);
+  run_actions (s);
+}
+
+/* Two controllers on one store that seals (X, then Y, which leads video). */
+static Sim *
+sim_sealing_pair (mcsec_ctl_t **x, mcsec_ctl_t **y)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  mcsec_ctl_free (s->core);
+  s->seals = TRUE;
+  sim_start_core (s);
+  *x = s->core;
+  sim_start_core (s);
+  *y = s->core;
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (*y, G_MAXINT64);
+  return s;
+}
+
+/* The member's latest update lists Sender-ID id. */
+static gboolean
+lists_sender (Peer *p, guint32 id)
+{
+  mcsec_msa_t *msa = NULL;
+  gboolean found = FALSE;
+  if (mcsec_member_msa (p->m, &msa) != MCSEC_OK || msa == NULL)
+    return FALSE;
+  for (size_t i = 0; i < msa->n_senders; i++)
+    found |= msa->senders[i].sender_id == id;
+  mcsec_msa_free (msa);
+  return found;
+}
+
+static gboolean
+logged_since (Sim *s, guint from, const char *needle)
+{
+  for (guint i = from; i < s->log->len; i++)
+    if (strstr (s->log->pdata[i], needle))
+      return TRUE;
+  return FALSE;
+}
+
+/* Failover without a rekey (docs/cluster.md): the new leader adopts the
+ * SA the previous one sealed in the store; the members that held it
+ * rejoin and keep it, no key changes; rejoining senders get Sender-IDs
+ * never used under it; a newcomer still gets a new key. */
+static void
+test_cluster_adopt (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
+  Peer *cam2 = peer_new (s, "cam2", "video", TRUE);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE), *rx3;
+  guint32 spi, id1, id2;
+  guint64 seq;
+  guint mark;
+  gchar *line;
+
+  sim_run (s, 300);
+  spi = newest_spi (rx1);
+  CHECK (spi != 0 && newest_spi (cam1) == spi && newest_spi (cam2) == spi);
+  id1 = sender_id (cam1);
+  id2 = sender_id (cam2);
+  seq = mcsec_member_last_seq (rx1->m);
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  line = g_strdup_printf ("adopt group=video spi=0x%08x holders=3", spi);
+  CHECK (logged_since (s, mark, line));
+  g_free (line);
+  sim_run (s, 400); /* they reconnect and rejoin */
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (cam1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (cam2->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_last_seq (rx1->m) > seq);
+  CHECK (newest_spi (rx1) == spi && newest_spi (cam1) == spi &&
+         newest_spi (cam2) == spi);
+  CHECK (!logged_since (s, mark, "rekey group=video"));
+  /* under the same key: new Sender-IDs, none used before, none shared */
+  CHECK (sender_id (cam1) != id1 && sender_id (cam1) != id2);
+  CHECK (sender_id (cam2) != id1 && sender_id (cam2) != id2);
+  CHECK (sender_id (cam1) != sender_id (cam2) && sender_id (cam1) != 0);
+  /* a sender that kept running goes on with its Sender-ID: still listed */
+  CHECK (lists_sender (rx1, id1) && lists_sender (rx1, id2));
+  CHECK (lists_sender (rx1, sender_id (cam1)) &&
+         lists_sender (rx1, sender_id (cam2)));
+  sim_run (s, 400); /* the rejoin window ends: everybody came back */
+  CHECK (!logged_since (s, mark, "holders-missing"));
+  CHECK (newest_spi (rx1) == spi);
+  /* a newcomer: backward secrecy as ever */
+  rx3 = peer_new (s, "rx3", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (newest_spi (rx3) != spi && newest_spi (rx1) == newest_spi (rx3));
+  CHECK (!holds_spi (rx3, spi));
+  /* under the new key, only the Sender-IDs the senders hold now */
+  CHECK (!lists_sender (rx3, id1) && !lists_sender (rx3, id2));
+  CHECK (lists_sender (rx3, sender_id (cam1)));
+  sim_free (s);
+}
+
+/* What the new leader does not adopt: an SA a member that never came
+ * back holds is replaced when the rejoin window ends; an SA an evicted
+ * member held is never adopted. */
+static void
+test_cluster_adopt_refused (void)
+{
+  mcsec_ctl_t *x, *y, *z;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  const char *key = "evicted/video/rx1";
+  GBytes *empty = g_bytes_new (NULL, 0);
+  guint32 spi, spi2;
+  guint mark;
+
+  sim_run (s, 300);
+  spi = newest_spi (rx1);
+  CHECK (spi != 0 && newest_spi (rx2) == spi);
+  rx2->reconnect = FALSE; /* gone for good while no controller led */
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  CHECK (logged_since (s, mark, "adopt group=video"));
+  sim_run (s, 1000);
+  CHECK (logged_since (s, mark,
+                       "holders-missing group=video missing=1 rekey=yes"));
+  spi2 = newest_spi (rx1);
+  CHECK (spi2 != spi && !holds_spi (rx2, spi2));
+  /* rx1 is evicted at another controller while X is down: Z adopts nothing */
+  CHECK (s->store->put (s->store, &key, &empty, 1, NULL));
+  sim_start_core (s);
+  z = s->core;
+  s->core = x;
+  mark = s->log->len;
+  sim_fail_over (s, x, z, "video");
+  CHECK (logged_since (s, mark, "adopt-skipped group=video spi=0x") &&
+         logged_since (s, mark, "why=\"a member that held it is evicted\""));
+  CHECK (logged_since (s, mark, "adopted-spi=0x00000000"));
+  g_bytes_unref (empty);
+  sim_free (s);
+}
+
 /* A new leader numbers the group's updates above everything the previous
  * leader issued, though the previous leader reserved a later block of the
  * shared counter; it hands out new SPIs, and its SA waits for the rejoin
@@ -934,7 +1095,6 @@ test_cluster_new_leader (void)
   Peer *cam, *rx1;
   guint64 seq_y;
   guint32 spi_y;
-  GError *error = NULL;
 
   sim_start_core (s); /* Y: the next block */
   y = s->core;
@@ -947,16 +1107,7 @@ test_cluster_new_leader (void)
   seq_y = mcsec_member_last_seq (rx1->m);
   spi_y = newest_spi (rx1);
   /* Y dies; X takes the group */
-  for (guint i = 0; i < s->peers->len; i++) {
-    Peer *p = s->peers->pdata[i];
-    p->c = NULL;
-    mcsec_member_disconnected (p->m, (uint64_t)s->now);
-    p->reconnect_at = s->now + 300;
-  }
-  mcsec_ctl_free (y);
-  s->core = x;
-  mcsec_ctl_set_lease_deadline (x, G_MAXINT64);
-  CHECK (mcsec_ctl_group_lead (group_named (s, "video"), s->now, &error));
+  sim_fail_over (s, y, x, "video");
   sim_run (s, 400);
   CHECK (logged (s, "lead group=video rejoin-window-ms=500"));
   CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
@@ -1533,6 +1684,8 @@ main (void)
   test_last_one_out ();
   test_cluster_fencing ();
   test_cluster_new_leader ();
+  test_cluster_adopt ();
+  test_cluster_adopt_refused ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();
   test_sender_ids_store_failure ();

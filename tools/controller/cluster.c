@@ -26,6 +26,7 @@
 
 #include "cluster.h"
 #include "etcd.h"
+#include "seal.h"
 #include "store-etcd.h"
 
 #define RANK_DELAY_MS 300
@@ -161,11 +162,7 @@ fail:
 
 /* ---- the update-signing key, sealed in etcd under the cluster key ---- */
 
-#define SEAL_VERSION 1
-#define SEAL_NONCE 12
-#define SEAL_TAG 16
 #define SIGNING_KEY_LEN 32 /* Ed25519's raw private key */
-#define SEALED_LEN (1 + SEAL_NONCE + SIGNING_KEY_LEN + SEAL_TAG)
 
 /* The cluster key: 64 hex digits in a file only its owner can read. */
 static gboolean
@@ -213,31 +210,6 @@ read_cluster_key (const CtlConfig *cfg, guint8 key[32], GError **error)
   return ok;
 }
 
-/* AES-256-GCM; the additional data names what is sealed and where. */
-static gboolean
-seal_crypt (gboolean seal, const guint8 key[32], const guint8 *nonce,
-            const char *aad, const guint8 *in, guint8 *out, guint8 *tag)
-{
-  EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new ();
-  int n = 0, ok = x != NULL;
-
-  ok = ok && EVP_CipherInit_ex (x, EVP_aes_256_gcm (), NULL, key, nonce,
-                                seal ? 1 : 0) == 1;
-  ok = ok && EVP_CipherUpdate (x, NULL, &n, (const guint8 *)aad,
-                               (int)strlen (aad)) == 1;
-  ok = ok && EVP_CipherUpdate (x, out, &n, in, SIGNING_KEY_LEN) == 1;
-  if (!seal)
-    ok =
-        ok && EVP_CIPHER_CTX_ctrl (x, EVP_CTRL_GCM_SET_TAG, SEAL_TAG, tag) == 1;
-  /* opening: the tag is checked here */
-  ok = ok && EVP_CipherFinal_ex (x, out + n, &n) == 1;
-  if (seal)
-    ok =
-        ok && EVP_CIPHER_CTX_ctrl (x, EVP_CTRL_GCM_GET_TAG, SEAL_TAG, tag) == 1;
-  EVP_CIPHER_CTX_free (x);
-  return ok;
-}
-
 gboolean
 ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
 {
@@ -245,7 +217,6 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
   gchar *name = g_strconcat (cfg->etcd_prefix, "secret/signing-key", NULL);
   gchar *aad = g_strconcat ("mcsec cluster signing-key ", name, NULL);
   guint8 ck[32], mine[SIGNING_KEY_LEN], theirs[SIGNING_KEY_LEN];
-  guint8 sealed[SEALED_LEN];
   gsize mine_len = sizeof mine;
   gboolean ok = FALSE;
   GError *err = NULL;
@@ -256,6 +227,8 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
   }
   if (!read_cluster_key (cfg, ck, error))
     goto out_plain;
+  /* the store seals the groups' SAs with it too (docs/cluster.md) */
+  ctl_etcd_store_set_seal_key (cl->store, ck);
   if (*key && EVP_PKEY_get_raw_private_key (*key, mine, &mine_len) != 1) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                  "[controller] %s: not an Ed25519 private key",
@@ -274,12 +247,16 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
       goto out;
     }
     if (kv) {
-      gboolean opened =
-          len == SEALED_LEN && v[0] == SEAL_VERSION &&
-          seal_crypt (FALSE, ck, v + 1, aad, v + 1 + SEAL_NONCE, theirs,
-                      (guint8 *)v + 1 + SEAL_NONCE + SIGNING_KEY_LEN);
+      gsize n = 0;
+      guint8 *opened = v ? ctl_open (ck, aad, v, len, &n) : NULL;
+      if (opened && n == SIGNING_KEY_LEN)
+        memcpy (theirs, opened, SIGNING_KEY_LEN);
+      if (opened) {
+        OPENSSL_cleanse (opened, n);
+        g_free (opened);
+      }
       g_ptr_array_unref (kvs);
-      if (!opened) {
+      if (!opened || n != SIGNING_KEY_LEN) {
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                      "[cluster] cluster-key: it does not open the cluster's "
                      "signing key in etcd (another cluster key?)");
@@ -316,16 +293,13 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
       goto out;
     }
     /* the first controller: seal ours, unless another was faster */
-    sealed[0] = SEAL_VERSION;
-    if (RAND_bytes (sealed + 1, SEAL_NONCE) != 1 ||
-        !seal_crypt (TRUE, ck, sealed + 1, aad, mine, sealed + 1 + SEAL_NONCE,
-                     sealed + 1 + SEAL_NONCE + SIGNING_KEY_LEN)) {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
-                   "cannot seal the signing key");
-      goto out;
-    }
     {
-      GBytes *b = g_bytes_new (sealed, sizeof sealed);
+      GBytes *b = ctl_seal (ck, aad, mine, SIGNING_KEY_LEN);
+      if (b == NULL) {
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                     "cannot seal the signing key");
+        goto out;
+      }
       mcsec_etcd_cmp_t cmp = {name, MCSEC_ETCD_CMP_CREATE, MCSEC_ETCD_EQUAL, 0,
                               NULL};
       mcsec_etcd_op_t put = {MCSEC_ETCD_OP_PUT, name, b, 0, FALSE};
@@ -351,7 +325,6 @@ out:
   OPENSSL_cleanse (ck, sizeof ck);
   OPENSSL_cleanse (mine, sizeof mine);
   OPENSSL_cleanse (theirs, sizeof theirs);
-  OPENSSL_cleanse (sealed, sizeof sealed);
 out_plain:
   if (ok && *key == NULL) {
     ok = FALSE;
@@ -448,7 +421,7 @@ adopt (CtlCluster *cl, Election *e, gint64 create_revision, gint64 now)
   mcsec_ctl_set_lease_deadline (cl->core, lease_deadline (cl));
   if (mcsec_ctl_group_leading (e->g))
     return;
-  if (!mcsec_ctl_group_lead (e->g, now, &err)) {
+  if (!mcsec_ctl_group_lead (e->g, now, g_get_real_time (), &err)) {
     /* cannot read the group's state: let another controller try */
     cl->log ("lead-failed", "group=%s error=\"%s\"", e->name, err->message);
     g_clear_error (&err);

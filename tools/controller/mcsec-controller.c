@@ -55,6 +55,7 @@
 #include "config.h"
 #include "core/ctl-core.h"
 #include "cluster.h"
+#include "store-etcd.h"
 #include "store-file.h"
 
 #define ACCEPT_BATCH 64
@@ -1358,6 +1359,9 @@ main (int argc, char **argv)
     cc.cluster = TRUE;
     if (!ctl_cluster_signing_key (d.cluster, &d.update_key, &error))
       return fatal ("%s", error->message);
+    /* with a cluster key, SAs are kept sealed in etcd: a failover adopts
+     * them instead of rekeying (docs/cluster.md) */
+    cc.store_seals = ctl_etcd_store_seals (d.store);
     /* no state in it, but the admin socket lives there */
     if (g_mkdir_with_parents (d.cfg->state_dir, 0700) != 0)
       return fatal ("[controller] state-dir: %s: %s", d.cfg->state_dir,

@@ -6,6 +6,9 @@
  */
 #include <string.h>
 
+#include <openssl/crypto.h>
+
+#include "seal.h"
 #include "store-etcd.h"
 
 #define POISONED G_GINT64_CONSTANT (-1)
@@ -23,7 +26,19 @@ typedef struct {
   /* escaped group name -> the create revision of our leader key */
   GHashTable *fences;
   guint64 writes;
+  /* the cluster key: values under "sealed/" are sealed with it */
+  gboolean sealing;
+  guint8 seal_key[CTL_SEAL_KEY_LEN];
 } EtcdStore;
+
+#define SEALED_PREFIX "sealed/"
+
+/* What a sealed value is bound to: its full etcd key. */
+static gchar *
+seal_aad (const char *full_key)
+{
+  return g_strconcat ("mcsec cluster sealed ", full_key, NULL);
+}
 
 gchar *
 ctl_etcd_leader_key (const char *prefix, const char *group)
@@ -56,6 +71,21 @@ remember (EtcdStore *s, const char *full_key, gint64 mod_revision)
                          g_memdup2 (&mod_revision, sizeof mod_revision));
 }
 
+/* An opened value: wiped when the last reference goes. */
+typedef struct {
+  guint8 *data;
+  gsize len;
+} Plain;
+
+static void
+plain_free (gpointer user_data)
+{
+  Plain *p = user_data;
+  OPENSSL_cleanse (p->data, p->len);
+  g_free (p->data);
+  g_free (p);
+}
+
 static GBytes *
 etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
 {
@@ -73,6 +103,25 @@ etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
     mcsec_etcd_kv_t *kv = kvs->pdata[0];
     remember (s, full, kv->mod_revision);
     v = kv->value ? g_bytes_ref (kv->value) : g_bytes_new (NULL, 0);
+    if (g_str_has_prefix (key, SEALED_PREFIX)) {
+      gsize len = 0, n = 0;
+      const guint8 *d = g_bytes_get_data (v, &len);
+      gchar *aad = seal_aad (full);
+      guint8 *plain =
+          s->sealing && d ? ctl_open (s->seal_key, aad, d, len, &n) : NULL;
+      g_free (aad);
+      g_bytes_unref (v);
+      v = NULL;
+      if (plain) {
+        Plain *p = g_new (Plain, 1);
+        p->data = plain;
+        p->len = n;
+        v = g_bytes_new_with_free_func (plain, n, plain_free, p);
+      } else {
+        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                     "%s: does not open under the cluster key", key);
+      }
+    }
   }
   if (kvs)
     g_ptr_array_unref (kvs);
@@ -119,7 +168,8 @@ poison (EtcdStore *s, const char *const *keys, guint n)
 static const char *
 fenced_group (const char *key)
 {
-  static const char *const fenced[] = {"spis/", "counter/rekey/"};
+  static const char *const fenced[] = {"spis/", "counter/rekey/",
+                                       SEALED_PREFIX "sa/"};
   for (guint i = 0; i < G_N_ELEMENTS (fenced); i++)
     if (g_str_has_prefix (key, fenced[i]))
       return key + strlen (fenced[i]);
@@ -132,6 +182,8 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
 {
   EtcdStore *s = (EtcdStore *)store;
   GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *sealed =
+      g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
   GArray *cmps = g_array_new (FALSE, TRUE, sizeof (mcsec_etcd_cmp_t));
   GArray *ops = g_array_new (FALSE, TRUE, sizeof (mcsec_etcd_op_t));
   mcsec_etcd_op_t fence_get = {0};
@@ -190,6 +242,21 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
     op.type = values[i] ? MCSEC_ETCD_OP_PUT : MCSEC_ETCD_OP_DELETE;
     op.key = full;
     op.value = values[i];
+    if (values[i] && g_str_has_prefix (keys[i], SEALED_PREFIX)) {
+      /* etcd never sees it in the clear */
+      gsize len;
+      const guint8 *d = g_bytes_get_data (values[i], &len);
+      gchar *aad = seal_aad (full);
+      op.value = s->sealing ? ctl_seal (s->seal_key, aad, d, len) : NULL;
+      g_free (aad);
+      if (op.value == NULL) {
+        g_set_error (
+            error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s: %s", keys[i],
+            s->sealing ? "cannot seal it" : "no cluster key to seal it with");
+        goto out;
+      }
+      g_ptr_array_add (sealed, op.value);
+    }
     g_array_append_val (ops, op);
   }
   s->writes++;
@@ -234,6 +301,7 @@ out:
   g_array_unref (ops);
   g_array_unref (cmps);
   g_ptr_array_unref (names);
+  g_ptr_array_unref (sealed);
   return ok;
 }
 
@@ -245,6 +313,7 @@ etcd_free (mcsec_ctl_store_t *store)
   g_hash_table_unref (s->seen);
   g_hash_table_unref (s->fences);
   g_free (s->prefix);
+  OPENSSL_cleanse (s->seal_key, sizeof s->seal_key);
   g_free (s);
 }
 
@@ -282,4 +351,19 @@ guint64
 ctl_etcd_store_writes (mcsec_ctl_store_t *store)
 {
   return ((EtcdStore *)store)->writes;
+}
+
+void
+ctl_etcd_store_set_seal_key (mcsec_ctl_store_t *store,
+                             const guint8 key[CTL_SEAL_KEY_LEN])
+{
+  EtcdStore *s = (EtcdStore *)store;
+  memcpy (s->seal_key, key, sizeof s->seal_key);
+  s->sealing = TRUE;
+}
+
+gboolean
+ctl_etcd_store_seals (mcsec_ctl_store_t *store)
+{
+  return ((EtcdStore *)store)->sealing;
 }

@@ -433,7 +433,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   /* a new key when asked (backward secrecy), unless the newest SA is not in
    * use yet: nothing was protected with it, the newcomer may have it */
   rekey = !g->sa.valid || g->tree || g->sa_stale ||
-          (g->cfg->rekey_on_join && g->sa.activate_ms <= now);
+          (g->cfg->rekey_on_join && g->sa.activate_ms <= now &&
+           !holder_returns (g, c->identity));
   if (wants_ids) {
     guint max = g->cfg->sender_id_bits == 32
                     ? G_MAXUINT
@@ -477,6 +478,10 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   g_queue_push_tail_link (&g->members, &c->group_link);
   g_hash_table_insert (g->by_identity, c->identity, c);
   ctl->registrations++;
+  /* a holder of an adopted SA is back (recorded already, ctl-adopt.c);
+   * anyone else given the SA as it is is one more holder to record */
+  if (!holder_back (g, c) && !rekey)
+    group_record_later (g, now);
 
   mcsec_mike_begin (&b, wbuf, sizeof wbuf, MCSEC_MIKE_WELCOME);
   mcsec_mike_put_string (&b, MCSEC_MIKE_A_GROUP, g->cfg->name);
@@ -520,6 +525,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     group_change (g, TRUE, "join", now);
   else if (c->sender_id)
     group_change (g, FALSE, "sender-joined", now); /* everyone needs its key */
+  else if (g->update == NULL)
+    group_change (g, FALSE, "rejoin", now); /* an adopted SA's first update */
   else
     group_send_update (g, c, now);
 out:
@@ -844,6 +851,8 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
       g->awaiting_rejoin = FALSE; /* the last run's members had their time */
     if (!group_may_issue (g, now))
       continue; /* the cluster: led elsewhere, or the lease ran out */
+    group_holders_due (g, now);
+    group_record_due (g, now);
     if (g->failed && now >= g->retry_due && !ctl->stopping) {
       g->retry_due = now + RETRY_MS;
       if (g->tree) {
@@ -878,6 +887,8 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
     next = min_due (next, g->batch_due);
     next = min_due (next, g->tree ? g->heartbeat_due : 0);
     next = min_due (next, g->failed ? g->retry_due : 0);
+    next = min_due (next, g->holders ? g->recovery_until_ms : 0);
+    next = min_due (next, g->record_due);
   }
   run_deferred (ctl, now);
   /* a commit above may have set new timers or a batch */
@@ -913,7 +924,8 @@ group_may_issue (mcsec_ctl_group_t *g, gint64 now)
 }
 
 gboolean
-mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms, GError **error)
+mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms, gint64 real_us,
+                      GError **error)
 {
   mcsec_ctl_t *ctl = g->ctl;
 
@@ -921,6 +933,7 @@ mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms, GError **error)
     return TRUE;
   g_return_val_if_fail (g->members.length == 0, FALSE);
   group_reset (g);
+  ctl->wall_offset_us = real_us - now_ms * 1000;
   /* the group's updates from here on are numbered above all it had: the
    * previous leader used only numbers below the stored limit */
   if (!counter_reread (ctl, &ctl->seq_ctr, error) ||
@@ -936,9 +949,10 @@ mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms, GError **error)
   g->recovery_until_ms =
       g->n_recent_spis ? now_ms + ctl->cfg.rejoin_window_ms : 0;
   ctl->leaderships++;
-  ctl_log (ctl, "lead", "group=%s rejoin-window-ms=%u evicted=%u", g->cfg->name,
-           g->recovery_until_ms ? ctl->cfg.rejoin_window_ms : 0,
-           g_hash_table_size (g->evicted));
+  ctl_log (ctl, "lead",
+           "group=%s rejoin-window-ms=%u evicted=%u adopted-spi=0x%08x",
+           g->cfg->name, g->recovery_until_ms ? ctl->cfg.rejoin_window_ms : 0,
+           g_hash_table_size (g->evicted), g->sa.valid ? g->sa.spi : 0);
   return TRUE;
 }
 

@@ -114,6 +114,11 @@ typedef struct {
    * leader (mcsec_ctl_group_lead), and nothing is issued past the lease
    * deadline (mcsec_ctl_set_lease_deadline) */
   gboolean cluster;
+  /* the store seals values under "sealed/" (the cluster's etcd with a
+   * cluster key): a leader keeps its unicast groups' SAs there, sealed,
+   * and the next leader adopts them instead of rekeying (docs/cluster.md
+   * "Failover without a rekey") */
+  gboolean store_seals;
 } mcsec_ctl_config_t;
 
 #define MCSEC_CTL_MAX_OUTPUT_DEFAULT (1024 * 1024)
@@ -218,11 +223,13 @@ void mcsec_ctl_channel_sent (mcsec_ctl_group_t *g, gsize len,
 /* ---- the cluster (docs/cluster.md) ---- */
 
 /* This controller leads g from now on: its state is read again from the
- * store (evictions, recent SPIs, a fresh block of numbers); members that
- * held the previous leader's SA are given the rejoin window.  FALSE (and
+ * store (evictions, recent SPIs, a fresh block of numbers, the previous
+ * leader's sealed SA with store_seals); members that held the previous
+ * leader's SA are given the rejoin window.  real_us: the wall clock (the
+ * sealed SA's times are wall-clock times).  FALSE (and
  * the group stays without a leader here) when the store cannot be read. */
 gboolean mcsec_ctl_group_lead (mcsec_ctl_group_t *g, gint64 now_ms,
-                               GError **error);
+                               gint64 real_us, GError **error);
 /* Another controller leads g (leader: its "HOST:PORT", NULL when none is
  * known), or none can while the store is unreachable (unavailable).  A
  * group this controller led steps down: its members' connections close

@@ -126,7 +126,7 @@ counter_ensure (mcsec_ctl_t *ctl, Counter *c, guint64 value)
 
 /* The store's key of a group's fact: names are escaped ('/' included),
  * so no group name or identity can reach another's key. */
-static gchar *
+gchar *
 group_key (const char *what, const char *group)
 {
   gchar *g = g_uri_escape_string (group, NULL, FALSE);
@@ -183,6 +183,8 @@ group_drop_update (mcsec_ctl_group_t *g)
 void
 group_free (mcsec_ctl_group_t *g)
 {
+  if (g->holders)
+    g_hash_table_unref (g->holders);
   g_hash_table_unref (g->senders);
   g_hash_table_unref (g->receivers);
   g_hash_table_unref (g->evicted);
@@ -214,6 +216,8 @@ group_reset (mcsec_ctl_group_t *g)
     g_hash_table_unref (g->sa.ids);
   OPENSSL_cleanse (&g->sa, sizeof g->sa);
   group_drop_update (g);
+  g_clear_pointer (&g->holders, g_hash_table_unref);
+  g->record_due = 0;
   g_clear_pointer (&g->tx, mcsec_rekey_tx_free);
   g_clear_pointer (&g->tree, mcsec_lkh_free);
   g_clear_pointer (&g->rekey_ctr.key, g_free);
@@ -287,6 +291,10 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
   }
   g_ptr_array_unref (keys);
   if (!spis_read (g, error))
+    goto out;
+  /* a unicast group's SA as the previous leader left it (ctl-adopt.c) */
+  if (ctl->cfg.cluster && ctl->cfg.store_seals && !g->cfg->channel &&
+      !group_adopt_sa (g, now, error))
     goto out;
   if (g->cfg->channel) {
     gchar *ck = group_key ("counter/rekey", g->cfg->name);
@@ -556,15 +564,22 @@ spi_recent (mcsec_ctl_group_t *g, guint32 spi)
  * restart hands out one the group used lately (members may still hold it
  * under another key).  With per-sender SPIs it is a block's base: the
  * Sender-ID's bits zero (SPI | Sender-ID is each sender's). */
+static gboolean make_sa (mcsec_ctl_group_t *g, GroupSa *sa, guint32 spi,
+                         const guint8 *group_key, gint64 now);
+
+/* sa: for a unicast group, the new SA made with the SPI (and, in a
+ * cluster whose store seals, recorded with it in one write: ctl-adopt.c). */
 static gboolean
-new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
+new_spi (mcsec_ctl_group_t *g, GroupSa *sa, gint64 now, guint32 *out,
+         GError **error)
 {
   for (guint attempt = 0;; attempt++) {
     guint32 spi, kept[SPIS_KEPT];
     guint n = 0;
     GString *s;
-    gchar *key;
-    GBytes *v;
+    gchar *keys[2];
+    GBytes *values[2];
+    guint n_puts = 1;
     GError *err = NULL;
     gboolean ok;
 
@@ -583,18 +598,40 @@ new_spi (mcsec_ctl_group_t *g, guint32 *out, GError **error)
     s = g_string_new (NULL);
     for (guint i = 0; i < n; i++)
       g_string_append_printf (s, "%s%08x", i ? " " : "", kept[i]);
-    key = group_key ("spis", g->cfg->name);
-    v = g_bytes_new (s->str, s->len);
-    ok = store_put1 (g->ctl, key, v, &err);
-    g_bytes_unref (v);
-    g_free (key);
+    keys[0] = group_key ("spis", g->cfg->name);
+    values[0] = g_bytes_new (s->str, s->len);
     g_string_free (s, TRUE);
+    if (sa && !make_sa (g, sa, spi, NULL, now)) {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                   "no random bytes for a key");
+      g_bytes_unref (values[0]);
+      g_free (keys[0]);
+      return FALSE;
+    }
+    if (sa && g->ctl->cfg.cluster && g->ctl->cfg.store_seals) {
+      keys[1] = sa_record_key (g->cfg->name);
+      values[1] = sa_record_build (g, sa);
+      n_puts = 2;
+    }
+    ok = g->ctl->store->put (g->ctl->store, (const char *const *)keys, values,
+                             n_puts, &err);
+    if (!ok)
+      g->ctl->store_errors++;
+    for (guint i = 0; i < n_puts; i++) {
+      if (i == 1)
+        wipe_bytes (values[i]);
+      else
+        g_bytes_unref (values[i]);
+      g_free (keys[i]);
+    }
     if (ok) {
       memcpy (g->recent_spis, kept, n * sizeof *kept);
       g->n_recent_spis = n;
       *out = spi;
       return TRUE;
     }
+    if (sa)
+      OPENSSL_cleanse (sa, sizeof *sa);
     /* changed elsewhere, or our last write's outcome is unknown: read the
      * list again (and avoid what it holds) */
     if (attempt < 4 && g_error_matches (err, MCSEC_CTL_STORE_ERROR,
@@ -629,6 +666,7 @@ make_sa (mcsec_ctl_group_t *g, GroupSa *sa, guint32 spi,
   }
   sa->valid = 1;
   sa->created_ms = now;
+  sa->sid_base = g->ctl->sid_ctr.next;
   /* later SAs are used after the activation delay, once every member had
    * time to install them; a group's first SA at once.  After a restart
    * members may still hold the previous run's SA and be reconnecting, so no
@@ -647,6 +685,11 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
   g->sa = *sa;
   g->sa.ids = members_ids (g);
   g->sa_stale = FALSE;
+  /* a new key: every sender takes it with its current Sender-IDs */
+  g_clear_pointer (&g->holders, g_hash_table_unref);
+  for (GList *l = g->members.head; l; l = l->next)
+    ((mcsec_ctl_conn_t *)l->data)->n_old_ids = 0;
+  g->record_due = 0; /* recorded with its SPI */
   OPENSSL_cleanse (sa, sizeof *sa);
   g->rekeys++;
   g->last_rekey_ms = now;
@@ -659,13 +702,55 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
            (guint)(g->sa.activate_ms - now), g->members.length);
 }
 
-/* The Sender-IDs an update lists: every sender's and feedback member's. */
+/* One SENDER attribute (a feedback member's datagrams are accepted as
+ * RTCP only); 1 when listed (or counted), 0 past the limit. */
 static guint
-listed_sender_ids (const mcsec_ctl_group_t *g)
+put_sender (mcsec_mike_builder_t *b, guint n, gboolean feedback, guint32 id,
+            const guint8 *spki, gsize spki_len)
+{
+  if (n >= MCSEC_MIKE_MAX_SENDERS)
+    return 0;
+  if (b && feedback)
+    mcsec_mike_put_feedback_sender (b, id, spki, spki_len);
+  else if (b)
+    mcsec_mike_put_sender (b, id, spki, spki_len);
+  return 1;
+}
+
+/* The Sender-IDs an update lists: every sender's and feedback member's,
+ * and under an adopted SA those its holders had (ctl-adopt.c); media
+ * senders first: past MCSEC_MIKE_MAX_SENDERS, feedback members are the
+ * ones left out, never a sender.  b: where to put them (NULL: count);
+ * old: with the holders' earlier ones (an update of the adopted SA, not of
+ * the SA that replaces it). */
+static guint
+list_senders (const mcsec_ctl_group_t *g, mcsec_mike_builder_t *b, gboolean old)
 {
   guint n = 0;
-  for (const GList *l = g->members.head; l; l = l->next)
-    n += ((const mcsec_ctl_conn_t *)l->data)->n_sender_ids;
+  for (int feedback = 0; feedback < 2; feedback++) {
+    GHashTableIter it;
+    gpointer value;
+    for (const GList *l = g->members.head; l; l = l->next) {
+      const mcsec_ctl_conn_t *m = l->data;
+      if ((m->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
+        continue;
+      for (guint i = 0; i < m->n_sender_ids + (old ? m->n_old_ids : 0); i++)
+        n += put_sender (b, n, feedback,
+                         i < m->n_sender_ids ? m->sender_ids[i]
+                                             : m->old_ids[i - m->n_sender_ids],
+                         m->spki, m->spki_len);
+    }
+    if (g->holders == NULL || !old)
+      continue;
+    g_hash_table_iter_init (&it, g->holders);
+    while (g_hash_table_iter_next (&it, NULL, &value)) {
+      const Holder *h = value;
+      if ((h->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
+        continue;
+      for (guint i = 0; i < h->n_ids; i++)
+        n += put_sender (b, n, feedback, h->ids[i], h->spki, h->spki_len);
+    }
+  }
   return n;
 }
 
@@ -677,14 +762,13 @@ build_update (mcsec_ctl_group_t *g, const GroupSa *gsa,
               mcsec_ctl_conn_t *path_for, guint64 *seq_out, gint64 now)
 {
   mcsec_ctl_t *ctl = g->ctl;
-  gsize cap = 2048 + MIN (listed_sender_ids (g), MCSEC_MIKE_MAX_SENDERS) *
-                         (MCSEC_MIKE_MAX_SPKI + 8);
+  gboolean old = g->sa.valid && gsa->spi == g->sa.spi;
+  gsize cap = 2048 + list_senders (g, NULL, old) * (MCSEC_MIKE_MAX_SPKI + 8);
   guint8 *buf;
   mcsec_mike_builder_t b;
   mcsec_mike_sa_t sa;
   guint64 seq;
   size_t len;
-  guint n_senders = 0;
   GBytes *out;
 
   if (!counter_next (ctl, &ctl->seq_ctr, &seq))
@@ -704,25 +788,7 @@ build_update (mcsec_ctl_group_t *g, const GroupSa *gsa,
       gsa->activate_ms > now ? (uint32_t)(gsa->activate_ms - now) : 0;
   sa.lifetime_s = g->cfg->key_lifetime_s;
   mcsec_mike_put_sa (&b, &sa);
-  /* media senders first: past MCSEC_MIKE_MAX_SENDERS, feedback members
-   * are the ones left out, never a sender */
-  for (int feedback = 0; feedback < 2; feedback++)
-    for (GList *l = g->members.head; l && n_senders < MCSEC_MIKE_MAX_SENDERS;
-         l = l->next) {
-      mcsec_ctl_conn_t *m = l->data;
-      if ((m->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
-        continue;
-      for (guint i = 0; i < m->n_sender_ids; i++)
-        if (n_senders < MCSEC_MIKE_MAX_SENDERS) {
-          /* a feedback member's datagrams are accepted as RTCP only */
-          if (feedback)
-            mcsec_mike_put_feedback_sender (&b, m->sender_ids[i], m->spki,
-                                            m->spki_len);
-          else
-            mcsec_mike_put_sender (&b, m->sender_ids[i], m->spki, m->spki_len);
-          n_senders++;
-        }
-    }
+  list_senders (g, &b, old);
   if (path_for) {
     mcsec_lkh_key_t path[MCSEC_MIKE_MAX_PATH];
     size_t n =
@@ -824,15 +890,11 @@ group_rotate (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
     return FALSE;
 
   if (new_key || !g->sa.valid) {
-    if (!new_spi (g, &spi, &err)) {
+    if (!new_spi (g, &sa, now, &spi, &err)) {
       gchar *why = g_strdup_printf ("no SPI: %s", err->message);
       g_error_free (err);
       group_fail (g, why, now);
       g_free (why);
-      return FALSE;
-    }
-    if (!make_sa (g, &sa, spi, NULL, now)) {
-      group_fail (g, "no random bytes for a key", now);
       return FALSE;
     }
   } else {
@@ -980,7 +1042,7 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
     group_fail (g, "cannot reserve a rekey number", now);
     return;
   }
-  if (!new_spi (g, &spi, &err)) {
+  if (!new_spi (g, NULL, now, &spi, &err)) {
     gchar *why = g_strdup_printf ("no SPI: %s", err->message);
     g_error_free (err);
     group_fail (g, why, now);

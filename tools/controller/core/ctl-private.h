@@ -44,6 +44,7 @@ typedef struct {
   guint8 key[MCSEC_MIKE_MAX_KEY_LEN];
   gsize key_len;
   gint64 created_ms, activate_ms;
+  guint64 sid_base; /* the Sender-ID counter when it was made */
   /* Sender-IDs valid under this key: those members held when it was made
    * and those handed out since; never handed out twice (a second sender
    * with the same Sender-ID would repeat its nonces) */
@@ -106,6 +107,12 @@ struct _McsecCtlGroup {
   gboolean leading, unavailable;
   gchar *leader_hint;       /* "HOST:PORT" of the leader, or NULL */
   gint64 recovery_until_ms; /* no SA of this leadership used before */
+  /* the SA adopted from the previous leader (ctl-adopt.c): identity ->
+   * Holder that held it and has not rejoined yet; they rejoin without a
+   * rekey, their Sender-IDs stay listed meanwhile, and those still missing
+   * when the rejoin window ends count as left */
+  GHashTable *holders;
+  gint64 record_due; /* the sealed SA's holders are written again then */
   /* the cold start (a single controller): the store records that members
    * may hold the group's keys (store "members/G": MEMBERS_RUNNING while
    * it runs, their number after a clean stop), written before the first
@@ -166,6 +173,11 @@ struct _McsecCtlConn {
   gint64 last_resync_ms;
   gint64 unreached_until_ms; /* the channel does not reach it: rekeys go
                                 over its connection too, until then */
+  /* an adopted SA (ctl-adopt.c): the Sender-IDs it held under the
+   * previous leader; a sender that kept running goes on with them, so they
+   * stay listed until the group's SA changes */
+  guint n_old_ids;
+  guint32 old_ids[MCSEC_MIKE_MAX_SENDER_IDS];
 };
 
 struct _McsecCtl {
@@ -184,6 +196,7 @@ struct _McsecCtl {
   gboolean restarted, stopping;
   gint64 started_ms, sweep_due;
   gint64 lease_deadline_ms; /* the cluster: nothing issued at or after */
+  gint64 wall_offset_us;    /* wall clock minus now_ms (set when leading) */
   guint64 leaderships, stepdowns;
   mcsec_ctl_io_stats_t io;
   guint64 registrations, refusals, refused_by[16], leaves, evictions,
@@ -205,7 +218,41 @@ void push_action (mcsec_ctl_t *ctl, mcsec_ctl_action_type_t type,
 const char *role_name (guint role);
 void wipe_bytes (GBytes *bytes);
 
+/* ctl-adopt.c: a leader's SA sealed in the store, adopted by the next */
+#define SA_RECORD_VERSION 1
+/* A member that held the SA, as recorded. */
+typedef struct {
+  gchar *identity;
+  guint role;
+  guint n_ids;
+  guint32 ids[MCSEC_MIKE_MAX_SENDER_IDS]; /* the ones it may send with */
+  guint8 spki[MCSEC_MIKE_MAX_SPKI];
+  gsize spki_len;
+} Holder;
+void holder_free (gpointer h);
+typedef struct {
+  guint32 spi;
+  guint8 suite;
+  guint8 key[MCSEC_MIKE_MAX_KEY_LEN];
+  gsize key_len;
+  gint64 created_us, activate_us; /* wall clock */
+  guint64 sid_base;               /* the Sender-ID counter when it was made */
+  GArray *ids;                    /* guint32: the members' Sender-IDs then */
+  GPtrArray *holders;             /* Holder: the members then */
+} SaRecord;
+gboolean sa_record_parse (const guint8 *data, gsize len, SaRecord *r);
+void sa_record_clear (SaRecord *r);
+GBytes *sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa);
+gchar *sa_record_key (const char *group);
+gboolean group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error);
+gboolean holder_returns (mcsec_ctl_group_t *g, const char *identity);
+gboolean holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
+void group_record_later (mcsec_ctl_group_t *g, gint64 now);
+void group_record_due (mcsec_ctl_group_t *g, gint64 now);
+
 /* ctl-group.c */
+gchar *group_key (const char *what, const char *group);
 void channel_heartbeat (mcsec_ctl_group_t *g);
 void channel_send_rekey (mcsec_ctl_group_t *g, guint64 seq);
 gboolean counter_next (mcsec_ctl_t *ctl, Counter *c, guint64 *out);
