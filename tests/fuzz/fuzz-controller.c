@@ -17,6 +17,10 @@
  *
  * FUZZ_CONTROLLER_CONFIG: the input is a configuration file; it is parsed
  * and thrown away.
+ *
+ * FUZZ_CONTROLLER_SA_RECORD: the input is a sealed SA's record as a
+ * cluster's store opens it (core/ctl-adopt.c): it parses whole or not at
+ * all, and what it gives stays within its bounds.
  */
 #include <string.h>
 
@@ -25,7 +29,36 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-#ifdef FUZZ_CONTROLLER_CONFIG
+#ifdef FUZZ_CONTROLLER_SA_RECORD
+
+#include <stdlib.h>
+
+#include "core/ctl-private.h"
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  SaRecord r;
+
+  if (!sa_record_parse (data, size, &r)) {
+    if (r.ids || r.holders)
+      abort (); /* a refusal keeps nothing */
+    return 0;
+  }
+  if (r.key_len == 0 || r.key_len > sizeof r.key || r.ids == NULL ||
+      r.holders == NULL)
+    abort ();
+  for (guint i = 0; i < r.holders->len; i++) {
+    const Holder *h = r.holders->pdata[i];
+    if (h->identity == NULL || *h->identity == '\0' ||
+        h->n_ids > MCSEC_MIKE_MAX_SENDER_IDS || h->spki_len > sizeof h->spki)
+      abort ();
+  }
+  sa_record_clear (&r);
+  return 0;
+}
+
+#elif defined(FUZZ_CONTROLLER_CONFIG)
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
