@@ -21,6 +21,10 @@
 #               the members rejoin and keep it: no rekey, the receivers
 #               decrypt and verify every datagram under one SA (the sender
 #               goes on with its Sender-ID, which the new leader lists)
+#   rebalance   the controller first in video's order killed under a
+#               stream, then started again: once up 5 s it leads video
+#               again, handed over by the leader; the receiver loses
+#               nothing and decrypts everything under one SA
 #   stopleader  the leader SIGSTOPped past its lease, a new leader serves a
 #               join, the old one resumed: it issues nothing more (its
 #               updates-sent and rekeys do not move; its log shows it step
@@ -34,14 +38,15 @@
 #               values or data files, though etcd holds the group's SA sealed
 #   manygroups  3 more controllers with 300 groups and a 1 s lease (turns
 #               longer than the lease's slack): every group ends up led by
-#               exactly one controller that serves it, and joins work
+#               exactly one controller that serves it, each controller
+#               leading at least 60 (rebalanced), and joins work
 #
 # usage: cluster.sh BUILD_DIR [CASE...]
 set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-clusterkey killleader adopt stopleader etcdmember quorum secrets manygroups}
+cases=${*:-clusterkey killleader adopt rebalance stopleader etcdmember quorum secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -154,6 +159,24 @@ leader_of_video() { # the one controller (not in $1) that leads video (10 s)
     sleep 0.1
   done
   echo "no single leader of video (found '${found:-}')" >&2
+  return 1
+}
+top_of_video() { # the controller up that video's order of preference puts
+  # first (cluster.c rank_of: SHA-256 of "cI/video", first 8 bytes, highest)
+  local up=() i
+  for i in 1 2 3; do alive "$i" && up+=("c$i"); done
+  /usr/bin/python3 -c '
+import hashlib, sys
+h = lambda n: int.from_bytes(hashlib.sha256((n + "/video").encode()).digest()[:8], "big")
+print(max(sys.argv[1:], key=lambda n: (h(n), [-ord(c) for c in n]))[1:])' "${up[@]}"
+}
+wait_settled() { # wait_settled [S]: until video is led by top_of_video
+  local deadline=$((SECONDS + ${1:-20})) t
+  t=$(top_of_video)
+  while [ $SECONDS -lt $deadline ]; do
+    leading "$t" && return 0
+    sleep 0.1
+  done
   return 1
 }
 stat_of() { # stat_of I EXPR: from controller I's `stats` JSON
@@ -344,6 +367,42 @@ case_adopt() {
   start_ctl "$L"
 }
 
+# ---- rebalancing: a restarted controller takes its groups back -------------
+case_rebalance() {
+  local T L2 pr t_up t_back sent
+  T=$(top_of_video)
+  pr=$(free_port SOCK_DGRAM)
+  receiver rx1 "$pr" 24
+  sleep 0.7
+  sender cam1 22 500 "127.0.0.1:$pr"
+  sleep 2
+  kill -KILL "${ctl_pid[$T]}"
+  wait "${ctl_pid[$T]}" 2>/dev/null || true
+  L2=$(leader_of_video "$T")
+  local mark
+  mark=$(wc -l <"c$L2/controller.log")
+  sleep 1
+  start_ctl "$T"
+  t_up=$(now)
+  wait_settled 15 || true
+  t_back=$(now)
+  echo "  c$T killed, c$L2 led; c$T up again leads video $(elapsed "$t_up" "$t_back") s after its start"
+  check "rebalance: c$T, first in video's order, leads it again" leading "$T"
+  check "rebalance: ... handed over once by c$L2" \
+    [ "$(tail -n +$((mark + 1)) "c$L2/controller.log" | grep -c 'event=handoff group=video')" -eq 1 ]
+  check "rebalance: ... not before c$T was up 5 s" \
+    /usr/bin/python3 -c "import sys; sys.exit(0 if $t_back - $t_up >= 5.0 else 1)"
+  wait_members
+  sent=$(val cam1.out sent)
+  echo "  rx1: $(val rx1.out received)/$sent received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs"
+  check "rebalance: rx1 lost no datagram (a kill and a handoff)" \
+    [ "$(val rx1.out missing)" -eq 0 ]
+  check "rebalance: rx1 received the stream ($(val rx1.out received)/$sent)" \
+    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
+  check "rebalance: ... under one SA (adopted twice, never rekeyed)" \
+    [ "$(spis_used rx1.out)" -eq 1 ]
+}
+
 # ---- the leader SIGSTOPped past its lease, then resumed --------------------
 case_stopleader() {
   local L L2 updates rekeys mark rc
@@ -369,6 +428,9 @@ case_stopleader() {
   mark=$(wc -l <"c$L/controller.log")
   kill -CONT "${ctl_pid[$L]}"
   sleep 2
+  # before c$L, up again, may take video back (rebalancing: 5 s after its
+  # new lease at the earliest)
+  check "stopleader: one leader after the resume" [ "$(leader_of_video)" = "$L2" ]
   echo "  c$L after it resumed:"
   tail -n +$((mark + 1)) "c$L/controller.log" | sed 's/^/    /' | head -12
   check "stopleader: the resumed c$L stepped down" \
@@ -379,8 +441,6 @@ case_stopleader() {
     [ "$(stat_of "$L" 'o["updates-sent"]')" -eq "$updates" ]
   check "stopleader: its rekeys did not move ($rekeys)" \
     [ "$(stat_of "$L" 'g["rekeys"]')" -eq "$rekeys" ]
-  leader_of_video >/dev/null
-  check "stopleader: one leader after the resume" [ "$(leader_of_video)" = "$L2" ]
   # the watchers move to the new leader (c$L closed them when it stepped
   # down); their update numbers only grow
   for _ in $(seq 100); do
@@ -508,20 +568,27 @@ case_manygroups() {
     done
     start_ctl "$i"
   done
-  # settled: each group led by exactly one controller, as its list says
-  for _ in $(seq 100); do
+  # settled: each group led by exactly one controller, as its list says;
+  # the controllers started one after the other, so the first took more
+  # than its share: handed over once the others are up 5 s (rebalancing)
+  local least
+  for _ in $(seq 400); do
     led=0
+    least=300
     for i in 4 5 6; do
       n=$(admin "$i" --json list | /usr/bin/python3 -c '
 import json, sys
 print(sum(1 for g in json.load(sys.stdin)["groups"] if g.get("leading")))')
       led=$((led + n))
+      [ "$n" -lt "$least" ] && least=$n
     done
-    [ "$led" -eq 300 ] && break
+    [ "$led" -eq 300 ] && [ "$least" -ge 60 ] && break
     sleep 0.1
   done
   echo "  groups led: $led of 300 (m4 $(admin 4 --json cluster | grep -o '"groups-led":[0-9]*' | cut -d: -f2), m5 $(admin 5 --json cluster | grep -o '"groups-led":[0-9]*' | cut -d: -f2), m6 $(admin 6 --json cluster | grep -o '"groups-led":[0-9]*' | cut -d: -f2)); resignations: $(grep -c 'event=resign ' c4/controller.log c5/controller.log c6/controller.log | awk -F: '{s+=$2} END {print s}')"
   check "manygroups: every group led by exactly one controller" [ "$led" -eq 300 ]
+  check "manygroups: ... each controller leads a share (the least: $least)" \
+    [ "$least" -ge 60 ]
   local mlist="127.0.0.1:${port[4]},127.0.0.1:${port[5]},127.0.0.1:${port[6]}"
   for g in g1 g150 g300; do
     rc=0
@@ -541,6 +608,8 @@ print(sum(1 for g in json.load(sys.stdin)["groups"] if g.get("leading")))')
 
 for c in $cases; do
   echo "== $c"
+  # a controller restarted by the case before takes video back (rebalancing)
+  wait_settled || echo "  (video not led by c$(top_of_video) yet)"
   "case_$c"
 done
 # a clean stop (the lease revoked); under the sanitizers, their reports

@@ -1030,6 +1030,23 @@ test_cluster_adopt (void)
   sim_run (s, 400); /* the rejoin window ends: everybody came back */
   CHECK (!logged_since (s, mark, "holders-missing"));
   CHECK (newest_spi (rx1) == spi);
+  /* a second failover: the record holds the Sender-IDs the holders were
+   * given at X too (a sender may have started under the SA with them) */
+  {
+    mcsec_ctl_t *z;
+    guint32 at_x = sender_id (cam1);
+    sim_start_core (s);
+    z = s->core;
+    s->core = x;
+    mark = s->log->len;
+    sim_fail_over (s, x, z, "video");
+    x = z;
+    sim_run (s, 400);
+    CHECK (logged_since (s, mark, "adopt group=video"));
+    CHECK (newest_spi (rx1) == spi && !logged_since (s, mark, "rekey "));
+    CHECK (lists_sender (rx1, at_x) && lists_sender (rx1, id1));
+    CHECK (sender_id (cam1) != at_x && sender_id (cam1) != id1);
+  }
   /* a newcomer: backward secrecy as ever */
   rx3 = peer_new (s, "rx3", "video", FALSE);
   sim_run (s, 300);

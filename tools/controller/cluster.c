@@ -9,8 +9,12 @@
  * exist) when it sees no leader; with a `controllers` list, each group has
  * an order of preference (rendezvous hashing of name and group) and a
  * controller waits RANK_DELAY_MS per rank before it campaigns, so groups
- * that need a leader while all are up spread over the controllers (no
- * rebalancing after that).  The key disappears when the lease
+ * that need a leader while all are up spread over the controllers.  Each
+ * controller also keeps PREFIX/controller/NAME (its ADVERTISE) under its
+ * lease: a leader hands a group over to a better placed controller once
+ * that one has been up for HANDOFF_SETTLE_MS (rebalancing, one group per
+ * HANDOFF_INTERVAL_MS), so a controller that starts late takes its share
+ * back.  The key disappears when the lease
  * ends (the leader died, or was stopped past its TTL): the watch tells the
  * others, who campaign.  The leader itself stops issuing at the lease's
  * deadline, measured from when it sent the keepalive that etcd answered
@@ -30,8 +34,16 @@
 #include "store-etcd.h"
 
 #define RANK_DELAY_MS 300
-#define RETRY_MS 1000       /* a campaign or a lease that failed */
-#define LEASE_MARGIN_MS 200 /* the deadline before etcd's */
+#define RETRY_MS 1000           /* a campaign or a lease that failed */
+#define LEASE_MARGIN_MS 200     /* the deadline before etcd's */
+#define HANDOFF_SETTLE_MS 5000  /* a controller up this long takes groups */
+#define HANDOFF_INTERVAL_MS 50 /* between two groups handed over */
+
+/* Another controller that is up (its presence key exists). */
+typedef struct {
+  gchar *advertise;
+  gint64 since; /* when we saw it come */
+} Peer;
 
 typedef struct {
   mcsec_ctl_group_t *g;
@@ -58,7 +70,11 @@ struct _CtlCluster {
   gboolean available;
   gint64 lease_retry_due;
   gint64 evictions_rev; /* eviction events up to it are in the last read */
-  guint64 campaigns, won, lost_leases, watch_events;
+  gchar *presence_key;  /* PREFIX/controller/NAME */
+  gboolean present;     /* it is under the current lease */
+  GHashTable *peers;    /* name -> Peer: the controllers up, us excepted */
+  gint64 handoff_due;
+  guint64 campaigns, won, lost_leases, watch_events, handoffs;
 };
 
 /* The lease's deadline in the core's clock (0: none). */
@@ -67,6 +83,14 @@ lease_deadline (CtlCluster *cl)
 {
   gint64 until = cl->lease ? mcsec_etcd_lease_valid_until (cl->lease) : 0;
   return until ? until / 1000 - LEASE_MARGIN_MS : 0;
+}
+
+static void
+peer_free (gpointer p)
+{
+  Peer *peer = p;
+  g_free (peer->advertise);
+  g_free (peer);
 }
 
 static void
@@ -134,6 +158,10 @@ ctl_cluster_new (const CtlConfig *cfg,
   cl->elections =
       g_ptr_array_new_with_free_func ((GDestroyNotify)election_free);
   cl->value = g_strdup_printf ("%s %s", cfg->cluster_name, cfg->advertise);
+  cl->presence_key =
+      g_strconcat (cfg->etcd_prefix, "controller/", cfg->cluster_name, NULL);
+  cl->peers =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, peer_free);
   /* before any handle: each takes the TLS settings when it is made */
   if ((cfg->etcd_ca && !ctl_config_check_file (cfg, "cluster", "etcd-ca",
                                                cfg->etcd_ca, error)) ||
@@ -632,6 +660,134 @@ read_evictions (CtlCluster *cl, gint64 now, GError **error)
   return TRUE;
 }
 
+/* ---- rebalancing: who is up, and who should lead what ---- */
+
+/* Our presence key, under the current lease (once per lease). */
+static void
+announce (CtlCluster *cl)
+{
+  mcsec_etcd_op_t put = {0};
+  gboolean done = FALSE;
+  GError *err = NULL;
+
+  if (cl->present || cl->lease == NULL)
+    return;
+  put.type = MCSEC_ETCD_OP_PUT;
+  put.key = cl->presence_key;
+  put.value = g_bytes_new (cl->cfg->advertise, strlen (cl->cfg->advertise));
+  put.lease = mcsec_etcd_lease_id (cl->lease);
+  if (mcsec_etcd_txn (cl->etcd, NULL, 0, &put, 1, NULL, 0, &done, NULL, NULL,
+                      &err))
+    cl->present = TRUE;
+  else
+    g_clear_error (&err); /* the next turn tries again */
+  g_bytes_unref (put.value);
+}
+
+/* A presence key came or went (name: after "controller/"). */
+static void
+on_presence (CtlCluster *cl, const char *name, GBytes *value, gint64 now,
+             gint64 since)
+{
+  Peer *peer;
+  gsize len = 0;
+  const char *d;
+
+  if (strcmp (name, cl->cfg->cluster_name) == 0)
+    return;
+  if (value == NULL) {
+    g_hash_table_remove (cl->peers, name);
+    return;
+  }
+  d = g_bytes_get_data (value, &len);
+  peer = g_new0 (Peer, 1);
+  peer->advertise = g_strndup (d ? d : "", len);
+  peer->since = since ? since : now;
+  g_hash_table_replace (cl->peers, g_strdup (name), peer);
+}
+
+static gboolean
+read_presence (CtlCluster *cl, gint64 now, GError **error)
+{
+  gchar *prefix = g_strconcat (cl->cfg->etcd_prefix, "controller/", NULL);
+  GPtrArray *kvs = mcsec_etcd_get (cl->etcd, prefix, TRUE, FALSE, NULL, error);
+
+  if (kvs == NULL) {
+    g_free (prefix);
+    return FALSE;
+  }
+  g_hash_table_remove_all (cl->peers);
+  /* up before us: settled already */
+  for (guint i = 0; i < kvs->len; i++) {
+    mcsec_etcd_kv_t *kv = kvs->pdata[i];
+    on_presence (cl, kv->key + strlen (prefix), kv->value, now,
+                 now - HANDOFF_SETTLE_MS);
+  }
+  g_ptr_array_unref (kvs);
+  g_free (prefix);
+  return TRUE;
+}
+
+/* The controller that should lead group among those up: the first of the
+ * group's order of preference (rank_of) that is up and settled, or NULL
+ * when it is us (or there is no order). */
+static const Peer *
+better_leader (CtlCluster *cl, const char *group, gint64 now)
+{
+  const CtlConfig *cfg = cl->cfg;
+  guint64 mine, best_h = 0;
+  const Peer *best = NULL;
+  const char *best_name = NULL;
+
+  if (cfg->controllers == NULL)
+    return NULL;
+  mine = pref_hash (cfg->cluster_name, group);
+  for (guint i = 0; cfg->controllers[i]; i++) {
+    const char *n = cfg->controllers[i];
+    const Peer *p = g_hash_table_lookup (cl->peers, n);
+    guint64 h;
+    if (p == NULL || now - p->since < HANDOFF_SETTLE_MS)
+      continue;
+    h = pref_hash (n, group);
+    /* rank_of's order: higher hash first, ties to the smaller name */
+    if (h > mine || (h == mine && strcmp (n, cfg->cluster_name) < 0)) {
+      if (best == NULL || h > best_h ||
+          (h == best_h && strcmp (n, best_name) < 0)) {
+        best = p;
+        best_h = h;
+        best_name = n;
+      }
+    }
+  }
+  return best;
+}
+
+/* One group we lead that a better placed controller should lead, handed
+ * over: our leader key deleted, the members sent there (they rejoin; a
+ * unicast group's SA is adopted, docs/cluster.md). */
+static void
+rebalance (CtlCluster *cl, gint64 now)
+{
+  if (!cl->available || now < cl->handoff_due)
+    return;
+  for (guint k = 0; k < cl->elections->len; k++) {
+    Election *e = cl->elections->pdata[k];
+    const Peer *to;
+    if (!e->my_rev || !mcsec_ctl_group_leading (e->g))
+      continue;
+    to = better_leader (cl, e->name, now);
+    if (to == NULL)
+      continue;
+    cl->handoffs++;
+    cl->log ("handoff", "group=%s to=%s", e->name, to->advertise);
+    resign (cl, e, e->my_rev, now);
+    /* until the watch says who took it: members are sent there */
+    mcsec_ctl_group_follow (e->g, to->advertise, FALSE, now);
+    cl->handoff_due = now + HANDOFF_INTERVAL_MS;
+    return;
+  }
+}
+
 gboolean
 ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now,
                     GError **error)
@@ -651,8 +807,10 @@ ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now,
   }
   /* leaders first: the watch starts after their revision; eviction events
    * up to the later read of the evictions are skipped */
-  if (!read_leaders (cl, now, &rev, error) || !read_evictions (cl, now, error))
+  if (!read_leaders (cl, now, &rev, error) ||
+      !read_evictions (cl, now, error) || !read_presence (cl, now, error))
     return FALSE;
+  announce (cl); /* ready to lead: others may hand groups over */
   /* from the revision read on: nothing in between is missed */
   cl->watch = mcsec_etcd_watch_new (cl->cfg->etcd, cl->cfg->etcd_prefix,
                                     rev + 1, error);
@@ -677,7 +835,7 @@ take_events (CtlCluster *cl, gint64 now)
       cl->log ("watch-resync", "what=\"events lost: reading leaders and "
                                "evictions again\"");
       if (!read_leaders (cl, now, &rev, &err) ||
-          !read_evictions (cl, now, &err)) {
+          !read_evictions (cl, now, &err) || !read_presence (cl, now, &err)) {
         cl->log ("watch-resync-failed", "error=\"%s\"", err->message);
         g_error_free (err);
       }
@@ -690,6 +848,10 @@ take_events (CtlCluster *cl, gint64 now)
     } else if (rest && g_str_has_prefix (rest, "evicted/") &&
                ev.kv.mod_revision > cl->evictions_rev) {
       on_eviction_event (cl, rest + strlen ("evicted/"), &ev, now);
+    } else if (rest && g_str_has_prefix (rest, "controller/")) {
+      on_presence (cl, rest + strlen ("controller/"),
+                   ev.type == MCSEC_ETCD_EVENT_PUT ? ev.kv.value : NULL, now,
+                   0);
     }
     mcsec_etcd_event_clear (&ev);
   }
@@ -706,6 +868,7 @@ check_lease (CtlCluster *cl, gint64 now)
     cl->lost_leases++;
     cl->log ("lease-lost", "what=\"etcd ended our lease: a new one\"");
     g_clear_pointer (&cl->lease, mcsec_etcd_lease_free);
+    cl->present = FALSE; /* the presence key went with it */
     available = FALSE;
     deadline = 0;
   }
@@ -742,6 +905,8 @@ ctl_cluster_turn (CtlCluster *cl, gint64 now)
   gint64 next = now + RETRY_MS;
 
   check_lease (cl, now);
+  if (cl->available)
+    announce (cl);
   take_events (cl, now);
   for (guint k = 0; k < cl->elections->len; k++) {
     Election *e = cl->elections->pdata[k];
@@ -761,6 +926,9 @@ ctl_cluster_turn (CtlCluster *cl, gint64 now)
     if (cl->available && !e->has_leader)
       next = MIN (next, MAX (e->campaign_due, now + 10));
   }
+  rebalance (cl, now);
+  if (cl->available && g_hash_table_size (cl->peers))
+    next = MIN (next, MAX (cl->handoff_due, now + HANDOFF_INTERVAL_MS));
   /* wake at the deadline to step down on time */
   if (cl->available && cl->lease) {
     gint64 until = lease_deadline (cl);
@@ -799,11 +967,13 @@ ctl_cluster_stats_json (CtlCluster *cl, gint64 now)
       "{\"name\":\"%s\",\"available\":%s,\"lease-ms-left\":%" G_GINT64_FORMAT
       ",\"groups-led\":%u,\"campaigns\":%" G_GUINT64_FORMAT
       ",\"won\":%" G_GUINT64_FORMAT ",\"lost-leases\":%" G_GUINT64_FORMAT
-      ",\"watch-events\":%" G_GUINT64_FORMAT
+      ",\"watch-events\":%" G_GUINT64_FORMAT ",\"handoffs\":%" G_GUINT64_FORMAT
+      ",\"controllers-up\":%u"
       ",\"etcd-writes\":%" G_GUINT64_FORMAT ",\"etcd-endpoint\":\"%s\"}",
       cl->cfg->cluster_name, cl->available ? "true" : "false",
       until ? MAX (0, until / 1000 - now) : 0, leading, cl->campaigns, cl->won,
-      cl->lost_leases, cl->watch_events, ctl_etcd_store_writes (cl->store),
+      cl->lost_leases, cl->watch_events, cl->handoffs,
+      g_hash_table_size (cl->peers) + 1, ctl_etcd_store_writes (cl->store),
       mcsec_etcd_endpoint (cl->etcd));
   return g_string_free (s, FALSE);
 }
@@ -822,6 +992,8 @@ ctl_cluster_free (CtlCluster *cl)
   else if (cl->etcd)
     mcsec_etcd_free (cl->etcd);
   g_ptr_array_unref (cl->elections);
+  g_hash_table_unref (cl->peers);
+  g_free (cl->presence_key);
   g_free (cl->value);
   g_free (cl);
 }

@@ -377,20 +377,18 @@ holder_returns (mcsec_ctl_group_t *g, const char *identity)
 }
 
 /* ... and is in: the Sender-IDs it had stay listed with its connection
- * (its sender may go on with them) until the SA changes.  FALSE when it
- * was no holder. */
-gboolean
+ * (its sender may go on with them) until the SA changes. */
+void
 holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {
   Holder *h = g->holders ? g_hash_table_lookup (g->holders, c->identity) : NULL;
   if (h == NULL)
-    return FALSE;
+    return;
   if (c->n_sender_ids) {
     c->n_old_ids = h->n_ids;
     memcpy (c->old_ids, h->ids, h->n_ids * sizeof h->ids[0]);
   }
   g_hash_table_remove (g->holders, c->identity);
-  return TRUE;
 }
 
 /* The rejoin window ended: holders that did not come back left (while no

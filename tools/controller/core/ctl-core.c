@@ -478,9 +478,11 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   g_queue_push_tail_link (&g->members, &c->group_link);
   g_hash_table_insert (g->by_identity, c->identity, c);
   ctl->registrations++;
-  /* a holder of an adopted SA is back (recorded already, ctl-adopt.c);
-   * anyone else given the SA as it is is one more holder to record */
-  if (!holder_back (g, c) && !rekey)
+  /* a holder of an adopted SA is back (ctl-adopt.c); whoever is given
+   * the SA as it is, holder or not, is recorded again with the Sender-IDs
+   * it has now: its sender may start under the SA with them */
+  holder_back (g, c);
+  if (!rekey)
     group_record_later (g, now);
 
   mcsec_mike_begin (&b, wbuf, sizeof wbuf, MCSEC_MIKE_WELCOME);

@@ -246,7 +246,7 @@ GBytes *sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa);
 gchar *sa_record_key (const char *group);
 gboolean group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error);
 gboolean holder_returns (mcsec_ctl_group_t *g, const char *identity);
-gboolean holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
 void group_record_due (mcsec_ctl_group_t *g, gint64 now);
