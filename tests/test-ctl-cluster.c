@@ -1,0 +1,350 @@
+/* mcsec: secure IP multicast for media pipelines
+ * Copyright (C) 2026 The mcsec authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * test-ctl-cluster: the controller's I/O-free core as one controller of a
+ * cluster (docs/cluster.md), against real member state machines with
+ * simulated time (the harness: ctl-sim.h): fencing (a leader stopped past
+ * its lease steps down before it issues anything), a new leader (update
+ * numbers above the previous leader's, a new SPI), evictions recorded
+ * elsewhere, counter conflicts, adopting the sealed SA on failover.  No
+ * socket, no thread, no sleep.
+ */
+#include <string.h>
+
+#include "ctl-sim.h"
+#include "mcsec-test.h"
+
+#include <mcsec/mcsec-rekey.h>
+
+/* ------------------------------------------------------------------------ */
+/* The cluster (docs/cluster.md): the core's part                            */
+
+/* A leader stopped past its lease (no tick ran: SIGSTOP) hears a member
+ * first when it resumes: it steps down before it issues anything; the
+ * members are closed without a word and keep their keys. */
+static void
+test_cluster_fencing (void)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  Peer *rx1, *rx2, *rx3;
+  guint64 seq, sent;
+  guint32 spi;
+
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (s->core, s->now + 1000);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  rx2 = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_JOINED);
+  seq = mcsec_member_last_seq (rx1->m);
+  spi = newest_spi (rx1);
+  sent = updates_sent (s);
+  /* stopped for 2 s: the lease ended 1.3 s ago */
+  s->now += 2000;
+  rx3 = peer_new (s, "rx3", "video", FALSE);
+  pump (s);
+  CHECK (logged (s, "lease-expired group=video"));
+  CHECK (logged (s, "step-down group=video leader=unknown members-closed=2"));
+  CHECK (rx1->closes == 1 && rx2->closes == 1);
+  CHECK (mcsec_member_state (rx3->m) != MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx3->m) != MCSEC_MEMBER_REFUSED); /* not final */
+  CHECK (logged (s, "identity=rx3 group=video reason=not-leader "
+                    "text=\"leader=unknown\""));
+  CHECK (updates_sent (s) == sent); /* nothing issued */
+  CHECK (mcsec_member_last_seq (rx1->m) == seq);
+  CHECK (holds_spi (rx1, spi)); /* keys kept */
+  CHECK (admin_says (s, "rekey video", "does not lead the group"));
+  /* time goes on: the members try again and are told the same */
+  mcsec_ctl_group_follow (group_named (s, "video"), "10.0.0.2:7700", FALSE,
+                          s->now);
+  sim_run (s, 1000);
+  CHECK (updates_sent (s) == sent);
+  CHECK (logged (s, "identity=rx1 group=video reason=not-leader "
+                    "text=\"leader=10.0.0.2:7700\""));
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_DISCONNECTED);
+  /* without etcd, nobody leads: unavailable, not final either */
+  mcsec_ctl_group_follow (group_named (s, "video"), NULL, TRUE, s->now);
+  sim_run (s, 1000);
+  CHECK (logged (s, "group=video reason=unavailable"));
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_DISCONNECTED);
+  sim_free (s);
+}
+
+/* The leader `from` dies (its connections drop without a word) and `to`
+ * leads `group`. */
+static void
+sim_fail_over (Sim *s, mcsec_ctl_t *from, mcsec_ctl_t *to, const char *group)
+{
+  for (guint i = 0; i < s->peers->len; i++) {
+    Peer *p = s->peers->pdata[i];
+    if (p->c == NULL)
+      continue;
+    p->c = NULL;
+    mcsec_member_disconnected (p->m, (uint64_t)s->now);
+    p->reconnect_at = s->now + 300;
+  }
+  mcsec_ctl_free (from);
+  s->core = to;
+  mcsec_ctl_set_lease_deadline (to, G_MAXINT64);
+  lead (s, group);
+  run_actions (s);
+}
+
+/* Two controllers on one store that seals (X, then Y, which leads video). */
+static Sim *
+sim_sealing_pair (mcsec_ctl_t **x, mcsec_ctl_t **y)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  mcsec_ctl_free (s->core);
+  s->seals = TRUE;
+  sim_start_core (s);
+  *x = s->core;
+  sim_start_core (s);
+  *y = s->core;
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (*y, G_MAXINT64);
+  return s;
+}
+
+/* The member's latest update lists Sender-ID id. */
+static gboolean
+lists_sender (Peer *p, guint32 id)
+{
+  mcsec_msa_t *msa = NULL;
+  gboolean found = FALSE;
+  if (mcsec_member_msa (p->m, &msa) != MCSEC_OK || msa == NULL)
+    return FALSE;
+  for (size_t i = 0; i < msa->n_senders; i++)
+    found |= msa->senders[i].sender_id == id;
+  mcsec_msa_free (msa);
+  return found;
+}
+
+static gboolean
+logged_since (Sim *s, guint from, const char *needle)
+{
+  for (guint i = from; i < s->log->len; i++)
+    if (strstr (s->log->pdata[i], needle))
+      return TRUE;
+  return FALSE;
+}
+
+/* Failover without a rekey (docs/cluster.md): the new leader adopts the
+ * SA the previous one sealed in the store; the members that held it
+ * rejoin and keep it, no key changes; rejoining senders get Sender-IDs
+ * never used under it; a newcomer still gets a new key. */
+static void
+test_cluster_adopt (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
+  Peer *cam2 = peer_new (s, "cam2", "video", TRUE);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE), *rx3;
+  guint32 spi, id1, id2;
+  guint64 seq;
+  guint mark;
+  gchar *line;
+
+  sim_run (s, 300);
+  spi = newest_spi (rx1);
+  CHECK (spi != 0 && newest_spi (cam1) == spi && newest_spi (cam2) == spi);
+  id1 = sender_id (cam1);
+  id2 = sender_id (cam2);
+  seq = mcsec_member_last_seq (rx1->m);
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  line = g_strdup_printf ("adopt group=video spi=0x%08x holders=3", spi);
+  CHECK (logged_since (s, mark, line));
+  g_free (line);
+  sim_run (s, 400); /* they reconnect and rejoin */
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (cam1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (cam2->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_last_seq (rx1->m) > seq);
+  CHECK (newest_spi (rx1) == spi && newest_spi (cam1) == spi &&
+         newest_spi (cam2) == spi);
+  CHECK (!logged_since (s, mark, "rekey group=video"));
+  /* under the same key: new Sender-IDs, none used before, none shared */
+  CHECK (sender_id (cam1) != id1 && sender_id (cam1) != id2);
+  CHECK (sender_id (cam2) != id1 && sender_id (cam2) != id2);
+  CHECK (sender_id (cam1) != sender_id (cam2) && sender_id (cam1) != 0);
+  /* a sender that kept running goes on with its Sender-ID: still listed */
+  CHECK (lists_sender (rx1, id1) && lists_sender (rx1, id2));
+  CHECK (lists_sender (rx1, sender_id (cam1)) &&
+         lists_sender (rx1, sender_id (cam2)));
+  sim_run (s, 400); /* the rejoin window ends: everybody came back */
+  CHECK (!logged_since (s, mark, "holders-missing"));
+  CHECK (newest_spi (rx1) == spi);
+  /* a second failover: the record holds the Sender-IDs the holders were
+   * given at X too (a sender may have started under the SA with them) */
+  {
+    mcsec_ctl_t *z;
+    guint32 at_x = sender_id (cam1);
+    sim_start_core (s);
+    z = s->core;
+    s->core = x;
+    mark = s->log->len;
+    sim_fail_over (s, x, z, "video");
+    x = z;
+    sim_run (s, 400);
+    CHECK (logged_since (s, mark, "adopt group=video"));
+    CHECK (newest_spi (rx1) == spi && !logged_since (s, mark, "rekey "));
+    CHECK (lists_sender (rx1, at_x) && lists_sender (rx1, id1));
+    CHECK (sender_id (cam1) != at_x && sender_id (cam1) != id1);
+  }
+  /* a newcomer: backward secrecy as ever */
+  rx3 = peer_new (s, "rx3", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (newest_spi (rx3) != spi && newest_spi (rx1) == newest_spi (rx3));
+  CHECK (!holds_spi (rx3, spi));
+  /* under the new key, only the Sender-IDs the senders hold now */
+  CHECK (!lists_sender (rx3, id1) && !lists_sender (rx3, id2));
+  CHECK (lists_sender (rx3, sender_id (cam1)));
+  sim_free (s);
+}
+
+/* What the new leader does not adopt: an SA a member that never came
+ * back holds is replaced when the rejoin window ends; an SA an evicted
+ * member held is never adopted. */
+static void
+test_cluster_adopt_refused (void)
+{
+  mcsec_ctl_t *x, *y, *z;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  const char *key = "evicted/video/rx1";
+  GBytes *empty = g_bytes_new (NULL, 0);
+  guint32 spi, spi2;
+  guint mark;
+
+  sim_run (s, 300);
+  spi = newest_spi (rx1);
+  CHECK (spi != 0 && newest_spi (rx2) == spi);
+  rx2->reconnect = FALSE; /* gone for good while no controller led */
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  CHECK (logged_since (s, mark, "adopt group=video"));
+  sim_run (s, 1000);
+  CHECK (logged_since (s, mark,
+                       "holders-missing group=video missing=1 rekey=yes"));
+  spi2 = newest_spi (rx1);
+  CHECK (spi2 != spi && !holds_spi (rx2, spi2));
+  /* rx1 is evicted at another controller while X is down: Z adopts nothing */
+  CHECK (s->store->put (s->store, &key, &empty, 1, NULL));
+  sim_start_core (s);
+  z = s->core;
+  s->core = x;
+  mark = s->log->len;
+  sim_fail_over (s, x, z, "video");
+  CHECK (logged_since (s, mark, "adopt-skipped group=video spi=0x") &&
+         logged_since (s, mark, "why=\"a member that held it is evicted\""));
+  CHECK (logged_since (s, mark, "adopted-spi=0x00000000"));
+  g_bytes_unref (empty);
+  sim_free (s);
+}
+
+/* A new leader numbers the group's updates above everything the previous
+ * leader issued, though the previous leader reserved a later block of the
+ * shared counter; it hands out new SPIs, and its SA waits for the rejoin
+ * window. */
+static void
+test_cluster_new_leader (void)
+{
+  mcsec_ctl_store_t *store = mcsec_ctl_memory_store_new ();
+  Sim *s = sim_new_on (store, TRUE, 0); /* X: the lower block */
+  mcsec_ctl_t *x = s->core, *y;
+  Peer *cam, *rx1;
+  guint64 seq_y;
+  guint32 spi_y;
+
+  sim_start_core (s); /* Y: the next block */
+  y = s->core;
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (y, G_MAXINT64);
+  cam = peer_new (s, "cam1", "video", TRUE);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  seq_y = mcsec_member_last_seq (rx1->m);
+  spi_y = newest_spi (rx1);
+  /* Y dies; X takes the group */
+  sim_fail_over (s, y, x, "video");
+  sim_run (s, 400);
+  CHECK (logged (s, "lead group=video rejoin-window-ms=500"));
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_last_seq (rx1->m) > seq_y);
+  CHECK (newest_spi (rx1) != spi_y && newest_spi (cam) == newest_spi (rx1));
+  CHECK (holds_spi (rx1, spi_y)); /* still held: the stream goes on */
+  sim_free (s);
+}
+
+/* An eviction recorded by another controller: the leader evicts the
+ * member it holds and rekeys; an unevict lets it back. */
+static void
+test_cluster_eviction_elsewhere (void)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  Peer *rx1, *rx2, *again;
+  guint32 before;
+
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (s->core, G_MAXINT64);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  rx2 = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  before = newest_spi (rx1);
+  mcsec_ctl_eviction_changed (s->core, "video", "rx2", TRUE, s->now);
+  run_actions (s);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx2->m) == MCSEC_MEMBER_EVICTED);
+  CHECK (newest_spi (rx1) != before && !holds_spi (rx2, newest_spi (rx1)));
+  CHECK (logged (s, "evicted group=video identity=rx2 connected=yes"));
+  mcsec_ctl_eviction_changed (s->core, "video", "rx2", FALSE, s->now);
+  again = peer_new (s, "rx2", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (again->m) == MCSEC_MEMBER_JOINED);
+  /* an unknown group or the same news twice change nothing */
+  mcsec_ctl_eviction_changed (s->core, "nope", "rx1", TRUE, s->now);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  sim_free (s);
+}
+
+/* Two controllers read the same counter and both reserve the next block:
+ * the one that loses (a conflict) reads again and takes the block after. */
+static void
+test_counter_conflict (void)
+{
+  mcsec_ctl_store_t *store = mcsec_ctl_memory_store_new ();
+  Sim *s;
+  Peer *rx1;
+  GBytes *v;
+
+  mcsec_ctl_memory_store_conflict (store, "counter/update-seq", 4096);
+  s = sim_new_on (store, FALSE, 0);
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (rx1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_last_seq (rx1->m) >= 4096);
+  v = store->get (store, "counter/update-seq", NULL);
+  CHECK (v && g_bytes_get_size (v) == 4 &&
+         memcmp (g_bytes_get_data (v, NULL), "8192", 4) == 0);
+  if (v)
+    g_bytes_unref (v);
+  sim_free (s);
+}
+
+int
+main (void)
+{
+  test_cluster_fencing ();
+  test_cluster_new_leader ();
+  test_cluster_adopt ();
+  test_cluster_adopt_refused ();
+  test_cluster_eviction_elsewhere ();
+  test_counter_conflict ();
+  return test_done ("test-ctl-cluster");
+}
