@@ -30,7 +30,9 @@
 #     of the key tree group SIGKILLed, the time until the leader key is gone
 #     (etcd ended the lease), until another controller won it, until the K
 #     members have joined again; then what a 1,000,000-member key tree
-#     group would take, extrapolated (marked so) from the rates measured.
+#     group would take, extrapolated (marked so) from the rates measured;
+#     and a unicast group's failover with its SA adopted from etcd (sealed
+#     under the cluster key): the members rejoin under the same SA.
 #
 # Everything shares the machine's cores: the simulated members, etcd and
 # the controllers.  Nothing is pinned.  The registrations run in two rounds,
@@ -111,6 +113,9 @@ eps=$(etcd_endpoints)
 etcd_pids=$(for i in 1 2 3; do etcd_pid "$i"; done | tr '\n' ' ')
 cd "$tmp"
 "$tools/mcsecctl" pki pki >/dev/null
+# the cluster key: the SAs of unicast groups sealed in etcd (adopted on a
+# failover, docs/cluster.md), as a cluster is meant to run
+(umask 077 && openssl rand -hex 32 >"$tmp/cluster.key")
 reg_ids=$(seq 0 999 | sed 's/^/r/' | paste -sd';')
 ids=$(seq 0 $((HELD_IDS - 1)) | sed 's/^/h/' | paste -sd';')
 chan_port=$(free_port SOCK_DGRAM)
@@ -149,6 +154,7 @@ name = c$i
 controllers = $names
 lease = $LEASE
 prefix = $prefix
+cluster-key = $tmp/cluster.key
 
 EOF
     fi
@@ -160,6 +166,8 @@ EOF
     printf '[group rk]\nrekey-on-join = false\nrekey-on-leave = false\nreceivers = %s\n\n' "$ids"
     # etcd writes: the defaults (a rekey on every join and leave)
     printf '[group u]\nreceivers = %s\n\n' "$ids"
+    # a unicast group's failover (the defaults): its SA adopted
+    printf '[group uf]\nreceivers = %s\n\n' "$ids"
     # a key tree group on loopback (tests/mike-e2e.sh's tv)
     printf '[group tv]\nreceivers = %s\nrekey-channel = %s:%s\nrekey-interface = lo\n' \
       "$ids" "$chan_addr" "$chan_port"
@@ -247,7 +255,7 @@ stop_helper() {
 # every group led by someone (10 s at most)
 wait_leaders() {
   local g deadline=$((SECONDS + 10))
-  for g in $REG_CANDIDATES rk u tv; do
+  for g in $REG_CANDIDATES rk u uf tv; do
     until ask leader "$g" && [ "${answer#ok }" -ge 0 ]; do
       if [ $SECONDS -ge $deadline ]; then
         echo "no leader for $g" >&2
@@ -573,6 +581,48 @@ fo_first=$j_first
 fo_all=$t_commit
 fo_half=$j_half
 fo_hs=$(calc %.1f "$(kv handshakes) / $(kv members)")
+
+# ---- 4b. a unicast group's failover: its SA adopted from etcd ---------------------------
+echo
+echo "4b. a failover of the unicast group uf (rekey on join and on leave): the new leader adopts its SA, sealed in etcd"
+ask hold uf "$FAIL_K" leader
+uf_joined=$(kv joined)
+# at rest: the record of the SA's holders is written at most 200 ms after
+# the joins (a member that joined in those 200 ms rekeys the group when it
+# rejoins after a failover)
+sleep 0.5
+echo "  uf with $uf_joined members (joined in $(kv secs) s): uf's own keys: $(state_line uf); its sealed SA $(etcd_dump | awk -v k="${prefix}sealed/sa/uf" '$1 == k {print $3}') bytes"
+ask failover uf "$pids"
+kill_real=$(kv kill_real)
+L=$(($(kv old) + 1))
+new=$(($(kv new) + 1))
+ctl_pid[$L]=
+uf_log=$(/usr/bin/python3 - "$rd/c$new/controller.log" "$kill_real" <<'PY'
+import datetime, sys
+log, kill = sys.argv[1], float(sys.argv[2])
+def ms(line):
+    t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return (t.replace(tzinfo=datetime.timezone.utc).timestamp() - kill) * 1000
+led, adopt, rekeys, joins = None, "no", 0, 0
+for line in open(log):
+    if " group=uf " not in line + " " or ms(line) < 0:
+        continue
+    if "event=adopt " in line:
+        adopt = "yes"
+    elif "event=lead " in line:
+        led = ms(line)
+    elif "event=rekey " in line and led is not None and "reason=leave " not in line:
+        rekeys += 1  # the members leave at the end: not the failover's
+    elif "event=joined " in line and led is not None:
+        joins += 1
+print("%.0f" % (led if led is not None else -1), adopt, rekeys, joins)
+PY
+)
+read -r uf_led uf_adopt uf_rekeys uf_joins <<<"$uf_log"
+echo "  c$L, the leader of uf, SIGKILLed with $(kv members) members connected; c$new leads uf $uf_led ms after the kill (its log), adopted the SA: $uf_adopt"
+echo "    the members rejoined (their first update, as the simulated members saw it): the first $(kv first_ms) ms, half $(kv half_ms) ms, 90% $(kv p90_ms) ms, all $(kv rejoined)/$(kv members) $(kv all_ms) ms"
+echo "    JOINs accepted by c$new: $uf_joins; new SAs it made meanwhile: $uf_rekeys (each rejoin of a member that held the SA keeps it); $(kv handshakes) TLS handshakes"
+uf_all=$(kv all_ms)
 stop_helper
 stop_ctls
 
@@ -596,6 +646,7 @@ for n in $REKEY_NS; do
   a=${rk_ms[cluster_$n]} b=${rk_ms[single_$n]}
   printf '  rekey of a unicast group, N=%s: cluster %s ms, single %s ms: %.2fx\n' "$n" "$a" "$b" "$(calc %.4f "$a / $b")"
 done
+echo "  failover of the unicast group uf with $FAIL_K members: SA adopted: $uf_adopt, new SAs: $uf_rekeys, every member back under it after $uf_all ms"
 echo "  failover of tv with $FAIL_K members: a new leader after $fo_won ms, the first member's JOIN accepted after $fo_first ms, half after $fo_half ms, every member's keys sent after $fo_all ms ($fo_hs TLS handshakes per member)"
 rate1=$(rate_of c1)
 echo "  EXTRAPOLATED, not measured -- a 1,000,000-member key tree group's failover:"
