@@ -247,6 +247,34 @@ test_cluster_adopt_refused (void)
   sim_free (s);
 }
 
+/* An SA made under another Sender-ID layout is never adopted: Sender-IDs
+ * of the old and the new layout would repeat each other's nonces (a
+ * restart-only setting, changed one controller at a time). */
+static void
+test_cluster_adopt_layout (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
+  guint mark;
+
+  sim_run (s, 300);
+  CHECK (newest_spi (cam1) != 0);
+  mcsec_ctl_free (x);
+  groups_spi_per_sender = TRUE; /* X restarted with spi-per-sender */
+  sim_start_core (s);
+  x = s->core;
+  s->core = y;
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  CHECK (logged_since (s, mark,
+                       "why=\"the group's sender-id-bits or spi-per-sender "
+                       "changed\""));
+  CHECK (logged_since (s, mark, "adopted-spi=0x00000000"));
+  groups_spi_per_sender = FALSE;
+  sim_free (s);
+}
+
 /* A new leader numbers the group's updates above everything the previous
  * leader issued, though the previous leader reserved a later block of the
  * shared counter; it hands out new SPIs, and its SA waits for the rejoin
@@ -344,6 +372,7 @@ main (void)
   test_cluster_new_leader ();
   test_cluster_adopt ();
   test_cluster_adopt_refused ();
+  test_cluster_adopt_layout ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();
   return test_done ("test-ctl-cluster");

@@ -563,6 +563,39 @@ test_reload_members (void)
   sim_free (s);
 }
 
+/* A newcomer whose rekey failed is in the member list: an update made for
+ * another reason (a sender left a group without rekey-on-leave) must not
+ * hand it the current key; the group owes a new one (found by a review of
+ * the cluster's adoption: the same path at the end of a rejoin window). */
+static void
+test_fail_closed_newcomer (void)
+{
+  Sim *s = sim_new (0);
+  GPtrArray *groups = make_groups ();
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
+  Peer *rx3;
+  guint32 before, after;
+
+  config_of (groups, "video")->rekey_on_leave = FALSE;
+  sim_reload (s, groups);
+  sim_run (s, 500);
+  before = newest_spi (rx1);
+  CHECK (before != 0 && newest_spi (cam1) == before);
+  mcsec_ctl_memory_store_fail_puts (s->store, 0);
+  rx3 = peer_new (s, "rx3", "video", FALSE);
+  sim_run (s, 300);
+  CHECK (logged (s, "rekey-failed group=video"));
+  peer_leave (cam1); /* sender-left: an update, no new key asked */
+  sim_run (s, 300);
+  CHECK (!holds_spi (rx3, before));
+  mcsec_ctl_memory_store_fail_puts (s->store, -1);
+  sim_run (s, 2500);
+  after = newest_spi (rx3);
+  CHECK (after != 0 && after != before && newest_spi (rx1) == after);
+  sim_free (s);
+}
+
 /* The other settings: live ones hold from the reload on (a shorter
  * key-lifetime rekeys), the others (a cipher, a new or removed group) stay
  * as they were and are named as waiting for a restart. */
@@ -913,6 +946,7 @@ main (void)
   test_unicast_join_leave ();
   test_evictions_survive_restarts ();
   test_fail_closed_unicast ();
+  test_fail_closed_newcomer ();
   test_tree_with_loss ();
   test_fail_closed_tree ();
   test_repair_flood ();

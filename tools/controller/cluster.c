@@ -37,7 +37,10 @@
 #define RETRY_MS 1000           /* a campaign or a lease that failed */
 #define LEASE_MARGIN_MS 200     /* the deadline before etcd's */
 #define HANDOFF_SETTLE_MS 5000  /* a controller up this long takes groups */
-#define HANDOFF_INTERVAL_MS 50 /* between two groups handed over */
+#define HANDOFF_BOUNCE_MS 10000 /* back within this: it bounced */
+#define HANDOFF_QUIET_MS 30000  /* then no handoff of it for this long */
+#define HANDOFF_QUIET_MAX_MS (30 * 60000) /* doubling up to this */
+#define HANDOFF_INTERVAL_MS 50            /* between two groups handed over */
 
 /* Another controller that is up (its presence key exists). */
 typedef struct {
@@ -55,6 +58,9 @@ typedef struct {
   gchar *leader; /* its ADVERTISE */
   gint64 campaign_due;
   guint rank;
+  /* rebalancing: when we last handed it over, and (when it came back to
+   * us soon after) until when we do not again; the quiet time doubles */
+  gint64 handed_at, handoff_quiet_until, handoff_quiet_ms;
 } Election;
 
 struct _CtlCluster {
@@ -449,6 +455,16 @@ adopt (CtlCluster *cl, Election *e, gint64 create_revision, gint64 now)
   mcsec_ctl_set_lease_deadline (cl->core, lease_deadline (cl));
   if (mcsec_ctl_group_leading (e->g))
     return;
+  if (e->handed_at && now - e->handed_at < HANDOFF_BOUNCE_MS) {
+    /* handed over and back within seconds: the controller it went to did
+     * not take it; no handoff of it for a while, longer each time */
+    e->handoff_quiet_ms = MIN (MAX (e->handoff_quiet_ms * 2, HANDOFF_QUIET_MS),
+                               HANDOFF_QUIET_MAX_MS);
+    e->handoff_quiet_until = now + e->handoff_quiet_ms;
+    cl->log ("handoff-bounced", "group=%s quiet-ms=%" G_GINT64_FORMAT, e->name,
+             e->handoff_quiet_ms);
+  }
+  e->handed_at = 0;
   if (!mcsec_ctl_group_lead (e->g, now, g_get_real_time (), &err)) {
     /* cannot read the group's state: let another controller try */
     cl->log ("lead-failed", "group=%s error=\"%s\"", e->name, err->message);
@@ -778,8 +794,13 @@ rebalance (CtlCluster *cl, gint64 now)
     to = better_leader (cl, e->name, now);
     if (to == NULL)
       continue;
+    if (now < e->handoff_quiet_until)
+      continue; /* handed over lately and back here: the other did not take
+                   it (not configured there? cannot read the state?) */
     cl->handoffs++;
     cl->log ("handoff", "group=%s to=%s", e->name, to->advertise);
+    mcsec_ctl_group_save (e->g, now);
+    e->handed_at = now;
     resign (cl, e, e->my_rev, now);
     /* until the watch says who took it: members are sent there */
     mcsec_ctl_group_follow (e->g, to->advertise, FALSE, now);

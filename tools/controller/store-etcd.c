@@ -94,16 +94,21 @@ etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
   GError *err = NULL;
   GPtrArray *kvs = mcsec_etcd_get (s->etcd, full, FALSE, FALSE, NULL, &err);
   GBytes *v = NULL;
+  /* sealed values are written blind (their group's are fenced by the
+   * leader key): a put whose outcome was unknown never blocks the next */
+  gboolean sealed = g_str_has_prefix (key, SEALED_PREFIX);
 
   if (kvs == NULL) {
     set_error_from_etcd (error, err);
   } else if (kvs->len == 0) {
-    remember (s, full, 0);
+    if (!sealed)
+      remember (s, full, 0);
   } else {
     mcsec_etcd_kv_t *kv = kvs->pdata[0];
-    remember (s, full, kv->mod_revision);
+    if (!sealed)
+      remember (s, full, kv->mod_revision);
     v = kv->value ? g_bytes_ref (kv->value) : g_bytes_new (NULL, 0);
-    if (g_str_has_prefix (key, SEALED_PREFIX)) {
+    if (sealed) {
       gsize len = 0, n = 0;
       const guint8 *d = g_bytes_get_data (v, &len);
       gchar *aad = seal_aad (full);

@@ -557,6 +557,23 @@ reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
     group_drop_member (g, m, why, now);
     dropped++;
   }
+  /* holders of an adopted SA not back yet hold its key too */
+  if (g->holders) {
+    GHashTableIter it;
+    gpointer id;
+    g_hash_table_iter_init (&it, g->holders);
+    while (g_hash_table_iter_next (&it, &id, NULL))
+      if (!g_hash_table_contains (senders, id) &&
+          !g_hash_table_contains (receivers, id)) {
+        ctl->evictions++;
+        ctl_log (ctl, "evicted",
+                 "group=%s identity=%s connected=no durable=no by=reload "
+                 "why=\"no longer in the group's access lists\"",
+                 g->cfg->name, (const char *)id);
+        g_hash_table_iter_remove (&it);
+        dropped++;
+      }
+  }
   *evicted += dropped;
   if (dropped == 0)
     return;

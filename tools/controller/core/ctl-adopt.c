@@ -9,11 +9,13 @@
  * rejoin and keep it, no new key is made and no stream changes SA.
  *
  * Nonces: a rejoining sender gets a new Sender-ID, never one used under the
- * adopted key.  Those are the members' Sender-IDs when the SA was made
- * (in the record) and whatever the durable Sender-ID counter handed out
- * since: values from the record's counter mark up to the limit the store
- * holds now (every controller reserves its blocks there first).  When
- * that range could cover every Sender-ID, the SA is not adopted.
+ * adopted key.  Those are the members' Sender-IDs when the SA was made (in
+ * the record) and whatever the durable Sender-ID counter handed out since:
+ * values from the record's counter mark up to the limit the store holds
+ * now (every controller reserves its blocks there first).  The adopter's
+ * own counter moves past that limit, so what it hands out is in the next
+ * adopter's range too.  When that range could cover every Sender-ID, the SA
+ * is not adopted.
  *
  * Senders: a sender that kept running through the failover goes on with
  * the Sender-ID it had under the SA (mcsecenc changes Sender-ID only with
@@ -21,11 +23,13 @@
  * listed in the new leader's updates, until the SA changes: receivers go
  * on accepting and verifying its packets whichever leader they rejoined.
  *
- * Record (big-endian): version (1) | SPI (4) | suite (1) | key length (1) |
- * key | created (8, wall-clock us) | activation (8, wall-clock us) |
- * Sender-ID counter mark (8) | n (4) | n Sender-IDs (4 each) | m (4) | m
- * holders: identity length (2) | identity | role (1) | k (1) | k
- * Sender-IDs (4 each) | signing key length (2) | signing key (DER SPKI).
+ * Record (big-endian): version (1) | SPI (4) | suite (1) | Sender-ID bits
+ * (1) | per-sender SPIs (1) | created (8, wall-clock us) | activation (8,
+ * wall-clock us) | Sender-ID counter mark (8) | n (4) | n Sender-IDs (4
+ * each: the members' when it was made) | m (4) | m holders: identity length
+ * (2) | identity | role (1) | k (1) | k Sender-IDs (4 each) | signing key
+ * length (2) | signing key (DER SPKI) | key length (1) | key.  The key
+ * comes last, so that the buffer never moves once it holds it.
  */
 #include <string.h>
 
@@ -75,12 +79,14 @@ put_holder (GByteArray *b, const char *identity, guint role, const guint32 *ids,
   put_be (b, len, 2);
   g_byte_array_append (b, (const guint8 *)identity, (guint)len);
   put_be (b, role, 1);
-  n_more = MIN (n_more, MCSEC_MIKE_MAX_SENDER_IDS - n_ids);
+  /* first those it had before: a sender that kept running sends with them */
+  n_more = MIN (n_more, MCSEC_MIKE_MAX_SENDER_IDS);
+  n_ids = MIN (n_ids, MCSEC_MIKE_MAX_SENDER_IDS - n_more);
   put_be (b, n_ids + n_more, 1);
-  for (guint i = 0; i < n_ids; i++)
-    put_be (b, ids[i], 4);
   for (guint i = 0; i < n_more; i++)
     put_be (b, more[i], 4);
+  for (guint i = 0; i < n_ids; i++)
+    put_be (b, ids[i], 4);
   put_be (b, spki_len, 2);
   g_byte_array_append (b, spki, (guint)spki_len);
   (*n)++;
@@ -103,7 +109,8 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
 {
   mcsec_ctl_t *ctl = g->ctl;
   GByteArray *b = g_byte_array_sized_new (128 + 8 * g->members.length);
-  GHashTable *ids = sa->ids ? g_hash_table_ref (sa->ids) : members_ids (g);
+  GHashTable *ids =
+      sa->made_ids ? g_hash_table_ref (sa->made_ids) : members_ids (g);
   GHashTableIter it;
   gpointer id;
   guint n_holders = 0;
@@ -113,13 +120,13 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
   put_be (b, SA_RECORD_VERSION, 1);
   put_be (b, sa->spi, 4);
   put_be (b, sa->suite, 1);
-  put_be (b, sa->key_len, 1);
-  g_byte_array_append (b, sa->key, (guint)sa->key_len);
+  put_be (b, g->cfg->sender_id_bits, 1);
+  put_be (b, g->cfg->spi_per_sender ? 1 : 0, 1);
   put_be (b, (guint64)(sa->created_ms * 1000 + ctl->wall_offset_us), 8);
   put_be (b, (guint64)(sa->activate_ms * 1000 + ctl->wall_offset_us), 8);
   put_be (b, sa->sid_base, 8);
-  /* every Sender-ID valid under the key (those handed out from the
-   * counter since sid_base are found again from the counter too) */
+  /* the members' Sender-IDs when it was made (those handed out since come
+   * from the counter, from sid_base on) */
   put_be (b, g_hash_table_size (ids), 4);
   g_hash_table_iter_init (&it, ids);
   while (g_hash_table_iter_next (&it, &id, NULL))
@@ -147,6 +154,10 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
   }
   for (guint i = 0; i < 4; i++)
     b->data[n_at + i] = (guint8)(n_holders >> (8 * (3 - i)));
+  /* the key last: room for it first, so the bytes never move after */
+  g_byte_array_set_size (b, b->len + 1 + (guint)sa->key_len);
+  b->data[b->len - 1 - sa->key_len] = (guint8)sa->key_len;
+  memcpy (b->data + b->len - sa->key_len, sa->key, sa->key_len);
   out = g_bytes_new (b->data, b->len);
   OPENSSL_cleanse (b->data, b->len);
   g_byte_array_unref (b);
@@ -180,12 +191,12 @@ sa_record_parse (const guint8 *data, gsize len, SaRecord *r)
   if (!get_be (&p, end, 1, &v))
     return FALSE;
   r->suite = (guint8)v;
-  if (!get_be (&p, end, 1, &v) || v == 0 || v > sizeof r->key ||
-      (gsize)(end - p) < v)
+  if (!get_be (&p, end, 1, &v) || v == 0 || v > 32)
     return FALSE;
-  r->key_len = (gsize)v;
-  memcpy (r->key, p, r->key_len);
-  p += r->key_len;
+  r->sender_id_bits = (guint8)v;
+  if (!get_be (&p, end, 1, &v) || v > 1)
+    return FALSE;
+  r->spi_per_sender = (guint8)v;
   if (!get_be (&p, end, 8, &v))
     goto bad;
   r->created_us = (gint64)v;
@@ -231,8 +242,11 @@ sa_record_parse (const guint8 *data, gsize len, SaRecord *r)
     memcpy (h->spki, p, h->spki_len);
     p += h->spki_len;
   }
-  if (p != end)
+  if (!get_be (&p, end, 1, &v) || v == 0 || v > sizeof r->key ||
+      (gsize)(end - p) != v)
     goto bad;
+  r->key_len = (gsize)v;
+  memcpy (r->key, p, r->key_len);
   return TRUE;
 bad:
   sa_record_clear (r);
@@ -254,6 +268,10 @@ unadoptable (mcsec_ctl_group_t *g, const SaRecord *r, gint64 real_us,
   if (r->suite != cfg->suite ||
       r->key_len != mcsec_suite_key_material_len (cfg->suite))
     return "the group's cipher changed";
+  /* Sender-IDs of another width would repeat each other's nonces */
+  if (r->sender_id_bits != cfg->sender_id_bits ||
+      r->spi_per_sender != (cfg->spi_per_sender ? 1 : 0))
+    return "the group's sender-id-bits or spi-per-sender changed";
   if (cfg->spi_per_sender &&
       (r->spi & ((UINT32_C (1) << cfg->sender_id_bits) - 1)) != 0)
     return "not an SPI block's base";
@@ -341,6 +359,14 @@ group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error)
   g->sa.created_ms = now - (real_us - r.created_us) / 1000;
   g->sa.activate_ms = now + (r.activate_us - real_us) / 1000;
   g->sa.sid_base = r.sid_base;
+  g->sa.adopted = TRUE;
+  g->sa.made_ids = g_hash_table_new (NULL, NULL);
+  for (guint i = 0; i < r.ids->len; i++)
+    g_hash_table_add (g->sa.made_ids,
+                      GUINT_TO_POINTER (g_array_index (r.ids, guint32, i)));
+  /* ours from past the limit: in the next adopter's range */
+  if (ctl->sid_ctr.next < sid.limit)
+    ctl->sid_ctr.next = sid.limit;
   /* as new_sender_id maps counter values to Sender-IDs */
   g->sa.ids = g_hash_table_new (NULL, NULL);
   for (guint i = 0; i < r.ids->len; i++)
@@ -411,6 +437,8 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
       g->sa_stale = TRUE; /* whoever joins next gets a new SA */
     return;
   }
+  if (g->failed)
+    return; /* its retry makes a new SA anyway (group_rotate) */
   /* as departures: a new key, or at least the list without them */
   group_change (g, g->cfg->rekey_on_leave, "left-during-failover", now);
   group_record_later (g, now);
@@ -452,4 +480,13 @@ group_record_due (mcsec_ctl_group_t *g, gint64 now)
   }
   wipe_bytes (v);
   g_free (key);
+}
+
+void
+mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms)
+{
+  if (g->record_due && group_may_issue (g, now_ms)) {
+    g->record_due = now_ms;
+    group_record_due (g, now_ms);
+  }
 }

@@ -432,9 +432,10 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   }
   /* a new key when asked (backward secrecy), unless the newest SA is not in
    * use yet: nothing was protected with it, the newcomer may have it */
-  rekey = !g->sa.valid || g->tree || g->sa_stale ||
-          (g->cfg->rekey_on_join && g->sa.activate_ms <= now &&
-           !holder_returns (g, c->identity));
+  rekey =
+      !g->sa.valid || g->tree || g->sa_stale ||
+      (g->cfg->rekey_on_join && (g->sa.activate_ms <= now || g->sa.adopted) &&
+       !holder_returns (g, c->identity));
   if (wants_ids) {
     guint max = g->cfg->sender_id_bits == 32
                     ? G_MAXUINT

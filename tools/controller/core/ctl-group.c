@@ -189,9 +189,7 @@ group_free (mcsec_ctl_group_t *g)
   g_hash_table_unref (g->receivers);
   g_hash_table_unref (g->evicted);
   g_hash_table_unref (g->by_identity);
-  if (g->sa.ids)
-    g_hash_table_unref (g->sa.ids);
-  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  group_sa_clear (&g->sa);
   group_drop_update (g);
   g_free (g->last_rekey_reason);
   g_free (g->failed_reason);
@@ -212,9 +210,7 @@ group_free (mcsec_ctl_group_t *g)
 void
 group_reset (mcsec_ctl_group_t *g)
 {
-  if (g->sa.ids)
-    g_hash_table_unref (g->sa.ids);
-  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  group_sa_clear (&g->sa);
   group_drop_update (g);
   g_clear_pointer (&g->holders, g_hash_table_unref);
   g->record_due = 0;
@@ -676,14 +672,24 @@ make_sa (mcsec_ctl_group_t *g, GroupSa *sa, guint32 spi,
   return TRUE;
 }
 
+/* The group's SA and its sets, wiped. */
+void
+group_sa_clear (GroupSa *sa)
+{
+  if (sa->ids)
+    g_hash_table_unref (sa->ids);
+  if (sa->made_ids)
+    g_hash_table_unref (sa->made_ids);
+  OPENSSL_cleanse (sa, sizeof *sa);
+}
+
 static void
 install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
 {
-  if (g->sa.ids)
-    g_hash_table_unref (g->sa.ids);
-  OPENSSL_cleanse (&g->sa, sizeof g->sa);
+  group_sa_clear (&g->sa);
   g->sa = *sa;
   g->sa.ids = members_ids (g);
+  g->sa.made_ids = members_ids (g);
   g->sa_stale = FALSE;
   /* a new key: every sender takes it with its current Sender-IDs */
   g_clear_pointer (&g->holders, g_hash_table_unref);
@@ -889,6 +895,10 @@ group_rotate (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
   if (!group_may_issue (g, now))
     return FALSE;
 
+  /* a group whose rotation failed owes a new key: a newcomer may be in
+   * the list whose rekey failed, and must not get the current one */
+  if (g->failed)
+    new_key = TRUE;
   if (new_key || !g->sa.valid) {
     if (!new_spi (g, &sa, now, &spi, &err)) {
       gchar *why = g_strdup_printf ("no SPI: %s", err->message);
@@ -899,7 +909,7 @@ group_rotate (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
     }
   } else {
     sa = g->sa;
-    sa.ids = NULL;
+    sa.ids = sa.made_ids = NULL; /* the group's own, not this copy's */
   }
   u = build_update (g, &sa, NULL, &seq, now);
   if (u == NULL) {

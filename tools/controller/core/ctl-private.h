@@ -45,6 +45,11 @@ typedef struct {
   gsize key_len;
   gint64 created_ms, activate_ms;
   guint64 sid_base; /* the Sender-ID counter when it was made */
+  /* the members' Sender-IDs when it was made (or as the record said, when
+   * adopted): with [sid_base, the counter's limit) every one used under it */
+  GHashTable *made_ids;
+  gboolean adopted; /* from the previous leader: in use, whatever its
+                       activation time says (clocks differ) */
   /* Sender-IDs valid under this key: those members held when it was made
    * and those handed out since; never handed out twice (a second sender
    * with the same Sender-ID would repeat its nonces) */
@@ -235,10 +240,11 @@ typedef struct {
   guint8 suite;
   guint8 key[MCSEC_MIKE_MAX_KEY_LEN];
   gsize key_len;
-  gint64 created_us, activate_us; /* wall clock */
-  guint64 sid_base;               /* the Sender-ID counter when it was made */
-  GArray *ids;                    /* guint32: the members' Sender-IDs then */
-  GPtrArray *holders;             /* Holder: the members then */
+  guint8 sender_id_bits, spi_per_sender; /* the group's, when it was made */
+  gint64 created_us, activate_us;        /* wall clock */
+  guint64 sid_base;   /* the Sender-ID counter when it was made */
+  GArray *ids;        /* guint32: the members' Sender-IDs when made */
+  GPtrArray *holders; /* Holder: the members then */
 } SaRecord;
 gboolean sa_record_parse (const guint8 *data, gsize len, SaRecord *r);
 void sa_record_clear (SaRecord *r);
@@ -250,6 +256,7 @@ void holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
 void group_record_due (mcsec_ctl_group_t *g, gint64 now);
+void group_sa_clear (GroupSa *sa);
 
 /* ctl-group.c */
 gchar *group_key (const char *what, const char *group);
