@@ -325,7 +325,10 @@ import base64, json, sys
 for kv in json.load(sys.stdin).get("kvs", []):
     k = base64.b64decode(kv["key"]).decode()
     v = base64.b64decode(kv.get("value", ""))
-    print(k, kv.get("version", 0), len(v), v[:40].decode("utf-8", "replace").replace(" ", "_") or "-")'
+    t = v[:40].decode("utf-8", "replace")
+    # sealed values are binary: one line, one field each
+    t = "".join("_" if c == " " else c if c.isprintable() and not c.isspace() else "." for c in t)
+    print(k, kv.get("version", 0), len(v), (t or "-") if "/sealed/" not in k else "(sealed)")'
 }
 # what moved between two dumps: "KEY +VERSIONS" for each key written
 dump_diff() {
