@@ -179,6 +179,23 @@ wait_settled() { # wait_settled [S]: until video is led by top_of_video
   done
   return 1
 }
+wait_joined() { # wait_joined I NAME...: NAMEs are members of video at
+  # controller I (10 s), so that a stream starts after its receivers joined
+  local i=$1 deadline=$((SECONDS + 10)) m r n
+  shift
+  while [ $SECONDS -lt $deadline ]; do
+    m=" $(admin "$i" --json list 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+g = [g for g in json.load(sys.stdin)["groups"] if g["name"] == "video"][0]
+print(" ".join(m["identity"] for m in g.get("members", [])))' 2>/dev/null) "
+    n=0
+    for r in "$@"; do [[ $m == *" $r "* ]] && n=$((n + 1)); done
+    [ "$n" -eq $# ] && return 0
+    sleep 0.1
+  done
+  echo "  (not all of $* joined at c$i within 10 s; members:$m)"
+  return 1
+}
 stat_of() { # stat_of I EXPR: from controller I's `stats` JSON
   admin "$1" --json stats | /usr/bin/python3 -c '
 import json, sys
@@ -334,9 +351,10 @@ case_adopt() {
   # the rejoin window (7 s) ends during the stream: nobody may be missing
   receiver rx1 "$pr1" 16
   receiver rx2 "$pr2" 16
-  sleep 0.7
+  wait_joined "$L" rx1 rx2 || true
   sender cam1 14 500 "127.0.0.1:$pr1,127.0.0.1:$pr2"
-  sleep 3
+  wait_joined "$L" cam1 || true
+  sleep 2.5
   collect_keys "$L"
   for i in 1 2 3; do lines[$i]=$(wc -l <"c$i/controller.log"); done
   kill -KILL "${ctl_pid[$L]}"
@@ -373,9 +391,10 @@ case_rebalance() {
   T=$(top_of_video)
   pr=$(free_port SOCK_DGRAM)
   receiver rx1 "$pr" 24
-  sleep 0.7
+  wait_joined "$T" rx1 || true
   sender cam1 22 500 "127.0.0.1:$pr"
-  sleep 2
+  wait_joined "$T" cam1 || true
+  sleep 1.5
   kill -KILL "${ctl_pid[$T]}"
   wait "${ctl_pid[$T]}" 2>/dev/null || true
   L2=$(leader_of_video "$T")

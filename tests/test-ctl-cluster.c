@@ -247,6 +247,39 @@ test_cluster_adopt_refused (void)
   sim_free (s);
 }
 
+/* The last member leaves (no rekey: nobody to send it to): the departed
+ * member holds the SA, so its record goes and a new leader makes a new SA
+ * (found by the cluster test: a record listing departed members was
+ * adopted, its SA used again while they held it). */
+static void
+test_cluster_adopt_stale (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  const char *key = "sealed/sa/video";
+  GBytes *v;
+  guint mark;
+
+  sim_run (s, 300);
+  CHECK (newest_spi (rx1) != 0);
+  v = s->store->get (s->store, key, NULL);
+  CHECK (v != NULL);
+  if (v)
+    g_bytes_unref (v);
+  peer_leave (rx1);
+  sim_run (s, 100);
+  v = s->store->get (s->store, key, NULL);
+  CHECK (v == NULL);
+  if (v)
+    g_bytes_unref (v);
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  CHECK (!logged_since (s, mark, "adopt group=video"));
+  CHECK (logged_since (s, mark, "adopted-spi=0x00000000"));
+  sim_free (s);
+}
+
 /* An SA made under another Sender-ID layout is never adopted: Sender-IDs
  * of the old and the new layout would repeat each other's nonces (a
  * restart-only setting, changed one controller at a time). */
@@ -373,6 +406,7 @@ main (void)
   test_cluster_adopt ();
   test_cluster_adopt_refused ();
   test_cluster_adopt_layout ();
+  test_cluster_adopt_stale ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();
   return test_done ("test-ctl-cluster");

@@ -58,8 +58,9 @@ typedef struct {
   gchar *leader; /* its ADVERTISE */
   gint64 campaign_due;
   guint rank;
-  /* rebalancing: when we last handed it over, and (when it came back to
-   * us soon after) until when we do not again; the quiet time doubles */
+  /* rebalancing: when we last handed it over (0 once another controller
+   * took it), and (when it came back to us soon after with nobody else
+   * having taken it) until when we do not again; the quiet time doubles */
   gint64 handed_at, handoff_quiet_until, handoff_quiet_ms;
 } Election;
 
@@ -456,8 +457,9 @@ adopt (CtlCluster *cl, Election *e, gint64 create_revision, gint64 now)
   if (mcsec_ctl_group_leading (e->g))
     return;
   if (e->handed_at && now - e->handed_at < HANDOFF_BOUNCE_MS) {
-    /* handed over and back within seconds: the controller it went to did
-     * not take it; no handoff of it for a while, longer each time */
+    /* handed over and back within seconds without anyone else taking it:
+     * the controller it went to did not; no handoff of it for a while,
+     * longer each time */
     e->handoff_quiet_ms = MIN (MAX (e->handoff_quiet_ms * 2, HANDOFF_QUIET_MS),
                                HANDOFF_QUIET_MAX_MS);
     e->handoff_quiet_until = now + e->handoff_quiet_ms;
@@ -550,6 +552,7 @@ on_leader_event (CtlCluster *cl, Election *e, const mcsec_etcd_event_t *ev,
       adopt (cl, e, ev->kv.create_revision, now);
       return;
     }
+    e->handed_at = 0; /* another controller took it: no bounce */
     follow (cl, e, value_address (ev->kv.value, &owned), now);
     g_free (owned);
     return;

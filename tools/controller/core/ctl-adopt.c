@@ -466,8 +466,8 @@ group_record_due (mcsec_ctl_group_t *g, gint64 now)
   if (g->record_due == 0 || now < g->record_due)
     return;
   g->record_due = 0;
-  if (!g->sa.valid)
-    return;
+  if (!g->sa.valid || g->sa_stale)
+    return; /* a stale SA's record is deleted (group_record_stale) */
   key = sa_record_key (g->cfg->name);
   v = sa_record_build (g, &g->sa);
   if (!store_put1 (g->ctl, key, v, &err)) {
@@ -489,4 +489,30 @@ mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms)
     g->record_due = now_ms;
     group_record_due (g, now_ms);
   }
+}
+
+/* The group's SA went stale (its last member left or was evicted, with
+ * nobody to rekey): a departed member holds it, so no later leader may
+ * adopt it; its record is deleted (again at every operation until that
+ * works). */
+void
+group_record_stale (mcsec_ctl_group_t *g)
+{
+  mcsec_ctl_t *ctl = g->ctl;
+  gchar *key;
+  GError *err = NULL;
+
+  if (!g->sa_stale || g->record_dropped || !g->leading || !ctl->cfg.cluster ||
+      !ctl->cfg.store_seals || g->tree)
+    return;
+  key = sa_record_key (g->cfg->name);
+  if (store_put1 (ctl, key, NULL, &err)) {
+    g->record_dropped = TRUE;
+  } else {
+    ctl_log (ctl, "error",
+             "group=%s what=\"cannot delete the stale SA's record: %s\"",
+             g->cfg->name, err->message);
+    g_error_free (err);
+  }
+  g_free (key);
 }

@@ -214,6 +214,7 @@ group_reset (mcsec_ctl_group_t *g)
   group_drop_update (g);
   g_clear_pointer (&g->holders, g_hash_table_unref);
   g->record_due = 0;
+  g->record_dropped = FALSE;
   g_clear_pointer (&g->tx, mcsec_rekey_tx_free);
   g_clear_pointer (&g->tree, mcsec_lkh_free);
   g_clear_pointer (&g->rekey_ctr.key, g_free);
@@ -691,6 +692,7 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
   g->sa.ids = members_ids (g);
   g->sa.made_ids = members_ids (g);
   g->sa_stale = FALSE;
+  g->record_dropped = FALSE; /* recorded with its SPI (new_spi) */
   /* a new key: every sender takes it with its current Sender-IDs */
   g_clear_pointer (&g->holders, g_hash_table_unref);
   for (GList *l = g->members.head; l; l = l->next)
@@ -1311,6 +1313,7 @@ run_deferred (mcsec_ctl_t *ctl, gint64 now)
         store_put1 (ctl, g->members_key, NULL, NULL))
       g->members_recorded = FALSE;
     g->members_left = FALSE;
+    group_record_stale (g); /* the cluster: nobody may adopt a stale SA */
   }
   for (guint round = 0; round < 8; round++) {
     gboolean any = FALSE;

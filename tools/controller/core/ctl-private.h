@@ -117,7 +117,8 @@ struct _McsecCtlGroup {
    * rekey, their Sender-IDs stay listed meanwhile, and those still missing
    * when the rejoin window ends count as left */
   GHashTable *holders;
-  gint64 record_due; /* the sealed SA's holders are written again then */
+  gint64 record_due;       /* the sealed SA's holders are written again then */
+  gboolean record_dropped; /* its SA went stale: the record is deleted */
   /* the cold start (a single controller): the store records that members
    * may hold the group's keys (store "members/G": MEMBERS_RUNNING while
    * it runs, their number after a clean stop), written before the first
@@ -257,6 +258,7 @@ void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
 void group_record_due (mcsec_ctl_group_t *g, gint64 now);
 void group_sa_clear (GroupSa *sa);
+void group_record_stale (mcsec_ctl_group_t *g);
 
 /* ctl-group.c */
 gchar *group_key (const char *what, const char *group);
