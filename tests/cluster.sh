@@ -179,6 +179,21 @@ wait_settled() { # wait_settled [S]: until video is led by top_of_video
   done
   return 1
 }
+stream_checks() { # stream_checks CASE SPIS WHAT RECEIVER...: each receiver
+  # lost no datagram of cam1's stream and got all of it; SPIS: a test of
+  # how many SPIs it decrypted under ("-ge 2", "-eq 1"), WHAT says why
+  local c=$1 spis=$2 what=$3 r sent
+  shift 3
+  sent=$(val cam1.out sent)
+  for r in "$@"; do
+    echo "  $r: $(val $r.out received)/$sent received, $(val $r.out missing) missing, $(spis_used $r.out) SPIs"
+    check "$c: $r lost no datagram" [ "$(val $r.out missing)" -eq 0 ]
+    check "$c: $r received the stream ($(val $r.out received)/$sent)" \
+      [ "$(val $r.out received)" -ge $((sent - 32)) ]
+    # shellcheck disable=SC2086
+    check "$c: $r decrypted $what" [ "$(spis_used $r.out)" $spis ]
+  done
+}
 wait_joined() { # wait_joined I NAME...: NAMEs are members of video at
   # controller I (10 s), so that a stream starts after its receivers joined
   local i=$1 deadline=$((SECONDS + 10)) m r n
@@ -284,7 +299,7 @@ case_clusterkey() {
 
 # ---- the leader SIGKILLed under a stream ------------------------------------
 case_killleader() {
-  local L L2 pr1 pr2 pc1 pc2 t_kill t_join rc sent
+  local L L2 pr1 pr2 pc1 pc2 t_kill t_join rc
   L=$(leader_of_video)
   echo "  c$L leads video"
   pr1=$(free_port SOCK_DGRAM)
@@ -319,16 +334,7 @@ case_killleader() {
     bash -c "grep -q 'event=joined group=video identity=rx3' c$L2/controller.log &&
              grep -q 'event=rekey group=video' c$L2/controller.log"
   wait_members
-  sent=$(val cam1.out sent)
-  for r in rx1 rx2; do
-    echo "  $r: $(val $r.out received)/$sent received, $(val $r.out missing) missing, $(spis_used $r.out) SPIs"
-    check "killleader: $r lost no datagram across the failover" \
-      [ "$(val $r.out missing)" -eq 0 ]
-    check "killleader: $r received the stream ($(val $r.out received)/$sent)" \
-      [ "$(val $r.out received)" -ge $((sent - 32)) ]
-    check "killleader: $r decrypted under the new leader's key too" \
-      [ "$(spis_used $r.out)" -ge 2 ]
-  done
+  stream_checks killleader "-ge 2" "under the new leader's key too" rx1 rx2
   local n unique shared
   n=$(cat wire-cam1.txt wire-cam2.txt | grep -c . || true)
   unique=$(cat wire-cam1.txt wire-cam2.txt | sort -u | grep -c . || true)
@@ -344,7 +350,7 @@ case_killleader() {
 
 # ---- failover without a rekey: the new leader adopts the sealed SA --------
 case_adopt() {
-  local L L2 pr1 pr2 lines sent
+  local L L2 pr1 pr2 lines
   L=$(leader_of_video)
   pr1=$(free_port SOCK_DGRAM)
   pr2=$(free_port SOCK_DGRAM)
@@ -368,7 +374,6 @@ case_adopt() {
   # up to the end of the stream (departures rekey, as they should)
   tail -n +"$((lines[$L2] + 1))" "c$L2/controller.log" |
     sed '/event=left group=video/,$d' >adopt.log
-  sent=$(val cam1.out sent)
   echo "  c$L killed; c$L2 leads: $(grep -o 'event=adopt .*' adopt.log | head -1)"
   check "adopt: the new leader adopted the group's SA" \
     grep -q 'event=adopt group=video spi=0x[0-9a-f]* holders=3' adopt.log
@@ -378,20 +383,13 @@ case_adopt() {
     bash -c "! grep -q 'event=rekey group=video' adopt.log"
   check "adopt: ... nobody counted missing when the rejoin window ended" \
     bash -c "! grep -q 'event=holders-missing' adopt.log"
-  for r in rx1 rx2; do
-    echo "  $r: $(val $r.out received)/$sent received, $(val $r.out missing) missing, $(spis_used $r.out) SPIs"
-    check "adopt: $r lost no datagram across the failover" \
-      [ "$(val $r.out missing)" -eq 0 ]
-    check "adopt: $r received the stream ($(val $r.out received)/$sent)" \
-      [ "$(val $r.out received)" -ge $((sent - 32)) ]
-    check "adopt: $r decrypted it all under one SA" [ "$(spis_used $r.out)" -eq 1 ]
-  done
+  stream_checks adopt "-eq 1" "it all under one SA" rx1 rx2
   start_ctl "$L"
 }
 
 # ---- rebalancing: a restarted controller takes its groups back -------------
 case_rebalance() {
-  local T L2 pr t_up t_back sent
+  local T L2 pr t_up t_back
   T=$(top_of_video)
   pr=$(free_port SOCK_DGRAM)
   receiver rx1 "$pr" 24
@@ -416,14 +414,7 @@ case_rebalance() {
   check "rebalance: ... not before c$T was up 5 s" \
     /usr/bin/python3 -c "import sys; sys.exit(0 if $t_back - $t_up >= 5.0 else 1)"
   wait_members
-  sent=$(val cam1.out sent)
-  echo "  rx1: $(val rx1.out received)/$sent received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs"
-  check "rebalance: rx1 lost no datagram (a kill and a handoff)" \
-    [ "$(val rx1.out missing)" -eq 0 ]
-  check "rebalance: rx1 received the stream ($(val rx1.out received)/$sent)" \
-    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
-  check "rebalance: ... under one SA (adopted twice, never rekeyed)" \
-    [ "$(spis_used rx1.out)" -eq 1 ]
+  stream_checks rebalance "-eq 1" "it all under one SA (adopted twice, never rekeyed)" rx1
 }
 
 # ---- the leader SIGSTOPped past its lease, then resumed --------------------
@@ -506,7 +497,7 @@ case_etcdmember() {
 
 # ---- etcd loses its quorum ------------------------------------------------------
 case_quorum() {
-  local pr rc sent
+  local pr rc
   pr=$(free_port SOCK_DGRAM)
   receiver rx1 "$pr" 22
   sleep 0.7
@@ -529,14 +520,7 @@ case_quorum() {
   check "quorum: with the quorum back, a join is served" [ "$rc" -eq 0 ]
   collect_keys "$(leader_of_video)"
   wait_members
-  sent=$(val cam1.out sent)
-  echo "  rx1: $(val rx1.out received)/$sent received, $(val rx1.out missing) missing, $(spis_used rx1.out) SPIs"
-  check "quorum: the stream flowed throughout (no datagram missing)" \
-    [ "$(val rx1.out missing)" -eq 0 ]
-  check "quorum: ... all of it ($(val rx1.out received)/$sent)" \
-    [ "$(val rx1.out received)" -ge $((sent - 32)) ]
-  check "quorum: ... and under the new leader's key at the end" \
-    [ "$(spis_used rx1.out)" -ge 2 ]
+  stream_checks quorum "-ge 2" "under the new leader's key at the end" rx1
 }
 
 # ---- no key in etcd ---------------------------------------------------------------

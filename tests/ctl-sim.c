@@ -309,9 +309,10 @@ peer_leave (Peer *p)
   }
 }
 
-/* The controller restarts on the same store: every connection drops. */
+/* The controller goes (the core frees the connections): every member
+ * sees its connection drop and reconnects 300 ms later. */
 void
-sim_restart (Sim *s)
+sim_drop_connections (Sim *s)
 {
   for (guint i = 0; i < s->peers->len; i++) {
     Peer *p = s->peers->pdata[i];
@@ -321,6 +322,13 @@ sim_restart (Sim *s)
       p->reconnect_at = s->now + 300;
     }
   }
+}
+
+/* The controller restarts on the same store: every connection drops. */
+void
+sim_restart (Sim *s)
+{
+  sim_drop_connections (s);
   mcsec_ctl_stop (s->core);
   mcsec_ctl_free (s->core);
   s->now += 50;

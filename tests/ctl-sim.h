@@ -64,6 +64,7 @@ void run_actions (Sim *s);
 void pump (Sim *s);
 void sim_run (Sim *s, gint64 ms);
 void peer_leave (Peer *p);
+void sim_drop_connections (Sim *s);
 void sim_restart (Sim *s);
 void sim_free (Sim *s);
 guint32 newest_spi (Peer *p);

@@ -77,14 +77,7 @@ test_cluster_fencing (void)
 static void
 sim_fail_over (Sim *s, mcsec_ctl_t *from, mcsec_ctl_t *to, const char *group)
 {
-  for (guint i = 0; i < s->peers->len; i++) {
-    Peer *p = s->peers->pdata[i];
-    if (p->c == NULL)
-      continue;
-    p->c = NULL;
-    mcsec_member_disconnected (p->m, (uint64_t)s->now);
-    p->reconnect_at = s->now + 300;
-  }
+  sim_drop_connections (s);
   mcsec_ctl_free (from);
   s->core = to;
   mcsec_ctl_set_lease_deadline (to, G_MAXINT64);

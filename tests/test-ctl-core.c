@@ -636,14 +636,7 @@ test_reload_settings (void)
 static void
 sim_crash (Sim *s)
 {
-  for (guint i = 0; i < s->peers->len; i++) {
-    Peer *p = s->peers->pdata[i];
-    if (p->c) {
-      p->c = NULL;
-      mcsec_member_disconnected (p->m, (uint64_t)s->now);
-      p->reconnect_at = s->now + 300;
-    }
-  }
+  sim_drop_connections (s);
   mcsec_ctl_free (s->core);
   s->now += 50;
   sim_start_core (s);
