@@ -451,3 +451,41 @@ updates_sent (Sim *s)
   g_free (a);
   return n;
 }
+
+/* The configuration of group name in groups. */
+mcsec_ctl_group_config_t *
+config_of (GPtrArray *groups, const char *name)
+{
+  for (guint i = 0; i < groups->len; i++) {
+    mcsec_ctl_group_config_t *g = groups->pdata[i];
+    if (strcmp (g->name, name) == 0)
+      return g;
+  }
+  abort ();
+}
+
+/* A list setting ("a;b;c"). */
+void
+set_list (gchar ***list, const char *items)
+{
+  g_strfreev (*list);
+  *list = g_strsplit (items, ";", -1);
+}
+
+/* The daemon's reload: groups (taken) as the new file has them. */
+void
+sim_reload (Sim *s, GPtrArray *groups)
+{
+  mcsec_ctl_config_t cc = {0};
+  GPtrArray *changed = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *restart = g_ptr_array_new_with_free_func (g_free);
+
+  cc.rejoin_window_ms = 500;
+  cc.max_output = s->max_output;
+  g_ptr_array_add (restart, g_strdup ("[controller] listen"));
+  mcsec_ctl_reload (s->core, &cc, groups, changed, restart, s->now);
+  run_actions (s);
+  pump (s);
+  g_ptr_array_unref (changed);
+  g_ptr_array_unref (restart);
+}

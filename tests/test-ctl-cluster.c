@@ -273,6 +273,43 @@ test_cluster_adopt_stale (void)
   sim_free (s);
 }
 
+/* A reload at the new leader that no longer lets a holder send, before
+ * it came back: it is evicted like a connected member (its Sender-IDs no
+ * longer listed, the SA not given to anyone again). */
+static void
+test_cluster_adopt_reload (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  GPtrArray *groups;
+  guint32 spi, id;
+  guint mark;
+
+  sim_run (s, 300);
+  spi = newest_spi (rx1);
+  id = sender_id (cam1);
+  CHECK (spi != 0 && id != 0);
+  cam1->reconnect = FALSE; /* not back before the reload */
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  CHECK (logged_since (s, mark, "adopt group=video"));
+  sim_run (s, 350); /* rx1 back */
+  CHECK (newest_spi (rx1) == spi && lists_sender (rx1, id));
+  groups = make_groups ();
+  set_list (&config_of (groups, "video")->senders, "cam2");
+  set_list (&config_of (groups, "video")->receivers, "rx1;cam1");
+  sim_reload (s, groups);
+  CHECK (logged_since (s, mark,
+                       "evicted group=video identity=cam1 connected=no "
+                       "durable=no by=reload why=\"no longer allowed to "
+                       "send\""));
+  sim_run (s, 300);
+  CHECK (newest_spi (rx1) != spi && !lists_sender (rx1, id));
+  sim_free (s);
+}
+
 /* An SA made under another Sender-ID layout is never adopted: Sender-IDs
  * of the old and the new layout would repeat each other's nonces (a
  * restart-only setting, changed one controller at a time). */
@@ -400,6 +437,7 @@ main (void)
   test_cluster_adopt_refused ();
   test_cluster_adopt_layout ();
   test_cluster_adopt_stale ();
+  test_cluster_adopt_reload ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();
   return test_done ("test-ctl-cluster");

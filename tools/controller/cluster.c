@@ -38,6 +38,7 @@
 #define LEASE_MARGIN_MS 200     /* the deadline before etcd's */
 #define HANDOFF_SETTLE_MS 5000  /* a controller up this long takes groups */
 #define HANDOFF_BOUNCE_MS 10000 /* back within this: it bounced */
+#define HANDOFF_HELD_MS 2000    /* held less by the other: it did not take it */
 #define HANDOFF_QUIET_MS 30000  /* then no handoff of it for this long */
 #define HANDOFF_QUIET_MAX_MS (30 * 60000) /* doubling up to this */
 #define HANDOFF_INTERVAL_MS 50            /* between two groups handed over */
@@ -58,10 +59,12 @@ typedef struct {
   gchar *leader; /* its ADVERTISE */
   gint64 campaign_due;
   guint rank;
-  /* rebalancing: when we last handed it over (0 once another controller
-   * took it), and (when it came back to us soon after with nobody else
-   * having taken it) until when we do not again; the quiet time doubles */
-  gint64 handed_at, handoff_quiet_until, handoff_quiet_ms;
+  /* rebalancing: when we last handed it over, when another controller's
+   * leader key for it appeared, and (when it came back to us within
+   * seconds, the other having held it less than HANDOFF_HELD_MS: it did
+   * not take it, e.g. it cannot read the state) until when we do not hand
+   * it over again; the quiet time doubles */
+  gint64 handed_at, taken_at, handoff_quiet_until, handoff_quiet_ms;
 } Election;
 
 struct _CtlCluster {
@@ -456,7 +459,8 @@ adopt (CtlCluster *cl, Election *e, gint64 create_revision, gint64 now)
   mcsec_ctl_set_lease_deadline (cl->core, lease_deadline (cl));
   if (mcsec_ctl_group_leading (e->g))
     return;
-  if (e->handed_at && now - e->handed_at < HANDOFF_BOUNCE_MS) {
+  if (e->handed_at && now - e->handed_at < HANDOFF_BOUNCE_MS &&
+      (e->taken_at == 0 || now - e->taken_at < HANDOFF_HELD_MS)) {
     /* handed over and back within seconds without anyone else taking it:
      * the controller it went to did not; no handoff of it for a while,
      * longer each time */
@@ -466,7 +470,7 @@ adopt (CtlCluster *cl, Election *e, gint64 create_revision, gint64 now)
     cl->log ("handoff-bounced", "group=%s quiet-ms=%" G_GINT64_FORMAT, e->name,
              e->handoff_quiet_ms);
   }
-  e->handed_at = 0;
+  e->handed_at = e->taken_at = 0;
   if (!mcsec_ctl_group_lead (e->g, now, g_get_real_time (), &err)) {
     /* cannot read the group's state: let another controller try */
     cl->log ("lead-failed", "group=%s error=\"%s\"", e->name, err->message);
@@ -552,7 +556,8 @@ on_leader_event (CtlCluster *cl, Election *e, const mcsec_etcd_event_t *ev,
       adopt (cl, e, ev->kv.create_revision, now);
       return;
     }
-    e->handed_at = 0; /* another controller took it: no bounce */
+    if (e->handed_at && e->taken_at == 0)
+      e->taken_at = now; /* another controller took it (for how long?) */
     follow (cl, e, value_address (ev->kv.value, &owned), now);
     g_free (owned);
     return;
@@ -800,10 +805,12 @@ rebalance (CtlCluster *cl, gint64 now)
     if (now < e->handoff_quiet_until)
       continue; /* handed over lately and back here: the other did not take
                    it (not configured there? cannot read the state?) */
+    if (!mcsec_ctl_group_save (e->g, now))
+      continue; /* its key rotation failed: it retries here first */
     cl->handoffs++;
     cl->log ("handoff", "group=%s to=%s", e->name, to->advertise);
-    mcsec_ctl_group_save (e->g, now);
     e->handed_at = now;
+    e->taken_at = 0;
     resign (cl, e, e->my_rev, now);
     /* until the watch says who took it: members are sent there */
     mcsec_ctl_group_follow (e->g, to->advertise, FALSE, now);

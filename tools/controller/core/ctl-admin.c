@@ -557,22 +557,29 @@ reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
     group_drop_member (g, m, why, now);
     dropped++;
   }
-  /* holders of an adopted SA not back yet hold its key too */
+  /* holders of an adopted SA not back yet hold its key too (and a
+   * sender's Sender-IDs are listed) */
   if (g->holders) {
     GHashTableIter it;
-    gpointer id;
+    gpointer id, value;
     g_hash_table_iter_init (&it, g->holders);
-    while (g_hash_table_iter_next (&it, &id, NULL))
-      if (!g_hash_table_contains (senders, id) &&
-          !g_hash_table_contains (receivers, id)) {
-        ctl->evictions++;
-        ctl_log (ctl, "evicted",
-                 "group=%s identity=%s connected=no durable=no by=reload "
-                 "why=\"no longer in the group's access lists\"",
-                 g->cfg->name, (const char *)id);
-        g_hash_table_iter_remove (&it);
-        dropped++;
-      }
+    while (g_hash_table_iter_next (&it, &id, &value)) {
+      gboolean sends =
+          (((const Holder *)value)->role & MCSEC_MIKE_ROLE_SENDER) != 0;
+      if (g_hash_table_contains (senders, id) ||
+          (!sends && g_hash_table_contains (receivers, id)))
+        continue;
+      ctl->evictions++;
+      ctl_log (ctl, "evicted",
+               "group=%s identity=%s connected=no durable=no by=reload "
+               "why=\"%s\"",
+               g->cfg->name, (const char *)id,
+               sends && g_hash_table_contains (receivers, id)
+                   ? "no longer allowed to send"
+                   : "no longer in the group's access lists");
+      g_hash_table_iter_remove (&it);
+      dropped++;
+    }
   }
   *evicted += dropped;
   if (dropped == 0)

@@ -23,8 +23,8 @@
  * listed in the new leader's updates, until the SA changes: receivers go
  * on accepting and verifying its packets whichever leader they rejoined.
  *
- * Record (big-endian): version (1) | SPI (4) | suite (1) | Sender-ID bits
- * (1) | per-sender SPIs (1) | created (8, wall-clock us) | activation (8,
+ * Record (big-endian): version (1 byte: 2) | SPI (4) | suite (1) | Sender-ID
+ * bits (1) | per-sender SPIs (1) | created (8, wall-clock us) | activation (8,
  * wall-clock us) | Sender-ID counter mark (8) | n (4) | n Sender-IDs (4
  * each: the members' when it was made) | m (4) | m holders: identity length
  * (2) | identity | role (1) | k (1) | k Sender-IDs (4 each) | signing key
@@ -288,6 +288,10 @@ unadoptable (mcsec_ctl_group_t *g, const SaRecord *r, gint64 real_us,
     if (!g_hash_table_contains (g->senders, id) &&
         !g_hash_table_contains (g->receivers, id))
       return "a member that held it is no longer listed";
+    if ((((const Holder *)r->holders->pdata[i])->role &
+         MCSEC_MIKE_ROLE_SENDER) &&
+        !g_hash_table_contains (g->senders, id))
+      return "a sender that held it may no longer send";
   }
   return NULL;
 }
@@ -441,7 +445,8 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
     return; /* its retry makes a new SA anyway (group_rotate) */
   /* as departures: a new key, or at least the list without them */
   group_change (g, g->cfg->rekey_on_leave, "left-during-failover", now);
-  group_record_later (g, now);
+  if (!g->failed)
+    group_record_later (g, now);
 }
 
 /* A member got the group's SA without a new one being made: the record's
@@ -452,7 +457,7 @@ group_record_later (mcsec_ctl_group_t *g, gint64 now)
 {
   mcsec_ctl_t *ctl = g->ctl;
   if (ctl->cfg.cluster && ctl->cfg.store_seals && !g->tree && g->sa.valid &&
-      g->record_due == 0)
+      !g->failed && g->record_due == 0)
     g->record_due = now + RECORD_BATCH_MS;
 }
 
@@ -466,8 +471,11 @@ group_record_due (mcsec_ctl_group_t *g, gint64 now)
   if (g->record_due == 0 || now < g->record_due)
     return;
   g->record_due = 0;
-  if (!g->sa.valid || g->sa_stale)
-    return; /* a stale SA's record is deleted (group_record_stale) */
+  /* a stale SA's record is deleted (group_record_stale); a group whose
+   * rotation failed owes a new key: its members now may include one whose
+   * rekey failed, or lack one that left (the retry records a new SA) */
+  if (!g->sa.valid || g->sa_stale || g->failed)
+    return;
   key = sa_record_key (g->cfg->name);
   v = sa_record_build (g, &g->sa);
   if (!store_put1 (g->ctl, key, v, &err)) {
@@ -482,33 +490,37 @@ group_record_due (mcsec_ctl_group_t *g, gint64 now)
   g_free (key);
 }
 
-void
+gboolean
 mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms)
 {
+  if (g->failed)
+    return FALSE; /* its retry makes a new SA: not one to hand over */
   if (g->record_due && group_may_issue (g, now_ms)) {
     g->record_due = now_ms;
     group_record_due (g, now_ms);
   }
+  return TRUE;
 }
 
 /* The group's SA went stale (its last member left or was evicted, with
  * nobody to rekey): a departed member holds it, so no later leader may
- * adopt it; its record is deleted (again at every operation until that
- * works). */
+ * adopt it; its record is deleted (again, at most every RETRY_MS, until
+ * that works). */
 void
-group_record_stale (mcsec_ctl_group_t *g)
+group_record_stale (mcsec_ctl_group_t *g, gint64 now)
 {
   mcsec_ctl_t *ctl = g->ctl;
   gchar *key;
   GError *err = NULL;
 
   if (!g->sa_stale || g->record_dropped || !g->leading || !ctl->cfg.cluster ||
-      !ctl->cfg.store_seals || g->tree)
+      !ctl->cfg.store_seals || g->tree || now < g->record_retry_due)
     return;
   key = sa_record_key (g->cfg->name);
   if (store_put1 (ctl, key, NULL, &err)) {
     g->record_dropped = TRUE;
   } else {
+    g->record_retry_due = now + RETRY_MS; /* not at every operation */
     ctl_log (ctl, "error",
              "group=%s what=\"cannot delete the stale SA's record: %s\"",
              g->cfg->name, err->message);

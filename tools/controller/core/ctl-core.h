@@ -239,8 +239,10 @@ void mcsec_ctl_group_follow (mcsec_ctl_group_t *g, const char *leader,
                              gboolean unavailable, gint64 now_ms);
 gboolean mcsec_ctl_group_leading (const mcsec_ctl_group_t *g);
 /* Before a leader hands g over: what it owes the store now (the sealed
- * SA's holders, normally written within 200 ms) is written at once. */
-void mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms);
+ * SA's holders, normally written within 200 ms) is written at once.
+ * FALSE: not a group to hand over now (its key rotation failed: the next
+ * leader would find no good record). */
+gboolean mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms);
 /* Fencing: the lease that makes this controller a leader holds until
  * deadline_ms (the core's clock); at or after it, every group steps down
  * before anything is issued.  0: no lease (nothing is led).  A single

@@ -213,7 +213,7 @@ group_reset (mcsec_ctl_group_t *g)
   group_sa_clear (&g->sa);
   group_drop_update (g);
   g_clear_pointer (&g->holders, g_hash_table_unref);
-  g->record_due = 0;
+  g->record_due = g->record_retry_due = 0;
   g->record_dropped = FALSE;
   g_clear_pointer (&g->tx, mcsec_rekey_tx_free);
   g_clear_pointer (&g->tree, mcsec_lkh_free);
@@ -1313,7 +1313,7 @@ run_deferred (mcsec_ctl_t *ctl, gint64 now)
         store_put1 (ctl, g->members_key, NULL, NULL))
       g->members_recorded = FALSE;
     g->members_left = FALSE;
-    group_record_stale (g); /* the cluster: nobody may adopt a stale SA */
+    group_record_stale (g, now); /* the cluster: nobody adopts a stale SA */
   }
   for (guint round = 0; round < 8; round++) {
     gboolean any = FALSE;

@@ -119,6 +119,7 @@ struct _McsecCtlGroup {
   GHashTable *holders;
   gint64 record_due;       /* the sealed SA's holders are written again then */
   gboolean record_dropped; /* its SA went stale: the record is deleted */
+  gint64 record_retry_due; /* ... a failed deletion tried again then */
   /* the cold start (a single controller): the store records that members
    * may hold the group's keys (store "members/G": MEMBERS_RUNNING while
    * it runs, their number after a clean stop), written before the first
@@ -225,7 +226,7 @@ const char *role_name (guint role);
 void wipe_bytes (GBytes *bytes);
 
 /* ctl-adopt.c: a leader's SA sealed in the store, adopted by the next */
-#define SA_RECORD_VERSION 1
+#define SA_RECORD_VERSION 2 /* 1: the key first, no Sender-ID layout */
 /* A member that held the SA, as recorded. */
 typedef struct {
   gchar *identity;
@@ -258,7 +259,7 @@ void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
 void group_record_due (mcsec_ctl_group_t *g, gint64 now);
 void group_sa_clear (GroupSa *sa);
-void group_record_stale (mcsec_ctl_group_t *g);
+void group_record_stale (mcsec_ctl_group_t *g, gint64 now);
 
 /* ctl-group.c */
 gchar *group_key (const char *what, const char *group);
