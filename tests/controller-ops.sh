@@ -77,6 +77,10 @@ join_once() { # join_once NAME: mcsec-join's exit status
     return 0 || return $?
 }
 member() { # member NAME: joins and stays, its lines in NAME.out
+  # emptied here, not by the background job's redirection: a wait for
+  # '^joined' must not find an earlier run's line (the cold start crashed
+  # the controller before rx1 had joined it, under load)
+  : >"$1.out"
   timeout 60 "$tools/mcsec-join" --controller "127.0.0.1:$port" \
     --group video --ca pki/ca.crt --certificate "pki/$1.crt" \
     --private-key "pki/$1.key" > "$1.out" 2>&1 &

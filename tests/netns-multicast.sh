@@ -118,11 +118,12 @@ for r in r1 r2 r3; do
   extra=()
   [ "$r" = r3 ] && extra=("${lossy[@]}")
   in_ns "$r" timeout 40 ${extra[@]+"${extra[@]}"} "$peer" receive $(member "$r") \
-    --group-address 239.255.60.1 --port 5004 --duration 12 > "$r.out" 2> "$r.err" &
+    --group-address 239.255.60.1 --port 5004 --duration 22 > "$r.out" 2> "$r.err" &
   pids+=($!)
 done
 # the stream starts once the bridge knows every receiver's port in both
-# groups (10 s at most; the checks below say if it never did)
+# groups (10 s at most; the checks below say if it never did): the
+# receivers listen 22 s, the longest wait and the 9 s stream
 for _ in $(seq 100); do
   mdb=$(in_ns sw bridge mdb show 2>/dev/null || true)
   learnt=0
