@@ -296,6 +296,13 @@ unadoptable (mcsec_ctl_group_t *g, const SaRecord *r, gint64 real_us,
   return NULL;
 }
 
+static void
+set_add (gpointer key, gpointer value, gpointer set)
+{
+  (void)value;
+  g_hash_table_add (set, key);
+}
+
 /* The group's state is being read by a new leader: adopt the previous
  * leader's SA when the store holds one that is still good.  FALSE only
  * when the store cannot be read. */
@@ -371,11 +378,10 @@ group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error)
   /* ours from past the limit: in the next adopter's range */
   if (ctl->sid_ctr.next < sid.limit)
     ctl->sid_ctr.next = sid.limit;
-  /* as new_sender_id maps counter values to Sender-IDs */
+  /* every Sender-ID used under it: those made_ids holds, and the counter's
+   * values since sid_base, mapped as new_sender_id maps them */
   g->sa.ids = g_hash_table_new (NULL, NULL);
-  for (guint i = 0; i < r.ids->len; i++)
-    g_hash_table_add (g->sa.ids,
-                      GUINT_TO_POINTER (g_array_index (r.ids, guint32, i)));
+  g_hash_table_foreach (g->sa.made_ids, set_add, g->sa.ids);
   for (guint64 n = MAX (r.sid_base, 1); n < sid.limit; n++)
     g_hash_table_add (g->sa.ids,
                       GUINT_TO_POINTER ((guint32)(1 + (n - 1) % max)));
