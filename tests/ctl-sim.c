@@ -384,6 +384,20 @@ holds_spi (Peer *p, guint32 spi)
   return found;
 }
 
+/* The member's latest update lists Sender-ID id. */
+gboolean
+lists_sender (Peer *p, guint32 id)
+{
+  mcsec_msa_t *msa = NULL;
+  gboolean found = FALSE;
+  if (mcsec_member_msa (p->m, &msa) != MCSEC_OK || msa == NULL)
+    return FALSE;
+  for (size_t i = 0; i < msa->n_senders; i++)
+    found |= msa->senders[i].sender_id == id;
+  mcsec_msa_free (msa);
+  return found;
+}
+
 /* An admin request's answer, JSON as one string. */
 gchar *
 admin (Sim *s, const char *line)

@@ -72,6 +72,7 @@ void sim_restart (Sim *s);
 void sim_free (Sim *s);
 guint32 newest_spi (Peer *p);
 gboolean holds_spi (Peer *p, guint32 spi);
+gboolean lists_sender (Peer *p, guint32 id);
 gchar *admin (Sim *s, const char *line);
 gboolean admin_says (Sim *s, const char *line, const char *needle);
 guint32 sender_id (Peer *p);

@@ -101,20 +101,6 @@ sim_sealing_pair (mcsec_ctl_t **x, mcsec_ctl_t **y)
   return s;
 }
 
-/* The member's latest update lists Sender-ID id. */
-static gboolean
-lists_sender (Peer *p, guint32 id)
-{
-  mcsec_msa_t *msa = NULL;
-  gboolean found = FALSE;
-  if (mcsec_member_msa (p->m, &msa) != MCSEC_OK || msa == NULL)
-    return FALSE;
-  for (size_t i = 0; i < msa->n_senders; i++)
-    found |= msa->senders[i].sender_id == id;
-  mcsec_msa_free (msa);
-  return found;
-}
-
 static gboolean
 logged_since (Sim *s, guint from, const char *needle)
 {

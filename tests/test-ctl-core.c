@@ -560,6 +560,67 @@ test_fail_closed_newcomer (void)
   sim_free (s);
 }
 
+/* A sender's connection drops and it joins again under the same key (no
+ * rekey on join or leave): it is given new Sender-IDs, but mcsecenc
+ * changes Sender-ID only with the SA, so the one it sends with stays
+ * listed (or signed receivers drop its stream) until the key changes;
+ * neither is handed to anyone else under the key.  Both ways back: the
+ * controller saw the drop (a leave, then a join), or the new connection
+ * came first (it replaces the old one). */
+static void
+test_sender_reconnects (void)
+{
+  Sim *s = sim_new (0);
+  GPtrArray *groups = make_groups ();
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
+  Peer *cam2;
+  mcsec_ctl_conn_t *stale;
+  guint32 spi, id1, id2, id3;
+
+  config_of (groups, "video")->rekey_on_join = FALSE;
+  config_of (groups, "video")->rekey_on_leave = FALSE;
+  sim_reload (s, groups);
+  sim_run (s, 500);
+  spi = newest_spi (rx1);
+  id1 = sender_id (cam1);
+  CHECK (spi != 0 && newest_spi (cam1) == spi && lists_sender (rx1, id1));
+  /* the controller sees the connection drop: a leave, then a join */
+  mcsec_ctl_conn_lost (cam1->c, "reset", s->now);
+  peer_gone (cam1);
+  sim_run (s, 500);
+  id2 = sender_id (cam1);
+  CHECK (mcsec_member_state (cam1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (rx1) == spi && newest_spi (cam1) == spi);
+  CHECK (id2 != 0 && id2 != id1);
+  CHECK (lists_sender (rx1, id1) && lists_sender (rx1, id2));
+  /* the new connection first: the old one is replaced */
+  stale = cam1->c;
+  cam1->c = NULL;
+  mcsec_member_disconnected (cam1->m, (uint64_t)s->now);
+  cam1->reconnect_at = s->now + 300;
+  sim_run (s, 500);
+  mcsec_ctl_conn_free (stale);
+  id3 = sender_id (cam1);
+  CHECK (logged (s, "replaced group=video identity=cam1"));
+  CHECK (newest_spi (rx1) == spi && id3 != id1 && id3 != id2);
+  CHECK (lists_sender (rx1, id1) && lists_sender (rx1, id2) &&
+         lists_sender (rx1, id3));
+  /* another sender under the key: none of those */
+  cam2 = peer_new (s, "cam2", "video", TRUE);
+  sim_run (s, 300);
+  CHECK (newest_spi (cam2) == spi);
+  CHECK (sender_id (cam2) != id1 && sender_id (cam2) != id2 &&
+         sender_id (cam2) != id3);
+  /* a new key: only the Sender-IDs held now */
+  CHECK (admin_says (s, "rekey video", "\"ok\":true"));
+  sim_run (s, 2000);
+  CHECK (newest_spi (rx1) != spi);
+  CHECK (!lists_sender (rx1, id1) && !lists_sender (rx1, id2) &&
+         lists_sender (rx1, id3) && lists_sender (rx1, sender_id (cam2)));
+  sim_free (s);
+}
+
 /* The other settings: live ones hold from the reload on (a shorter
  * key-lifetime rekeys), the others (a cipher, a new or removed group) stay
  * as they were and are named as waiting for a restart. */
@@ -904,6 +965,7 @@ main (void)
   test_evictions_survive_restarts ();
   test_fail_closed_unicast ();
   test_fail_closed_newcomer ();
+  test_sender_reconnects ();
   test_tree_with_loss ();
   test_fail_closed_tree ();
   test_repair_flood ();

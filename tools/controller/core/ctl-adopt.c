@@ -420,10 +420,8 @@ holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
   Holder *h = g->holders ? g_hash_table_lookup (g->holders, c->identity) : NULL;
   if (h == NULL)
     return;
-  if (c->n_sender_ids) {
-    c->n_old_ids = h->n_ids;
-    memcpy (c->old_ids, h->ids, h->n_ids * sizeof h->ids[0]);
-  }
+  if (c->n_sender_ids)
+    old_ids_add (c, h->ids, h->n_ids);
   g_hash_table_remove (g->holders, c->identity);
 }
 

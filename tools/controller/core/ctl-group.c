@@ -185,6 +185,8 @@ group_free (mcsec_ctl_group_t *g)
 {
   if (g->holders)
     g_hash_table_unref (g->holders);
+  if (g->departed)
+    g_hash_table_unref (g->departed);
   g_hash_table_unref (g->senders);
   g_hash_table_unref (g->receivers);
   g_hash_table_unref (g->evicted);
@@ -213,6 +215,7 @@ group_reset (mcsec_ctl_group_t *g)
   group_sa_clear (&g->sa);
   group_drop_update (g);
   g_clear_pointer (&g->holders, g_hash_table_unref);
+  g_clear_pointer (&g->departed, g_hash_table_unref);
   g->record_due = g->record_retry_due = 0;
   g->record_dropped = FALSE;
   g_clear_pointer (&g->tx, mcsec_rekey_tx_free);
@@ -695,6 +698,7 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
   g->record_dropped = FALSE; /* recorded with its SPI (new_spi) */
   /* a new key: every sender takes it with its current Sender-IDs */
   g_clear_pointer (&g->holders, g_hash_table_unref);
+  g_clear_pointer (&g->departed, g_hash_table_unref);
   for (GList *l = g->members.head; l; l = l->next)
     ((mcsec_ctl_conn_t *)l->data)->n_old_ids = 0;
   g->record_due = 0; /* recorded with its SPI */
@@ -1287,6 +1291,7 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
     c->state = C_AWAIT_JOIN;
   if (g->ctl->stopping || !g->leading)
     return;
+  sender_gone (g, c);
   g->members_left = TRUE;
   /* the last one out: no rekey now (nobody to send it to), but the next
    * member must not be given the SA the departed one holds */
@@ -1298,6 +1303,63 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
     g->leave_pending = TRUE;
   else if (c->sender_id)
     g->sender_left_pending = TRUE;
+}
+
+/* Sender-IDs c may send with under the group's SA besides its own (ids:
+ * earliest first); past MCSEC_MIKE_MAX_SENDER_IDS the earliest are kept:
+ * the ones a long-running mcsecenc took the SA with. */
+void
+old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n)
+{
+  for (guint i = 0; i < n && c->n_old_ids < G_N_ELEMENTS (c->old_ids); i++) {
+    gboolean have = FALSE;
+    for (guint k = 0; k < c->n_sender_ids; k++)
+      have |= c->sender_ids[k] == ids[i];
+    for (guint k = 0; k < c->n_old_ids; k++)
+      have |= c->old_ids[k] == ids[i];
+    if (!have)
+      c->old_ids[c->n_old_ids++] = ids[i];
+  }
+}
+
+/* A sender leaves (or its connection is replaced) while the group keeps
+ * its SA: mcsecenc changes Sender-ID only with the SA, so if it joins
+ * again under this SA, with new Sender-IDs (never one used under the key
+ * before), the ones it had are listed with them (sender_back).  Until the
+ * SA changes (group_rotate, group_reset). */
+void
+sender_gone (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+{
+  Holder *h;
+
+  if (!g->sa.valid || c->n_sender_ids + c->n_old_ids == 0)
+    return;
+  if (g->departed == NULL)
+    g->departed =
+        g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);
+  h = g_new0 (Holder, 1);
+  h->identity = g_strdup (c->identity);
+  h->role = c->role;
+  /* its earlier ones first */
+  for (guint i = 0;
+       i < c->n_old_ids + c->n_sender_ids && h->n_ids < G_N_ELEMENTS (h->ids);
+       i++)
+    h->ids[h->n_ids++] =
+        i < c->n_old_ids ? c->old_ids[i] : c->sender_ids[i - c->n_old_ids];
+  g_hash_table_replace (g->departed, h->identity, h);
+}
+
+/* ... and is back under the same SA (and asks Sender-IDs again). */
+void
+sender_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+{
+  Holder *h =
+      g->departed ? g_hash_table_lookup (g->departed, c->identity) : NULL;
+  if (h == NULL)
+    return;
+  if (c->n_sender_ids)
+    old_ids_add (c, h->ids, h->n_ids);
+  g_hash_table_remove (g->departed, c->identity);
 }
 
 void
