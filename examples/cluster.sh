@@ -8,8 +8,10 @@
 # member (mcsec-join) is given the list of the three controllers and joins;
 # the controller that leads its group is killed (SIGKILL); another takes the
 # group once the dead one's lease (2 s) ends, and the member moves to it.
-# Prints what each controller says of itself (`mcsecctl cluster`) and the
-# member's events; ends with OK and the failover time.
+# With a cluster key the controllers keep the group's SA sealed in etcd, so
+# the new leader adopts it: the member keeps its key (no rekey).  Prints
+# what each controller says of itself (`mcsecctl cluster`) and the member's
+# events; ends with OK, the failover time and the SA before and after.
 #
 # usage: cluster.sh BUILD_DIR
 set -euo pipefail
@@ -30,6 +32,9 @@ etcd_cluster_start 3 # three etcd members on loopback
 trap cleanup EXIT
 cd "$tmp"
 "$build/tools/mcsecctl" pki pki cam1 rx1 >/dev/null
+# the cluster key: only controllers hold it; etcd sees sealed values only
+openssl rand -hex 32 >cluster.key
+chmod 600 cluster.key
 list=
 for i in 1 2 3; do
   port[$i]=$(free_port SOCK_STREAM)
@@ -53,6 +58,7 @@ etcd = $(etcd_endpoints)
 name = c$i
 controllers = c1,c2,c3
 lease = 2
+cluster-key = ../cluster.key
 
 [group video]
 address = 239.255.0.1
@@ -98,4 +104,7 @@ t1=$(date +%s%N)
 for i in "${!ctl_pid[@]}"; do ctl "$i" cluster; done
 echo "== the member's events"
 sed 's/^/  /' member.out
-echo "OK: the member joined the new leader $(((t1 - t0) / 1000000)) ms after the kill"
+spis=$(sed -n 's/^joined .*newest-spi=\(0x[0-9a-f]*\).*/\1/p' member.out | tr '\n' ' ')
+echo "OK: the member joined the new leader $(((t1 - t0) / 1000000)) ms after the kill; its SA before and after: $spis"
+set -- $spis
+[ "$1" = "$2" ] || { echo "FAILED: the new leader did not adopt the SA"; exit 1; }
