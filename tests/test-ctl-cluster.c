@@ -226,6 +226,49 @@ test_cluster_adopt_refused (void)
   sim_free (s);
 }
 
+/* A holder back after the rejoin window, in a group that rekeys on
+ * neither joins nor leaves: counted as departed (not listed while away),
+ * and when it rejoins under the adopted SA the Sender-ID its running
+ * mcsecenc sends with is listed again, as after a reconnect to one
+ * controller (test-ctl-core sender_reconnects). */
+static void
+test_cluster_adopt_late_sender (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *rx1, *cam1;
+  guint32 spi, id1;
+  guint mark;
+
+  for (int i = 0; i < 2; i++) {
+    GPtrArray *groups = make_groups ();
+    config_of (groups, "video")->rekey_on_join = FALSE;
+    config_of (groups, "video")->rekey_on_leave = FALSE;
+    s->core = i ? x : y;
+    sim_reload (s, groups);
+  }
+  s->core = y;
+  rx1 = peer_new (s, "rx1", "video", FALSE);
+  cam1 = peer_new (s, "cam1", "video", TRUE);
+  sim_run (s, 300);
+  spi = newest_spi (rx1);
+  id1 = sender_id (cam1);
+  CHECK (spi != 0 && id1 != 0 && lists_sender (rx1, id1));
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "video");
+  cam1->reconnect_at = s->now + 3000; /* back well after the window */
+  sim_run (s, 1500);
+  CHECK (logged_since (s, mark, "adopt group=video"));
+  CHECK (
+      logged_since (s, mark, "holders-missing group=video missing=1 rekey=no"));
+  CHECK (newest_spi (rx1) == spi && !lists_sender (rx1, id1));
+  sim_run (s, 2500);
+  CHECK (mcsec_member_state (cam1->m) == MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (cam1) == spi && sender_id (cam1) != id1);
+  CHECK (lists_sender (rx1, id1) && lists_sender (rx1, sender_id (cam1)));
+  sim_free (s);
+}
+
 /* The last member leaves (no rekey: nobody to send it to): the departed
  * member holds the SA, so its record goes and a new leader makes a new SA
  * (found by the cluster test: a record listing departed members was
@@ -423,6 +466,7 @@ main (void)
   test_cluster_adopt_refused ();
   test_cluster_adopt_layout ();
   test_cluster_adopt_stale ();
+  test_cluster_adopt_late_sender ();
   test_cluster_adopt_reload ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();

@@ -574,7 +574,7 @@ test_sender_reconnects (void)
   GPtrArray *groups = make_groups ();
   Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
   Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
-  Peer *cam2;
+  Peer *cam2, *other;
   mcsec_ctl_conn_t *stale;
   guint32 spi, id1, id2, id3;
 
@@ -585,10 +585,13 @@ test_sender_reconnects (void)
   spi = newest_spi (rx1);
   id1 = sender_id (cam1);
   CHECK (spi != 0 && newest_spi (cam1) == spi && lists_sender (rx1, id1));
-  /* the controller sees the connection drop: a leave, then a join */
+  /* the controller sees the connection drop: a leave (not listed while
+   * away), then a join */
   mcsec_ctl_conn_lost (cam1->c, "reset", s->now);
   peer_gone (cam1);
-  sim_run (s, 500);
+  sim_run (s, 100);
+  CHECK (!lists_sender (rx1, id1));
+  sim_run (s, 400);
   id2 = sender_id (cam1);
   CHECK (mcsec_member_state (cam1->m) == MCSEC_MEMBER_JOINED);
   CHECK (newest_spi (rx1) == spi && newest_spi (cam1) == spi);
@@ -612,12 +615,23 @@ test_sender_reconnects (void)
   CHECK (newest_spi (cam2) == spi);
   CHECK (sender_id (cam2) != id1 && sender_id (cam2) != id2 &&
          sender_id (cam2) != id3);
+  /* cam1's certificate with another signing key (another device, or a
+   * stolen certificate): cam1's Sender-IDs are not listed under its key */
+  cam1->reconnect = FALSE;
+  mcsec_ctl_conn_lost (cam1->c, "reset", s->now);
+  peer_gone (cam1);
+  other = peer_new (s, "cam1", "video", TRUE);
+  sim_run (s, 300);
+  CHECK (newest_spi (other) == spi && sender_id (other) != 0);
+  CHECK (!lists_sender (rx1, id1) && !lists_sender (rx1, id2) &&
+         !lists_sender (rx1, id3) && lists_sender (rx1, sender_id (other)));
   /* a new key: only the Sender-IDs held now */
+  id3 = sender_id (other);
   CHECK (admin_says (s, "rekey video", "\"ok\":true"));
   sim_run (s, 2000);
   CHECK (newest_spi (rx1) != spi);
-  CHECK (!lists_sender (rx1, id1) && !lists_sender (rx1, id2) &&
-         lists_sender (rx1, id3) && lists_sender (rx1, sender_id (cam2)));
+  CHECK (lists_sender (rx1, id3) && lists_sender (rx1, sender_id (cam2)));
+  CHECK (!lists_sender (rx1, id1) && !lists_sender (rx1, id2));
   sim_free (s);
 }
 

@@ -420,7 +420,7 @@ holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
   Holder *h = g->holders ? g_hash_table_lookup (g->holders, c->identity) : NULL;
   if (h == NULL)
     return;
-  if (c->n_sender_ids)
+  if (holder_is (h, c))
     old_ids_add (c, h->ids, h->n_ids);
   g_hash_table_remove (g->holders, c->identity);
 }
@@ -435,7 +435,26 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
   if (g->holders == NULL || now < g->recovery_until_ms)
     return;
   missing = g_hash_table_size (g->holders);
-  g_clear_pointer (&g->holders, g_hash_table_unref); /* no longer listed */
+  /* no longer listed; as departed senders, listed again if they come back
+   * under the SA (sender_back) */
+  {
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init (&it, g->holders);
+    while (g_hash_table_iter_next (&it, NULL, &value)) {
+      Holder *h = value;
+      g_hash_table_iter_steal (&it);
+      if (h->n_ids == 0) {
+        holder_free (h);
+        continue;
+      }
+      if (g->departed == NULL)
+        g->departed =
+            g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);
+      g_hash_table_replace (g->departed, h->identity, h);
+    }
+  }
+  g_clear_pointer (&g->holders, g_hash_table_unref);
   if (missing == 0)
     return;
   ctl_log (g->ctl, "holders-missing", "group=%s missing=%u rekey=%s",

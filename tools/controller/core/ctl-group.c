@@ -1331,6 +1331,7 @@ void
 sender_gone (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {
   Holder *h;
+  guint n_old;
 
   if (!g->sa.valid || c->n_sender_ids + c->n_old_ids == 0)
     return;
@@ -1340,16 +1341,29 @@ sender_gone (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
   h = g_new0 (Holder, 1);
   h->identity = g_strdup (c->identity);
   h->role = c->role;
-  /* its earlier ones first */
-  for (guint i = 0;
-       i < c->n_old_ids + c->n_sender_ids && h->n_ids < G_N_ELEMENTS (h->ids);
-       i++)
-    h->ids[h->n_ids++] =
-        i < c->n_old_ids ? c->old_ids[i] : c->sender_ids[i - c->n_old_ids];
+  memcpy (h->spki, c->spki, c->spki_len);
+  h->spki_len = c->spki_len;
+  /* the earliest it had (a long-running mcsecenc's), then its current ones
+   * (a restarted sender's), always kept: past the limit, those between go */
+  n_old = MIN (c->n_old_ids, G_N_ELEMENTS (h->ids) - c->n_sender_ids);
+  memcpy (h->ids, c->old_ids, n_old * sizeof h->ids[0]);
+  memcpy (h->ids + n_old, c->sender_ids, c->n_sender_ids * sizeof h->ids[0]);
+  h->n_ids = n_old + c->n_sender_ids;
   g_hash_table_replace (g->departed, h->identity, h);
 }
 
-/* ... and is back under the same SA (and asks Sender-IDs again). */
+/* Whether c, joining, is the sender h was: the same role and signing key
+ * (a running mcsecenc signs with the key it started with; bound to another
+ * key, its Sender-IDs would be anyone's who has the identity's
+ * certificate). */
+gboolean
+holder_is (const Holder *h, const mcsec_ctl_conn_t *c)
+{
+  return c->n_sender_ids && h->role == c->role && h->spki_len == c->spki_len &&
+         CRYPTO_memcmp (h->spki, c->spki, c->spki_len) == 0;
+}
+
+/* ... and is back under the same SA. */
 void
 sender_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {
@@ -1357,7 +1371,7 @@ sender_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
       g->departed ? g_hash_table_lookup (g->departed, c->identity) : NULL;
   if (h == NULL)
     return;
-  if (c->n_sender_ids)
+  if (holder_is (h, c))
     old_ids_add (c, h->ids, h->n_ids);
   g_hash_table_remove (g->departed, c->identity);
 }

@@ -263,6 +263,7 @@ void holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n);
 void sender_gone (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void sender_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+gboolean holder_is (const Holder *h, const mcsec_ctl_conn_t *c);
 void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
 void group_record_due (mcsec_ctl_group_t *g, gint64 now);
