@@ -269,6 +269,59 @@ test_cluster_adopt_late_sender (void)
   sim_free (s);
 }
 
+/* A member that left without a rekey (rekey-on-leave = false) holds the
+ * SA: evicted while no controller led, the next leader adopts nothing
+ * (found by a review: the record named only the members, the evicted one
+ * kept the adopted key).  Not evicted: it is a holder, the SA adopted. */
+static void
+test_cluster_adopt_departed_evicted (void)
+{
+  for (int evict = 0; evict < 2; evict++) {
+    mcsec_ctl_t *x, *y;
+    Sim *s = sim_sealing_pair (&x, &y);
+    Peer *rx1, *rx2;
+    const char *key = "evicted/video/rx2";
+    GBytes *empty = g_bytes_new (NULL, 0);
+    guint32 spi;
+    guint mark;
+
+    for (int i = 0; i < 2; i++) {
+      GPtrArray *groups = make_groups ();
+      config_of (groups, "video")->rekey_on_leave = FALSE;
+      s->core = i ? x : y;
+      sim_reload (s, groups);
+    }
+    s->core = y;
+    rx1 = peer_new (s, "rx1", "video", FALSE);
+    rx2 = peer_new (s, "rx2", "video", FALSE);
+    sim_run (s, 300);
+    spi = newest_spi (rx1);
+    CHECK (spi != 0 && newest_spi (rx2) == spi);
+    peer_leave (rx2); /* no rekey: rx2 keeps the SA */
+    sim_run (s, 300); /* the record written again */
+    CHECK (newest_spi (rx1) == spi);
+    if (evict)
+      CHECK (s->store->put (s->store, &key, &empty, 1, NULL));
+    mark = s->log->len;
+    sim_fail_over (s, y, x, "video");
+    sim_run (s, 300);
+    if (evict) {
+      CHECK (
+          logged_since (s, mark, "adopt-skipped group=video spi=0x") &&
+          logged_since (s, mark, "why=\"a member that held it is evicted\""));
+      CHECK (newest_spi (rx1) != spi && !holds_spi (rx2, newest_spi (rx1)));
+    } else {
+      gchar *line =
+          g_strdup_printf ("adopt group=video spi=0x%08x holders=2", spi);
+      CHECK (logged_since (s, mark, line));
+      g_free (line);
+      CHECK (newest_spi (rx1) == spi);
+    }
+    g_bytes_unref (empty);
+    sim_free (s);
+  }
+}
+
 /* The last member leaves (no rekey: nobody to send it to): the departed
  * member holds the SA, so its record goes and a new leader makes a new SA
  * (found by the cluster test: a record listing departed members was
@@ -467,6 +520,7 @@ main (void)
   test_cluster_adopt_layout ();
   test_cluster_adopt_stale ();
   test_cluster_adopt_late_sender ();
+  test_cluster_adopt_departed_evicted ();
   test_cluster_adopt_reload ();
   test_cluster_eviction_elsewhere ();
   test_counter_conflict ();

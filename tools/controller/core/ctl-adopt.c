@@ -29,7 +29,9 @@
  * each: the members' when it was made) | m (4) | m holders: identity length
  * (2) | identity | role (1) | k (1) | k Sender-IDs (4 each) | signing key
  * length (2) | signing key (DER SPKI) | key length (1) | key.  The key
- * comes last, so that the buffer never moves once it holds it.
+ * comes last, so that the buffer never moves once it holds it.  Holders:
+ * the members that left the SA without a rekey (no Sender-ID), then the
+ * members and the holders not back yet.
  */
 #include <string.h>
 
@@ -134,6 +136,21 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
   g_hash_table_unref (ids);
   n_at = b->len;
   put_be (b, 0, 4);
+  /* the group's own SA: those that left it without a rekey hold it too
+   * (first: past HOLDERS_MAX the ones left out are members, whose rejoin
+   * rekeys; a departed one left out could be evicted unseen); no
+   * Sender-ID, it is not listed while away */
+  if (sa == &g->sa && g->departed) {
+    gpointer value;
+    g_hash_table_iter_init (&it, g->departed);
+    while (g_hash_table_iter_next (&it, &id, &value)) {
+      const Holder *h = value;
+      if (!g_hash_table_contains (g->by_identity, id) &&
+          !(g->holders && g_hash_table_contains (g->holders, id)))
+        put_holder (b, h->identity, h->role, NULL, 0, NULL, 0, h->spki,
+                    h->spki_len, &n_holders);
+    }
+  }
   /* a new SA: its members will send with their current Sender-IDs; the
    * group's own: also with those they had before an adoption */
   for (GList *l = g->members.head; l; l = l->next) {
@@ -436,7 +453,7 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
     return;
   missing = g_hash_table_size (g->holders);
   /* no longer listed; as departed senders, listed again if they come back
-   * under the SA (sender_back) */
+   * under the SA (departed_back) */
   {
     GHashTableIter it;
     gpointer value;
@@ -444,10 +461,6 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
     while (g_hash_table_iter_next (&it, NULL, &value)) {
       Holder *h = value;
       g_hash_table_iter_steal (&it);
-      if (h->n_ids == 0) {
-        holder_free (h);
-        continue;
-      }
       if (g->departed == NULL)
         g->departed =
             g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);

@@ -424,8 +424,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     g_queue_unlink (&g->members, &old->group_link);
     g_hash_table_remove (g->by_identity, old->identity);
     old->group = NULL;
-    sender_gone (g, old); /* its mcsecenc may go on with its Sender-IDs */
-    tree_leave (g, old);  /* the newcomer's join rekeys the tree */
+    departed_add (g, old); /* its mcsecenc may go on with its Sender-IDs */
+    tree_leave (g, old);   /* the newcomer's join rekeys the tree */
     ctl_log (ctl, "replaced", "group=%s identity=%s", g->cfg->name,
              c->identity);
     conn_goodbye (old, MCSEC_MIKE_EVICTED, MCSEC_MIKE_REASON_DUPLICATE,
@@ -484,7 +484,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
    * the SA as it is, holder or not, is recorded again with the Sender-IDs
    * it has now: its sender may start under the SA with them */
   holder_back (g, c);
-  sender_back (g, c);
+  departed_back (g, c);
   if (!rekey)
     group_record_later (g, now);
 

@@ -1279,7 +1279,6 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
 {
   mcsec_ctl_group_t *g = c->group;
 
-  (void)now;
   g_queue_unlink (&g->members, &c->group_link);
   if (g_hash_table_lookup (g->by_identity, c->identity) == c)
     g_hash_table_remove (g->by_identity, c->identity);
@@ -1291,7 +1290,8 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
     c->state = C_AWAIT_JOIN;
   if (g->ctl->stopping || !g->leading)
     return;
-  sender_gone (g, c);
+  departed_add (g, c);
+  group_record_later (g, now); /* it holds the SA: recorded as departed */
   g->members_left = TRUE;
   /* the last one out: no rekey now (nobody to send it to), but the next
    * member must not be given the SA the departed one holds */
@@ -1322,18 +1322,18 @@ old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n)
   }
 }
 
-/* A sender leaves (or its connection is replaced) while the group keeps
- * its SA: mcsecenc changes Sender-ID only with the SA, so if it joins
- * again under this SA, with new Sender-IDs (never one used under the key
- * before), the ones it had are listed with them (sender_back).  Until the
- * SA changes (group_rotate, group_reset). */
+/* A member leaves (or its connection is replaced) while the group keeps
+ * its SA, which it holds.  A sender's mcsecenc changes Sender-ID only with
+ * the SA, so if it joins again under this SA, with new Sender-IDs (never
+ * one used under the key before), the ones it had are listed with them
+ * (departed_back).  Until the SA changes (group_rotate, group_reset). */
 void
-sender_gone (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {
   Holder *h;
   guint n_old;
 
-  if (!g->sa.valid || c->n_sender_ids + c->n_old_ids == 0)
+  if (!g->sa.valid)
     return;
   if (g->departed == NULL)
     g->departed =
@@ -1365,7 +1365,7 @@ holder_is (const Holder *h, const mcsec_ctl_conn_t *c)
 
 /* ... and is back under the same SA. */
 void
-sender_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+departed_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {
   Holder *h =
       g->departed ? g_hash_table_lookup (g->departed, c->identity) : NULL;

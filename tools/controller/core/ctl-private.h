@@ -117,10 +117,12 @@ struct _McsecCtlGroup {
    * rekey, their Sender-IDs stay listed meanwhile, and those still missing
    * when the rejoin window ends count as left */
   GHashTable *holders;
-  /* senders that left while the group kept its SA: identity -> Holder
-   * with the Sender-IDs they had under it; one that joins again under
-   * the same SA gets them listed again (its mcsecenc goes on with them,
-   * ctl-group.c sender_gone); not listed while it is away */
+  /* members that left while the group kept its SA (they hold it):
+   * identity -> Holder with the Sender-IDs they had under it; a sender
+   * that joins again under the same SA gets them listed again (its
+   * mcsecenc goes on with them, ctl-group.c departed_add); not listed
+   * while it is away.  Recorded with the sealed SA (ctl-adopt.c): a new
+   * leader adopts no SA that an evicted one holds */
   GHashTable *departed;
   gint64 record_due;       /* the sealed SA's holders are written again then */
   gboolean record_dropped; /* its SA went stale: the record is deleted */
@@ -261,8 +263,8 @@ gboolean group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error);
 gboolean holder_returns (mcsec_ctl_group_t *g, const char *identity);
 void holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n);
-void sender_gone (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
-void sender_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void departed_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 gboolean holder_is (const Holder *h, const mcsec_ctl_conn_t *c);
 void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
