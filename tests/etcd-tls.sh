@@ -20,7 +20,9 @@
 #   curl's "SSL certificate problem";
 # - configuration errors name the setting: etcd-ca with an http://
 #   endpoint, a certificate without its key (--check), a CA file that is
-#   missing (at start).
+#   missing (at start, and --check); --check reads the cluster key as a
+#   start does: one others can read, one that is not 64 hex digits, each
+#   an error naming cluster-key (it said OK before); a good one: OK.
 #
 # usage: etcd-tls.sh BUILD_DIR
 set -euo pipefail
@@ -164,6 +166,27 @@ conf halfcert "etcd-certificate = pki/etcd-client.crt"
 out=$("$tools/mcsec-controller" --check halfcert.conf 2>&1 || true)
 check "a client certificate without its key: an error naming etcd-private-key ($out)" \
   grep -q 'etcd-private-key: missing' <<<"$out"
+out=$("$tools/mcsec-controller" --check noca.conf 2>&1 || true)
+check "--check: the missing CA file named ($out)" \
+  grep -q 'noca.conf:[0-9]*: \[cluster\] etcd-ca: cannot read .*missing.crt' <<<"$out"
+openssl rand -hex 32 >good.key
+chmod 600 good.key
+head -c 40 good.key >short.key
+chmod 600 short.key
+cp good.key open.key
+chmod 644 open.key
+for k in good short open; do
+  conf "ck$k" "etcd-ca = etcd-tls/ca.crt" "etcd-certificate = pki/etcd-client.crt" \
+    "etcd-private-key = pki/etcd-client.key" "cluster-key = $k.key"
+done
+out=$("$tools/mcsec-controller" --check ckopen.conf 2>&1 || true)
+check "--check: a cluster key others can read, named ($out)" \
+  grep -q '\[cluster\] cluster-key: .*open.key is readable by others' <<<"$out"
+out=$("$tools/mcsec-controller" --check ckshort.conf 2>&1 || true)
+check "--check: a cluster key that is not 64 hex digits, named ($out)" \
+  grep -q '\[cluster\] cluster-key: .*short.key does not hold 64 hex digits' <<<"$out"
+out=$("$tools/mcsec-controller" --check ckgood.conf 2>&1 || true)
+check "--check: the good cluster key: OK ($out)" grep -q 'ckgood.conf: OK' <<<"$out"
 for n in good nocert otherca noca; do
   [ "$failures" -eq 0 ] || { echo "--- $n.log"; tail -n 5 "$n.log"; cat "$n.join" 2>/dev/null; }
 done

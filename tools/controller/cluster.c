@@ -155,6 +155,36 @@ rank_of (const CtlConfig *cfg, const char *group)
   return rank;
 }
 
+static gboolean
+check_tls_files (const CtlConfig *cfg, GError **error)
+{
+  return (!cfg->etcd_ca || ctl_config_check_file (cfg, "cluster", "etcd-ca",
+                                                  cfg->etcd_ca, error)) &&
+         (!cfg->etcd_certificate ||
+          (ctl_config_check_file (cfg, "cluster", "etcd-certificate",
+                                  cfg->etcd_certificate, error) &&
+           ctl_config_check_file (cfg, "cluster", "etcd-private-key",
+                                  cfg->etcd_private_key, error)));
+}
+
+static gboolean read_cluster_key (const CtlConfig *cfg, guint8 key[32],
+                                  GError **error);
+
+gboolean
+ctl_cluster_check_files (const CtlConfig *cfg, GError **error)
+{
+  guint8 key[32];
+  gboolean ok;
+
+  if (!check_tls_files (cfg, error))
+    return FALSE;
+  if (cfg->cluster_key == NULL)
+    return TRUE;
+  ok = read_cluster_key (cfg, key, error);
+  OPENSSL_cleanse (key, sizeof key);
+  return ok;
+}
+
 CtlCluster *
 ctl_cluster_new (const CtlConfig *cfg,
                  void (*log) (const char *event, const char *fmt, ...),
@@ -173,13 +203,7 @@ ctl_cluster_new (const CtlConfig *cfg,
   cl->peers =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, peer_free);
   /* before any handle: each takes the TLS settings when it is made */
-  if ((cfg->etcd_ca && !ctl_config_check_file (cfg, "cluster", "etcd-ca",
-                                               cfg->etcd_ca, error)) ||
-      (cfg->etcd_certificate &&
-       (!ctl_config_check_file (cfg, "cluster", "etcd-certificate",
-                                cfg->etcd_certificate, error) ||
-        !ctl_config_check_file (cfg, "cluster", "etcd-private-key",
-                                cfg->etcd_private_key, error))) ||
+  if (!check_tls_files (cfg, error) ||
       !mcsec_etcd_set_tls (cfg->etcd_ca, cfg->etcd_certificate,
                            cfg->etcd_private_key, error))
     goto fail;

@@ -26,6 +26,10 @@ CtlCluster *ctl_cluster_new (const CtlConfig *cfg,
                              void (*log) (const char *event, const char *fmt,
                                           ...) G_GNUC_PRINTF (2, 3),
                              GError **error);
+/* The [cluster] files, as a start would read them, without reaching etcd
+ * (--check): etcd-ca, etcd-certificate and etcd-private-key readable, the
+ * cluster key 64 hex digits that only its owner can read. */
+gboolean ctl_cluster_check_files (const CtlConfig *cfg, GError **error);
 /* The update-signing key every controller of the cluster signs with
  * (members check updates with one key, whichever controller sends them).
  * With [cluster] cluster-key, etcd holds it sealed (AES-256-GCM under the

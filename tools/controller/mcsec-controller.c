@@ -1327,6 +1327,9 @@ main (int argc, char **argv)
       !ctl_config_credentials (d.cfg, &d.ctx, &d.update_key, &error))
     return fatal ("%s", error->message);
   if (check) {
+    /* the cluster's files as a start reads them (etcd is not reached) */
+    if (d.cfg->etcd && !ctl_cluster_check_files (d.cfg, &error))
+      return fatal ("%s", error->message);
     /* deprecated names: the file loads, but says what to write instead */
     for (guint i = 0; i < d.cfg->warnings->len; i++)
       fprintf (stderr, "%smcsec-controller: warning: %s\n",
