@@ -17,7 +17,8 @@
 #               the capture: no (SPI, IV) twice, no Sender-ID of one key
 #               used by both senders
 #   adopt       the leader SIGKILLed under a 500 datagrams/s stream with
-#               no newcomer: the new leader adopts the SA sealed in etcd,
+#               no newcomer: the new leader adopts the SA sealed in etcd
+#               (an eviction at a follower deletes it, checked after),
 #               the members rejoin and keep it: no rekey, the receivers
 #               decrypt and verify every datagram under one SA (the sender
 #               goes on with its Sender-ID, which the new leader lists)
@@ -415,6 +416,16 @@ case_adopt() {
     bash -c "! grep -q 'event=holders-missing' adopt.log"
   stream_checks adopt "-eq 1" "it all under one SA" rx1 rx2
   start_ctl "$L"
+  # an eviction at a controller that does not lead deletes the sealed SA
+  # in the same transaction (the evicted one may hold it, named in the
+  # record or not): a later leader has nothing to adopt
+  local answer
+  answer=$(admin "$L" --json evict video rx4 2>&1 || true)
+  check "adopt: an eviction at c$L, which does not lead, is recorded ($answer)" \
+    grep -q '"ok":true,"leading":false' <<<"$answer"
+  check "adopt: ... and deletes video's sealed SA in etcd" \
+    bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints '$eps' get '${prefix}sealed/sa/video' --keys-only)\" ]"
+  admin "$L" unevict video rx4 >/dev/null 2>&1 || true
 }
 
 # ---- rebalancing: a restarted controller takes its groups back -------------

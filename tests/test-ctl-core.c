@@ -635,6 +635,37 @@ test_sender_reconnects (void)
   sim_free (s);
 }
 
+/* A member that left without a rekey (rekey-on-leave = false) holds the
+ * SA: a reload that removes it from the access lists evicts it like a
+ * member or an adopted holder, and the group rekeys (found by a review:
+ * the reload looked at the members and holders only). */
+static void
+test_reload_departed (void)
+{
+  Sim *s = sim_new (0);
+  GPtrArray *groups = make_groups ();
+  Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
+  Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  guint32 spi;
+
+  config_of (groups, "video")->rekey_on_leave = FALSE;
+  sim_reload (s, groups);
+  sim_run (s, 500);
+  spi = newest_spi (rx1);
+  CHECK (spi != 0 && newest_spi (rx2) == spi);
+  peer_leave (rx2);
+  sim_run (s, 300);
+  CHECK (newest_spi (rx1) == spi); /* no rekey: rx2 holds it */
+  groups = make_groups ();
+  config_of (groups, "video")->rekey_on_leave = FALSE;
+  set_list (&config_of (groups, "video")->receivers, "rx1");
+  sim_reload (s, groups);
+  sim_run (s, 1000);
+  CHECK (logged (s, "evicted group=video identity=rx2 connected=no"));
+  CHECK (newest_spi (rx1) != spi && !holds_spi (rx2, newest_spi (rx1)));
+  sim_free (s);
+}
+
 /* The other settings: live ones hold from the reload on (a shorter
  * key-lifetime rekeys), the others (a cipher, a new or removed group) stay
  * as they were and are named as waiting for a restart. */
@@ -980,6 +1011,7 @@ main (void)
   test_fail_closed_unicast ();
   test_fail_closed_newcomer ();
   test_sender_reconnects ();
+  test_reload_departed ();
   test_tree_with_loss ();
   test_fail_closed_tree ();
   test_repair_flood ();

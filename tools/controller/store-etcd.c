@@ -201,7 +201,13 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
   for (guint i = 0; i < n; i++) {
     gchar *full = g_strconcat (s->prefix, keys[i], NULL);
     const gint64 *seen = g_hash_table_lookup (s->seen, keys[i]);
-    const char *group = fenced_group (keys[i]);
+    /* the sealed SA's deletion is not fenced: an eviction at any controller
+     * deletes it (ctl-admin.c), which can only make the next leader make a
+     * new SA */
+    const char *group =
+        values[i] == NULL && g_str_has_prefix (keys[i], SEALED_PREFIX "sa/")
+            ? NULL
+            : fenced_group (keys[i]);
     mcsec_etcd_op_t op = {0};
 
     g_ptr_array_add (names, full);

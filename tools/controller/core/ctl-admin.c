@@ -291,13 +291,22 @@ verb_evict (AdminReq *r, GString *s)
   mcsec_ctl_group_t *g = r->group;
   const char *who = r->args[1];
   mcsec_ctl_conn_t *victim = g_hash_table_lookup (g->by_identity, who);
-  gchar *key = evicted_key (g->cfg->name, who);
-  GBytes *v = g_bytes_new_static ("", 0);
+  /* a cluster's sealed SA goes with it (ctl-adopt.c): the evicted identity
+   * may hold it, named in the record or not, so no later leader adopts it
+   * (a delete, which any controller may do: it can only cause a rekey) */
+  gchar *keys[2] = {evicted_key (g->cfg->name, who),
+                    sa_record_key (g->cfg->name)};
+  GBytes *values[2] = {g_bytes_new_static ("", 0), NULL};
   GError *err = NULL;
-  gboolean durable = store_put1 (r->ctl, key, v, &err);
+  gboolean durable =
+      r->ctl->store->put (r->ctl->store, (const char *const *)keys, values,
+                          r->ctl->cfg.cluster ? 2 : 1, &err);
 
-  g_bytes_unref (v);
-  g_free (key);
+  if (!durable)
+    r->ctl->store_errors++;
+  g_bytes_unref (values[0]);
+  g_free (keys[0]);
+  g_free (keys[1]);
   /* refused from now on, connected or not; in memory even when the store
    * failed (said in the answer) */
   g_hash_table_add (g->evicted, g_strdup (who));
@@ -316,6 +325,14 @@ verb_evict (AdminReq *r, GString *s)
     }
     g_string_append (s, "}");
     g_error_free (err);
+    return;
+  }
+  if (!g->leading) {
+    /* a cluster's other controller: the leader sees the eviction in etcd
+     * and rekeys */
+    g_string_append (s, "{\"ok\":true,\"leading\":false,\"leader\":");
+    json_string (s, g->leader_hint ? g->leader_hint : "unknown");
+    g_string_append (s, "}");
     return;
   }
   g_string_append_printf (s,
@@ -579,6 +596,27 @@ reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
                    : "no longer in the group's access lists");
       g_hash_table_iter_remove (&it);
       dropped++;
+    }
+  }
+  /* members that left without a rekey hold the SA too: one in no list now
+   * is evicted like them (a new key); a sender now only a receiver may
+   * hold the key, but its Sender-IDs are not given back (departed_back) */
+  if (g->departed) {
+    GHashTableIter it;
+    gpointer id;
+    g_hash_table_iter_init (&it, g->departed);
+    while (g_hash_table_iter_next (&it, &id, NULL)) {
+      if (g_hash_table_contains (senders, id))
+        continue;
+      if (!g_hash_table_contains (receivers, id)) {
+        ctl->evictions++;
+        ctl_log (ctl, "evicted",
+                 "group=%s identity=%s connected=no durable=no by=reload "
+                 "why=\"no longer in the group's access lists\"",
+                 g->cfg->name, (const char *)id);
+        dropped++;
+      }
+      g_hash_table_iter_remove (&it);
     }
   }
   *evicted += dropped;

@@ -29,9 +29,13 @@
  * each: the members' when it was made) | m (4) | m holders: identity length
  * (2) | identity | role (1) | k (1) | k Sender-IDs (4 each) | signing key
  * length (2) | signing key (DER SPKI) | key length (1) | key.  The key
- * comes last, so that the buffer never moves once it holds it.  Holders:
- * the members that left the SA without a rekey (no Sender-ID), then the
- * members and the holders not back yet.
+ * comes last, so that the buffer never moves once it holds it.
+ *
+ * Evictions: an eviction, at any controller, deletes the record in the
+ * same etcd transaction (ctl-admin.c verb_evict): whoever it names or not
+ * (a member that left without a rekey, one that joined since the last
+ * write), the evicted identity may hold the SA, so no later leader adopts
+ * it.
  */
 #include <string.h>
 
@@ -81,9 +85,10 @@ put_holder (GByteArray *b, const char *identity, guint role, const guint32 *ids,
   put_be (b, len, 2);
   g_byte_array_append (b, (const guint8 *)identity, (guint)len);
   put_be (b, role, 1);
-  /* first those it had before: a sender that kept running sends with them */
-  n_more = MIN (n_more, MCSEC_MIKE_MAX_SENDER_IDS);
-  n_ids = MIN (n_ids, MCSEC_MIKE_MAX_SENDER_IDS - n_more);
+  /* first those it had before: a sender that kept running sends with them;
+   * past the limit its current ones are kept, and the earliest before */
+  n_ids = MIN (n_ids, MCSEC_MIKE_MAX_SENDER_IDS);
+  n_more = MIN (n_more, MCSEC_MIKE_MAX_SENDER_IDS - n_ids);
   put_be (b, n_ids + n_more, 1);
   for (guint i = 0; i < n_more; i++)
     put_be (b, more[i], 4);
@@ -136,21 +141,6 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
   g_hash_table_unref (ids);
   n_at = b->len;
   put_be (b, 0, 4);
-  /* the group's own SA: those that left it without a rekey hold it too
-   * (first: past HOLDERS_MAX the ones left out are members, whose rejoin
-   * rekeys; a departed one left out could be evicted unseen); no
-   * Sender-ID, it is not listed while away */
-  if (sa == &g->sa && g->departed) {
-    gpointer value;
-    g_hash_table_iter_init (&it, g->departed);
-    while (g_hash_table_iter_next (&it, &id, &value)) {
-      const Holder *h = value;
-      if (!g_hash_table_contains (g->by_identity, id) &&
-          !(g->holders && g_hash_table_contains (g->holders, id)))
-        put_holder (b, h->identity, h->role, NULL, 0, NULL, 0, h->spki,
-                    h->spki_len, &n_holders);
-    }
-  }
   /* a new SA: its members will send with their current Sender-IDs; the
    * group's own: also with those they had before an adoption */
   for (GList *l = g->members.head; l; l = l->next) {

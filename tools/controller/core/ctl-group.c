@@ -1279,6 +1279,7 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
 {
   mcsec_ctl_group_t *g = c->group;
 
+  (void)now;
   g_queue_unlink (&g->members, &c->group_link);
   if (g_hash_table_lookup (g->by_identity, c->identity) == c)
     g_hash_table_remove (g->by_identity, c->identity);
@@ -1291,7 +1292,6 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
   if (g->ctl->stopping || !g->leading)
     return;
   departed_add (g, c);
-  group_record_later (g, now); /* it holds the SA: recorded as departed */
   g->members_left = TRUE;
   /* the last one out: no rekey now (nobody to send it to), but the next
    * member must not be given the SA the departed one holds */

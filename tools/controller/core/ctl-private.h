@@ -121,8 +121,7 @@ struct _McsecCtlGroup {
    * identity -> Holder with the Sender-IDs they had under it; a sender
    * that joins again under the same SA gets them listed again (its
    * mcsecenc goes on with them, ctl-group.c departed_add); not listed
-   * while it is away.  Recorded with the sealed SA (ctl-adopt.c): a new
-   * leader adopts no SA that an evicted one holds */
+   * while it is away; a reload that no longer lists it rekeys */
   GHashTable *departed;
   gint64 record_due;       /* the sealed SA's holders are written again then */
   gboolean record_dropped; /* its SA went stale: the record is deleted */
