@@ -3,7 +3,8 @@
 # Copyright (C) 2026 The mcsec authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# The controller cluster's etcd client (tools/controller/etcd.c) against a
+# The controller cluster's etcd client (tools/controller/etcd.c) and its
+# state store (store-etcd.c, test-etcd-store) against a
 # real 3-member etcd on loopback (tests/etcd-lib.sh): runs test-etcd
 # (GLib tests) with ETCD_ENDPOINTS, ETCD_LIB and ETCD_DIR set; the members'
 # logs are printed when it fails.  etcd is required: without it this
@@ -38,4 +39,6 @@ ETCD_LIB=$src_dir/tests/etcd-lib.sh
 export ETCD_ENDPOINTS ETCD_LIB
 echo "etcd $(etcd --version | head -1 | cut -d' ' -f3): $ETCD_ENDPOINTS"
 "$build/tests/test-etcd" "$@" || status=$?
+# the controller's state store over it (store-etcd.c)
+[ "$#" -gt 0 ] || "$build/tests/test-etcd-store" || status=$?
 exit "$status"
