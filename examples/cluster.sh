@@ -104,7 +104,9 @@ t1=$(date +%s%N)
 for i in "${!ctl_pid[@]}"; do ctl "$i" cluster; done
 echo "== the member's events"
 sed 's/^/  /' member.out
-spis=$(sed -n 's/^joined .*newest-spi=\(0x[0-9a-f]*\).*/\1/p' member.out | tr '\n' ' ')
-echo "OK: the member joined the new leader $(((t1 - t0) / 1000000)) ms after the kill; its SA before and after: $spis"
-set -- $spis
-[ "$1" = "$2" ] || { echo "FAILED: the new leader did not adopt the SA"; exit 1; }
+spis=($(sed -n 's/^joined .*newest-spi=\(0x[0-9a-f]*\).*/\1/p' member.out))
+if [ "${#spis[@]}" -lt 2 ] || [ "${spis[0]}" != "${spis[1]}" ]; then
+  echo "FAILED: the new leader did not adopt the member's SA (${spis[*]})"
+  exit 1
+fi
+echo "OK: the member joined the new leader $(((t1 - t0) / 1000000)) ms after the kill, under the SA it had (${spis[0]}, adopted: no new key)"

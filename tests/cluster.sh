@@ -244,11 +244,12 @@ sender() { # sender NAME DURATION RATE TO
 # up (a make check under load: 10 s between the senders' start and the
 # kill)
 end_stream_after_rekey() {
-  local deadline=$((SECONDS + $1)) r p
+  local deadline=$((SECONDS + $1)) r p n
   shift
   for r in "$@"; do
-    while [ $SECONDS -lt $deadline ] &&
-      [ "$(spis_used "$r.stats" 2>/dev/null)" -lt 2 ]; do
+    while [ $SECONDS -lt $deadline ]; do
+      n=$(spis_used "$r.stats" 2>/dev/null)
+      [ "${n:-0}" -ge 2 ] && break
       sleep 0.1
     done
   done
@@ -257,13 +258,13 @@ end_stream_after_rekey() {
   for p in "${tx_pid[@]}"; do wait "$p" 2>/dev/null || true; done
   sleep 0.5 # the last datagrams in flight
   for r in "$@"; do kill -INT "${rx_pid[$r]}" 2>/dev/null || true; done
-  tx_pid=()
-  rx_pid=()
 }
 wait_members() {
   local p
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   pids=()
+  tx_pid=()
+  rx_pid=()
 }
 join_once() { # join_once NAME TIMEOUT_S: mcsec-join --once, output NAME-join.out
   local rc=0
@@ -272,6 +273,13 @@ join_once() { # join_once NAME TIMEOUT_S: mcsec-join --once, output NAME-join.ou
   return $rc
 }
 now() { date +%s.%N; }
+record_created() { # the create revision of video's sealed SA in etcd, or ""
+  ETCDCTL_API=3 etcdctl --endpoints "$eps" get "${prefix}sealed/sa/video" -w json |
+    /usr/bin/python3 -c '
+import json, sys
+kvs = json.load(sys.stdin).get("kvs") or []
+print(kvs[0]["create_revision"] if kvs else "")'
+}
 elapsed() { /usr/bin/python3 -c "print('%.2f' % ($2 - $1))"; }
 keys_seen=$tmp/sa-keys.txt
 collect_keys() { # the SA key of video at controller I (for `secrets`)
@@ -418,13 +426,26 @@ case_adopt() {
   start_ctl "$L"
   # an eviction at a controller that does not lead deletes the sealed SA
   # in the same transaction (the evicted one may hold it, named in the
-  # record or not): a later leader has nothing to adopt
-  local answer
+  # record or not): the record of the SA rx1 holds goes, rather than being
+  # written over by the leader's rekey for the eviction
+  local answer before after hold
+  timeout 30 "$tools/mcsec-join" $(member_args rx1) >rx1-hold.out 2>&1 &
+  hold=$!
+  for _ in $(seq 100); do
+    grep -q '^joined' rx1-hold.out && break
+    sleep 0.1
+  done
+  before=$(record_created)
+  check "adopt: etcd holds the sealed SA rx1 holds (created at revision ${before:-none})" \
+    [ -n "$before" ]
   answer=$(admin "$L" --json evict video rx4 2>&1 || true)
   check "adopt: an eviction at c$L, which does not lead, is recorded ($answer)" \
     grep -q '"ok":true,"leading":false' <<<"$answer"
-  check "adopt: ... and deletes video's sealed SA in etcd" \
-    bash -c "[ -z \"\$(ETCDCTL_API=3 etcdctl --endpoints '$eps' get '${prefix}sealed/sa/video' --keys-only)\" ]"
+  after=$(record_created)
+  check "adopt: ... and deletes that record (now: created at ${after:-none})" \
+    [ "$after" != "$before" ]
+  kill -INT "$hold" 2>/dev/null || true
+  wait "$hold" 2>/dev/null || true
   admin "$L" unevict video rx4 >/dev/null 2>&1 || true
 }
 

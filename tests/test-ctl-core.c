@@ -636,9 +636,10 @@ test_sender_reconnects (void)
 }
 
 /* A member that left without a rekey (rekey-on-leave = false) holds the
- * SA: a reload that removes it from the access lists evicts it like a
- * member or an adopted holder, and the group rekeys (found by a review:
- * the reload looked at the members and holders only). */
+ * SA: a reload that removes it from the access lists, or no longer lets
+ * it send, evicts it like a member or an adopted holder, and the group
+ * rekeys (found by a review: the reload looked at the members and holders
+ * only). */
 static void
 test_reload_departed (void)
 {
@@ -646,23 +647,31 @@ test_reload_departed (void)
   GPtrArray *groups = make_groups ();
   Peer *rx1 = peer_new (s, "rx1", "video", FALSE);
   Peer *rx2 = peer_new (s, "rx2", "video", FALSE);
+  Peer *cam1 = peer_new (s, "cam1", "video", TRUE);
   guint32 spi;
 
   config_of (groups, "video")->rekey_on_leave = FALSE;
   sim_reload (s, groups);
   sim_run (s, 500);
   spi = newest_spi (rx1);
-  CHECK (spi != 0 && newest_spi (rx2) == spi);
+  CHECK (spi != 0 && newest_spi (rx2) == spi && newest_spi (cam1) == spi);
   peer_leave (rx2);
+  peer_leave (cam1);
   sim_run (s, 300);
-  CHECK (newest_spi (rx1) == spi); /* no rekey: rx2 holds it */
+  CHECK (newest_spi (rx1) == spi); /* no rekey: rx2 and cam1 hold it */
+  /* rx2 in no list, cam1 a receiver only (in an unsigned group it could
+   * still send under the SA) */
   groups = make_groups ();
   config_of (groups, "video")->rekey_on_leave = FALSE;
-  set_list (&config_of (groups, "video")->receivers, "rx1");
+  set_list (&config_of (groups, "video")->receivers, "rx1;cam1");
+  set_list (&config_of (groups, "video")->senders, "cam2");
   sim_reload (s, groups);
   sim_run (s, 1000);
   CHECK (logged (s, "evicted group=video identity=rx2 connected=no"));
-  CHECK (newest_spi (rx1) != spi && !holds_spi (rx2, newest_spi (rx1)));
+  CHECK (logged (s, "evicted group=video identity=cam1 connected=no durable=no "
+                    "by=reload why=\"no longer allowed to send\""));
+  CHECK (newest_spi (rx1) != spi && !holds_spi (rx2, newest_spi (rx1)) &&
+         !holds_spi (cam1, newest_spi (rx1)));
   sim_free (s);
 }
 

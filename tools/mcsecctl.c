@@ -921,8 +921,14 @@ admin (const char *socket_path, const char *origin, gboolean json, int argc,
               argv[1], num (o, "spi"), num (o, "seq"), num (o, "members"));
   } else if (rc == 0 && strcmp (argv[0], "evict") == 0 &&
              json_object_has_member (o, "leading")) {
-    printf ("%s evicted from %s; the group's leader (%s) rekeys\n", argv[2],
-            argv[1], json_object_get_string_member (o, "leader"));
+    const char *leader = json_object_get_string_member (o, "leader");
+    if (g_strcmp0 (leader, "unknown") == 0)
+      printf ("%s evicted from %s; no controller leads the group now: the "
+              "next leader makes a new SA\n",
+              argv[2], argv[1]);
+    else
+      printf ("%s evicted from %s; the group's leader (%s) rekeys\n", argv[2],
+              argv[1], leader);
   } else if (rc == 0 && strcmp (argv[0], "evict") == 0) {
     printf ("%s evicted from %s (%s); new key spi 0x%08" G_GINT64_MODIFIER
             "x, %s #%" G_GINT64_FORMAT "\n",

@@ -508,6 +508,40 @@ list_missing (GString *out, const char *group, GHashTable *from_s,
   g_list_free (ids);
 }
 
+/* Those of table (identity -> Holder; may be NULL) that the access lists
+ * no longer admit as they held the SA (a sender no longer allowed to send,
+ * or anyone in no list), logged and removed; how many. */
+static guint
+evict_unlisted (mcsec_ctl_group_t *g, GHashTable *table, GHashTable *senders,
+                GHashTable *receivers)
+{
+  GHashTableIter it;
+  gpointer id, value;
+  guint n = 0;
+
+  if (table == NULL)
+    return 0;
+  g_hash_table_iter_init (&it, table);
+  while (g_hash_table_iter_next (&it, &id, &value)) {
+    gboolean sends =
+        (((const Holder *)value)->role & MCSEC_MIKE_ROLE_SENDER) != 0;
+    if (g_hash_table_contains (senders, id) ||
+        (!sends && g_hash_table_contains (receivers, id)))
+      continue;
+    g->ctl->evictions++;
+    ctl_log (g->ctl, "evicted",
+             "group=%s identity=%s connected=no durable=no by=reload "
+             "why=\"%s\"",
+             g->cfg->name, (const char *)id,
+             sends && g_hash_table_contains (receivers, id)
+                 ? "no longer allowed to send"
+                 : "no longer in the group's access lists");
+    g_hash_table_iter_remove (&it);
+    n++;
+  }
+  return n;
+}
+
 /* One group of the running configuration takes its new settings: the
  * access lists and the live settings; a joined member the new lists do
  * not admit in its role is evicted, then the group rekeys once. */
@@ -574,51 +608,10 @@ reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
     group_drop_member (g, m, why, now);
     dropped++;
   }
-  /* holders of an adopted SA not back yet hold its key too (and a
-   * sender's Sender-IDs are listed) */
-  if (g->holders) {
-    GHashTableIter it;
-    gpointer id, value;
-    g_hash_table_iter_init (&it, g->holders);
-    while (g_hash_table_iter_next (&it, &id, &value)) {
-      gboolean sends =
-          (((const Holder *)value)->role & MCSEC_MIKE_ROLE_SENDER) != 0;
-      if (g_hash_table_contains (senders, id) ||
-          (!sends && g_hash_table_contains (receivers, id)))
-        continue;
-      ctl->evictions++;
-      ctl_log (ctl, "evicted",
-               "group=%s identity=%s connected=no durable=no by=reload "
-               "why=\"%s\"",
-               g->cfg->name, (const char *)id,
-               sends && g_hash_table_contains (receivers, id)
-                   ? "no longer allowed to send"
-                   : "no longer in the group's access lists");
-      g_hash_table_iter_remove (&it);
-      dropped++;
-    }
-  }
-  /* members that left without a rekey hold the SA too: one in no list now
-   * is evicted like them (a new key); a sender now only a receiver may
-   * hold the key, but its Sender-IDs are not given back (departed_back) */
-  if (g->departed) {
-    GHashTableIter it;
-    gpointer id;
-    g_hash_table_iter_init (&it, g->departed);
-    while (g_hash_table_iter_next (&it, &id, NULL)) {
-      if (g_hash_table_contains (senders, id))
-        continue;
-      if (!g_hash_table_contains (receivers, id)) {
-        ctl->evictions++;
-        ctl_log (ctl, "evicted",
-                 "group=%s identity=%s connected=no durable=no by=reload "
-                 "why=\"no longer in the group's access lists\"",
-                 g->cfg->name, (const char *)id);
-        dropped++;
-      }
-      g_hash_table_iter_remove (&it);
-    }
-  }
+  /* holders of an adopted SA not back yet, and members that left without
+   * a rekey, hold the key too: evicted like members */
+  dropped += evict_unlisted (g, g->holders, senders, receivers);
+  dropped += evict_unlisted (g, g->departed, senders, receivers);
   *evicted += dropped;
   if (dropped == 0)
     return;

@@ -393,13 +393,11 @@ group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error)
     g_hash_table_add (g->sa.ids,
                       GUINT_TO_POINTER ((guint32)(1 + (n - 1) % max)));
   /* the holders' Sender-IDs are valid under the key (avoided, listed) */
-  g->holders =
-      g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);
   for (guint i = 0; i < r.holders->len; i++) {
     Holder *h = r.holders->pdata[i];
     for (guint k = 0; k < h->n_ids; k++)
       g_hash_table_add (g->sa.ids, GUINT_TO_POINTER (h->ids[k]));
-    g_hash_table_replace (g->holders, h->identity, h);
+    holders_put (&g->holders, h);
     r.holders->pdata[i] = NULL; /* now the group's */
   }
   ctl_log (ctl, "adopt",
@@ -419,19 +417,6 @@ holder_returns (mcsec_ctl_group_t *g, const char *identity)
   return g->holders && g_hash_table_contains (g->holders, identity);
 }
 
-/* ... and is in: the Sender-IDs it had stay listed with its connection
- * (its sender may go on with them) until the SA changes. */
-void
-holder_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
-{
-  Holder *h = g->holders ? g_hash_table_lookup (g->holders, c->identity) : NULL;
-  if (h == NULL)
-    return;
-  if (holder_is (h, c))
-    old_ids_add (c, h->ids, h->n_ids);
-  g_hash_table_remove (g->holders, c->identity);
-}
-
 /* The rejoin window ended: holders that did not come back left (while no
  * controller saw them go), and leaving rekeys as rekey-on-leave says. */
 void
@@ -442,19 +427,15 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
   if (g->holders == NULL || now < g->recovery_until_ms)
     return;
   missing = g_hash_table_size (g->holders);
-  /* no longer listed; as departed senders, listed again if they come back
-   * under the SA (departed_back) */
+  /* no longer listed; as departed members, listed again if they come back
+   * under the SA (holder_back) */
   {
     GHashTableIter it;
     gpointer value;
     g_hash_table_iter_init (&it, g->holders);
     while (g_hash_table_iter_next (&it, NULL, &value)) {
-      Holder *h = value;
       g_hash_table_iter_steal (&it);
-      if (g->departed == NULL)
-        g->departed =
-            g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);
-      g_hash_table_replace (g->departed, h->identity, h);
+      holders_put (&g->departed, value);
     }
   }
   g_clear_pointer (&g->holders, g_hash_table_unref);

@@ -483,8 +483,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   /* a holder of an adopted SA is back (ctl-adopt.c); whoever is given
    * the SA as it is, holder or not, is recorded again with the Sender-IDs
    * it has now: its sender may start under the SA with them */
-  holder_back (g, c);
-  departed_back (g, c);
+  holder_back (g->holders, c);
+  holder_back (g->departed, c);
   if (!rekey)
     group_record_later (g, now);
 

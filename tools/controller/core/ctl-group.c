@@ -1326,7 +1326,7 @@ old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n)
  * its SA, which it holds.  A sender's mcsecenc changes Sender-ID only with
  * the SA, so if it joins again under this SA, with new Sender-IDs (never
  * one used under the key before), the ones it had are listed with them
- * (departed_back).  Until the SA changes (group_rotate, group_reset). */
+ * (holder_back).  Until the SA changes (group_rotate, group_reset). */
 void
 departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {
@@ -1335,9 +1335,6 @@ departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 
   if (!g->sa.valid)
     return;
-  if (g->departed == NULL)
-    g->departed =
-        g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);
   h = g_new0 (Holder, 1);
   h->identity = g_strdup (c->identity);
   h->role = c->role;
@@ -1349,7 +1346,7 @@ departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
   memcpy (h->ids, c->old_ids, n_old * sizeof h->ids[0]);
   memcpy (h->ids + n_old, c->sender_ids, c->n_sender_ids * sizeof h->ids[0]);
   h->n_ids = n_old + c->n_sender_ids;
-  g_hash_table_replace (g->departed, h->identity, h);
+  holders_put (&g->departed, h);
 }
 
 /* Whether c, joining, is the sender h was: the same role and signing key
@@ -1363,17 +1360,28 @@ holder_is (const Holder *h, const mcsec_ctl_conn_t *c)
          CRYPTO_memcmp (h->spki, c->spki, c->spki_len) == 0;
 }
 
-/* ... and is back under the same SA. */
+/* h (taken) into the identity -> Holder table *table, made on first use. */
 void
-departed_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+holders_put (GHashTable **table, Holder *h)
 {
-  Holder *h =
-      g->departed ? g_hash_table_lookup (g->departed, c->identity) : NULL;
+  if (*table == NULL)
+    *table = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, holder_free);
+  g_hash_table_replace (*table, h->identity, h);
+}
+
+/* c joins again under the SA it held (table: an adopted SA's holders, or
+ * the members that left the group's SA): the Sender-IDs it had stay listed
+ * with its connection (its sender may go on with them) until the SA
+ * changes, when it is the same sender (holder_is). */
+void
+holder_back (GHashTable *table, mcsec_ctl_conn_t *c)
+{
+  Holder *h = table ? g_hash_table_lookup (table, c->identity) : NULL;
   if (h == NULL)
     return;
   if (holder_is (h, c))
     old_ids_add (c, h->ids, h->n_ids);
-  g_hash_table_remove (g->departed, c->identity);
+  g_hash_table_remove (table, c->identity);
 }
 
 void
