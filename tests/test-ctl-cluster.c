@@ -110,6 +110,21 @@ logged_since (Sim *s, guint from, const char *needle)
   return FALSE;
 }
 
+/* Both controllers of the pair: video rekeys on neither joins nor leaves
+ * (a reload of each); Y goes on. */
+static void
+sim_pair_quiet (Sim *s, mcsec_ctl_t *x, mcsec_ctl_t *y)
+{
+  for (int i = 0; i < 2; i++) {
+    GPtrArray *groups = make_groups ();
+    config_of (groups, "video")->rekey_on_join = FALSE;
+    config_of (groups, "video")->rekey_on_leave = FALSE;
+    s->core = i ? x : y;
+    sim_reload (s, groups);
+  }
+  s->core = y;
+}
+
 /* Failover without a rekey (docs/cluster.md): the new leader adopts the
  * SA the previous one sealed in the store; the members that held it
  * rejoin and keep it, no key changes; rejoining senders get Sender-IDs
@@ -240,14 +255,7 @@ test_cluster_adopt_late_sender (void)
   guint32 spi, id1;
   guint mark;
 
-  for (int i = 0; i < 2; i++) {
-    GPtrArray *groups = make_groups ();
-    config_of (groups, "video")->rekey_on_join = FALSE;
-    config_of (groups, "video")->rekey_on_leave = FALSE;
-    s->core = i ? x : y;
-    sim_reload (s, groups);
-  }
-  s->core = y;
+  sim_pair_quiet (s, x, y);
   rx1 = peer_new (s, "rx1", "video", FALSE);
   cam1 = peer_new (s, "cam1", "video", TRUE);
   sim_run (s, 300);
@@ -287,14 +295,7 @@ test_cluster_adopt_departed_evicted (void)
     guint32 spi;
     guint mark;
 
-    for (int i = 0; i < 2; i++) {
-      GPtrArray *groups = make_groups ();
-      config_of (groups, "video")->rekey_on_join = FALSE;
-      config_of (groups, "video")->rekey_on_leave = FALSE;
-      s->core = i ? x : y;
-      sim_reload (s, groups);
-    }
-    s->core = y;
+    sim_pair_quiet (s, x, y);
     rx1 = peer_new (s, "rx1", "video", FALSE);
     rx2 = peer_new (s, "rx2", "video", FALSE);
     sim_run (s, 300);

@@ -18,6 +18,7 @@
 #include <glib.h>
 #include <openssl/rand.h>
 
+#include "etcd-test-util.h"
 #include "store-etcd.h"
 
 static const char *eps;
@@ -26,15 +27,7 @@ static gchar *prefix; /* "/test-etcd-store-PID/" */
 static GBytes *
 b (const char *s)
 {
-  return g_bytes_new (s, strlen (s));
-}
-
-static gboolean
-bytes_is (GBytes *v, const char *want)
-{
-  gsize len = 0;
-  const char *d = v ? g_bytes_get_data (v, &len) : NULL;
-  return v && len == strlen (want) && (!len || !memcmp (d, want, len));
+  return str_bytes (s);
 }
 
 /* a store on its own client (one per controller), with a cluster key */
@@ -107,24 +100,6 @@ take_lead (const char *group)
   g_free (lk);
   mcsec_etcd_free (e);
   return rev;
-}
-
-static void
-lib (const char *verb, const char *arg)
-{
-  gchar *cmd =
-      g_strdup_printf (". \"$ETCD_LIB\" && etcd_%s %s", verb, arg ? arg : "");
-  gchar *argv[] = {"bash", "-c", cmd, NULL};
-  GError *error = NULL;
-  gint status = 0;
-
-  g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                &status, &error);
-  g_assert_no_error (error);
-  g_spawn_check_wait_status (status, &error);
-  if (error)
-    g_error ("etcd-lib.sh: %s: %s", cmd, error->message);
-  g_free (cmd);
 }
 
 /* Two controllers reserve a counter's block: the one whose read is stale
@@ -296,8 +271,8 @@ test_unknown_outcome (void)
   s = store_new (k);
   ctl_etcd_store_set_fence (s, "g6", take_lead ("g6"));
   g_assert_null (get1 (s, "counter/seq"));
-  lib ("kill", "2");
-  lib ("kill", "3");
+  etcd_lib ("kill", "2");
+  etcd_lib ("kill", "3");
   keys_v[0] = b ("4096");
   keys_v[1] = b ("SA one");
   g_assert_false (s->put (s, keys, keys_v, 2, &error));
@@ -305,9 +280,9 @@ test_unknown_outcome (void)
   g_clear_error (&error);
   g_bytes_unref (keys_v[0]);
   g_bytes_unref (keys_v[1]);
-  lib ("restart", "2");
-  lib ("restart", "3");
-  lib ("wait_healthy", NULL);
+  etcd_lib ("restart", "2");
+  etcd_lib ("restart", "3");
+  etcd_lib ("wait_healthy", NULL);
   /* the counter: read it again first */
   g_assert_false (put1 (s, "counter/seq", "4096", &error));
   g_assert_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_CONFLICT);

@@ -15,6 +15,7 @@
 
 #include <glib.h>
 
+#include "etcd-test-util.h"
 #include "etcd.h"
 
 static const char *eps; /* every member */
@@ -23,51 +24,24 @@ static gchar *base;     /* "/test-etcd-PID/": this run's keys */
 
 /* ---- helpers ---- */
 
-/* etcd-lib.sh's etcd_VERB ARG (etcd_kill 2, etcd_wait_healthy) */
-static void
-lib (const char *verb, const char *arg)
-{
-  gchar *cmd =
-      g_strdup_printf (". \"$ETCD_LIB\" && etcd_%s %s", verb, arg ? arg : "");
-  gchar *argv[] = {"bash", "-c", cmd, NULL};
-  GError *error = NULL;
-  gint status = 0;
-
-  g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL,
-                &status, &error);
-  g_assert_no_error (error);
-  g_spawn_check_wait_status (status, &error);
-  if (error)
-    g_error ("etcd-lib.sh: %s: %s", cmd, error->message);
-  g_free (cmd);
-}
-
 static void
 member (const char *verb, int i)
 {
   gchar *arg = g_strdup_printf ("%d", i);
-  lib (verb, arg);
+  etcd_lib (verb, arg);
   g_free (arg);
 }
 
 static void
 healthy (void)
 {
-  lib ("wait_healthy", NULL);
+  etcd_lib ("wait_healthy", NULL);
 }
 
 static GBytes *
 b (const char *s)
 {
-  return g_bytes_new (s, strlen (s));
-}
-
-static gboolean
-bytes_is (GBytes *v, const char *want)
-{
-  gsize len = 0;
-  const char *d = v ? g_bytes_get_data (v, &len) : NULL;
-  return v && len == strlen (want) && (!len || !memcmp (d, want, len));
+  return str_bytes (s);
 }
 
 static gchar *
@@ -1046,7 +1020,7 @@ test_failover (void)
   /* the first member killed: the second one answers (once it has a
    * leader), and is kept */
   member ("kill", 1);
-  lib ("wait_healthy", "2 3");
+  etcd_lib ("wait_healthy", "2 3");
   e = client (eps, 1000);
   put (e, k, "2", 0);
   g_assert_cmpstr (mcsec_etcd_endpoint (e), ==, ep[2]);
@@ -1060,7 +1034,7 @@ test_failover (void)
 
   /* the first member stopped (it hangs): a timeout, then the next one */
   member ("stop", 1);
-  lib ("wait_healthy", "2 3");
+  etcd_lib ("wait_healthy", "2 3");
   e = client (eps, 500);
   put (e, k, "3", 0);
   g_assert_cmpstr (mcsec_etcd_endpoint (e), !=, ep[1]);
