@@ -444,6 +444,9 @@ case_adopt() {
   after=$(record_created)
   check "adopt: ... and deletes that record (now: created at ${after:-none})" \
     [ "$after" != "$before" ]
+  answer=$("$tools/mcsecctl" --socket "$tmp/c$L/state/admin.sock" evict video rx4 2>&1 || true)
+  check "adopt: ... mcsecctl says the leader rekeys ($answer)" \
+    grep -q "rx4 evicted from video; the group's leader (127.0.0.1:[0-9]*) rekeys" <<<"$answer"
   kill -INT "$hold" 2>/dev/null || true
   wait "$hold" 2>/dev/null || true
   admin "$L" unevict video rx4 >/dev/null 2>&1 || true

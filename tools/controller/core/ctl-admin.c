@@ -298,12 +298,9 @@ verb_evict (AdminReq *r, GString *s)
                     sa_record_key (g->cfg->name)};
   GBytes *values[2] = {g_bytes_new_static ("", 0), NULL};
   GError *err = NULL;
-  gboolean durable =
-      r->ctl->store->put (r->ctl->store, (const char *const *)keys, values,
-                          r->ctl->cfg.cluster ? 2 : 1, &err);
+  gboolean durable = store_put (r->ctl, (const char *const *)keys, values,
+                                r->ctl->cfg.cluster ? 2 : 1, &err);
 
-  if (!durable)
-    r->ctl->store_errors++;
   g_bytes_unref (values[0]);
   g_free (keys[0]);
   g_free (keys[1]);

@@ -20,14 +20,19 @@
 G_DEFINE_QUARK (mcsec - ctl - store - error - quark, mcsec_ctl_store_error)
 
 gboolean
-store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value, GError **error)
+store_put (mcsec_ctl_t *ctl, const char *const *keys, GBytes *const *values,
+           guint n, GError **error)
 {
-  const char *keys[1] = {key};
-  GBytes *values[1] = {value};
-  gboolean ok = ctl->store->put (ctl->store, keys, values, 1, error);
+  gboolean ok = ctl->store->put (ctl->store, keys, values, n, error);
   if (!ok)
     ctl->store_errors++;
   return ok;
+}
+
+gboolean
+store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value, GError **error)
+{
+  return store_put (ctl, &key, &value, 1, error);
 }
 
 gboolean

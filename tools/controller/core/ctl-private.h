@@ -260,11 +260,6 @@ GBytes *sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa);
 gchar *sa_record_key (const char *group);
 gboolean group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error);
 gboolean holder_returns (mcsec_ctl_group_t *g, const char *identity);
-void holder_back (GHashTable *table, mcsec_ctl_conn_t *c);
-void holders_put (GHashTable **table, Holder *h);
-void old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n);
-void departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
-gboolean holder_is (const Holder *h, const mcsec_ctl_conn_t *c);
 void group_holders_due (mcsec_ctl_group_t *g, gint64 now);
 void group_record_later (mcsec_ctl_group_t *g, gint64 now);
 void group_record_due (mcsec_ctl_group_t *g, gint64 now);
@@ -309,8 +304,17 @@ gboolean new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out,
                         gboolean *store_failed);
 void run_deferred (mcsec_ctl_t *ctl, gint64 now);
 gboolean group_may_issue (mcsec_ctl_group_t *g, gint64 now);
+gboolean store_put (mcsec_ctl_t *ctl, const char *const *keys,
+                    GBytes *const *values, guint n, GError **error);
 gboolean store_put1 (mcsec_ctl_t *ctl, const char *key, GBytes *value,
                      GError **error);
+/* identity -> Holder tables: an adopted SA's holders not back yet, the
+ * members that left the group's SA (departed) */
+void holders_put (GHashTable **table, Holder *h);
+gboolean holder_is (const Holder *h, const mcsec_ctl_conn_t *c);
+void holder_back (GHashTable *table, mcsec_ctl_conn_t *c);
+void departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n);
 void tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 
 #endif
