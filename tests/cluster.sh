@@ -255,6 +255,14 @@ end_stream_after_rekey() {
   done
   sleep 1
   for p in "${tx_pid[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  end_stream_after_senders "$@"
+}
+# end_stream_after_senders RECEIVER...: once the senders ended (by their
+# --duration, or stopped), the receivers stop.  A receiver's own duration
+# counts from its start, so a slow start of the senders (ASan, under load:
+# rx1 got 4,101 of 6,870 datagrams, in order) could end it first
+end_stream_after_senders() {
+  local p r
   for p in "${tx_pid[@]}"; do wait "$p" 2>/dev/null || true; done
   sleep 0.5 # the last datagrams in flight
   for r in "$@"; do kill -INT "${rx_pid[$r]}" 2>/dev/null || true; done
@@ -394,8 +402,8 @@ case_adopt() {
   pr1=$(free_port SOCK_DGRAM)
   pr2=$(free_port SOCK_DGRAM)
   # the rejoin window (7 s) ends during the stream: nobody may be missing
-  receiver rx1 "$pr1" 16
-  receiver rx2 "$pr2" 16
+  receiver rx1 "$pr1" 45
+  receiver rx2 "$pr2" 45
   wait_joined "$L" rx1 rx2 || true
   sender cam1 14 500 "127.0.0.1:$pr1,127.0.0.1:$pr2"
   wait_joined "$L" cam1 || true
@@ -409,6 +417,7 @@ case_adopt() {
   kill -KILL "${ctl_pid[$L]}"
   wait "${ctl_pid[$L]}" 2>/dev/null || true
   L2=$(leader_of_video "$L")
+  end_stream_after_senders rx1 rx2
   wait_members
   # up to the end of the stream (departures rekey, as they should)
   tail -n +"$((lines[$L2] + 1))" "c$L2/controller.log" |
@@ -457,7 +466,7 @@ case_rebalance() {
   local T L2 pr t_up t_back
   T=$(top_of_video)
   pr=$(free_port SOCK_DGRAM)
-  receiver rx1 "$pr" 24
+  receiver rx1 "$pr" 45
   wait_joined "$T" rx1 || true
   sender cam1 22 500 "127.0.0.1:$pr"
   wait_joined "$T" cam1 || true
@@ -482,6 +491,7 @@ case_rebalance() {
     [ "$(tail -n +$((mark + 1)) "c$L2/controller.log" | grep -c 'event=handoff group=video')" -eq 1 ]
   check "rebalance: ... not before c$T was up 5 s" \
     /usr/bin/python3 -c "import sys; sys.exit(0 if $t_back - $t_up >= 5.0 else 1)"
+  end_stream_after_senders rx1
   wait_members
   stream_checks rebalance "-eq 1" "it all under one SA (adopted twice, never rekeyed)" rx1
 }
