@@ -12,7 +12,13 @@
  *    group key after each commit is never among what they learn;
  *  - backward secrecy: a newcomer with its path and every entry sent before
  *    and after its join learns no group key older than its join;
- *  - a damaged entry is refused by the member's unwrap.
+ *  - a damaged entry is refused by the member's unwrap;
+ *  - a controller taking the tree over (export, import) every few commits
+ *    of those runs: the same paths, the same export, and the members and
+ *    attackers above go on with it as they were;
+ *  - import refuses whatever a tree cannot be (cut short, a cycle, a node
+ *    under a leaf, too many children, ...), and export a tree with
+ *    changes queued.
  */
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -124,6 +130,47 @@ typedef struct {
   size_t n;
 } commit_log_t;
 
+/* Another controller takes the tree over: export, import, compared. */
+static void
+handoff (mcsec_lkh_t **t, const member_t *m, size_t n_m)
+{
+  mcsec_lkh_t *t2 = NULL;
+  size_t len = mcsec_lkh_export_len (*t), len2;
+  uint8_t *a = malloc (len ? len : 1), *b;
+  size_t differ = 0;
+
+  REQUIRE (len > 0 && a);
+  REQUIRE (mcsec_lkh_export (*t, a, len) == MCSEC_OK);
+  CHECK_STATUS (mcsec_lkh_export (*t, a, len - 1), MCSEC_ERR_BUFFER_TOO_SMALL);
+  REQUIRE (mcsec_lkh_import (a, len, &t2) == MCSEC_OK);
+  len2 = mcsec_lkh_export_len (t2);
+  CHECK (len2 == len);
+  b = malloc (len2 ? len2 : 1);
+  REQUIRE (b && mcsec_lkh_export (t2, b, len2) == MCSEC_OK);
+  CHECK (len2 == len && memcmp (a, b, len) == 0);
+  CHECK (mcsec_lkh_members (t2) == mcsec_lkh_members (*t));
+  CHECK (mcsec_lkh_depth (t2) == mcsec_lkh_depth (*t));
+  CHECK (!memcmp (mcsec_lkh_group_key (t2), mcsec_lkh_group_key (*t),
+                  MCSEC_LKH_KEY_LEN));
+  for (size_t i = 0; i < n_m; i++) {
+    mcsec_lkh_key_t p1[64], p2[64];
+    size_t l1, l2;
+    if (!m[i].alive)
+      continue;
+    CHECK (mcsec_lkh_is_member (t2, m[i].leaf));
+    l1 = mcsec_lkh_path (*t, m[i].leaf, p1, 64);
+    l2 = mcsec_lkh_path (t2, m[i].leaf, p2, 64);
+    differ += l1 == 0 || l1 != l2 || memcmp (p1, p2, l1 * sizeof *p1) != 0;
+  }
+  CHECK (differ == 0);
+  OPENSSL_cleanse (a, len);
+  OPENSSL_cleanse (b, len2);
+  free (a);
+  free (b);
+  mcsec_lkh_free (*t);
+  *t = t2;
+}
+
 static void
 simulate (unsigned degree, size_t initial, size_t operations, uint64_t seed)
 {
@@ -208,6 +255,8 @@ simulate (unsigned degree, size_t initial, size_t operations, uint64_t seed)
     attack (&departed, e, n);
     leaked += knows (&departed, MCSEC_LKH_ROOT, group[commits]);
     commits++;
+    if (commits % 7 == 3)
+      handoff (&t, m, n_m);
   }
   CHECK (diverged == 0);
   CHECK (refused == 0);
@@ -395,9 +444,190 @@ test_rekey_frame (void)
   EVP_PKEY_free (key);
 }
 
+/* A tree built by joins and leaves, committed; its export in *out. */
+static mcsec_lkh_t *
+small_tree (uint8_t **out, size_t *len)
+{
+  mcsec_lkh_t *t = NULL;
+  uint32_t leaf[12];
+  const mcsec_lkh_entry_t *e;
+  size_t n;
+  REQUIRE (mcsec_lkh_new (2, &t) == MCSEC_OK);
+  for (int i = 0; i < 12; i++)
+    REQUIRE (mcsec_lkh_join (t, &leaf[i]) == MCSEC_OK);
+  REQUIRE (mcsec_lkh_leave (t, leaf[3]) == MCSEC_OK);
+  /* queued changes: nothing to export */
+  CHECK (mcsec_lkh_export_len (t) == 0);
+  CHECK_STATUS (mcsec_lkh_export (t, (uint8_t[64]){0}, 64),
+                MCSEC_ERR_INVALID_ARG);
+  REQUIRE (mcsec_lkh_commit (t, &e, &n) == MCSEC_OK);
+  *len = mcsec_lkh_export_len (t);
+  *out = malloc (*len);
+  REQUIRE (*out && mcsec_lkh_export (t, *out, *len) == MCSEC_OK);
+  return t;
+}
+
+static void
+put32 (uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get32 (const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+/* An export of a path: the root, `inner` nodes one under the other, a
+ * leaf at the bottom (depth inner + 1). */
+static size_t
+chain (uint8_t *x, unsigned inner)
+{
+  x[0] = 1;
+  x[1] = 2;
+  put32 (x + 2, inner + 2);
+  for (unsigned i = 0; i < inner + 2; i++) {
+    uint8_t *n = x + 6 + 25 * i;
+    put32 (n, i);
+    put32 (n + 4, i ? i - 1 : MCSEC_LKH_NO_NODE);
+    n[8] = i == inner + 1;
+    memset (n + 9, (int)i, MCSEC_LKH_KEY_LEN);
+  }
+  return 6 + 25 * (size_t)(inner + 2);
+}
+
+/* Node i of an export (0 is the root). */
+static uint8_t *
+node_at (uint8_t *x, size_t i)
+{
+  return x + 6 + 25 * i;
+}
+
+static void
+import_refuses (const char *what, const uint8_t *x, size_t len)
+{
+  mcsec_lkh_t *t = NULL;
+  mcsec_status_t st = mcsec_lkh_import (x, len, &t);
+  if (st != MCSEC_ERR_MALFORMED)
+    printf ("import took %s: %s\n", what, mcsec_status_message (st));
+  CHECK (st == MCSEC_ERR_MALFORMED && t == NULL);
+  mcsec_lkh_free (t);
+}
+
+static void
+test_import_malformed (void)
+{
+  uint8_t *x, *y;
+  size_t len, nodes, leaf = 0, inner = 0, n_leaves = 0;
+  mcsec_lkh_t *t = small_tree (&x, &len), *t2 = NULL;
+
+  nodes = (len - 6) / 25;
+  y = malloc (len + 25);
+  REQUIRE (y);
+  /* a leaf and a non-root inner node */
+  for (size_t i = 1; i < nodes; i++) {
+    if (node_at (x, i)[8])
+      leaf = leaf ? leaf : i, n_leaves++;
+    else if (!inner)
+      inner = i;
+  }
+  REQUIRE (leaf && inner && n_leaves == 11);
+  REQUIRE (mcsec_lkh_import (x, len, &t2) == MCSEC_OK);
+  CHECK (mcsec_lkh_members (t2) == 11);
+  mcsec_lkh_free (t2);
+
+  for (size_t cut = 0; cut < len; cut += 7)
+    import_refuses ("a cut", x, cut);
+  import_refuses ("a cut by one", x, len - 1);
+  memcpy (y, x, len);
+  y[0] = 2;
+  import_refuses ("version 2", y, len);
+  memcpy (y, x, len);
+  y[1] = 1;
+  import_refuses ("degree 1", y, len);
+  memcpy (y, x, len);
+  y[1] = MCSEC_LKH_DEGREE_MAX + 1;
+  import_refuses ("degree 17", y, len);
+  memcpy (y, x, len);
+  put32 (y + 2, (uint32_t)nodes + 1);
+  import_refuses ("a count too high", y, len);
+  memcpy (y, x, len);
+  node_at (y, 0)[8] = 1;
+  import_refuses ("a leaf root", y, len);
+  memcpy (y, x, len);
+  put32 (node_at (y, 0), 1);
+  import_refuses ("no root first", y, len);
+  memcpy (y, x, len);
+  memcpy (node_at (y, 2), node_at (x, 1), 4);
+  import_refuses ("numbers not increasing", y, len);
+  memcpy (y, x, len);
+  put32 (node_at (y, leaf) + 4, 0x7fffffff);
+  import_refuses ("a parent out of range", y, len);
+  memcpy (y, x, len);
+  put32 (node_at (y, inner) + 4, get32 (node_at (y, leaf)));
+  import_refuses ("a node under a leaf", y, len);
+  memcpy (y, x, len);
+  put32 (node_at (y, inner) + 4, get32 (node_at (y, inner)));
+  import_refuses ("a node its own parent", y, len);
+  memcpy (y, x, len);
+  node_at (y, leaf)[8] = 2;
+  import_refuses ("a leaf flag of 2", y, len);
+  memcpy (y, x, len);
+  /* every leaf under the root: degree 2 has no room */
+  for (size_t i = 1; i < nodes; i++)
+    if (node_at (y, i)[8])
+      put32 (node_at (y, i) + 4, 0);
+  import_refuses ("too many children", y, len);
+  /* a childless inner node under the root, appended with the highest
+   * number (degree 16: the root has room) */
+  memcpy (y, x, len);
+  y[1] = 16;
+  memcpy (node_at (y, nodes), node_at (x, inner), 25);
+  put32 (node_at (y, nodes), 0x00ffff00);
+  put32 (node_at (y, nodes) + 4, MCSEC_LKH_ROOT);
+  put32 (y + 2, (uint32_t)nodes + 1);
+  import_refuses ("an inner node without children", y, len + 25);
+  /* the same node as a leaf is a member */
+  node_at (y, nodes)[8] = 1;
+  {
+    REQUIRE (mcsec_lkh_import (y, len + 25, &t2) == MCSEC_OK);
+    CHECK (mcsec_lkh_members (t2) == 12);
+    CHECK (mcsec_lkh_is_member (t2, 0x00ffff00));
+    CHECK (!mcsec_lkh_is_member (t2, 0x00ffff01));
+    CHECK (!mcsec_lkh_is_member (t2, MCSEC_LKH_ROOT));
+    mcsec_lkh_free (t2);
+  }
+  put32 (node_at (y, nodes), 0x01000000);
+  import_refuses ("a number too high", y, len + 25);
+  free (x);
+  free (y);
+  mcsec_lkh_free (t);
+
+  /* the deepest path a tree makes (63) is taken, one deeper is not */
+  {
+    uint8_t c[6 + 25 * 70];
+    mcsec_lkh_key_t path[70];
+    REQUIRE (mcsec_lkh_import (c, chain (c, 62), &t2) == MCSEC_OK);
+    CHECK (mcsec_lkh_depth (t2) == 63);
+    CHECK (mcsec_lkh_path (t2, 63, path, 70) == 64);
+    mcsec_lkh_free (t2);
+    import_refuses ("a path of 64", c, chain (c, 63));
+    /* a cycle of two below the root: 1 -> 2 -> 1 */
+    chain (c, 3);
+    put32 (c + 6 + 25 + 4, 2);
+    import_refuses ("a cycle", c, 6 + 25 * 5);
+  }
+}
+
 int
 main (void)
 {
+  test_import_malformed ();
   test_rekey_frame ();
   test_wrap_kat ();
   test_damaged ();

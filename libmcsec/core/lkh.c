@@ -634,6 +634,187 @@ mcsec_lkh_memory (const mcsec_lkh_t *t)
   return bytes;
 }
 
+/* ---- export and import (docs/cluster.md, "Key trees in etcd") ----
+ *
+ * version (1: 1) | degree (1) | n (4) | n nodes by increasing number:
+ * number (4) | parent (4) | leaf (1: 0 or 1) | key (16); big-endian, the
+ * root first.  Children, depths and the free numbers follow from the
+ * parents; numbers above the highest are free too. */
+
+#define EXPORT_HEAD 6
+#define EXPORT_NODE 25
+#define IMPORT_MAX_NODES (1u << 24)
+
+size_t
+mcsec_lkh_export_len (const mcsec_lkh_t *t)
+{
+  size_t alive = 0;
+  if (t == NULL || t->pending || t->marked.n)
+    return 0;
+  for (size_t i = 0; i < t->n_nodes; i++)
+    alive += (t->nodes[i].flags & N_ALIVE) != 0;
+  return EXPORT_HEAD + alive * EXPORT_NODE;
+}
+
+mcsec_status_t
+mcsec_lkh_export (const mcsec_lkh_t *t, uint8_t *out, size_t len)
+{
+  size_t need = mcsec_lkh_export_len (t), alive;
+  uint8_t *p = out;
+
+  if (need == 0 || out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (len < need)
+    return MCSEC_ERR_BUFFER_TOO_SMALL;
+  alive = (need - EXPORT_HEAD) / EXPORT_NODE;
+  *p++ = 1;
+  *p++ = (uint8_t)t->d;
+  mcsec_store_be32 (p, (uint32_t)alive);
+  p += 4;
+  for (size_t i = 0; i < t->n_nodes; i++) {
+    const node_t *n = &t->nodes[i];
+    if (!(n->flags & N_ALIVE))
+      continue;
+    mcsec_store_be32 (p, (uint32_t)i);
+    mcsec_store_be32 (p + 4, n->parent);
+    p[8] = (n->flags & N_LEAF) ? 1 : 0;
+    memcpy (p + 9, n->key, MCSEC_LKH_KEY_LEN);
+    p += EXPORT_NODE;
+  }
+  return MCSEC_OK;
+}
+
+/* Depths from the parents; 0 when a walk up does not reach the root
+ * within MAX_DEPTH (a cycle, or too deep).  The root's depth is 0 and
+ * every other node's starts as 0xff (unknown). */
+static int
+import_depths (mcsec_lkh_t *t)
+{
+  uint32_t chain[MAX_DEPTH];
+  for (size_t i = 1; i < t->n_nodes; i++) {
+    unsigned n = 0, d;
+    uint32_t id = (uint32_t)i;
+    if (!(t->nodes[i].flags & N_ALIVE))
+      continue;
+    while (id != MCSEC_LKH_ROOT && t->nodes[id].depth == 0xff) {
+      if (n == MAX_DEPTH)
+        return 0;
+      chain[n++] = id;
+      id = t->nodes[id].parent;
+    }
+    d = t->nodes[id].depth;
+    while (n > 0) {
+      if (++d >= MAX_DEPTH)
+        return 0;
+      t->nodes[chain[--n]].depth = (uint8_t)d;
+    }
+  }
+  return 1;
+}
+
+mcsec_status_t
+mcsec_lkh_import (const uint8_t *data, size_t len, mcsec_lkh_t **out)
+{
+  mcsec_lkh_t *t;
+  mcsec_status_t st;
+  uint32_t n, last = 0;
+  const uint8_t *p;
+  unsigned d;
+
+  if (data == NULL || out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  *out = NULL;
+  if (len < EXPORT_HEAD || data[0] != 1 || data[1] < 2 ||
+      data[1] > MCSEC_LKH_DEGREE_MAX)
+    return MCSEC_ERR_MALFORMED;
+  d = data[1];
+  n = mcsec_load_be32 (data + 2);
+  if (n == 0 || n > IMPORT_MAX_NODES ||
+      (len - EXPORT_HEAD) / EXPORT_NODE != n ||
+      (len - EXPORT_HEAD) % EXPORT_NODE != 0)
+    return MCSEC_ERR_MALFORMED;
+  /* numbers increase from the root's, parents are numbers too */
+  p = data + EXPORT_HEAD;
+  for (uint32_t i = 0; i < n; i++, p += EXPORT_NODE) {
+    uint32_t id = mcsec_load_be32 (p), parent = mcsec_load_be32 (p + 4);
+    if ((i == 0) != (id == MCSEC_LKH_ROOT) || (i > 0 && id <= last) ||
+        id >= IMPORT_MAX_NODES || p[8] > 1 ||
+        (id == MCSEC_LKH_ROOT) != (parent == MCSEC_LKH_NO_NODE) ||
+        (id == MCSEC_LKH_ROOT && p[8]) ||
+        (parent != MCSEC_LKH_NO_NODE && parent >= IMPORT_MAX_NODES))
+      return MCSEC_ERR_MALFORMED;
+    last = id;
+  }
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    return MCSEC_ERR_NO_MEMORY;
+  t->d = d;
+  t->cap = t->n_nodes = (size_t)last + 1;
+  t->nodes = calloc (t->cap, sizeof *t->nodes);
+  t->children = calloc (t->cap * d, sizeof *t->children);
+  t->ctx = EVP_CIPHER_CTX_new ();
+  t->wrap = EVP_CIPHER_fetch (NULL, "AES-128-WRAP", NULL);
+  st = MCSEC_ERR_NO_MEMORY;
+  if (t->nodes == NULL || t->children == NULL || t->ctx == NULL ||
+      t->wrap == NULL)
+    goto fail;
+  p = data + EXPORT_HEAD;
+  for (uint32_t i = 0; i < n; i++, p += EXPORT_NODE) {
+    node_t *node = &t->nodes[mcsec_load_be32 (p)];
+    node->parent = mcsec_load_be32 (p + 4);
+    node->flags = (uint8_t)(N_ALIVE | (p[8] ? N_LEAF : 0));
+    node->depth = i == 0 ? 0 : 0xff;
+    memcpy (node->key, p + 9, MCSEC_LKH_KEY_LEN);
+  }
+  st = MCSEC_ERR_MALFORMED;
+  /* every parent is an inner node that is there, with room */
+  for (size_t i = 1; i < t->n_nodes; i++) {
+    node_t *node = &t->nodes[i], *up;
+    if (!(node->flags & N_ALIVE))
+      continue;
+    if (node->parent >= t->n_nodes)
+      goto fail;
+    up = &t->nodes[node->parent];
+    if ((up->flags & (N_ALIVE | N_LEAF)) != N_ALIVE || up->n_children >= d)
+      goto fail;
+    kids (t, node->parent)[up->n_children++] = (uint32_t)i;
+  }
+  if (!import_depths (t))
+    goto fail;
+  st = MCSEC_ERR_NO_MEMORY;
+  for (size_t i = t->n_nodes; i-- > 0;) {
+    node_t *node = &t->nodes[i];
+    int ok;
+    if (!(node->flags & N_ALIVE)) {
+      ok = vec_push (&t->free_ids, (uint32_t)i);
+    } else if (node->flags & N_LEAF) {
+      t->members++;
+      ok = vec_push (&t->leaves[node->depth], (uint32_t)i);
+    } else if (node->n_children == 0 && i != MCSEC_LKH_ROOT) {
+      st = MCSEC_ERR_MALFORMED; /* the tree frees such nodes */
+      goto fail;
+    } else {
+      ok = node->n_children == d ||
+           vec_push (&t->open[node->depth], (uint32_t)i);
+    }
+    if (!ok)
+      goto fail;
+  }
+  *out = t;
+  return MCSEC_OK;
+
+fail:
+  mcsec_lkh_free (t);
+  return st;
+}
+
+int
+mcsec_lkh_is_member (const mcsec_lkh_t *t, uint32_t member)
+{
+  return t && member < t->n_nodes && member != MCSEC_LKH_ROOT &&
+         (t->nodes[member].flags & (N_ALIVE | N_LEAF)) == (N_ALIVE | N_LEAF);
+}
+
 /* ---- member side ---- */
 
 static int

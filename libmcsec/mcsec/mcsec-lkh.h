@@ -89,6 +89,27 @@ MCSEC_API unsigned mcsec_lkh_depth (const mcsec_lkh_t *t);
 /* Bytes the tree holds. */
 MCSEC_API size_t mcsec_lkh_memory (const mcsec_lkh_t *t);
 
+/* The committed tree as bytes (docs/cluster.md, "Key trees in etcd"), for
+ * a controller that takes the group over: its keys, its node numbers and
+ * every member's place, so members keep their paths and the next commit
+ * wraps under keys they hold.  Secret: every node key is in it.
+ *
+ * mcsec_lkh_export_len: the bytes export needs; 0 when changes are queued
+ * (only a committed tree is exported).  mcsec_lkh_export writes them to out
+ * (at least that long); MCSEC_ERR_INVALID_ARG with changes queued,
+ * MCSEC_ERR_BUFFER_TOO_SMALL. */
+MCSEC_API size_t mcsec_lkh_export_len (const mcsec_lkh_t *t);
+MCSEC_API mcsec_status_t mcsec_lkh_export (const mcsec_lkh_t *t, uint8_t *out,
+                                           size_t len) MCSEC_WARN_UNUSED;
+/* A tree from an export, with every length, number and link checked:
+ * MCSEC_ERR_MALFORMED for anything a tree cannot be (a cycle, a node under
+ * a leaf or a missing one, more children than the degree, an inner node
+ * without children, a path deeper than 63). */
+MCSEC_API mcsec_status_t mcsec_lkh_import (const uint8_t *data, size_t len,
+                                           mcsec_lkh_t **out) MCSEC_WARN_UNUSED;
+/* Is member a member's leaf (a number mcsec_lkh_join gave, still there)? */
+MCSEC_API int mcsec_lkh_is_member (const mcsec_lkh_t *t, uint32_t member);
+
 /* ---- member side ---- */
 
 #define MCSEC_LKH_KEYRING_MAX 48

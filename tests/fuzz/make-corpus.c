@@ -8,13 +8,16 @@
  * With `make-corpus DIR mike`: frames of the MIKE fuzz target's controller
  * (tests/fuzz/corpus/mike); `rekey`: rekey channel datagrams; `controller`:
  * what members send to the controller target (tests/fuzz/corpus/controller:
- * byte 0 picks the identity and group, then frames).
+ * byte 0 picks the identity and group, then frames); `lkh-import`: key
+ * tree exports (a tree of degree 4 after joins and leaves, one of degree 2,
+ * an empty one).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <mcsec/mcsec.h>
 
+#include <mcsec/mcsec-lkh.h>
 #include <mcsec/mcsec-rekey.h>
 
 #include "fuzz-mike.h"
@@ -314,6 +317,36 @@ controller_corpus (const char *dir)
   return rc;
 }
 
+/* Exports of committed trees (tests/fuzz/corpus/lkh-import). */
+static int
+lkh_corpus (const char *dir)
+{
+  static const unsigned degree[] = {4, 2, 3};
+  static const unsigned joins[] = {40, 9, 0};
+  int rc = 0;
+  for (int k = 0; k < 3; k++) {
+    mcsec_lkh_t *t = NULL;
+    const mcsec_lkh_entry_t *e;
+    uint32_t leaf[40];
+    uint8_t buf[4096];
+    char name[32];
+    size_t n, len;
+    if (mcsec_lkh_new (degree[k], &t))
+      return 1;
+    for (unsigned i = 0; i < joins[k]; i++)
+      rc |= mcsec_lkh_join (t, &leaf[i]) != MCSEC_OK;
+    for (unsigned i = 0; i < joins[k]; i += 3)
+      rc |= mcsec_lkh_leave (t, leaf[i]) != MCSEC_OK;
+    rc |= mcsec_lkh_commit (t, &e, &n) != MCSEC_OK;
+    len = mcsec_lkh_export_len (t);
+    rc |= len == 0 || len > sizeof buf || mcsec_lkh_export (t, buf, len);
+    snprintf (name, sizeof name, "tree-%u-%u.bin", degree[k], joins[k]);
+    rc |= rc || write_file (dir, name, buf, len);
+    mcsec_lkh_free (t);
+  }
+  return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -328,6 +361,8 @@ main (int argc, char **argv)
     return rekey_corpus (argv[1]);
   if (argc == 3 && strcmp (argv[2], "controller") == 0)
     return controller_corpus (argv[1]);
+  if (argc == 3 && strcmp (argv[2], "lkh-import") == 0)
+    return lkh_corpus (argv[1]);
   if (argc != 2)
     return 2;
   for (int g = 0; g < 2; g++) {
