@@ -130,9 +130,65 @@ typedef struct {
   size_t n;
 } commit_log_t;
 
-/* Another controller takes the tree over: export, import, compared. */
 static void
-handoff (mcsec_lkh_t **t, const member_t *m, size_t n_m)
+put32 (uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get32 (const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+         p[3];
+}
+
+/* What a controller writes to etcd: a snapshot, then the changes of each
+ * commit. */
+typedef struct {
+  uint8_t *snapshot;
+  size_t len, n;
+  uint8_t **changes;
+  size_t *lens;
+  size_t logs_checked; /* kept across log_clear */
+} tree_log_t;
+
+static void
+log_clear (tree_log_t *l)
+{
+  size_t checked = l->logs_checked;
+  for (size_t i = 0; i < l->n; i++)
+    free (l->changes[i]);
+  free (l->changes);
+  free (l->lens);
+  free (l->snapshot);
+  memset (l, 0, sizeof *l);
+  l->logs_checked = checked;
+}
+
+static void
+log_changes (tree_log_t *l, mcsec_lkh_t *t)
+{
+  size_t len = mcsec_lkh_changes_len (t);
+  REQUIRE (len >= 6);
+  l->changes = realloc (l->changes, (l->n + 1) * sizeof *l->changes);
+  l->lens = realloc (l->lens, (l->n + 1) * sizeof *l->lens);
+  REQUIRE (l->changes && l->lens);
+  l->changes[l->n] = malloc (len);
+  REQUIRE (l->changes[l->n]);
+  REQUIRE (mcsec_lkh_export_changes (t, l->changes[l->n], len) == MCSEC_OK);
+  CHECK (mcsec_lkh_changes_len (t) == 6); /* taken: none left */
+  l->lens[l->n++] = len;
+}
+
+/* Another controller takes the tree over: export, import, compared; and
+ * from the log (snapshot and changes): the same tree again, which goes
+ * on.  The log starts again from a snapshot. */
+static void
+handoff (mcsec_lkh_t **t, const member_t *m, size_t n_m, tree_log_t *log)
 {
   mcsec_lkh_t *t2 = NULL;
   size_t len = mcsec_lkh_export_len (*t), len2;
@@ -163,9 +219,25 @@ handoff (mcsec_lkh_t **t, const member_t *m, size_t n_m)
     differ += l1 == 0 || l1 != l2 || memcmp (p1, p2, l1 * sizeof *p1) != 0;
   }
   CHECK (differ == 0);
-  OPENSSL_cleanse (a, len);
+  /* the log gives the same tree */
+  if (log->snapshot) {
+    mcsec_lkh_t *t3 = NULL;
+    size_t len3;
+    REQUIRE (mcsec_lkh_import_log (log->snapshot, log->len,
+                                   (const uint8_t *const *)log->changes,
+                                   log->lens, log->n, &t3) == MCSEC_OK);
+    len3 = mcsec_lkh_export_len (t3);
+    CHECK (len3 == len);
+    REQUIRE (mcsec_lkh_export (t3, b, len2) == MCSEC_OK);
+    CHECK (len3 == len && memcmp (a, b, len) == 0);
+    mcsec_lkh_free (t2);
+    t2 = t3;
+    log->logs_checked++;
+  }
+  log_clear (log);
+  log->snapshot = a;
+  log->len = len;
   OPENSSL_cleanse (b, len2);
-  free (a);
   free (b);
   mcsec_lkh_free (*t);
   *t = t2;
@@ -182,6 +254,7 @@ simulate (unsigned degree, size_t initial, size_t operations, uint64_t seed)
   knowledge_t departed = {0};
   size_t done = 0, max_depth = 0, leaked = 0, diverged = 0, refused = 0;
   size_t *departing = NULL, n_departing;
+  tree_log_t tlog = {0};
 
   REQUIRE (mcsec_lkh_new (degree, &t) == MCSEC_OK);
   while (done < operations + initial) {
@@ -255,14 +328,17 @@ simulate (unsigned degree, size_t initial, size_t operations, uint64_t seed)
     attack (&departed, e, n);
     leaked += knows (&departed, MCSEC_LKH_ROOT, group[commits]);
     commits++;
+    log_changes (&tlog, t);
     if (commits % 7 == 3)
-      handoff (&t, m, n_m);
+      handoff (&t, m, n_m, &tlog);
   }
   CHECK (diverged == 0);
   CHECK (refused == 0);
   CHECK (leaked == 0);
   CHECK (mcsec_lkh_members (t) == alive);
   CHECK (mcsec_lkh_depth (t) <= max_depth);
+  CHECK (tlog.logs_checked + 1 >= commits / 7);
+  log_clear (&tlog);
 
   /* backward secrecy: newcomers (some) with every entry ever sent */
   size_t checked = 0, older_learnt = 0;
@@ -467,22 +543,6 @@ small_tree (uint8_t **out, size_t *len)
   return t;
 }
 
-static void
-put32 (uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32 (const uint8_t *p)
-{
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-
 /* An export of a path: the root, `inner` nodes one under the other, a
  * leaf at the bottom (depth inner + 1). */
 static size_t
@@ -607,6 +667,38 @@ test_import_malformed (void)
   free (x);
   free (y);
   mcsec_lkh_free (t);
+
+  /* changes: of another degree, a record kind 3, a number too high, and a
+   * snapshot with a freed node in it */
+  {
+    uint8_t c[6 + 25 * 70], ch[6 + 25];
+    const uint8_t *chp[1] = {ch};
+    size_t chl = sizeof ch, cl = chain (c, 3);
+    memcpy (ch, c, 6);
+    put32 (ch + 2, 1);
+    memcpy (ch + 6, c + 6 + 25 * 4, 25); /* the leaf again */
+    REQUIRE (mcsec_lkh_import_log (c, cl, chp, &chl, 1, &t2) == MCSEC_OK);
+    CHECK (mcsec_lkh_members (t2) == 1);
+    mcsec_lkh_free (t2);
+    ch[1] = 3;
+    CHECK_STATUS (mcsec_lkh_import_log (c, cl, chp, &chl, 1, &t2),
+                  MCSEC_ERR_MALFORMED);
+    ch[1] = 2;
+    ch[6 + 8] = 3;
+    CHECK_STATUS (mcsec_lkh_import_log (c, cl, chp, &chl, 1, &t2),
+                  MCSEC_ERR_MALFORMED);
+    ch[6 + 8] = 2; /* the leaf freed: its parent is left childless */
+    CHECK_STATUS (mcsec_lkh_import_log (c, cl, chp, &chl, 1, &t2),
+                  MCSEC_ERR_MALFORMED);
+    ch[6 + 8] = 1;
+    put32 (ch + 6, 0x01000000);
+    CHECK_STATUS (mcsec_lkh_import_log (c, cl, chp, &chl, 1, &t2),
+                  MCSEC_ERR_MALFORMED);
+    c[6 + 25 * 4 + 8] = 2;
+    CHECK_STATUS (mcsec_lkh_import_log (c, cl, NULL, NULL, 0, &t2),
+                  MCSEC_ERR_MALFORMED);
+    CHECK (t2 == NULL);
+  }
 
   /* the deepest path a tree makes (63) is taken, one deeper is not */
   {

@@ -33,6 +33,7 @@ enum {
   N_LEAF = 1 << 1,
   N_MARKED = 1 << 2, /* gets a new key at the next commit */
   N_NEW = 1 << 3,    /* a leaf joined since the last commit */
+  N_DIRTY = 1 << 4,  /* changed since the changes were last taken */
 };
 
 typedef struct {
@@ -52,6 +53,7 @@ struct mcsec_lkh {
   uint32_t *children; /* d per node */
   size_t n_nodes, cap, members, pending;
   vec_t free_ids, marked, new_leaves;
+  vec_t dirty;             /* nodes with N_DIRTY (mcsec_lkh_export_changes) */
   vec_t open[MAX_DEPTH];   /* inner nodes that may have a free place */
   vec_t leaves[MAX_DEPTH]; /* leaves, by depth */
   mcsec_lkh_entry_t *entries;
@@ -190,18 +192,32 @@ kids (mcsec_lkh_t *t, uint32_t id)
   return t->children + (size_t)id * t->d;
 }
 
+/* The node changed (made, freed, moved, a new key): in the next changes. */
+static int
+touch (mcsec_lkh_t *t, uint32_t id)
+{
+  if (t->nodes[id].flags & N_DIRTY)
+    return 1;
+  t->nodes[id].flags |= N_DIRTY;
+  return vec_push (&t->dirty, id);
+}
+
 /* A fresh node with a fresh key; MCSEC_LKH_NO_NODE when out of memory. */
 static uint32_t
 node_alloc (mcsec_lkh_t *t, uint32_t parent, unsigned depth, uint8_t flags)
 {
   uint32_t id;
   node_t *n;
+  uint8_t dirty;
 
   if (depth >= MAX_DEPTH)
     return MCSEC_LKH_NO_NODE;
   if (t->free_ids.n > 0) {
     id = t->free_ids.v[--t->free_ids.n];
+    /* a freed node: its freeing may be a change not taken yet */
+    dirty = t->nodes[id].flags & N_DIRTY;
   } else {
+    dirty = 0; /* a new place: nothing set there */
     if (t->n_nodes == t->cap) {
       size_t cap = t->cap ? t->cap * 2 : 64;
       /* not realloc: the nodes hold keys, the old array is wiped */
@@ -229,20 +245,23 @@ node_alloc (mcsec_lkh_t *t, uint32_t parent, unsigned depth, uint8_t flags)
   memset (n, 0, sizeof *n);
   n->parent = parent;
   n->depth = (uint8_t)depth;
-  n->flags = (uint8_t)(flags | N_ALIVE);
-  if (RAND_bytes (n->key, sizeof n->key) != 1) {
-    n->flags = 0;
+  n->flags = (uint8_t)(flags | N_ALIVE | dirty);
+  if (RAND_bytes (n->key, sizeof n->key) != 1 || !touch (t, id)) {
+    OPENSSL_cleanse (n->key, sizeof n->key);
+    n->flags &= N_DIRTY;
     vec_push (&t->free_ids, id);
     return MCSEC_LKH_NO_NODE;
   }
   return id;
 }
 
-static void
+static int
 node_free (mcsec_lkh_t *t, uint32_t id)
 {
+  int ok = touch (t, id);
   OPENSSL_cleanse (&t->nodes[id], sizeof t->nodes[id]);
-  vec_push (&t->free_ids, id);
+  t->nodes[id].flags = N_DIRTY; /* touched: its freeing is a change */
+  return vec_push (&t->free_ids, id) && ok;
 }
 
 static void
@@ -312,6 +331,7 @@ mcsec_lkh_free (mcsec_lkh_t *t)
   free (t->free_ids.v);
   free (t->marked.v);
   free (t->new_leaves.v);
+  free (t->dirty.v);
   for (int i = 0; i < MAX_DEPTH; i++) {
     free (t->open[i].v);
     free (t->leaves[i].v);
@@ -379,7 +399,7 @@ mcsec_lkh_join (mcsec_lkh_t *t, uint32_t *member)
     t->nodes[inner].n_children = 1;
     t->nodes[old].parent = inner;
     t->nodes[old].depth++;
-    if (!vec_push (&t->leaves[t->nodes[old].depth], old) ||
+    if (!touch (t, old) || !vec_push (&t->leaves[t->nodes[old].depth], old) ||
         !vec_push (&t->open[t->nodes[inner].depth], inner))
       return MCSEC_ERR_NO_MEMORY;
     parent = inner;
@@ -401,21 +421,22 @@ mcsec_status_t
 mcsec_lkh_leave (mcsec_lkh_t *t, uint32_t member)
 {
   uint32_t p;
+  int ok;
 
   if (t == NULL || member >= t->n_nodes || member == MCSEC_LKH_ROOT ||
       (t->nodes[member].flags & (N_ALIVE | N_LEAF)) != (N_ALIVE | N_LEAF))
     return MCSEC_ERR_INVALID_ARG;
   p = t->nodes[member].parent;
   child_remove (t, p, member);
-  node_free (t, member);
+  ok = node_free (t, member);
   /* inner nodes left without children go too */
   while (p != MCSEC_LKH_ROOT && t->nodes[p].n_children == 0) {
     uint32_t up = t->nodes[p].parent;
     child_remove (t, up, p);
-    node_free (t, p);
+    ok &= node_free (t, p);
     p = up;
   }
-  if (!vec_push (&t->open[t->nodes[p].depth], p) || !mark_path (t, p))
+  if (!ok || !vec_push (&t->open[t->nodes[p].depth], p) || !mark_path (t, p))
     return MCSEC_ERR_NO_MEMORY;
   t->members--;
   t->pending++;
@@ -525,6 +546,15 @@ mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
     t->entries_cap = cap;
     *entries = t->entries;
   }
+  /* room to note every new key as a change: touch cannot fail below */
+  if (t->dirty.cap < t->dirty.n + t->marked.n) {
+    size_t cap = t->dirty.n + t->marked.n;
+    uint32_t *nv = realloc (t->dirty.v, cap * sizeof *nv);
+    if (nv == NULL)
+      return MCSEC_ERR_NO_MEMORY;
+    t->dirty.v = nv;
+    t->dirty.cap = cap;
+  }
   old_keys = calloc (t->marked.n, MCSEC_LKH_KEY_LEN + 1);
   if (old_keys == NULL)
     return MCSEC_ERR_NO_MEMORY;
@@ -564,6 +594,9 @@ mcsec_lkh_commit (mcsec_lkh_t *t, const mcsec_lkh_entry_t **entries, size_t *n)
   }
   OPENSSL_cleanse (old_keys, t->marked.n * (MCSEC_LKH_KEY_LEN + 1));
   free (old_keys);
+  for (size_t i = 0; i < t->marked.n; i++)
+    if (t->nodes[t->marked.v[i]].flags & N_ALIVE)
+      (void)touch (t, t->marked.v[i]);
   for (size_t i = 0; i < t->new_leaves.n; i++)
     t->nodes[t->new_leaves.v[i]].flags &= (uint8_t)~N_NEW;
   t->new_leaves.n = 0;
@@ -805,6 +838,150 @@ mcsec_lkh_import (const uint8_t *data, size_t len, mcsec_lkh_t **out)
 
 fail:
   mcsec_lkh_free (t);
+  return st;
+}
+
+/* ---- changes: what moved since they were last taken ---- */
+
+size_t
+mcsec_lkh_changes_len (const mcsec_lkh_t *t)
+{
+  if (t == NULL || t->pending || t->marked.n)
+    return 0;
+  return EXPORT_HEAD + t->dirty.n * EXPORT_NODE;
+}
+
+void
+mcsec_lkh_changes_clear (mcsec_lkh_t *t)
+{
+  for (size_t i = 0; i < t->dirty.n; i++)
+    t->nodes[t->dirty.v[i]].flags &= (uint8_t)~N_DIRTY;
+  t->dirty.n = 0;
+}
+
+mcsec_status_t
+mcsec_lkh_export_changes (mcsec_lkh_t *t, uint8_t *out, size_t len)
+{
+  size_t need = mcsec_lkh_changes_len (t);
+  uint8_t *p = out;
+
+  if (need == 0 || out == NULL)
+    return MCSEC_ERR_INVALID_ARG;
+  if (len < need)
+    return MCSEC_ERR_BUFFER_TOO_SMALL;
+  *p++ = 1;
+  *p++ = (uint8_t)t->d;
+  mcsec_store_be32 (p, (uint32_t)t->dirty.n);
+  p += 4;
+  for (size_t i = 0; i < t->dirty.n; i++, p += EXPORT_NODE) {
+    uint32_t id = t->dirty.v[i];
+    const node_t *n = &t->nodes[id];
+    mcsec_store_be32 (p, id);
+    if (n->flags & N_ALIVE) {
+      mcsec_store_be32 (p + 4, n->parent);
+      p[8] = (n->flags & N_LEAF) ? 1 : 0;
+      memcpy (p + 9, n->key, MCSEC_LKH_KEY_LEN);
+    } else {
+      mcsec_store_be32 (p + 4, MCSEC_LKH_NO_NODE);
+      p[8] = 2; /* freed */
+      memset (p + 9, 0, MCSEC_LKH_KEY_LEN);
+    }
+  }
+  mcsec_lkh_changes_clear (t);
+  return MCSEC_OK;
+}
+
+/* A header of an export or of changes: its record count, or -1. */
+static long
+log_count (const uint8_t *data, size_t len, unsigned d)
+{
+  uint32_t n;
+  if (data == NULL || len < EXPORT_HEAD || data[0] != 1 ||
+      (d && data[1] != d) || (len - EXPORT_HEAD) % EXPORT_NODE != 0)
+    return -1;
+  n = mcsec_load_be32 (data + 2);
+  if ((len - EXPORT_HEAD) / EXPORT_NODE != n || n > IMPORT_MAX_NODES)
+    return -1;
+  return (long)n;
+}
+
+mcsec_status_t
+mcsec_lkh_import_log (const uint8_t *snapshot, size_t len,
+                      const uint8_t *const *changes, const size_t *lens,
+                      size_t n_changes, mcsec_lkh_t **out)
+{
+  uint32_t max = 0, count = 0;
+  uint8_t *recs = NULL, *present = NULL, *merged = NULL, *p;
+  size_t merged_len = 0;
+  mcsec_status_t st = MCSEC_ERR_MALFORMED;
+  unsigned d;
+
+  if (out == NULL || (n_changes && (changes == NULL || lens == NULL)))
+    return MCSEC_ERR_INVALID_ARG;
+  *out = NULL;
+  if (log_count (snapshot, len, 0) < 1 || snapshot[1] < 2 ||
+      snapshot[1] > MCSEC_LKH_DEGREE_MAX)
+    return MCSEC_ERR_MALFORMED;
+  d = snapshot[1];
+  /* the highest number, every count and length checked */
+  for (size_t c = 0; c <= n_changes; c++) {
+    const uint8_t *x = c ? changes[c - 1] : snapshot;
+    size_t xl = c ? lens[c - 1] : len;
+    long k = log_count (x, xl, d);
+    if (k < 0)
+      return MCSEC_ERR_MALFORMED;
+    for (long i = 0; i < k; i++) {
+      uint32_t id = mcsec_load_be32 (x + EXPORT_HEAD + EXPORT_NODE * i);
+      if (id >= IMPORT_MAX_NODES)
+        return MCSEC_ERR_MALFORMED;
+      max = id > max ? id : max;
+    }
+  }
+  recs = calloc ((size_t)max + 1, EXPORT_NODE);
+  present = calloc ((size_t)max + 1, 1);
+  if (recs == NULL || present == NULL) {
+    st = MCSEC_ERR_NO_MEMORY;
+    goto out;
+  }
+  /* later records replace earlier ones; a freed node goes */
+  for (size_t c = 0; c <= n_changes; c++) {
+    const uint8_t *x = c ? changes[c - 1] : snapshot;
+    long k = log_count (x, c ? lens[c - 1] : len, d);
+    for (long i = 0; i < k; i++) {
+      const uint8_t *r = x + EXPORT_HEAD + EXPORT_NODE * i;
+      uint32_t id = mcsec_load_be32 (r);
+      if (r[8] > 2 || (c == 0 && r[8] == 2))
+        goto out;
+      count -= present[id];
+      present[id] = r[8] != 2;
+      count += present[id];
+      memcpy (recs + (size_t)id * EXPORT_NODE, r, EXPORT_NODE);
+    }
+  }
+  merged_len = EXPORT_HEAD + (size_t)count * EXPORT_NODE;
+  merged = malloc (merged_len);
+  if (merged == NULL) {
+    st = MCSEC_ERR_NO_MEMORY;
+    goto out;
+  }
+  merged[0] = 1;
+  merged[1] = (uint8_t)d;
+  mcsec_store_be32 (merged + 2, count);
+  p = merged + EXPORT_HEAD;
+  for (size_t id = 0; id <= max; id++)
+    if (present[id]) {
+      memcpy (p, recs + id * EXPORT_NODE, EXPORT_NODE);
+      p += EXPORT_NODE;
+    }
+  st = mcsec_lkh_import (merged, merged_len, out);
+out:
+  if (recs)
+    OPENSSL_cleanse (recs, ((size_t)max + 1) * EXPORT_NODE);
+  if (merged)
+    OPENSSL_cleanse (merged, merged_len);
+  free (recs);
+  free (present);
+  free (merged);
   return st;
 }
 

@@ -107,6 +107,24 @@ MCSEC_API mcsec_status_t mcsec_lkh_export (const mcsec_lkh_t *t, uint8_t *out,
  * without children, a path deeper than 63). */
 MCSEC_API mcsec_status_t mcsec_lkh_import (const uint8_t *data, size_t len,
                                            mcsec_lkh_t **out) MCSEC_WARN_UNUSED;
+/* What changed since the changes were last taken (or the tree was made
+ * or imported): the nodes made, freed, moved or given a new key, as
+ * records of an export (a freed node's leaf byte is 2).  A controller
+ * writes them after each commit; a snapshot (mcsec_lkh_export) and the
+ * changes taken after it, applied in order, make the tree
+ * (mcsec_lkh_import_log).  Secret, as an export.  Taking them clears
+ * them; mcsec_lkh_changes_clear clears them without taking them (after a
+ * snapshot).  Lengths and errors as for the export. */
+MCSEC_API size_t mcsec_lkh_changes_len (const mcsec_lkh_t *t);
+MCSEC_API mcsec_status_t mcsec_lkh_export_changes (
+    mcsec_lkh_t *t, uint8_t *out, size_t len) MCSEC_WARN_UNUSED;
+MCSEC_API void mcsec_lkh_changes_clear (mcsec_lkh_t *t);
+/* The tree of a snapshot and the changes taken after it, in order; checked
+ * as mcsec_lkh_import checks (the changes must have the snapshot's
+ * degree). */
+MCSEC_API mcsec_status_t mcsec_lkh_import_log (
+    const uint8_t *snapshot, size_t len, const uint8_t *const *changes,
+    const size_t *lens, size_t n_changes, mcsec_lkh_t **out) MCSEC_WARN_UNUSED;
 /* Is member a member's leaf (a number mcsec_lkh_join gave, still there)? */
 MCSEC_API int mcsec_lkh_is_member (const mcsec_lkh_t *t, uint32_t member);
 

@@ -6,7 +6,9 @@
  * controller reads it from etcd when it takes a key tree group over.  A
  * tree it takes is used as a leader would: exported again (it must give
  * the same bytes), every member's path read, members joined and removed,
- * and a commit made.
+ * and a commit made.  The same input is also read as a log, as a
+ * controller reads a snapshot and the changes after it: [len (2,
+ * big-endian) | bytes]..., the first the snapshot (mcsec_lkh_import_log).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,35 @@
 #include <mcsec/mcsec-lkh.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+#define LOG_MAX 16
+
+static void
+as_log (const uint8_t *data, size_t size)
+{
+  const uint8_t *part[LOG_MAX];
+  size_t len[LOG_MAX], n = 0, pos = 0;
+  mcsec_lkh_t *t = NULL;
+
+  while (pos + 2 <= size && n < LOG_MAX) {
+    size_t l = (size_t)data[pos] << 8 | data[pos + 1];
+    pos += 2;
+    if (l > size - pos)
+      l = size - pos;
+    part[n] = data + pos;
+    len[n++] = l;
+    pos += l;
+  }
+  if (n && mcsec_lkh_import_log (part[0], len[0], part + 1, len + 1, n - 1,
+                                 &t) == MCSEC_OK) {
+    size_t el = mcsec_lkh_export_len (t);
+    uint8_t *x = malloc (el ? el : 1);
+    if (x == NULL || el == 0 || mcsec_lkh_export (t, x, el))
+      abort (); /* a tree taken must export */
+    free (x);
+  }
+  mcsec_lkh_free (t);
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -25,6 +56,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   size_t len, n;
   uint32_t leaf;
 
+  as_log (data, size);
   if (mcsec_lkh_import (data, size, &t) != MCSEC_OK)
     return 0;
   len = mcsec_lkh_export_len (t);

@@ -342,6 +342,33 @@ lkh_corpus (const char *dir)
     rc |= len == 0 || len > sizeof buf || mcsec_lkh_export (t, buf, len);
     snprintf (name, sizeof name, "tree-%u-%u.bin", degree[k], joins[k]);
     rc |= rc || write_file (dir, name, buf, len);
+    /* a log: that snapshot, then the changes of two commits */
+    if (joins[k]) {
+      uint8_t logbuf[8192];
+      size_t pos = 0;
+      for (int part = 0; part < 3 && !rc; part++) {
+        size_t l = len;
+        if (part) {
+          rc |= mcsec_lkh_join (t, &leaf[0]) != MCSEC_OK ||
+                mcsec_lkh_leave (t, leaf[part]) != MCSEC_OK ||
+                mcsec_lkh_commit (t, &e, &n) != MCSEC_OK;
+          l = mcsec_lkh_changes_len (t);
+          rc |= l == 0 || l > sizeof buf ||
+                mcsec_lkh_export_changes (t, buf, l) != MCSEC_OK;
+        } else {
+          mcsec_lkh_changes_clear (t);
+        }
+        rc |= pos + 2 + l > sizeof logbuf;
+        if (rc)
+          break;
+        logbuf[pos] = (uint8_t)(l >> 8);
+        logbuf[pos + 1] = (uint8_t)l;
+        memcpy (logbuf + pos + 2, buf, l);
+        pos += 2 + l;
+      }
+      snprintf (name, sizeof name, "log-%u-%u.bin", degree[k], joins[k]);
+      rc |= rc || write_file (dir, name, logbuf, pos);
+    }
     mcsec_lkh_free (t);
   }
   return rc;
