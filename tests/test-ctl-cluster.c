@@ -520,6 +520,129 @@ test_counter_conflict (void)
   sim_free (s);
 }
 
+/* Y leads tv, the key tree group, on a store that seals: rx1..rx3 joined,
+ * rx4 joined and left (the log holds a snapshot and changes). */
+static Sim *
+sim_tree_pair (mcsec_ctl_t **x, mcsec_ctl_t **y, Peer **rx)
+{
+  Sim *s = sim_sealing_pair (x, y);
+  Peer *rx4;
+  lead (s, "tv");
+  for (int i = 0; i < 3; i++) {
+    gchar *id = g_strdup_printf ("rx%d", i + 1);
+    rx[i] = peer_new (s, id, "tv", FALSE);
+    g_free (id);
+    sim_run (s, 200); /* a commit each */
+  }
+  rx4 = peer_new (s, "rx4", "tv", FALSE);
+  sim_run (s, 300);
+  peer_leave (rx4);
+  sim_run (s, 300);
+  return s;
+}
+
+/* A key tree group's failover (docs/cluster.md, "Key trees in etcd"): the
+ * next leader adopts the tree with the SA; the receivers rejoin without a
+ * commit and keep SA and path; the next commit (a newcomer's) opens with
+ * the keys they held from the dead leader, also for one that has not
+ * rejoined (the channel's numbers go on); that one, still missing when the
+ * rejoin window ends, leaves with a commit it cannot open. */
+static void
+test_cluster_adopt_tree (void)
+{
+  mcsec_ctl_t *x, *y;
+  Peer *rx[3], *rx5;
+  Sim *s = sim_tree_pair (&x, &y, rx);
+  guint32 spi, spi2;
+  guint mark;
+  gchar *line;
+
+  spi = newest_spi (rx[0]);
+  CHECK (spi != 0 && newest_spi (rx[1]) == spi && newest_spi (rx[2]) == spi);
+  rx[2]->reconnect = FALSE; /* gone with the leader */
+  mark = s->log->len;
+  sim_fail_over (s, y, x, "tv");
+  line = g_strdup_printf ("lead group=tv rejoin-window-ms=500 evicted=0 "
+                          "adopted-spi=0x%08x",
+                          spi);
+  CHECK (logged_since (s, mark, line));
+  g_free (line);
+  sim_run (s, 400); /* rx1, rx2 reconnect and rejoin */
+  CHECK (mcsec_member_state (rx[0]->m) == MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (rx[1]->m) == MCSEC_MEMBER_JOINED);
+  CHECK (!logged_since (s, mark, "rekey-sent group=tv"));
+  CHECK (newest_spi (rx[0]) == spi && newest_spi (rx[1]) == spi);
+  /* a newcomer: one commit, wrapped under the keys the members held */
+  rx5 = peer_new (s, "rx5", "tv", FALSE);
+  sim_run (s, 100);
+  spi2 = newest_spi (rx5);
+  CHECK (spi2 != 0 && spi2 != spi);
+  CHECK (newest_spi (rx[0]) == spi2 && newest_spi (rx[1]) == spi2);
+  CHECK (holds_spi (rx[2], spi2)); /* from the channel, not rejoined */
+  /* the window ends: rx3 leaves, a commit it cannot open */
+  sim_run (s, 400);
+  CHECK (logged_since (s, mark, "holders-missing group=tv missing=1"));
+  CHECK (newest_spi (rx[0]) != spi2 && newest_spi (rx[0]) == newest_spi (rx5));
+  CHECK (!holds_spi (rx[2], newest_spi (rx[0])));
+  sim_free (s);
+}
+
+/* The tree is adopted only whole and only with the SA: an entry missing
+ * from the log (a gap), an eviction while nobody led, or a member that a
+ * reload no longer lists, and the next leader makes a new tree and SA. */
+static void
+test_cluster_adopt_tree_refused (void)
+{
+  for (int k = 0; k < 3; k++) {
+    mcsec_ctl_t *x, *y;
+    Peer *rx[3];
+    Sim *s = sim_tree_pair (&x, &y, rx);
+    guint32 spi = newest_spi (rx[0]);
+    guint mark;
+    if (k == 0) {
+      /* the log's second entry gone */
+      GPtrArray *keys = s->store->list (s->store, "sealed/tree/tv/", NULL);
+      GBytes *none = NULL;
+      REQUIRE (keys && keys->len >= 3);
+      REQUIRE (s->store->put (s->store, (const char *const *)&keys->pdata[1],
+                              &none, 1, NULL));
+      g_ptr_array_unref (keys);
+    }
+    mark = s->log->len;
+    if (k == 1) {
+      /* Y dies; rx3 is evicted at X before X leads */
+      sim_drop_connections (s);
+      mcsec_ctl_free (y);
+      s->core = x;
+      CHECK (admin_says (s, "evict tv rx3", "\"leading\":false"));
+      mcsec_ctl_set_lease_deadline (x, G_MAXINT64);
+      lead (s, "tv");
+      run_actions (s);
+    } else {
+      sim_fail_over (s, y, x, "tv");
+    }
+    if (k == 2) {
+      /* x's lists no longer name rx3 */
+      GPtrArray *groups = make_groups ();
+      set_list (&config_of (groups, "tv")->receivers, "rx1;rx2");
+      sim_reload (s, groups);
+      /* the reload came after the adoption: rx3's leaf leaves */
+      sim_run (s, 300);
+      CHECK (logged_since (s, mark, "adopt group=tv"));
+      CHECK (newest_spi (rx[0]) != spi);
+      CHECK (!holds_spi (rx[2], newest_spi (rx[0])));
+    } else {
+      CHECK (
+          logged_since (s, mark, k == 0 ? "why=\"key tree:" : "lead group=tv"));
+      CHECK (!logged_since (s, mark, "adopt group=tv"));
+      sim_run (s, 1000);
+      CHECK (newest_spi (rx[0]) != spi && newest_spi (rx[0]) != 0);
+      CHECK (newest_spi (rx[0]) == newest_spi (rx[1]));
+    }
+    sim_free (s);
+  }
+}
+
 int
 main (void)
 {
@@ -533,6 +656,8 @@ main (void)
   test_cluster_adopt_departed_evicted ();
   test_cluster_adopt_reload ();
   test_cluster_eviction_elsewhere ();
+  test_cluster_adopt_tree ();
+  test_cluster_adopt_tree_refused ();
   test_counter_conflict ();
   return test_done ("test-ctl-cluster");
 }

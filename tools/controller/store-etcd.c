@@ -169,15 +169,18 @@ poison (EtcdStore *s, const char *const *keys, guint n)
                            g_memdup2 (&(gint64){POISONED}, sizeof (gint64)));
 }
 
-/* The escaped group a key of a group's state belongs to, or NULL. */
-static const char *
+/* The escaped group a key of a group's state belongs to (to be freed), or
+ * NULL.  Group names are escaped: a "/" ends one. */
+static gchar *
 fenced_group (const char *key)
 {
-  static const char *const fenced[] = {"spis/", "counter/rekey/",
-                                       SEALED_PREFIX "sa/"};
+  static const char *const fenced[] = {
+      "spis/", "counter/rekey/", SEALED_PREFIX "sa/", SEALED_PREFIX "tree/"};
   for (guint i = 0; i < G_N_ELEMENTS (fenced); i++)
-    if (g_str_has_prefix (key, fenced[i]))
-      return key + strlen (fenced[i]);
+    if (g_str_has_prefix (key, fenced[i])) {
+      const char *g = key + strlen (fenced[i]);
+      return g_strndup (g, strcspn (g, "/"));
+    }
   return NULL;
 }
 
@@ -204,13 +207,15 @@ etcd_put (mcsec_ctl_store_t *store, const char *const *keys,
     /* the sealed SA's deletion is not fenced: an eviction at any controller
      * deletes it (ctl-admin.c), which can only make the next leader make a
      * new SA */
-    const char *group =
+    gchar *group =
         values[i] == NULL && g_str_has_prefix (keys[i], SEALED_PREFIX "sa/")
             ? NULL
             : fenced_group (keys[i]);
     mcsec_etcd_op_t op = {0};
 
     g_ptr_array_add (names, full);
+    if (group)
+      g_ptr_array_add (names, group); /* freed with the names */
     if (seen && *seen == POISONED) {
       g_set_error (error, MCSEC_CTL_STORE_ERROR, MCSEC_CTL_STORE_ERROR_CONFLICT,
                    "%s: its last write failed or was not confirmed: read it "

@@ -310,6 +310,7 @@ verb_evict (AdminReq *r, GString *s)
   r->ctl->evictions++;
   ctl_log (r->ctl, "evicted", "group=%s identity=%s connected=%s durable=%s",
            g->cfg->name, who, victim ? "yes" : "no", durable ? "yes" : "no");
+  tree_leaves_drop (g, who, NULL, NULL, r->now); /* an adopted leaf */
   group_evict_member (g, victim, r->now);
   if (!durable) {
     g_string_append (s, "{\"ok\":false,\"error\":");
@@ -609,6 +610,7 @@ reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
    * a rekey, hold the key too: evicted like members */
   dropped += evict_unlisted (g, g->holders, senders, receivers);
   dropped += evict_unlisted (g, g->departed, senders, receivers);
+  dropped += tree_leaves_drop (g, NULL, senders, receivers, now);
   *evicted += dropped;
   if (dropped == 0)
     return;

@@ -145,6 +145,10 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
    * group's own: also with those they had before an adoption */
   for (GList *l = g->members.head; l; l = l->next) {
     mcsec_ctl_conn_t *m = l->data;
+    /* a key tree group's receivers are in its tree's record (ctl-tree.c):
+     * only the Sender-IDs and signing keys are the SA's */
+    if (g->tree && m->n_sender_ids == 0 && m->n_old_ids == 0)
+      continue;
     put_holder (b, m->identity, m->role, m->sender_ids, m->n_sender_ids,
                 m->old_ids, sa == &g->sa ? m->n_old_ids : 0, m->spki,
                 m->spki_len, &n_holders);
@@ -400,11 +404,13 @@ group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error)
     holders_put (&g->holders, h);
     r.holders->pdata[i] = NULL; /* now the group's */
   }
-  ctl_log (ctl, "adopt",
-           "group=%s spi=0x%08x holders=%u sender-ids-used=%u "
-           "age-ms=%" G_GINT64_FORMAT,
-           g->cfg->name, g->sa.spi, r.holders->len,
-           g_hash_table_size (g->sa.ids), now - g->sa.created_ms);
+  /* a key tree group's adoption is said with its tree (ctl-tree.c) */
+  if (!g->cfg->channel)
+    ctl_log (ctl, "adopt",
+             "group=%s spi=0x%08x holders=%u sender-ids-used=%u "
+             "age-ms=%" G_GINT64_FORMAT,
+             g->cfg->name, g->sa.spi, r.holders->len,
+             g_hash_table_size (g->sa.ids), now - g->sa.created_ms);
   sa_record_clear (&r);
   return TRUE;
 }

@@ -433,10 +433,11 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   }
   /* a new key when asked (backward secrecy), unless the newest SA is not in
    * use yet: nothing was protected with it, the newcomer may have it */
-  rekey =
-      !g->sa.valid || g->tree || g->sa_stale ||
-      (g->cfg->rekey_on_join && (g->sa.activate_ms <= now || g->sa.adopted) &&
-       !holder_returns (g, c->identity));
+  rekey = !g->sa.valid || g->sa_stale ||
+          (g->tree ? !tree_leaf_waiting (g, c->identity, wants_ids)
+                   : g->cfg->rekey_on_join &&
+                         (g->sa.activate_ms <= now || g->sa.adopted) &&
+                         !holder_returns (g, c->identity));
   if (wants_ids) {
     guint max = g->cfg->sender_id_bits == 32
                     ? G_MAXUINT
@@ -515,7 +516,11 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
            "group=%s identity=%s role=%s sender-id=%u sender-ids=%u peer=%s",
            g->cfg->name, c->identity, role_name (c->role), c->sender_id,
            c->n_sender_ids, c->peer);
-  if (g->tree) {
+  if (g->tree && tree_leaf_back (g, c, rekey)) {
+    /* a receiver of the adopted tree (ctl-tree.c): its leaf and path as it
+     * had them, no commit */
+    send_path_update (g, c, now);
+  } else if (g->tree) {
     if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK) {
       g_queue_unlink (&g->members, &c->group_link);
       g_hash_table_remove (g->by_identity, c->identity);
@@ -525,6 +530,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
       goto out;
     }
     c->in_tree = c->awaiting_path = TRUE;
+    tree_note (g, c->leaf, c->identity);
     group_batch (g, "join", now);
   } else if (rekey)
     group_change (g, TRUE, "join", now);
@@ -857,6 +863,7 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
     if (!group_may_issue (g, now))
       continue; /* the cluster: led elsewhere, or the lease ran out */
     group_holders_due (g, now);
+    tree_leaves_due (g, now);
     group_record_due (g, now);
     if (g->failed && now >= g->retry_due && !ctl->stopping) {
       g->retry_due = now + RETRY_MS;
@@ -892,7 +899,8 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
     next = min_due (next, g->batch_due);
     next = min_due (next, g->tree ? g->heartbeat_due : 0);
     next = min_due (next, g->failed ? g->retry_due : 0);
-    next = min_due (next, g->holders ? g->recovery_until_ms : 0);
+    next =
+        min_due (next, g->holders || g->tree_leaves ? g->recovery_until_ms : 0);
     next = min_due (next, g->record_due);
   }
   run_deferred (ctl, now);
@@ -1028,6 +1036,7 @@ mcsec_ctl_eviction_changed (mcsec_ctl_t *ctl, const char *group,
   ctl_log (ctl, "evicted",
            "group=%s identity=%s connected=%s by=\"another controller\"",
            g->cfg->name, identity, victim ? "yes" : "no");
+  tree_leaves_drop (g, identity, NULL, NULL, now_ms); /* an adopted leaf */
   group_evict_member (g, victim, now_ms);
   run_deferred (ctl, now_ms);
 }

@@ -206,6 +206,7 @@ group_free (mcsec_ctl_group_t *g)
   g_free (g->members_key);
   g_array_unref (g->timers);
   mcsec_rekey_tx_free (g->tx);
+  tree_log_reset (g);
   mcsec_lkh_free (g->tree);
   mcsec_ctl_group_config_free (g->cfg);
   g_free (g);
@@ -224,6 +225,7 @@ group_reset (mcsec_ctl_group_t *g)
   g->record_due = g->record_retry_due = 0;
   g->record_dropped = FALSE;
   g_clear_pointer (&g->tx, mcsec_rekey_tx_free);
+  tree_log_reset (g);
   g_clear_pointer (&g->tree, mcsec_lkh_free);
   g_clear_pointer (&g->rekey_ctr.key, g_free);
   g_clear_pointer (&g->batch_reason, g_free);
@@ -280,6 +282,7 @@ gboolean
 group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
 {
   mcsec_ctl_t *ctl = g->ctl;
+  guint64 last_seq = 0;
   gchar *pg = group_key ("evicted", g->cfg->name);
   gchar *prefix = g_strconcat (pg, "/", NULL);
   GPtrArray *keys = ctl->store->list (ctl->store, prefix, error);
@@ -297,13 +300,22 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
   g_ptr_array_unref (keys);
   if (!spis_read (g, error))
     goto out;
-  /* a unicast group's SA as the previous leader left it (ctl-adopt.c) */
-  if (ctl->cfg.cluster && ctl->cfg.store_seals && !g->cfg->channel &&
+  /* the group's SA as the previous leader left it (ctl-adopt.c), and a
+   * key tree group's tree with it (ctl-tree.c) */
+  if (ctl->cfg.cluster && ctl->cfg.store_seals &&
       !group_adopt_sa (g, now, error))
     goto out;
+  if (g->cfg->channel && g->sa.adopted && !tree_adopt (g, &last_seq, error))
+    goto out;
+  if (g->cfg->channel && g->sa.adopted && g->tree == NULL) {
+    /* no tree to go with the SA: a new one, and a new SA (as without a
+     * cluster key) */
+    group_sa_clear (&g->sa);
+    g_clear_pointer (&g->holders, g_hash_table_unref);
+  }
   if (g->cfg->channel) {
     gchar *ck = group_key ("counter/rekey", g->cfg->name);
-    mcsec_status_t st;
+    mcsec_status_t st = MCSEC_OK;
     guint64 zero;
     ok = counter_open (ctl, &g->rekey_ctr, ck, REKEY_SEQ_BLOCK, NULL, error);
     g_free (ck);
@@ -316,7 +328,13 @@ group_load_state (mcsec_ctl_group_t *g, gint64 now, GError **error)
                    "group %s: cannot reserve rekey numbers", g->cfg->name);
       goto out;
     }
-    st = mcsec_lkh_new (g->cfg->tree_degree, &g->tree);
+    /* an adopted tree's channel goes on from its last rekey: the members
+     * that have not rejoined yet follow the next one (its number was not
+     * used: the SA of the next commit would be the group's newest) */
+    if (g->tree && last_seq + 1 < g->rekey_ctr.next)
+      g->rekey_ctr.next = last_seq + 1;
+    if (g->tree == NULL)
+      st = mcsec_lkh_new (g->cfg->tree_degree, &g->tree);
     if (st == MCSEC_OK)
       st = mcsec_rekey_tx_new (g->cfg->name, ctl->cfg.update_key,
                                g->rekey_ctr.next, &g->tx);
@@ -1009,7 +1027,7 @@ queue_rekey (mcsec_ctl_conn_t *c, mcsec_ctl_group_t *g, guint64 first,
 
 /* A key tree group's member gets its path (after the commit that placed
  * it, or to resynchronise). */
-static void
+void
 send_path_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now)
 {
   guint64 seq;
@@ -1124,6 +1142,7 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   }
   /* 4. commit */
   install_sa (g, &sa, reason, now);
+  tree_record (g, seq); /* the cluster: for the next leader */
   channel_send_rekey (g, seq);
   for (guint k = 1; k <= g->cfg->redundancy; k++)
     add_timer (g, now + k * MCSEC_REKEY_REPEAT_MS, TIMER_RESEND, seq);
@@ -1179,6 +1198,8 @@ tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
     if (mcsec_lkh_leave (g->tree, c->leaf) != MCSEC_OK)
       ctl_log (g->ctl, "error", "group=%s what=\"key tree: no leaf %u\"",
                g->cfg->name, c->leaf);
+    else
+      tree_note (g, c->leaf, NULL);
     c->in_tree = FALSE;
   }
 }

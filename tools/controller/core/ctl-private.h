@@ -97,6 +97,20 @@ struct _McsecCtlGroup {
   gboolean sa_stale;
   /* key tree groups */
   mcsec_lkh_t *tree;
+  /* ... the tree in the store (ctl-tree.c): the log's generation (0: the
+   * next commit writes a snapshot), its next index and snapshot chunks,
+   * the changes' bytes since the snapshot and the snapshot's; the leaves
+   * given or freed since the last entry (leaf, identity) */
+  guint64 tlog_gen;
+  guint32 tlog_next, tlog_chunks;
+  gsize tlog_bytes, tlog_snapshot_bytes;
+  GByteArray *tree_notes;
+  guint tree_notes_n;
+  guint64 tree_snapshots;
+  /* ... an adopted tree's leaves whose members have not rejoined:
+   * identity -> leaf; a receiver back takes its leaf again (no commit),
+   * those missing when the rejoin window ends leave */
+  GHashTable *tree_leaves;
   mcsec_rekey_tx_t *tx;
   Counter rekey_ctr;
   gint64 batch_due, heartbeat_due;
@@ -316,5 +330,20 @@ void holder_back (GHashTable *table, mcsec_ctl_conn_t *c);
 void departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n);
 void tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void send_path_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now);
+
+/* ctl-tree.c: a key tree group's tree in the store, adopted by the next
+ * leader */
+void tree_note (mcsec_ctl_group_t *g, guint32 leaf, const char *identity);
+void tree_record (mcsec_ctl_group_t *g, guint64 seq);
+void tree_log_reset (mcsec_ctl_group_t *g);
+gboolean tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error);
+gboolean tree_leaf_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c,
+                         gboolean rekey);
+gboolean tree_leaf_waiting (mcsec_ctl_group_t *g, const char *identity,
+                            gboolean sends);
+guint tree_leaves_drop (mcsec_ctl_group_t *g, const char *only,
+                        GHashTable *senders, GHashTable *receivers, gint64 now);
+void tree_leaves_due (mcsec_ctl_group_t *g, gint64 now);
 
 #endif
