@@ -8,6 +8,13 @@
  * controller's CPU time for one leave, one join and a batch of 100 leaves;
  * the tree's memory; and, in the same run, flat rekeying (the new group
  * key wrapped under each remaining member's own key) for one leave.
+ * Then what a cluster keeps in etcd for the group (docs/cluster.md, "Key
+ * trees in etcd"): the snapshot's bytes (the tree's export and each
+ * member's leaf by a 16-byte identity), its chunks of at most 1 MB, the
+ * CPU to export, seal (AES-256-GCM, as seal.c) and open it, and to import
+ * it (a new leader's load); the changes a commit writes (one leave, one
+ * join, 100 leaves) and the import of the snapshot with the 100 leaves'
+ * changes.
  *
  *   bench-lkh [--quick]   (--quick: 1,024 and 65,536 only)
  */
@@ -16,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -24,6 +32,34 @@
 #include <mcsec/mcsec-rekey.h>
 
 static EVP_PKEY *sign_key;
+
+/* AES-256-GCM over len bytes, in place (the cluster key's seal, or its
+ * open: the same cost); CPU seconds. */
+static double cpu_now (void);
+static double
+seal_cost (uint8_t *data, size_t len, int enc)
+{
+  uint8_t key[32], iv[12], tag[16];
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new ();
+  int n = 0;
+  double t0;
+  RAND_bytes (key, sizeof key);
+  RAND_bytes (iv, sizeof iv);
+  t0 = cpu_now ();
+  if (ctx == NULL ||
+      EVP_CipherInit_ex (ctx, EVP_aes_256_gcm (), NULL, key, iv, enc) != 1)
+    abort ();
+  for (size_t off = 0; off < len; off += 1 << 20) {
+    size_t part = len - off < (1u << 20) ? len - off : 1u << 20;
+    if (EVP_CipherUpdate (ctx, data + off, &n, data + off, (int)part) != 1)
+      abort ();
+  }
+  if (enc)
+    EVP_CipherFinal_ex (ctx, tag, &n);
+  t0 = cpu_now () - t0;
+  EVP_CIPHER_CTX_free (ctx);
+  return t0;
+}
 static mcsec_rekey_tx_t *tx;
 
 static double
@@ -93,6 +129,10 @@ bench_size (size_t members)
   uint32_t *ids = malloc (members * sizeof *ids);
   double t0, build;
   rekey_t leave = {0}, join = {0}, batch, flat;
+  size_t leave_changes = 0, join_changes = 0, batch_changes, snap_len,
+         state_len;
+  uint8_t *snap, *changes;
+  double export_s, import_s, import_log_s, seal_s, open_s;
   uint64_t rnd = 0x9e3779b97f4a7c15ull;
   size_t alive = members;
 
@@ -109,6 +149,7 @@ bench_size (size_t members)
       abort ();
   }
   build = cpu_now () - t0;
+  mcsec_lkh_changes_clear (t);
 
   /* one leave (best of 5, different members) */
   leave.cpu_us = 1e9;
@@ -124,6 +165,9 @@ bench_size (size_t members)
       abort ();
     r = commit_and_send (t, t0);
     ids[pick] = ids[--alive];
+    if (k == 0)
+      leave_changes = mcsec_lkh_changes_len (t);
+    mcsec_lkh_changes_clear (t);
     if (r.cpu_us < leave.cpu_us)
       leave = r;
   }
@@ -136,9 +180,23 @@ bench_size (size_t members)
       abort ();
     r = commit_and_send (t, t0);
     alive++;
+    if (k == 0)
+      join_changes = mcsec_lkh_changes_len (t);
+    mcsec_lkh_changes_clear (t);
     if (r.cpu_us < join.cpu_us)
       join = r;
   }
+  /* the snapshot a new leader loads: the tree now, and each member's leaf
+   * (4), identity length (2) and a 16-byte identity */
+  snap_len = mcsec_lkh_export_len (t);
+  snap = malloc (snap_len + members * 22 + 8);
+  if (snap == NULL)
+    abort ();
+  t0 = cpu_now ();
+  if (mcsec_lkh_export (t, snap, snap_len) != MCSEC_OK)
+    abort ();
+  export_s = cpu_now () - t0;
+  state_len = 4 + snap_len + 4 + alive * 22;
   /* a batch of 100 leaves */
   t0 = cpu_now ();
   for (int k = 0; k < 100; k++) {
@@ -152,6 +210,45 @@ bench_size (size_t members)
     ids[pick] = ids[--alive];
   }
   batch = commit_and_send (t, t0);
+  batch_changes = mcsec_lkh_changes_len (t);
+  changes = malloc (batch_changes);
+  if (changes == NULL ||
+      mcsec_lkh_export_changes (t, changes, batch_changes) != MCSEC_OK)
+    abort ();
+  {
+    mcsec_lkh_t *t2 = NULL;
+    size_t l2;
+    uint8_t *again;
+    const uint8_t *ch[1] = {changes};
+    t0 = cpu_now ();
+    if (mcsec_lkh_import (snap, snap_len, &t2) != MCSEC_OK)
+      abort ();
+    import_s = cpu_now () - t0;
+    mcsec_lkh_free (t2);
+    t0 = cpu_now ();
+    if (mcsec_lkh_import_log (snap, snap_len, ch, &batch_changes, 1, &t2) !=
+        MCSEC_OK)
+      abort ();
+    import_log_s = cpu_now () - t0;
+    /* the log gives the tree as it is (checked, not assumed) */
+    l2 = mcsec_lkh_export_len (t2);
+    again = malloc (l2);
+    if (again == NULL || l2 != mcsec_lkh_export_len (t) ||
+        mcsec_lkh_export (t2, again, l2) != MCSEC_OK)
+      abort ();
+    {
+      uint8_t *now = malloc (l2);
+      if (now == NULL || mcsec_lkh_export (t, now, l2) != MCSEC_OK ||
+          memcmp (now, again, l2) != 0)
+        abort ();
+      free (now);
+    }
+    free (again);
+    mcsec_lkh_free (t2);
+  }
+  memset (snap + snap_len, 0x41, state_len - snap_len); /* the identities */
+  seal_s = seal_cost (snap, state_len, 1);
+  open_s = seal_cost (snap, state_len, 0);
 
   /* flat rekeying of one leave: the new group key under every remaining
    * member's own key */
@@ -194,6 +291,19 @@ bench_size (size_t members)
   printf ("   100 leaves: %6zu bytes in %u datagrams (%4zu wrapped keys), "
           "%6.0f us CPU (one batch)\n",
           batch.bytes, batch.datagrams, batch.entries, batch.cpu_us);
+  printf ("   in etcd   : snapshot %.2f MB (tree %.2f MB, leaves %.2f MB) in "
+          "%zu chunk(s) of at most 1 MB; a commit's changes: one leave %zu "
+          "bytes, one join %zu, 100 leaves %zu\n",
+          state_len / 1e6, snap_len / 1e6, (state_len - snap_len) / 1e6,
+          (state_len + 999999) / 1000000, leave_changes, join_changes,
+          batch_changes);
+  printf ("   new leader: export %.3f s, seal %.3f s, open %.3f s, import "
+          "%.3f s, import with the 100 leaves' changes %.3f s (CPU)\n",
+          export_s, seal_s, open_s, import_s, import_log_s);
+  OPENSSL_cleanse (snap, state_len);
+  OPENSSL_cleanse (changes, batch_changes);
+  free (snap);
+  free (changes);
   mcsec_lkh_free (t);
   free (ids);
 }

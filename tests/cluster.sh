@@ -22,6 +22,11 @@
 #               the members rejoin and keep it: no rekey, the receivers
 #               decrypt and verify every datagram under one SA (the sender
 #               goes on with its Sender-ID, which the new leader lists)
+#   treeadopt   the key tree group tv (tree in etcd, sealed): its leader
+#               SIGKILLed; the new leader adopts the tree with the SA, the
+#               receivers rejoin onto their leaves without a commit and
+#               keep the SA; a newcomer's commit reaches them on the
+#               channel, wrapped under the keys they held
 #   rebalance   the controller first in video's order killed under a
 #               stream, then started again: once up 5 s it leads video
 #               again, handed over by the leader; the receiver loses
@@ -47,7 +52,7 @@ set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-clusterkey killleader adopt rebalance stopleader etcdmember quorum secrets manygroups}
+cases=${*:-clusterkey killleader adopt treeadopt rebalance stopleader etcdmember quorum secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -81,6 +86,7 @@ prefix=/mcsec-test-$$/
 cd "$tmp"
 "$tools/mcsecctl" pki pki cam1 cam2 rx1 rx2 rx3 rx4 >/dev/null
 declare -A port
+chan_port=$(free_port SOCK_DGRAM)
 list=
 for i in 1 2 3; do
   port[$i]=$(free_port SOCK_STREAM)
@@ -118,6 +124,13 @@ senders = cam1;cam2
 receivers = rx1;rx2;rx3;rx4
 activation-delay = 300
 deactivation-delay = 1500
+
+[group tv]
+receivers = rx1;rx2;rx3;rx4
+rekey-channel = 239.255.63.1:$chan_port
+rekey-interface = lo
+batch-interval = 100
+activation-delay = 300
 EOF
 done
 
@@ -219,9 +232,11 @@ o = json.load(sys.stdin)
 g = [g for g in o["groups"] if g["name"] == "video"][0]
 print(eval(sys.argv[1]))' "$2"
 }
-member_args() { # member_args NAME
-  echo --controller "$list" --group video --ca pki/ca.crt \
+member_args() { # member_args NAME [GROUP]
+  echo --controller "$list" --group "${2:-video}" --ca pki/ca.crt \
     --certificate "pki/$1.crt" --private-key "pki/$1.key"
+  [ "${2:-video}" = tv ] && echo --rekey-interface lo
+  return 0
 }
 declare -A rx_pid tx_pid
 receiver() { # receiver NAME PORT DURATION (stats in NAME.stats as it runs)
@@ -274,9 +289,10 @@ wait_members() {
   tx_pid=()
   rx_pid=()
 }
-join_once() { # join_once NAME TIMEOUT_S: mcsec-join --once, output NAME-join.out
+join_once() { # join_once NAME TIMEOUT_S [GROUP]: mcsec-join --once, output
+  # NAME-join.out
   local rc=0
-  timeout $(($2 + 5)) "$tools/mcsec-join" $(member_args "$1") --once \
+  timeout $(($2 + 5)) "$tools/mcsec-join" $(member_args "$1" "${3:-video}") --once \
     --timeout "$2" >"$1-join.out" 2>&1 || rc=$?
   return $rc
 }
@@ -459,6 +475,95 @@ case_adopt() {
   kill -INT "$hold" 2>/dev/null || true
   wait "$hold" 2>/dev/null || true
   admin "$L" unevict video rx4 >/dev/null 2>&1 || true
+}
+
+# ---- a key tree group's failover: the tree adopted from etcd --------------
+leader_of_tv() { # the controller (not $1) that leads tv (10 s)
+  local deadline=$((SECONDS + 10)) i
+  while [ $SECONDS -lt $deadline ]; do
+    for i in 1 2 3; do
+      [ "$i" = "${1:-}" ] && continue
+      alive "$i" && admin "$i" --json list 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+g = [g for g in json.load(sys.stdin)["groups"] if g["name"] == "tv"][0]
+sys.exit(0 if g.get("leading") else 1)' 2>/dev/null && echo "$i" && return 0
+    done
+    sleep 0.1
+  done
+  echo "nobody leads tv" >&2
+  return 1
+}
+newest_spi_of() { # newest_spi_of NAME: the newest SPI its mcsec-join printed
+  grep -o 'newest-spi=0x[0-9a-f]*' "$1-tv.out" | tail -1 | cut -d= -f2
+}
+wait_lines() { # wait_lines FILE PATTERN N: until FILE has N lines matching
+  local deadline=$((SECONDS + 10))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+case_treeadopt() {
+  local L L2 r spi spi2 rc
+  declare -A hold
+  L=$(leader_of_tv)
+  for r in rx1 rx2 rx3; do
+    timeout 60 "$tools/mcsec-join" $(member_args $r tv) >"$r-tv.out" 2>&1 &
+    hold[$r]=$!
+    wait_lines "$r-tv.out" '^joined' 1 || true
+    sleep 0.3 # a commit each: the log in etcd holds changes
+  done
+  sleep 0.5
+  spi=$(newest_spi_of rx1)
+  check "treeadopt: rx1, rx2, rx3 hold tv's SA ($spi)" \
+    [ -n "$spi" -a "$(newest_spi_of rx2)" = "$spi" -a "$(newest_spi_of rx3)" = "$spi" ]
+  check "treeadopt: etcd holds tv's tree (a snapshot and changes, sealed)" \
+    [ "$(ETCDCTL_API=3 etcdctl --endpoints "$eps" get --prefix "${prefix}sealed/tree/tv/" --keys-only | grep -c . || true)" -ge 2 ]
+  kill -KILL "${ctl_pid[$L]}"
+  wait "${ctl_pid[$L]}" 2>/dev/null || true
+  L2=$(leader_of_tv "$L")
+  # the three rejoin (their connection to c$L is gone)
+  for r in rx1 rx2 rx3; do wait_lines "$r-tv.out" '^joined' 2 || true; done
+  sleep 1
+  echo "  c$L killed; c$L2 leads tv: $(grep -o 'event=adopt group=tv .*' "c$L2/controller.log" | tail -1)"
+  check "treeadopt: the new leader adopted the tree with the SA" \
+    grep -q "event=adopt group=tv spi=$spi holders=0 leaves=3" "c$L2/controller.log"
+  check "treeadopt: ... the receivers rejoined it" \
+    [ "$(grep -c 'event=joined group=tv' "c$L2/controller.log")" -ge 3 ]
+  check "treeadopt: ... without a commit: no new key" \
+    bash -c "! grep -q 'event=rekey group=tv' c$L2/controller.log"
+  for r in rx1 rx2 rx3; do
+    check "treeadopt: ... $r holds the same SA ($(newest_spi_of $r))" \
+      [ "$(newest_spi_of $r)" = "$spi" ]
+  done
+  # a newcomer: one commit, on the channel, wrapped under the keys the
+  # members had from c$L
+  rc=0
+  join_once rx4 10 tv || rc=$?
+  check "treeadopt: a newcomer joins" [ "$rc" -eq 0 ]
+  # (its join and its leave: a commit each; the three agree at the end)
+  for _ in $(seq 50); do
+    spi2=$(newest_spi_of rx1)
+    [ "$spi2" != "$spi" -a "$(newest_spi_of rx2)" = "$spi2" -a \
+      "$(newest_spi_of rx3)" = "$spi2" ] && break
+    sleep 0.1
+  done
+  check "treeadopt: ... its commit reached rx1, rx2, rx3 (new SA $spi2)" \
+    [ "$spi2" != "$spi" -a "$(newest_spi_of rx2)" = "$spi2" -a "$(newest_spi_of rx3)" = "$spi2" ]
+  admin "$L2" --json wireshark-esp tv 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for sa in json.load(sys.stdin).get("sas", []):
+    print(sa["key"])' >>"$keys_seen" 2>/dev/null || true
+  for r in rx1 rx2 rx3; do kill -INT "${hold[$r]}" 2>/dev/null || true; done
+  for r in rx1 rx2 rx3; do wait "${hold[$r]}" 2>/dev/null || true; done
+  # the new leader's rekey numbers go on from the dead one's: a gap would
+  # have made each member fetch its path again (a resync)
+  for r in rx1 rx2 rx3; do
+    check "treeadopt: ... $r followed the channel across the failover ($(grep '^channel rekeys' $r-tv.out))" \
+      grep -q '^channel rekeys=[1-9][0-9]* .* resyncs=0 dropped=0' "$r-tv.out"
+  done
+  start_ctl "$L"
 }
 
 # ---- rebalancing: a restarted controller takes its groups back -------------
