@@ -18,6 +18,10 @@
  * FUZZ_CONTROLLER_CONFIG: the input is a configuration file; it is parsed
  * and thrown away.
  *
+ * FUZZ_CONTROLLER_TREE_LOG: the input is a key tree group's entries in
+ * etcd as a new leader opens them (core/ctl-tree.c), [len (2, big-endian)
+ * | bytes]...: a tree or nothing, every leaf named a member of it.
+ *
  * FUZZ_CONTROLLER_SA_RECORD: the input is a sealed SA's record as a
  * cluster's store opens it (core/ctl-adopt.c): it parses whole or not at
  * all, and what it gives stays within its bounds.
@@ -29,7 +33,49 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-#ifdef FUZZ_CONTROLLER_SA_RECORD
+#ifdef FUZZ_CONTROLLER_TREE_LOG
+
+#include <stdlib.h>
+
+#include "core/ctl-private.h"
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  GPtrArray *values =
+      g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
+  GHashTable *by_leaf = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  gsize pos = 0;
+  guint64 seq = 0;
+  mcsec_lkh_t *tree;
+
+  while (pos + 2 <= size && values->len < 64) {
+    gsize len = (gsize)data[pos] << 8 | data[pos + 1];
+    pos += 2;
+    if (len > size - pos)
+      len = size - pos;
+    g_ptr_array_add (values, g_bytes_new (data + pos, len));
+    pos += len;
+  }
+  tree = tree_log_parse ((GBytes *const *)values->pdata, values->len, by_leaf,
+                         &seq);
+  if (tree) {
+    GHashTableIter it;
+    gpointer leaf;
+    g_hash_table_iter_init (&it, by_leaf);
+    while (g_hash_table_iter_next (&it, &leaf, NULL))
+      if (!mcsec_lkh_is_member (tree, GPOINTER_TO_UINT (leaf)))
+        abort (); /* a leaf named that is not one */
+    if (mcsec_lkh_members (tree) != g_hash_table_size (by_leaf))
+      abort ();
+    mcsec_lkh_free (tree);
+  }
+  g_hash_table_unref (by_leaf);
+  g_ptr_array_unref (values);
+  return 0;
+}
+
+#elif defined(FUZZ_CONTROLLER_SA_RECORD)
 
 #include <stdlib.h>
 

@@ -338,6 +338,10 @@ void tree_note (mcsec_ctl_group_t *g, guint32 leaf, const char *identity);
 void tree_record (mcsec_ctl_group_t *g, guint64 seq);
 void tree_log_reset (mcsec_ctl_group_t *g);
 gboolean tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error);
+/* One generation's entries (opened, in index order) as a tree: NULL when
+ * they are not one; by_leaf (leaf -> identity, g_free'd values) filled. */
+mcsec_lkh_t *tree_log_parse (GBytes *const *values, guint n,
+                             GHashTable *by_leaf, guint64 *last_seq);
 gboolean tree_leaf_back (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c,
                          gboolean rekey);
 gboolean tree_leaf_waiting (mcsec_ctl_group_t *g, const char *identity,

@@ -335,10 +335,12 @@ static gboolean
 entry_parse (GBytes *v, Entry *e)
 {
   gsize len;
-  const guint8 *p = g_bytes_get_data (v, &len), *end = p + len;
+  const guint8 *p = g_bytes_get_data (v, &len), *end;
   guint64 x;
-  if (len < ENTRY_HEAD || p[0] != ENTRY_VERSION || p[1] > ENTRY_CHANGES)
+  if (p == NULL || len < ENTRY_HEAD || p[0] != ENTRY_VERSION ||
+      p[1] > ENTRY_CHANGES)
     return FALSE;
+  end = p + len;
   e->kind = p[1];
   p += 2;
   get_u (&p, end, 4, &x);
@@ -376,8 +378,7 @@ leaves_apply (const guint8 **p, const guint8 *end, GHashTable *by_leaf,
 /* The tree of one generation's entries (in index order), or NULL with
  * *why. */
 static mcsec_lkh_t *
-tree_build (mcsec_ctl_group_t *g, GArray *entries, GHashTable *by_leaf,
-            const char **why)
+tree_build (GArray *entries, GHashTable *by_leaf, const char **why)
 {
   Entry *e = (Entry *)entries->data;
   guint32 chunks = e[0].chunks;
@@ -400,6 +401,8 @@ tree_build (mcsec_ctl_group_t *g, GArray *entries, GHashTable *by_leaf,
     if (i < chunks)
       g_byte_array_append (snap, d + ENTRY_HEAD, (guint)(vl - ENTRY_HEAD));
   }
+  if (snap->len == 0)
+    goto out;
   p = snap->data;
   end = p + snap->len;
   if (!get_u (&p, end, 4, &len) || (gsize)(end - p) < len)
@@ -443,7 +446,6 @@ tree_build (mcsec_ctl_group_t *g, GArray *entries, GHashTable *by_leaf,
   if (tree)
     *why = NULL;
 out:
-  (void)g;
   wipe_array (snap);
   g_ptr_array_unref (changes);
   g_array_unref (lens);
@@ -475,6 +477,27 @@ entries_free (GArray *entries)
       g_bytes_unref (e->value); /* the store's copy wipes itself */
   }
   g_array_unref (entries);
+}
+
+mcsec_lkh_t *
+tree_log_parse (GBytes *const *values, guint n, GHashTable *by_leaf,
+                guint64 *last_seq)
+{
+  GArray *entries = g_array_new (FALSE, TRUE, sizeof (Entry));
+  mcsec_lkh_t *tree = NULL;
+  const char *why;
+  for (guint i = 0; i < n; i++) {
+    Entry e = {0};
+    if (!entry_parse (values[i], &e))
+      goto out;
+    g_bytes_ref (values[i]);
+    g_array_append_val (entries, e);
+  }
+  if (n && (tree = tree_build (entries, by_leaf, &why)) != NULL)
+    *last_seq = g_array_index (entries, Entry, n - 1).seq;
+out:
+  entries_free (entries);
+  return tree;
 }
 
 /* Read one generation's entries (keys[from..to)), in order. */
@@ -557,7 +580,7 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
       break;
     }
     by_leaf = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-    tree = tree_build (g, entries, by_leaf, &why);
+    tree = tree_build (entries, by_leaf, &why);
     if (tree) {
       GHashTableIter it;
       gpointer leaf, id;
