@@ -643,6 +643,126 @@ test_cluster_adopt_tree_refused (void)
   }
 }
 
+/* The member closes its connection (the controller sees it leave) but
+ * goes on listening to the rekey channel with the keys it had. */
+static void
+leave_but_listen (Peer *p)
+{
+  p->reconnect = FALSE;
+  mcsec_ctl_conn_lost (p->c, "left", p->sim->now);
+  peer_gone (p);
+  run_actions (p->sim);
+}
+
+/* Does p hold the SA of any rekey of tv logged since mark? */
+static gboolean
+holds_a_rekey_since (Sim *s, guint mark, Peer *p)
+{
+  for (guint i = mark; i < s->log->len; i++) {
+    const char *l = s->log->pdata[i], *q;
+    if (g_str_has_prefix (l, "rekey group=tv") &&
+        (q = strstr (l, "spi=0x")) != NULL &&
+        holds_spi (p, (guint32)g_ascii_strtoull (q + 6, NULL, 16)))
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* A leave the leader had not committed yet when the group changed leader
+ * (it died within the batch interval; it was the last member, so nothing
+ * committed, and died seconds later; it handed the group over) is not
+ * lost: the next leader's keys never reach the member that left, which
+ * listens on.  (The leave deletes the SA record; the commit writes it
+ * again.)  All three failed on the code before: the departed leaf was
+ * adopted and the newcomer's commit wrapped under its keys. */
+static void
+test_cluster_adopt_tree_departed (void)
+{
+  for (int k = 0; k < 3; k++) {
+    mcsec_ctl_t *x, *y;
+    Peer *rx[3], *rx5;
+    Sim *s = sim_tree_pair (&x, &y, rx);
+    guint mark;
+    if (k == 1) {
+      peer_leave (rx[0]);
+      sim_run (s, 200);
+      peer_leave (rx[1]);
+      sim_run (s, 200);
+    }
+    leave_but_listen (rx[2]);
+    sim_run (s, k == 1 ? 5000 : 20); /* the batch interval is 50 ms */
+    mark = s->log->len;
+    if (k == 2) {
+      mcsec_ctl_group_t *g = group_named (s, "tv");
+      CHECK (mcsec_ctl_group_save (g, s->now));
+      mcsec_ctl_group_follow (g, "x:1", FALSE, s->now);
+      run_actions (s);
+      sim_drop_connections (s);
+      s->core = x;
+      mcsec_ctl_set_lease_deadline (x, G_MAXINT64);
+      lead (s, "tv");
+      run_actions (s);
+    } else {
+      sim_fail_over (s, y, x, "tv");
+    }
+    sim_run (s, 350);
+    rx5 = peer_new (s, "rx5", "tv", FALSE);
+    sim_run (s, 100);
+    CHECK (newest_spi (rx5) != 0);
+    CHECK (!holds_spi (rx[2], newest_spi (rx5)));
+    CHECK (!holds_a_rekey_since (s, mark, rx[2]));
+    if (k == 0) /* not after a commit of its leave (k == 2) */
+      CHECK (!logged_since (s, mark, "adopt group=tv"));
+    if (k == 2) {
+      CHECK (logged_since (s, mark, "adopt group=tv"));
+      mcsec_ctl_free (y);
+    }
+    sim_free (s);
+  }
+}
+
+/* A sender that does not come back after the failover: when the rejoin
+ * window ends its leaf leaves with the one commit, and it holds no key
+ * made after the failover (on the code before, the holders' rekey came
+ * first, with its leaf still in the tree, and it held that one).  Then a
+ * reload that no longer lets a waiting sender send (it stays a receiver)
+ * drops its leaf, as it drops a connected member (before: it held the
+ * reload's key). */
+static void
+test_cluster_adopt_tree_senders (void)
+{
+  for (int k = 0; k < 2; k++) {
+    mcsec_ctl_t *x, *y;
+    Sim *s = sim_sealing_pair (&x, &y);
+    Peer *cam1, *rx1;
+    guint mark;
+    lead (s, "tv");
+    cam1 = peer_new (s, "cam1", "tv", TRUE);
+    sim_run (s, 200);
+    rx1 = peer_new (s, "rx1", "tv", FALSE);
+    sim_run (s, 200);
+    cam1->reconnect = FALSE;
+    mark = s->log->len;
+    sim_fail_over (s, y, x, "tv");
+    if (k == 0) {
+      sim_run (s, 1200);
+      CHECK (logged_since (s, mark, "holders-missing group=tv missing=1"));
+    } else {
+      GPtrArray *groups = make_groups ();
+      sim_run (s, 300);
+      set_list (&config_of (groups, "tv")->senders, "cam2");
+      set_list (&config_of (groups, "tv")->receivers, "rx1;rx2;cam1");
+      sim_reload (s, groups);
+      sim_run (s, 100);
+    }
+    CHECK (logged_since (s, mark, "adopt group=tv"));
+    CHECK (logged_since (s, mark, "rekey group=tv"));
+    CHECK (!holds_a_rekey_since (s, mark, cam1));
+    CHECK (newest_spi (rx1) != 0 && !holds_spi (cam1, newest_spi (rx1)));
+    sim_free (s);
+  }
+}
+
 int
 main (void)
 {
@@ -658,6 +778,8 @@ main (void)
   test_cluster_eviction_elsewhere ();
   test_cluster_adopt_tree ();
   test_cluster_adopt_tree_refused ();
+  test_cluster_adopt_tree_departed ();
+  test_cluster_adopt_tree_senders ();
   test_counter_conflict ();
   return test_done ("test-ctl-cluster");
 }

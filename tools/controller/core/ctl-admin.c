@@ -608,9 +608,11 @@ reload_group (mcsec_ctl_group_t *g, mcsec_ctl_group_config_t *next,
   }
   /* holders of an adopted SA not back yet, and members that left without
    * a rekey, hold the key too: evicted like members */
+  /* an adopted tree's leaves not back yet first (their roles are the
+   * holders') */
+  dropped += tree_leaves_drop (g, NULL, senders, receivers, now);
   dropped += evict_unlisted (g, g->holders, senders, receivers);
   dropped += evict_unlisted (g, g->departed, senders, receivers);
-  dropped += tree_leaves_drop (g, NULL, senders, receivers, now);
   *evicted += dropped;
   if (dropped == 0)
     return;

@@ -456,6 +456,8 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
   }
   if (g->failed)
     return; /* its retry makes a new SA anyway (group_rotate) */
+  if (g->tree)
+    return; /* their leaves left with a commit (ctl-tree.c tree_leaves_due) */
   /* as departures: a new key, or at least the list without them */
   group_change (g, g->cfg->rekey_on_leave, "left-during-failover", now);
   if (!g->failed)
@@ -511,6 +513,18 @@ mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms)
   if (g->record_due && group_may_issue (g, now_ms)) {
     g->record_due = now_ms;
     group_record_due (g, now_ms);
+  }
+  /* a key tree group: its queued joins and leaves committed (a leave not
+   * committed would be lost to the next leader), its tree recorded */
+  if (g->tree && mcsec_lkh_pending (g->tree) && group_may_issue (g, now_ms)) {
+    group_commit (g, "handoff", now_ms);
+    if (g->failed)
+      return FALSE;
+  }
+  if (g->tree && g->tree_retry_due) {
+    g->tree_retry_due = now_ms;
+    if (!tree_record_due (g, now_ms))
+      return FALSE;
   }
   return TRUE;
 }

@@ -862,9 +862,12 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
       g->awaiting_rejoin = FALSE; /* the last run's members had their time */
     if (!group_may_issue (g, now))
       continue; /* the cluster: led elsewhere, or the lease ran out */
-    group_holders_due (g, now);
+    /* the tree's missing leaves out first: the holders' part commits
+     * nothing in a key tree group (the leaves' commit is the one) */
     tree_leaves_due (g, now);
+    group_holders_due (g, now);
     group_record_due (g, now);
+    (void)tree_record_due (g, now);
     if (g->failed && now >= g->retry_due && !ctl->stopping) {
       g->retry_due = now + RETRY_MS;
       if (g->tree) {
@@ -902,6 +905,7 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
     next =
         min_due (next, g->holders || g->tree_leaves ? g->recovery_until_ms : 0);
     next = min_due (next, g->record_due);
+    next = min_due (next, g->tree_retry_due);
   }
   run_deferred (ctl, now);
   /* a commit above may have set new timers or a batch */

@@ -1142,7 +1142,7 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   }
   /* 4. commit */
   install_sa (g, &sa, reason, now);
-  tree_record (g, seq); /* the cluster: for the next leader */
+  tree_record (g, seq, now); /* the cluster: for the next leader */
   channel_send_rekey (g, seq);
   for (guint k = 1; k <= g->cfg->redundancy; k++)
     add_timer (g, now + k * MCSEC_REKEY_REPEAT_MS, TIMER_RESEND, seq);

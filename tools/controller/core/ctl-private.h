@@ -107,6 +107,10 @@ struct _McsecCtlGroup {
   GByteArray *tree_notes;
   guint tree_notes_n;
   guint64 tree_snapshots;
+  /* the SA record was deleted after a leave (ctl-tree.c record_drop);
+   * a write that failed is tried again then */
+  gboolean tree_record_dropped;
+  gint64 tree_retry_due;
   /* ... an adopted tree's leaves whose members have not rejoined:
    * identity -> leaf; a receiver back takes its leaf again (no commit),
    * those missing when the rejoin window ends leave */
@@ -335,7 +339,8 @@ void send_path_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now);
 /* ctl-tree.c: a key tree group's tree in the store, adopted by the next
  * leader */
 void tree_note (mcsec_ctl_group_t *g, guint32 leaf, const char *identity);
-void tree_record (mcsec_ctl_group_t *g, guint64 seq);
+void tree_record (mcsec_ctl_group_t *g, guint64 seq, gint64 now);
+gboolean tree_record_due (mcsec_ctl_group_t *g, gint64 now);
 void tree_log_reset (mcsec_ctl_group_t *g);
 gboolean tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error);
 /* One generation's entries (opened, in index order) as a tree: NULL when

@@ -97,13 +97,46 @@ put_leaf (GByteArray *b, guint32 leaf, const char *identity)
 static gboolean
 recording (mcsec_ctl_group_t *g)
 {
-  return g->ctl->cfg.cluster && g->ctl->cfg.store_seals && g->tree;
+  return g->ctl->cfg.cluster && g->ctl->cfg.store_seals && g->tree &&
+         g->leading && !g->ctl->stopping;
+}
+
+/* A leaf left the tree; the commit that takes its keys away comes with the
+ * batch.  Until that commit's entry is written, the store's tree still
+ * holds the leaf, and a leader adopting it would wrap its next key under
+ * keys the departed member holds.  So the SA record goes at once (the tree
+ * is adopted only with it), as an eviction's does; the commit writes it
+ * again.  A deletion etcd refuses is tried again at the next leave and
+ * the commit's write replaces the record anyway. */
+static void
+record_drop (mcsec_ctl_group_t *g)
+{
+  gchar *key;
+  GError *err = NULL;
+
+  if (g->tree_record_dropped)
+    return;
+  key = sa_record_key (g->cfg->name);
+  if (store_put1 (g->ctl, key, NULL, &err)) {
+    g->tree_record_dropped = TRUE;
+  } else {
+    ctl_log (g->ctl, "error",
+             "group=%s what=\"cannot delete the SA's record after a leave: "
+             "%s\"",
+             g->cfg->name, err->message);
+    g_error_free (err);
+  }
+  g_free (key);
 }
 
 void
 tree_note (mcsec_ctl_group_t *g, guint32 leaf, const char *identity)
 {
-  if (!recording (g) || g->tlog_gen == 0)
+  if (!recording (g))
+    return;
+  if (identity == NULL)
+    record_drop (g);
+  if (g->tlog_gen == 0)
     return; /* the next snapshot holds it */
   if (g->tree_notes == NULL)
     g->tree_notes = g_byte_array_new ();
@@ -207,13 +240,26 @@ delete_others (mcsec_ctl_group_t *g, guint64 keep)
 static gboolean
 write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
 {
-  gsize len = mcsec_lkh_export_len (g->tree), total;
-  GByteArray *b = g_byte_array_sized_new ((guint)(len + 64));
+  gsize len = mcsec_lkh_export_len (g->tree), total, leaves = 0;
+  GByteArray *b;
   guint32 n = 0, chunks;
   gsize n_at;
   guint64 gen = 0;
   gboolean ok = TRUE;
 
+  /* sized once: the buffer holds every node key, and a GByteArray that
+   * grows leaves copies behind in freed memory */
+  for (GList *l = g->members.head; l; l = l->next)
+    if (((mcsec_ctl_conn_t *)l->data)->in_tree)
+      leaves += 6 + strlen (((mcsec_ctl_conn_t *)l->data)->identity);
+  if (g->tree_leaves) {
+    GHashTableIter it;
+    gpointer id;
+    g_hash_table_iter_init (&it, g->tree_leaves);
+    while (g_hash_table_iter_next (&it, &id, NULL))
+      leaves += 6 + strlen (id);
+  }
+  b = g_byte_array_sized_new ((guint)(8 + len + leaves));
   mcsec_lkh_changes_clear (g->tree);
   notes_clear (g);
   while (gen == 0)
@@ -263,6 +309,7 @@ write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
   if (!ok)
     return FALSE;
   g->tlog_gen = gen;
+  g->tree_record_dropped = FALSE; /* written with the last chunk */
   g->tlog_next = g->tlog_chunks = chunks;
   g->tlog_bytes = 0;
   g->tlog_snapshot_bytes = total;
@@ -272,7 +319,7 @@ write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
 }
 
 void
-tree_record (mcsec_ctl_group_t *g, guint64 seq)
+tree_record (mcsec_ctl_group_t *g, guint64 seq, gint64 now)
 {
   gsize len, body_len;
   GError *err = NULL;
@@ -308,6 +355,7 @@ tree_record (mcsec_ctl_group_t *g, guint64 seq)
     if (ok) {
       g->tlog_next++;
       g->tlog_bytes += body_len;
+      g->tree_record_dropped = FALSE; /* written with the entry */
     }
   }
   if (!ok) {
@@ -319,7 +367,32 @@ tree_record (mcsec_ctl_group_t *g, guint64 seq)
     g_error_free (err);
     g->tlog_gen = 0;
     notes_clear (g);
+    g->tree_retry_due = now + RETRY_MS;
+  } else {
+    g->tree_retry_due = 0;
   }
+}
+
+/* A write that failed is tried again (a snapshot) until it lands, so that
+ * a quiet group can still be adopted.  Also before a handoff (due now).
+ * FALSE while the store holds no tree for the group's SA. */
+gboolean
+tree_record_due (mcsec_ctl_group_t *g, gint64 now)
+{
+  GError *err = NULL;
+  if (!recording (g) || g->tree_retry_due == 0)
+    return TRUE;
+  if (now < g->tree_retry_due || g->failed || mcsec_lkh_pending (g->tree))
+    return FALSE; /* a commit (or the group's retry) writes it */
+  if (write_snapshot (g, mcsec_rekey_tx_next_seq (g->tx) - 1, &err)) {
+    g->tree_retry_due = 0;
+    return TRUE;
+  }
+  ctl_log (g->ctl, "error", "group=%s what=\"cannot record the key tree: %s\"",
+           g->cfg->name, err->message);
+  g_error_free (err);
+  g->tree_retry_due = now + RETRY_MS;
+  return FALSE;
 }
 
 /* ---- adoption ---- */
@@ -392,6 +465,17 @@ tree_build (GArray *entries, GHashTable *by_leaf, const char **why)
   *why = "a malformed entry";
   if (chunks > entries->len)
     goto out;
+  {
+    /* sized once: the snapshot holds every node key (no copy left behind
+     * by a growing array) */
+    gsize total = 0, vl;
+    for (guint i = 0; i < chunks; i++) {
+      g_bytes_get_data (e[i].value, &vl);
+      total += vl - ENTRY_HEAD;
+    }
+    g_byte_array_unref (snap);
+    snap = g_byte_array_sized_new ((guint)total);
+  }
   for (guint i = 0; i < entries->len; i++) {
     gsize vl;
     const guint8 *d = g_bytes_get_data (e[i].value, &vl);
@@ -665,11 +749,14 @@ tree_leaves_drop (mcsec_ctl_group_t *g, const char *only, GHashTable *senders,
     return 0;
   g_hash_table_iter_init (&it, g->tree_leaves);
   while (g_hash_table_iter_next (&it, &id, &leaf)) {
+    const Holder *h = g->holders ? g_hash_table_lookup (g->holders, id) : NULL;
+    gboolean sends = h && (h->role & MCSEC_MIKE_ROLE_SENDER);
     if (only && strcmp (only, id) != 0)
       continue;
+    /* a reload: the rule of the connected members' (reload_group) */
     if (!only && senders &&
         (g_hash_table_contains (senders, id) ||
-         g_hash_table_contains (receivers, id)))
+         (!sends && g_hash_table_contains (receivers, id))))
       continue;
     if (mcsec_lkh_leave (g->tree, GPOINTER_TO_UINT (leaf)) == MCSEC_OK)
       tree_note (g, GPOINTER_TO_UINT (leaf), NULL);
