@@ -589,11 +589,13 @@ test_cluster_adopt_tree (void)
 
 /* The tree is adopted only whole and only with the SA: an entry missing
  * from the log (a gap), an eviction while nobody led, or a member that a
- * reload no longer lists, and the next leader makes a new tree and SA. */
+ * reload no longer lists, and the next leader makes a new tree and SA; a
+ * log one commit short whose last entry names the SA's SPI (an older
+ * generation's SPI come round again) gives another group key: refused. */
 static void
 test_cluster_adopt_tree_refused (void)
 {
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     mcsec_ctl_t *x, *y;
     Peer *rx[3];
     Sim *s = sim_tree_pair (&x, &y, rx);
@@ -606,6 +608,33 @@ test_cluster_adopt_tree_refused (void)
       REQUIRE (keys && keys->len >= 3);
       REQUIRE (s->store->put (s->store, (const char *const *)&keys->pdata[1],
                               &none, 1, NULL));
+      g_ptr_array_unref (keys);
+    } else if (k == 3) {
+      /* the last entry gone, the one before it naming the SA's SPI */
+      GPtrArray *keys = s->store->list (s->store, "sealed/tree/tv/", NULL);
+      GBytes *none = NULL, *v;
+      gsize len;
+      guint8 *d;
+      REQUIRE (keys && keys->len >= 3);
+      REQUIRE (s->store->put (s->store,
+                              (const char *const *)&keys->pdata[keys->len - 1],
+                              &none, 1, NULL));
+      v = s->store->get (s->store, keys->pdata[keys->len - 2], NULL);
+      REQUIRE (v);
+      {
+        const guint8 *at = g_bytes_get_data (v, &len);
+        d = g_memdup2 (at, len);
+      }
+      d[2] = (guint8)(spi >> 24);
+      d[3] = (guint8)(spi >> 16);
+      d[4] = (guint8)(spi >> 8);
+      d[5] = (guint8)spi;
+      g_bytes_unref (v);
+      v = g_bytes_new_take (d, len);
+      REQUIRE (s->store->put (s->store,
+                              (const char *const *)&keys->pdata[keys->len - 2],
+                              &v, 1, NULL));
+      g_bytes_unref (v);
       g_ptr_array_unref (keys);
     }
     mark = s->log->len;
@@ -632,8 +661,10 @@ test_cluster_adopt_tree_refused (void)
       CHECK (newest_spi (rx[0]) != spi);
       CHECK (!holds_spi (rx[2], newest_spi (rx[0])));
     } else {
-      CHECK (
-          logged_since (s, mark, k == 0 ? "why=\"key tree:" : "lead group=tv"));
+      CHECK (logged_since (s, mark,
+                           k == 0   ? "why=\"key tree: no key tree"
+                           : k == 3 ? "why=\"key tree: its group key does not"
+                                    : "lead group=tv"));
       CHECK (!logged_since (s, mark, "adopt group=tv"));
       sim_run (s, 1000);
       CHECK (newest_spi (rx[0]) != spi && newest_spi (rx[0]) != 0);

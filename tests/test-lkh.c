@@ -648,7 +648,7 @@ test_import_malformed (void)
   memcpy (y, x, len);
   y[1] = 16;
   memcpy (node_at (y, nodes), node_at (x, inner), 25);
-  put32 (node_at (y, nodes), 0x00ffff00);
+  put32 (node_at (y, nodes), 0x0000ff00);
   put32 (node_at (y, nodes) + 4, MCSEC_LKH_ROOT);
   put32 (y + 2, (uint32_t)nodes + 1);
   import_refuses ("an inner node without children", y, len + 25);
@@ -657,13 +657,19 @@ test_import_malformed (void)
   {
     REQUIRE (mcsec_lkh_import (y, len + 25, &t2) == MCSEC_OK);
     CHECK (mcsec_lkh_members (t2) == 12);
-    CHECK (mcsec_lkh_is_member (t2, 0x00ffff00));
-    CHECK (!mcsec_lkh_is_member (t2, 0x00ffff01));
+    CHECK (mcsec_lkh_is_member (t2, 0x0000ff00));
+    CHECK (!mcsec_lkh_is_member (t2, 0x0000ff01));
     CHECK (!mcsec_lkh_is_member (t2, MCSEC_LKH_ROOT));
     mcsec_lkh_free (t2);
   }
   put32 (node_at (y, nodes), 0x01000000);
   import_refuses ("a number too high", y, len + 25);
+  /* 16 numbers per node and 65,536 more: not a gigabyte for a few bytes */
+  put32 (node_at (y, nodes), 65536 + 16 * ((uint32_t)nodes + 1));
+  import_refuses ("a number far above the count", y, len + 25);
+  put32 (node_at (y, nodes), 65535 + 16 * ((uint32_t)nodes + 1));
+  REQUIRE (mcsec_lkh_import (y, len + 25, &t2) == MCSEC_OK);
+  mcsec_lkh_free (t2);
   free (x);
   free (y);
   mcsec_lkh_free (t);

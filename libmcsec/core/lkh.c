@@ -677,6 +677,11 @@ mcsec_lkh_memory (const mcsec_lkh_t *t)
 #define EXPORT_HEAD 6
 #define EXPORT_NODE 25
 #define IMPORT_MAX_NODES (1u << 24)
+/* Numbers up to 16 per node plus 65,536: the array a tree is held in is
+ * as long as its highest number, so a few bytes cannot ask for a
+ * gigabyte.  A tree that shrank far below its peak may exceed it (its
+ * import is refused; a controller then makes a new tree). */
+#define IMPORT_SPREAD(n) ((uint64_t)(n)*16 + 65536)
 
 size_t
 mcsec_lkh_export_len (const mcsec_lkh_t *t)
@@ -778,6 +783,8 @@ mcsec_lkh_import (const uint8_t *data, size_t len, mcsec_lkh_t **out)
       return MCSEC_ERR_MALFORMED;
     last = id;
   }
+  if (last >= IMPORT_SPREAD (n))
+    return MCSEC_ERR_MALFORMED;
   t = calloc (1, sizeof *t);
   if (t == NULL)
     return MCSEC_ERR_NO_MEMORY;
@@ -911,6 +918,7 @@ mcsec_lkh_import_log (const uint8_t *snapshot, size_t len,
                       size_t n_changes, mcsec_lkh_t **out)
 {
   uint32_t max = 0, count = 0;
+  uint64_t total = 0;
   uint8_t *recs = NULL, *present = NULL, *merged = NULL, *p;
   size_t merged_len = 0;
   mcsec_status_t st = MCSEC_ERR_MALFORMED;
@@ -925,6 +933,13 @@ mcsec_lkh_import_log (const uint8_t *snapshot, size_t len,
   d = snapshot[1];
   /* the highest number, every count and length checked */
   for (size_t c = 0; c <= n_changes; c++) {
+    long k =
+        log_count (c ? changes[c - 1] : snapshot, c ? lens[c - 1] : len, d);
+    if (k < 0)
+      return MCSEC_ERR_MALFORMED;
+    total += (uint64_t)k;
+  }
+  for (size_t c = 0; c <= n_changes; c++) {
     const uint8_t *x = c ? changes[c - 1] : snapshot;
     size_t xl = c ? lens[c - 1] : len;
     long k = log_count (x, xl, d);
@@ -932,7 +947,7 @@ mcsec_lkh_import_log (const uint8_t *snapshot, size_t len,
       return MCSEC_ERR_MALFORMED;
     for (long i = 0; i < k; i++) {
       uint32_t id = mcsec_load_be32 (x + EXPORT_HEAD + EXPORT_NODE * i);
-      if (id >= IMPORT_MAX_NODES)
+      if (id >= IMPORT_MAX_NODES || id >= IMPORT_SPREAD (total))
         return MCSEC_ERR_MALFORMED;
       max = id > max ? id : max;
     }

@@ -104,7 +104,9 @@ MCSEC_API mcsec_status_t mcsec_lkh_export (const mcsec_lkh_t *t, uint8_t *out,
 /* A tree from an export, with every length, number and link checked:
  * MCSEC_ERR_MALFORMED for anything a tree cannot be (a cycle, a node under
  * a leaf or a missing one, more children than the degree, an inner node
- * without children, a path deeper than 63). */
+ * without children, a path deeper than 63), and a node number of 16 per
+ * node plus 65,536 or more (the tree is held in an array as long as its
+ * highest number: a tree that shrank far below its peak is refused). */
 MCSEC_API mcsec_status_t mcsec_lkh_import (const uint8_t *data, size_t len,
                                            mcsec_lkh_t **out) MCSEC_WARN_UNUSED;
 /* What changed since the changes were last taken (or the tree was made

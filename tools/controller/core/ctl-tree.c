@@ -612,6 +612,23 @@ read_entries (mcsec_ctl_group_t *g, GPtrArray *keys, guint from, guint to,
   return entries;
 }
 
+/* The tree's group key gives the adopted SA's key (a key tree group's SA
+ * key is derived from it, ctl-group.c make_sa): the tree is the SA's. */
+static gboolean
+gives_sa_key (mcsec_ctl_group_t *g, mcsec_lkh_t *tree)
+{
+  guint8 key[MCSEC_MIKE_MAX_KEY_LEN];
+  gboolean same;
+  if (g->sa.key_len == 0 || g->sa.key_len > sizeof key ||
+      mcsec_lkh_derive_sa_key (mcsec_lkh_group_key (tree), g->cfg->name,
+                               g->sa.spi, g->sa.suite, key,
+                               g->sa.key_len) != MCSEC_OK)
+    return FALSE;
+  same = CRYPTO_memcmp (key, g->sa.key, g->sa.key_len) == 0;
+  OPENSSL_cleanse (key, sizeof key);
+  return same;
+}
+
 gboolean
 tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
 {
@@ -661,10 +678,15 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
       }
       why = "an entry that does not open";
       g_error_free (err);
-      break;
+      continue;
     }
     by_leaf = g_hash_table_new_full (NULL, NULL, NULL, g_free);
     tree = tree_build (entries, by_leaf, &why);
+    if (tree && !gives_sa_key (g, tree)) {
+      /* an older generation whose last SPI came round again */
+      why = "its group key does not give the SA's key";
+      g_clear_pointer (&tree, mcsec_lkh_free);
+    }
     if (tree) {
       GHashTableIter it;
       gpointer leaf, id;
@@ -696,7 +718,6 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
     }
     g_hash_table_unref (by_leaf);
     entries_free (entries);
-    break;
   }
   if (ok && why)
     ctl_log (ctl, "adopt-skipped", "group=%s spi=0x%08x why=\"key tree: %s\"",
