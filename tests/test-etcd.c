@@ -744,6 +744,40 @@ test_watch (void)
   g_free (outside);
 }
 
+/* a watch up to a key: what the controllers watch (up to "sealed/"):
+ * keys from there on (megabytes of a key tree's snapshot) do not stream */
+static void
+test_watch_until (void)
+{
+  mcsec_etcd_t *e = client (eps, 2000);
+  gchar *pre = key ("until", ""), *leader = key ("until", "leader/g");
+  gchar *sealed = key ("until", "sealed/tree/g/1"),
+        *spis = key ("until", "spis/g");
+  gchar *until = key ("until", "sealed/");
+  GError *error = NULL;
+  mcsec_etcd_watch_t *w =
+      mcsec_etcd_watch_new_until (eps, pre, until, 0, &error);
+  mcsec_etcd_event_t ev;
+  gint64 r1, r2;
+
+  g_assert_no_error (error);
+  WAIT_FOR (mcsec_etcd_watch_connected (w), 10000);
+  r1 = put (e, leader, "c1", 0);
+  put (e, sealed, "a sealed chunk", 0);
+  put (e, spis, "0001", 0);
+  r2 = put (e, leader, "c2", 0);
+  expect_event (w, MCSEC_ETCD_EVENT_PUT, leader, "c1", r1);
+  expect_event (w, MCSEC_ETCD_EVENT_PUT, leader, "c2", r2);
+  g_assert_false (mcsec_etcd_watch_next (w, &ev));
+  mcsec_etcd_watch_free (w);
+  mcsec_etcd_free (e);
+  g_free (pre);
+  g_free (leader);
+  g_free (sealed);
+  g_free (spis);
+  g_free (until);
+}
+
 /* a watch from a compacted revision: RESYNC, the caller re-reads, no
  * event after the re-read is missed */
 static void
@@ -1068,6 +1102,7 @@ main (int argc, char **argv)
   g_test_add_func ("/etcd/lease-expire", test_lease_expire);
   g_test_add_func ("/etcd/lease-keeper", test_lease_keeper);
   g_test_add_func ("/etcd/watch", test_watch);
+  g_test_add_func ("/etcd/watch-until", test_watch_until);
   g_test_add_func ("/etcd/watch-compacted", test_watch_compacted);
   g_test_add_func ("/etcd/watch-failover", test_watch_failover);
   g_test_add_func ("/etcd/watch-silent", test_watch_silent);

@@ -866,9 +866,16 @@ ctl_cluster_attach (CtlCluster *cl, mcsec_ctl_t *core, gint64 now,
       !read_evictions (cl, now, error) || !read_presence (cl, now, error))
     return FALSE;
   announce (cl); /* ready to lead: others may hand groups over */
-  /* from the revision read on: nothing in between is missed */
-  cl->watch = mcsec_etcd_watch_new (cl->cfg->etcd, cl->cfg->etcd_prefix,
-                                    rev + 1, error);
+  /* from the revision read on: nothing in between is missed.  Up to
+   * "sealed/": controller/, counter/, evicted/ and leader/ are watched;
+   * the sealed SAs and key trees (a key tree's snapshot is megabytes)
+   * do not stream to every controller */
+  {
+    gchar *until = g_strconcat (cl->cfg->etcd_prefix, "sealed/", NULL);
+    cl->watch = mcsec_etcd_watch_new_until (cl->cfg->etcd, cl->cfg->etcd_prefix,
+                                            until, rev + 1, error);
+    g_free (until);
+  }
   return cl->watch != NULL;
 }
 

@@ -28,6 +28,8 @@ gchar **etcd_parse_endpoints (const char *list, guint *n, GError **error);
 void etcd_add_int (JsonBuilder *b, const char *name, gint64 v);
 void etcd_add_bool (JsonBuilder *b, const char *name, gboolean v);
 void etcd_add_key_range (JsonBuilder *b, const char *key, gboolean prefix);
+/* keys from key up to end (excluded) */
+void etcd_add_range (JsonBuilder *b, const char *key, const char *end);
 gchar *etcd_builder_text (JsonBuilder *b);
 
 /* JSON out: absent fields are the defaults (0, FALSE, NULL) */

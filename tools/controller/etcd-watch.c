@@ -40,6 +40,7 @@ struct _McsecEtcdWatch {
   gchar **endpoints;
   guint n;
   gchar *prefix;
+  gchar *until; /* the range's end (excluded), or NULL: the whole prefix */
   GThread *thread;
   int fd, stop_fd;
   gint stop; /* atomic */
@@ -235,7 +236,10 @@ watch_request (mcsec_etcd_watch_t *w)
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "create_request");
   json_builder_begin_object (b);
-  etcd_add_key_range (b, w->prefix, TRUE);
+  if (w->until)
+    etcd_add_range (b, w->prefix, w->until);
+  else
+    etcd_add_key_range (b, w->prefix, TRUE);
   if (w->next_rev > 0)
     etcd_add_int (b, "start_revision", w->next_rev);
   etcd_add_bool (b, "progress_notify", TRUE);
@@ -391,6 +395,15 @@ mcsec_etcd_watch_t *
 mcsec_etcd_watch_new (const char *endpoints, const char *prefix,
                       gint64 start_revision, GError **error)
 {
+  return mcsec_etcd_watch_new_until (endpoints, prefix, NULL, start_revision,
+                                     error);
+}
+
+mcsec_etcd_watch_t *
+mcsec_etcd_watch_new_until (const char *endpoints, const char *prefix,
+                            const char *until, gint64 start_revision,
+                            GError **error)
+{
   mcsec_etcd_watch_t *w;
   gchar **list;
   guint n = 0;
@@ -405,6 +418,7 @@ mcsec_etcd_watch_new (const char *endpoints, const char *prefix,
   w->endpoints = list;
   w->n = n;
   w->prefix = g_strdup (prefix);
+  w->until = g_strdup (until);
   w->next_rev = MAX (start_revision, 0);
   g_mutex_init (&w->lock);
   g_queue_init (&w->events);
@@ -504,6 +518,7 @@ mcsec_etcd_watch_free (mcsec_etcd_watch_t *w)
     close (w->stop_fd);
   g_free (w->endpoint);
   g_free (w->prefix);
+  g_free (w->until);
   g_strfreev (w->endpoints);
   g_free (w);
 }

@@ -212,6 +212,13 @@ etcd_add_bool (JsonBuilder *b, const char *name, gboolean v)
  * byte below 0xff incremented and the bytes after it dropped, or "\0" (up
  * to the end) when every byte is 0xff; "" as a prefix is every key */
 void
+etcd_add_range (JsonBuilder *b, const char *key, const char *end)
+{
+  add_b64 (b, "key", key, strlen (key));
+  add_b64 (b, "range_end", end, strlen (end));
+}
+
+void
 etcd_add_key_range (JsonBuilder *b, const char *key, gboolean prefix)
 {
   gsize len = strlen (key);

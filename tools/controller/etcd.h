@@ -182,6 +182,13 @@ mcsec_etcd_watch_t *mcsec_etcd_watch_new (const char *endpoints,
                                           const char *prefix,
                                           gint64 start_revision,
                                           GError **error);
+/* ... only the keys from prefix up to until (excluded; a key that starts
+ * with prefix), so that values outside it do not stream to the watcher */
+mcsec_etcd_watch_t *mcsec_etcd_watch_new_until (const char *endpoints,
+                                                const char *prefix,
+                                                const char *until,
+                                                gint64 start_revision,
+                                                GError **error);
 /* an eventfd, readable while events are queued */
 int mcsec_etcd_watch_fd (mcsec_etcd_watch_t *w);
 /* pops the oldest event into *ev (cleared with mcsec_etcd_event_clear);
