@@ -53,7 +53,7 @@ sa_record_key (const char *group)
   return group_key ("sealed/sa", group);
 }
 
-static void
+void
 put_be (GByteArray *b, guint64 v, guint n)
 {
   for (guint i = 0; i < n; i++) {
@@ -62,7 +62,7 @@ put_be (GByteArray *b, guint64 v, guint n)
   }
 }
 
-static gboolean
+gboolean
 get_be (const guint8 **p, const guint8 *end, guint n, guint64 *v)
 {
   if ((gsize)(end - *p) < n)

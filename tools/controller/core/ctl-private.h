@@ -276,6 +276,9 @@ gboolean sa_record_parse (const guint8 *data, gsize len, SaRecord *r);
 void sa_record_clear (SaRecord *r);
 GBytes *sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa);
 gchar *sa_record_key (const char *group);
+/* n bytes of v, big-endian; and back, FALSE when fewer than n are left */
+void put_be (GByteArray *b, guint64 v, guint n);
+gboolean get_be (const guint8 **p, const guint8 *end, guint n, guint64 *v);
 gboolean group_adopt_sa (mcsec_ctl_group_t *g, gint64 now, GError **error);
 gboolean holder_returns (mcsec_ctl_group_t *g, const char *identity);
 void group_holders_due (mcsec_ctl_group_t *g, gint64 now);

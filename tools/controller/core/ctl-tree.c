@@ -65,32 +65,11 @@ entry_key (const char *group, guint64 gen, guint32 index)
 }
 
 static void
-put_u (GByteArray *b, guint64 v, guint n)
-{
-  for (guint i = 0; i < n; i++) {
-    guint8 byte = (guint8)(v >> (8 * (n - 1 - i)));
-    g_byte_array_append (b, &byte, 1);
-  }
-}
-
-static gboolean
-get_u (const guint8 **p, const guint8 *end, guint n, guint64 *v)
-{
-  if ((gsize)(end - *p) < n)
-    return FALSE;
-  *v = 0;
-  for (guint i = 0; i < n; i++)
-    *v = *v << 8 | (*p)[i];
-  *p += n;
-  return TRUE;
-}
-
-static void
 put_leaf (GByteArray *b, guint32 leaf, const char *identity)
 {
   gsize len = identity ? strlen (identity) : 0;
-  put_u (b, leaf, 4);
-  put_u (b, len, 2);
+  put_be (b, leaf, 4);
+  put_be (b, len, 2);
   g_byte_array_append (b, (const guint8 *)identity, (guint)len);
 }
 
@@ -176,11 +155,11 @@ entry_value (guint kind, guint32 spi, guint64 seq, guint32 chunks,
 {
   GByteArray *b = g_byte_array_sized_new ((guint)(ENTRY_HEAD + len));
   GBytes *v;
-  put_u (b, ENTRY_VERSION, 1);
-  put_u (b, kind, 1);
-  put_u (b, spi, 4);
-  put_u (b, seq, 8);
-  put_u (b, chunks, 4);
+  put_be (b, ENTRY_VERSION, 1);
+  put_be (b, kind, 1);
+  put_be (b, spi, 4);
+  put_be (b, seq, 8);
+  put_be (b, chunks, 4);
   g_byte_array_append (b, body, (guint)len);
   v = g_bytes_new (b->data, b->len);
   wipe_array (b);
@@ -268,7 +247,7 @@ write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
       g_byte_array_unref (b);
       return FALSE;
     }
-  put_u (b, len, 4);
+  put_be (b, len, 4);
   g_byte_array_set_size (b, (guint)(4 + len));
   if (len == 0 || mcsec_lkh_export (g->tree, b->data + 4, len) != MCSEC_OK) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
@@ -277,7 +256,7 @@ write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
     return FALSE;
   }
   n_at = b->len;
-  put_u (b, 0, 4);
+  put_be (b, 0, 4);
   for (GList *l = g->members.head; l; l = l->next) {
     mcsec_ctl_conn_t *m = l->data;
     if (m->in_tree) {
@@ -336,10 +315,10 @@ tree_record (mcsec_ctl_group_t *g, guint64 seq, gint64 now)
   } else {
     GByteArray *b = g_byte_array_sized_new ((guint)body_len);
     GBytes *v;
-    put_u (b, len, 4);
+    put_be (b, len, 4);
     g_byte_array_set_size (b, (guint)(4 + len));
     ok = mcsec_lkh_export_changes (g->tree, b->data + 4, len) == MCSEC_OK;
-    put_u (b, g->tree_notes_n, 4);
+    put_be (b, g->tree_notes_n, 4);
     if (g->tree_notes)
       g_byte_array_append (b, g->tree_notes->data, g->tree_notes->len);
     notes_clear (g);
@@ -416,10 +395,10 @@ entry_parse (GBytes *v, Entry *e)
   end = p + len;
   e->kind = p[1];
   p += 2;
-  get_u (&p, end, 4, &x);
+  get_be (&p, end, 4, &x);
   e->spi = (guint32)x;
-  get_u (&p, end, 8, &e->seq);
-  get_u (&p, end, 4, &x);
+  get_be (&p, end, 8, &e->seq);
+  get_be (&p, end, 4, &x);
   e->chunks = (guint32)x;
   e->value = v;
   return e->chunks > 0;
@@ -431,10 +410,10 @@ leaves_apply (const guint8 **p, const guint8 *end, GHashTable *by_leaf,
               gboolean snapshot)
 {
   guint64 n, leaf, len;
-  if (!get_u (p, end, 4, &n))
+  if (!get_be (p, end, 4, &n))
     return FALSE;
   for (guint64 i = 0; i < n; i++) {
-    if (!get_u (p, end, 4, &leaf) || !get_u (p, end, 2, &len) ||
+    if (!get_be (p, end, 4, &leaf) || !get_be (p, end, 2, &len) ||
         (gsize)(end - *p) < len || (snapshot && len == 0) ||
         memchr (*p, 0, (gsize)len) != NULL)
       return FALSE;
@@ -489,7 +468,7 @@ tree_build (GArray *entries, GHashTable *by_leaf, const char **why)
     goto out;
   p = snap->data;
   end = p + snap->len;
-  if (!get_u (&p, end, 4, &len) || (gsize)(end - p) < len)
+  if (!get_be (&p, end, 4, &len) || (gsize)(end - p) < len)
     goto out;
   {
     const guint8 *tree_at = p;
@@ -501,7 +480,7 @@ tree_build (GArray *entries, GHashTable *by_leaf, const char **why)
       const guint8 *d = g_bytes_get_data (e[i].value, &vl);
       const guint8 *q = d + ENTRY_HEAD, *qend = d + vl;
       guint64 x;
-      if (!get_u (&q, qend, 4, &x) || (gsize)(qend - q) < x)
+      if (!get_be (&q, qend, 4, &x) || (gsize)(qend - q) < x)
         goto out;
       cl = (gsize)x;
       g_ptr_array_add (changes, (gpointer)q);
