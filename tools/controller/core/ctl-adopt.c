@@ -456,8 +456,12 @@ group_holders_due (mcsec_ctl_group_t *g, gint64 now)
   }
   if (g->failed)
     return; /* its retry makes a new SA anyway (group_rotate) */
-  if (g->tree)
-    return; /* their leaves left with a commit (ctl-tree.c tree_leaves_due) */
+  if (g->tree) {
+    /* their leaves left at the adoption (ctl-tree.c senders_out), or with
+     * the commit of the missing leaves (tree_leaves_due): that commit */
+    group_batch (g, "left-during-failover", now);
+    return;
+  }
   /* as departures: a new key, or at least the list without them */
   group_change (g, g->cfg->rekey_on_leave, "left-during-failover", now);
   if (!g->failed)
@@ -514,6 +518,10 @@ mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms)
     g->record_due = now_ms;
     group_record_due (g, now_ms);
   }
+  /* an adopted tree whose rejoin window is open: its waiting leaves would
+   * be handed on, and a new window started for them */
+  if (g->tree_leaves && g_hash_table_size (g->tree_leaves))
+    return FALSE;
   /* a key tree group: its queued joins and leaves committed (a leave not
    * committed would be lost to the next leader), its tree recorded */
   if (g->tree && mcsec_lkh_pending (g->tree) && group_may_issue (g, now_ms)) {
@@ -521,7 +529,7 @@ mcsec_ctl_group_save (mcsec_ctl_group_t *g, gint64 now_ms)
     if (g->failed)
       return FALSE;
   }
-  if (g->tree && g->tree_retry_due) {
+  if (g->tree && (g->tree_retry_due || g->tree_drop_pending)) {
     g->tree_retry_due = now_ms;
     if (!tree_record_due (g, now_ms))
       return FALSE;

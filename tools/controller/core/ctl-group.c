@@ -1189,6 +1189,11 @@ group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   }
   if (g->batch_due == 0)
     g->batch_due = now + g->cfg->batch_ms;
+  /* an adopted tree's leaves are waiting for their members: a commit now
+   * would reach the channel under keys of any that left unseen, so the
+   * joins wait for the window's end (where those leave) */
+  if (g->tree_leaves && g->batch_due < g->recovery_until_ms)
+    g->batch_due = g->recovery_until_ms;
 }
 
 void

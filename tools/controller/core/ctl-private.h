@@ -109,7 +109,7 @@ struct _McsecCtlGroup {
   guint64 tree_snapshots;
   /* the SA record was deleted after a leave (ctl-tree.c record_drop);
    * a write that failed is tried again then */
-  gboolean tree_record_dropped;
+  gboolean tree_record_dropped, tree_drop_pending;
   gint64 tree_retry_due;
   /* ... an adopted tree's leaves whose members have not rejoined:
    * identity -> leaf; a receiver back takes its leaf again (no commit),

@@ -98,7 +98,9 @@ record_drop (mcsec_ctl_group_t *g)
   key = sa_record_key (g->cfg->name);
   if (store_put1 (g->ctl, key, NULL, &err)) {
     g->tree_record_dropped = TRUE;
+    g->tree_drop_pending = FALSE;
   } else {
+    g->tree_drop_pending = TRUE; /* tried again every second */
     ctl_log (g->ctl, "error",
              "group=%s what=\"cannot delete the SA's record after a leave: "
              "%s\"",
@@ -137,6 +139,8 @@ tree_log_reset (mcsec_ctl_group_t *g)
   g->tlog_gen = 0;
   g->tlog_next = g->tlog_chunks = 0;
   g->tlog_bytes = g->tlog_snapshot_bytes = 0;
+  g->tree_record_dropped = g->tree_drop_pending = FALSE;
+  g->tree_retry_due = 0;
   g_clear_pointer (&g->tree_leaves, g_hash_table_unref);
 }
 
@@ -306,6 +310,9 @@ tree_record (mcsec_ctl_group_t *g, guint64 seq, gint64 now)
 
   if (!recording (g))
     return;
+  /* this write holds the SA record (whatever its outcome, the next leave
+   * deletes it again) */
+  g->tree_record_dropped = FALSE;
   len = mcsec_lkh_changes_len (g->tree);
   body_len = 8 + len + (g->tree_notes ? g->tree_notes->len : 0);
   if (g->tlog_gen == 0 || len == 0 ||
@@ -359,10 +366,22 @@ gboolean
 tree_record_due (mcsec_ctl_group_t *g, gint64 now)
 {
   GError *err = NULL;
-  if (!recording (g) || g->tree_retry_due == 0)
+  if (!recording (g))
     return TRUE;
-  if (now < g->tree_retry_due || g->failed || mcsec_lkh_pending (g->tree))
-    return FALSE; /* a commit (or the group's retry) writes it */
+  if (g->tree_drop_pending && now >= g->tree_retry_due) {
+    record_drop (g); /* a leave's deletion etcd refused */
+    if (g->tree_drop_pending)
+      g->tree_retry_due = now + RETRY_MS;
+  }
+  if (g->tree_retry_due == 0 || g->tree_drop_pending)
+    return !g->tree_drop_pending && g->tree_retry_due == 0;
+  if (now < g->tree_retry_due)
+    return FALSE;
+  if (g->failed || mcsec_lkh_pending (g->tree)) {
+    /* a commit (or the group's retry) writes it: no spin meanwhile */
+    g->tree_retry_due = now + RETRY_MS;
+    return FALSE;
+  }
   if (write_snapshot (g, mcsec_rekey_tx_next_seq (g->tx) - 1, &err)) {
     g->tree_retry_due = 0;
     return TRUE;
@@ -591,6 +610,29 @@ read_entries (mcsec_ctl_group_t *g, GPtrArray *keys, guint from, guint to,
   return entries;
 }
 
+/* The senders of the adopted tree (the SA record's holders with
+ * Sender-IDs) leave it at once, their leaves' changes queued for the next
+ * commit: a sender rejoins as a newcomer anyway, and one that has not
+ * rejoined must never follow the channel to a new key, under which it
+ * would go on with Sender-IDs that the new key's newcomers may be given
+ * (nonce reuse).  Its earlier Sender-IDs stay listed under the adopted SA
+ * meanwhile (holders). */
+static void
+senders_out (mcsec_ctl_group_t *g)
+{
+  GHashTableIter it;
+  gpointer id, leaf;
+  g_hash_table_iter_init (&it, g->tree_leaves);
+  while (g_hash_table_iter_next (&it, &id, &leaf)) {
+    const Holder *h = g->holders ? g_hash_table_lookup (g->holders, id) : NULL;
+    if (h == NULL || h->n_ids == 0)
+      continue;
+    if (mcsec_lkh_leave (g->tree, GPOINTER_TO_UINT (leaf)) != MCSEC_OK)
+      continue;
+    g_hash_table_iter_remove (&it);
+  }
+}
+
 /* The tree's group key gives the adopted SA's key (a key tree group's SA
  * key is derived from it, ctl-group.c make_sa): the tree is the SA's. */
 static gboolean
@@ -687,6 +729,7 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
       } else {
         g->tree = tree;
         *last_seq = g_array_index (entries, Entry, entries->len - 1).seq;
+        senders_out (g);
         ctl_log (ctl, "adopt",
                  "group=%s spi=0x%08x holders=%u leaves=%u entries=%u "
                  "rekey-seq=%" G_GUINT64_FORMAT,
