@@ -568,7 +568,7 @@ test_cluster_adopt_tree (void)
   CHECK (logged_since (s, mark, line));
   g_free (line);
   rx[1]->reconnect_at = s->now + 450; /* back late in the window */
-  sim_run (s, 350); /* rx1 reconnects and rejoins */
+  sim_run (s, 350);                   /* rx1 reconnects and rejoins */
   CHECK (mcsec_member_state (rx[0]->m) == MCSEC_MEMBER_JOINED);
   CHECK (!logged_since (s, mark, "rekey-sent group=tv"));
   CHECK (newest_spi (rx[0]) == spi && newest_spi (rx[1]) == spi);
