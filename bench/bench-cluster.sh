@@ -507,7 +507,7 @@ echo
 echo "4. the state in etcd and a failover of the key tree group tv (lease ${LEASE} s)"
 state_line() { # state_line [GROUP]: keys under the prefix (GROUP's own)
   etcd_dump | awk -v p="$prefix" -v g="${1:-}" '
-    g == "" || $1 ~ ("/" g "$") {n++; b += length($1) - length(p) + $3}
+    g == "" || $1 ~ ("/" g "$") || $1 ~ ("/" g "/") {n++; b += length($1) - length(p) + $3}
     END {printf "%d keys, %d bytes of keys and values (%d more with the prefix)", n, b, n * length(p)}'
 }
 echo "  tv empty:    tv's own keys: $(state_line tv); all $(state_line)"
@@ -549,16 +549,20 @@ echo "    (a) ${gone:-?} ms  the leader key gone (etcd ended c$L's lease, TTL ${
 echo "        ${won:-?} ms  c$new won the campaign (its leader key put; times from etcdctl watch)"
 # the new leader's log: when it took the group, each JOIN it accepted, and
 # the first key tree commit that carried all K members' paths
-read -r t_led j_first j_half j_90 j_all t_commit < <(/usr/bin/python3 - "$rd/c$new/controller.log" "$kill_real" "$(kv members)" <<'PY'
+read -r t_led j_first j_half j_90 j_all t_commit tv_adopt tv_leaves < <(/usr/bin/python3 - "$rd/c$new/controller.log" "$kill_real" "$(kv members)" <<'PY'
 import datetime, re, sys
 log, kill, k = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 def ms(line):
     t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
     return (t.replace(tzinfo=datetime.timezone.utc).timestamp() - kill) * 1000
-led, joins, commit = None, [], None
+led, joins, commit, adopt, leaves = None, [], None, "no", "-"
 for line in open(log):
     if " group=tv " not in line + " ":
         continue
+    if "event=adopt " in line and ms(line) > 0:
+        adopt = "yes"
+        m = re.search(r" leaves=(\d+)", line)
+        leaves = m.group(1) if m else "?"
     if "event=lead " in line and ms(line) > 0:
         led = ms(line)
     elif "event=joined " in line and led is not None:
@@ -570,18 +574,26 @@ for line in open(log):
 def at(p):
     return "%.0f" % joins[min(len(joins) - 1, int(p * (k - 1)))] if len(joins) >= k else "-1"
 print("%.0f" % (led if led is not None else -1), "%.0f" % joins[0] if joins else "-1",
-      at(0.5), at(0.9), at(1.0), "%.0f" % (commit if commit is not None else -1))
+      at(0.5), at(0.9), at(1.0), "%.0f" % (commit if commit is not None else -1),
+      adopt, leaves)
 PY
 )
 echo "        ${t_led} ms  c$new's log: it leads tv (its state read from etcd)"
 echo "    (b) the members' JOINs at c$new (its log): the first ${j_first} ms, half ${j_half} ms, 90% ${j_90} ms, all $(kv members) ${j_all} ms;"
-echo "        the key tree commit that carried the last one's keys ${t_commit} ms"
+if [ "$tv_adopt" = yes ] && [ "$t_commit" = -1 ]; then
+  echo "        no key tree commit: c$new adopted the tree from etcd (sealed; $tv_leaves leaves), each member rejoined onto its leaf and kept its keys"
+else
+  echo "        the key tree commit that carried the last one's keys ${t_commit} ms (tree adopted: $tv_adopt)"
+fi
 echo "        (as the simulated members saw their first update, one process driving them all, late by up to a second under this load:"
 echo "        the first $(kv first_ms) ms, half $(kv half_ms) ms, 90% $(kv p90_ms) ms, all $(kv rejoined)/$(kv members) $(kv all_ms) ms)"
 echo "        meanwhile the members made $(kv handshakes) TLS handshakes ($(calc %.1f "$(kv handshakes) / $(kv members)") per member), were refused with not-leader $(kv redirects) times, failed to connect $(kv conn_failures) times (the dead c$L) and backed off $(kv backoffs) times; their CPU $(kv self_cpu) s"
 fo_won=${won:-$(kv lead_ms)}
 fo_first=$j_first
 fo_all=$t_commit
+# an adopted tree: no commit; the members' keys are those they held, sent
+# back with their rejoins (their first update, as they saw it)
+[ "$t_commit" = -1 ] && fo_all=$(kv all_ms)
 fo_half=$j_half
 fo_hs=$(calc %.1f "$(kv handshakes) / $(kv members)")
 
@@ -650,7 +662,7 @@ for n in $REKEY_NS; do
   printf '  rekey of a unicast group, N=%s: cluster %s ms, single %s ms: %.2fx\n' "$n" "$a" "$b" "$(calc %.4f "$a / $b")"
 done
 echo "  failover of the unicast group uf with $FAIL_K members: SA adopted: $uf_adopt, new SAs: $uf_rekeys, every member back under it after $uf_all ms"
-echo "  failover of tv with $FAIL_K members: a new leader after $fo_won ms, the first member's JOIN accepted after $fo_first ms, half after $fo_half ms, every member's keys sent after $fo_all ms ($fo_hs TLS handshakes per member)"
+echo "  failover of tv with $FAIL_K members: a new leader after $fo_won ms, tree adopted: $tv_adopt, the first member's JOIN accepted after $fo_first ms, half after $fo_half ms, every member's keys sent after $fo_all ms ($fo_hs TLS handshakes per member)"
 rate1=$(rate_of c1)
 echo "  EXTRAPOLATED, not measured -- a 1,000,000-member key tree group's failover:"
 echo "    the controller part, measured: $fo_won ms (the lease, ${LEASE} s, then a campaign), whatever the size;"
