@@ -854,6 +854,72 @@ test_cluster_adopt_tree_store_fails (void)
   sim_free (s);
 }
 
+/* A deletion refused after a leave, then the leave's commit written: the
+ * record it wrote stays (on the code before, the deletion tried again
+ * took it away, and a quiet group could not be adopted until its next
+ * commit). */
+static void
+test_cluster_adopt_tree_drop_then_commit (void)
+{
+  mcsec_ctl_t *x, *y;
+  Sim *s = sim_sealing_pair (&x, &y);
+  Peer *rx1, *rx2;
+  GBytes *v;
+
+  lead (s, "tv");
+  rx1 = peer_new (s, "rx1", "tv", FALSE);
+  rx2 = peer_new (s, "rx2", "tv", FALSE);
+  sim_run (s, 300);
+  mcsec_ctl_memory_store_fail_puts (s->store, 0);
+  peer_leave (rx2);
+  sim_run (s, 10);
+  mcsec_ctl_memory_store_fail_puts (s->store, -1);
+  sim_run (s, 1500);
+  v = s->store->get (s->store, "sealed/sa/tv", NULL);
+  CHECK (v != NULL);
+  if (v)
+    g_bytes_unref (v);
+  CHECK (newest_spi (rx1) != 0);
+  sim_free (s);
+}
+
+/* Inside an adopted tree's rejoin window only an eviction commits: an
+ * administrator's rekey waits for the window's end, and a newcomer is
+ * placed in the tree only then, so no commit in the window carries a key
+ * of it to a waiting leaf (whose member may have left unseen: rx3, which
+ * listens on).  On the code before, the rekey committed at once with the
+ * newcomer's join, and rx3 held both. */
+static void
+test_cluster_adopt_tree_window (void)
+{
+  mcsec_ctl_t *x, *y;
+  Peer *rx[3], *rx5;
+  Sim *s = sim_tree_pair (&x, &y, rx);
+  guint mark;
+
+  rx[2]->reconnect = FALSE; /* left with the leader, listens on */
+  sim_fail_over (s, y, x, "tv");
+  sim_run (s, 350);
+  mark = s->log->len;
+  rx5 = peer_new (s, "rx5", "tv", FALSE);
+  sim_run (s, 20);
+  CHECK (admin_says (s, "rekey tv", "\"ok\":true"));
+  sim_run (s, 20);
+  CHECK (newest_spi (rx5) == 0);
+  CHECK (!holds_a_rekey_since (s, mark, rx[2]));
+  /* an eviction commits at once, without the newcomer */
+  CHECK (admin_says (s, "evict tv rx4", "\"ok\":true"));
+  sim_run (s, 20);
+  CHECK (logged_since (s, mark, "rekey group=tv reason=evict"));
+  CHECK (newest_spi (rx5) == 0);
+  /* the window's end: rx3 out, rx5 in, one commit */
+  sim_run (s, 300);
+  CHECK (logged_since (s, mark, "holders-missing group=tv missing=1"));
+  CHECK (newest_spi (rx5) != 0 && newest_spi (rx[0]) == newest_spi (rx5));
+  CHECK (!holds_spi (rx[2], newest_spi (rx5)));
+  sim_free (s);
+}
+
 int
 main (void)
 {
@@ -872,6 +938,8 @@ main (void)
   test_cluster_adopt_tree_departed ();
   test_cluster_adopt_tree_senders ();
   test_cluster_adopt_tree_store_fails ();
+  test_cluster_adopt_tree_window ();
+  test_cluster_adopt_tree_drop_then_commit ();
   test_counter_conflict ();
   return test_done ("test-ctl-cluster");
 }

@@ -520,6 +520,11 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     /* a receiver of the adopted tree (ctl-tree.c): its leaf and path as it
      * had them, no commit */
     send_path_update (g, c, now);
+  } else if (g->tree && tree_window_open (g, now)) {
+    /* placed in the tree when the adopted tree's window ends (ctl-tree.c):
+     * no commit before then may carry its keys to a waiting leaf */
+    c->place_later = c->awaiting_path = TRUE;
+    group_batch (g, "join", now);
   } else if (g->tree) {
     if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK) {
       g_queue_unlink (&g->members, &c->group_link);
@@ -872,7 +877,8 @@ mcsec_ctl_tick (mcsec_ctl_t *ctl, gint64 now)
       g->retry_due = now + RETRY_MS;
       if (g->tree) {
         group_batch (g, "retry", now);
-        g->batch_due = now;
+        if (!tree_window_open (g, now))
+          g->batch_due = now;
       } else {
         group_rotate (g, TRUE, "retry", now);
       }

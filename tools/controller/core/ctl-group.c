@@ -1164,6 +1164,8 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   for (l = g->members.head; l; l = next) {
     mcsec_ctl_conn_t *m = l->data;
     next = l->next;
+    if (m->place_later)
+      continue; /* not in the tree yet (ctl-tree.c) */
     if (m->awaiting_path || g->resync_all) {
       m->awaiting_path = FALSE;
       send_path_update (g, m, now);
@@ -1192,7 +1194,7 @@ group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   /* an adopted tree's leaves are waiting for their members: a commit now
    * would reach the channel under keys of any that left unseen, so the
    * joins wait for the window's end (where those leave) */
-  if (g->tree_leaves && g->batch_due < g->recovery_until_ms)
+  if (tree_window_open (g, now) && g->batch_due < g->recovery_until_ms)
     g->batch_due = g->recovery_until_ms;
 }
 
@@ -1269,6 +1271,13 @@ group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
     /* a new group key at once, with whatever the batch holds */
     if (mcsec_lkh_refresh (g->tree) != MCSEC_OK) {
       group_fail (g, "key tree: out of memory", now);
+      return;
+    }
+    /* an adopted tree's window (ctl-tree.c): only an eviction commits
+     * before it ends; anything else waits for it */
+    if (tree_window_open (g, now) && strcmp (reason, "evict") != 0 &&
+        strcmp (reason, "reload") != 0) {
+      group_batch (g, reason, now);
       return;
     }
     group_commit (g, reason, now);

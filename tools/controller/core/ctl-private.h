@@ -201,6 +201,7 @@ struct _McsecCtlConn {
    * that places it */
   guint32 leaf;
   gboolean in_tree, awaiting_path;
+  gboolean place_later; /* joined in an adopted tree's window (ctl-tree.c) */
   gint64 last_resync_ms;
   gint64 unreached_until_ms; /* the channel does not reach it: rekeys go
                                 over its connection too, until then */
@@ -357,5 +358,6 @@ gboolean tree_leaf_waiting (mcsec_ctl_group_t *g, const char *identity,
 guint tree_leaves_drop (mcsec_ctl_group_t *g, const char *only,
                         GHashTable *senders, GHashTable *receivers, gint64 now);
 void tree_leaves_due (mcsec_ctl_group_t *g, gint64 now);
+gboolean tree_window_open (mcsec_ctl_group_t *g, gint64 now);
 
 #endif

@@ -292,7 +292,7 @@ write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
   if (!ok)
     return FALSE;
   g->tlog_gen = gen;
-  g->tree_record_dropped = FALSE; /* written with the last chunk */
+  g->tree_drop_pending = FALSE; /* written anew with the last chunk */
   g->tlog_next = g->tlog_chunks = chunks;
   g->tlog_bytes = 0;
   g->tlog_snapshot_bytes = total;
@@ -341,7 +341,7 @@ tree_record (mcsec_ctl_group_t *g, guint64 seq, gint64 now)
     if (ok) {
       g->tlog_next++;
       g->tlog_bytes += body_len;
-      g->tree_record_dropped = FALSE; /* written with the entry */
+      g->tree_drop_pending = FALSE; /* written anew with the entry */
     }
   }
   if (!ok) {
@@ -817,15 +817,50 @@ tree_leaves_drop (mcsec_ctl_group_t *g, const char *only, GHashTable *senders,
   return n;
 }
 
+/* The adopted tree's leaves are waiting for their members (one may have
+ * left unseen): no commit but an eviction's goes out, and newcomers are
+ * placed in the tree only when it closes. */
+gboolean
+tree_window_open (mcsec_ctl_group_t *g, gint64 now)
+{
+  return g->tree_leaves && g_hash_table_size (g->tree_leaves) &&
+         now < g->recovery_until_ms;
+}
+
+/* The window closed: the newcomers that joined in it take their leaves,
+ * committed with the missing members' leaves gone. */
+static void
+place_newcomers (mcsec_ctl_group_t *g, gint64 now)
+{
+  GList *l, *next;
+  for (l = g->members.head; l; l = next) {
+    mcsec_ctl_conn_t *c = l->data;
+    next = l->next;
+    if (!c->place_later)
+      continue;
+    c->place_later = FALSE;
+    if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK) {
+      ctl_log (g->ctl, "error", "group=%s what=\"key tree: out of memory\"",
+               g->cfg->name);
+      group_drop_member (g, c, "key tree: out of memory", now);
+      continue;
+    }
+    c->in_tree = TRUE;
+    tree_note (g, c->leaf, c->identity);
+    group_batch (g, "join", now);
+  }
+}
+
 void
 tree_leaves_due (mcsec_ctl_group_t *g, gint64 now)
 {
   guint missing;
-  if (g->tree_leaves == NULL || now < g->recovery_until_ms)
+  if (g->tree_leaves == NULL || tree_window_open (g, now))
     return;
   missing = tree_leaves_drop (g, NULL, NULL, NULL, now);
   g_clear_pointer (&g->tree_leaves, g_hash_table_unref);
   if (missing)
     ctl_log (g->ctl, "holders-missing", "group=%s missing=%u rekey=yes",
              g->cfg->name, missing);
+  place_newcomers (g, now);
 }
