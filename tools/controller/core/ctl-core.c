@@ -526,7 +526,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     c->place_later = c->awaiting_path = TRUE;
     group_batch (g, "join", now);
   } else if (g->tree) {
-    if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK) {
+    if (!tree_place (g, c, now)) { /* its path comes with the commit */
       g_queue_unlink (&g->members, &c->group_link);
       g_hash_table_remove (g->by_identity, c->identity);
       c->group = NULL;
@@ -534,9 +534,6 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
               name, now);
       goto out;
     }
-    c->in_tree = c->awaiting_path = TRUE;
-    tree_note (g, c->leaf, c->identity);
-    group_batch (g, "join", now);
   } else if (rekey)
     group_change (g, TRUE, "join", now);
   else if (c->sender_id)

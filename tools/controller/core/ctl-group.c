@@ -1198,6 +1198,19 @@ group_batch (mcsec_ctl_group_t *g, const char *reason, gint64 now)
     g->batch_due = g->recovery_until_ms;
 }
 
+/* c takes a new leaf of g's tree; its path goes out with the batch's
+ * commit.  FALSE when the tree has no room (out of memory). */
+gboolean
+tree_place (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now)
+{
+  if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK)
+    return FALSE;
+  c->in_tree = c->awaiting_path = TRUE;
+  tree_note (g, c->leaf, c->identity);
+  group_batch (g, "join", now);
+  return TRUE;
+}
+
 void
 tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
 {

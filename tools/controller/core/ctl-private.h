@@ -106,7 +106,6 @@ struct _McsecCtlGroup {
   gsize tlog_bytes, tlog_snapshot_bytes;
   GByteArray *tree_notes;
   guint tree_notes_n;
-  guint64 tree_snapshots;
   /* the SA record was deleted after a leave (ctl-tree.c record_drop);
    * a write that failed is tried again then */
   gboolean tree_record_dropped, tree_drop_pending;
@@ -338,6 +337,7 @@ void holder_back (GHashTable *table, mcsec_ctl_conn_t *c);
 void departed_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 void old_ids_add (mcsec_ctl_conn_t *c, const guint32 *ids, guint n);
 void tree_leave (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+gboolean tree_place (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now);
 void send_path_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c, gint64 now);
 
 /* ctl-tree.c: a key tree group's tree in the store, adopted by the next

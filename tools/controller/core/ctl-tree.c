@@ -296,7 +296,6 @@ write_snapshot (mcsec_ctl_group_t *g, guint64 seq, GError **error)
   g->tlog_next = g->tlog_chunks = chunks;
   g->tlog_bytes = 0;
   g->tlog_snapshot_bytes = total;
-  g->tree_snapshots++;
   delete_others (g, gen);
   return TRUE;
 }
@@ -839,15 +838,11 @@ place_newcomers (mcsec_ctl_group_t *g, gint64 now)
     if (!c->place_later)
       continue;
     c->place_later = FALSE;
-    if (mcsec_lkh_join (g->tree, &c->leaf) != MCSEC_OK) {
+    if (!tree_place (g, c, now)) {
       ctl_log (g->ctl, "error", "group=%s what=\"key tree: out of memory\"",
                g->cfg->name);
       group_drop_member (g, c, "key tree: out of memory", now);
-      continue;
     }
-    c->in_tree = TRUE;
-    tree_note (g, c->leaf, c->identity);
-    group_batch (g, "join", now);
   }
 }
 
