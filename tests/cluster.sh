@@ -515,7 +515,15 @@ case_treeadopt() {
     wait_lines "$r-tv.out" '^joined' 1 || true
     sleep 0.3 # a commit each: the log in etcd holds changes
   done
-  sleep 0.5
+  # all three on one SA before the kill (under load a join can take
+  # seconds: a kill before the last commit broke the case's set-up)
+  for _ in $(seq 150); do
+    spi=$(newest_spi_of rx1)
+    [ -n "$spi" -a "$(newest_spi_of rx2)" = "$spi" -a \
+      "$(newest_spi_of rx3)" = "$spi" ] && break
+    sleep 0.1
+  done
+  sleep 0.5 # the commit's entry in etcd
   spi=$(newest_spi_of rx1)
   check "treeadopt: rx1, rx2, rx3 hold tv's SA ($spi)" \
     [ -n "$spi" -a "$(newest_spi_of rx2)" = "$spi" -a "$(newest_spi_of rx3)" = "$spi" ]
