@@ -51,7 +51,7 @@ admin="$build/tools/mcsecctl --socket $tmp/state/admin.sock"
 # in the background: exec makes $! the pid of `timeout` itself (not of a
 # subshell, whose death would leave gst-launch-1.0 running)
 launch() {
-  exec timeout $((seconds + 20)) env \
+  exec timeout --foreground $((seconds + 20)) env \
     ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
     gst-launch-1.0 -e "$@"
 }

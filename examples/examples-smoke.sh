@@ -42,13 +42,13 @@ member() {
 port=$(free_port SOCK_DGRAM)
 # GST_LAUNCH_PRELOAD: the sanitizer runtimes, when the plugin has them, for
 # the uninstrumented python3
-timeout 60 env ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
+timeout --foreground 60 env ${GST_LAUNCH_PRELOAD:+LD_PRELOAD="$GST_LAUNCH_PRELOAD"} \
   /usr/bin/python3 "$src/mcsec-receiver.py" $(member rx1) \
   --port "$port" --duration 5 > rx1.out 2>&1 &
 rx=$!
 pids+=($rx)
 sleep 1
-timeout 60 "$build/examples/mcsec-broadcaster" $(member cam1) \
+timeout --foreground 60 "$build/examples/mcsec-broadcaster" $(member cam1) \
   --signing-key-file pki/cam1-sign.key --to "127.0.0.1:$port" \
   --audio-to "127.0.0.1:$port" --duration 3 > cam1.out 2>&1
 wait "$rx" || true

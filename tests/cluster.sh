@@ -66,7 +66,7 @@ declare -A ctl_pid
 
 cleanup() {
   local p
-  for p in "${ctl_pid[@]}"; do kill -CONT "$p" 2>/dev/null || true; done
+  resume_stopped "${ctl_pid[@]}"
   for p in "${pids[@]}" "${ctl_pid[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   etcd_cleanup
@@ -242,13 +242,13 @@ member_args() { # member_args NAME [GROUP]
 declare -A rx_pid tx_pid
 receiver() { # receiver NAME PORT DURATION (stats in NAME.stats as it runs)
   rm -f "$1.stats"
-  timeout 60 "$peer" receive $(member_args "$1") --port "$2" --duration "$3" \
+  timeout --foreground 60 "$peer" receive $(member_args "$1") --port "$2" --duration "$3" \
     --stats-file "$1.stats" >"$1.out" 2>"$1.err" &
   pids+=($!)
   rx_pid[$1]=$!
 }
 sender() { # sender NAME DURATION RATE TO
-  timeout 60 "$peer" send $(member_args "$1") --signing-key "pki/$1-sign.key" \
+  timeout --foreground 60 "$peer" send $(member_args "$1") --signing-key "pki/$1-sign.key" \
     --duration "$2" --rate "$3" --to "$4" >"$1.out" 2>"$1.err" &
   pids+=($!)
   tx_pid[$1]=$!
@@ -283,9 +283,10 @@ end_stream_after_senders() {
   sleep 0.5 # the last datagrams in flight
   for r in "$@"; do kill -INT "${rx_pid[$r]}" 2>/dev/null || true; done
 }
-wait_members() {
-  local p
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+wait_members() { # a member still running 90 s on is a hang: its stacks
+  # (hang_report), and a failed check
+  [ ${#pids[@]} -eq 0 ] || wait_bounded 90 "${pids[@]}" ||
+    check "every member process ended (HANG above)" false
   pids=()
   tx_pid=()
   rx_pid=()
@@ -293,7 +294,7 @@ wait_members() {
 join_once() { # join_once NAME TIMEOUT_S [GROUP]: mcsec-join --once, output
   # NAME-join.out
   local rc=0
-  timeout $(($2 + 5)) "$tools/mcsec-join" $(member_args "$1" "${3:-video}") --once \
+  timeout --foreground $(($2 + 5)) "$tools/mcsec-join" $(member_args "$1" "${3:-video}") --once \
     --timeout "$2" >"$1-join.out" 2>&1 || rc=$?
   return $rc
 }
@@ -340,7 +341,7 @@ case_clusterkey() {
   openssl rand -hex 32 >other.key
   chmod 600 other.key
   rc=0
-  out=$(cd bad && timeout 20 "$tools/mcsec-controller" wrong-key.conf 2>&1) || rc=$?
+  out=$(cd bad && timeout --foreground 20 "$tools/mcsec-controller" wrong-key.conf 2>&1) || rc=$?
   check "clusterkey: another cluster key is refused at start ($out)" \
     start_refused "$rc" 'does not open the cluster' "$out"
   "$tools/mcsecctl" pki otherpki >/dev/null
@@ -348,12 +349,12 @@ case_clusterkey() {
     -e 's|^state-dir = .*|signing-key = ../otherpki/controller-sign.key\nstate-dir = state|' \
     bad/wrong-key.conf >bad/other-sign.conf
   rc=0
-  out=$(cd bad && timeout 20 "$tools/mcsec-controller" other-sign.conf 2>&1) || rc=$?
+  out=$(cd bad && timeout --foreground 20 "$tools/mcsec-controller" other-sign.conf 2>&1) || rc=$?
   check "clusterkey: another signing key is refused at start ($out)" \
     start_refused "$rc" "not the cluster's signing key" "$out"
   chmod 644 other.key
   rc=0
-  out=$(cd bad && timeout 20 "$tools/mcsec-controller" wrong-key.conf 2>&1) || rc=$?
+  out=$(cd bad && timeout --foreground 20 "$tools/mcsec-controller" wrong-key.conf 2>&1) || rc=$?
   check "clusterkey: a cluster key others can read is refused ($out)" \
     start_refused "$rc" 'readable by others' "$out"
 }
@@ -455,7 +456,7 @@ case_adopt() {
   # record or not): the record of the SA rx1 holds goes, rather than being
   # written over by the leader's rekey for the eviction
   local answer before after hold
-  timeout 30 "$tools/mcsec-join" $(member_args rx1) >rx1-hold.out 2>&1 &
+  timeout --foreground 30 "$tools/mcsec-join" $(member_args rx1) >rx1-hold.out 2>&1 &
   hold=$!
   for _ in $(seq 100); do
     grep -q '^joined' rx1-hold.out && break
@@ -474,7 +475,7 @@ case_adopt() {
   check "adopt: ... mcsecctl says the leader rekeys ($answer)" \
     grep -q "rx4 evicted from video; the group's leader (127.0.0.1:[0-9]*) rekeys" <<<"$answer"
   kill -INT "$hold" 2>/dev/null || true
-  wait "$hold" 2>/dev/null || true
+  wait_bounded 20 "$hold" || check "adopt: rx1's mcsec-join ended (HANG above)" false
   admin "$L" unevict video rx4 >/dev/null 2>&1 || true
 }
 
@@ -498,9 +499,10 @@ newest_spi_of() { # newest_spi_of NAME: the newest SPI its mcsec-join printed
   grep -o 'newest-spi=0x[0-9a-f]*' "$1-tv.out" | tail -1 | cut -d= -f2
 }
 wait_lines() { # wait_lines FILE PATTERN N: until FILE has N lines matching
-  local deadline=$((SECONDS + 10))
+  local deadline=$((SECONDS + 10)) n
   while [ $SECONDS -lt $deadline ]; do
-    [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ] && return 0
+    n=$(grep -c -- "$2" "$1" 2>/dev/null) || true # (no file yet: none)
+    [ "${n:-0}" -ge "$3" ] && return 0
     sleep 0.1
   done
   return 1
@@ -510,7 +512,7 @@ case_treeadopt() {
   declare -A hold
   L=$(leader_of_tv)
   for r in rx1 rx2 rx3; do
-    timeout 60 "$tools/mcsec-join" $(member_args $r tv) >"$r-tv.out" 2>&1 &
+    timeout --foreground 60 "$tools/mcsec-join" $(member_args $r tv) >"$r-tv.out" 2>&1 &
     hold[$r]=$!
     wait_lines "$r-tv.out" '^joined' 1 || true
     sleep 0.3 # a commit each: the log in etcd holds changes
@@ -567,7 +569,8 @@ import json, sys
 for sa in json.load(sys.stdin).get("sas", []):
     print(sa["key"])' >>"$keys_seen" 2>/dev/null || true
   for r in rx1 rx2 rx3; do kill -INT "${hold[$r]}" 2>/dev/null || true; done
-  for r in rx1 rx2 rx3; do wait "${hold[$r]}" 2>/dev/null || true; done
+  wait_bounded 20 "${hold[@]}" ||
+    check "treeadopt: the three mcsec-join ended (HANG above)" false
   # (the rekey numbers going on from the dead leader's is checked by
   # test-ctl-cluster, for a member not back yet: these three rejoined, and
   # a rejoin tells a member where the channel is)
@@ -618,9 +621,9 @@ case_stopleader() {
   local L L2 updates rekeys mark rc
   L=$(leader_of_video)
   echo "  c$L leads video"
-  timeout 60 "$tools/mcsec-join" $(member_args rx1) >rx1-watch.out 2>&1 &
+  timeout --foreground 60 "$tools/mcsec-join" $(member_args rx1) >rx1-watch.out 2>&1 &
   pids+=($!)
-  timeout 60 "$tools/mcsec-join" $(member_args rx2) >rx2-watch.out 2>&1 &
+  timeout --foreground 60 "$tools/mcsec-join" $(member_args rx2) >rx2-watch.out 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     grep -q '^joined' rx1-watch.out && grep -q '^joined' rx2-watch.out && break
@@ -794,7 +797,7 @@ print(sum(1 for g in json.load(sys.stdin)["groups"] if g.get("leading")))')
   local mlist="127.0.0.1:${port[4]},127.0.0.1:${port[5]},127.0.0.1:${port[6]}"
   for g in g1 g150 g300; do
     rc=0
-    timeout 15 "$tools/mcsec-join" --controller "$mlist" --group "$g" \
+    timeout --foreground 15 "$tools/mcsec-join" --controller "$mlist" --group "$g" \
       --ca pki/ca.crt --certificate pki/rx1.crt --private-key pki/rx1.key \
       --once --timeout 10 >"join-$g.out" 2>&1 || rc=$?
     check "manygroups: a join to $g is served" [ "$rc" -eq 0 ]

@@ -71,7 +71,7 @@ stop_controller() { # stop_controller [SIGNAL]
   wait "$ctl_pid" 2>/dev/null || true
 }
 join_once() { # join_once NAME: mcsec-join's exit status
-  timeout 20 "$tools/mcsec-join" --once --timeout 5 \
+  timeout --foreground 20 "$tools/mcsec-join" --once --timeout 5 \
     --controller "127.0.0.1:${2:-$port}" --group video --ca pki/ca.crt \
     --certificate "pki/$1.crt" --private-key "pki/$1.key" > "$1.once" 2>&1 &&
     return 0 || return $?
@@ -81,7 +81,7 @@ member() { # member NAME: joins and stays, its lines in NAME.out
   # '^joined' must not find an earlier run's line (the cold start crashed
   # the controller before rx1 had joined it, under load)
   : >"$1.out"
-  timeout 60 "$tools/mcsec-join" --controller "127.0.0.1:$port" \
+  timeout --foreground 60 "$tools/mcsec-join" --controller "127.0.0.1:$port" \
     --group video --ca pki/ca.crt --certificate "pki/$1.crt" \
     --private-key "pki/$1.key" > "$1.out" 2>&1 &
   pids+=($!)

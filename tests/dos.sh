@@ -116,7 +116,7 @@ batch-interval = 100
 EOF
   } > "$1.conf"
 }
-admin() { timeout 10 "$tools/mcsecctl" --socket "$tmp/$case_name-state/admin.sock" "$@"; }
+admin() { timeout --foreground 10 "$tools/mcsecctl" --socket "$tmp/$case_name-state/admin.sock" "$@"; }
 admin_ok() { admin stats >/dev/null 2>&1; }
 # start_ctl [core]: the case's controller in the background, its pid in
 # $ctl_pid; soft RLIMIT_NOFILE 1,024 (when the hard limit is higher), and
@@ -160,7 +160,7 @@ timed_join() {
   local t0
   t0=$(now_ms)
   join_rc=0
-  timeout $(($3 + 10)) "$tools/mcsec-join" --once --timeout "$3" \
+  timeout --foreground $(($3 + 10)) "$tools/mcsec-join" --once --timeout "$3" \
     $(member "$1" "$2") > "$4" 2>&1 || join_rc=$?
   join_ms=$(($(now_ms) - t0))
 }
@@ -346,7 +346,7 @@ case_evict_restart() {
   local xp out rc lines
   write_conf evict-restart
   start_ctl || return 0
-  timeout 30 "$tools/mcsec-join" $(member rx3 video) > evict-x.out 2>&1 &
+  timeout --foreground 30 "$tools/mcsec-join" $(member rx3 video) > evict-x.out 2>&1 &
   xp=$!
   pids+=("$xp")
   if ! wait_until 10 grep -qs '^joined' evict-x.out; then

@@ -35,7 +35,7 @@ port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DG
 n=100
 rtp_caps="application/x-rtp,media=audio,clock-rate=8000,encoding-name=L16,channels=1,payload=96"
 
-timeout 30 gst-launch-1.0 -q udpsrc address=127.0.0.1 port="$port" \
+timeout --foreground 30 gst-launch-1.0 -q udpsrc address=127.0.0.1 port="$port" \
     caps=application/x-mcsec num-buffers=$n \
   ! mcsecdec key-file="$tmp/key" caps="$rtp_caps" \
   ! rtpL16depay ! filesink location="$tmp/received.raw" &
@@ -49,7 +49,7 @@ for _ in $(seq 100); do
 done
 grep -q ":$hexport " /proc/net/udp || { echo "receiver never bound port $port"; exit 1; }
 
-timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
+timeout --foreground 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
     wave=sine ! audio/x-raw,format=S16BE,rate=8000,channels=1 \
   ! rtpL16pay ! mcsecenc key-file="$tmp/key" sender-id=5 \
   ! udpsink host=127.0.0.1 port="$port"
@@ -57,7 +57,7 @@ timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
 wait "$rx_pid"
 rx_pid=
 # the reference: the same audio, never encrypted
-timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
+timeout --foreground 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
     wave=sine ! audio/x-raw,format=S16BE,rate=8000,channels=1 \
   ! filesink location="$tmp/reference.raw"
 if cmp -s "$tmp/received.raw" "$tmp/reference.raw"; then
@@ -84,17 +84,17 @@ for _ in $(seq 100); do
   grep -q ":$hexport " /proc/net/udp && break
   sleep 0.1
 done
-timeout 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
+timeout --foreground 30 gst-launch-1.0 -q audiotestsrc num-buffers=$n samplesperbuffer=80 \
     wave=sine ! audio/x-raw,format=S16BE,rate=8000,channels=1 \
   ! rtpL16pay ! mcsecenc key-file="$tmp/key" sender-id=5 \
       signing-key-file="$tmp/sender.key" sam-block-size=16 \
   ! udpsink host=127.0.0.1 port="$port"
 # a live receiver has no end: once the packets are in, interrupt it; -e
-# turns that into an end of stream, which flushes what is held.  The
-# receivers run under `timeout --foreground`: without it `timeout` passes
-# SIGINT on to gst-launch-1.0 and then to its whole process group, so
-# gst-launch-1.0 gets a second SIGINT that kills it (status 130) when it
-# lands after the first one's handler is gone
+# turns that into an end of stream, which flushes what is held.  Like
+# every `timeout` here, the receivers' has --foreground (tests/e2e-lib.sh):
+# without it `timeout` passes SIGINT on to gst-launch-1.0 and then to its
+# whole process group, so gst-launch-1.0 gets a second SIGINT that kills it
+# (status 130) when it lands after the first one's handler is gone
 sleep 2
 kill -INT "$rx_pid"
 if ! wait "$rx_pid"; then
@@ -127,14 +127,14 @@ for _ in $(seq 100); do
   grep -q ":$hexport " /proc/net/udp && break
   sleep 0.1
 done
-timeout 30 gst-launch-1.0 -q $ts_src \
+timeout --foreground 30 gst-launch-1.0 -q $ts_src \
   ! mcsecenc key-file="$tmp/key" spi=0x2000 sender-id=7 \
   ! udpsink host=127.0.0.1 port="$port" > "$tmp/tx-ts.log" 2>&1
 sleep 2
 kill -INT "$rx_pid"
 wait "$rx_pid" || { echo "e2e: the MPEG-TS receiver failed:"; cat "$tmp/rx-ts.log"; exit 1; }
 rx_pid=
-timeout 30 gst-launch-1.0 -q $ts_src ! filesink location="$tmp/reference.ts" \
+timeout --foreground 30 gst-launch-1.0 -q $ts_src ! filesink location="$tmp/reference.ts" \
   > /dev/null 2>&1
 if [ -s "$tmp/reference.ts" ] && cmp -s "$tmp/received.ts" "$tmp/reference.ts"; then
   echo "e2e: MPEG-TS over UDP, $(($(stat -c %s "$tmp/reference.ts") / 1316)) datagrams, the transport stream intact"

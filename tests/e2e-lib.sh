@@ -4,6 +4,18 @@
 #
 # Shell helpers of the end-to-end tests (sourced): checks that count
 # failures, and reading mike-peer's key=value reports.
+#
+# Signals and LeakSanitizer.  A sanitized process checks for leaks as it
+# exits: LeakSanitizer stops it with ptrace (SIGSTOP) and reads its memory.
+# A SIGCONT that lands in that moment cancels the pending SIGSTOP, and the
+# process then hangs for good, spinning (measured: an ASan mcsec-join sent
+# SIGINT, then SIGCONT 0-6 ms later, hung 3 times in 60).  Plain `timeout`
+# sends one: when it passes a signal on (ours, or its own TERM at the end)
+# it sends SIGCONT after it, to the command and its process group, and a
+# command that exits fast enough is already in its leak check.  So every
+# `timeout` in the tests and examples runs with --foreground (the signal,
+# to the command alone; `make format-check` refuses a script without it),
+# and SIGCONT goes only to a process that is stopped (resume_stopped).
 
 failures=0
 
@@ -33,7 +45,7 @@ spis_used() { grep -cE '^spi-[0-9a-f]+=[1-9]' "$1" || true; }
 # (Sender-ID || counter) as hex, one line each, until 4 s of silence (in
 # the background; its pid appended to $pids)
 capture() {
-  timeout 60 /usr/bin/python3 - "$1" >"$2" <<'PY' &
+  timeout --foreground 60 /usr/bin/python3 - "$1" >"$2" <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -71,8 +83,19 @@ hang_report() {
     timeout | "") continue ;;
     esac
     echo "HANG: stacks of $p:" >&2
-    timeout 30 gdb -p "$p" -batch -nx -ex 'thread apply all bt' 2>&1 |
+    timeout --foreground 30 gdb -p "$p" -batch -nx -ex 'thread apply all bt' 2>&1 |
       grep -E '^(Thread|#)' >&2 || true
+  done
+}
+
+# resume_stopped PID...: SIGCONT to each one that is stopped (a test's
+# SIGSTOP), none to the others (see the top of this file)
+resume_stopped() {
+  local p
+  for p in "$@"; do
+    case "$(ps -o stat= -p "$p" 2>/dev/null)" in
+    T*) kill -CONT "$p" 2>/dev/null || true ;;
+    esac
   done
 }
 
@@ -109,7 +132,7 @@ wait_bounded() {
 # test did.  The one scanning process here is not checked for leaks.
 gst_registry_ready() {
   ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-    timeout 120 "$1" >/dev/null 2>&1 || true
+    timeout --foreground 120 "$1" >/dev/null 2>&1 || true
   [ -s "$GST_REGISTRY_1_0" ] ||
     { echo "$1 built no GStreamer registry at $GST_REGISTRY_1_0" >&2; return 1; }
 }

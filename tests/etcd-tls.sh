@@ -99,7 +99,7 @@ EOF
 # join NAME: mcsec-join --once through controller NAME; its status
 join() {
   local rc=0
-  timeout 30 "$tools/mcsec-join" --controller "127.0.0.1:$(cat "$1.port")" \
+  timeout --foreground 30 "$tools/mcsec-join" --controller "127.0.0.1:$(cat "$1.port")" \
     --group video --certificate pki/rx1.crt --private-key pki/rx1.key \
     --ca pki/ca.crt --once --timeout 8 > "$1.join" 2>&1 || rc=$?
   echo "$rc"
@@ -126,7 +126,7 @@ check "etcd holds the group's leader key (\"$leader\")" grep -q '^good ' <<<"$le
 # cannot be reached: no lease); status in NAME.rc, stderr in NAME.log
 run() {
   local rc=0
-  timeout 20 "$tools/mcsec-controller" "$1.conf" 2>"$1.log" || rc=$?
+  timeout --foreground 20 "$tools/mcsec-controller" "$1.conf" 2>"$1.log" || rc=$?
   echo "$rc" > "$1.rc"
 }
 

@@ -84,7 +84,7 @@ member() { # member NAME: its credentials, in group $grp (or tv)
     --certificate "pki/$1.crt" --private-key "pki/$1.key" --rekey-interface lo
 }
 receiver() { # receiver NAME PORT DURATION [OUT]
-  timeout 60 "$peer" receive $(member "$1") --port "$2" --duration "$3" \
+  timeout --foreground 60 "$peer" receive $(member "$1") --port "$2" --duration "$3" \
     > "${4:-$1}.out" 2> "${4:-$1}.err" &
   pids+=($!)
 }
@@ -233,7 +233,7 @@ scenario_burst() {
   sender 8 300 "127.0.0.1:$p1"
   sleep 1.5
   for m in $extra; do
-    timeout 20 "$tools/mcsec-join" $(member "$m") > "$m.out" 2>&1 &
+    timeout --foreground 20 "$tools/mcsec-join" $(member "$m") > "$m.out" 2>&1 &
     joins+=($!)
   done
   sleep 2.5
@@ -275,7 +275,7 @@ scenario_clock() {
   LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$PWD/mono.txt" FAKETIME_NO_CACHE=1 \
     FAKETIME_DONT_FAKE_MONOTONIC=0 \
     ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
-    timeout 20 "$tools/mcsec-join" $(member m1) > rx3.out 2>&1 &
+    timeout --foreground 20 "$tools/mcsec-join" $(member m1) > rx3.out 2>&1 &
   local jumper=$!
   sleep 0.7
   sender 9 300 "127.0.0.1:$p1,127.0.0.1:$p2"

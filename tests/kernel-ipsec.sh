@@ -131,7 +131,7 @@ declare -A aead=(
   [aes-256-gmac]='rfc4543(gcm(aes))'
 )
 all_suites=$(printf '%s\n' "${!aead[@]}" | sort)
-suites=$(timeout 120 gst-inspect-1.0 mcsecenc |
+suites=$(timeout --foreground 120 gst-inspect-1.0 mcsecenc |
   sed -n '/^  cipher /,/^  [a-z]/p' | sed -n 's/^ *([0-9]*): \([a-z0-9-]*\) .*/\1/p')
 echo "mcsecenc's suites:" $suites
 check "mcsecenc has the five suites this test knows" \
@@ -187,7 +187,7 @@ xfrm() {
 # source address checked) and anything that reached the encapsulation
 # socket itself (undecrypted)
 receiver() {
-  timeout 150 python3 - "$1" "$2" "$tmp" "$n" "$port" "${3:-1}" <<'PY' &
+  timeout --foreground 150 python3 - "$1" "$2" "$tmp" "$n" "$port" "${3:-1}" <<'PY' &
 import os, select, socket, sys, time
 kind, out, d, n, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 reps = int(sys.argv[6])
@@ -285,7 +285,7 @@ send_to_kernel() {
   rx=${pids[-1]}
   wait_file "$tmp/rx.ready" 60 || echo "the receiver did not start in 60 s"
   for sid in "${ids[@]}"; do
-    timeout 120 gst-launch-1.0 -q multifilesrc location="$tmp/d%03d.bin" \
+    timeout --foreground 120 gst-launch-1.0 -q multifilesrc location="$tmp/d%03d.bin" \
         index=0 stop-index=$((n - 1)) \
       ! mcsecenc cipher="$suite" key-file="$tmp/$suite.key" spi="$spi_n" \
         sender-id="$sid" counter-file="$tmp/$suite.$kind.$spi_n.$sid.ctr" "${@:3}" \
@@ -351,7 +351,7 @@ kernel_rx() {
     tmpl src 127.0.0.1 dst 127.0.0.1 proto esp mode transport
   local before plain mismatch
   before=$(xstat XfrmInTmplMismatch)
-  plain=$(timeout 30 python3 - "$kind" <<'PY'
+  plain=$(timeout --foreground 30 python3 - "$kind" <<'PY'
 import socket, sys
 body = b"plain, no ESP"
 lo = socket.inet_aton("127.0.0.1")
@@ -386,7 +386,7 @@ PY
   echo 1 > /proc/sys/net/ipv4/conf/lo/disable_policy
   xfrm policy add src 127.0.0.1/32 dst 127.0.0.1/32 proto udp dport 5004 dir in \
     tmpl src 127.0.0.1 dst 127.0.0.1 proto esp mode transport
-  plain=$(timeout 30 python3 - <<'PY'
+  plain=$(timeout --foreground 30 python3 - <<'PY'
 import socket
 r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 r.bind(("127.0.0.1", 5004))
@@ -494,7 +494,7 @@ two_senders() {
 # send_datagrams MARK: the $n datagrams from a UDP socket (SO_MARK MARK
 # unless 0) to 127.0.0.1:5006, 5 ms apart
 send_datagrams() {
-  timeout 60 python3 - "$tmp" "$n" "$1" <<'PY'
+  timeout --foreground 60 python3 - "$tmp" "$n" "$1" <<'PY'
 import socket, sys, time
 d, n, mark = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -576,7 +576,7 @@ kernel_tx() {
   no_states_before=$(xstat XfrmInNoStates)
   if [ "$encap" = udp ]; then
     # a plain UDP socket on 4600: it gets the ESP packets as they are
-    timeout 120 gst-launch-1.0 -m udpsrc address=127.0.0.1 port=4600 \
+    timeout --foreground 120 gst-launch-1.0 -m udpsrc address=127.0.0.1 port=4600 \
         caps=application/x-mcsec num-buffers="$n" \
       ! "${dec[@]}" ! "${sink[@]}" > "$tmp/dec.log" 2>&1 &
     local gst=$!
@@ -591,7 +591,7 @@ kernel_tx() {
   else
     # a raw socket for protocol 50 (and a UDP socket on 5006, where
     # plaintext would arrive if the kernel decrypted its own packets)
-    timeout 150 python3 - "$tmp" "$n" "$spi_n" "$esn" <<'PY' &
+    timeout --foreground 150 python3 - "$tmp" "$n" "$spi_n" "$esn" <<'PY' &
 import select, socket, sys, time
 d, n, spi, esn = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 first = 0xffffffe9 if esn else 1
@@ -644,7 +644,7 @@ PY
     captured=$(val "$tmp/rx" captured)
     plaintext=$(val "$tmp/rx" plaintext)
     [ "$captured" -gt 0 ] &&
-      timeout 120 gst-launch-1.0 -m multifilesrc location="$tmp/esp/e%03d.bin" \
+      timeout --foreground 120 gst-launch-1.0 -m multifilesrc location="$tmp/esp/e%03d.bin" \
           index=0 stop-index=$((captured - 1)) caps=application/x-mcsec \
         ! "${dec[@]}" ! "${sink[@]}" > "$tmp/dec.log" 2>&1
   fi

@@ -36,7 +36,7 @@
 # writes per sender (fill byte XX): XX-first, XX-last, XX-count,
 # XX-missing (numbers absent between its first and last), XX-dup
 mike_rx() {
-  timeout 300 python3 - "$1" <<'PY' &
+  timeout --foreground 300 python3 - "$1" <<'PY' &
 import os, select, socket, sys, time
 out = sys.argv[1]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -130,7 +130,7 @@ EOF
 
   # the senders first: the receiver then finds both in its first MSA
   for s in 1 2; do
-    timeout 200 "$build/tests/mike-peer" send "${common[@]}" \
+    timeout --foreground 200 "$build/tests/mike-peer" send "${common[@]}" \
       --certificate "pki/cam$s.crt" --private-key "pki/cam$s.key" \
       --signing-key-file "pki/cam$s-sign.key" --to 127.0.0.1:4700 --inner-udp-port 5004 --fill "0x$s$s" \
       --rate "$rate" --duration 180 --size 200 --stats-file "cam$s.stats" \
@@ -148,7 +148,7 @@ EOF
   mike_rx "$d/rx"
   rx=${pids[-1]}
   wait_file "$d/rx.ready" 60 || echo "the receiver did not start in 60 s"
-  timeout 250 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx1.crt \
+  timeout --foreground 250 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx1.crt \
     --private-key pki/rx1.key --kernel --inner-udp-port 5004 \
     > join.log 2> join.err &
   join_pid=$!
@@ -249,7 +249,7 @@ PY
   # hold states for it; each new follower gets the SA of its join only, so
   # packets under the one before find no state (counted, not checked)
   no_states=$(xstat XfrmInNoStates)
-  timeout 200 "$build/tests/mike-peer" send "${common[@]}" \
+  timeout --foreground 200 "$build/tests/mike-peer" send "${common[@]}" \
     --certificate pki/cam1.crt --private-key pki/cam1.key \
     --signing-key-file pki/cam1-sign.key --to 127.0.0.1:4700 \
     --inner-udp-port 5004 --rate "$rate" --duration 100 > cam3.out 2> cam3.err &
@@ -286,7 +286,7 @@ PY
     test "$((left > 0))/$(mike_states)/$(mike_policies)" = "1/$left/1"
   # another member (rx2 may count as joined until the controller notices;
   # what is left is found by reqid and address, whoever left it)
-  timeout 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx3.crt \
+  timeout --foreground 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx3.crt \
     --private-key pki/rx3.key --kernel --inner-udp-port 5004 \
     > join3.log 2> join3.err &
   join_pid=$!
@@ -298,7 +298,7 @@ PY
   # one follower per reqid and address: a second is refused before it
   # touches anything, and the first keeps its states and policy
   local rc4=0
-  timeout 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx4.crt \
+  timeout --foreground 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx4.crt \
     --private-key pki/rx4.key --kernel --inner-udp-port 5004 \
     > join4.log 2> join4.err || rc4=$?
   check "mike: a second follower for 127.0.0.1 with the same reqid is refused (status $rc4, names --kernel-reqid); the first runs on with its policy and states ($(mike_states))" \
@@ -314,7 +314,7 @@ PY
   # states; with lo's disable_policy=1 it warns that the policy is not
   # checked there
   echo 1 > /proc/sys/net/ipv4/conf/lo/disable_policy
-  timeout 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx3.crt \
+  timeout --foreground 60 "$tools/mcsec-join" "${common[@]}" --certificate pki/rx3.crt \
     --private-key pki/rx3.key --kernel --inner-udp-port 5004 \
     > join5.log 2> join5.err &
   join_pid=$!
@@ -331,7 +331,7 @@ PY
 
   # a group that requires source authentication is not followed
   rc=0
-  timeout 60 "$tools/mcsec-join" "${common[@]}" --group signed \
+  timeout --foreground 60 "$tools/mcsec-join" "${common[@]}" --group signed \
     --certificate pki/rx4.crt --private-key pki/rx4.key --kernel \
     --inner-udp-port 5006 > join6.log 2> join6.err || rc=$?
   check "mike: a group with sam = block is refused (status $rc, names sam = none), nothing installed" \

@@ -23,9 +23,10 @@ tmp=$(mktemp -d)
 pids=()
 
 cleanup() {
-  # TERM: `timeout` passes it on to the process it runs
-  # (CONT: a stopped process, as failover-restart makes one, takes TERM)
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
+  # TERM: `timeout` passes it on to the process it runs; a stopped one
+  # (failover-restart makes one) is resumed first, to take it
+  resume_stopped "${pids[@]}"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   [ -n "${MIKE_E2E_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
 }
@@ -107,12 +108,12 @@ member() { # member NAME: the credentials of NAME (group $grp, or video;
     --certificate "pki/$1.crt" --private-key "pki/$1.key"
 }
 receiver() { # receiver NAME PORT DURATION
-  timeout 60 "$peer" receive $(member "$1") --port "$2" --duration "$3" \
+  timeout --foreground 60 "$peer" receive $(member "$1") --port "$2" --duration "$3" \
     > "$1.out" 2> "$1.err" &
   pids+=($!)
 }
 sender() { # sender DURATION RATE TO
-  timeout 60 "$peer" send $(member cam1) --signing-key pki/cam1-sign.key \
+  timeout --foreground 60 "$peer" send $(member cam1) --signing-key pki/cam1-sign.key \
     --duration "$1" --rate "$2" --to "$3" > cam1.out 2> cam1.err &
   pids+=($!)
 }
@@ -195,7 +196,7 @@ case_config() {
 # ---- the access matrix ----------------------------------------------------
 case_access() {
   local rc out
-  join() { timeout 20 "$tools/mcsec-join" --once --timeout 5 "$@" 2>&1; }
+  join() { timeout --foreground 20 "$tools/mcsec-join" --once --timeout 5 "$@" 2>&1; }
   out=$(join $(member rx1)) && rc=0 || rc=$?
   check "access: listed receiver joins (rc $rc)" [ "$rc" -eq 0 ]
   out=$(join $(member rx1) --role sender --signing-key-file pki/rx1-sign.key) \
@@ -213,7 +214,7 @@ case_access() {
     refused_with "$rc" 2 "signing-key" "$out"
   local before after
   before=$($admin --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["handshake-failures"])')
-  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 3 \
+  out=$(timeout --foreground 20 "$tools/mcsec-join" --once --timeout 3 \
     --controller "127.0.0.1:$ctl_port" --group video --ca pki/ca.crt \
     --certificate other/intruder.crt --private-key other/intruder.key 2>&1) \
     && rc=0 || rc=$?
@@ -224,7 +225,7 @@ case_access() {
     never_joined "$rc" "$out"
   # no client certificate at all: TLS 1.3 completes on the client side,
   # then the controller's alert ends it before any answer to JOIN
-  out=$(timeout 20 python3 - "$ctl_port" <<'PY' 2>&1
+  out=$(timeout --foreground 20 python3 - "$ctl_port" <<'PY' 2>&1
 import socket, ssl, struct, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -289,7 +290,7 @@ case_newcomer() {
   p3=$(free_port SOCK_DGRAM)
   pc=$(free_port SOCK_DGRAM)
   # record the ciphertext of the first 2 seconds
-  timeout 30 python3 - "$pc" > capture.count <<'PY' &
+  timeout --foreground 30 python3 - "$pc" > capture.count <<'PY' &
 import socket, sys, time, pickle
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -317,7 +318,7 @@ PY
   receiver rx3 "$p3" 5
   sleep 2.5
   # replay everything recorded before rx3 joined into rx3
-  timeout 20 python3 - "$p3" <<'PY'
+  timeout --foreground 20 python3 - "$p3" <<'PY'
 import pickle, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for p in pickle.load(open("capture.pkl", "rb")):
@@ -338,7 +339,7 @@ PY
 
 # ---- keys that reach their lifetime are replaced ---------------------------
 case_lifetime() {
-  timeout 20 "$tools/mcsec-join" $(member rx1) --group short > short.out 2>&1 &
+  timeout --foreground 20 "$tools/mcsec-join" $(member rx1) --group short > short.out 2>&1 &
   local p=$!
   pids+=("$p")
   sleep 5.5
@@ -466,13 +467,13 @@ case_sender_ids() {
   local grp=few p
   # cam1 stays; cam2 joins and leaves 270 times: more than the 255
   # Sender-IDs of 8 bits, without a rekey on join or leave
-  timeout 120 "$tools/mcsec-join" $(member cam1) --role sender \
+  timeout --foreground 120 "$tools/mcsec-join" $(member cam1) --role sender \
     --signing-key pki/cam1-sign.key > stay.out 2>&1 &
   p=$!
   pids+=("$p")
   sleep 0.5
   for i in $(seq 270); do
-    timeout 10 "$tools/mcsec-join" $(member cam2) --role sender \
+    timeout --foreground 10 "$tools/mcsec-join" $(member cam2) --role sender \
       --signing-key pki/cam2-sign.key --once 2>&1 |
       sed -n 's/^joined.*newest-spi=\(0x[0-9a-f]*\).*/\1/p; s/^msa .*sender-id=\([0-9]*\).*/\1/p' |
       paste -sd' ' >> pairs.txt
@@ -517,7 +518,7 @@ case_wireshark() {
   pids+=("$controller_pid")
   # what a capture on the wire holds: the UDP payloads, written as a pcap of
   # raw IPv4 packets (no capture privilege needed)
-  timeout 30 /usr/bin/python3 - "$up" <<'PY' &
+  timeout --foreground 30 /usr/bin/python3 - "$up" <<'PY' &
 import socket, struct, sys, time
 port = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -579,7 +580,7 @@ case_failover-list() {
   local dead out rc ctl_list
   dead=$(free_port SOCK_STREAM) # nothing listens there: refused at once
   ctl_list="127.0.0.1:$dead,127.0.0.1:$ctl_port"
-  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 10 $(member rx1) 2>&1) \
+  out=$(timeout --foreground 20 "$tools/mcsec-join" --once --timeout 10 $(member rx1) 2>&1) \
     && rc=0 || rc=$?
   check "failover-list: the list's second controller takes the member in (rc $rc)" \
     [ "$rc" -eq 0 ]
@@ -587,14 +588,14 @@ case_failover-list() {
     grep -qx "connected 127.0.0.1:$ctl_port" <<<"$out"
   # repeated --controller: one list, in order
   ctl_list="127.0.0.1:$dead"
-  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 10 $(member rx1) \
+  out=$(timeout --foreground 20 "$tools/mcsec-join" --once --timeout 10 $(member rx1) \
     --controller "127.0.0.1:$ctl_port" 2>&1) && rc=0 || rc=$?
   check "failover-list: --controller repeated makes the list (rc $rc)" \
     grep -qx "connected 127.0.0.1:$ctl_port" <<<"$out"
   # mcseckeysrc (through mike-peer) takes the list too
   ctl_list="127.0.0.1:$dead,127.0.0.1:$ctl_port"
   # (rx3: traffic evicts rx2, durably)
-  timeout 60 "$peer" receive $(member rx3) --port "$(free_port SOCK_DGRAM)" \
+  timeout --foreground 60 "$peer" receive $(member rx3) --port "$(free_port SOCK_DGRAM)" \
     --duration 30 --stats-file list.stats > list.out 2> list.err &
   local p=$!
   pids+=("$p")
@@ -614,7 +615,7 @@ case_failover-list() {
   a=$(free_port SOCK_STREAM)
   b=$(free_port SOCK_STREAM)
   rm -f accepts.txt
-  timeout 30 python3 - "$a" "$b" > accepts.txt <<'PY' &
+  timeout --foreground 30 python3 - "$a" "$b" > accepts.txt <<'PY' &
 import select, socket, sys
 ls = []
 for port in sys.argv[1:]:
@@ -633,7 +634,7 @@ PY
   local srv=$!
   wait_until 10 grep -q ready accepts.txt || true
   ctl_list="127.0.0.1:$a,127.0.0.1:$b"
-  out=$(timeout 20 "$tools/mcsec-join" --once --timeout 3 $(member rx1) 2>&1) \
+  out=$(timeout --foreground 20 "$tools/mcsec-join" --once --timeout 3 $(member rx1) 2>&1) \
     && rc=0 || rc=$?
   kill "$srv" 2>/dev/null || true
   wait "$srv" 2>/dev/null || true
@@ -658,7 +659,7 @@ PY
 # line of ./accepts.txt (after "ready").  Its pid in $fake_pid.
 fake_controllers() {
   rm -f accepts.txt # (the wait below must not see the last one's "ready")
-  timeout 60 python3 - "$@" > accepts.txt 2>&1 <<'PY' &
+  timeout --foreground 60 python3 - "$@" > accepts.txt 2>&1 <<'PY' &
 import select, socket, ssl, struct, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -720,7 +721,7 @@ case_failover-redirect() {
   f1=$(free_port SOCK_STREAM)
   f2=$(free_port SOCK_STREAM)
   d=$(free_port SOCK_STREAM)
-  join() { timeout 20 "$tools/mcsec-join" --once "$@" 2>&1; }
+  join() { timeout --foreground 20 "$tools/mcsec-join" --once "$@" 2>&1; }
   said() { grep -qxF -- "$1" <<<"$out"; } # said LINE: mcsec-join printed it
   said_not() { ! grep -q -- "$1" <<<"$out"; }
   # a follower names the leader: the member goes there first, skipping the
@@ -805,14 +806,14 @@ case_failover-restart() {
   a_pid=$controller_pid
   pids+=("$a_pid")
   ctl_list="127.0.0.1:$p1,127.0.0.1:$p2"
-  timeout 60 "$tools/mcsec-join" $(member rx2) > join.out 2>&1 &
+  timeout --foreground 60 "$tools/mcsec-join" $(member rx2) > join.out 2>&1 &
   j=$!
   pids+=("$j")
-  timeout 60 "$peer" receive $(member rx1) --port "$rp" --duration 40 \
+  timeout --foreground 60 "$peer" receive $(member rx1) --port "$rp" --duration 40 \
     --stats-file rx1.stats > rx1.out 2> rx1.err &
   local rx=$!
   pids+=("$rx")
-  timeout 60 "$peer" send $(member cam1) --signing-key pki/cam1-sign.key \
+  timeout --foreground 60 "$peer" send $(member cam1) --signing-key pki/cam1-sign.key \
     --duration 40 --rate 300 --to "127.0.0.1:$rp" --stats-file cam1.stats \
     > cam1.out 2> cam1.err &
   local tx=$!

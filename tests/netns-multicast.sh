@@ -117,7 +117,7 @@ member() {
 for r in r1 r2 r3; do
   extra=()
   [ "$r" = r3 ] && extra=("${lossy[@]}")
-  in_ns "$r" timeout 40 ${extra[@]+"${extra[@]}"} "$peer" receive $(member "$r") \
+  in_ns "$r" timeout --foreground 40 ${extra[@]+"${extra[@]}"} "$peer" receive $(member "$r") \
     --group-address 239.255.60.1 --port 5004 --duration 22 > "$r.out" 2> "$r.err" &
   pids+=($!)
 done
@@ -136,7 +136,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 sleep 0.5
-in_ns snd timeout 40 "$peer" send $(member cam1 | sed 's/v-cam1/v-snd/') \
+in_ns snd timeout --foreground 40 "$peer" send $(member cam1 | sed 's/v-cam1/v-snd/') \
   --signing-key pki/cam1-sign.key --duration 9 --rate 300 \
   --to 239.255.60.1:5004 > cam1.out 2> cam1.err &
 pids+=($!)

@@ -83,7 +83,7 @@ pids+=($!)
 ( i=0
   while sleep 1; do
     c=${churners[$((i % ${#churners[@]}))]}
-    timeout 2.5 "$tools/mcsec-join" $(member "$c") >/dev/null 2>&1 &
+    timeout --foreground 2.5 "$tools/mcsec-join" $(member "$c") >/dev/null 2>&1 &
     i=$((i + 1))
   done ) &
 pids+=($!)

@@ -32,7 +32,7 @@ version=$(sed -n "s/^  version : '\(.*\)',$/\1/p" "$src_dir/meson.build")
 run() {
   local name=$1 rc=0
   shift
-  timeout 20 "$@" >"$name.out" 2>"$name.err" || rc=$?
+  timeout --foreground 20 "$@" >"$name.out" 2>"$name.err" || rc=$?
   echo "$rc" >"$name.rc"
 }
 rc() { cat "$1.rc"; }

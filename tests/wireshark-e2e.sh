@@ -89,7 +89,7 @@ rc=0
 check "mcsecctl list --output: status 2 (an option of wireshark-esp)" \
   refused_with "$rc" 2 "options of wireshark-esp" "$(cat out.txt)"
 rc=0
-timeout 10 "${admin[@]}" wireshark-esp nogroup --follow --output "$tmp/x_sa" \
+timeout --foreground 10 "${admin[@]}" wireshark-esp nogroup --follow --output "$tmp/x_sa" \
   >out.txt 2>&1 || rc=$?
 check "mcsecctl wireshark-esp --follow, a group the controller lacks: status 1 at once" \
   refused_with "$rc" 1 "group nogroup: no such group" "$(cat out.txt)"
@@ -97,7 +97,7 @@ check "mcsecctl wireshark-esp --follow, a group the controller lacks: status 1 a
 # ---- the capture -------------------------------------------------------------
 # what a capture on the wire holds: the UDP payloads, written as a pcap of
 # raw IPv4 packets (no capture privilege needed); ends after 3 s of silence
-timeout 90 /usr/bin/python3 - "$up" <<'PY' &
+timeout --foreground 90 /usr/bin/python3 - "$up" <<'PY' &
 import socket, struct, sys, time
 port = int(sys.argv[1])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -136,13 +136,13 @@ mkdir -p cfg/wireshark
 esp_sa=$tmp/cfg/wireshark/esp_sa
 printf '# my own SAs\n"IPv4","*","*","%s","AES-GCM with 16 octet ICV [RFC4106]","0x%s","NULL",""\n' \
   "$static_spi" "$(sed '/^cipher=/d' static.key)" > "$esp_sa"
-timeout 90 "${admin[@]}" wireshark-esp video --follow --output "$esp_sa" \
+timeout --foreground 90 "${admin[@]}" wireshark-esp video --follow --output "$esp_sa" \
   --interval 100 2> follow.err &
 follow=$!
 pids+=("$follow")
 
 # the GStreamer registry, built once before the senders start together
-timeout 120 "${gst[@]}" -q fakesrc num-buffers=1 ! mcsecenc ! fakesink >/dev/null 2>&1 || true
+timeout --foreground 120 "${gst[@]}" -q fakesrc num-buffers=1 ! mcsecenc ! fakesink >/dev/null 2>&1 || true
 keysrc() { # keysrc NAME: mcseckeysrc for the sender NAME
   echo mcseckeysrc controller=127.0.0.1:$ctl_port group=video role=sender \
     certificate=pki/$1.crt private-key=pki/$1.key ca=pki/ca.crt
@@ -151,13 +151,13 @@ rtp_src="audiotestsrc is-live=true samplesperbuffer=160 num-buffers=300
   ! audio/x-raw,format=S16BE,rate=8000,channels=1 ! rtpL16pay"
 # static: RTP (L16, 50 packets/s for 6 s) without source authentication:
 # next header 253
-timeout 60 "${gst[@]}" -q -e $rtp_src ! mcsecenc key-file=static.key \
+timeout --foreground 60 "${gst[@]}" -q -e $rtp_src ! mcsecenc key-file=static.key \
   spi=$static_spi sender-id=$static_sid ! udpsink host=127.0.0.1 port="$up" \
   > static.log 2>&1 &
 static_tx=$!
 pids+=("$static_tx")
 # cam1: the same with a signature a packet: 254, type 1
-timeout 60 "${gst[@]}" -q -e $(keysrc cam1) signing-key-file=pki/cam1-sign.key \
+timeout --foreground 60 "${gst[@]}" -q -e $(keysrc cam1) signing-key-file=pki/cam1-sign.key \
   $rtp_src ! mcsecenc sam-scheme=per-packet \
   ! udpsink host=127.0.0.1 port="$up" > cam1.log 2>&1 &
 rtp_tx=$!
@@ -165,7 +165,7 @@ pids+=("$rtp_tx")
 sleep 1.5
 # cam2: H.264 in MPEG-TS (seven TS packets a datagram), signed: 254.  Its
 # join makes a new SA (rekey-on-join)
-timeout 60 "${gst[@]}" -q -e $(keysrc cam2) signing-key-file=pki/cam2-sign.key \
+timeout --foreground 60 "${gst[@]}" -q -e $(keysrc cam2) signing-key-file=pki/cam2-sign.key \
   videotestsrc is-live=true num-buffers=75 \
   ! video/x-raw,width=320,height=240,framerate=25/1 ! openh264enc \
   ! h264parse ! mpegtsmux alignment=7 ! mcsecenc sam-block-size=16 \
@@ -186,7 +186,7 @@ exports=$(grep 'event=keys-exported group=video' controller.log |
 "${admin[@]}" wireshark-esp video --output "$tmp/oneshot_sa" 2> oneshot.err ||
   true
 # --follow looking too seldom: two rekeys between two looks
-timeout 30 "${admin[@]}" wireshark-esp video --follow --output "$tmp/slow_sa" \
+timeout --foreground 30 "${admin[@]}" wireshark-esp video --follow --output "$tmp/slow_sa" \
   --interval 1500 2> slow.err &
 slow=$!
 pids+=("$slow")
@@ -210,7 +210,7 @@ check "mcsecctl --follow ended on SIGTERM with status 0 (status $follow_rc)" \
 ts() {
   local cfg=$1
   shift
-  XDG_CONFIG_HOME=$cfg timeout 120 tshark -r cap.pcap \
+  XDG_CONFIG_HOME=$cfg timeout --foreground 120 tshark -r cap.pcap \
     -d "udp.port==$up,udpencap" -o esp.enable_encryption_decode:TRUE \
     -o esp.enable_authentication_check:TRUE "$@" 2>>tshark.err
 }
@@ -371,12 +371,12 @@ with open(sys.argv[1], "wb") as out:
         out.write(struct.pack("<IIII", 1000 + n, 0, len(pkt), len(pkt)))
         out.write(pkt)
 PY
-timeout 120 tshark -r garbage.pcap -X "lua_script:$plugin" -V > garbage.txt 2>>tshark.err
+timeout --foreground 120 tshark -r garbage.pcap -X "lua_script:$plugin" -V > garbage.txt 2>>tshark.err
 frames=$(grep -c '^Frame ' garbage.txt || true)
 check "garbage: $frames packets dissected, not one Lua error (nor a caught one)" \
   eval '[ "$frames" -eq 2011 ] && ! grep -qE "Lua Error|mcsec dissector error" garbage.txt'
 expert() { # expert FRAME FIELD: FRAME has the expert info FIELD
-  timeout 60 tshark -r garbage.pcap -X "lua_script:$plugin" \
+  timeout --foreground 60 tshark -r garbage.pcap -X "lua_script:$plugin" \
     -Y "frame.number == $1 && $2" 2>/dev/null | grep -q .
 }
 check "garbage: SAM data of 1 byte: mcsec.sam.too_short" expert 4 mcsec.sam.too_short
@@ -390,9 +390,9 @@ check "garbage: symbols with delta 0: mcsec.sam.zero_delta" expert 10 mcsec.sam.
 sam_experts="mcsec.sam.too_short || mcsec.sam.unknown_type || mcsec.sam.unknown_alg
   || mcsec.sam.too_many_symbols || mcsec.sam.zero_delta || mcsec.sam.carrier_trailing"
 check "garbage: the well-formed ones have no mcsec expert info" \
-  eval '! timeout 60 tshark -r garbage.pcap -X "lua_script:$plugin" \
+  eval '! timeout --foreground 60 tshark -r garbage.pcap -X "lua_script:$plugin" \
     -Y "frame.number <= 3 && ($sam_experts)" 2>/dev/null | grep -q .'
-timeout 60 tshark -r garbage.pcap -X "lua_script:$plugin" -Y 'frame.number <= 3' \
+timeout --foreground 60 tshark -r garbage.pcap -X "lua_script:$plugin" -Y 'frame.number <= 3' \
   -T fields -e mcsec.sam.type -e rtp.seq -e mp2t.pid -e mcsec.sam.symbol.id \
   -E occurrence=f 2>/dev/null | tr '\t\n' ',;' > well-formed.txt
 check "garbage: a signed RTP datagram, a TS block member, a carrier ($(cat well-formed.txt))" \
