@@ -253,6 +253,76 @@ test_sealed_delete (void)
   any->free (any);
 }
 
+/* get_many: one range read in pages, sealed values opened; keys of
+ * the range not asked for are passed over, one asked for and absent is
+ * NULL; a value that does not open is an error and nothing is returned. */
+static void
+test_get_many (void)
+{
+  guint8 k[CTL_SEAL_KEY_LEN];
+  mcsec_ctl_store_t *s;
+  GError *error = NULL;
+  gchar *keys[80], *asked[80];
+  GBytes *values[80];
+  guint n = 0, n_asked = 0;
+
+  g_assert_cmpint (RAND_bytes (k, sizeof k), ==, 1);
+  s = store_new (k);
+  g_assert_nonnull (s->get_many);
+  ctl_etcd_store_set_fence (s, "tv", take_lead ("tv"));
+  for (guint i = 0; i < 70; i++)
+    keys[n++] = g_strdup_printf ("sealed/tree/tv/%02u", i);
+  for (guint i = 0; i < n; i += 10) {
+    GBytes *v[10];
+    for (guint j = 0; j < 10; j++)
+      v[j] = str_bytes (keys[i + j] + strlen ("sealed/tree/tv/"));
+    g_assert_true (s->put (s, (const char *const *)keys + i, v, 10, &error));
+    g_assert_no_error (error);
+    for (guint j = 0; j < 10; j++)
+      g_bytes_unref (v[j]);
+  }
+  /* all but 33 and 34, and 50a (absent) */
+  for (guint i = 0; i < n; i++) {
+    if (i == 33 || i == 34)
+      continue;
+    asked[n_asked++] = keys[i];
+    if (i == 50)
+      asked[n_asked++] = (gchar *)"sealed/tree/tv/50a";
+  }
+  g_assert_true (
+      s->get_many (s, (const char *const *)asked, n_asked, values, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < n_asked; i++) {
+    if (strcmp (asked[i], "sealed/tree/tv/50a") == 0) {
+      g_assert_null (values[i]);
+      continue;
+    }
+    g_assert_nonnull (values[i]);
+    g_assert_true (bytes_is (values[i], asked[i] + strlen ("sealed/tree/tv/")));
+    g_bytes_unref (values[i]);
+  }
+  /* entry 40's sealed bytes under 41: bound to their key, they do not open */
+  {
+    mcsec_etcd_t *e = mcsec_etcd_new (eps, 1000, &error);
+    GBytes *v = raw (keys[40]);
+    gchar *full = g_strconcat (prefix, keys[41], NULL);
+    g_assert_true (mcsec_etcd_put (e, full, v, 0, NULL, &error));
+    g_bytes_unref (v);
+    g_free (full);
+    mcsec_etcd_free (e);
+  }
+  g_assert_false (
+      s->get_many (s, (const char *const *)keys, n, values, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "does not open"));
+  g_clear_error (&error);
+  for (guint i = 0; i < n; i++)
+    g_assert_null (values[i]);
+  for (guint i = 0; i < n; i++)
+    g_free (keys[i]);
+  s->free (s);
+}
+
 /* A write whose outcome is unknown (no quorum): a key the store read must
  * be read again before it is written (the write may have landed); a
  * sealed key, written blind, is not held up (a rekey is never blocked by
@@ -320,6 +390,7 @@ main (int argc, char **argv)
   g_test_add_func ("/etcd-store/fence", test_fence);
   g_test_add_func ("/etcd-store/sealed", test_sealed);
   g_test_add_func ("/etcd-store/sealed-delete", test_sealed_delete);
+  g_test_add_func ("/etcd-store/get-many", test_get_many);
   g_test_add_func ("/etcd-store/unknown-outcome", test_unknown_outcome);
   rc = g_test_run ();
   g_free (prefix);

@@ -255,6 +255,80 @@ test_kv (void)
   g_free (below);
 }
 
+/* A range from a first key to a last one, both included, in pages (limit,
+ * more) read at one revision: what a later write did is not in a page read
+ * at the revision before it. */
+static void
+test_range (void)
+{
+  mcsec_etcd_t *e = client (eps, 2000);
+  gchar *k[6];
+  gchar *after = key ("range", "c/"); /* after c, before d */
+  GError *error = NULL;
+  gint64 rev = 0, rev2 = 0;
+  gboolean more = FALSE;
+  GPtrArray *kvs;
+
+  for (int i = 0; i < 6; i++) {
+    gchar name[2] = {(gchar)('a' + i), 0};
+    k[i] = key ("range", name);
+    put (e, k[i], name, 0);
+  }
+  put (e, after, "c/", 0);
+  /* a to d: four keys and the one between c and d; e and f are out */
+  kvs = mcsec_etcd_range (e, k[0], k[3], 0, 0, &rev, &more, &error);
+  g_assert_no_error (error);
+  g_assert_false (more);
+  g_assert_cmpuint (kvs->len, ==, 5);
+  g_assert_cmpstr (kv_at (kvs, 0)->key, ==, k[0]);
+  g_assert_true (bytes_is (kv_at (kvs, 0)->value, "a"));
+  g_assert_cmpstr (kv_at (kvs, 3)->key, ==, after);
+  g_assert_cmpstr (kv_at (kvs, 4)->key, ==, k[3]);
+  g_assert_true (bytes_is (kv_at (kvs, 4)->value, "d"));
+  g_ptr_array_unref (kvs);
+  /* pages of two */
+  kvs = mcsec_etcd_range (e, k[0], k[5], 2, 0, &rev, &more, &error);
+  g_assert_no_error (error);
+  g_assert_true (more);
+  g_assert_cmpuint (kvs->len, ==, 2);
+  g_assert_cmpstr (kv_at (kvs, 1)->key, ==, k[1]);
+  g_ptr_array_unref (kvs);
+  /* c changes and e goes after the first page: the next page, read at the
+   * first one's revision, has them as they were */
+  put (e, k[2], "C", 0);
+  g_assert_true (mcsec_etcd_delete (e, k[4], FALSE, NULL, NULL, &error));
+  kvs = mcsec_etcd_range (e, k[2], k[5], 2, rev, &rev2, &more, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (rev2, >, rev);
+  g_assert_true (more);
+  g_assert_cmpuint (kvs->len, ==, 2);
+  g_assert_true (bytes_is (kv_at (kvs, 0)->value, "c"));
+  g_assert_cmpstr (kv_at (kvs, 1)->key, ==, after);
+  g_ptr_array_unref (kvs);
+  kvs = mcsec_etcd_range (e, k[3], k[5], 2, rev, NULL, &more, &error);
+  g_assert_no_error (error);
+  g_assert_true (more);
+  g_assert_cmpuint (kvs->len, ==, 2);
+  g_assert_cmpstr (kv_at (kvs, 1)->key, ==, k[4]);
+  g_ptr_array_unref (kvs);
+  /* and now: c changed, e gone, the last page not "more" */
+  kvs = mcsec_etcd_range (e, k[2], k[5], 0, 0, NULL, &more, &error);
+  g_assert_no_error (error);
+  g_assert_false (more);
+  g_assert_cmpuint (kvs->len, ==, 4);
+  g_assert_true (bytes_is (kv_at (kvs, 0)->value, "C"));
+  g_assert_cmpstr (kv_at (kvs, 3)->key, ==, k[5]);
+  g_ptr_array_unref (kvs);
+  /* no key */
+  g_assert_null (mcsec_etcd_range (e, "", k[5], 0, 0, NULL, NULL, &error));
+  g_assert_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_INVALID);
+  g_clear_error (&error);
+  for (int i = 0; i < 6; i++)
+    g_free (k[i]);
+  g_free (after);
+  mcsec_etcd_free (e);
+}
+
 static void
 test_bad_endpoints (void)
 {
@@ -1096,6 +1170,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/etcd/bad-endpoints", test_bad_endpoints);
   g_test_add_func ("/etcd/kv", test_kv);
+  g_test_add_func ("/etcd/range", test_range);
   g_test_add_func ("/etcd/txn", test_txn);
   g_test_add_func ("/etcd/cas-race", test_cas_race);
   g_test_add_func ("/etcd/lease-keepalive", test_lease_keepalive);

@@ -706,6 +706,49 @@ mcsec_etcd_get (mcsec_etcd_t *e, const char *key, gboolean prefix,
   return kvs;
 }
 
+GPtrArray *
+mcsec_etcd_range (mcsec_etcd_t *e, const char *first, const char *last,
+                  gint64 limit, gint64 at_revision, gint64 *revision,
+                  gboolean *more, GError **error)
+{
+  JsonBuilder *b;
+  JsonObject *o;
+  GPtrArray *kvs;
+  gsize n;
+  gchar *end;
+
+  if (!check_key (first, FALSE, "range", error) ||
+      !check_key (last, FALSE, "range", error))
+    return NULL;
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_b64 (b, "key", first, strlen (first));
+  /* range_end is exclusive: the key right after last, last + NUL */
+  n = strlen (last);
+  end = g_malloc0 (n + 1);
+  memcpy (end, last, n);
+  add_b64 (b, "range_end", end, n + 1);
+  g_free (end);
+  if (limit > 0)
+    etcd_add_int (b, "limit", limit);
+  if (at_revision > 0)
+    etcd_add_int (b, "revision", at_revision);
+  /* no sort_order: etcd answers in key order anyway, and a sorted range
+   * is read whole before the limit cuts it (each page would cost the rest
+   * of the range) */
+  o = request_built (e, "/v3/kv/range", b, FALSE, error);
+  if (!o)
+    return NULL;
+  kvs = g_ptr_array_new_with_free_func ((GDestroyNotify)mcsec_etcd_kv_free);
+  append_kvs (kvs, o, TRUE);
+  if (revision)
+    *revision = etcd_get_int (etcd_get_object (o, "header"), "revision");
+  if (more)
+    *more = etcd_get_bool (o, "more");
+  json_object_unref (o);
+  return kvs;
+}
+
 gboolean
 mcsec_etcd_put (mcsec_etcd_t *e, const char *key, GBytes *value, gint64 lease,
                 gint64 *revision, GError **error)

@@ -86,6 +86,44 @@ plain_free (gpointer user_data)
   g_free (p);
 }
 
+/* The value of key (full: with the prefix) as etcd answered it (kv NULL:
+ * none), a sealed one opened; NULL with error set if it does not open. */
+static GBytes *
+value_of (EtcdStore *s, const char *key, const char *full, mcsec_etcd_kv_t *kv,
+          GError **error)
+{
+  /* sealed values are written blind (their group's are fenced by the
+   * leader key): a put whose outcome was unknown never blocks the next */
+  gboolean sealed = g_str_has_prefix (key, SEALED_PREFIX);
+  GBytes *v;
+  gsize len = 0, n = 0;
+  const guint8 *d;
+  gchar *aad;
+  guint8 *plain;
+
+  if (!sealed)
+    remember (s, full, kv ? kv->mod_revision : 0);
+  if (kv == NULL)
+    return NULL;
+  v = kv->value ? g_bytes_ref (kv->value) : g_bytes_new (NULL, 0);
+  if (!sealed)
+    return v;
+  d = g_bytes_get_data (v, &len);
+  aad = seal_aad (full);
+  plain = s->sealing && d ? ctl_open (s->seal_key, aad, d, len, &n) : NULL;
+  g_free (aad);
+  g_bytes_unref (v);
+  if (plain) {
+    Plain *p = g_new (Plain, 1);
+    p->data = plain;
+    p->len = n;
+    return g_bytes_new_with_free_func (plain, n, plain_free, p);
+  }
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+               "%s: does not open under the cluster key", key);
+  return NULL;
+}
+
 static GBytes *
 etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
 {
@@ -94,44 +132,123 @@ etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
   GError *err = NULL;
   GPtrArray *kvs = mcsec_etcd_get (s->etcd, full, FALSE, FALSE, NULL, &err);
   GBytes *v = NULL;
-  /* sealed values are written blind (their group's are fenced by the
-   * leader key): a put whose outcome was unknown never blocks the next */
-  gboolean sealed = g_str_has_prefix (key, SEALED_PREFIX);
 
-  if (kvs == NULL) {
+  if (kvs == NULL)
     set_error_from_etcd (error, err);
-  } else if (kvs->len == 0) {
-    if (!sealed)
-      remember (s, full, 0);
-  } else {
-    mcsec_etcd_kv_t *kv = kvs->pdata[0];
-    if (!sealed)
-      remember (s, full, kv->mod_revision);
-    v = kv->value ? g_bytes_ref (kv->value) : g_bytes_new (NULL, 0);
-    if (sealed) {
-      gsize len = 0, n = 0;
-      const guint8 *d = g_bytes_get_data (v, &len);
-      gchar *aad = seal_aad (full);
-      guint8 *plain =
-          s->sealing && d ? ctl_open (s->seal_key, aad, d, len, &n) : NULL;
-      g_free (aad);
-      g_bytes_unref (v);
-      v = NULL;
-      if (plain) {
-        Plain *p = g_new (Plain, 1);
-        p->data = plain;
-        p->len = n;
-        v = g_bytes_new_with_free_func (plain, n, plain_free, p);
-      } else {
-        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                     "%s: does not open under the cluster key", key);
-      }
-    }
-  }
+  else
+    v = value_of (s, key, full, kvs->len ? kvs->pdata[0] : NULL, error);
   if (kvs)
     g_ptr_array_unref (kvs);
   g_free (full);
   return v;
+}
+
+/* A page of get_many holds about PAGE_BYTES of values: as many keys as
+ * fit at the size of the largest value read so far, 2 to 64 (a key tree's
+ * snapshot chunks are 1 MB each, its commits' changes a few kB; each page
+ * is one request, bounded by etcd-timeout, and the client's answers by
+ * MAX_ANSWER).  The first page asks for 2. */
+#define PAGE_BYTES (4 * 1024 * 1024)
+#define PAGE_MIN 2 /* > 1: a page starts at the last one's last key */
+#define PAGE_MAX 64
+
+/* The values of keys[0..n) from one paged range read, every page at the
+ * first one's revision; a key of the range not asked for is passed over.
+ * FALSE with error set (values all NULL). */
+static gboolean
+read_pages (EtcdStore *s, const char *const *keys, guint n, GBytes **values,
+            GError **error)
+{
+  gsize plen = strlen (s->prefix), largest = 0;
+  gchar *from = g_strconcat (s->prefix, keys[0], NULL);
+  gchar *last = g_strconcat (s->prefix, keys[n - 1], NULL);
+  gint64 at = 0, rev = 0, limit = PAGE_MIN;
+  gboolean more = TRUE, ok = TRUE;
+  guint i = 0;
+
+  while (more && ok) {
+    GError *err = NULL;
+    GPtrArray *kvs =
+        mcsec_etcd_range (s->etcd, from, last, limit, at, &rev, &more, &err);
+    if (kvs == NULL) {
+      set_error_from_etcd (error, err);
+      ok = FALSE;
+      break;
+    }
+    if (at == 0)
+      at = rev;
+    if (more && kvs->len < 2) {
+      /* (not etcd's: a page that says more holds limit keys) */
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s",
+                   "etcd: a range's page that does not move on");
+      ok = FALSE;
+    }
+    for (guint k = 0; k < kvs->len && ok; k++) {
+      mcsec_etcd_kv_t *kv = kvs->pdata[k];
+      const char *key;
+      int c = 1;
+      if (kv->value && g_bytes_get_size (kv->value) > largest)
+        largest = g_bytes_get_size (kv->value);
+      if (!g_str_has_prefix (kv->key, s->prefix))
+        continue;
+      /* (from the second page on, the first kv is the last one before:
+       * asked for or not, it sorts before keys[i] now) */
+      key = kv->key + plen;
+      while (i < n && (c = strcmp (keys[i], key)) < 0)
+        i++;
+      if (i < n && c == 0) {
+        gchar *full = g_strconcat (s->prefix, keys[i], NULL);
+        values[i] = value_of (s, keys[i], full, kv, error);
+        ok = values[i] != NULL;
+        g_free (full);
+        i++;
+      }
+    }
+    if (more && ok) {
+      mcsec_etcd_kv_t *kv = kvs->pdata[kvs->len - 1];
+      g_free (from);
+      from = g_strdup (kv->key);
+      limit = CLAMP (PAGE_BYTES / MAX (largest, 1), PAGE_MIN, PAGE_MAX);
+    }
+    g_ptr_array_unref (kvs);
+  }
+  g_free (from);
+  g_free (last);
+  if (!ok)
+    for (guint k = 0; k < n; k++)
+      g_clear_pointer (&values[k], g_bytes_unref);
+  return ok;
+}
+
+static gboolean
+etcd_get_many (mcsec_ctl_store_t *store, const char *const *keys, guint n,
+               GBytes **values, GError **error)
+{
+  EtcdStore *s = (EtcdStore *)store;
+  GError *err = NULL;
+
+  memset (values, 0, n * sizeof *values);
+  if (n == 0)
+    return TRUE;
+  /* a compaction past the first page's revision fails the pages after
+   * it: read once more, from now */
+  if (!read_pages (s, keys, n, values, &err)) {
+    if (err->domain == MCSEC_CTL_STORE_ERROR) {
+      g_propagate_error (error, err);
+      return FALSE;
+    }
+    g_clear_error (&err);
+    if (!read_pages (s, keys, n, values, error))
+      return FALSE;
+  }
+  for (guint k = 0; k < n; k++)
+    if (values[k] == NULL) {
+      /* absent: as etcd_get notes it */
+      gchar *full = g_strconcat (s->prefix, keys[k], NULL);
+      value_of (s, keys[k], full, NULL, NULL);
+      g_free (full);
+    }
+  return TRUE;
 }
 
 static GPtrArray *
@@ -341,6 +458,7 @@ ctl_etcd_store_new (mcsec_etcd_t *etcd, const char *prefix)
   s->parent.list = etcd_list;
   s->parent.put = etcd_put;
   s->parent.free = etcd_free;
+  s->parent.get_many = etcd_get_many;
   s->etcd = etcd;
   s->prefix = g_strdup (prefix);
   s->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

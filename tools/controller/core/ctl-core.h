@@ -51,6 +51,12 @@ struct _McsecCtlStore {
   gboolean (*put) (mcsec_ctl_store_t *store, const char *const *keys,
                    GBytes *const *values, guint n, GError **error);
   void (*free) (mcsec_ctl_store_t *store);
+  /* Optional (NULL: get, key by key).  The values of n keys, sorted,
+   * read together (in a few round trips, at one moment where the store
+   * can): values[i] NULL when keys[i] has none.  FALSE on a read error,
+   * values then all NULL. */
+  gboolean (*get_many) (mcsec_ctl_store_t *store, const char *const *keys,
+                        guint n, GBytes **values, GError **error);
 };
 
 /* Errors of a store's put: CONFLICT when another writer changed a key

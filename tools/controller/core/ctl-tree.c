@@ -581,32 +581,64 @@ out:
   return tree;
 }
 
+/* The values of keys[0..n) (sorted): in one range read where the store
+ * has one, else key by key.  FALSE on a read error (values all NULL). */
+static gboolean
+get_values (mcsec_ctl_store_t *store, const char *const *keys, guint n,
+            GBytes **values, GError **error)
+{
+  if (store->get_many)
+    return store->get_many (store, keys, n, values, error);
+  memset (values, 0, n * sizeof *values);
+  for (guint i = 0; i < n; i++) {
+    GError *err = NULL;
+    values[i] = store->get (store, keys[i], &err);
+    if (err) {
+      g_propagate_error (error, err);
+      for (guint k = 0; k < i; k++)
+        g_clear_pointer (&values[k], g_bytes_unref);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
 /* Read one generation's entries (keys[from..to)), in order. */
 static GArray *
 read_entries (mcsec_ctl_group_t *g, GPtrArray *keys, guint from, guint to,
               GError **error)
 {
   GArray *entries = g_array_new (FALSE, TRUE, sizeof (Entry));
-  for (guint i = from; i < to; i++) {
+  guint n = to - from;
+  GBytes **values = g_new0 (GBytes *, n ? n : 1);
+  GError *err = NULL;
+  gboolean ok = get_values (
+      g->ctl->store, (const char *const *)keys->pdata + from, n, values, &err);
+
+  for (guint i = 0; i < n && ok; i++) {
     Entry e = {0};
-    GError *err = NULL;
-    GBytes *v = g->ctl->store->get (g->ctl->store, keys->pdata[i], &err);
-    if (err || v == NULL || !entry_parse (v, &e)) {
-      if (v)
-        g_bytes_unref (v);
-      if (err && err->domain == MCSEC_CTL_STORE_ERROR) {
-        g_propagate_error (error, err);
-      } else {
-        g_clear_error (&err);
-        g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s",
-                     "an entry that does not open");
-      }
-      entries_free (entries);
-      return NULL;
+    if (values[i] == NULL || !entry_parse (values[i], &e)) {
+      ok = FALSE;
+    } else {
+      g_array_append_val (entries, e);
+      values[i] = NULL; /* (the entry holds its reference) */
     }
-    g_array_append_val (entries, e);
   }
-  return entries;
+  for (guint i = 0; i < n; i++)
+    if (values[i])
+      g_bytes_unref (values[i]); /* the store's copy wipes itself */
+  g_free (values);
+  if (ok)
+    return entries;
+  if (err && err->domain == MCSEC_CTL_STORE_ERROR) {
+    g_propagate_error (error, err);
+  } else {
+    g_clear_error (&err);
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s",
+                 "an entry that does not open");
+  }
+  entries_free (entries);
+  return NULL;
 }
 
 /* The senders of the adopted tree (the SA record's holders with
@@ -658,6 +690,7 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
   gsize plen = strlen (prefix);
   const char *why = "no key tree recorded for the SA";
   gboolean ok = keys != NULL;
+  gint64 read_us = 0; /* the log's read, for the log line */
 
   /* generations in key order; each one's log runs from index 0 to its
    * first gap */
@@ -688,7 +721,9 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
     }
     if (entries) {
       entries_free (entries);
+      read_us = g_get_monotonic_time ();
       entries = read_entries (g, keys, i, i + run, &err);
+      read_us = g_get_monotonic_time () - read_us;
     }
     if (entries == NULL) {
       if (err->domain == MCSEC_CTL_STORE_ERROR) {
@@ -731,10 +766,11 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
         senders_out (g);
         ctl_log (ctl, "adopt",
                  "group=%s spi=0x%08x holders=%u leaves=%u entries=%u "
-                 "rekey-seq=%" G_GUINT64_FORMAT,
+                 "rekey-seq=%" G_GUINT64_FORMAT " read-ms=%.1f",
                  g->cfg->name, g->sa.spi,
                  g->holders ? g_hash_table_size (g->holders) : 0,
-                 g_hash_table_size (g->tree_leaves), entries->len, *last_seq);
+                 g_hash_table_size (g->tree_leaves), entries->len, *last_seq,
+                 read_us / 1000.0);
       }
     }
     g_hash_table_unref (by_leaf);
