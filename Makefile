@@ -68,11 +68,7 @@ test-asan: deps $(BUILD_SAN)/build.ninja
 # One code style (.clang-format), checked; `make format` applies it.
 format-check: deps
 	clang-format --dry-run --Werror $(C_SOURCES)
-	@# a plain `timeout` sends SIGCONT, which can hang a sanitized process
-	@# in its leak check (tests/e2e-lib.sh): every one has --foreground
-	@! grep -nE '(^|[^-a-z_])timeout [0-9$$]' tests/*.sh examples/*.sh || \
-	  { echo "tests, examples: use timeout --foreground (tests/e2e-lib.sh)"; \
-	    exit 1; }
+	tests/lint-scripts.sh
 
 format:
 	clang-format -i $(C_SOURCES)

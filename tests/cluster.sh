@@ -283,6 +283,15 @@ end_stream_after_senders() {
   sleep 0.5 # the last datagrams in flight
   for r in "$@"; do kill -INT "${rx_pid[$r]}" 2>/dev/null || true; done
 }
+forget_pids() { # forget_pids PID...: out of $pids (ended and waited for:
+  # the number may come back as another process's)
+  local p q keep=()
+  for p in "${pids[@]}"; do
+    for q in "$@"; do [ "$p" = "$q" ] && continue 2; done
+    keep+=("$p")
+  done
+  pids=("${keep[@]}")
+}
 wait_members() { # a member still running 90 s on is a hang: its stacks
   # (hang_report), and a failed check
   [ ${#pids[@]} -eq 0 ] || wait_bounded 90 "${pids[@]}" ||
@@ -458,6 +467,7 @@ case_adopt() {
   local answer before after hold
   timeout --foreground 30 "$tools/mcsec-join" $(member_args rx1) >rx1-hold.out 2>&1 &
   hold=$!
+  pids+=("$hold") # (killed at exit, if the case ends early)
   for _ in $(seq 100); do
     grep -q '^joined' rx1-hold.out && break
     sleep 0.1
@@ -476,6 +486,7 @@ case_adopt() {
     grep -q "rx4 evicted from video; the group's leader (127.0.0.1:[0-9]*) rekeys" <<<"$answer"
   kill -INT "$hold" 2>/dev/null || true
   wait_bounded 20 "$hold" || check "adopt: rx1's mcsec-join ended (HANG above)" false
+  forget_pids "$hold"
   admin "$L" unevict video rx4 >/dev/null 2>&1 || true
 }
 
@@ -514,6 +525,7 @@ case_treeadopt() {
   for r in rx1 rx2 rx3; do
     timeout --foreground 60 "$tools/mcsec-join" $(member_args $r tv) >"$r-tv.out" 2>&1 &
     hold[$r]=$!
+    pids+=("${hold[$r]}")
     wait_lines "$r-tv.out" '^joined' 1 || true
     sleep 0.3 # a commit each: the log in etcd holds changes
   done
@@ -571,6 +583,7 @@ for sa in json.load(sys.stdin).get("sas", []):
   for r in rx1 rx2 rx3; do kill -INT "${hold[$r]}" 2>/dev/null || true; done
   wait_bounded 20 "${hold[@]}" ||
     check "treeadopt: the three mcsec-join ended (HANG above)" false
+  forget_pids "${hold[@]}"
   # (the rekey numbers going on from the dead leader's is checked by
   # test-ctl-cluster, for a member not back yet: these three rejoined, and
   # a rejoin tells a member where the channel is)

@@ -13,9 +13,10 @@
 # sends one: when it passes a signal on (ours, or its own TERM at the end)
 # it sends SIGCONT after it, to the command and its process group, and a
 # command that exits fast enough is already in its leak check.  So every
-# `timeout` in the tests and examples runs with --foreground (the signal,
-# to the command alone; `make format-check` refuses a script without it),
-# and SIGCONT goes only to a process that is stopped (resume_stopped).
+# `timeout` in tests/*.sh, examples/*.sh and bench/*.sh runs with
+# --foreground (the signal, to the command alone; tests/lint-scripts.sh,
+# in `make format-check`, refuses one without), and SIGCONT goes only to
+# a process that is stopped (resume_stopped).
 
 failures=0
 

@@ -277,6 +277,7 @@ scenario_clock() {
     ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
     timeout --foreground 20 "$tools/mcsec-join" $(member m1) > rx3.out 2>&1 &
   local jumper=$!
+  pids+=("$jumper") # (bounded by wait_members, killed at exit)
   sleep 0.7
   sender 9 300 "127.0.0.1:$p1,127.0.0.1:$p2"
   sleep 2

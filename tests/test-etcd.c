@@ -276,7 +276,7 @@ test_range (void)
   }
   put (e, after, "c/", 0);
   /* a to d: four keys and the one between c and d; e and f are out */
-  kvs = mcsec_etcd_range (e, k[0], k[3], 0, 0, &rev, &more, &error);
+  kvs = mcsec_etcd_range (e, k[0], FALSE, k[3], 0, 0, &rev, &more, &error);
   g_assert_no_error (error);
   g_assert_false (more);
   g_assert_cmpuint (kvs->len, ==, 5);
@@ -287,17 +287,18 @@ test_range (void)
   g_assert_true (bytes_is (kv_at (kvs, 4)->value, "d"));
   g_ptr_array_unref (kvs);
   /* pages of two */
-  kvs = mcsec_etcd_range (e, k[0], k[5], 2, 0, &rev, &more, &error);
+  kvs = mcsec_etcd_range (e, k[0], FALSE, k[5], 2, 0, &rev, &more, &error);
   g_assert_no_error (error);
   g_assert_true (more);
   g_assert_cmpuint (kvs->len, ==, 2);
   g_assert_cmpstr (kv_at (kvs, 1)->key, ==, k[1]);
   g_ptr_array_unref (kvs);
-  /* c changes and e goes after the first page: the next page, read at the
-   * first one's revision, has them as they were */
+  /* c changes and e goes after the first page: the next page (after b,
+   * its last key), read at the first one's revision, has them as they
+   * were */
   put (e, k[2], "C", 0);
   g_assert_true (mcsec_etcd_delete (e, k[4], FALSE, NULL, NULL, &error));
-  kvs = mcsec_etcd_range (e, k[2], k[5], 2, rev, &rev2, &more, &error);
+  kvs = mcsec_etcd_range (e, k[1], TRUE, k[5], 2, rev, &rev2, &more, &error);
   g_assert_no_error (error);
   g_assert_cmpint (rev2, >, rev);
   g_assert_true (more);
@@ -305,22 +306,37 @@ test_range (void)
   g_assert_true (bytes_is (kv_at (kvs, 0)->value, "c"));
   g_assert_cmpstr (kv_at (kvs, 1)->key, ==, after);
   g_ptr_array_unref (kvs);
-  kvs = mcsec_etcd_range (e, k[3], k[5], 2, rev, NULL, &more, &error);
+  kvs = mcsec_etcd_range (e, after, TRUE, k[5], 2, rev, NULL, &more, &error);
   g_assert_no_error (error);
   g_assert_true (more);
   g_assert_cmpuint (kvs->len, ==, 2);
   g_assert_cmpstr (kv_at (kvs, 1)->key, ==, k[4]);
   g_ptr_array_unref (kvs);
   /* and now: c changed, e gone, the last page not "more" */
-  kvs = mcsec_etcd_range (e, k[2], k[5], 0, 0, NULL, &more, &error);
+  kvs = mcsec_etcd_range (e, k[2], FALSE, k[5], 0, 0, NULL, &more, &error);
   g_assert_no_error (error);
   g_assert_false (more);
   g_assert_cmpuint (kvs->len, ==, 4);
   g_assert_true (bytes_is (kv_at (kvs, 0)->value, "C"));
   g_assert_cmpstr (kv_at (kvs, 3)->key, ==, k[5]);
   g_ptr_array_unref (kvs);
+  /* the first page's revision compacted: an error of its own (the store
+   * reads the range once more) */
+  {
+    gint64 now = put (e, k[0], "a", 0);
+    gchar *cmd = g_strdup_printf ("ETCDCTL_API=3 etcdctl --endpoints %s "
+                                  "compact %" G_GINT64_FORMAT " >/dev/null",
+                                  eps, now);
+    g_assert_cmpint (system (cmd), ==, 0);
+    g_free (cmd);
+    g_assert_null (
+        mcsec_etcd_range (e, k[1], TRUE, k[5], 2, rev, NULL, NULL, &error));
+    g_assert_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_COMPACTED);
+    g_clear_error (&error);
+  }
   /* no key */
-  g_assert_null (mcsec_etcd_range (e, "", k[5], 0, 0, NULL, NULL, &error));
+  g_assert_null (
+      mcsec_etcd_range (e, "", FALSE, k[5], 0, 0, NULL, NULL, &error));
   g_assert_error (error, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_INVALID);
   g_clear_error (&error);
   for (int i = 0; i < 6; i++)

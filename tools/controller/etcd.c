@@ -624,7 +624,9 @@ request (mcsec_etcd_t *e, const char *path, const char *body, gboolean stream,
       g_set_error (
           error, MCSEC_ETCD_ERROR,
           strstr (message, "lease not found") ? MCSEC_ETCD_ERROR_LEASE_GONE
-                                              : MCSEC_ETCD_ERROR_FAILED,
+          : strstr (message, "required revision has been compacted")
+              ? MCSEC_ETCD_ERROR_COMPACTED
+              : MCSEC_ETCD_ERROR_FAILED,
           "etcd %s%s: %s (code %" G_GINT64_FORMAT ")", ep, path, message, code);
       json_node_unref (node);
       g_string_free (why, TRUE);
@@ -706,29 +708,36 @@ mcsec_etcd_get (mcsec_etcd_t *e, const char *key, gboolean prefix,
   return kvs;
 }
 
+/* key + NUL: the key right after key */
+static void
+add_key_after (JsonBuilder *b, const char *name, const char *key)
+{
+  gsize n = strlen (key);
+  gchar *next = g_malloc0 (n + 1);
+  memcpy (next, key, n);
+  add_b64 (b, name, next, n + 1);
+  g_free (next);
+}
+
 GPtrArray *
-mcsec_etcd_range (mcsec_etcd_t *e, const char *first, const char *last,
-                  gint64 limit, gint64 at_revision, gint64 *revision,
-                  gboolean *more, GError **error)
+mcsec_etcd_range (mcsec_etcd_t *e, const char *first, gboolean after_first,
+                  const char *last, gint64 limit, gint64 at_revision,
+                  gint64 *revision, gboolean *more, GError **error)
 {
   JsonBuilder *b;
   JsonObject *o;
   GPtrArray *kvs;
-  gsize n;
-  gchar *end;
 
   if (!check_key (first, FALSE, "range", error) ||
       !check_key (last, FALSE, "range", error))
     return NULL;
   b = json_builder_new ();
   json_builder_begin_object (b);
-  add_b64 (b, "key", first, strlen (first));
-  /* range_end is exclusive: the key right after last, last + NUL */
-  n = strlen (last);
-  end = g_malloc0 (n + 1);
-  memcpy (end, last, n);
-  add_b64 (b, "range_end", end, n + 1);
-  g_free (end);
+  if (after_first)
+    add_key_after (b, "key", first);
+  else
+    add_b64 (b, "key", first, strlen (first));
+  add_key_after (b, "range_end", last); /* (range_end is excluded) */
   if (limit > 0)
     etcd_add_int (b, "limit", limit);
   if (at_revision > 0)

@@ -30,6 +30,7 @@ typedef enum {
   MCSEC_ETCD_ERROR_PROTOCOL,   /* an answer this client does not understand */
   MCSEC_ETCD_ERROR_LEASE_GONE, /* the lease does not exist (expired) */
   MCSEC_ETCD_ERROR_INVALID,    /* a bad argument: endpoint list, empty key */
+  MCSEC_ETCD_ERROR_COMPACTED,  /* a read at a revision since compacted */
 } mcsec_etcd_error_t;
 
 /* ---- a client: one per thread, not thread-safe ---- */
@@ -69,15 +70,18 @@ void mcsec_etcd_kv_free (mcsec_etcd_kv_t *kv);
 GPtrArray *mcsec_etcd_get (mcsec_etcd_t *e, const char *key, gboolean prefix,
                            gboolean keys_only, gint64 *revision,
                            GError **error);
-/* The keys from first to last (both included), sorted by key, with their
- * values: at most limit of them (0: no limit), read at at_revision (0: a
- * linearizable read now; a revision since compacted is an error).
- * revision (may be NULL): the store's revision when it answered (read at
- * 0, the one to read the next pages at); more (may be NULL): the range
- * holds keys after the last one returned.  Returns as mcsec_etcd_get. */
+/* The keys from first to last (both included; first left out with
+ * after_first: the page after one that ended at first), sorted by key,
+ * with their values: at most limit of them (0: no limit), read at
+ * at_revision (0: a linearizable read now; a revision since compacted is
+ * the error MCSEC_ETCD_ERROR_COMPACTED).  revision (may be NULL): the
+ * store's revision when it answered (read at 0, the one to read the next
+ * pages at); more (may be NULL): the range holds keys after the last one
+ * returned.  Returns as mcsec_etcd_get. */
 GPtrArray *mcsec_etcd_range (mcsec_etcd_t *e, const char *first,
-                             const char *last, gint64 limit, gint64 at_revision,
-                             gint64 *revision, gboolean *more, GError **error);
+                             gboolean after_first, const char *last,
+                             gint64 limit, gint64 at_revision, gint64 *revision,
+                             gboolean *more, GError **error);
 /* value may be NULL (empty); lease 0: none; revision (may be NULL): the
  * revision of the write */
 gboolean mcsec_etcd_put (mcsec_etcd_t *e, const char *key, GBytes *value,

@@ -144,17 +144,18 @@ etcd_get (mcsec_ctl_store_t *store, const char *key, GError **error)
 }
 
 /* A page of get_many holds about PAGE_BYTES of values: as many keys as
- * fit at the size of the largest value read so far, 2 to 64 (a key tree's
+ * fit at the size of the largest value read so far, 1 to 64 (a key tree's
  * snapshot chunks are 1 MB each, its commits' changes a few kB; each page
  * is one request, bounded by etcd-timeout, and the client's answers by
  * MAX_ANSWER).  The first page asks for 2. */
 #define PAGE_BYTES (4 * 1024 * 1024)
-#define PAGE_MIN 2 /* > 1: a page starts at the last one's last key */
+#define PAGE_FIRST 2
 #define PAGE_MAX 64
 
 /* The values of keys[0..n) from one paged range read, every page at the
- * first one's revision; a key of the range not asked for is passed over.
- * FALSE with error set (values all NULL). */
+ * first one's revision, each after the last key of the one before; a key
+ * of the range not asked for is passed over.  FALSE with error set
+ * (values all NULL). */
 static gboolean
 read_pages (EtcdStore *s, const char *const *keys, guint n, GBytes **values,
             GError **error)
@@ -162,14 +163,14 @@ read_pages (EtcdStore *s, const char *const *keys, guint n, GBytes **values,
   gsize plen = strlen (s->prefix), largest = 0;
   gchar *from = g_strconcat (s->prefix, keys[0], NULL);
   gchar *last = g_strconcat (s->prefix, keys[n - 1], NULL);
-  gint64 at = 0, rev = 0, limit = PAGE_MIN;
-  gboolean more = TRUE, ok = TRUE;
+  gint64 at = 0, rev = 0, limit = PAGE_FIRST;
+  gboolean more = TRUE, ok = TRUE, after = FALSE;
   guint i = 0;
 
   while (more && ok) {
     GError *err = NULL;
-    GPtrArray *kvs =
-        mcsec_etcd_range (s->etcd, from, last, limit, at, &rev, &more, &err);
+    GPtrArray *kvs = mcsec_etcd_range (s->etcd, from, after, last, limit, at,
+                                       &rev, &more, &err);
     if (kvs == NULL) {
       set_error_from_etcd (error, err);
       ok = FALSE;
@@ -177,24 +178,20 @@ read_pages (EtcdStore *s, const char *const *keys, guint n, GBytes **values,
     }
     if (at == 0)
       at = rev;
-    if (more && kvs->len < 2) {
+    if (more && kvs->len == 0) {
       /* (not etcd's: a page that says more holds limit keys) */
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "%s",
-                   "etcd: a range's page that does not move on");
+                   "etcd: an empty page of a range that says there is more");
       ok = FALSE;
     }
     for (guint k = 0; k < kvs->len && ok; k++) {
       mcsec_etcd_kv_t *kv = kvs->pdata[k];
-      const char *key;
       int c = 1;
       if (kv->value && g_bytes_get_size (kv->value) > largest)
         largest = g_bytes_get_size (kv->value);
       if (!g_str_has_prefix (kv->key, s->prefix))
         continue;
-      /* (from the second page on, the first kv is the last one before:
-       * asked for or not, it sorts before keys[i] now) */
-      key = kv->key + plen;
-      while (i < n && (c = strcmp (keys[i], key)) < 0)
+      while (i < n && (c = strcmp (keys[i], kv->key + plen)) < 0)
         i++;
       if (i < n && c == 0) {
         gchar *full = g_strconcat (s->prefix, keys[i], NULL);
@@ -208,7 +205,8 @@ read_pages (EtcdStore *s, const char *const *keys, guint n, GBytes **values,
       mcsec_etcd_kv_t *kv = kvs->pdata[kvs->len - 1];
       g_free (from);
       from = g_strdup (kv->key);
-      limit = CLAMP (PAGE_BYTES / MAX (largest, 1), PAGE_MIN, PAGE_MAX);
+      after = TRUE;
+      limit = CLAMP (PAGE_BYTES / MAX (largest, 1), 1, PAGE_MAX);
     }
     g_ptr_array_unref (kvs);
   }
@@ -233,7 +231,7 @@ etcd_get_many (mcsec_ctl_store_t *store, const char *const *keys, guint n,
   /* a compaction past the first page's revision fails the pages after
    * it: read once more, from now */
   if (!read_pages (s, keys, n, values, &err)) {
-    if (err->domain == MCSEC_CTL_STORE_ERROR) {
+    if (!g_error_matches (err, MCSEC_ETCD_ERROR, MCSEC_ETCD_ERROR_COMPACTED)) {
       g_propagate_error (error, err);
       return FALSE;
     }
