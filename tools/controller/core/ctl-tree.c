@@ -690,7 +690,6 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
   gsize plen = strlen (prefix);
   const char *why = "no key tree recorded for the SA";
   gboolean ok = keys != NULL;
-  gint64 read_us = 0; /* the log's read, for the log line */
 
   /* generations in key order; each one's log runs from index 0 to its
    * first gap */
@@ -721,9 +720,7 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
     }
     if (entries) {
       entries_free (entries);
-      read_us = g_get_monotonic_time ();
       entries = read_entries (g, keys, i, i + run, &err);
-      read_us = g_get_monotonic_time () - read_us;
     }
     if (entries == NULL) {
       if (err->domain == MCSEC_CTL_STORE_ERROR) {
@@ -766,11 +763,10 @@ tree_adopt (mcsec_ctl_group_t *g, guint64 *last_seq, GError **error)
         senders_out (g);
         ctl_log (ctl, "adopt",
                  "group=%s spi=0x%08x holders=%u leaves=%u entries=%u "
-                 "rekey-seq=%" G_GUINT64_FORMAT " read-ms=%.1f",
+                 "rekey-seq=%" G_GUINT64_FORMAT,
                  g->cfg->name, g->sa.spi,
                  g->holders ? g_hash_table_size (g->holders) : 0,
-                 g_hash_table_size (g->tree_leaves), entries->len, *last_seq,
-                 read_us / 1000.0);
+                 g_hash_table_size (g->tree_leaves), entries->len, *last_seq);
       }
     }
     g_hash_table_unref (by_leaf);
