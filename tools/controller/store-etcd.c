@@ -190,7 +190,8 @@ read_pages (EtcdStore *s, const char *const *keys, guint n, GBytes **values,
       if (kv->value && g_bytes_get_size (kv->value) > largest)
         largest = g_bytes_get_size (kv->value);
       if (!g_str_has_prefix (kv->key, s->prefix))
-        continue;
+        continue; /* (not in the range asked for: etcd's answer is checked
+                     before kv->key + plen is read) */
       while (i < n && (c = strcmp (keys[i], kv->key + plen)) < 0)
         i++;
       if (i < n && c == 0) {

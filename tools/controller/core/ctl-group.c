@@ -1286,8 +1286,9 @@ group_change (mcsec_ctl_group_t *g, gboolean new_key, const char *reason,
       group_fail (g, "key tree: out of memory", now);
       return;
     }
-    /* an adopted tree's window (ctl-tree.c): only an eviction commits
-     * before it ends; anything else waits for it */
+    /* an adopted tree's window (ctl-tree.c): only an eviction (an
+     * administrator's, or a reload's, which commits only when it dropped
+     * someone) commits before it ends; anything else waits for it */
     if (tree_window_open (g, now) && strcmp (reason, "evict") != 0 &&
         strcmp (reason, "reload") != 0) {
       group_batch (g, reason, now);

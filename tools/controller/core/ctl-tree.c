@@ -849,7 +849,8 @@ tree_leaves_drop (mcsec_ctl_group_t *g, const char *only, GHashTable *senders,
 }
 
 /* The adopted tree's leaves are waiting for their members (one may have
- * left unseen): no commit but an eviction's goes out, and newcomers are
+ * left unseen): no commit but an eviction's (or a reload's that drops
+ * someone) goes out, and newcomers are
  * placed in the tree only when it closes. */
 gboolean
 tree_window_open (mcsec_ctl_group_t *g, gint64 now)
