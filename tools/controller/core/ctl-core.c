@@ -421,8 +421,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   /* one connection per identity: the newer one wins */
   old = g_hash_table_lookup (g->by_identity, c->identity);
   if (old) {
-    g_queue_unlink (&g->members, &old->group_link);
-    g_hash_table_remove (g->by_identity, old->identity);
+    members_remove (g, old);
     old->group = NULL;
     departed_add (g, old); /* its mcsecenc may go on with its Sender-IDs */
     tree_leave (g, old);   /* the newcomer's join rekeys the tree */
@@ -478,8 +477,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   c->group = g;
   c->state = C_MEMBER;
   awaiting_done (c);
-  g_queue_push_tail_link (&g->members, &c->group_link);
-  g_hash_table_insert (g->by_identity, c->identity, c);
+  members_add (g, c);
   ctl->registrations++;
   /* a holder of an adopted SA is back (ctl-adopt.c); whoever is given
    * the SA as it is, holder or not, is recorded again with the Sender-IDs
@@ -527,8 +525,7 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
     group_batch (g, "join", now);
   } else if (g->tree) {
     if (!tree_place (g, c, now)) { /* its path comes with the commit */
-      g_queue_unlink (&g->members, &c->group_link);
-      g_hash_table_remove (g->by_identity, c->identity);
+      members_remove (g, c);
       c->group = NULL;
       refuse (c, MCSEC_MIKE_REASON_SHUTTING_DOWN, "key tree: out of memory",
               name, now);
@@ -1128,6 +1125,7 @@ mcsec_ctl_new (const mcsec_ctl_config_t *config, mcsec_ctl_store_t *store,
     g->by_identity = g_hash_table_new (g_str_hash, g_str_equal);
     g->timers = g_array_new (FALSE, FALSE, sizeof (GroupTimer));
     g_queue_init (&g->members);
+    g_queue_init (&g->sending);
     g_ptr_array_add (ctl->groups, g);
     g_hash_table_insert (ctl->group_names, g->cfg->name, g);
     /* config.c says so first, naming the setting */

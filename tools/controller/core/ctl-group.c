@@ -765,7 +765,7 @@ list_senders (const mcsec_ctl_group_t *g, mcsec_mike_builder_t *b, gboolean old)
   for (int feedback = 0; feedback < 2; feedback++) {
     GHashTableIter it;
     gpointer value;
-    for (const GList *l = g->members.head; l; l = l->next) {
+    for (const GList *l = g->sending.head; l; l = l->next) {
       const mcsec_ctl_conn_t *m = l->data;
       if ((m->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
         continue;
@@ -1306,8 +1306,7 @@ void
 group_drop_member (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *victim,
                    const char *why, gint64 now)
 {
-  g_queue_unlink (&g->members, &victim->group_link);
-  g_hash_table_remove (g->by_identity, victim->identity);
+  members_remove (g, victim);
   victim->group = NULL;
   g->members_left = TRUE;
   tree_leave (g, victim);
@@ -1334,9 +1333,7 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
   mcsec_ctl_group_t *g = c->group;
 
   (void)now;
-  g_queue_unlink (&g->members, &c->group_link);
-  if (g_hash_table_lookup (g->by_identity, c->identity) == c)
-    g_hash_table_remove (g->by_identity, c->identity);
+  members_remove (g, c);
   ctl_log (g->ctl, "left", "group=%s identity=%s sender-id=%u why=\"%s\"",
            g->cfg->name, c->identity, c->sender_id, why);
   c->group = NULL;
@@ -1357,6 +1354,32 @@ member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now)
     g->leave_pending = TRUE;
   else if (c->sender_id)
     g->sender_left_pending = TRUE;
+}
+
+/* c is one of g's members: in its list, by its identity, and when its role
+ * has Sender-IDs in g->sending (only those have Sender-IDs to list:
+ * holder_is, old_ids_add need n_sender_ids).  Every update is built from
+ * g->sending: walking all members for each member's update made a key
+ * tree commit quadratic (16,384 joins took seconds, a 1,048,576-member
+ * group never finished). */
+void
+members_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+{
+  c->send_link.data = c;
+  g_queue_push_tail_link (&g->members, &c->group_link);
+  if (mcsec_mike_role_has_sender_ids (c->role))
+    g_queue_push_tail_link (&g->sending, &c->send_link);
+  g_hash_table_insert (g->by_identity, c->identity, c);
+}
+
+void
+members_remove (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c)
+{
+  g_queue_unlink (&g->members, &c->group_link);
+  if (mcsec_mike_role_has_sender_ids (c->role))
+    g_queue_unlink (&g->sending, &c->send_link);
+  if (g_hash_table_lookup (g->by_identity, c->identity) == c)
+    g_hash_table_remove (g->by_identity, c->identity);
 }
 
 /* Sender-IDs c may send with under the group's SA besides its own (ids:

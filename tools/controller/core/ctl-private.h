@@ -76,7 +76,11 @@ struct _McsecCtlGroup {
   GHashTable *senders, *receivers; /* identity sets */
   GHashTable *evicted;             /* durable (store "evicted/G/ID") */
   GQueue members;                  /* mcsec_ctl_conn_t, by group_link */
-  GHashTable *by_identity;         /* identity -> member */
+  /* the members whose role has Sender-IDs (by send_link, in join order):
+   * every update lists theirs, and walks them, not a key tree group's
+   * million receivers (members_add, members_remove) */
+  GQueue sending;
+  GHashTable *by_identity; /* identity -> member */
   GroupSa sa;
   guint32 recent_spis[SPIS_KEPT]; /* durable (store "spis/G") */
   guint n_recent_spis;
@@ -175,6 +179,7 @@ struct _McsecCtlConn {
   mcsec_ctl_t *ctl;
   gpointer user_data;
   GList all_link, group_link;
+  GList send_link; /* in its group's sending, when its role sends */
   ConnState state;
   mcsec_mike_reader_t reader;
   OutBuf out;
@@ -320,6 +325,8 @@ void group_send_update (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *only,
                         gint64 now);
 GHashTable *identity_set (gchar **v);
 void member_left (mcsec_ctl_conn_t *c, const char *why, gint64 now);
+void members_add (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
+void members_remove (mcsec_ctl_group_t *g, mcsec_ctl_conn_t *c);
 GHashTable *members_ids (mcsec_ctl_group_t *g);
 gboolean new_sender_id (mcsec_ctl_group_t *g, GHashTable *avoid, guint32 *out,
                         gboolean *store_failed);
