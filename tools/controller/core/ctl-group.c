@@ -357,7 +357,7 @@ GHashTable *
 members_ids (mcsec_ctl_group_t *g)
 {
   GHashTable *set = g_hash_table_new (NULL, NULL);
-  for (GList *l = g->members.head; l; l = l->next) {
+  for (GList *l = g->sending.head; l; l = l->next) {
     mcsec_ctl_conn_t *m = l->data;
     for (guint i = 0; i < m->n_sender_ids; i++)
       g_hash_table_add (set, GUINT_TO_POINTER (m->sender_ids[i]));
@@ -1106,7 +1106,7 @@ group_commit (mcsec_ctl_group_t *g, const char *reason, gint64 now)
   senders = g_new0 (mcsec_mike_sender_t, MCSEC_MIKE_MAX_SENDERS);
   /* media senders first, as in build_update */
   for (int feedback = 0; feedback < 2; feedback++)
-    for (l = g->members.head; l; l = l->next) {
+    for (l = g->sending.head; l; l = l->next) {
       mcsec_ctl_conn_t *m = l->data;
       if ((m->role == MCSEC_MIKE_ROLE_FEEDBACK) != feedback)
         continue;
