@@ -366,6 +366,40 @@ test_output_cap (void)
   sim_free (s);
 }
 
+/* What a member's connection was sent is wiped as it is written out: the
+ * bytes past what is left in its output are zero (the core frees a drained
+ * buffer without wiping it again, and grows or clears one wiping only up
+ * to its length: a PING's PONG must not cost a 4 kB wipe). */
+static void
+test_output_wiped (void)
+{
+  Sim *s = sim_new (0);
+  Peer *rx = peer_new (s, "rx1", "video", FALSE);
+  const guint8 *d, *d2;
+  gsize n, n2, zeros = 0;
+
+  sim_run (s, 500);
+  rx->reads = FALSE;
+  g_free (admin (s, "rekey video")); /* an update with the new key queued */
+  n = mcsec_ctl_conn_output (rx->c, &d);
+  REQUIRE (n > 64);
+  /* the member reads half of it */
+  CHECK (mcsec_member_receive (rx->m, d, n / 2, (uint64_t)s->now) == MCSEC_OK);
+  mcsec_ctl_conn_written (rx->c, n / 2, s->now);
+  n2 = mcsec_ctl_conn_output (rx->c, &d2);
+  CHECK (d2 == d && n2 == n - n / 2); /* the same buffer, moved down */
+  for (gsize i = n2; i < n; i++)
+    zeros += d2[i] == 0;
+  CHECK (zeros == n - n2);
+  rx->reads = TRUE;
+  deliver (rx); /* the rest: a drained buffer goes */
+  REQUIRE (rx->c != NULL);
+  CHECK (mcsec_ctl_conn_output (rx->c, &d) == 0 && d == NULL);
+  sim_run (s, 100);
+  CHECK (mcsec_member_state (rx->m) == MCSEC_MEMBER_JOINED);
+  sim_free (s);
+}
+
 /* The last member out of a group, by leave or eviction, holds its SA: the
  * next member gets a new one even where joins do not rekey. */
 static void
@@ -1025,6 +1059,7 @@ main (void)
   test_fail_closed_tree ();
   test_repair_flood ();
   test_output_cap ();
+  test_output_wiped ();
   test_before_join ();
   test_last_one_out ();
   test_sender_ids_store_failure ();

@@ -278,6 +278,21 @@ test_codec (void)
   }
 }
 
+/* Whether buf holds any 8 bytes of frame that are not all one value (a
+ * run of zeros may be anything's). */
+static int
+holds_part (const uint8_t *buf, size_t cap, const uint8_t *frame, size_t len)
+{
+  for (size_t i = 0; buf && i + 8 <= len; i++) {
+    int uniform = 1;
+    for (size_t k = 1; k < 8; k++)
+      uniform &= frame[i + k] == frame[i];
+    if (!uniform && memmem (buf, cap, frame + i, 8) != NULL)
+      return 1;
+  }
+  return 0;
+}
+
 static void
 test_reader (void)
 {
@@ -311,6 +326,10 @@ test_reader (void)
       got++;
     }
     CHECK (ok && got == 2);
+    /* all taken: nothing of the frames is left in the buffer (the reader
+     * grows and clears it wiping only up to its length) */
+    CHECK (r.len == 0 && !holds_part (r.buf, r.cap, a.buf, a.len) &&
+           !holds_part (r.buf, r.cap, b.buf, b.len));
     mcsec_mike_reader_clear (&r);
   }
   /* an impossible length is refused at once */

@@ -633,6 +633,12 @@ mcsec_mike_public_key_der (EVP_PKEY *key, uint8_t *out, size_t out_size,
 /* Frame reader                                                               */
 
 /* Remove the first n bytes (a frame that was handled). */
+/* The reader's buffer: every byte past len is wiped (reader_consume wipes
+ * what it moves down from), so wiping the first len bytes wipes all it
+ * held; it starts small (a member's PING is 8 bytes, and a controller
+ * frees the buffer of each of its idle members). */
+#define READER_MIN_CAP 256
+
 static void
 reader_consume (mcsec_mike_reader_t *r, size_t n)
 {
@@ -652,7 +658,7 @@ mcsec_mike_reader_feed (mcsec_mike_reader_t *r, const uint8_t *data, size_t len)
     return MCSEC_OK;
   if (r->len + len > r->cap) {
     /* never more than one maximal frame plus what arrived with it */
-    size_t cap = r->cap ? r->cap : 4096;
+    size_t cap = r->cap ? r->cap : READER_MIN_CAP;
     uint8_t *nb;
     while (cap < r->len + len)
       cap *= 2;
@@ -664,7 +670,7 @@ mcsec_mike_reader_feed (mcsec_mike_reader_t *r, const uint8_t *data, size_t len)
     if (r->len)
       memcpy (nb, r->buf, r->len);
     if (r->buf) {
-      OPENSSL_cleanse (r->buf, r->cap);
+      OPENSSL_cleanse (r->buf, r->len);
       free (r->buf);
     }
     r->buf = nb;
@@ -707,7 +713,7 @@ void
 mcsec_mike_reader_clear (mcsec_mike_reader_t *r)
 {
   if (r->buf) {
-    OPENSSL_cleanse (r->buf, r->cap);
+    OPENSSL_cleanse (r->buf, r->len); /* nothing is past len */
     free (r->buf);
   }
   r->buf = NULL;
