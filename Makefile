@@ -99,6 +99,8 @@ bench: build
 	GST_PLUGIN_PATH=$(CURDIR)/$(BUILD)/gst ./$(BUILD)/bench/bench-mike \
 	  $(CURDIR)/$(BUILD)/tools $(CURDIR)/$(BUILD)/tests/mike-peer
 	bench/bench-cluster.sh $(CURDIR)/$(BUILD)
+	@echo
+	bench/bench-tree-failover.sh $(CURDIR)/$(BUILD)
 
 # A bounded soak of a key tree group under load (not in `make check`):
 # 5000 datagrams/s, rekeys every 4 s, members churning, memory and file

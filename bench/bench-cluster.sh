@@ -664,7 +664,7 @@ done
 echo "  failover of the unicast group uf with $FAIL_K members: SA adopted: $uf_adopt, new SAs: $uf_rekeys, every member back under it after $uf_all ms"
 echo "  failover of tv with $FAIL_K members: a new leader after $fo_won ms, tree adopted: $tv_adopt, the first member's JOIN accepted after $fo_first ms, half after $fo_half ms, every member's keys sent after $fo_all ms ($fo_hs TLS handshakes per member)"
 rate1=$(rate_of c1)
-echo "  EXTRAPOLATED, not measured -- a 1,000,000-member key tree group's failover:"
+echo "  EXTRAPOLATED, not measured -- a 1,000,000-member key tree group's failover without a cluster key (with one, bench-tree-failover.sh measures it):"
 echo "    the controller part, measured: $fo_won ms (the lease, ${LEASE} s, then a campaign), whatever the size;"
 echo "    then every member registers again, at the one new leader: at least"
 echo "    1,000,000 / $(calc %.0f "$rate1")/s (one leader's rate in 1.) = $(calc %.0f "1e6 / $rate1") s = $(calc %.1f "1e6 / $rate1 / 60") min here,"
