@@ -270,7 +270,9 @@ mcsec_member_connected (mcsec_member_t *m, uint64_t now_ms)
   if (m->state == MCSEC_MEMBER_REFUSED || m->state == MCSEC_MEMBER_EVICTED)
     return;
   m->out_len = 0;
-  m->reader.len = m->reader.handed = 0;
+  /* a new stream: what the last one left (a frame with keys, when its
+   * handling failed) is wiped, as at a disconnect */
+  mcsec_mike_reader_clear (&m->reader);
   m->welcomed = 0;
   m->state = MCSEC_MEMBER_JOINING;
   m->connected_ms = m->last_rx_ms = m->last_ping_ms = now_ms;
@@ -289,9 +291,7 @@ void
 mcsec_member_disconnected (mcsec_member_t *m, uint64_t now_ms)
 {
   (void)now_ms;
-  if (m->reader.buf)
-    OPENSSL_cleanse (m->reader.buf, m->reader.cap);
-  m->reader.len = m->reader.handed = 0;
+  mcsec_mike_reader_clear (&m->reader); /* wiped */
   m->out_len = 0;
   m->welcomed = 0;
   if (m->state == MCSEC_MEMBER_JOINED)

@@ -722,7 +722,7 @@ install_sa (mcsec_ctl_group_t *g, GroupSa *sa, const char *reason, gint64 now)
   /* a new key: every sender takes it with its current Sender-IDs */
   g_clear_pointer (&g->holders, g_hash_table_unref);
   g_clear_pointer (&g->departed, g_hash_table_unref);
-  for (GList *l = g->members.head; l; l = l->next)
+  for (GList *l = g->sending.head; l; l = l->next) /* only they have any */
     ((mcsec_ctl_conn_t *)l->data)->n_old_ids = 0;
   g->record_due = 0; /* recorded with its SPI */
   OPENSSL_cleanse (sa, sizeof *sa);
