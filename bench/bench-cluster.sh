@@ -70,22 +70,9 @@ LEASE=3       # s: docs/cluster.md's default
 
 echo
 echo "bench-cluster: the controller cluster (issue 15)${quick:+, --quick}"
-for t in etcd etcdctl; do
-  if ! command -v $t >/dev/null; then
-    echo "  skipped: $t is not installed (Debian: etcd-server etcd-client)"
-    exit 0
-  fi
-done
-[ -x "$helper" ] || { echo "no $helper: build first" >&2; exit 1; }
-
-# the single controller's files on tmpfs too, when it has room (etcd's
-# members preallocate 64 MB logs each: a container's small /dev/shm would
-# not hold them, tests/etcd-lib.sh then uses $TMPDIR)
-shm_free=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
-if [ -w /dev/shm ] && [ "${shm_free:-0}" -gt 1048576 ]; then
-  export TMPDIR=/dev/shm
-fi
-tmp=$(mktemp -d)
+. "$src_dir/bench/bench-lib.sh"
+# the single controller's files on tmpfs too, when it has room
+bench_start "$helper" 1048576
 . "$src_dir/examples/controller-lib.sh"
 . "$src_dir/tests/etcd-lib.sh"
 
@@ -305,7 +292,6 @@ cpu_s() { # cpu_s PID...: their utime + stime, seconds
   done
   awk -v t="$sum" -v hz="$tick" 'BEGIN {printf "%.3f", t / hz}'
 }
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
 stat_num() { # stat_num I KEY: a number from controller I's `stats`
   "$tools/mcsecctl" --socket "$rd/c$1/state/admin.sock" --json stats |
     sed -n "s/^{\"ok\":true,.*\"$2\":\([0-9]*\).*/\1/p"
@@ -524,13 +510,7 @@ echo "  etcd's database file: $dbsize bytes at revision $rev (every revision of 
 leader_of tv
 key="${prefix}leader/tv"
 # etcd's events on the leader key, each with the time it was read
-ETCDCTL_API=3 etcdctl --endpoints "$eps" watch "$key" 2>/dev/null > >(
-  exec /usr/bin/python3 -u -c '
-import sys, time
-for line in sys.stdin:
-    print("%.6f %s" % (time.time(), line.strip()), flush=True)' >"$tmp/watch.out") &
-watch_pid=$!
-disown "$watch_pid"
+watch_key "$eps" "$key" "$tmp/watch.out"
 sleep 0.5
 ask failover tv "$pids"
 kill_real=$(kv kill_real)

@@ -42,22 +42,10 @@ WINDOW=30000 # ms: the adopter's rejoin window (part 4 waits for its end)
 
 echo
 echo "bench-tree-failover: a simulated $n-member key tree group's failover (issue 15)"
-for t in etcd etcdctl; do
-  if ! command -v $t >/dev/null; then
-    echo "  skipped: $t is not installed (Debian: etcd-server etcd-client)"
-    exit 0
-  fi
-done
-[ -x "$seed" ] || { echo "no $seed: build first" >&2; exit 1; }
-shm_free=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $4}')
-if [ -w /dev/shm ] && [ "${shm_free:-0}" -gt 2097152 ]; then
-  export TMPDIR=/dev/shm
-fi
-tmp=$(mktemp -d)
+. "$src_dir/bench/bench-lib.sh"
+bench_start "$seed" 2097152
 . "$src_dir/examples/controller-lib.sh"
 . "$src_dir/tests/etcd-lib.sh"
-
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
 
 declare -a pid=()
 watch_pid=
@@ -175,13 +163,7 @@ echo "   read by etcd's own client (etcdctl, gRPC, no JSON): the tree in $(calc 
 
 # ---- 2. the failover -----------------------------------------------------------
 key="${prefix}leader/big"
-ETCDCTL_API=3 etcdctl --endpoints "$eps" watch "$key" 2>/dev/null > >(
-  exec /usr/bin/python3 -u -c '
-import sys, time
-for line in sys.stdin:
-    print("%.6f %s" % (time.time(), line.strip()), flush=True)' >"$tmp/watch.out") &
-watch_pid=$!
-disown "$watch_pid"
+watch_key "$eps" "$key" "$tmp/watch.out"
 sleep 0.5
 kill_real=$(date +%s.%N)
 kill -KILL "${pid[0]}"
