@@ -47,6 +47,7 @@
 /* The one simulated leader (a bench program: one of everything). */
 static struct {
   const char *group_name;
+  gchar *in_group; /* "group=NAME ": the group's log lines */
   CtlCluster *cl;
   mcsec_ctl_t *core;
   GPtrArray *conns; /* the members' connections */
@@ -101,7 +102,6 @@ static void
 run_actions (mcsec_ctl_t *core, gint64 now)
 {
   mcsec_ctl_action_t a;
-  gchar *in_group = g_strdup_printf ("group=%s ", seed.group_name);
 
   while (mcsec_ctl_next_action (core, &a)) {
     switch (a.type) {
@@ -126,7 +126,7 @@ run_actions (mcsec_ctl_t *core, gint64 now)
       break;
     }
     case MCSEC_CTL_ACTION_LOG:
-      if (strstr (a.text, in_group) == NULL)
+      if (strstr (a.text, seed.in_group) == NULL)
         break;
       if (strcmp (a.event, "rekey-sent") == 0) {
         seed.commit_members = field (a.text, " members=");
@@ -143,7 +143,6 @@ run_actions (mcsec_ctl_t *core, gint64 now)
     }
     mcsec_ctl_action_clear (&a);
   }
-  g_free (in_group);
 }
 
 static mcsec_ctl_group_t *
@@ -278,6 +277,7 @@ main (int argc, char **argv)
     return 2;
   }
   seed.group_name = argv[2];
+  seed.in_group = g_strdup_printf ("group=%s ", seed.group_name);
   signal (SIGPIPE, SIG_IGN);
   cfg = ctl_config_load (argv[1], NULL, &error);
   if (cfg == NULL || !ctl_config_credentials (cfg, &ctx, &update_key, &error))

@@ -632,13 +632,13 @@ mcsec_mike_public_key_der (EVP_PKEY *key, uint8_t *out, size_t out_size,
 /* ------------------------------------------------------------------------ */
 /* Frame reader                                                               */
 
-/* Remove the first n bytes (a frame that was handled). */
 /* The reader's buffer: every byte past len is wiped (reader_consume wipes
  * what it moves down from), so wiping the first len bytes wipes all it
  * held; it starts small (a member's PING is 8 bytes, and a controller
  * frees the buffer of each of its idle members). */
 #define READER_MIN_CAP 256
 
+/* Remove the first n bytes (a frame that was handled). */
 static void
 reader_consume (mcsec_mike_reader_t *r, size_t n)
 {

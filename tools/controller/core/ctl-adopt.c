@@ -143,13 +143,11 @@ sa_record_build (mcsec_ctl_group_t *g, const GroupSa *sa)
   put_be (b, 0, 4);
   /* a new SA: its members will send with their current Sender-IDs; the
    * group's own: also with those they had before an adoption */
+  /* a key tree group's receivers are in its tree's record (ctl-tree.c):
+   * only the Sender-IDs and signing keys are the SA's, the members' that
+   * send (only they have any: ctl-group.c members_add) */
   for (GList *l = g->tree ? g->sending.head : g->members.head; l; l = l->next) {
     mcsec_ctl_conn_t *m = l->data;
-    /* a key tree group's receivers are in its tree's record (ctl-tree.c):
-     * only the Sender-IDs and signing keys are the SA's (the members that
-     * send: only they have any, ctl-group.c members_add) */
-    if (g->tree && m->n_sender_ids == 0 && m->n_old_ids == 0)
-      continue;
     put_holder (b, m->identity, m->role, m->sender_ids, m->n_sender_ids,
                 m->old_ids, sa == &g->sa ? m->n_old_ids : 0, m->spki,
                 m->spki_len, &n_holders);
