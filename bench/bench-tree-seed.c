@@ -118,6 +118,11 @@ run_actions (mcsec_ctl_t *core, gint64 now)
                mcsec_ctl_conn_identity (a.conn));
       seed.failed = TRUE;
       break;
+    case MCSEC_CTL_ACTION_RELAY: /* it leads: it relays nothing */
+      fprintf (stderr, "bench-tree-seed: relayed %s\n",
+               mcsec_ctl_conn_identity (a.conn));
+      seed.failed = TRUE;
+      break;
     case MCSEC_CTL_ACTION_CHANNEL: {
       gsize len;
       (void)g_bytes_get_data (a.data, &len);

@@ -43,6 +43,13 @@
 #   secrets     no key the group used (exported SAs, adopted ones too) and
 #               not the update-signing key is anywhere in etcd's keys,
 #               values or data files (which keep the sealed SAs' revisions)
+#   relay       a member that knows only a follower joins through it: the
+#               follower relays its MIKE bytes to the leader, which serves
+#               it (and its rekeys); a member's certificate that asks for a
+#               relay link without the cluster key (a HELLO that proves
+#               nothing, an OPEN claiming rx4, rx4's JOIN, all at once) is
+#               refused and serves nobody; the leader killed: the member
+#               comes back through the follower to the new leader
 #   manygroups  3 more controllers with 300 groups and a 1 s lease (turns
 #               longer than the lease's slack): every group ends up led by
 #               exactly one controller that serves it, each controller
@@ -53,7 +60,7 @@ set -euo pipefail
 build=$1
 shift
 src_dir=$(cd "$(dirname "$0")/.." && pwd)
-cases=${*:-clusterkey killleader adopt treeadopt rebalance stopleader etcdmember quorum secrets manygroups}
+cases=${*:-clusterkey killleader adopt treeadopt rebalance stopleader etcdmember quorum relay secrets manygroups}
 tools=$build/tools
 peer=$build/tests/mike-peer
 tmp=$(mktemp -d)
@@ -786,6 +793,94 @@ PY
 }
 
 # ---- 300 groups: long turns, every group led and served -------------------
+# ---- relaying: a member that knows only a follower --------------------------
+relay_attack() { # relay_attack PORT: rx1's certificate asks controller PORT
+  # for a relay link and sends, without waiting, a HELLO with a MAC of
+  # random bytes, an OPEN claiming rx4 and rx4's JOIN; exit 0 when the
+  # controller closed it without a byte
+  /usr/bin/python3 - "$1" <<'PY'
+import os, socket, ssl, struct, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.check_hostname = False
+ctx.load_verify_locations("pki/ca.crt")
+ctx.load_cert_chain("pki/rx1.crt", "pki/rx1.key")
+ctx.set_alpn_protocols(["mcsec-relay/1"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+print("alpn=%s" % s.selected_alpn_protocol(), end=" ")
+def frame(t, stream, body):
+    return struct.pack(">BII", t, stream, len(body)) + body
+hello = bytes([1, 1, 2]) + b"c9" + os.urandom(32)
+opened = bytes([9]) + b"127.0.0.1" + bytes([3]) + b"rx4"
+attrs = struct.pack(">HH", 1, 5) + b"video" + struct.pack(">HH", 2, 1) + b"\x01"
+join = struct.pack(">I", 4 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs
+s.sendall(frame(1, 0, hello) + frame(2, 1, opened) + frame(3, 1, join))
+got = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+except (ssl.SSLError, OSError):
+    pass
+print("answered=%d" % len(got))
+sys.exit(0 if s.selected_alpn_protocol() == "mcsec-relay/1" and not got else 1)
+PY
+}
+case_relay() {
+  local L L2 F hold n0 lines rc before
+  L=$(leader_of_video)
+  F=$((L % 3 + 1))
+  echo "  c$L leads video; rx3 knows only c$F"
+  timeout --foreground 60 "$tools/mcsec-join" --controller "127.0.0.1:${port[$F]}" \
+    --group video --ca pki/ca.crt --certificate pki/rx3.crt \
+    --private-key pki/rx3.key >rx3-relay.out 2>&1 &
+  hold=$!
+  pids+=("$hold")
+  wait_lines rx3-relay.out '^joined' 1 || true
+  check "relay: rx3 joined through c$F, which does not lead video" \
+    grep -q '^joined seq=' rx3-relay.out
+  check "relay: ... c$F relayed it to c$L" \
+    grep -q "event=relayed peer=127.0.0.1:[0-9]* identity=rx3 group=video leader=127.0.0.1:${port[$L]}" "c$F/controller.log"
+  check "relay: ... and c$L served it (its peer: c$F, then rx3's address)" \
+    grep -q "event=joined group=video identity=rx3 .* peer=c$F>127.0.0.1:" "c$L/controller.log"
+  n0=$(grep -c 'newest-spi=' rx3-relay.out)
+  admin "$L" rekey video >/dev/null
+  wait_lines rx3-relay.out 'newest-spi=' $((n0 + 1)) || true
+  check "relay: the leader's rekey reached rx3 through c$F (updates $n0 -> $(grep -c 'newest-spi=' rx3-relay.out))" \
+    [ "$(grep -c 'newest-spi=' rx3-relay.out)" -gt "$n0" ]
+  check "relay: ... c$F counts one member relayed now" \
+    [ "$(stat_of "$F" 'o["relay"]["relayed-open"]')" -eq 1 ]
+  # an insider's certificate, without the cluster key
+  before=$(stat_of "$L" 'o["relay"]["link-refusals"]')
+  lines=$(wc -l <"c$L/controller.log")
+  rc=0
+  relay_attack "${port[$L]}" >attack.out 2>&1 || rc=$?
+  sleep 0.5
+  check "relay: a member's certificate without the cluster key gets no relay link ($(tr '\n' ' ' <attack.out))" \
+    [ "$rc" -eq 0 ]
+  check "relay: ... the leader refused it, counted ($before -> $(stat_of "$L" 'o["relay"]["link-refusals"]'))" \
+    bash -c "[ $(stat_of "$L" 'o["relay"]["link-refusals"]') -gt $before ] &&
+             tail -n +$((lines + 1)) c$L/controller.log | grep -q 'event=relay-refused .*does not prove the cluster key'"
+  check "relay: ... and served nobody: no rx4" \
+    bash -c "! tail -n +$((lines + 1)) c$L/controller.log | grep -q 'identity=rx4'"
+  # the leader killed: rx3 comes back through c$F, to whoever leads
+  kill -KILL "${ctl_pid[$L]}"
+  wait "${ctl_pid[$L]}" 2>/dev/null || true
+  L2=$(leader_of_video "$L")
+  wait_lines rx3-relay.out '^joined' 2 || true
+  echo "  c$L killed; c$L2 leads video"
+  check "relay: after the leader's kill rx3 joined again through c$F (c$L2 leads)" \
+    [ "$(grep -c '^joined' rx3-relay.out)" -ge 2 ]
+  check "relay: ... served by c$L2" \
+    grep -q "event=joined group=video identity=rx3 " "c$L2/controller.log"
+  kill -INT "$hold" 2>/dev/null || true
+  wait_bounded 20 "$hold" || check "relay: mcsec-join ended (HANG above)" false
+  forget_pids "$hold"
+  start_ctl "$L"
+}
+
 case_manygroups() {
   local i g n rc led
   for i in 4 5 6; do

@@ -69,6 +69,7 @@ sim_start_core (Sim *s)
   cc.max_output = s->max_output;
   cc.cluster = s->cluster;
   cc.store_seals = s->seals;
+  cc.relay = s->relay;
   s->core = mcsec_ctl_new (&cc, s->store, make_groups (), s->now, &error);
   if (s->core == NULL) {
     fprintf (stderr, "core: %s\n", error->message);
@@ -235,6 +236,17 @@ run_actions (Sim *s)
     case MCSEC_CTL_ACTION_LOG:
       g_ptr_array_add (s->log, g_strdup_printf ("%s %s", a.event, a.text));
       break;
+    case MCSEC_CTL_ACTION_RELAY:
+      /* the daemon's part: its socket goes to the leader, unbroken */
+      g_clear_pointer (&s->relayed, g_bytes_unref);
+      g_free (s->relayed_to);
+      s->relayed = g_bytes_ref (a.data);
+      s->relayed_to = g_strdup (a.text);
+      if (p) {
+        mcsec_ctl_conn_free (p->c);
+        p->c = NULL;
+      }
+      break;
     }
     mcsec_ctl_action_clear (&a);
   }
@@ -353,6 +365,9 @@ sim_free (Sim *s)
   g_ptr_array_unref (s->peers);
   g_ptr_array_unref (s->log);
   g_rand_free (s->rand);
+  if (s->relayed)
+    g_bytes_unref (s->relayed);
+  g_free (s->relayed_to);
   g_free (s);
 }
 

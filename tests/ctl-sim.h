@@ -40,8 +40,11 @@ struct Sim {
   GRand *rand;
   gsize max_queued; /* the most output the core held for one connection */
   gsize max_output;
-  gboolean cluster; /* one controller of a cluster (docs/cluster.md) */
-  gboolean seals;   /* ... whose store seals: SAs are adopted */
+  gboolean cluster;  /* one controller of a cluster (docs/cluster.md) */
+  gboolean seals;    /* ... whose store seals: SAs are adopted */
+  gboolean relay;    /* ... that relays JOINs for groups led elsewhere */
+  GBytes *relayed;   /* the last RELAY action's bytes and leader; the */
+  gchar *relayed_to; /* connection is freed, the member not told */
 };
 
 extern const char *const config_groups[];

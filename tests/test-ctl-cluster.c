@@ -920,10 +920,106 @@ test_cluster_adopt_tree_window (void)
   sim_free (s);
 }
 
+/* Relaying (docs/cluster.md "Relaying"): a follower that relays hands a
+ * JOIN for a group led elsewhere, and every byte the member sent after it,
+ * to the daemon (a RELAY action naming the leader) instead of refusing
+ * it; the member is not told anything and the leader, fed those bytes
+ * under the identity the follower saw, serves it.  What a follower checks
+ * itself (evictions, access lists) it still refuses, and while nobody can
+ * lead it answers unavailable. */
+static void
+test_cluster_relay (void)
+{
+  Sim *s = sim_new_on (mcsec_ctl_memory_store_new (), TRUE, 0);
+  mcsec_ctl_t *x, *y;
+  static const guint8 ping[] = {0, 0, 0, 4, 1, MCSEC_MIKE_PING, 0, 0};
+  const uint8_t *d;
+  gsize n, rn;
+  const guint8 *r;
+  guint8 *sent;
+  Peer *p, *q, *e;
+  mcsec_mike_msg_t *msg = g_new0 (mcsec_mike_msg_t, 1);
+
+  mcsec_ctl_free (s->core);
+  s->relay = TRUE;
+  sim_start_core (s);
+  x = s->core;
+  s->relay = FALSE;
+  sim_start_core (s);
+  y = s->core;
+  lead (s, "video");
+  mcsec_ctl_set_lease_deadline (y, G_MAXINT64);
+  s->core = x;
+  mcsec_ctl_group_follow (group_named (s, "video"), "10.0.0.2:7700", FALSE,
+                          s->now);
+  run_actions (s);
+
+  /* the JOIN and a PING in one read: both go to the leader, in order */
+  p = peer_new (s, "rx1", "video", FALSE);
+  n = mcsec_member_output (p->m, &d);
+  CHECK (n > 0);
+  sent = g_malloc (n + sizeof ping);
+  memcpy (sent, d, n);
+  memcpy (sent + n, ping, sizeof ping);
+  mcsec_member_written (p->m, n);
+  mcsec_ctl_conn_input (p->c, sent, n + sizeof ping, s->now);
+  run_actions (s);
+  CHECK (p->c == NULL && s->relayed != NULL);
+  CHECK (g_strcmp0 (s->relayed_to, "10.0.0.2:7700") == 0);
+  r = g_bytes_get_data (s->relayed, &rn);
+  CHECK (rn == n + sizeof ping && memcmp (r, sent, rn) == 0);
+  CHECK (mcsec_mike_parse (r, n, msg) == MCSEC_OK &&
+         msg->type == MCSEC_MIKE_JOIN);
+  CHECK (logged (s, "relayed peer=sim:1 identity=rx1 group=video "
+                    "leader=10.0.0.2:7700"));
+  CHECK (!logged (s, "reason=not-leader"));
+  CHECK (mcsec_member_state (p->m) != MCSEC_MEMBER_JOINED);
+  CHECK (mcsec_member_state (p->m) != MCSEC_MEMBER_DISCONNECTED);
+  CHECK (strstr (admin (s, "stats"), "\"relayed\":1,") != NULL);
+
+  /* the leader, fed those bytes under the identity the follower saw */
+  s->core = y;
+  p->c = mcsec_ctl_conn_new (y, "c1>sim:1", "rx1", s->now, 0);
+  mcsec_ctl_conn_input (p->c, r, rn, s->now);
+  run_actions (s);
+  sim_run (s, 300);
+  CHECK (mcsec_member_state (p->m) == MCSEC_MEMBER_JOINED);
+  CHECK (newest_spi (p) != 0);
+
+  /* the follower still refuses what it can judge itself */
+  s->core = x;
+  q = peer_new (s, "stranger", "video", FALSE);
+  pump (s);
+  CHECK (q->c == NULL && q->closes == 1);
+  CHECK (logged (s, "identity=stranger group=- reason=not-authorised"));
+  CHECK (admin_says (s, "evict video rx2", "\"ok\":true"));
+  e = peer_new (s, "rx2", "video", FALSE);
+  pump (s);
+  CHECK (logged (s, "identity=rx2 group=video reason=not-authorised "
+                    "text=\"evicted by an administrator\""));
+  CHECK (mcsec_member_state (e->m) == MCSEC_MEMBER_REFUSED);
+  /* nobody can lead: unavailable, relayed nowhere */
+  g_clear_pointer (&s->relayed, g_bytes_unref);
+  mcsec_ctl_group_follow (group_named (s, "video"), NULL, TRUE, s->now);
+  q = peer_new (s, "rx3", "video", FALSE);
+  pump (s);
+  CHECK (s->relayed == NULL);
+  CHECK (logged (s, "identity=rx3 group=video reason=unavailable"));
+
+  g_free (sent);
+  g_free (msg);
+  /* rx1's connection is y's: it goes with y */
+  mcsec_ctl_conn_free (p->c);
+  p->c = NULL;
+  mcsec_ctl_free (y);
+  sim_free (s);
+}
+
 int
 main (void)
 {
   test_cluster_fencing ();
+  test_cluster_relay ();
   test_cluster_new_leader ();
   test_cluster_adopt ();
   test_cluster_adopt_refused ();

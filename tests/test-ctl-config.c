@@ -99,8 +99,26 @@ test_unknown_settings (void)
             "etcd-timeout = 900\nprefix = /x/\ncluster-key = /k\n",
             &msg);
   CHECK (c != NULL);
+  CHECK (c && c->relay); /* relaying: on with a cluster key */
   ctl_config_free (c);
   g_free (msg);
+  c = load ("", "",
+            "\n[cluster]\netcd = http://127.0.0.1:2379\nname = c1\n"
+            "cluster-key = /k\nrelay = false\n",
+            &msg);
+  CHECK (c && !c->relay);
+  ctl_config_free (c);
+  g_free (msg);
+  c = load ("", "", "\n[cluster]\netcd = http://127.0.0.1:2379\nname = c1\n",
+            &msg);
+  CHECK (c && !c->relay); /* no cluster key, nothing to prove a link with */
+  ctl_config_free (c);
+  g_free (msg);
+  CHECK (refused ("", "",
+                  "\n[cluster]\netcd = http://e:1\nname = c\nrelay = true\n",
+                  "/etc/ctl.conf:21: [cluster] relay: true without "
+                  "cluster-key: a relay link proves the cluster key (set "
+                  "cluster-key, or relay = false)"));
 
   /* a misspelling: the nearest setting (a swap, a letter, a case) */
   CHECK (refused ("", "rekey-on-joins = false\n", "",

@@ -30,6 +30,7 @@
 
 #include "cluster.h"
 #include "etcd.h"
+#include "relay.h"
 #include "seal.h"
 #include "store-etcd.h"
 
@@ -69,6 +70,8 @@ typedef struct {
 
 struct _CtlCluster {
   const CtlConfig *cfg;
+  guint8 relay_key[CTL_RELAY_KEY_LEN]; /* derived from the cluster key */
+  gboolean has_relay_key;
   void (*log) (const char *event, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
   mcsec_ctl_store_t *store;
   mcsec_etcd_t *etcd; /* the store's client, this thread's */
@@ -222,6 +225,15 @@ fail:
   return NULL;
 }
 
+gboolean
+ctl_cluster_relay_key (CtlCluster *cl, guint8 key[32])
+{
+  if (!cl->has_relay_key)
+    return FALSE;
+  memcpy (key, cl->relay_key, CTL_RELAY_KEY_LEN);
+  return TRUE;
+}
+
 /* ---- the update-signing key, sealed in etcd under the cluster key ---- */
 
 #define SIGNING_KEY_LEN 32 /* Ed25519's raw private key */
@@ -289,8 +301,10 @@ ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key, GError **error)
   }
   if (!read_cluster_key (cfg, ck, error))
     goto out_plain;
-  /* the store seals the groups' SAs with it too (docs/cluster.md) */
+  /* the store seals the groups' SAs with it too (docs/cluster.md); the
+   * relay links prove a key derived from it */
   ctl_etcd_store_set_seal_key (cl->store, ck);
+  cl->has_relay_key = ctl_relay_key (ck, cl->relay_key);
   if (*key && EVP_PKEY_get_raw_private_key (*key, mine, &mine_len) != 1) {
     g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                  "[controller] %s: not an Ed25519 private key",
@@ -1045,6 +1059,7 @@ ctl_cluster_free (CtlCluster *cl)
 {
   if (cl == NULL)
     return;
+  OPENSSL_cleanse (cl->relay_key, sizeof cl->relay_key);
   if (cl->watch)
     mcsec_etcd_watch_free (cl->watch);
   if (cl->lease)

@@ -40,6 +40,9 @@ gboolean ctl_cluster_check_files (const CtlConfig *cfg, GError **error);
  * signing-key configured) and is replaced by the cluster's. */
 gboolean ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key,
                                   GError **error);
+/* The relay links' key (relay.h), derived from the cluster key: FALSE
+ * without one (after ctl_cluster_signing_key, which reads it). */
+gboolean ctl_cluster_relay_key (CtlCluster *cl, guint8 key[32]);
 /* The state store (owned by the cluster; valid until ctl_cluster_free). */
 mcsec_ctl_store_t *ctl_cluster_store (CtlCluster *cl);
 /* Starts the watch and the first campaigns. */

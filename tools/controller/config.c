@@ -74,6 +74,7 @@ static const Setting settings[] = {
     SETTING ("cluster", "etcd-timeout", S_UINT, etcd_timeout_ms, FALSE),
     SETTING ("cluster", "prefix", S_STR, etcd_prefix, FALSE),
     SETTING ("cluster", "cluster-key", S_STR, cluster_key, FALSE),
+    SETTING ("cluster", "relay", S_BOOL, relay, FALSE),
     SETTING ("cluster", "etcd-ca", S_STR, etcd_ca, FALSE),
     SETTING ("cluster", "etcd-certificate", S_STR, etcd_certificate, FALSE),
     SETTING ("cluster", "etcd-private-key", S_STR, etcd_private_key, FALSE),
@@ -757,6 +758,17 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
     config_fail (src, error, s, "etcd",
                  "an http:// endpoint with etcd-ca or etcd-certificate set: "
                  "use https:// for every endpoint");
+    return FALSE;
+  }
+  /* relaying needs the cluster key: it proves a link's ends are
+   * controllers of this cluster (docs/cluster.md "Relaying") */
+  if (!config_bool (src, kf, s, "relay", cfg->cluster_key != NULL, &cfg->relay,
+                    error))
+    return FALSE;
+  if (cfg->relay && cfg->cluster_key == NULL) {
+    config_fail (src, error, s, "relay",
+                 "true without cluster-key: a relay link proves the cluster "
+                 "key (set cluster-key, or relay = false)");
     return FALSE;
   }
   if (!config_uint (src, kf, s, "lease", 3, 1, 60, &v, error))

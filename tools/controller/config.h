@@ -41,6 +41,8 @@ typedef struct {
   gchar *cluster_key;  /* file: 64 hex digits, the key that seals the
                           update-signing key in etcd (NULL: not shared) */
   gchar **controllers; /* names of the cluster's controllers, or NULL */
+  gboolean relay;      /* JOINs for groups led elsewhere are relayed to
+                          their leader (default: with cluster_key) */
   guint lease_s, etcd_timeout_ms;
   GPtrArray *groups;   /* mcsec_ctl_group_config_t */
   gchar **group_names; /* the groups' names, in the same order */

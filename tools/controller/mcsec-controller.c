@@ -55,6 +55,7 @@
 #include "config.h"
 #include "core/ctl-core.h"
 #include "cluster.h"
+#include "relay.h"
 #include "store-etcd.h"
 #include "store-file.h"
 
@@ -65,7 +66,10 @@
 #define CLOSE_FLUSH_MS 2000 /* a goodbye gets this long to go out */
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
-#define WINDOW_SWEEP_MS 2000 /* members whose window stays shut */
+#define WINDOW_SWEEP_MS 2000  /* members whose window stays shut */
+#define LINK_DEADLINE_MS 5000 /* a relay link is up by then */
+#define LINK_IDLE_MS 10000    /* a link to a leader nobody uses is closed */
+#define LINK_HIGH (4u * 1024 * 1024) /* queued to a link: members wait */
 #define READ_BUDGET                                                            \
   65536 /* bytes read from one member per loop turn: one                       \
            member cannot hold the loop (level-triggered                        \
@@ -79,18 +83,37 @@ typedef enum {
   K_INBOX,
   K_SIGNAL,
   K_CLUSTER,
+  K_LINK,
 } Kind;
 
 typedef struct {
   Kind kind;
 } Watch;
 
+/* A relay link (relay.h, docs/cluster.md "Relaying"): to a leader
+ * (outgoing: this controller's relayed members) or from a follower (its
+ * members are core connections here, without a socket of their own). */
+typedef struct {
+  Watch w;
+  GList qlink; /* in d.links */
+  CtlRelayLink *rl;
+  gchar *to;           /* outgoing: the leader's address */
+  GHashTable *streams; /* stream id -> Member */
+  guint32 next_stream, events;
+  gint64 idle_since;
+  gboolean dead, was_up, blocked;
+} Link;
+
 typedef struct {
   Watch w;
   GList link; /* in d.members */
-  int fd;
+  int fd;     /* -1: a follower's member, relayed to us over `via` */
   SSL *ssl;
-  mcsec_ctl_conn_t *core;
+  mcsec_ctl_conn_t *core; /* NULL: relayed to the leader over `via` */
+  Link *via;
+  guint32 stream;
+  gboolean link_closed; /* the link ended the stream (or is gone) */
+  CtlRelayBuf rout;     /* relayed: the leader's bytes for the member */
   guint32 events;
   gboolean closing, dead;
   gint64 close_deadline;
@@ -166,6 +189,12 @@ static struct {
   gint64 accept_resume_ms;
   guint backoff_ms;
   int *channel_fds;
+  /* relaying (docs/cluster.md) */
+  gboolean relay;
+  guint8 relay_key[CTL_RELAY_KEY_LEN];
+  SSL_CTX *relay_ctx;
+  GQueue links;               /* Link */
+  GHashTable *link_by_leader; /* address -> outgoing Link */
   mcsec_ctl_io_stats_t io;
   gboolean journal; /* stderr is journald's: lines start with "<N>" */
 } d;
@@ -275,6 +304,30 @@ epoll_set (int fd, void *ptr, guint32 events, int op)
 
 static void run_actions (void);
 
+static void link_flush (Link *k);
+
+/* The member's stream leaves its relay link (a CLOSE goes unless the link
+ * ended it). */
+static void
+member_unlink (Member *m)
+{
+  Link *k = m->via;
+  if (k == NULL)
+    return;
+  m->via = NULL;
+  g_hash_table_remove (k->streams, GUINT_TO_POINTER (m->stream));
+  if (k->to)
+    d.io.relayed_open--;
+  else
+    d.io.relay_accepted_open--;
+  if (g_hash_table_size (k->streams) == 0)
+    k->idle_since = mono_ms ();
+  if (!m->link_closed && !k->dead) {
+    ctl_relay_link_send (k->rl, CTL_RELAY_CLOSE, m->stream, NULL, 0);
+    link_flush (k);
+  }
+}
+
 static void
 member_finish (Member *m)
 {
@@ -285,23 +338,28 @@ member_finish (Member *m)
     g_queue_remove (&d.closing, m);
   if (m->again)
     g_ptr_array_remove (d.again, m);
-  epoll_ctl (d.epfd, EPOLL_CTL_DEL, m->fd, NULL);
-  if (m->closing)
-    SSL_shutdown (m->ssl);
-  SSL_free (m->ssl);
-  m->ssl = NULL;
-  close (m->fd);
-  mcsec_ctl_conn_free (m->core);
+  member_unlink (m);
+  if (m->fd >= 0) {
+    epoll_ctl (d.epfd, EPOLL_CTL_DEL, m->fd, NULL);
+    if (m->closing)
+      SSL_shutdown (m->ssl);
+    SSL_free (m->ssl);
+    m->ssl = NULL;
+    close (m->fd);
+    d.io.open_connections--;
+  }
+  if (m->core)
+    mcsec_ctl_conn_free (m->core);
   m->core = NULL;
+  ctl_relay_buf_clear (&m->rout);
   g_queue_unlink (&d.members, &m->link);
-  d.io.open_connections--;
   g_ptr_array_add (d.graveyard, m);
 }
 
 static void
 member_events (Member *m, guint32 want)
 {
-  if (!m->dead && want != m->events) {
+  if (!m->dead && m->fd >= 0 && want != m->events) {
     m->events = want;
     epoll_set (m->fd, m, want, EPOLL_CTL_MOD);
   }
@@ -313,7 +371,8 @@ member_lost (Member *m, const char *why)
 {
   if (m->dead)
     return;
-  mcsec_ctl_conn_lost (m->core, why, mono_ms ());
+  if (m->core)
+    mcsec_ctl_conn_lost (m->core, why, mono_ms ());
   member_finish (m);
 }
 
@@ -330,17 +389,56 @@ cluster_may_write (void)
   return ctl_cluster_may_write (d.cluster, mono_ms ());
 }
 
-/* Write what the core queued; TRUE while the member lives. */
+/* A follower's member: what the core queued goes over the link, as long
+ * as the link's queue is short (else the core holds it: its max-output
+ * and stall limits apply as to any member). */
+static gboolean
+member_flush_to_link (Member *m)
+{
+  const guint8 *data;
+  gsize len;
+  Link *k = m->via;
+
+  if (!cluster_may_write ())
+    return TRUE;
+  while (k && (len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
+    if (ctl_relay_link_queued (k->rl) >= LINK_HIGH) {
+      k->blocked = TRUE;
+      break;
+    }
+    len = MIN (len, 65536);
+    ctl_relay_link_send (k->rl, CTL_RELAY_DATA, m->stream, data, len);
+    mcsec_ctl_conn_written (m->core, len, mono_ms ());
+  }
+  if (k)
+    link_flush (k);
+  if (m->closing &&
+      (k == NULL || mcsec_ctl_conn_output (m->core, &data) == 0)) {
+    member_finish (m);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Write what the core queued (or, relayed, what the leader sent); TRUE
+ * while the member lives. */
 static gboolean
 member_flush (Member *m)
 {
   const guint8 *data;
   gsize len;
 
-  if (!cluster_may_write ())
+  if (m->fd < 0)
+    return member_flush_to_link (m);
+  /* fencing is the leader's: a relayed member's bytes are the leader's */
+  if (m->core && !cluster_may_write ())
     return TRUE;
-  while ((len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
-    int n = SSL_write (m->ssl, data, (int)MIN (len, 16384));
+  while ((len = m->core ? mcsec_ctl_conn_output (m->core, &data)
+                        : ctl_relay_buf_len (&m->rout)) > 0) {
+    int n;
+    if (m->core == NULL)
+      data = ctl_relay_buf_data (&m->rout);
+    n = SSL_write (m->ssl, data, (int)MIN (len, 16384));
     if (n <= 0) {
       int e = SSL_get_error (m->ssl, n);
       ERR_clear_error ();
@@ -351,7 +449,10 @@ member_flush (Member *m)
       member_lost (m, "write failed");
       return FALSE;
     }
-    mcsec_ctl_conn_written (m->core, (gsize)n, mono_ms ());
+    if (m->core)
+      mcsec_ctl_conn_written (m->core, (gsize)n, mono_ms ());
+    else
+      ctl_relay_buf_consume (&m->rout, (gsize)n);
   }
   if (m->closing) {
     member_finish (m);
@@ -396,13 +497,22 @@ member_io (Member *m, guint32 events)
       OPENSSL_cleanse (buf, sizeof buf);
       return;
     }
-    mcsec_ctl_conn_input (m->core, buf, (gsize)n, mono_ms ());
-    run_actions ();
+    if (m->core) {
+      mcsec_ctl_conn_input (m->core, buf, (gsize)n, mono_ms ());
+      run_actions ();
+    } else if (m->via) {
+      ctl_relay_link_send (m->via->rl, CTL_RELAY_DATA, m->stream, buf,
+                           (gsize)n);
+    }
     if (m->dead || m->closing)
       break;
   }
+  if (!m->dead && m->via && m->core == NULL)
+    link_flush (m->via);
   OPENSSL_cleanse (buf, sizeof buf);
 }
+
+static void member_relay (Member *m, const char *leader, GBytes *bytes);
 
 /* What the core decided: writes, closes, channel datagrams, log lines. */
 static void
@@ -447,6 +557,10 @@ run_actions (void)
     case MCSEC_CTL_ACTION_LOG:
       log_line (a.event, a.text);
       break;
+    case MCSEC_CTL_ACTION_RELAY:
+      if (m && !m->dead)
+        member_relay (m, a.text, a.data);
+      break;
     }
     mcsec_ctl_action_clear (&a);
   }
@@ -465,7 +579,7 @@ window_sweep (gint64 now)
     gboolean shut;
 
     nl = l->next;
-    if (m->dead || m->closing)
+    if (m->dead || m->closing || m->fd < 0)
       continue;
     /* bytes wait to be sent, and none is in flight: the peer's window is
      * shut (a slow but reading peer has bytes in flight) */
@@ -480,7 +594,13 @@ window_sweep (gint64 now)
       gchar *detail = g_strdup_printf (
           "receive window shut for %" G_GINT64_FORMAT " ms, %d bytes waiting",
           now - m->shut_since, queued);
-      mcsec_ctl_conn_not_reading (m->core, detail, now);
+      if (m->core) {
+        mcsec_ctl_conn_not_reading (m->core, detail, now);
+      } else {
+        log_event ("not-reading", "peer=%s relayed=yes detail=\"%s\"", m->peer,
+                   detail);
+        member_finish (m);
+      }
       g_free (detail);
       run_actions ();
     }
@@ -488,7 +608,318 @@ window_sweep (gint64 now)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Relaying: links between controllers (relay.h, docs/cluster.md)           */
+
+static void
+link_update_events (Link *k)
+{
+  guint32 want = ctl_relay_link_events (k->rl);
+  if (!k->dead && want != k->events) {
+    k->events = want;
+    epoll_set (ctl_relay_link_fd (k->rl), k, want, EPOLL_CTL_MOD);
+  }
+}
+
+/* A link that did not prove the cluster key (or came to a controller that
+ * does not relay): counted, and logged at most once a second with the
+ * count, so that a flood of them cannot bury the other events. */
+static void
+relay_refused (const char *peer, const char *why)
+{
+  static gint64 window_ms;
+  static guint64 quiet;
+  gint64 now = mono_ms ();
+
+  d.io.relay_link_refusals++;
+  if (now - window_ms < 1000) {
+    quiet++;
+    return;
+  }
+  window_ms = now;
+  log_event ("relay-refused",
+             "peer=%s why=\"%s\" not-logged=%" G_GUINT64_FORMAT
+             " refusals=%" G_GUINT64_FORMAT,
+             peer, why, quiet, d.io.relay_link_refusals);
+  quiet = 0;
+}
+
+static Link *
+link_add (CtlRelayLink *rl, const char *to)
+{
+  Link *k = g_new0 (Link, 1);
+  k->w.kind = K_LINK;
+  k->qlink.data = k;
+  k->rl = rl;
+  k->to = g_strdup (to);
+  k->streams = g_hash_table_new (NULL, NULL);
+  k->idle_since = mono_ms ();
+  k->events = ctl_relay_link_events (rl);
+  epoll_set (ctl_relay_link_fd (rl), k, k->events, EPOLL_CTL_ADD);
+  g_queue_push_tail_link (&d.links, &k->qlink);
+  if (to)
+    g_hash_table_insert (d.link_by_leader, g_strdup (to), k);
+  d.io.relay_links++;
+  return k;
+}
+
+/* The link is over: its members go (a follower's are closed without a
+ * word and reconnect; the leader's end loses the follower's members). */
+static void
+link_drop (Link *k, const char *why)
+{
+  GList *members;
+
+  if (k->dead)
+    return;
+  if (why && !k->was_up && k->to == NULL) {
+    relay_refused (ctl_relay_link_peer (k->rl), why);
+  } else if (g_hash_table_size (k->streams) == 0 &&
+             (why == NULL || strcmp (why, "closed") == 0)) {
+    /* idle: the follower's end closes it after LINK_IDLE_MS */
+    log_event ("relay-link-closed", "peer=%s why=\"%s\"",
+               k->to ? k->to : ctl_relay_link_peer (k->rl),
+               why ? "the other end closed it" : "idle");
+  } else if (why) {
+    log_event ("relay-link-lost", "peer=%s why=\"%s\" members=%u",
+               k->to ? k->to : ctl_relay_link_peer (k->rl), why,
+               g_hash_table_size (k->streams));
+  }
+  members = g_hash_table_get_values (k->streams);
+  for (GList *l = members; l; l = l->next) {
+    Member *m = l->data;
+    m->link_closed = TRUE;
+    member_lost (m, "relay link lost");
+  }
+  g_list_free (members);
+  run_actions ();
+  k->dead = TRUE;
+  epoll_ctl (d.epfd, EPOLL_CTL_DEL, ctl_relay_link_fd (k->rl), NULL);
+  if (k->to && g_hash_table_lookup (d.link_by_leader, k->to) == k)
+    g_hash_table_remove (d.link_by_leader, k->to);
+  ctl_relay_link_free (k->rl);
+  k->rl = NULL;
+  g_hash_table_unref (k->streams);
+  g_free (k->to);
+  g_queue_unlink (&d.links, &k->qlink);
+  d.io.relay_links--;
+  g_ptr_array_add (d.graveyard, k);
+}
+
+/* The leader's end: a member the follower authenticated. */
+static void
+link_open (Link *k, guint32 stream, const char *source, const char *identity)
+{
+  Member *m;
+  gchar *peer;
+
+  if (k->to || g_hash_table_contains (k->streams, GUINT_TO_POINTER (stream))) {
+    link_drop (k, "an OPEN it may not send");
+    return;
+  }
+  m = g_new0 (Member, 1);
+  m->w.kind = K_MEMBER;
+  m->link.data = m;
+  m->fd = -1;
+  m->via = k;
+  m->stream = stream;
+  g_queue_push_tail_link (&d.members, &m->link);
+  g_hash_table_insert (k->streams, GUINT_TO_POINTER (stream), m);
+  d.io.relay_accepted++;
+  d.io.relay_accepted_open++;
+  /* the log names the follower and the member's own address */
+  peer = g_strdup_printf ("%s>%s", ctl_relay_link_peer (k->rl), source);
+  g_strlcpy (m->peer, peer, sizeof m->peer);
+  m->core = mcsec_ctl_conn_new (d.core, peer, identity, mono_ms (),
+                                g_get_real_time ());
+  g_free (peer);
+  mcsec_ctl_conn_set_user_data (m->core, m);
+  run_actions ();
+}
+
+/* The follower's end: bytes from the leader for a relayed member. */
+static void
+link_data (Member *m, const guint8 *data, gsize len)
+{
+  if (m->core) { /* the leader's end: the member's bytes */
+    mcsec_ctl_conn_input (m->core, data, len, mono_ms ());
+    run_actions ();
+    return;
+  }
+  if (ctl_relay_buf_len (&m->rout) + len > d.cfg->max_output) {
+    log_event ("not-reading", "peer=%s relayed=yes queued=%zu max-output=%zu",
+               m->peer, ctl_relay_buf_len (&m->rout), d.cfg->max_output);
+    member_finish (m);
+    return;
+  }
+  ctl_relay_buf_append (&m->rout, data, len);
+  if (!m->closing)
+    member_flush (m);
+}
+
+/* What the link brought: streams opened, bytes, ends; its own end. */
+static void
+link_process (Link *k)
+{
+  CtlRelayEvent ev;
+
+  while (!k->dead && ctl_relay_link_next (k->rl, &ev)) {
+    Member *m = ev.stream ? g_hash_table_lookup (k->streams,
+                                                 GUINT_TO_POINTER (ev.stream))
+                          : NULL;
+    switch (ev.type) {
+    case CTL_RELAY_EV_UP:
+      k->was_up = TRUE;
+      log_event ("relay-link-up", "peer=%s end=%s", ctl_relay_link_peer (k->rl),
+                 k->to ? "follower" : "leader");
+      break;
+    case CTL_RELAY_EV_OPEN:
+      link_open (k, ev.stream, ev.source, ev.identity);
+      break;
+    case CTL_RELAY_EV_DATA:
+      if (m && !m->dead)
+        link_data (m, ev.data, ev.len);
+      break;
+    case CTL_RELAY_EV_CLOSE:
+      if (m == NULL || m->dead)
+        break;
+      m->link_closed = TRUE;
+      if (m->core) {
+        member_lost (m, "connection closed"); /* the member went */
+      } else if (!m->closing) {
+        /* the leader ended it: its last bytes (a REFUSE...) go first */
+        m->closing = TRUE;
+        m->close_deadline = mono_ms () + CLOSE_FLUSH_MS;
+        g_queue_push_tail (&d.closing, m);
+        member_flush (m);
+      }
+      break;
+    case CTL_RELAY_EV_LOST:
+      link_drop (k, ev.why);
+      return;
+    }
+  }
+  if (!k->dead)
+    link_update_events (k);
+}
+
+static void
+link_io (Link *k, guint32 events)
+{
+  if (k->dead)
+    return;
+  ctl_relay_link_io (k->rl, events, mono_ms ());
+  link_process (k);
+  /* room again: the follower's members whose output waited in the core */
+  if (!k->dead && k->blocked && ctl_relay_link_queued (k->rl) < LINK_HIGH / 2) {
+    GList *members = g_hash_table_get_values (k->streams);
+    k->blocked = FALSE;
+    for (GList *l = members; l; l = l->next)
+      if (!((Member *)l->data)->dead)
+        member_flush (l->data);
+    g_list_free (members);
+  }
+}
+
+static void
+link_flush (Link *k)
+{
+  if (!k->dead && ctl_relay_link_is_up (k->rl) && ctl_relay_link_queued (k->rl))
+    ctl_relay_link_io (k->rl, EPOLLOUT, mono_ms ());
+  if (!k->dead)
+    link_update_events (k);
+}
+
+/* The core hands a member whose JOIN is for a group led elsewhere to its
+ * leader: its stream goes over the link to that leader (made when none is
+ * up), everything it sent so far first.  Without a link, the member is
+ * closed without a word and tries again. */
+static void
+member_relay (Member *m, const char *leader, GBytes *bytes)
+{
+  Link *k = g_hash_table_lookup (d.link_by_leader, leader);
+  guint8 open[2 + 2 * CTL_RELAY_MAX_NAME];
+  gsize n, len;
+  const guint8 *p = g_bytes_get_data (bytes, &len);
+
+  n = ctl_relay_open_build (m->peer, mcsec_ctl_conn_identity (m->core), open);
+  if (k == NULL && n) {
+    GError *error = NULL;
+    CtlRelayLink *rl = ctl_relay_link_connect (
+        d.relay_ctx, leader, d.relay_key, d.cfg->cluster_name,
+        mono_ms () + LINK_DEADLINE_MS, &error);
+    if (rl == NULL) {
+      log_event ("relay-link-lost", "peer=%s why=\"%s\" members=0", leader,
+                 error->message);
+      g_error_free (error);
+    } else {
+      k = link_add (rl, leader);
+    }
+  }
+  mcsec_ctl_conn_free (m->core);
+  m->core = NULL;
+  if (k == NULL || n == 0) {
+    member_finish (m);
+    return;
+  }
+  if (++k->next_stream == 0)
+    k->next_stream = 1;
+  m->via = k;
+  m->stream = k->next_stream;
+  g_hash_table_insert (k->streams, GUINT_TO_POINTER (m->stream), m);
+  d.io.relayed_open++;
+  ctl_relay_link_send (k->rl, CTL_RELAY_OPEN, m->stream, open, n);
+  ctl_relay_link_send (k->rl, CTL_RELAY_DATA, m->stream, p, len);
+  link_flush (k);
+}
+
+/* Deadlines, stalls and idle links (every WINDOW_SWEEP_MS). */
+static void
+links_sweep (gint64 now)
+{
+  for (GList *l = d.links.head, *nl; l; l = nl) {
+    Link *k = l->data;
+    nl = l->next;
+    ctl_relay_link_check (k->rl, now, d.output_stall_ms);
+    link_process (k);
+    if (!k->dead && k->to && g_hash_table_size (k->streams) == 0 &&
+        now - k->idle_since >= LINK_IDLE_MS)
+      link_drop (k, NULL);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
 /* TLS handshakes on worker threads                                           */
+
+/* The handshake chose the relay links' ALPN: a controller's link. */
+static gboolean
+handshake_is_relay (SSL *ssl)
+{
+  const guint8 *alpn = NULL;
+  unsigned len = 0;
+  SSL_get0_alpn_selected (ssl, &alpn, &len);
+  return len == strlen (CTL_RELAY_ALPN) &&
+         memcmp (alpn, CTL_RELAY_ALPN, len) == 0;
+}
+
+/* The server's ALPN (on a worker thread, while the ClientHello is read):
+ * a controller's relay link asks for it, members ask for none.  A link
+ * is asked for no certificate: its HELLO must prove the cluster key
+ * instead (relay.h), before anything it sends is read. */
+static int
+alpn_select (SSL *ssl, const unsigned char **out, unsigned char *outlen,
+             const unsigned char *in, unsigned int inlen, void *arg)
+{
+  (void)arg;
+  for (unsigned i = 0; i < inlen; i += 1u + in[i])
+    if (in[i] == strlen (CTL_RELAY_ALPN) && i + 1u + in[i] <= inlen &&
+        memcmp (in + i + 1, CTL_RELAY_ALPN, in[i]) == 0) {
+      *out = in + i + 1;
+      *outlen = in[i];
+      SSL_set_verify (ssl, SSL_VERIFY_NONE, NULL);
+      return SSL_TLSEXT_ERR_OK;
+    }
+  return SSL_TLSEXT_ERR_NOACK;
+}
 
 static gchar *
 peer_identity (SSL *ssl)
@@ -526,6 +957,8 @@ handshake_step (Worker *w, Handshake *h)
   guint32 want;
 
   if (r == 1) {
+    if (handshake_is_relay (h->ssl))
+      return TRUE; /* a relay link: no certificate, its HELLO proves */
     h->identity = peer_identity (h->ssl);
     if (h->identity == NULL)
       h->why = g_strdup ("certificate without a usable common name");
@@ -671,6 +1104,24 @@ take_handshakes (void)
         log_event ("handshake-failed", "peer=%s why=\"%s\"", h->peer, h->why);
       else
         d.hf_quiet++;
+      handshake_free (h);
+      continue;
+    }
+    if (handshake_is_relay (h->ssl)) {
+      /* a follower's relay link: it proves the cluster key first */
+      if (!d.relay) {
+        relay_refused (h->peer,
+                       "this controller does not relay ([cluster] relay)");
+      } else {
+        Link *k =
+            link_add (ctl_relay_link_accept (h->fd, h->ssl, h->peer,
+                                             d.relay_key, d.cfg->cluster_name,
+                                             mono_ms () + LINK_DEADLINE_MS),
+                      NULL);
+        h->fd = -1;
+        h->ssl = NULL;
+        link_io (k, EPOLLIN); /* its HELLO may have come already */
+      }
       handshake_free (h);
       continue;
     }
@@ -1217,6 +1668,9 @@ loop_run (void)
         break;
       case K_CLUSTER: /* its events were taken by the turn above */
         break;
+      case K_LINK:
+        link_io ((Link *)w, evs[i].events);
+        break;
       case K_SIGNAL: {
         struct signalfd_siginfo si;
         if (read (d.sig_fd, &si, sizeof si) != sizeof si)
@@ -1251,6 +1705,7 @@ loop_run (void)
     if (now >= d.window_sweep_ms) {
       d.window_sweep_ms = now + WINDOW_SWEEP_MS;
       window_sweep (now);
+      links_sweep (now);
     }
     if (d.cluster)
       ctl_cluster_sync_deadline (d.cluster);
@@ -1365,6 +1820,15 @@ main (int argc, char **argv)
     /* with a cluster key, SAs are kept sealed in etcd: a failover adopts
      * them instead of rekeying (docs/cluster.md) */
     cc.store_seals = ctl_etcd_store_seals (d.store);
+    /* relaying: members of groups led elsewhere are served through us */
+    if (d.cfg->relay) {
+      if (!ctl_cluster_relay_key (d.cluster, d.relay_key))
+        return fatal ("[cluster] relay: no key derived from cluster-key");
+      d.relay_ctx = ctl_relay_client_ctx (d.cfg->ca, &error);
+      if (d.relay_ctx == NULL)
+        return fatal ("[cluster] relay: %s", error->message);
+      d.relay = cc.relay = TRUE;
+    }
     /* no state in it, but the admin socket lives there */
     if (g_mkdir_with_parents (d.cfg->state_dir, 0700) != 0)
       return fatal ("[controller] state-dir: %s: %s", d.cfg->state_dir,
@@ -1398,6 +1862,9 @@ main (int argc, char **argv)
   d.sig_fd = signalfd (-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   d.pending_by_host =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  d.link_by_leader =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  SSL_CTX_set_alpn_select_cb (d.ctx, alpn_select, NULL);
   d.graveyard = g_ptr_array_new ();
   d.again = g_ptr_array_new ();
   g_mutex_init (&d.done_lock);
@@ -1451,6 +1918,8 @@ main (int argc, char **argv)
     member_finish (d.members.head->data);
     run_actions (); /* the "left" lines; no rekey while stopping */
   }
+  while (d.links.head)
+    link_drop (d.links.head->data, NULL);
   while (d.admins.head)
     admin_finish (d.admins.head->data);
   for (guint i = 0; i < d.graveyard->len; i++)
@@ -1475,6 +1944,9 @@ main (int argc, char **argv)
       close (d.channel_fds[i]);
   g_free (d.channel_fds);
   g_hash_table_unref (d.pending_by_host);
+  g_hash_table_unref (d.link_by_leader);
+  SSL_CTX_free (d.relay_ctx);
+  OPENSSL_cleanse (d.relay_key, sizeof d.relay_key);
   ctl_config_free (d.cfg);
   return 0;
 }

@@ -149,6 +149,8 @@ static const struct {
     {"leader-key-gone", 4},
     {"step-down", 4},
     {"watch-resync", 4},
+    {"relay-link-lost", 4},
+    {"relay-refused", 4},
     {"started", 5},
     {"stopped", 5},
     {"reloaded", 5},
@@ -163,6 +165,7 @@ static const struct {
     {"cluster", 5},
     {"cluster-available", 5},
     {"signing-key", 5},
+    {"relay-link-up", 5},
     {"resync", 7},
 };
 
@@ -377,6 +380,14 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
   if (wants_send && !may_send) {
     refuse (c, MCSEC_MIKE_REASON_ROLE_NOT_ALLOWED,
             "identity may receive but not send", name, now);
+    goto out;
+  }
+  if (!group_may_issue (g, now) && ctl->cfg.relay && !g->unavailable &&
+      g->leader_hint && !g->leading) {
+    /* the cluster: the leader serves it through this controller
+     * (mcsec_ctl_conn_input hands the bytes over) */
+    c->state = C_RELAY;
+    c->relay_to = g;
     goto out;
   }
   if (!group_may_issue (g, now)) {
@@ -708,6 +719,30 @@ mcsec_ctl_conn_identity (const mcsec_ctl_conn_t *c)
   return c->identity;
 }
 
+/* Its JOIN (first in the reader) and everything after it, read or not
+ * yet fed, go to the leader through the daemon: the core is done with c. */
+static void
+conn_relay (mcsec_ctl_conn_t *c, const guint8 *rest, gsize rest_len)
+{
+  mcsec_ctl_t *ctl = c->ctl;
+  mcsec_ctl_group_t *g = c->relay_to;
+  GByteArray *all = g_byte_array_sized_new (c->reader.len + rest_len);
+  mcsec_ctl_action_t *a;
+
+  g_byte_array_append (all, c->reader.buf, c->reader.len);
+  g_byte_array_append (all, rest, rest_len);
+  mcsec_mike_reader_clear (&c->reader);
+  awaiting_done (c);
+  c->state = C_CLOSED;
+  ctl->relayed++;
+  push_action (ctl, MCSEC_CTL_ACTION_RELAY, c, g);
+  a = g_queue_peek_tail (&ctl->actions);
+  a->data = g_byte_array_free_to_bytes (all);
+  a->text = g_strdup (g->leader_hint);
+  ctl_log (ctl, "relayed", "peer=%s identity=%s group=%s leader=%s", c->peer,
+           c->identity, g->cfg->name, g->leader_hint);
+}
+
 void
 mcsec_ctl_conn_input (mcsec_ctl_conn_t *c, const guint8 *data, gsize len,
                       gint64 now_ms)
@@ -731,9 +766,13 @@ mcsec_ctl_conn_input (mcsec_ctl_conn_t *c, const guint8 *data, gsize len,
     }
     data += n;
     len -= n;
-    while (c->state != C_CLOSED &&
+    while (c->state != C_CLOSED && c->state != C_RELAY &&
            (flen = mcsec_mike_reader_next (&c->reader, &frame)) > 0)
       handle_frame (c, frame, flen, now_ms);
+    if (c->state == C_RELAY) {
+      conn_relay (c, data, len);
+      break;
+    }
   }
   /* nothing partial left: the buffer goes (50,000 idle members) */
   if (c->state != C_CLOSED && c->reader.len == 0)

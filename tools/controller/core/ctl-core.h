@@ -125,6 +125,10 @@ typedef struct {
    * and the next leader adopts them instead of rekeying (docs/cluster.md
    * "Failover without a rekey") */
   gboolean store_seals;
+  /* a JOIN for a group another controller leads is relayed to it (a
+   * RELAY action), not refused with not-leader (docs/cluster.md
+   * "Relaying"); the daemon has a link to the leader */
+  gboolean relay;
 } mcsec_ctl_config_t;
 
 #define MCSEC_CTL_MAX_OUTPUT_DEFAULT (1024 * 1024)
@@ -138,6 +142,11 @@ typedef struct {
   guint64 connections, handshake_failures, handshake_timeouts,
       refused_per_source, refused_total, accept_errors, accept_backoffs;
   guint open_connections, pending_handshakes, workers;
+  /* relaying (docs/cluster.md): links to and from other controllers, the
+   * members relayed through them now, those accepted from followers and
+   * links refused (a HELLO that did not prove the cluster key) */
+  guint relay_links, relayed_open, relay_accepted_open;
+  guint64 relay_accepted, relay_link_refusals;
 } mcsec_ctl_io_stats_t;
 
 /* ---- the core ---- */
@@ -199,6 +208,11 @@ typedef enum {
   MCSEC_CTL_ACTION_CLOSE,     /* close conn (after its output if flush) */
   MCSEC_CTL_ACTION_CHANNEL,   /* send data on group's rekey channel */
   MCSEC_CTL_ACTION_LOG,       /* event and text (key=value ...) */
+  /* (config relay) conn's JOIN is for a group led by the controller at
+   * text ("HOST:PORT"): data holds every byte the member sent, its JOIN
+   * first; the daemon takes the connection to that controller.  The
+   * core is done with conn: free it (its socket stays the daemon's). */
+  MCSEC_CTL_ACTION_RELAY,
 } mcsec_ctl_action_type_t;
 
 typedef struct {

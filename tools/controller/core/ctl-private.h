@@ -165,7 +165,10 @@ struct _McsecCtlGroup {
                                            */
 #define MEMBERS_MARKER "members-recorded" /* the state records members */
 
-typedef enum { C_AWAIT_JOIN, C_MEMBER, C_CLOSED } ConnState;
+/* C_RELAY: its JOIN is for a group another controller leads, and this
+ * one relays (docs/cluster.md "Relaying"): the input stops there and a
+ * RELAY action hands the connection's bytes to the daemon. */
+typedef enum { C_AWAIT_JOIN, C_MEMBER, C_RELAY, C_CLOSED } ConnState;
 
 /* What waits to be written to a member: updates hold keys, so the buffer
  * grows and shrinks by hand, wiping what it leaves behind (a realloc or a
@@ -181,6 +184,7 @@ struct _McsecCtlConn {
   GList all_link, group_link;
   GList send_link; /* in its group's sending, when its role sends */
   ConnState state;
+  mcsec_ctl_group_t *relay_to; /* C_RELAY: the group its JOIN named */
   mcsec_mike_reader_t reader;
   OutBuf out;
   gchar *peer, *identity;
@@ -237,7 +241,7 @@ struct _McsecCtl {
   mcsec_ctl_io_stats_t io;
   guint64 registrations, refusals, refused_by[16], leaves, evictions,
       unevictions, disconnects, not_reading, updates_sent, acks,
-      rejected_messages, store_errors, flooding, unlisted;
+      rejected_messages, store_errors, flooding, unlisted, relayed;
   gint64 unlisted_log_ms;
 };
 
