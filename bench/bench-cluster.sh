@@ -15,8 +15,9 @@
 #     closes once joined) over 6 groups, with 1, 2 and 3 controllers in a
 #     cluster, against one controller without a cluster (state in files)
 #     under the same load; members start at their group's leader, and (2
-#     and 3 controllers) at the first controller of the list, which sends
-#     them to the leader (`not-leader`); the CPU of the controllers, of
+#     and 3 controllers) at the first controller of the list, which relays
+#     them to the leader (docs/cluster.md "Relaying"), and (3 controllers
+#     with relay = false) sends them there (`not-leader`); the CPU of the controllers, of
 #     etcd and of the simulated members per registration;
 #  2. rekey time: `rekey GROUP` at the leader of a unicast group of N
 #     members until every member holds the new update, cluster (3) against
@@ -142,6 +143,7 @@ controllers = $names
 lease = $LEASE
 prefix = $prefix
 cluster-key = $tmp/cluster.key
+relay = ${RELAY:-true}
 
 EOF
     fi
@@ -367,17 +369,22 @@ reg_run() {
     "$(calc %.1f "$(kv self_cpu) / $(kv "done") * 1e6")" "$(kv handshakes)" "$(kv redirects)" "$per"
 }
 for round in 1 2; do
-  order="0 1 2 3"
-  [ $round -eq 2 ] && order="3 2 1 0"
-  for n in $order; do
-    start_ctls "$n"
+  # 3x: 3 controllers with relay = false (members from the list's first
+  # are sent to the leader with not-leader)
+  order="0 1 2 3 3x"
+  [ $round -eq 2 ] && order="3x 3 2 1 0"
+  for spec in $order; do
+    n=${spec%x}
+    relay=true
+    [ "$spec" != "$n" ] && relay=false
+    RELAY=$relay start_ctls "$n"
     start_helper
     wait_leaders
     pick_groups
-    if [ "$n" -gt 1 ] && [ $round -eq 1 ]; then
+    if [ "$n" -gt 1 ] && [ $round -eq 1 ] && [ "$relay" = true ]; then
       echo "  cluster of $n: of the 27 groups (24 candidates, rk, u, tv) the election gave $SPREAD"
     fi
-    if [ "$n" -eq 3 ] && [ $round -eq 1 ]; then
+    if [ "$n" -eq 3 ] && [ $round -eq 1 ] && [ "$relay" = true ]; then
       c0=$(cpu_s "${ctl_pid[@]}")
       e0=$(cpu_s $etcd_pids)
       sleep 2
@@ -386,10 +393,12 @@ for round in 1 2; do
     ask register "$REG_GROUPS" 64 "$CONC" leader # warm-up
     if [ "$n" -eq 0 ]; then
       reg_run "one controller, no cluster (state in files)" leader single
+    elif [ "$relay" = false ]; then
+      reg_run "cluster of $n, list's first, not relayed" first "c${n}redirect"
     else
       reg_run "cluster of $n, members at their leader" leader "c$n"
       if [ "$n" -gt 1 ]; then
-        reg_run "cluster of $n, from the list's first" first "c${n}first"
+        reg_run "cluster of $n, list's first, relayed" first "c${n}first"
       fi
     fi
     stop_helper
@@ -399,7 +408,7 @@ done
 rate_of() { calc %.1f "${sum_done[$1]} / ${sum_wall[$1]}"; }
 cpu_of() { calc %.0f "${sum_ctl[$1]} / ${sum_done[$1]} * 1e6"; }
 echo "  both rounds:"
-for tag in single c1 c2 c2first c3 c3first; do
+for tag in single c1 c2 c2first c3 c3first c3redirect; do
   printf '    %-8s %4.0f/s = %.2fx the single controller; CPU per registration: controllers %4.0f us, etcd %3.0f us, members %4.0f us\n' \
     "$tag" "$(rate_of $tag)" "$(calc %.4f "$(rate_of $tag) / $(rate_of single)")" "$(cpu_of $tag)" \
     "$(calc %.1f "${sum_etcd[$tag]} / ${sum_done[$tag]} * 1e6")" "$(calc %.1f "${sum_mem[$tag]} / ${sum_done[$tag]} * 1e6")"

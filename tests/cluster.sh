@@ -48,8 +48,9 @@
 #               it (and its rekeys); a member's certificate that asks for a
 #               relay link without the cluster key (a HELLO that proves
 #               nothing, an OPEN claiming rx4, rx4's JOIN, all at once) is
-#               refused and serves nobody; the leader killed: the member
-#               comes back through the follower to the new leader
+#               refused and serves nobody; a leader no link reaches: the
+#               member is sent there (not-leader); the leader killed: the
+#               member comes back through the follower to the new leader
 #   manygroups  3 more controllers with 300 groups and a 1 s lease (turns
 #               longer than the lease's slack): every group ends up led by
 #               exactly one controller that serves it, each controller
@@ -139,8 +140,18 @@ rekey-channel = 239.255.63.1:$chan_port
 rekey-interface = lo
 batch-interval = 100
 activation-delay = 300
+
+[group ghost]
+receivers = rx1
 EOF
 done
+# ghost's leader key, put before the controllers start (held by an etcd
+# lease of this script's, not a controller's): it names an address where
+# no controller listens, so followers cannot relay to it (case relay)
+ghost_port=$(free_port SOCK_STREAM)
+ghost_lease=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" lease grant 3600 | awk '{print $2}')
+ETCDCTL_API=3 etcdctl --endpoints "$eps" put --lease="$ghost_lease" \
+  "${prefix}leader/ghost" "ghost 127.0.0.1:$ghost_port" >/dev/null
 
 admin() { # admin I ARGS...: mcsecctl on controller I
   local i=$1
@@ -865,6 +876,17 @@ case_relay() {
              tail -n +$((lines + 1)) c$L/controller.log | grep -q 'event=relay-refused .*does not prove the cluster key'"
   check "relay: ... and served nobody: no rx4" \
     bash -c "! tail -n +$((lines + 1)) c$L/controller.log | grep -q 'identity=rx4'"
+  # a leader no link reaches (ghost's names an address where nobody
+  # listens): the follower sends the member there with not-leader, as
+  # without relaying
+  rc=0
+  timeout --foreground 15 "$tools/mcsec-join" --controller "127.0.0.1:${port[$F]}" \
+    --group ghost --ca pki/ca.crt --certificate pki/rx1.crt \
+    --private-key pki/rx1.key --once --timeout 3 >ghost-join.out 2>&1 || rc=$?
+  check "relay: no link to ghost's leader: c$F sends rx1 there (not-leader) ($(grep -m1 redirected ghost-join.out))" \
+    grep -q "redirected reason=not-leader text=\"leader=127.0.0.1:$ghost_port\"" ghost-join.out
+  check "relay: ... and says why" \
+    grep -q "event=relay-link-lost peer=127.0.0.1:$ghost_port why=" "c$F/controller.log"
   # the leader killed: rx3 comes back through c$F, to whoever leads
   kill -KILL "${ctl_pid[$L]}"
   wait "${ctl_pid[$L]}" 2>/dev/null || true

@@ -114,6 +114,11 @@ test_unknown_settings (void)
   CHECK (c && !c->relay); /* no cluster key, nothing to prove a link with */
   ctl_config_free (c);
   g_free (msg);
+  /* a name a relay link's HELLO (and a log line) could not carry */
+  CHECK (refused ("", "", "\n[cluster]\netcd = http://e:1\nname = c;1\n",
+                  "/etc/ctl.conf:20: [cluster] name: missing or not a word "
+                  "(required: this controller's name, unique in the "
+                  "cluster)"));
   CHECK (refused ("", "",
                   "\n[cluster]\netcd = http://e:1\nname = c\nrelay = true\n",
                   "/etc/ctl.conf:21: [cluster] relay: true without "

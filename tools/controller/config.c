@@ -428,6 +428,17 @@ config_uint (const Src *src, GKeyFile *kf, const char *section, const char *key,
   return TRUE;
 }
 
+/* A controller's name goes into relay links' HELLOs and log lines: no
+ * control character (relay.h's strings). */
+static gboolean
+cluster_name_printable (const char *name)
+{
+  for (const char *p = name; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      return FALSE;
+  return TRUE;
+}
+
 static gboolean
 config_bool (const Src *src, GKeyFile *kf, const char *section, const char *key,
              gboolean def, gboolean *out, GError **error)
@@ -695,7 +706,9 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
   g_strfreev (eps);
   cfg->cluster_name = g_key_file_get_string (kf, s, "name", NULL);
   if (cfg->cluster_name == NULL || *g_strstrip (cfg->cluster_name) == '\0' ||
-      strpbrk (cfg->cluster_name, " \t/\"\\") != NULL) {
+      strpbrk (cfg->cluster_name, " \t/\"\\;") != NULL ||
+      strlen (cfg->cluster_name) > 255 ||
+      !cluster_name_printable (cfg->cluster_name)) {
     config_fail (src, error, s, "name",
                  "missing or not a word (required: this controller's name, "
                  "unique in the cluster)");

@@ -98,10 +98,12 @@ typedef struct {
   GList qlink; /* in d.links */
   CtlRelayLink *rl;
   gchar *to;           /* outgoing: the leader's address */
+  gchar *host;         /* from a follower, until its HELLO proved the key: the
+                          source its handshake counted against (the caps) */
   GHashTable *streams; /* stream id -> Member */
   guint32 next_stream, events;
   gint64 idle_since;
-  gboolean dead, was_up, blocked;
+  gboolean dead, was_up, blocked, unblocking;
 } Link;
 
 typedef struct {
@@ -191,6 +193,8 @@ static struct {
   int *channel_fds;
   /* relaying (docs/cluster.md) */
   gboolean relay;
+  gboolean links_fenced; /* the lease ran out: links from followers write
+                            nothing more and are dropped (loop_run) */
   guint8 relay_key[CTL_RELAY_KEY_LEN];
   SSL_CTX *relay_ctx;
   GQueue links;               /* Link */
@@ -385,8 +389,20 @@ cluster_may_write (void)
 {
   if (d.cluster == NULL || ctl_cluster_may_write (d.cluster, mono_ms ()))
     return TRUE;
+  /* what links from followers hold was issued under the lease: it never
+   * goes out, the links go at the end of the turn (their members
+   * reconnect, as ours do) */
+  d.links_fenced = TRUE;
   ctl_cluster_turn (d.cluster, mono_ms ());
   return ctl_cluster_may_write (d.cluster, mono_ms ());
+}
+
+/* A link may write: a follower's link always (its bytes are the leader's),
+ * a link from a follower while this controller's lease holds. */
+static gboolean
+link_may_write (const Link *k)
+{
+  return k->to != NULL || (cluster_may_write () && !d.links_fenced);
 }
 
 /* A follower's member: what the core queued goes over the link, as long
@@ -397,10 +413,11 @@ member_flush_to_link (Member *m)
 {
   const guint8 *data;
   gsize len;
-  Link *k = m->via;
+  Link *k;
 
-  if (!cluster_may_write ())
-    return TRUE;
+  if (!cluster_may_write () || d.links_fenced || m->dead)
+    return !m->dead;
+  k = m->via;
   while (k && (len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
     if (ctl_relay_link_queued (k->rl) >= LINK_HIGH) {
       k->blocked = TRUE;
@@ -501,6 +518,14 @@ member_io (Member *m, guint32 events)
       mcsec_ctl_conn_input (m->core, buf, (gsize)n, mono_ms ());
       run_actions ();
     } else if (m->via) {
+      /* a member cannot fill the link the others share */
+      if (ctl_relay_link_queued (m->via->rl) >= LINK_HIGH) {
+        log_event ("flooding", "peer=%s relayed=yes queued-to-link=%zu",
+                   m->peer, ctl_relay_link_queued (m->via->rl));
+        member_finish (m);
+        OPENSSL_cleanse (buf, sizeof buf);
+        return;
+      }
       ctl_relay_link_send (m->via->rl, CTL_RELAY_DATA, m->stream, buf,
                            (gsize)n);
     }
@@ -662,6 +687,9 @@ link_add (CtlRelayLink *rl, const char *to)
   return k;
 }
 
+static void pending_release (const char *host);
+static void member_redirect (Member *m, const char *leader);
+
 /* The link is over: its members go (a follower's are closed without a
  * word and reconnect; the leader's end loses the follower's members). */
 static void
@@ -684,11 +712,18 @@ link_drop (Link *k, const char *why)
                k->to ? k->to : ctl_relay_link_peer (k->rl), why,
                g_hash_table_size (k->streams));
   }
+  if (k->host) {
+    pending_release (k->host);
+    g_clear_pointer (&k->host, g_free);
+  }
   members = g_hash_table_get_values (k->streams);
   for (GList *l = members; l; l = l->next) {
     Member *m = l->data;
     m->link_closed = TRUE;
-    member_lost (m, "relay link lost");
+    if (k->to && !k->was_up && why && !m->dead && !m->closing)
+      member_redirect (m, k->to);
+    else
+      member_lost (m, "relay link lost");
   }
   g_list_free (members);
   run_actions ();
@@ -700,9 +735,37 @@ link_drop (Link *k, const char *why)
   k->rl = NULL;
   g_hash_table_unref (k->streams);
   g_free (k->to);
+  k->to = NULL;
   g_queue_unlink (&d.links, &k->qlink);
   d.io.relay_links--;
   g_ptr_array_add (d.graveyard, k);
+}
+
+/* A link to the leader that never came up (it does not relay, or cannot
+ * be reached from here): its members are told where the leader is, as
+ * without relaying (REFUSE not-leader, not final), and closed. */
+static void
+member_redirect (Member *m, const char *leader)
+{
+  guint8 buf[512];
+  mcsec_mike_builder_t b;
+  size_t len;
+  gchar *text = g_strdup_printf ("leader=%s", leader);
+
+  member_unlink (m);
+  mcsec_mike_begin (&b, buf, sizeof buf, MCSEC_MIKE_REFUSE);
+  mcsec_mike_put_u16 (&b, MCSEC_MIKE_A_REASON, MCSEC_MIKE_REASON_NOT_LEADER);
+  mcsec_mike_put_string (&b, MCSEC_MIKE_A_TEXT, text);
+  g_free (text);
+  if (mcsec_mike_finish (&b, &len) != MCSEC_OK) {
+    member_finish (m);
+    return;
+  }
+  ctl_relay_buf_append (&m->rout, buf, len);
+  m->closing = TRUE;
+  m->close_deadline = mono_ms () + CLOSE_FLUSH_MS;
+  g_queue_push_tail (&d.closing, m);
+  member_flush (m);
 }
 
 /* The leader's end: a member the follower authenticated. */
@@ -733,6 +796,7 @@ link_open (Link *k, guint32 stream, const char *source, const char *identity)
                                 g_get_real_time ());
   g_free (peer);
   mcsec_ctl_conn_set_user_data (m->core, m);
+  mcsec_ctl_conn_set_relayed (m->core); /* never relayed on */
   run_actions ();
 }
 
@@ -769,6 +833,14 @@ link_process (Link *k)
     switch (ev.type) {
     case CTL_RELAY_EV_UP:
       k->was_up = TRUE;
+      if (k->host) { /* proved: no longer a handshake in flight */
+        pending_release (k->host);
+        g_clear_pointer (&k->host, g_free);
+      }
+      if (strcmp (ctl_relay_link_peer (k->rl), d.cfg->cluster_name) == 0) {
+        link_drop (k, "a link to this controller itself (its advertise?)");
+        return;
+      }
       log_event ("relay-link-up", "peer=%s end=%s", ctl_relay_link_peer (k->rl),
                  k->to ? "follower" : "leader");
       break;
@@ -802,37 +874,50 @@ link_process (Link *k)
     link_update_events (k);
 }
 
+/* Room again: the follower's members whose output waited in the core. */
+static void
+link_unblock (Link *k)
+{
+  GList *members;
+  if (k->dead || !k->blocked || ctl_relay_link_queued (k->rl) >= LINK_HIGH / 2)
+    return;
+  k->blocked = FALSE;
+  members = g_hash_table_get_values (k->streams);
+  for (GList *l = members; l; l = l->next)
+    if (!((Member *)l->data)->dead)
+      member_flush (l->data);
+  g_list_free (members);
+}
+
 static void
 link_io (Link *k, guint32 events)
 {
   if (k->dead)
     return;
-  ctl_relay_link_io (k->rl, events, mono_ms ());
+  ctl_relay_link_io (k->rl, events, link_may_write (k), mono_ms ());
   link_process (k);
-  /* room again: the follower's members whose output waited in the core */
-  if (!k->dead && k->blocked && ctl_relay_link_queued (k->rl) < LINK_HIGH / 2) {
-    GList *members = g_hash_table_get_values (k->streams);
-    k->blocked = FALSE;
-    for (GList *l = members; l; l = l->next)
-      if (!((Member *)l->data)->dead)
-        member_flush (l->data);
-    g_list_free (members);
-  }
+  link_unblock (k);
 }
 
 static void
 link_flush (Link *k)
 {
-  if (!k->dead && ctl_relay_link_is_up (k->rl) && ctl_relay_link_queued (k->rl))
-    ctl_relay_link_io (k->rl, EPOLLOUT, mono_ms ());
+  if (!k->dead && ctl_relay_link_is_up (k->rl) &&
+      ctl_relay_link_queued (k->rl) && link_may_write (k))
+    ctl_relay_link_io (k->rl, EPOLLOUT, TRUE, mono_ms ());
   if (!k->dead)
     link_update_events (k);
+  if (!k->dead && k->blocked && !k->unblocking) {
+    k->unblocking = TRUE; /* member_flush comes back here */
+    link_unblock (k);
+    k->unblocking = FALSE;
+  }
 }
 
 /* The core hands a member whose JOIN is for a group led elsewhere to its
  * leader: its stream goes over the link to that leader (made when none is
  * up), everything it sent so far first.  Without a link, the member is
- * closed without a word and tries again. */
+ * sent to the leader (not-leader), as without relaying. */
 static void
 member_relay (Member *m, const char *leader, GBytes *bytes)
 {
@@ -842,6 +927,9 @@ member_relay (Member *m, const char *leader, GBytes *bytes)
   const guint8 *p = g_bytes_get_data (bytes, &len);
 
   n = ctl_relay_open_build (m->peer, mcsec_ctl_conn_identity (m->core), open);
+  /* never to itself (an advertise that names this controller) */
+  if (strcmp (leader, d.cfg->advertise) == 0)
+    n = 0;
   if (k == NULL && n) {
     GError *error = NULL;
     CtlRelayLink *rl = ctl_relay_link_connect (
@@ -857,8 +945,12 @@ member_relay (Member *m, const char *leader, GBytes *bytes)
   }
   mcsec_ctl_conn_free (m->core);
   m->core = NULL;
-  if (k == NULL || n == 0) {
+  if (n == 0) {
     member_finish (m);
+    return;
+  }
+  if (k == NULL) {
+    member_redirect (m, leader); /* as without relaying */
     return;
   }
   if (++k->next_stream == 0)
@@ -910,6 +1002,8 @@ alpn_select (SSL *ssl, const unsigned char **out, unsigned char *outlen,
              const unsigned char *in, unsigned int inlen, void *arg)
 {
   (void)arg;
+  if (!d.relay)
+    return SSL_TLSEXT_ERR_NOACK; /* then a member's handshake: a certificate */
   for (unsigned i = 0; i < inlen; i += 1u + in[i])
     if (in[i] == strlen (CTL_RELAY_ALPN) && i + 1u + in[i] <= inlen &&
         memcmp (in + i + 1, CTL_RELAY_ALPN, in[i]) == 0) {
@@ -1108,21 +1202,24 @@ take_handshakes (void)
       continue;
     }
     if (handshake_is_relay (h->ssl)) {
-      /* a follower's relay link: it proves the cluster key first */
-      if (!d.relay) {
-        relay_refused (h->peer,
-                       "this controller does not relay ([cluster] relay)");
-      } else {
-        Link *k =
-            link_add (ctl_relay_link_accept (h->fd, h->ssl, h->peer,
-                                             d.relay_key, d.cfg->cluster_name,
-                                             mono_ms () + LINK_DEADLINE_MS),
-                      NULL);
-        h->fd = -1;
-        h->ssl = NULL;
-        link_io (k, EPOLLIN); /* its HELLO may have come already */
-      }
+      /* a follower's relay link (alpn_select offers it only when this
+       * controller relays): it proves the cluster key first, and until
+       * then counts as a handshake in flight against the caps */
+      Link *k = link_add (
+          ctl_relay_link_accept (h->fd, h->ssl, h->peer, d.relay_key,
+                                 d.cfg->cluster_name,
+                                 mono_ms () + d.cfg->handshake_timeout_ms),
+          NULL);
+      guint n =
+          GPOINTER_TO_UINT (g_hash_table_lookup (d.pending_by_host, h->host));
+      g_hash_table_insert (d.pending_by_host, g_strdup (h->host),
+                           GUINT_TO_POINTER (n + 1));
+      d.io.pending_handshakes++;
+      k->host = g_strdup (h->host);
+      h->fd = -1;
+      h->ssl = NULL;
       handshake_free (h);
+      link_io (k, EPOLLIN); /* its HELLO may have come already */
       continue;
     }
     {
@@ -1706,6 +1803,14 @@ loop_run (void)
       d.window_sweep_ms = now + WINDOW_SWEEP_MS;
       window_sweep (now);
       links_sweep (now);
+    }
+    if (d.links_fenced) {
+      for (GList *l = d.links.head, *nl; l; l = nl) {
+        nl = l->next;
+        if (((Link *)l->data)->to == NULL)
+          link_drop (l->data, "this controller's lease ran out");
+      }
+      d.links_fenced = FALSE;
     }
     if (d.cluster)
       ctl_cluster_sync_deadline (d.cluster);

@@ -28,8 +28,9 @@
 #define MAC_LABEL "mcsec relay hello v1"
 #define KEY_INFO "mcsec relay link v1"
 #define BEFORE_UP_MAX 1024 /* bytes a link may send before its HELLO */
-#define QUEUE_MAX (64u * 1024 * 1024) /* queued to a link that does not read   \
-                                       */
+#define QUEUE_MAX                                                              \
+  (64u * 1024 * 1024) /* queued to a link that does not read                   \
+                       */
 
 /* ------------------------------------------------------------------------ */
 /* The codec                                                                  */
@@ -170,8 +171,10 @@ printable (const guint8 *s, gsize len)
 {
   if (len == 0 || len > CTL_RELAY_MAX_NAME)
     return FALSE;
+  /* the core's own test of identities (UTF-8 passes): whatever a
+   * follower admitted, the leader takes */
   for (gsize i = 0; i < len; i++)
-    if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\' ||
+    if (s[i] <= 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\' ||
         s[i] == ';')
       return FALSE;
   return TRUE;
@@ -198,6 +201,7 @@ hello_mac (const guint8 key[CTL_RELAY_KEY_LEN], CtlRelayRole role,
   ok = EVP_Q_mac (NULL, "HMAC", NULL, "SHA256", NULL, key, CTL_RELAY_KEY_LEN,
                   in, n, mac, CTL_RELAY_MAC_LEN, &mac_len) != NULL &&
        mac_len == CTL_RELAY_MAC_LEN;
+  OPENSSL_cleanse (in, n);
   ERR_clear_error ();
   return ok;
 }
@@ -246,7 +250,8 @@ gsize
 ctl_relay_open_build (const char *source, const char *identity, guint8 *out)
 {
   gsize sl = strlen (source), il = strlen (identity);
-  if (sl == 0 || sl > CTL_RELAY_MAX_NAME || il == 0 || il > CTL_RELAY_MAX_NAME)
+  if (!printable ((const guint8 *)source, sl) ||
+      !printable ((const guint8 *)identity, il))
     return 0;
   out[0] = (guint8)sl;
   memcpy (out + 1, source, sl);
@@ -348,6 +353,8 @@ ctl_relay_client_ctx (const char *ca, GError **error)
     return NULL;
   }
   SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, NULL);
+  /* the leader's updates hold keys: OpenSSL wipes its read buffers */
+  SSL_CTX_set_options (ctx, SSL_OP_CLEANSE_PLAINTEXT);
   SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   return ctx;
@@ -421,6 +428,7 @@ ctl_relay_link_accept (int fd, SSL *ssl, const char *peer,
   l->fd = fd;
   l->ssl = ssl;
   l->state = L_HELLO;
+  l->progress_ms = g_get_monotonic_time () / 1000;
   return l;
 }
 
@@ -479,6 +487,8 @@ send_hello (CtlRelayLink *l)
   OPENSSL_cleanse (binding, sizeof binding);
   if (n == 0)
     return FALSE;
+  if (ctl_relay_buf_len (&l->out) == 0)
+    l->progress_ms = g_get_monotonic_time () / 1000; /* a stall starts now */
   buf_frame (&l->out, CTL_RELAY_HELLO, 0, body, n);
   return TRUE;
 }
@@ -511,7 +521,12 @@ link_read (CtlRelayLink *l)
       link_lose (l, "too much before its HELLO");
       break;
     }
-    n = SSL_read (l->ssl, buf, sizeof buf);
+    /* before the HELLO proved the key, at most BEFORE_UP_MAX + 1 bytes */
+    n = SSL_read (l->ssl, buf,
+                  l->state == L_UP
+                      ? (int)sizeof buf
+                      : (int)MIN (sizeof buf, BEFORE_UP_MAX + 1 -
+                                                  ctl_relay_buf_len (&l->in)));
     if (n <= 0) {
       int e = SSL_get_error (l->ssl, n);
       ERR_clear_error ();
@@ -526,7 +541,8 @@ link_read (CtlRelayLink *l)
 }
 
 void
-ctl_relay_link_io (CtlRelayLink *l, guint32 events, gint64 now_ms)
+ctl_relay_link_io (CtlRelayLink *l, guint32 events, gboolean may_write,
+                   gint64 now_ms)
 {
   if (l->state == L_LOST)
     return;
@@ -579,7 +595,7 @@ ctl_relay_link_io (CtlRelayLink *l, guint32 events, gint64 now_ms)
   }
   if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
     link_read (l);
-  if (l->state != L_LOST && ctl_relay_buf_len (&l->out))
+  if (l->state != L_LOST && may_write && ctl_relay_buf_len (&l->out))
     link_write (l, now_ms);
 }
 

@@ -84,11 +84,12 @@ gboolean ctl_relay_hello_check (const guint8 key[CTL_RELAY_KEY_LEN],
                                 const guint8 *body, gsize len,
                                 gchar name[CTL_RELAY_MAX_NAME + 1]);
 /* An OPEN's body into out (at most 2 + 2 * 255): its length, 0 when a
- * string is empty or too long. */
+ * string is empty, too long or holds what ctl_relay_open_parse refuses. */
 gsize ctl_relay_open_build (const char *source, const char *identity,
                             guint8 *out);
-/* TRUE when body is an OPEN of two printable strings (no space, quote,
- * backslash or control character). */
+/* TRUE when body is an OPEN of two strings as the core takes identities
+ * (no space, quote, backslash, semicolon or control character; UTF-8
+ * passes). */
 gboolean ctl_relay_open_parse (const guint8 *body, gsize len,
                                gchar source[CTL_RELAY_MAX_NAME + 1],
                                gchar identity[CTL_RELAY_MAX_NAME + 1]);
@@ -158,8 +159,10 @@ CtlRelayLink *ctl_relay_link_accept (int fd, SSL *ssl, const char *peer,
 int ctl_relay_link_fd (const CtlRelayLink *l);
 /* The epoll events the link waits for now. */
 guint32 ctl_relay_link_events (const CtlRelayLink *l);
-/* The socket is ready (events): connect, handshake, read, write. */
-void ctl_relay_link_io (CtlRelayLink *l, guint32 events, gint64 now_ms);
+/* The socket is ready (events): connect, handshake, read, and write
+ * what is queued unless may_write is FALSE (a leader past its lease). */
+void ctl_relay_link_io (CtlRelayLink *l, guint32 events, gboolean may_write,
+                        gint64 now_ms);
 /* The next event; FALSE when none waits.  After EV_LOST, none comes. */
 gboolean ctl_relay_link_next (CtlRelayLink *l, CtlRelayEvent *ev);
 /* Queue a frame (DATA longer than CTL_RELAY_MAX_BODY goes in several);

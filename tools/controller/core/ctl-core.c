@@ -382,8 +382,8 @@ handle_join (mcsec_ctl_conn_t *c, const mcsec_mike_msg_t *msg, gint64 now)
             "identity may receive but not send", name, now);
     goto out;
   }
-  if (!group_may_issue (g, now) && ctl->cfg.relay && !g->unavailable &&
-      g->leader_hint && !g->leading) {
+  if (!group_may_issue (g, now) && ctl->cfg.relay && !c->relayed &&
+      !g->unavailable && g->leader_hint && !g->leading) {
     /* the cluster: the leader serves it through this controller
      * (mcsec_ctl_conn_input hands the bytes over) */
     c->state = C_RELAY;
@@ -711,6 +711,12 @@ gpointer
 mcsec_ctl_conn_get_user_data (const mcsec_ctl_conn_t *c)
 {
   return c->user_data;
+}
+
+void
+mcsec_ctl_conn_set_relayed (mcsec_ctl_conn_t *c)
+{
+  c->relayed = TRUE;
 }
 
 const char *

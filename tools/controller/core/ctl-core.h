@@ -186,6 +186,11 @@ mcsec_ctl_conn_t *mcsec_ctl_conn_new (mcsec_ctl_t *ctl, const char *peer,
 void mcsec_ctl_conn_set_user_data (mcsec_ctl_conn_t *c, gpointer data);
 gpointer mcsec_ctl_conn_get_user_data (const mcsec_ctl_conn_t *c);
 const char *mcsec_ctl_conn_identity (const mcsec_ctl_conn_t *c);
+/* c came from a follower over a relay link (docs/cluster.md "Relaying"):
+ * it is never relayed on (a JOIN for a group led elsewhere is refused
+ * with not-leader, as without relaying), so no member goes round from
+ * controller to controller. */
+void mcsec_ctl_conn_set_relayed (mcsec_ctl_conn_t *c);
 /* Bytes the member sent (decrypted TLS records). */
 void mcsec_ctl_conn_input (mcsec_ctl_conn_t *c, const guint8 *data, gsize len,
                            gint64 now_ms);

@@ -185,6 +185,7 @@ struct _McsecCtlConn {
   GList send_link; /* in its group's sending, when its role sends */
   ConnState state;
   mcsec_ctl_group_t *relay_to; /* C_RELAY: the group its JOIN named */
+  gboolean relayed;            /* it came over a relay link: not again */
   mcsec_mike_reader_t reader;
   OutBuf out;
   gchar *peer, *identity;
