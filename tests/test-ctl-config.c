@@ -115,10 +115,19 @@ test_unknown_settings (void)
   ctl_config_free (c);
   g_free (msg);
   /* a name a relay link's HELLO (and a log line) could not carry */
-  CHECK (refused ("", "", "\n[cluster]\netcd = http://e:1\nname = c;1\n",
-                  "/etc/ctl.conf:20: [cluster] name: missing or not a word "
-                  "(required: this controller's name, unique in the "
-                  "cluster)"));
+  CHECK (refused ("", "",
+                  "\n[cluster]\netcd = http://e:1\nname = c;1\n"
+                  "cluster-key = /k\n",
+                  "/etc/ctl.conf:20: [cluster] name: 'c;1' cannot name a "
+                  "relay link's end (no semicolon or control character, at "
+                  "most 255 bytes; or relay = false)"));
+  c = load ("", "",
+            "\n[cluster]\netcd = http://127.0.0.1:2379\nname = c;1\n"
+            "cluster-key = /k\nrelay = false\n",
+            &msg);
+  CHECK (c != NULL); /* without relaying, as before */
+  ctl_config_free (c);
+  g_free (msg);
   CHECK (refused ("", "",
                   "\n[cluster]\netcd = http://e:1\nname = c\nrelay = true\n",
                   "/etc/ctl.conf:21: [cluster] relay: true without "

@@ -706,9 +706,7 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
   g_strfreev (eps);
   cfg->cluster_name = g_key_file_get_string (kf, s, "name", NULL);
   if (cfg->cluster_name == NULL || *g_strstrip (cfg->cluster_name) == '\0' ||
-      strpbrk (cfg->cluster_name, " \t/\"\\;") != NULL ||
-      strlen (cfg->cluster_name) > 255 ||
-      !cluster_name_printable (cfg->cluster_name)) {
+      strpbrk (cfg->cluster_name, " \t/\"\\") != NULL) {
     config_fail (src, error, s, "name",
                  "missing or not a word (required: this controller's name, "
                  "unique in the cluster)");
@@ -778,6 +776,16 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
   if (!config_bool (src, kf, s, "relay", cfg->cluster_key != NULL, &cfg->relay,
                     error))
     return FALSE;
+  /* the name goes into the links' HELLOs */
+  if (cfg->relay && (strchr (cfg->cluster_name, ';') != NULL ||
+                     strlen (cfg->cluster_name) > 255 ||
+                     !cluster_name_printable (cfg->cluster_name))) {
+    config_fail (src, error, s, "name",
+                 "'%s' cannot name a relay link's end (no semicolon or "
+                 "control character, at most 255 bytes; or relay = false)",
+                 cfg->cluster_name);
+    return FALSE;
+  }
   if (cfg->relay && cfg->cluster_key == NULL) {
     config_fail (src, error, s, "relay",
                  "true without cluster-key: a relay link proves the cluster "

@@ -121,6 +121,7 @@ typedef struct {
   gint64 close_deadline;
   gint64 shut_since; /* its TCP receive window is shut since */
   gboolean again;    /* more to read next turn (d.again) */
+  gboolean paused;   /* relayed: not read while its link is full */
   gchar peer[INET6_ADDRSTRLEN + 8];
 } Member;
 
@@ -363,6 +364,8 @@ member_finish (Member *m)
 static void
 member_events (Member *m, guint32 want)
 {
+  if (m->paused)
+    want &= ~(guint32)EPOLLIN; /* resumed by link_unblock */
   if (!m->dead && m->fd >= 0 && want != m->events) {
     m->events = want;
     epoll_set (m->fd, m, want, EPOLL_CTL_MOD);
@@ -428,7 +431,9 @@ member_flush_to_link (Member *m)
     mcsec_ctl_conn_written (m->core, len, mono_ms ());
   }
   if (k)
-    link_flush (k);
+    link_flush (k); /* its unblock may flush (and finish) m itself */
+  if (m->dead)
+    return FALSE;
   if (m->closing &&
       (k == NULL || mcsec_ctl_conn_output (m->core, &data) == 0)) {
     member_finish (m);
@@ -518,16 +523,16 @@ member_io (Member *m, guint32 events)
       mcsec_ctl_conn_input (m->core, buf, (gsize)n, mono_ms ());
       run_actions ();
     } else if (m->via) {
-      /* a member cannot fill the link the others share */
-      if (ctl_relay_link_queued (m->via->rl) >= LINK_HIGH) {
-        log_event ("flooding", "peer=%s relayed=yes queued-to-link=%zu",
-                   m->peer, ctl_relay_link_queued (m->via->rl));
-        member_finish (m);
-        OPENSSL_cleanse (buf, sizeof buf);
-        return;
-      }
       ctl_relay_link_send (m->via->rl, CTL_RELAY_DATA, m->stream, buf,
                            (gsize)n);
+      /* the link the members share is full: read them again once it
+       * drains (link_unblock); a link that does not drain is lost */
+      if (ctl_relay_link_queued (m->via->rl) >= LINK_HIGH) {
+        m->paused = TRUE;
+        m->via->blocked = TRUE;
+        member_events (m, m->events);
+        break;
+      }
     }
     if (m->dead || m->closing)
       break;
@@ -716,6 +721,11 @@ link_drop (Link *k, const char *why)
     pending_release (k->host);
     g_clear_pointer (&k->host, g_free);
   }
+  /* dead first: nothing its members' goodbyes run may use it again */
+  k->dead = TRUE;
+  epoll_ctl (d.epfd, EPOLL_CTL_DEL, ctl_relay_link_fd (k->rl), NULL);
+  if (k->to && g_hash_table_lookup (d.link_by_leader, k->to) == k)
+    g_hash_table_remove (d.link_by_leader, k->to);
   members = g_hash_table_get_values (k->streams);
   for (GList *l = members; l; l = l->next) {
     Member *m = l->data;
@@ -727,10 +737,6 @@ link_drop (Link *k, const char *why)
   }
   g_list_free (members);
   run_actions ();
-  k->dead = TRUE;
-  epoll_ctl (d.epfd, EPOLL_CTL_DEL, ctl_relay_link_fd (k->rl), NULL);
-  if (k->to && g_hash_table_lookup (d.link_by_leader, k->to) == k)
-    g_hash_table_remove (d.link_by_leader, k->to);
   ctl_relay_link_free (k->rl);
   k->rl = NULL;
   g_hash_table_unref (k->streams);
@@ -832,14 +838,15 @@ link_process (Link *k)
                           : NULL;
     switch (ev.type) {
     case CTL_RELAY_EV_UP:
+      if (strcmp (ctl_relay_link_peer (k->rl), d.cfg->cluster_name) == 0) {
+        /* not up: its members are sent on with not-leader */
+        link_drop (k, "a link to this controller itself (its advertise?)");
+        return;
+      }
       k->was_up = TRUE;
       if (k->host) { /* proved: no longer a handshake in flight */
         pending_release (k->host);
         g_clear_pointer (&k->host, g_free);
-      }
-      if (strcmp (ctl_relay_link_peer (k->rl), d.cfg->cluster_name) == 0) {
-        link_drop (k, "a link to this controller itself (its advertise?)");
-        return;
       }
       log_event ("relay-link-up", "peer=%s end=%s", ctl_relay_link_peer (k->rl),
                  k->to ? "follower" : "leader");
@@ -883,9 +890,23 @@ link_unblock (Link *k)
     return;
   k->blocked = FALSE;
   members = g_hash_table_get_values (k->streams);
-  for (GList *l = members; l; l = l->next)
-    if (!((Member *)l->data)->dead)
-      member_flush (l->data);
+  for (GList *l = members; l; l = l->next) {
+    Member *m = l->data;
+    if (m->dead)
+      continue;
+    if (m->core) {
+      member_flush (m); /* the leader's end: output waited in the core */
+    } else if (m->paused) {
+      /* the follower's end: read it again, next turn (TLS may hold
+       * records epoll does not see) */
+      m->paused = FALSE;
+      member_events (m, m->events | EPOLLIN);
+      if (!m->again) {
+        m->again = TRUE;
+        g_ptr_array_add (d.again, m);
+      }
+    }
+  }
   g_list_free (members);
 }
 
@@ -927,9 +948,14 @@ member_relay (Member *m, const char *leader, GBytes *bytes)
   const guint8 *p = g_bytes_get_data (bytes, &len);
 
   n = ctl_relay_open_build (m->peer, mcsec_ctl_conn_identity (m->core), open);
-  /* never to itself (an advertise that names this controller) */
-  if (strcmp (leader, d.cfg->advertise) == 0)
-    n = 0;
+  /* never to itself (a leader key of this controller's previous run, or
+   * an advertise that names it): sent on with not-leader instead */
+  if (strcmp (leader, d.cfg->advertise) == 0) {
+    mcsec_ctl_conn_free (m->core);
+    m->core = NULL;
+    member_redirect (m, leader);
+    return;
+  }
   if (k == NULL && n) {
     GError *error = NULL;
     CtlRelayLink *rl = ctl_relay_link_connect (
@@ -1729,7 +1755,11 @@ loop_run (void)
     mcsec_ctl_set_io_stats (d.core, &d.io);
     n = epoll_wait (d.epfd, evs, G_N_ELEMENTS (evs), timeout);
     /* the cluster first: a lease that ran out (a stop past its TTL) steps
-     * the groups down before any member's message reaches the core */
+     * the groups down before any member's message reaches the core; what
+     * links from followers still queue was issued under it and never
+     * goes out (the links are dropped at the end of this turn) */
+    if (d.cluster && !ctl_cluster_may_write (d.cluster, mono_ms ()))
+      d.links_fenced = TRUE;
     if (d.cluster) {
       cluster_next = ctl_cluster_turn (d.cluster, mono_ms ());
       run_actions ();
