@@ -49,7 +49,9 @@
 #               relay link without the cluster key (a HELLO that proves
 #               nothing, an OPEN claiming rx4, rx4's JOIN, all at once) is
 #               refused and serves nobody; a leader no link reaches: the
-#               member is sent there (not-leader); the leader killed: the
+#               member is sent there (not-leader); a link that is not up
+#               yet holds at most 4 MB of a flooding member (it is read no
+#               more) and lives to its deadline; the leader killed: the
 #               member comes back through the follower to the new leader
 #   manygroups  3 more controllers with 300 groups and a 1 s lease (turns
 #               longer than the lease's slack): every group ends up led by
@@ -143,6 +145,9 @@ activation-delay = 300
 
 [group ghost]
 receivers = rx1
+
+[group mute]
+receivers = rx1
 EOF
 done
 # ghost's leader key, put before the controllers start (held by an etcd
@@ -152,6 +157,18 @@ ghost_port=$(free_port SOCK_STREAM)
 ghost_lease=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" lease grant 3600 | awk '{print $2}')
 ETCDCTL_API=3 etcdctl --endpoints "$eps" put --lease="$ghost_lease" \
   "${prefix}leader/ghost" "ghost 127.0.0.1:$ghost_port" >/dev/null
+# mute's names a listener that takes connections and never reads them: a
+# link to it never comes up (case relay: what a member sends meanwhile)
+mute_port=$(free_port SOCK_STREAM)
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+time.sleep(3600)' "$mute_port" &
+pids+=($!)
+ETCDCTL_API=3 etcdctl --endpoints "$eps" put --lease="$ghost_lease" \
+  "${prefix}leader/mute" "mute 127.0.0.1:$mute_port" >/dev/null
 
 admin() { # admin I ARGS...: mcsecctl on controller I
   local i=$1
@@ -839,6 +856,42 @@ print("answered=%d" % len(got))
 sys.exit(0 if s.selected_alpn_protocol() == "mcsec-relay/1" and not got else 1)
 PY
 }
+relay_flood() { # relay_flood PORT: rx1 joins mute at controller PORT, then
+  # sends what it can (up to 160 MB, for 4 s) while the link to mute's
+  # leader is not up; prints how much went and what came back
+  /usr/bin/python3 - "$1" <<'PY'
+import os, socket, ssl, struct, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.check_hostname = False
+ctx.load_verify_locations("pki/ca.crt")
+ctx.load_cert_chain("pki/rx1.crt", "pki/rx1.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+attrs = struct.pack(">HH", 1, 4) + b"mute" + struct.pack(">HH", 2, 1) + b"\x01"
+s.sendall(struct.pack(">I", 4 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs)
+chunk = os.urandom(16384)
+sent, end = 0, time.monotonic() + 4
+s.settimeout(0.1)
+while sent < 160 << 20 and time.monotonic() < end:
+    try:
+        sent += s.send(chunk)
+    except (socket.timeout, ssl.SSLWantWriteError):
+        continue
+    except (ssl.SSLError, OSError):
+        break
+got = b""
+s.settimeout(8)
+try:
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+except (ssl.SSLError, OSError):
+    pass
+print("sent=%dMB answered=%d" % (sent >> 20, len(got)))
+PY
+}
 case_relay() {
   local L L2 F hold n0 lines rc before
   L=$(leader_of_video)
@@ -887,6 +940,25 @@ case_relay() {
     grep -q "redirected reason=not-leader text=\"leader=127.0.0.1:$ghost_port\"" ghost-join.out
   check "relay: ... and says why" \
     grep -q "event=relay-link-lost peer=127.0.0.1:$ghost_port why=" "c$F/controller.log"
+  # a link that is not up yet (mute's leader takes the connection and
+  # never reads): a member that floods it is read no more once 4 MB wait
+  # for the link, and the link lives to its deadline; a member that joins
+  # meanwhile waits too, and both are sent to the leader with not-leader
+  relay_flood "${port[$F]}" >flood.out 2>&1 &
+  hold=$!
+  pids+=("$hold")
+  sleep 1
+  rc=0
+  timeout --foreground 15 "$tools/mcsec-join" --controller "127.0.0.1:${port[$F]}" \
+    --group mute --ca pki/ca.crt --certificate pki/rx1.crt \
+    --private-key pki/rx1.key --once --timeout 10 >mute-join.out 2>&1 || rc=$?
+  wait_bounded 20 "$hold" || check "relay: the flood ended (HANG above)" false
+  forget_pids "$hold"
+  echo "  flood: $(cat flood.out)"
+  check "relay: a flooding member did not overfill c$F's link to mute's leader (it lived to its deadline)" \
+    grep -q "event=relay-link-lost peer=127.0.0.1:$mute_port why=\"not connected in time\" members=2" "c$F/controller.log"
+  check "relay: ... a member that joined meanwhile was sent to mute's leader ($(grep -m1 redirected mute-join.out))" \
+    grep -q "redirected reason=not-leader text=\"leader=127.0.0.1:$mute_port\"" mute-join.out
   # the leader killed: rx3 comes back through c$F, to whoever leads
   kill -KILL "${ctl_pid[$L]}"
   wait "${ctl_pid[$L]}" 2>/dev/null || true
