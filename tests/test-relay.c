@@ -189,6 +189,26 @@ test_open (void)
   CHECK (ctl_relay_open_build ("a", "", body) == 0);
 }
 
+/* Stream numbers: from 1, never 0 (the HELLO's), and after 2^32 past
+ * those still open rather than onto them. */
+static void
+test_streams (void)
+{
+  GHashTable *open = g_hash_table_new (NULL, NULL);
+  guint32 last = 0;
+
+  CHECK (ctl_relay_stream_next (&last, open) == 1);
+  CHECK (ctl_relay_stream_next (&last, open) == 2 && last == 2);
+  g_hash_table_add (open, GUINT_TO_POINTER (G_MAXUINT32));
+  g_hash_table_add (open, GUINT_TO_POINTER (1));
+  g_hash_table_add (open, GUINT_TO_POINTER (2));
+  last = G_MAXUINT32 - 2;
+  CHECK (ctl_relay_stream_next (&last, open) == G_MAXUINT32 - 1);
+  /* G_MAXUINT32, 1 and 2 are open, 0 is not a stream */
+  CHECK (ctl_relay_stream_next (&last, open) == 3);
+  g_hash_table_unref (open);
+}
+
 static gboolean
 wiped (const guint8 *p, gsize n)
 {
@@ -228,6 +248,7 @@ main (void)
   test_key ();
   test_hello ();
   test_open ();
+  test_streams ();
   test_buf ();
   return test_done ("test-relay");
 }

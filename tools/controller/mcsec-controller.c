@@ -508,6 +508,23 @@ member_io (Member *m, guint32 events)
       }
       break;
     }
+    /* a relayed member whose link (the members share it) is full is read
+     * again once it drains (link_unblock); a link that does not drain is
+     * lost */
+    if (m->core == NULL && m->via &&
+        ctl_relay_link_queued (m->via->rl) >= LINK_HIGH) {
+      if (events & (EPOLLERR | EPOLLHUP)) {
+        /* reset: nothing it sent can be answered (and epoll would
+         * report it every turn until the link drains) */
+        member_lost (m, "connection lost");
+        OPENSSL_cleanse (buf, sizeof buf);
+        return;
+      }
+      m->paused = TRUE;
+      m->via->blocked = TRUE;
+      member_events (m, m->events);
+      break;
+    }
     n = SSL_read (m->ssl, buf, sizeof buf);
     if (n <= 0) {
       int e = SSL_get_error (m->ssl, n);
@@ -525,14 +542,6 @@ member_io (Member *m, guint32 events)
     } else if (m->via) {
       ctl_relay_link_send (m->via->rl, CTL_RELAY_DATA, m->stream, buf,
                            (gsize)n);
-      /* the link the members share is full: read them again once it
-       * drains (link_unblock); a link that does not drain is lost */
-      if (ctl_relay_link_queued (m->via->rl) >= LINK_HIGH) {
-        m->paused = TRUE;
-        m->via->blocked = TRUE;
-        member_events (m, m->events);
-        break;
-      }
     }
     if (m->dead || m->closing)
       break;
@@ -650,27 +659,42 @@ link_update_events (Link *k)
   }
 }
 
+/* Events a flood could repeat are logged at most once a second, with how
+ * many were not, so that they cannot bury the others. */
+typedef struct {
+  gint64 window_ms;
+  guint64 quiet;
+} LogThrottle;
+
+/* TRUE: log this one; *quiet: how many were not since the last */
+static gboolean
+log_throttle (LogThrottle *t, guint64 *quiet)
+{
+  gint64 now = mono_ms ();
+  if (t->window_ms && now - t->window_ms < 1000) {
+    t->quiet++;
+    return FALSE;
+  }
+  t->window_ms = now;
+  *quiet = t->quiet;
+  t->quiet = 0;
+  return TRUE;
+}
+
 /* A link that did not prove the cluster key (or came to a controller that
- * does not relay): counted, and logged at most once a second with the
- * count, so that a flood of them cannot bury the other events. */
+ * does not relay): counted and logged (throttled). */
 static void
 relay_refused (const char *peer, const char *why)
 {
-  static gint64 window_ms;
-  static guint64 quiet;
-  gint64 now = mono_ms ();
+  static LogThrottle t;
+  guint64 quiet;
 
   d.io.relay_link_refusals++;
-  if (now - window_ms < 1000) {
-    quiet++;
-    return;
-  }
-  window_ms = now;
-  log_event ("relay-refused",
-             "peer=%s why=\"%s\" not-logged=%" G_GUINT64_FORMAT
-             " refusals=%" G_GUINT64_FORMAT,
-             peer, why, quiet, d.io.relay_link_refusals);
-  quiet = 0;
+  if (log_throttle (&t, &quiet))
+    log_event ("relay-refused",
+               "peer=%s why=\"%s\" not-logged=%" G_GUINT64_FORMAT
+               " refusals=%" G_GUINT64_FORMAT,
+               peer, why, quiet, d.io.relay_link_refusals);
 }
 
 static Link *
@@ -962,8 +986,13 @@ member_relay (Member *m, const char *leader, GBytes *bytes)
         d.relay_ctx, leader, d.relay_key, d.cfg->cluster_name,
         mono_ms () + LINK_DEADLINE_MS, &error);
     if (rl == NULL) {
-      log_event ("relay-link-lost", "peer=%s why=\"%s\" members=0", leader,
-                 error->message);
+      /* every member for that leader tries again (throttled) */
+      static LogThrottle t;
+      guint64 quiet;
+      if (log_throttle (&t, &quiet))
+        log_event ("relay-link-lost",
+                   "peer=%s why=\"%s\" members=0 not-logged=%" G_GUINT64_FORMAT,
+                   leader, error->message, quiet);
       g_error_free (error);
     } else {
       k = link_add (rl, leader);
@@ -979,15 +1008,36 @@ member_relay (Member *m, const char *leader, GBytes *bytes)
     member_redirect (m, leader); /* as without relaying */
     return;
   }
-  if (++k->next_stream == 0)
-    k->next_stream = 1;
   m->via = k;
-  m->stream = k->next_stream;
+  m->stream = ctl_relay_stream_next (&k->next_stream, k->streams);
   g_hash_table_insert (k->streams, GUINT_TO_POINTER (m->stream), m);
   d.io.relayed_open++;
   ctl_relay_link_send (k->rl, CTL_RELAY_OPEN, m->stream, open, n);
   ctl_relay_link_send (k->rl, CTL_RELAY_DATA, m->stream, p, len);
   link_flush (k);
+}
+
+/* Members whose goodbye could not go out in time.  Gathered first:
+ * finishing one may finish another (its link drains, and the leader's end
+ * flushes and finishes the members that waited on it), which frees that
+ * one's node of d.closing. */
+static void
+closing_expire (gint64 now)
+{
+  GPtrArray *due = NULL;
+
+  for (GList *l = d.closing.head; l; l = l->next) {
+    Member *m = l->data;
+    if (now >= m->close_deadline) {
+      if (due == NULL)
+        due = g_ptr_array_new ();
+      g_ptr_array_add (due, m);
+    }
+  }
+  for (guint i = 0; due && i < due->len; i++)
+    member_finish (due->pdata[i]); /* a dead one: nothing (graveyard) */
+  if (due)
+    g_ptr_array_free (due, TRUE);
 }
 
 /* Deadlines, stalls and idle links (every WINDOW_SWEEP_MS). */
@@ -999,8 +1049,10 @@ links_sweep (gint64 now)
     nl = l->next;
     ctl_relay_link_check (k->rl, now, d.output_stall_ms);
     link_process (k);
-    if (!k->dead && k->to && g_hash_table_size (k->streams) == 0 &&
-        now - k->idle_since >= LINK_IDLE_MS)
+    /* the follower closes its idle links; the leader drops one left idle
+     * three times as long (a follower gone without a word) */
+    if (!k->dead && g_hash_table_size (k->streams) == 0 &&
+        now - k->idle_since >= (k->to ? 1 : 3) * LINK_IDLE_MS)
       link_drop (k, NULL);
   }
 }
@@ -1815,12 +1867,7 @@ loop_run (void)
       d.listen_paused = FALSE;
       epoll_set (d.listen_fd, &d.listen_w, EPOLLIN, EPOLL_CTL_ADD);
     }
-    for (GList *l = d.closing.head, *nl; l; l = nl) {
-      Member *m = l->data;
-      nl = l->next;
-      if (now >= m->close_deadline)
-        member_finish (m); /* its goodbye could not go out */
-    }
+    closing_expire (now);
     /* admin clients that say nothing are closed: they never hold the
      * loop, and only ADMIN_MAX_CLIENTS may wait at once */
     for (GList *l = d.admins.head, *nl; l; l = nl) {

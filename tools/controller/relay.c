@@ -260,6 +260,16 @@ ctl_relay_open_build (const char *source, const char *identity, guint8 *out)
   return 2 + sl + il;
 }
 
+guint32
+ctl_relay_stream_next (guint32 *last, GHashTable *open)
+{
+  do {
+    if (++*last == 0)
+      *last = 1;
+  } while (g_hash_table_contains (open, GUINT_TO_POINTER (*last)));
+  return *last;
+}
+
 gboolean
 ctl_relay_open_parse (const guint8 *body, gsize len,
                       gchar source[CTL_RELAY_MAX_NAME + 1],

@@ -87,6 +87,10 @@ gboolean ctl_relay_hello_check (const guint8 key[CTL_RELAY_KEY_LEN],
  * string is empty, too long or holds what ctl_relay_open_parse refuses. */
 gsize ctl_relay_open_build (const char *source, const char *identity,
                             guint8 *out);
+/* The stream number after *last for a new stream (from 1; 0 is the
+ * HELLO's), past those open (keys of open: GUINT_TO_POINTER of a
+ * number): after 2^32 streams a link goes round.  Stored in *last. */
+guint32 ctl_relay_stream_next (guint32 *last, GHashTable *open);
 /* TRUE when body is an OPEN of two strings as the core takes identities
  * (no space, quote, backslash, semicolon or control character; UTF-8
  * passes). */
