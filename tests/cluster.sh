@@ -957,6 +957,8 @@ case_relay() {
   echo "  flood: $(cat flood.out)"
   check "relay: a flooding member did not overfill c$F's link to mute's leader (it lived to its deadline)" \
     grep -q "event=relay-link-lost peer=127.0.0.1:$mute_port why=\"not connected in time\" members=2" "c$F/controller.log"
+  check "relay: ... c$F counted its link full (relay.link-waits $(stat_of "$F" 'o["relay"]["link-waits"]'))" \
+    [ "$(stat_of "$F" 'o["relay"]["link-waits"]')" -ge 1 ]
   check "relay: ... a member that joined meanwhile was sent to mute's leader ($(grep -m1 redirected mute-join.out))" \
     grep -q "redirected reason=not-leader text=\"leader=127.0.0.1:$mute_port\"" mute-join.out
   # the leader killed: rx3 comes back through c$F, to whoever leads

@@ -100,8 +100,21 @@ test_unknown_settings (void)
             &msg);
   CHECK (c != NULL);
   CHECK (c && c->relay); /* relaying: on with a cluster key */
+  CHECK (c && c->relay_queue == 4 * 1024 * 1024);
   ctl_config_free (c);
   g_free (msg);
+  c = load ("", "",
+            "\n[cluster]\netcd = http://127.0.0.1:2379\nname = c1\n"
+            "cluster-key = /k\nrelay-queue = 65536\n",
+            &msg);
+  CHECK (c && c->relay_queue == 65536);
+  ctl_config_free (c);
+  g_free (msg);
+  CHECK (refused ("", "",
+                  "\n[cluster]\netcd = http://e:1\nname = c\n"
+                  "cluster-key = /k\nrelay-queue = 1000\n",
+                  "/etc/ctl.conf:22: [cluster] relay-queue: '1000' is not a "
+                  "number from 65536 to 16777216"));
   c = load ("", "",
             "\n[cluster]\netcd = http://127.0.0.1:2379\nname = c1\n"
             "cluster-key = /k\nrelay = false\n",

@@ -75,6 +75,7 @@ static const Setting settings[] = {
     SETTING ("cluster", "prefix", S_STR, etcd_prefix, FALSE),
     SETTING ("cluster", "cluster-key", S_STR, cluster_key, FALSE),
     SETTING ("cluster", "relay", S_BOOL, relay, FALSE),
+    SETTING ("cluster", "relay-queue", S_SIZE, relay_queue, FALSE),
     SETTING ("cluster", "etcd-ca", S_STR, etcd_ca, FALSE),
     SETTING ("cluster", "etcd-certificate", S_STR, etcd_certificate, FALSE),
     SETTING ("cluster", "etcd-private-key", S_STR, etcd_private_key, FALSE),
@@ -792,6 +793,10 @@ load_cluster (const Src *src, GKeyFile *kf, CtlConfig *cfg, GError **error)
                  "key (set cluster-key, or relay = false)");
     return FALSE;
   }
+  if (!config_uint (src, kf, s, "relay-queue", CTL_RELAY_QUEUE_DEFAULT,
+                    64 * 1024, 16 * 1024 * 1024, &v, error))
+    return FALSE;
+  cfg->relay_queue = (gsize)v;
   if (!config_uint (src, kf, s, "lease", 3, 1, 60, &v, error))
     return FALSE;
   cfg->lease_s = (guint)v;

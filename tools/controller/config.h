@@ -15,6 +15,10 @@
 
 #include "core/ctl-core.h"
 
+/* [cluster] relay-queue: bytes queued to a relay link before its members
+ * wait (docs/cluster.md "Relaying") */
+#define CTL_RELAY_QUEUE_DEFAULT (4u * 1024 * 1024)
+
 typedef struct {
   gchar *path, *text;
   gchar *listen, *certificate, *private_key, *ca, *update_signing_key,
@@ -43,6 +47,8 @@ typedef struct {
   gchar **controllers; /* names of the cluster's controllers, or NULL */
   gboolean relay;      /* JOINs for groups led elsewhere are relayed to
                           their leader (default: with cluster_key) */
+  gsize relay_queue;   /* bytes queued to one relay link before its
+                          members wait (CTL_RELAY_QUEUE_DEFAULT) */
   guint lease_s, etcd_timeout_ms;
   GPtrArray *groups;   /* mcsec_ctl_group_config_t */
   gchar **group_names; /* the groups' names, in the same order */

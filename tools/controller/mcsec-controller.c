@@ -69,7 +69,8 @@
 #define WINDOW_SWEEP_MS 2000  /* members whose window stays shut */
 #define LINK_DEADLINE_MS 5000 /* a relay link is up by then */
 #define LINK_IDLE_MS 10000    /* a link to a leader nobody uses is closed */
-#define LINK_HIGH (4u * 1024 * 1024) /* queued to a link: members wait */
+/* queued to a link: members wait ([cluster] relay-queue) */
+#define LINK_HIGH (d.cfg->relay_queue)
 #define READ_BUDGET                                                            \
   65536 /* bytes read from one member per loop turn: one                       \
            member cannot hold the loop (level-triggered                        \
@@ -400,6 +401,15 @@ cluster_may_write (void)
   return ctl_cluster_may_write (d.cluster, mono_ms ());
 }
 
+/* The link holds relay-queue: its members wait (counted once a time). */
+static void
+link_blocked (Link *k)
+{
+  if (!k->blocked)
+    d.io.relay_link_waits++;
+  k->blocked = TRUE;
+}
+
 /* A link may write: a follower's link always (its bytes are the leader's),
  * a link from a follower while this controller's lease holds. */
 static gboolean
@@ -423,7 +433,7 @@ member_flush_to_link (Member *m)
   k = m->via;
   while (k && (len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
     if (ctl_relay_link_queued (k->rl) >= LINK_HIGH) {
-      k->blocked = TRUE;
+      link_blocked (k);
       break;
     }
     len = MIN (len, 65536);
@@ -521,7 +531,7 @@ member_io (Member *m, guint32 events)
         return;
       }
       m->paused = TRUE;
-      m->via->blocked = TRUE;
+      link_blocked (m->via);
       member_events (m, m->events);
       break;
     }

@@ -201,13 +201,15 @@ verb_stats (AdminReq *r, GString *s)
       ",\"leaderships\":%" G_GUINT64_FORMAT ",\"step-downs\":%" G_GUINT64_FORMAT
       ",\"relay\":{\"relayed\":%" G_GUINT64_FORMAT
       ",\"relayed-open\":%u,\"links\":%u,\"accepted\":%" G_GUINT64_FORMAT
-      ",\"accepted-open\":%u,\"link-refusals\":%" G_GUINT64_FORMAT "}"
+      ",\"accepted-open\":%u,\"link-refusals\":%" G_GUINT64_FORMAT
+      ",\"link-waits\":%" G_GUINT64_FORMAT "}"
       ",\"groups\":[",
       ctl->leaves, ctl->disconnects, ctl->not_reading, ctl->evictions,
       ctl->unevictions, ctl->updates_sent, ctl->acks, ctl->rejected_messages,
       ctl->store_errors, ctl->flooding, ctl->unlisted, ctl->leaderships,
       ctl->stepdowns, ctl->relayed, io->relayed_open, io->relay_links,
-      io->relay_accepted, io->relay_accepted_open, io->relay_link_refusals);
+      io->relay_accepted, io->relay_accepted_open, io->relay_link_refusals,
+      io->relay_link_waits);
   for (guint i = 0; i < ctl->groups->len; i++) {
     if (i)
       g_string_append_c (s, ',');

@@ -144,9 +144,10 @@ typedef struct {
   guint open_connections, pending_handshakes, workers;
   /* relaying (docs/cluster.md): links to and from other controllers, the
    * members relayed through them now, those accepted from followers and
-   * links refused (a HELLO that did not prove the cluster key) */
+   * links refused (a HELLO that did not prove the cluster key), times a
+   * link filled up to relay-queue (its members waited) */
   guint relay_links, relayed_open, relay_accepted_open;
-  guint64 relay_accepted, relay_link_refusals;
+  guint64 relay_accepted, relay_link_refusals, relay_link_waits;
 } mcsec_ctl_io_stats_t;
 
 /* ---- the core ---- */
