@@ -3,15 +3,17 @@
 # Copyright (C) 2026 The mcsec authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# A leader's end of a relay link under back-pressure (docs/cluster.md,
-# "Relaying"): a follower that stops reading its link while the leader
-# answers its members. In a network namespace of its own whose TCP buffers
-# are 64 KB at most (on loopback the kernel would otherwise take megabytes
-# before the link's queue grows), one etcd member and one controller that
-# leads the group wide, with relay-queue = 65536; tests/relay-follower.c is
-# the follower: it opens 2,000 streams of listed receivers and 200 of
-# identities nobody lists, writes their JOINs, reads nothing for 3 s, then
-# reads. Checked:
+# Both ends of a relay link under back-pressure (docs/cluster.md,
+# "Relaying"), each facing an end that stops reading for a while
+# (tests/relay-stub.c), in a network namespace of its own whose TCP
+# buffers are 64 KB at most (on loopback the kernel would otherwise take
+# megabytes before a link's queue grows), with one etcd member and
+# relay-queue = 65536.
+#
+# The leader's end: a controller that leads the group wide; the stand-in
+# follower opens 2,000 streams of listed receivers and 200 of identities
+# nobody lists, writes their JOINs, reads nothing for 3 s, then reads.
+# Checked:
 # - the link filled up at the leader (relay.link-waits), so the members'
 #   WELCOMEs waited in the core;
 # - once the follower reads, every listed member gets its WELCOME (the
@@ -21,6 +23,13 @@
 #   is full: the use-after-free the third review found lived there);
 # - the link stays up, the leader serves 2,000 relayed members, and it
 #   stops cleanly (under the sanitizers: no report).
+#
+# The follower's end: a controller (c2) that does not lead far, whose
+# leader key names the stand-in leader, which reads nothing for 2 s once
+# the first member's bytes came. rx1 joins far at c2 and sends 8 MB, then
+# closes. Checked: c2 stops reading rx1 while the link is full
+# (relay.link-waits) and reads it again as it drains (link_unblock): all
+# 8 MB and the JOIN reach the leader, then the stream's CLOSE.
 #
 # usage: relay-backpressure.sh BUILD_DIR (root, for the namespace; skipped
 # otherwise)
@@ -110,7 +119,7 @@ done
 check "the controller leads wide" test -n "$leads"
 
 rc=0
-timeout --foreground 60 "$build/tests/relay-follower" "127.0.0.1:$port" \
+timeout --foreground 60 "$build/tests/relay-stub" follower "127.0.0.1:$port" \
   pki/ca.crt cluster.key wide "$listed" "$unlisted" 3000 >follower.out 2>&1 || rc=$?
 echo "  follower: $(cat follower.out)"
 check "the link filled up at the leader: its members waited (relay.link-waits $(stat_of 'o["relay"]["link-waits"]'))" \
@@ -123,6 +132,81 @@ kill -TERM "$ctl"
 wait_bounded 20 "$ctl" || check "the controller stopped (HANG above)" false
 check "the controller stopped cleanly, no sanitizer report" \
   stopped_cleanly controller.log
+
+# ---- the follower's end: a leader that stops reading ----------------------
+# far's leader key (this script's etcd lease) names the stand-in leader;
+# c2 relays rx1 to it
+echo "== a follower whose leader stops reading"
+stub_port=$(free_port SOCK_STREAM)
+"$build/tests/relay-stub" leader "127.0.0.1:$stub_port" pki/controller.crt \
+  pki/controller.key cluster.key 2000 >stub.out 2>&1 &
+stub=$!
+pids+=("$stub")
+for _ in $(seq 100); do
+  grep -q '^listening' stub.out && break
+  sleep 0.05
+done
+eps=$(etcd_endpoints)
+lease=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" lease grant 600 | awk '{print $2}')
+ETCDCTL_API=3 etcdctl --endpoints "$eps" put --lease="$lease" \
+  /mcsec-relay-bp/leader/far "stub 127.0.0.1:$stub_port" >/dev/null
+port2=$(free_port SOCK_STREAM)
+{
+  controller_section "$port2" | sed 's|^state-dir = state|state-dir = state2|'
+  cat <<EOF
+
+[cluster]
+etcd = $eps
+name = c2
+lease = 3
+prefix = /mcsec-relay-bp/
+cluster-key = cluster.key
+relay-queue = 65536
+
+[group far]
+receivers = rx1
+EOF
+} >ctl2.conf
+"$tools/mcsec-controller" ctl2.conf 2>>controller2.log &
+ctl2=$!
+pids+=("$ctl2")
+for _ in $(seq 200); do
+  "$tools/mcsecctl" --socket "$tmp/state2/admin.sock" stats >/dev/null 2>&1 && break
+  sleep 0.05
+done
+# rx1 joins far at c2 and sends 8 MB after its JOIN, then closes: all of it
+# must reach the leader, though c2 stops reading rx1 while the link is full
+rc=0
+timeout --foreground 60 /usr/bin/python3 - "$port2" >flood.out 2>&1 <<'PY' || rc=$?
+import os, socket, ssl, struct, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.check_hostname = False
+ctx.load_verify_locations("pki/ca.crt")
+ctx.load_cert_chain("pki/rx1.crt", "pki/rx1.key")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=40))
+attrs = struct.pack(">HH", 1, 3) + b"far" + struct.pack(">HH", 2, 1) + b"\x01"
+join = struct.pack(">I", 4 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs
+flood = os.urandom(8 << 20)
+s.sendall(join)
+s.sendall(flood)
+s.close()
+print("sent=%d" % (len(join) + len(flood)))
+PY
+wait_bounded 40 "$stub" || check "the stand-in leader ended (HANG above)" false
+stub_rc=0
+wait "$stub" 2>/dev/null || stub_rc=$?
+echo "  rx1: $(cat flood.out) (status $rc); leader: $(cat stub.out | tr '\n' ' ')"
+link_waits=$("$tools/mcsecctl" --socket "$tmp/state2/admin.sock" --json stats |
+  /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["relay"]["link-waits"])')
+check "c2 found its link to the leader full and stopped reading rx1 (relay.link-waits $link_waits)" \
+  [ "$link_waits" -ge 1 ]
+check "... read it again once the leader read: every byte rx1 sent reached the leader, then its CLOSE" \
+  bash -c "[ $rc -eq 0 ] && [ $stub_rc -eq 0 ] &&
+           grep -q \"^bytes=$(sed -n 's/^sent=//p' flood.out) closed=yes\" stub.out"
+kill -TERM "$ctl2"
+wait_bounded 20 "$ctl2" || check "c2 stopped (HANG above)" false
+check "c2 stopped cleanly, no sanitizer report" stopped_cleanly controller2.log
 [ "$failures" -eq 0 ] || { echo "--- controller.log"; tail -30 controller.log; }
 [ "$failures" -eq 0 ] && echo "all checks passed"
 exit "$failures"

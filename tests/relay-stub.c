@@ -2,11 +2,12 @@
  * Copyright (C) 2026 The mcsec authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * relay-follower: the follower's end of a relay link (tools/controller/
- * relay.c) without a follower behind it, for tests/relay-backpressure.sh:
- * a follower that stops reading its link while the leader answers.
+ * relay-stub: one end of a relay link (tools/controller/relay.c) with no
+ * controller behind it, for tests/relay-backpressure.sh: an end that stops
+ * reading its link for a while, so that the controller at the other end
+ * finds it full.
  *
- *   relay-follower ADDRESS CA CLUSTER_KEY GROUP LISTED UNLISTED HOLD_MS
+ *   relay-stub follower ADDRESS CA CLUSTER_KEY GROUP LISTED UNLISTED HOLD_MS
  *
  * Brings a link up to the leader at ADDRESS (its certificate must chain to
  * CA; CLUSTER_KEY: the file of 64 hexadecimal digits), opens LISTED streams
@@ -16,6 +17,14 @@
  * every w stream has its WELCOME and every x stream its CLOSE, 30 s at
  * most.  Prints "welcomed=A/LISTED closed=B/UNLISTED refused=C other=D
  * lost=WHY" and exits 0 when every stream got what it should.
+ *
+ *   relay-stub leader LISTEN CERTIFICATE KEY CLUSTER_KEY HOLD_MS
+ *
+ * Takes one link from a follower on LISTEN (HOST:PORT) and, once the first
+ * member's bytes came, reads nothing for HOLD_MS, so that what the
+ * follower's members send fills the link; then reads until a stream
+ * closes, 30 s at most.  Prints "bytes=N closed=yes|no lost=WHY" (N: that
+ * stream's bytes) and exits 0 when it closed.
  */
 #include <errno.h>
 #include <poll.h>
@@ -23,6 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <openssl/crypto.h>
 
@@ -31,7 +45,9 @@
 #include "relay.h"
 
 typedef struct {
-  GByteArray *in; /* the leader's bytes, not yet a whole frame */
+  GByteArray *in; /* the leader's bytes, not yet a whole frame (NULL:
+                     only counted) */
+  guint64 bytes;
   guint welcomes, refuses, others;
   gboolean closed;
 } Stream;
@@ -107,6 +123,8 @@ link_turn (CtlRelayLink *l, Stream *streams, guint n, const char **why)
     switch (ev.type) {
     case CTL_RELAY_EV_DATA:
       if (s)
+        s->bytes += ev.len;
+      if (s && s->in)
         stream_data (s, ev.data, ev.len);
       break;
     case CTL_RELAY_EV_CLOSE:
@@ -124,8 +142,8 @@ link_turn (CtlRelayLink *l, Stream *streams, guint n, const char **why)
   return TRUE;
 }
 
-int
-main (int argc, char **argv)
+static int
+follower_main (int argc, char **argv)
 {
   guint8 cluster_key[32], key[CTL_RELAY_KEY_LEN];
   guint listed, unlisted, n, welcomed = 0, closed = 0, refused = 0, other = 0;
@@ -139,8 +157,8 @@ main (int argc, char **argv)
   gboolean up = FALSE, done = FALSE;
 
   if (argc != 8) {
-    fprintf (stderr, "usage: relay-follower ADDRESS CA CLUSTER_KEY GROUP "
-                     "LISTED UNLISTED HOLD_MS\n");
+    fprintf (stderr, "usage: relay-stub follower ADDRESS CA CLUSTER_KEY "
+                     "GROUP LISTED UNLISTED HOLD_MS\n");
     return 2;
   }
   listed = (guint)atoi (argv[5]);
@@ -148,7 +166,7 @@ main (int argc, char **argv)
   hold_ms = atoi (argv[7]);
   n = listed + unlisted;
   if (!read_key (argv[3], cluster_key) || !ctl_relay_key (cluster_key, key)) {
-    fprintf (stderr, "relay-follower: %s: not a cluster key\n", argv[3]);
+    fprintf (stderr, "relay-stub: %s: not a cluster key\n", argv[3]);
     return 2;
   }
   OPENSSL_cleanse (cluster_key, sizeof cluster_key);
@@ -158,7 +176,7 @@ main (int argc, char **argv)
           : NULL;
   OPENSSL_cleanse (key, sizeof key);
   if (l == NULL) {
-    fprintf (stderr, "relay-follower: %s\n", error->message);
+    fprintf (stderr, "relay-stub: %s\n", error->message);
     return 2;
   }
   streams = g_new0 (Stream, n);
@@ -218,4 +236,146 @@ main (int argc, char **argv)
   g_free (streams);
   g_free (lost);
   return welcomed == listed && closed == unlisted && why == NULL ? 0 : 1;
+}
+
+/* The relay's ALPN, whatever else the follower offers. */
+static int
+alpn_select (SSL *ssl, const unsigned char **out, unsigned char *outlen,
+             const unsigned char *in, unsigned int inlen, void *arg)
+{
+  (void)ssl;
+  (void)arg;
+  for (unsigned i = 0; i < inlen && i + 1 + in[i] <= inlen; i += 1 + in[i])
+    if (in[i] == strlen (CTL_RELAY_ALPN) &&
+        memcmp (in + i + 1, CTL_RELAY_ALPN, in[i]) == 0) {
+      *out = in + i + 1;
+      *outlen = in[i];
+      return SSL_TLSEXT_ERR_OK;
+    }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+/* One connection on listen (HOST:PORT, IPv4), its TLS handshake done
+ * with ctx: the SSL, NULL after 30 s or a failure. */
+static SSL *
+accept_tls (const char *listen_at, SSL_CTX *ctx)
+{
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  const char *colon = strrchr (listen_at, ':');
+  gchar *host = colon ? g_strndup (listen_at, colon - listen_at) : NULL;
+  int one = 1, lfd, fd = -1;
+  struct pollfd p;
+  gint64 end = now_ms () + 30000;
+  SSL *ssl;
+
+  if (host == NULL || inet_pton (AF_INET, host, &sa.sin_addr) != 1) {
+    g_free (host);
+    return NULL;
+  }
+  g_free (host);
+  sa.sin_port = htons ((guint16)atoi (colon + 1));
+  lfd = socket (AF_INET, SOCK_STREAM, 0);
+  setsockopt (lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind (lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen (lfd, 1) != 0) {
+    perror ("relay-stub: listen");
+    return NULL;
+  }
+  printf ("listening\n");
+  fflush (stdout);
+  p = (struct pollfd){.fd = lfd, .events = POLLIN};
+  if (poll (&p, 1, 30000) == 1)
+    fd = accept4 (lfd, NULL, NULL, SOCK_NONBLOCK);
+  close (lfd);
+  if (fd < 0)
+    return NULL;
+  ssl = SSL_new (ctx);
+  SSL_set_fd (ssl, fd);
+  SSL_set_accept_state (ssl);
+  while (now_ms () < end) {
+    int r = SSL_do_handshake (ssl), e;
+    if (r == 1)
+      return ssl;
+    e = SSL_get_error (ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+      break;
+    p = (struct pollfd){.fd = fd,
+                        .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+    poll (&p, 1, 100);
+  }
+  SSL_free (ssl);
+  close (fd);
+  return NULL;
+}
+
+static int
+leader_main (int argc, char **argv)
+{
+  guint8 cluster_key[32], key[CTL_RELAY_KEY_LEN];
+  Stream first = {0};
+  const char *why = NULL;
+  gchar *lost;
+  CtlRelayLink *l;
+  SSL_CTX *ctx;
+  SSL *ssl;
+  gint64 end;
+  int rc;
+
+  if (argc != 6) {
+    fprintf (stderr, "usage: relay-stub leader LISTEN CERTIFICATE KEY "
+                     "CLUSTER_KEY HOLD_MS\n");
+    return 2;
+  }
+  if (!read_key (argv[4], cluster_key) || !ctl_relay_key (cluster_key, key)) {
+    fprintf (stderr, "relay-stub: %s: not a cluster key\n", argv[4]);
+    return 2;
+  }
+  OPENSSL_cleanse (cluster_key, sizeof cluster_key);
+  ctx = SSL_CTX_new (TLS_server_method ());
+  SSL_CTX_set_min_proto_version (ctx, TLS1_3_VERSION);
+  if (SSL_CTX_use_certificate_chain_file (ctx, argv[2]) != 1 ||
+      SSL_CTX_use_PrivateKey_file (ctx, argv[3], SSL_FILETYPE_PEM) != 1) {
+    fprintf (stderr, "relay-stub: %s, %s: not a certificate and its key\n",
+             argv[2], argv[3]);
+    return 2;
+  }
+  SSL_CTX_set_alpn_select_cb (ctx, alpn_select, NULL);
+  ssl = accept_tls (argv[1], ctx);
+  if (ssl == NULL) {
+    fprintf (stderr, "relay-stub: no follower's link on %s\n", argv[1]);
+    return 2;
+  }
+  /* the link takes the socket and the SSL */
+  l = ctl_relay_link_accept (SSL_get_fd (ssl), ssl, "follower", key, "stub",
+                             now_ms () + 5000);
+  OPENSSL_cleanse (key, sizeof key);
+  /* the first member's bytes; then nothing is read for HOLD_MS */
+  end = now_ms () + 30000;
+  while (first.bytes == 0 && now_ms () < end && link_turn (l, &first, 1, &why))
+    ;
+  if (why == NULL && first.bytes) {
+    g_usleep ((gulong)atoi (argv[5]) * 1000);
+    end = now_ms () + 30000;
+    while (!first.closed && now_ms () < end && link_turn (l, &first, 1, &why))
+      ;
+  }
+  lost = g_strdup (why ? why : "no");
+  printf ("bytes=%" G_GUINT64_FORMAT " closed=%s lost=\"%s\"\n", first.bytes,
+          first.closed ? "yes" : "no", lost);
+  rc = first.closed && why == NULL ? 0 : 1;
+  g_free (lost);
+  ctl_relay_link_free (l);
+  SSL_CTX_free (ctx);
+  return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc > 1 && strcmp (argv[1], "follower") == 0)
+    return follower_main (argc - 1, argv + 1);
+  if (argc > 1 && strcmp (argv[1], "leader") == 0)
+    return leader_main (argc - 1, argv + 1);
+  fprintf (stderr, "usage: relay-stub follower|leader ...\n");
+  return 2;
 }
