@@ -826,32 +826,12 @@ relay_attack() { # relay_attack PORT: rx1's certificate asks controller PORT
   # for a relay link and sends, without waiting, a HELLO with a MAC of
   # random bytes, an OPEN claiming rx4 and rx4's JOIN; exit 0 when the
   # controller closed it without a byte
-  /usr/bin/python3 - "$1" <<'PY'
-import os, socket, ssl, struct, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.check_hostname = False
-ctx.load_verify_locations("pki/ca.crt")
-ctx.load_cert_chain("pki/rx1.crt", "pki/rx1.key")
-ctx.set_alpn_protocols(["mcsec-relay/1"])
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+  /usr/bin/python3 "$src_dir/tests/member-tls.py" rx1 "$1" mcsec-relay/1 <<'PY'
 print("alpn=%s" % s.selected_alpn_protocol(), end=" ")
-def frame(t, stream, body):
-    return struct.pack(">BII", t, stream, len(body)) + body
 hello = bytes([1, 1, 2]) + b"c9" + os.urandom(32)
 opened = bytes([9]) + b"127.0.0.1" + bytes([3]) + b"rx4"
-attrs = struct.pack(">HH", 1, 5) + b"video" + struct.pack(">HH", 2, 1) + b"\x01"
-join = struct.pack(">I", 4 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs
-s.sendall(frame(1, 0, hello) + frame(2, 1, opened) + frame(3, 1, join))
-got = b""
-try:
-    while True:
-        d = s.recv(4096)
-        if not d:
-            break
-        got += d
-except (ssl.SSLError, OSError):
-    pass
+s.sendall(frame(1, 0, hello) + frame(2, 1, opened) + frame(3, 1, join("video")))
+got = read_all()
 print("answered=%d" % len(got))
 sys.exit(0 if s.selected_alpn_protocol() == "mcsec-relay/1" and not got else 1)
 PY
@@ -859,16 +839,8 @@ PY
 relay_flood() { # relay_flood PORT: rx1 joins mute at controller PORT, then
   # sends what it can (up to 160 MB, for 4 s) while the link to mute's
   # leader is not up; prints how much went and what came back
-  /usr/bin/python3 - "$1" <<'PY'
-import os, socket, ssl, struct, sys, time
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.check_hostname = False
-ctx.load_verify_locations("pki/ca.crt")
-ctx.load_cert_chain("pki/rx1.crt", "pki/rx1.key")
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
-attrs = struct.pack(">HH", 1, 4) + b"mute" + struct.pack(">HH", 2, 1) + b"\x01"
-s.sendall(struct.pack(">I", 4 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs)
+  /usr/bin/python3 "$src_dir/tests/member-tls.py" rx1 "$1" <<'PY'
+s.sendall(join("mute"))
 chunk = os.urandom(16384)
 sent, end = 0, time.monotonic() + 4
 s.settimeout(0.1)
@@ -879,16 +851,8 @@ while sent < 160 << 20 and time.monotonic() < end:
         continue
     except (ssl.SSLError, OSError):
         break
-got = b""
 s.settimeout(8)
-try:
-    while True:
-        d = s.recv(4096)
-        if not d:
-            break
-        got += d
-except (ssl.SSLError, OSError):
-    pass
+got = read_all()
 print("sent=%dMB answered=%d" % (sent >> 20, len(got)))
 PY
 }

@@ -78,26 +78,34 @@ cd "$tmp"
 openssl rand -hex 32 >cluster.key
 chmod 600 cluster.key
 etcd_cluster_start 1
-port=$(free_port SOCK_STREAM)
-{
-  controller_section "$port"
-  cat <<EOF
+eps=$(etcd_endpoints)
+# conf NAME PORT STATE-DIR: a controller of the cluster, relay-queue 64 KB
+# (its groups follow on stdin), in NAME.conf
+conf() {
+  {
+    controller_section "$2" | sed "s|^state-dir = state|state-dir = $3|"
+    cat <<EOF
 
 [cluster]
-etcd = $(etcd_endpoints)
-name = c1
+etcd = $eps
+name = $1
 lease = 3
 prefix = /mcsec-relay-bp/
 cluster-key = cluster.key
 relay-queue = 65536
 
+EOF
+    cat
+  } >"$1.conf"
+}
+port=$(free_port SOCK_STREAM)
+conf c1 "$port" state <<EOF
 [group wide]
 receivers = $(seq -f 'w%g' -s ';' 0 $((listed - 1)))
 rekey-on-join = false
 rekey-on-leave = false
 EOF
-} >ctl.conf
-"$tools/mcsec-controller" ctl.conf 2>>controller.log &
+"$tools/mcsec-controller" c1.conf 2>>controller.log &
 ctl=$!
 pids+=("$ctl")
 stat_of() { # stat_of EXPR: from `mcsecctl stats` (o: its JSON, g: wide's)
@@ -146,28 +154,15 @@ for _ in $(seq 100); do
   grep -q '^listening' stub.out && break
   sleep 0.05
 done
-eps=$(etcd_endpoints)
 lease=$(ETCDCTL_API=3 etcdctl --endpoints "$eps" lease grant 600 | awk '{print $2}')
 ETCDCTL_API=3 etcdctl --endpoints "$eps" put --lease="$lease" \
   /mcsec-relay-bp/leader/far "stub 127.0.0.1:$stub_port" >/dev/null
 port2=$(free_port SOCK_STREAM)
-{
-  controller_section "$port2" | sed 's|^state-dir = state|state-dir = state2|'
-  cat <<EOF
-
-[cluster]
-etcd = $eps
-name = c2
-lease = 3
-prefix = /mcsec-relay-bp/
-cluster-key = cluster.key
-relay-queue = 65536
-
+conf c2 "$port2" state2 <<EOF
 [group far]
 receivers = rx1
 EOF
-} >ctl2.conf
-"$tools/mcsec-controller" ctl2.conf 2>>controller2.log &
+"$tools/mcsec-controller" c2.conf 2>>controller2.log &
 ctl2=$!
 pids+=("$ctl2")
 for _ in $(seq 200); do
@@ -177,21 +172,14 @@ done
 # rx1 joins far at c2 and sends 8 MB after its JOIN, then closes: all of it
 # must reach the leader, though c2 stops reading rx1 while the link is full
 rc=0
-timeout --foreground 60 /usr/bin/python3 - "$port2" >flood.out 2>&1 <<'PY' || rc=$?
-import os, socket, ssl, struct, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.check_hostname = False
-ctx.load_verify_locations("pki/ca.crt")
-ctx.load_cert_chain("pki/rx1.crt", "pki/rx1.key")
-s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=40))
-attrs = struct.pack(">HH", 1, 3) + b"far" + struct.pack(">HH", 2, 1) + b"\x01"
-join = struct.pack(">I", 4 + len(attrs)) + bytes([1, 1, 0, 0]) + attrs
+timeout --foreground 60 /usr/bin/python3 "$src_dir/tests/member-tls.py" rx1 "$port2" \
+  >flood.out 2>&1 <<'PY' || rc=$?
+s.settimeout(40)
 flood = os.urandom(8 << 20)
-s.sendall(join)
+s.sendall(join("far"))
 s.sendall(flood)
 s.close()
-print("sent=%d" % (len(join) + len(flood)))
+print("sent=%d" % (len(join("far")) + len(flood)))
 PY
 wait_bounded 40 "$stub" || check "the stand-in leader ended (HANG above)" false
 stub_rc=0
