@@ -77,7 +77,7 @@ declare -A ctl_pid
 cleanup() {
   local p
   resume_stopped "${ctl_pid[@]}"
-  for p in "${pids[@]}" "${ctl_pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" "${ctl_pid[@]}" ${mute_pid:-}; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   etcd_cleanup
   [ -n "${CLUSTER_KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
@@ -166,7 +166,7 @@ s = socket.socket()
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(16)
 time.sleep(3600)' "$mute_port" &
-pids+=($!)
+mute_pid=$! # not in pids: the cases wait for those to end
 ETCDCTL_API=3 etcdctl --endpoints "$eps" put --lease="$ghost_lease" \
   "${prefix}leader/mute" "mute 127.0.0.1:$mute_port" >/dev/null
 
