@@ -42,11 +42,12 @@
  *       closing as soon as it holds its first update; starting at its
  *       group's leader (asked once over the admin sockets) or at the first
  *       controller of the list (then redirected)
- *   hold GROUP N [first|leader]
+ *   hold GROUP N [first|leader|follower]
  *                   N more members (identities h0, h1, ... in the order
  *                   held) join GROUP, from the first controller of the
- *                   list or from the group's leader, and stay (pinging);
- *                   48 handshakes at a time
+ *                   list, from the group's leader or from the controller
+ *                   after it in the list (which relays them to the
+ *                   leader), and stay (pinging); 48 handshakes at a time
  *   leave GROUP N   N of GROUP's held members send LEAVE and close
  *   rekey GROUP R   R administrator's rekeys of GROUP at its leader (`rekey
  *                   GROUP` on its admin socket, as mcsecctl sends it), each
@@ -979,13 +980,20 @@ cmd_hold (gchar **a)
   guint base = count (g, M_JOINED, TRUE);
   guint64 t0 = now_us (), c0 = cnt.handshakes, r0 = cnt.redirects;
 
-  if (a[3] && strcmp (a[3], "leader") == 0) {
+  /* START: at the group's leader, at the controller after it (relayed:
+   * it does not lead the group), or (none) at the list's first */
+  if (a[3] &&
+      (strcmp (a[3], "leader") == 0 || strcmp (a[3], "follower") == 0)) {
     int l = leader_of (a[1]);
     if (l < 0) {
       printf ("error no leader for %s\n", a[1]);
       return;
     }
-    start = (guint)l;
+    if (a[3][0] == 'f' && ctls.n < 2) {
+      printf ("error no follower: one controller\n");
+      return;
+    }
+    start = a[3][0] == 'l' ? (guint)l : ((guint)l + 1) % ctls.n;
   }
 
   while (count (g, M_JOINED, TRUE) < base + n &&

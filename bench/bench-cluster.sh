@@ -20,8 +20,9 @@
 #     with relay = false) sends them there (`not-leader`); the CPU of the controllers, of
 #     etcd and of the simulated members per registration;
 #  2. rekey time: `rekey GROUP` at the leader of a unicast group of N
-#     members until every member holds the new update, cluster (3) against
-#     the single controller;
+#     members until every member holds the new update, clusters of 1, 2
+#     and 3 (2 and 3 also with every member at a follower, relayed to the
+#     leader) against the single controller;
 #  3. etcd writes per join and per leave (the controllers' `etcd-writes`
 #     counters, and which keys moved), a unicast group (rekey on join and
 #     leave) and a key tree group (rekeys batched), members coming at once
@@ -418,10 +419,11 @@ done
 echo
 echo "2. rekey time: \`rekey rk\` at the leader of a unicast group of N members, until every member holds the new update (median of $REKEYS; the first member verifies it, the other copies are compared byte for byte; then +500 ms activation delay, not counted)"
 declare -A rk_ms
-rekey_part() { # rekey_part LABEL TAG
+rekey_part() { # rekey_part LABEL TAG [START]: START leader (default) or
+  # follower (each member at a controller that relays it to the leader)
   local have=0 n
   for n in $REKEY_NS; do
-    ask hold rk $((n - have)) leader
+    ask hold rk $((n - have)) "${3:-leader}"
     have=$n
     ask rekey rk "$REKEYS"
     printf '  %-22s N=%-5s last member %7.1f ms after the request (each: %s ms; all held it: %s), first %.1f ms, the controller answered after %.1f ms\n' \
@@ -434,6 +436,7 @@ start_ctls 3
 start_helper --channel "tv=$chan_addr:$chan_port"
 wait_leaders
 rekey_part "cluster of 3" cluster
+rekey_part "cluster of 3, relayed" c3relayed follower
 
 # ---- 3. etcd writes per join and leave --------------------------------------------------
 echo
@@ -630,7 +633,20 @@ uf_all=$(kv all_ms)
 stop_helper
 stop_ctls
 
-# ---- 2 (continued). the single controller's rekey ---------------------------------------
+# ---- 2 (continued). clusters of 1 and 2, and the single controller -----------------------
+start_ctls 1
+start_helper
+wait_leaders
+rekey_part "cluster of 1" c1
+stop_helper
+stop_ctls
+start_ctls 2
+start_helper
+wait_leaders
+rekey_part "cluster of 2" c2
+rekey_part "cluster of 2, relayed" c2relayed follower
+stop_helper
+stop_ctls
 start_ctls 0
 start_helper
 rekey_part "single controller" single
@@ -647,8 +663,13 @@ printf '  registrations/s: single controller %.0f; cluster of 1: %.2fx, of 2: %.
 printf '  controller CPU per registration (us): single %s; cluster of 1: %s, of 2: %s (%s), of 3: %s (%s)\n' \
   "$(cpu_of single)" "$(cpu_of c1)" "$(cpu_of c2)" "$(cpu_of c2first)" "$(cpu_of c3)" "$(cpu_of c3first)"
 for n in $REKEY_NS; do
-  a=${rk_ms[cluster_$n]} b=${rk_ms[single_$n]}
-  printf '  rekey of a unicast group, N=%s: cluster %s ms, single %s ms: %.2fx\n' "$n" "$a" "$b" "$(calc %.4f "$a / $b")"
+  b=${rk_ms[single_$n]}
+  printf '  rekey of a unicast group, N=%s: single %s ms; cluster of 1 %s ms (%.2fx), of 2 %s ms (%.2fx; relayed %s ms, %.2fx), of 3 %s ms (%.2fx; relayed %s ms, %.2fx)\n' \
+    "$n" "$b" "${rk_ms[c1_$n]}" "$(calc %.4f "${rk_ms[c1_$n]} / $b")" \
+    "${rk_ms[c2_$n]}" "$(calc %.4f "${rk_ms[c2_$n]} / $b")" \
+    "${rk_ms[c2relayed_$n]}" "$(calc %.4f "${rk_ms[c2relayed_$n]} / $b")" \
+    "${rk_ms[cluster_$n]}" "$(calc %.4f "${rk_ms[cluster_$n]} / $b")" \
+    "${rk_ms[c3relayed_$n]}" "$(calc %.4f "${rk_ms[c3relayed_$n]} / $b")"
 done
 echo "  failover of the unicast group uf with $FAIL_K members: SA adopted: $uf_adopt, new SAs: $uf_rekeys, every member back under it after $uf_all ms"
 echo "  failover of tv with $FAIL_K members: a new leader after $fo_won ms, tree adopted: $tv_adopt, the first member's JOIN accepted after $fo_first ms, half after $fo_half ms, every member's keys sent after $fo_all ms ($fo_hs TLS handshakes per member)"
