@@ -982,18 +982,18 @@ cmd_hold (gchar **a)
 
   /* START: at the group's leader, at the controller after it (relayed:
    * it does not lead the group), or (none) at the list's first */
-  if (a[3] &&
-      (strcmp (a[3], "leader") == 0 || strcmp (a[3], "follower") == 0)) {
+  gboolean follower = a[3] && strcmp (a[3], "follower") == 0;
+  if (follower || (a[3] && strcmp (a[3], "leader") == 0)) {
     int l = leader_of (a[1]);
     if (l < 0) {
       printf ("error no leader for %s\n", a[1]);
       return;
     }
-    if (a[3][0] == 'f' && ctls.n < 2) {
+    if (follower && ctls.n < 2) {
       printf ("error no follower: one controller\n");
       return;
     }
-    start = a[3][0] == 'l' ? (guint)l : ((guint)l + 1) % ctls.n;
+    start = follower ? ((guint)l + 1) % ctls.n : (guint)l;
   }
 
   while (count (g, M_JOINED, TRUE) < base + n &&

@@ -42,6 +42,7 @@
 
 #include <mcsec/mcsec-mike.h>
 
+#include "cluster.h"
 #include "relay.h"
 
 typedef struct {
@@ -58,23 +59,17 @@ now_ms (void)
   return g_get_monotonic_time () / 1000;
 }
 
+/* The cluster key file, as the controller reads it. */
 static gboolean
 read_key (const char *path, guint8 key[32])
 {
   gchar *text = NULL;
-  gboolean ok = FALSE;
+  gsize len = 0;
+  gboolean ok = g_file_get_contents (path, &text, &len, NULL) &&
+                ctl_cluster_key_parse (text, key);
 
-  if (g_file_get_contents (path, &text, NULL, NULL)) {
-    g_strstrip (text);
-    ok = strlen (text) == 64;
-    for (guint i = 0; ok && i < 32; i++) {
-      int hi = g_ascii_xdigit_value (text[2 * i]),
-          lo = g_ascii_xdigit_value (text[2 * i + 1]);
-      ok = hi >= 0 && lo >= 0;
-      key[i] = (guint8)(hi << 4 | lo);
-    }
-    OPENSSL_cleanse (text, strlen (text));
-  }
+  if (text)
+    OPENSSL_cleanse (text, len);
   g_free (text);
   return ok;
 }
@@ -279,6 +274,7 @@ accept_tls (const char *listen_at, SSL_CTX *ctx)
   if (bind (lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
       listen (lfd, 1) != 0) {
     perror ("relay-stub: listen");
+    close (lfd);
     return NULL;
   }
   printf ("listening\n");

@@ -238,11 +238,28 @@ ctl_cluster_relay_key (CtlCluster *cl, guint8 key[32])
 
 #define SIGNING_KEY_LEN 32 /* Ed25519's raw private key */
 
+gboolean
+ctl_cluster_key_parse (gchar *text, guint8 key[32])
+{
+  const gchar *hex = g_strstrip (text);
+  gboolean ok = strlen (hex) == 64;
+
+  for (guint i = 0; i < 32 && ok; i++) {
+    int hi = g_ascii_xdigit_value (hex[2 * i]);
+    int lo = g_ascii_xdigit_value (hex[2 * i + 1]);
+    ok = hi >= 0 && lo >= 0;
+    key[i] = (guint8)(hi << 4 | lo);
+  }
+  if (!ok)
+    OPENSSL_cleanse (key, 32);
+  return ok;
+}
+
 /* The cluster key: 64 hex digits in a file only its owner can read. */
 static gboolean
 read_cluster_key (const CtlConfig *cfg, guint8 key[32], GError **error)
 {
-  gchar *text = NULL, *hex;
+  gchar *text = NULL;
   gsize len = 0;
   struct stat st;
   GError *err = NULL;
@@ -262,20 +279,10 @@ read_cluster_key (const CtlConfig *cfg, guint8 key[32], GError **error)
     g_error_free (err);
     return FALSE;
   }
-  hex = g_strstrip (text);
-  if (strlen (hex) == 64) {
-    ok = TRUE;
-    for (guint i = 0; i < 32 && ok; i++) {
-      int hi = g_ascii_xdigit_value (hex[2 * i]);
-      int lo = g_ascii_xdigit_value (hex[2 * i + 1]);
-      ok = hi >= 0 && lo >= 0;
-      key[i] = (guint8)(hi << 4 | lo);
-    }
-  }
+  ok = ctl_cluster_key_parse (text, key);
   OPENSSL_cleanse (text, len);
   g_free (text);
   if (!ok) {
-    OPENSSL_cleanse (key, 32);
     ctl_config_error (cfg, error, "cluster", "cluster-key",
                       "%s does not hold 64 hex digits (make one with "
                       "`openssl rand -hex 32`)",

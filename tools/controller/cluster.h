@@ -43,6 +43,10 @@ gboolean ctl_cluster_signing_key (CtlCluster *cl, EVP_PKEY **key,
 /* The relay links' key (relay.h), derived from the cluster key: FALSE
  * without one (after ctl_cluster_signing_key, which reads it). */
 gboolean ctl_cluster_relay_key (CtlCluster *cl, guint8 key[32]);
+/* A cluster key file's text (64 hexadecimal digits, white space around
+ * them; stripped in place) into key; FALSE, key wiped, when it is not
+ * one.  The caller wipes text. */
+gboolean ctl_cluster_key_parse (gchar *text, guint8 key[32]);
 /* The state store (owned by the cluster; valid until ctl_cluster_free). */
 mcsec_ctl_store_t *ctl_cluster_store (CtlCluster *cl);
 /* Starts the watch and the first campaigns. */

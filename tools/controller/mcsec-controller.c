@@ -69,8 +69,6 @@
 #define WINDOW_SWEEP_MS 2000  /* members whose window stays shut */
 #define LINK_DEADLINE_MS 5000 /* a relay link is up by then */
 #define LINK_IDLE_MS 10000    /* a link to a leader nobody uses is closed */
-/* queued to a link: members wait ([cluster] relay-queue) */
-#define LINK_HIGH (d.cfg->relay_queue)
 #define READ_BUDGET                                                            \
   65536 /* bytes read from one member per loop turn: one                       \
            member cannot hold the loop (level-triggered                        \
@@ -401,7 +399,14 @@ cluster_may_write (void)
   return ctl_cluster_may_write (d.cluster, mono_ms ());
 }
 
-/* The link holds relay-queue: its members wait (counted once a time). */
+/* The link holds [cluster] relay-queue: its members wait. */
+static gboolean
+link_full (const Link *k)
+{
+  return ctl_relay_link_queued (k->rl) >= d.cfg->relay_queue;
+}
+
+/* Members wait on a full link (counted once each time it fills). */
 static void
 link_blocked (Link *k)
 {
@@ -432,7 +437,7 @@ member_flush_to_link (Member *m)
     return !m->dead;
   k = m->via;
   while (k && (len = mcsec_ctl_conn_output (m->core, &data)) > 0) {
-    if (ctl_relay_link_queued (k->rl) >= LINK_HIGH) {
+    if (link_full (k)) {
       link_blocked (k);
       break;
     }
@@ -521,8 +526,7 @@ member_io (Member *m, guint32 events)
     /* a relayed member whose link (the members share it) is full is read
      * again once it drains (link_unblock); a link that does not drain is
      * lost */
-    if (m->core == NULL && m->via &&
-        ctl_relay_link_queued (m->via->rl) >= LINK_HIGH) {
+    if (m->core == NULL && m->via && link_full (m->via)) {
       if (events & (EPOLLERR | EPOLLHUP)) {
         /* reset: nothing it sent can be answered (and epoll would
          * report it every turn until the link drains) */
@@ -920,7 +924,8 @@ static void
 link_unblock (Link *k)
 {
   GList *members;
-  if (k->dead || !k->blocked || ctl_relay_link_queued (k->rl) >= LINK_HIGH / 2)
+  if (k->dead || !k->blocked ||
+      ctl_relay_link_queued (k->rl) >= d.cfg->relay_queue / 2)
     return;
   k->blocked = FALSE;
   members = g_hash_table_get_values (k->streams);
